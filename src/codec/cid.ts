@@ -1,0 +1,61 @@
+import { hash } from 'node:crypto'
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { InvalidCidError } from './errors.ts'
+
+/** Multicodec of dag-cbor, the codec of every header, page and transaction. */
+export const DAG_CBOR = dagCbor.code
+/** Multicodec of raw bytes. */
+export const RAW = 0x55
+/** Multihash code of sha2-256, the only hash chainstore writes. */
+export const SHA2_256 = sha256.code
+
+/** sha2-256 digest computed synchronously (node:crypto), so hot paths avoid a promise per block. */
+export function sha256Digest (bytes: Uint8Array): Digest.Digest<typeof SHA2_256, 32> {
+  // one-shot crypto.hash skips the Hash object createHash allocates (~30% faster on 250-byte inputs)
+  const d = hash('sha256', bytes, 'buffer')
+  return Digest.create(SHA2_256, new Uint8Array(d.buffer, d.byteOffset, d.byteLength)) as Digest.Digest<typeof SHA2_256, 32>
+}
+
+/** CIDv1 of bytes under a codec (dag-cbor by default). */
+export function cidOf (bytes: Uint8Array, codec: number = DAG_CBOR): CID {
+  return CID.createV1(codec, sha256Digest(bytes))
+}
+
+/** A dag-cbor CIDv1 rebuilt from a 32-byte sha2-256 digest (how indexes store CIDs compactly). */
+export function cidFromDigest (digest: Uint8Array, codec: number = DAG_CBOR): CID {
+  return CID.createV1(codec, Digest.create(SHA2_256, digest))
+}
+
+/** True when `bytes` hash to `cid` under the CID's own hash function (sha2-256 only). */
+export function bytesMatchCid (cid: CID, bytes: Uint8Array): boolean {
+  if (cid.multihash.code !== SHA2_256) return false
+  return Buffer.compare(hash('sha256', bytes, 'buffer'), cid.multihash.digest) === 0
+}
+
+/** Parses a CID given as a CID object or string; throws InvalidCidError naming the input. */
+export function parseCid (input: unknown, what = 'cid'): CID {
+  if (input instanceof CID) return input
+  const asCid = CID.asCID(input)
+  if (asCid != null) return asCid
+  if (typeof input !== 'string' || input.length === 0 || input.length > 200) {
+    throw new InvalidCidError(`${what}: expected a CID or CID string, got ${describe(input)}`)
+  }
+  try {
+    return CID.parse(input)
+  } catch (err) {
+    throw new InvalidCidError(`${what}: "${input.slice(0, 80)}" is not a valid CID`, { cause: err })
+  }
+}
+
+/** Short description of a value for error messages (never the whole value). */
+export function describe (value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (value instanceof Uint8Array) return `${value.length} bytes`
+  if (typeof value === 'string') return `"${value.slice(0, 40)}"`
+  if (typeof value === 'object') return 'an object'
+  return `${typeof value} ${String(value)}`
+}

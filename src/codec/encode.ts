@@ -1,0 +1,186 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import type { CID } from 'multiformats/cid'
+import { cidOf } from './cid.ts'
+import { encodeReceipt, encodeTx } from './fast-cbor.ts'
+import { BlockTooLargeError, TransactionTooLargeError } from './errors.ts'
+import { normalizeHeaderFields, normalizeReceipt, normalizeTx, type StoredLog, type StoredTx } from './validate.ts'
+import type { BlockInput, CodecLimits } from './types.ts'
+
+/** Version of the header layout, stored in every header as `v`. */
+export const HEADER_VERSION = 1
+
+/** A header in its stored (dag-cbor) shape. */
+export interface StoredHeader {
+  v: number
+  height: number
+  parent: CID | null
+  timestamp: number
+  proposer: Uint8Array
+  stateRoot: Uint8Array
+  txCount: number
+  txPages: CID[]
+  receiptPages: CID[]
+}
+
+/** One IPLD block: its CID and bytes. */
+export interface IpldBlock {
+  cid: CID
+  bytes: Uint8Array
+}
+
+/** An encoded transaction with everything the indexes need. */
+export interface EncodedTx {
+  id: CID
+  bytes: Uint8Array
+  from: Uint8Array
+  to: Uint8Array | null
+  page: number
+  position: number
+  /** Byte range of this transaction's receipt inside its receipt page (length 0 when none). */
+  receiptOffset: number
+  receiptLength: number
+  logs: StoredLog[]
+}
+
+/** A block encoded into header + pages, ready for one write batch. */
+export interface EncodedBlock {
+  cid: CID
+  height: number
+  parent: CID | null
+  header: IpldBlock
+  txPages: IpldBlock[]
+  receiptPages: IpldBlock[]
+  txs: EncodedTx[]
+  /** Header plus every page, in bytes. */
+  size: number
+}
+
+/**
+ * dag-cbor encodes an array as a length header followed by each element's own
+ * canonical encoding, so a page is assembled from the transactions' bytes (which
+ * were encoded once, to compute their ids) instead of encoding every transaction
+ * a second time. A test checks the result equals `dagCbor.encode(array)`.
+ */
+export function cborArray (items: Uint8Array[], start = 0, end = items.length): Uint8Array {
+  const n = end - start
+  let head: number[]
+  if (n < 24) head = [0x80 + n]
+  else if (n < 0x100) head = [0x98, n]
+  else if (n < 0x10000) head = [0x99, n >> 8, n & 0xff]
+  else head = [0x9a, (n >>> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]
+  let size = head.length
+  for (let i = start; i < end; i++) size += items[i].length
+  const out = new Uint8Array(size)
+  out.set(head, 0)
+  let offset = head.length
+  for (let i = start; i < end; i++) {
+    out.set(items[i], offset)
+    offset += items[i].length
+  }
+  return out
+}
+
+/** Byte offset of element `i` inside a page built by {@link cborArray}. */
+function headLength (n: number): number {
+  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5
+}
+
+/**
+ * Validates a block and encodes it: every transaction as its own dag-cbor value
+ * (its CID is the transaction id), transactions grouped into pages bounded by
+ * `limits.pageBytes`, receipts into pages aligned with them, and the header
+ * linking both.
+ */
+export function encodeBlock (input: BlockInput, limits: CodecLimits): EncodedBlock {
+  const fields = normalizeHeaderFields(input)
+  const inputs = input.transactions
+  if (inputs.length > limits.maxTxsPerBlock) {
+    throw new BlockTooLargeError(`block.transactions: ${inputs.length} transactions, limit is ${limits.maxTxsPerBlock}`)
+  }
+  const count = inputs.length
+  const txBytes: Uint8Array[] = new Array(count)
+  const stored: StoredTx[] = new Array(count)
+  const receiptBytes: Uint8Array[] | null = input.receipts != null ? new Array(count) : null
+  const logs: StoredLog[][] = new Array(count)
+  let size = 0
+  for (let i = 0; i < count; i++) {
+    const tx = normalizeTx(inputs[i], `block.transactions[${i}]`)
+    const bytes = encodeTx(tx)
+    if (bytes.length > limits.maxTxBytes) {
+      throw new TransactionTooLargeError(`block.transactions[${i}]: ${bytes.length} bytes encoded, limit is ${limits.maxTxBytes}`)
+    }
+    stored[i] = tx
+    txBytes[i] = bytes
+    size += bytes.length
+    if (receiptBytes != null) {
+      const receipt = normalizeReceipt(input.receipts![i], `block.receipts[${i}]`)
+      receiptBytes[i] = encodeReceipt(receipt)
+      size += receiptBytes[i].length
+      logs[i] = receipt.logs
+    } else {
+      logs[i] = []
+    }
+    if (size > limits.maxBlockBytes) {
+      throw new BlockTooLargeError(`block: more than ${limits.maxBlockBytes} bytes of transactions and receipts`)
+    }
+  }
+
+  const txPages: IpldBlock[] = []
+  const receiptPages: IpldBlock[] = []
+  const txs: EncodedTx[] = new Array(count)
+  let start = 0
+  while (start < count) {
+    let end = start + 1
+    let pageSize = txBytes[start].length
+    while (end < count && pageSize + txBytes[end].length <= limits.pageBytes) {
+      pageSize += txBytes[end].length
+      end++
+    }
+    const page = txPages.length
+    const pageBytes = cborArray(txBytes, start, end)
+    txPages.push({ cid: cidOf(pageBytes), bytes: pageBytes })
+    let receiptOffset = headLength(end - start)
+    if (receiptBytes != null) {
+      const rBytes = cborArray(receiptBytes, start, end)
+      receiptPages.push({ cid: cidOf(rBytes), bytes: rBytes })
+    }
+    for (let i = start; i < end; i++) {
+      const tx = stored[i]
+      const receiptLength = receiptBytes != null ? receiptBytes[i].length : 0
+      txs[i] = {
+        id: cidOf(txBytes[i]),
+        bytes: txBytes[i],
+        from: tx.from,
+        to: tx.to,
+        page,
+        position: i - start,
+        receiptOffset: receiptBytes != null ? receiptOffset : 0,
+        receiptLength,
+        logs: logs[i]
+      }
+      receiptOffset += receiptLength
+    }
+    start = end
+  }
+
+  const header: StoredHeader = {
+    v: HEADER_VERSION,
+    height: fields.height,
+    parent: fields.parent,
+    timestamp: fields.timestamp,
+    proposer: fields.proposer,
+    stateRoot: fields.stateRoot,
+    txCount: count,
+    txPages: txPages.map(p => p.cid),
+    receiptPages: receiptPages.map(p => p.cid)
+  }
+  const headerBytes = dagCbor.encode(header)
+  size = headerBytes.length
+  for (const p of txPages) size += p.bytes.length
+  for (const p of receiptPages) size += p.bytes.length
+  if (size > limits.maxBlockBytes) {
+    throw new BlockTooLargeError(`block: ${size} bytes encoded, limit is ${limits.maxBlockBytes}`)
+  }
+  const cid = cidOf(headerBytes)
+  return { cid, height: fields.height, parent: fields.parent, header: { cid, bytes: headerBytes }, txPages, receiptPages, txs, size }
+}

@@ -1,0 +1,56 @@
+import { readFile } from 'node:fs/promises'
+import { InvalidConfigError } from './errors.ts'
+import { configSchema, type ChainStoreConfig, type ChainStoreConfigInput } from './schema.ts'
+
+export { configSchema, type ChainStoreConfig, type ChainStoreConfigInput } from './schema.ts'
+export { InvalidConfigError } from './errors.ts'
+export * from './constants.ts'
+
+/** Validates a config object and fills in defaults. */
+export function parseConfig (input: unknown = {}): ChainStoreConfig {
+  const result = configSchema.safeParse(input ?? {})
+  if (!result.success) {
+    const detail = result.error.issues.map(i => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+    throw new InvalidConfigError(`invalid config: ${detail}`, { cause: result.error })
+  }
+  return result.data
+}
+
+/** Environment variables that override config fields (applied after the file). */
+export const ENV_OVERRIDES = {
+  CHAINSTORE_DATA_DIR: 'dataDir',
+  CHAINSTORE_DURABILITY: 'durability',
+  CHAINSTORE_API_PORT: 'api.port',
+  CHAINSTORE_API_HOST: 'api.host'
+} as const
+
+/**
+ * Loads config: a JSON file (if named), then `CHAINSTORE_*` environment
+ * overrides, then explicit overrides, then defaults.
+ */
+export async function loadConfig (options: { file?: string, env?: NodeJS.ProcessEnv, overrides?: ChainStoreConfigInput } = {}): Promise<ChainStoreConfig> {
+  let fromFile: Record<string, unknown> = {}
+  if (options.file != null) {
+    try {
+      fromFile = JSON.parse(await readFile(options.file, 'utf8'))
+    } catch (err) {
+      throw new InvalidConfigError(`cannot read config file ${options.file}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+  const merged: Record<string, any> = structuredClone(fromFile)
+  const env = options.env ?? process.env
+  for (const [name, path] of Object.entries(ENV_OVERRIDES)) {
+    const raw = env[name]
+    if (raw == null || raw === '') continue
+    const [head, tail] = path.split('.')
+    const value = name === 'CHAINSTORE_API_PORT' ? Number(raw) : raw
+    if (tail == null) merged[head] = value
+    else merged[head] = { ...(merged[head] ?? {}), [tail]: value }
+  }
+  for (const [key, value] of Object.entries(options.overrides ?? {})) {
+    merged[key] = typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? { ...(merged[key] ?? {}), ...value }
+      : value
+  }
+  return parseConfig(merged)
+}

@@ -1,0 +1,54 @@
+import type { EncodedBlock } from '../codec/encode.ts'
+import { PREFIX, addressKey, blockTxIdsKey, concat, digestKey, heightKey, logPosition } from '../storage/keys.ts'
+import type { WriteBatch } from '../storage/types.ts'
+import { encodeBlockRecord, encodeLogRecord, encodeTxRecord } from './records.ts'
+
+const EMPTY = new Uint8Array(0)
+
+/**
+ * Adds every index entry of one block to a batch: height → CID, the block
+ * record, the block's transaction ids, one covering record per transaction,
+ * address history for sender and recipient, and the log indexes (by position,
+ * by emitting address, by each topic in its slot).
+ */
+export function indexBlock (batch: WriteBatch, block: EncodedBlock): void {
+  const height = block.height
+  batch.put(heightKey(height), block.cid.bytes)
+  batch.put(digestKey(PREFIX.BLOCK, block.cid.multihash.digest), encodeBlockRecord(height, block.txs.length))
+  const ids = new Uint8Array(32 * block.txs.length)
+  for (let i = 0; i < block.txs.length; i++) {
+    const tx = block.txs[i]
+    const digest = tx.id.multihash.digest
+    ids.set(digest, i * 32)
+    batch.put(digestKey(PREFIX.TX, digest), encodeTxRecord({
+      blockCid: block.cid,
+      pageCid: block.txPages[tx.page].cid,
+      receiptPageCid: block.receiptPages[tx.page]?.cid ?? null,
+      height,
+      page: tx.page,
+      position: tx.position,
+      index: i,
+      receiptOffset: tx.receiptOffset,
+      receiptLength: tx.receiptLength,
+      txBytes: tx.bytes
+    }))
+    batch.put(addressKey(tx.from, height, i), digest)
+    if (tx.to != null && !sameBytes(tx.to, tx.from)) batch.put(addressKey(tx.to, height, i), digest)
+    for (let l = 0; l < tx.logs.length; l++) {
+      const log = tx.logs[l]
+      const pos = logPosition(height, i, l)
+      batch.put(concat([Uint8Array.of(PREFIX.LOG), pos]), encodeLogRecord(digest, log))
+      batch.put(concat([Uint8Array.of(PREFIX.LOG_ADDRESS), log.address, pos]), EMPTY)
+      for (let t = 0; t < log.topics.length; t++) {
+        batch.put(concat([Uint8Array.of(PREFIX.LOG_TOPIC, t), log.topics[t], pos]), EMPTY)
+      }
+    }
+  }
+  batch.put(blockTxIdsKey(height), ids)
+}
+
+function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}

@@ -1,0 +1,419 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { unixfs, type UnixFS } from '@helia/unixfs'
+import { LevelBlockstore } from 'blockstore-level'
+import { LevelDatastore } from 'datastore-level'
+import { createHeliaLight, type Helia } from 'helia'
+import { CID } from 'multiformats/cid'
+import { RAW, bytesMatchCid, cidFromDigest, cidOf, parseCid } from '../codec/cid.ts'
+import { decodeHeader, decodeReceipt, decodeTx, decodeTxPage } from '../codec/decode.ts'
+import { encodeBlock, type EncodedBlock } from '../codec/encode.ts'
+import { CorruptDataError, InvalidBlockError } from '../codec/errors.ts'
+import { assertHeight } from '../codec/validate.ts'
+import type { Block, BlockHeader, BlockInput, ReceiptRecord, StoredBlock, TransactionRecord } from '../codec/types.ts'
+import type { ChainStoreConfig } from '../config/index.ts'
+import { readAddressHistory, readLogs } from '../indexes/reader.ts'
+import { decodeBlockRecord, decodeTxRecord, type TxRecord } from '../indexes/records.ts'
+import type { HistoryOptions, HistoryPage, LogQuery, LogRecord } from '../indexes/types.ts'
+import { indexBlock } from '../indexes/writer.ts'
+import type { Logger } from '../logger.ts'
+import { listPins, pinInBatch, type PinRecord } from '../pinning/records.ts'
+import { ObjectCache } from '../storage/cache.ts'
+import {
+  BlockNotFoundError, HeightConflictError, ParentNotFoundError, ReceiptNotFoundError, StoreClosedError,
+  TransactionNotFoundError
+} from '../storage/errors.ts'
+import { HELIA_SUBLEVEL, META_HEAD, PREFIX, blockKey, blockTxIdsKey, digestKey, heightKey, readU64, writeU64 } from '../storage/keys.ts'
+import { openKv, type KvStore } from '../storage/kv.ts'
+import { openLevel, startBatch, type BlocksDb, type RootDb } from '../storage/level.ts'
+import type { AddFileOptions, GetBytesOptions, Head, PutBytesOptions, StoreStatus } from './types.ts'
+
+/** Rough per-object overhead added to byte sizes when sizing cache entries. */
+const OBJECT_OVERHEAD = 64
+
+/** A height, or a block CID (object or string). */
+export type BlockRef = number | string | CID
+
+/**
+ * The store: one LevelDB holding IPLD blocks (in blockstore-level's format, so
+ * Helia serves them), every index and the kv namespaces; a memory tier of
+ * decoded objects in front of it; Helia over the same blockstore for
+ * content-addressed access and UnixFS.
+ */
+export class ChainStore {
+  readonly config: ChainStoreConfig
+  readonly helia: Helia
+  readonly #db: RootDb
+  readonly #blocks: BlocksDb
+  readonly #fs: UnixFS
+  readonly #log: Logger
+  readonly #cache: ObjectCache
+  #head: Head | null
+  #open = true
+  #writing: Promise<unknown> = Promise.resolve()
+
+  private constructor (init: { config: ChainStoreConfig, db: RootDb, blocks: BlocksDb, helia: Helia, log: Logger, head: Head | null }) {
+    this.config = init.config
+    this.#db = init.db
+    this.#blocks = init.blocks
+    this.helia = init.helia
+    this.#fs = unixfs(init.helia)
+    this.#log = init.log
+    this.#cache = new ObjectCache(init.config.cache.maxBytes)
+    this.#head = init.head
+  }
+
+  /** Opens the data dir and starts Helia over it. Use `createChainStore`. */
+  static async open (config: ChainStoreConfig, logger: Logger): Promise<ChainStore> {
+    const log = logger.child({ room: 'node' })
+    const { db, blocks } = await openLevel(config.dataDir)
+    try {
+      const blockstore = new LevelBlockstore(blocks as any)
+      const datastore = new LevelDatastore(db.sublevel(HELIA_SUBLEVEL, { keyEncoding: 'utf8', valueEncoding: 'view' }) as any)
+      const helia = createHeliaLight({ blockstore, datastore, codecs: [dagCbor] })
+      await helia.start()
+      const headBytes = db.getSync(META_HEAD)
+      const head = headBytes == null ? null : { height: readU64(headBytes, 0), cid: CID.decode(headBytes.subarray(8)) }
+      log.info({ dataDir: config.dataDir, head: head?.height ?? null }, 'store opened')
+      return new ChainStore({ config, db, blocks, helia, log, head })
+    } catch (err) {
+      await db.close()
+      throw err
+    }
+  }
+
+  #assertOpen (): void {
+    if (!this.#open) throw new StoreClosedError('store is stopped')
+  }
+
+  /** Serialises writers so parent checks and the head see every earlier write. */
+  async #exclusive<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.#writing.then(fn, fn)
+    this.#writing = run.catch(() => {})
+    return await run
+  }
+
+  /** Stores one block; see {@link storeBlocks}. */
+  async storeBlock (block: BlockInput): Promise<StoredBlock> {
+    return (await this.storeBlocks([block]))[0]
+  }
+
+  /**
+   * Validates and encodes blocks, then writes their bytes, every index entry,
+   * their pin records and the new head in one LevelDB batch. Blocks already
+   * stored are skipped (`created: false`). Nothing is written when any block is
+   * invalid.
+   */
+  async storeBlocks (blocks: BlockInput[]): Promise<StoredBlock[]> {
+    this.#assertOpen()
+    if (!Array.isArray(blocks)) throw new InvalidBlockError('blocks: expected an array of blocks')
+    const limits = this.config.limits
+    const encoded = blocks.map(b => encodeBlock(b, limits))
+    return await this.#exclusive(async () => {
+      this.#assertOpen()
+      const results: StoredBlock[] = []
+      const fresh = this.#checkLinks(encoded, results)
+      if (fresh.length === 0) return results
+      const batch = startBatch(this.#db, this.#blocks)
+      let head = this.#head
+      for (const block of fresh) {
+        batch.putBlock(block.header.cid, block.header.bytes)
+        for (const p of block.txPages) batch.putBlock(p.cid, p.bytes)
+        for (const p of block.receiptPages) batch.putBlock(p.cid, p.bytes)
+        indexBlock(batch, block)
+        pinInBatch(batch, { cid: block.cid, reasons: ['chain'], recursive: true, height: block.height })
+        if (head == null || block.height > head.height) head = { height: block.height, cid: block.cid }
+      }
+      if (head !== this.#head && head != null) batch.put(META_HEAD, encodeHead(head))
+      await batch.write(this.config.durability === 'power')
+      this.#head = head
+      return results
+    })
+  }
+
+  /** Applies dedupe, height-conflict and parent rules; returns the blocks to write. */
+  #checkLinks (encoded: EncodedBlock[], results: StoredBlock[]): EncodedBlock[] {
+    const pending = new Map<string, number>()
+    const pendingHeights = new Map<number, string>()
+    const fresh: EncodedBlock[] = []
+    const order = encoded.map((b, i) => i).sort((a, b) => encoded[a].height - encoded[b].height)
+    const out: StoredBlock[] = new Array(encoded.length)
+    for (const i of order) {
+      const block = encoded[i]
+      const key = block.cid.toString()
+      out[i] = { cid: block.cid, height: block.height, txIds: block.txs.map(t => t.id), created: false }
+      if (pending.has(key) || this.#db.getSync(digestKey(PREFIX.BLOCK, block.cid.multihash.digest)) != null) continue
+      const other = pendingHeights.get(block.height) ?? this.#db.getSync(heightKey(block.height))
+      if (other != null) {
+        const otherCid = typeof other === 'string' ? other : CID.decode(other).toString()
+        throw new HeightConflictError(`height ${block.height}: block ${otherCid} is already stored there; ${key} conflicts with it`)
+      }
+      if (block.parent != null) {
+        const parentHeight = pending.get(block.parent.toString()) ?? this.#blockHeight(block.parent)
+        if (parentHeight == null && !this.config.allowGaps) {
+          throw new ParentNotFoundError(`block ${block.height}: parent ${block.parent.toString()} is not stored (config allowGaps is false)`)
+        }
+        if (parentHeight != null && parentHeight !== block.height - 1) {
+          throw new InvalidBlockError(`block ${block.height}: parent ${block.parent.toString()} is at height ${parentHeight}, expected ${block.height - 1}`)
+        }
+      }
+      pending.set(key, block.height)
+      pendingHeights.set(block.height, key)
+      out[i].created = true
+      fresh.push(block)
+    }
+    results.push(...out)
+    return fresh
+  }
+
+  #blockHeight (cid: CID): number | undefined {
+    const rec = this.#db.getSync(digestKey(PREFIX.BLOCK, cid.multihash.digest))
+    return rec == null ? undefined : decodeBlockRecord(rec).height
+  }
+
+  /** The latest stored block, or null for an empty store. */
+  head (): Head | null {
+    this.#assertOpen()
+    return this.#head
+  }
+
+  /** Resolves a height or CID to the CID of a stored block header. */
+  #resolve (ref: BlockRef): CID {
+    if (typeof ref === 'number') {
+      const bytes = this.#db.getSync(heightKey(assertHeight(ref)))
+      if (bytes == null) throw new BlockNotFoundError(`no block at height ${ref}`)
+      return CID.decode(bytes)
+    }
+    const cid = parseCid(ref, 'block')
+    if (this.#db.getSync(digestKey(PREFIX.BLOCK, cid.multihash.digest)) == null) throw new BlockNotFoundError(`no block ${cid.toString()}`)
+    return cid
+  }
+
+  #localBytes (cid: CID): Uint8Array {
+    const bytes = this.#blocks.getSync(blockKey(cid))
+    if (bytes == null) throw new BlockNotFoundError(`block ${cid.toString()} is indexed but its bytes are missing (run verify --repair)`)
+    return bytes
+  }
+
+  /** The decoded header of a block. */
+  async getHeader (ref: BlockRef): Promise<BlockHeader & { cid: CID }> {
+    return this.getHeaderSync(ref)
+  }
+
+  /** Synchronous {@link getHeader}: local reads never wait on I/O threads. */
+  getHeaderSync (ref: BlockRef): BlockHeader & { cid: CID } {
+    this.#assertOpen()
+    const key = `H${ref.toString()}`
+    const hit = this.#cache.get<BlockHeader & { cid: CID }>(key)
+    if (hit != null) return hit
+    const cid = this.#resolve(ref)
+    const bytes = this.#localBytes(cid)
+    const header = { cid, ...decodeHeader(bytes) }
+    this.#cache.set(key, header, bytes.length * 2 + OBJECT_OVERHEAD)
+    return header
+  }
+
+  /** A whole block: header, transactions and their ids. */
+  async getBlock (ref: BlockRef): Promise<Block> {
+    return this.getBlockSync(ref)
+  }
+
+  /** Synchronous {@link getBlock}. */
+  getBlockSync (ref: BlockRef): Block {
+    this.#assertOpen()
+    const hit = this.#cache.get<Block>(`B${ref.toString()}`)
+    if (hit != null) return hit
+    const cid = this.#resolve(ref)
+    const headerBytes = this.#localBytes(cid)
+    const header = decodeHeader(headerBytes)
+    let size = headerBytes.length
+    const transactions = []
+    for (const pageCid of header.txPages) {
+      const bytes = this.#localBytes(pageCid)
+      size += bytes.length
+      for (const tx of decodeTxPage(bytes)) transactions.push(tx)
+    }
+    if (transactions.length !== header.txCount) throw new CorruptDataError(`block ${cid.toString()}: header says ${header.txCount} transactions, pages hold ${transactions.length}`)
+    const ids = this.#db.getSync(blockTxIdsKey(header.height))
+    const txIds: CID[] = new Array(header.txCount)
+    for (let i = 0; i < header.txCount; i++) txIds[i] = cidFromDigest(ids!.slice(i * 32, i * 32 + 32))
+    const block: Block = { cid, header, transactions, txIds }
+    // decoded objects take about twice their encoded size, plus the id CIDs
+    const estimate = size * 2 + header.txCount * 120 + OBJECT_OVERHEAD
+    this.#cache.set(`B${header.height}`, block, estimate)
+    this.#cache.set(`B${cid.toString()}`, block, estimate)
+    return block
+  }
+
+  /** Blocks from `fromHeight` to `toHeight` inclusive, in order, one at a time (never the range in memory). */
+  async * getBlocks (fromHeight: number, toHeight: number, options: { signal?: AbortSignal } = {}): AsyncGenerator<Block> {
+    this.#assertOpen()
+    assertHeight(fromHeight, 'fromHeight')
+    assertHeight(toHeight, 'toHeight')
+    for await (const [, value] of this.#db.iterator({ gte: heightKey(fromHeight), lte: heightKey(toHeight) })) {
+      options.signal?.throwIfAborted()
+      yield this.getBlockSync(CID.decode(value))
+    }
+  }
+
+  #txRecord (txId: string | CID): { id: CID, record: TxRecord } {
+    const id = parseCid(txId, 'txId')
+    const bytes = this.#db.getSync(digestKey(PREFIX.TX, id.multihash.digest))
+    if (bytes == null) throw new TransactionNotFoundError(`no transaction ${id.toString()}`)
+    return { id, record: decodeTxRecord(bytes) }
+  }
+
+  /** A transaction with its block, page and position. */
+  async getTransaction (txId: string | CID): Promise<TransactionRecord> {
+    return this.getTransactionSync(txId)
+  }
+
+  /** Synchronous {@link getTransaction}. */
+  getTransactionSync (txId: string | CID): TransactionRecord {
+    this.#assertOpen()
+    const hit = this.#cache.get<TransactionRecord>(`T${txId.toString()}`)
+    if (hit != null) return hit
+    const { id, record } = this.#txRecord(txId)
+    const out: TransactionRecord = {
+      id,
+      transaction: decodeTx(record.txBytes),
+      blockCid: record.blockCid,
+      height: record.height,
+      page: record.page,
+      pageCid: record.pageCid,
+      position: record.position,
+      index: record.index
+    }
+    this.#cache.set(`T${id.toString()}`, out, record.txBytes.length * 2 + 400)
+    return out
+  }
+
+  /** The receipt of a transaction, read from its block's receipt page. */
+  async getReceipt (txId: string | CID): Promise<ReceiptRecord> {
+    this.#assertOpen()
+    const { id, record } = this.#txRecord(txId)
+    if (record.receiptPageCid == null) throw new ReceiptNotFoundError(`transaction ${id.toString()} was stored without a receipt`)
+    const page = this.#localBytes(record.receiptPageCid)
+    const receipt = decodeReceipt(page.subarray(record.receiptOffset, record.receiptOffset + record.receiptLength))
+    return { txId: id, receipt, blockCid: record.blockCid, height: record.height, page: record.page, pageCid: record.pageCid, position: record.position, index: record.index }
+  }
+
+  /** One page of the transactions that an address sent or received, oldest first unless `reverse`. */
+  async getAddressHistory (address: string, options: HistoryOptions = {}): Promise<HistoryPage> {
+    this.#assertOpen()
+    const { entries, cursor } = await readAddressHistory(this.#db, address, options)
+    const items = entries.map(e => this.getTransactionSync(cidFromDigest(e.txDigest)))
+    return cursor == null ? { items } : { items, cursor }
+  }
+
+  /** Logs matching an address and/or topics over a height range, from the log indexes. */
+  async getLogs (query: LogQuery = {}): Promise<LogRecord[]> {
+    this.#assertOpen()
+    return await readLogs(this.#db, query, this.#head?.height ?? 0)
+  }
+
+  /** A namespaced key-value store over the same LevelDB (JSON values). */
+  kv<V = unknown> (namespace: string): KvStore<V> {
+    this.#assertOpen()
+    return openKv<V>(this.#db, namespace, { sync: this.config.durability === 'power', isOpen: () => this.#open })
+  }
+
+  /** Stores raw bytes (or dag-cbor) as an IPLD block and returns its CID. */
+  async putBytes (bytes: Uint8Array, options: PutBytesOptions = {}): Promise<CID> {
+    this.#assertOpen()
+    if (!(bytes instanceof Uint8Array)) throw new InvalidBlockError('putBytes: expected a Uint8Array')
+    if (bytes.length > this.config.limits.maxBlockBytes) throw new InvalidBlockError(`putBytes: ${bytes.length} bytes, limit is ${this.config.limits.maxBlockBytes}; use addFile for large payloads`)
+    const codec = options.codec ?? 'raw'
+    if (codec === 'dag-cbor') {
+      try { dagCbor.decode(bytes) } catch (err) { throw new InvalidBlockError('putBytes: bytes are not valid dag-cbor', { cause: err }) }
+    } else if (codec !== 'raw') throw new InvalidBlockError(`putBytes: codec must be raw or dag-cbor, got ${String(codec)}`)
+    const cid = cidOf(bytes, codec === 'raw' ? RAW : dagCbor.code)
+    options.signal?.throwIfAborted()
+    const batch = startBatch(this.#db, this.#blocks)
+    batch.putBlock(cid, bytes)
+    if (options.pin !== false) pinInBatch(batch, { cid, reasons: ['user'], recursive: false })
+    await batch.write(this.config.durability === 'power')
+    return cid
+  }
+
+  /**
+   * Bytes of a block by CID: local LevelDB first, then Helia's blockstore (which
+   * asks the network once the node has one). Bytes not from local storage are
+   * checked against the CID before they are returned.
+   */
+  async getBytes (cidInput: string | CID, options: GetBytesOptions = {}): Promise<Uint8Array> {
+    this.#assertOpen()
+    const cid = parseCid(cidInput)
+    const local = this.#blocks.getSync(blockKey(cid))
+    if (local != null) return local
+    options.signal?.throwIfAborted()
+    const chunks: Uint8Array[] = []
+    try {
+      for await (const chunk of this.helia.blockstore.get(cid, { signal: options.signal, offline: true } as any)) chunks.push(chunk)
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+      throw new BlockNotFoundError(`no block ${cid.toString()} in this store`, { cause: err })
+    }
+    const bytes = Buffer.concat(chunks)
+    if (!bytesMatchCid(cid, bytes)) throw new CorruptDataError(`bytes fetched for ${cid.toString()} do not hash to it`)
+    return bytes
+  }
+
+  /** Adds a payload of any size as a UnixFS DAG (standard IPFS file) and pins its root. */
+  async addFile (content: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: AddFileOptions = {}): Promise<CID> {
+    this.#assertOpen()
+    const cid = content instanceof Uint8Array
+      ? await this.#fs.addBytes(content, { signal: options.signal })
+      : await this.#fs.addByteStream(content as AsyncIterable<Uint8Array>, { signal: options.signal })
+    // blocks went through Helia one put at a time; the pin record's write comes
+    // after them in LevelDB's log, so syncing it makes all of them durable too
+    const batch = startBatch(this.#db, this.#blocks)
+    pinInBatch(batch, { cid, reasons: ['blob'], recursive: true })
+    await batch.write(this.config.durability === 'power')
+    return cid
+  }
+
+  /** Streams a UnixFS file's bytes. */
+  async * cat (cidInput: string | CID, options: { signal?: AbortSignal, offset?: number, length?: number } = {}): AsyncGenerator<Uint8Array> {
+    this.#assertOpen()
+    const cid = parseCid(cidInput)
+    yield * this.#fs.cat(cid, { ...options, offline: true } as any)
+  }
+
+  /** Every pin record. */
+  pins (options: { signal?: AbortSignal } = {}): AsyncGenerator<PinRecord> {
+    this.#assertOpen()
+    return listPins(this.#db, options)
+  }
+
+  /** Head, cache and disk figures. */
+  async status (): Promise<StoreStatus> {
+    this.#assertOpen()
+    const approximateBytes = await this.#db.approximateSize(new Uint8Array([0]), new Uint8Array([0xff]))
+    return {
+      dataDir: this.config.dataDir,
+      head: this.#head,
+      durability: this.config.durability,
+      allowGaps: this.config.allowGaps,
+      cache: this.#cache.stats(),
+      approximateBytes
+    }
+  }
+
+  /** Waits for writes in flight, stops Helia and closes LevelDB. Safe to call twice. */
+  async stop (): Promise<void> {
+    if (!this.#open) return
+    this.#open = false
+    await this.#writing
+    await this.helia.stop()
+    await this.#db.close()
+    this.#log.info('store stopped')
+  }
+}
+
+function encodeHead (head: Head): Uint8Array {
+  const out = new Uint8Array(8 + head.cid.bytes.length)
+  writeU64(out, 0, head.height)
+  out.set(head.cid.bytes, 8)
+  return out
+}
+

@@ -1,0 +1,38 @@
+import type { CID } from 'multiformats/cid'
+import type { CacheStats } from '../storage/cache.ts'
+
+/** The latest stored block. */
+export interface Head {
+  height: number
+  cid: CID
+}
+
+/** What `status()` reports. */
+export interface StoreStatus {
+  dataDir: string
+  head: Head | null
+  durability: 'process' | 'power'
+  allowGaps: boolean
+  cache: CacheStats
+  /** LevelDB's estimate of the bytes on disk. */
+  approximateBytes: number
+}
+
+/** Options of `getBytes`. */
+export interface GetBytesOptions {
+  signal?: AbortSignal
+}
+
+/** Options of `putBytes`. */
+export interface PutBytesOptions {
+  /** `raw` (default) or `dag-cbor`; dag-cbor bytes must decode. */
+  codec?: 'raw' | 'dag-cbor'
+  /** Record a pin so the bytes are kept (default true). */
+  pin?: boolean
+  signal?: AbortSignal
+}
+
+/** Options of `addFile`. */
+export interface AddFileOptions {
+  signal?: AbortSignal
+}

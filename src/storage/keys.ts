@@ -1,0 +1,141 @@
+import { base32upper } from 'multiformats/bases/base32'
+import type { CID } from 'multiformats/cid'
+
+/**
+ * Key layout of the root LevelDB keyspace. Each index owns a one-byte prefix
+ * below 0x21 ('!'), so none can collide with abstract-level sublevels (which
+ * prefix with '!name!'): the blockstore and the kv namespaces live in sublevels.
+ * Fixed-width big-endian numbers keep keys ordered by height.
+ */
+export const PREFIX = {
+  META: 0x01,
+  HEIGHT: 0x02,
+  BLOCK: 0x03,
+  BLOCK_TXIDS: 0x04,
+  TX: 0x05,
+  ADDRESS: 0x06,
+  LOG: 0x07,
+  LOG_ADDRESS: 0x08,
+  LOG_TOPIC: 0x09,
+  PIN: 0x0a
+} as const
+
+/** Name of the sublevel that holds IPLD blocks in blockstore-level's key format. */
+export const BLOCKS_SUBLEVEL = 'blocks'
+/** Name of the sublevel that holds Helia's datastore. */
+export const HELIA_SUBLEVEL = 'helia'
+/** Name of the sublevel whose children are the `kv(namespace)` stores. */
+export const KV_SUBLEVEL = 'kv'
+
+/** Meta keys. */
+export const META_HEAD = metaKey('head')
+export const META_SCHEMA = metaKey('schema')
+
+function metaKey (name: string): Uint8Array {
+  return concat([Uint8Array.of(PREFIX.META), new TextEncoder().encode(name)])
+}
+
+/** Key of a block in the blocks sublevel: exactly what blockstore-level writes, so Helia reads it. */
+export function blockKey (cid: CID): string {
+  return '/' + base32upper.encoder.encode(cid.multihash.bytes)
+}
+
+/** Writes a height as 8 big-endian bytes at `offset`. */
+export function writeU64 (out: Uint8Array, offset: number, n: number): void {
+  const hi = Math.floor(n / 0x1_0000_0000)
+  const lo = n >>> 0
+  writeU32(out, offset, hi)
+  writeU32(out, offset + 4, lo)
+}
+
+/** Reads 8 big-endian bytes as a number (heights stay below 2^53). */
+export function readU64 (b: Uint8Array, offset: number): number {
+  return readU32(b, offset) * 0x1_0000_0000 + readU32(b, offset + 4)
+}
+
+export function writeU32 (out: Uint8Array, offset: number, n: number): void {
+  out[offset] = n >>> 24
+  out[offset + 1] = (n >>> 16) & 0xff
+  out[offset + 2] = (n >>> 8) & 0xff
+  out[offset + 3] = n & 0xff
+}
+
+export function readU32 (b: Uint8Array, offset: number): number {
+  return ((b[offset] << 24) >>> 0) + (b[offset + 1] << 16) + (b[offset + 2] << 8) + b[offset + 3]
+}
+
+export function writeU16 (out: Uint8Array, offset: number, n: number): void {
+  out[offset] = (n >>> 8) & 0xff
+  out[offset + 1] = n & 0xff
+}
+
+export function readU16 (b: Uint8Array, offset: number): number {
+  return (b[offset] << 8) + b[offset + 1]
+}
+
+/** Concatenates byte arrays. */
+export function concat (parts: Uint8Array[]): Uint8Array {
+  let size = 0
+  for (const p of parts) size += p.length
+  const out = new Uint8Array(size)
+  let o = 0
+  for (const p of parts) { out.set(p, o); o += p.length }
+  return out
+}
+
+/** `HEIGHT` key of a height. */
+export function heightKey (height: number): Uint8Array {
+  const k = new Uint8Array(9)
+  k[0] = PREFIX.HEIGHT
+  writeU64(k, 1, height)
+  return k
+}
+
+/** `BLOCK_TXIDS` key of a height. */
+export function blockTxIdsKey (height: number): Uint8Array {
+  const k = new Uint8Array(9)
+  k[0] = PREFIX.BLOCK_TXIDS
+  writeU64(k, 1, height)
+  return k
+}
+
+/** Key made of a prefix and a 32-byte digest (block and transaction records). */
+export function digestKey (prefix: number, digest: Uint8Array): Uint8Array {
+  const k = new Uint8Array(33)
+  k[0] = prefix
+  k.set(digest, 1)
+  return k
+}
+
+/** `ADDRESS` key: address, height, index in block. */
+export function addressKey (address: Uint8Array, height: number, index: number): Uint8Array {
+  const k = new Uint8Array(33)
+  k[0] = PREFIX.ADDRESS
+  k.set(address, 1)
+  writeU64(k, 21, height)
+  writeU32(k, 29, index)
+  return k
+}
+
+/** Position of a log in the chain: height, tx index in block, log index in receipt (14 bytes). */
+export function logPosition (height: number, index: number, logIndex: number): Uint8Array {
+  const k = new Uint8Array(14)
+  writeU64(k, 0, height)
+  writeU32(k, 8, index)
+  writeU16(k, 12, logIndex)
+  return k
+}
+
+/** Iterator bounds that cover exactly the keys starting with `prefix`. */
+export function prefixRange (prefix: Uint8Array): { gte: Uint8Array, lt: Uint8Array } {
+  return { gte: prefix, lt: increment(prefix) as Uint8Array }
+}
+
+/** The smallest byte string greater than every string that starts with `b`. */
+export function increment (b: Uint8Array): Uint8Array | undefined {
+  const out = Uint8Array.from(b)
+  for (let i = out.length - 1; i >= 0; i--) {
+    if (out[i] < 0xff) { out[i]++; return out.subarray(0, i + 1) }
+  }
+  return undefined
+}

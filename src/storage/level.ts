@@ -1,0 +1,59 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ClassicLevel } from 'classic-level'
+import type { CID } from 'multiformats/cid'
+import { StoreLockedError, StoreOpenError, WriteFailedError } from './errors.ts'
+import { BLOCKS_SUBLEVEL, blockKey } from './keys.ts'
+import type { WriteBatch } from './types.ts'
+
+/** The root database: binary keys and values. */
+export type RootDb = ClassicLevel<Uint8Array, Uint8Array>
+function blocksOf (db: RootDb) {
+  return db.sublevel<string, Uint8Array>(BLOCKS_SUBLEVEL, { keyEncoding: 'utf8', valueEncoding: 'view' })
+}
+
+/** The blocks sublevel, in blockstore-level's key format. */
+export type BlocksDb = ReturnType<typeof blocksOf>
+
+/** Subdirectory of the data dir that holds the LevelDB files. */
+export const LEVEL_DIR = 'level'
+
+function isLocked (err: unknown): boolean {
+  for (let e: any = err; e != null; e = e.cause) {
+    if (e.code === 'LEVEL_LOCKED' || /lock/i.test(String(e.message))) return true
+  }
+  return false
+}
+
+/** Opens (creating if missing) the node's LevelDB; a second process gets StoreLockedError. */
+export async function openLevel (dataDir: string): Promise<{ db: RootDb, blocks: BlocksDb }> {
+  const location = join(dataDir, LEVEL_DIR)
+  await mkdir(location, { recursive: true })
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view' })
+  try {
+    await db.open()
+  } catch (err) {
+    if (isLocked(err)) throw new StoreLockedError(`data dir ${dataDir} is in use by another process (LevelDB lock held)`, { cause: err })
+    throw new StoreOpenError(`cannot open data dir ${dataDir}: ${(err as Error).message}`, { cause: err })
+  }
+  return { db, blocks: blocksOf(db) }
+}
+
+/** Starts one atomic batch over the root keyspace and the blocks sublevel. */
+export function startBatch (db: RootDb, blocks: BlocksDb): WriteBatch & { write: (sync: boolean) => Promise<void>, length: number } {
+  const chained = db.batch()
+  const blockOpts = { sublevel: blocks as any, keyEncoding: 'utf8', valueEncoding: 'view' }
+  return {
+    put (key, value) { chained.put(key, value) },
+    del (key) { chained.del(key) },
+    putBlock (cid: CID, bytes: Uint8Array) { chained.put(blockKey(cid) as any, bytes, blockOpts as any) },
+    get length () { return chained.length },
+    async write (sync: boolean) {
+      try {
+        await chained.write({ sync })
+      } catch (err) {
+        throw new WriteFailedError(`LevelDB batch of ${chained.length} entries failed: ${(err as Error).message}`, { cause: err })
+      }
+    }
+  }
+}

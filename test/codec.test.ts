@@ -1,0 +1,67 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { describe, expect, it } from 'vitest'
+import { cidOf } from '../src/codec/cid.ts'
+import { decodeHeader, decodeTx, decodeTxPage } from '../src/codec/decode.ts'
+import { cborArray, encodeBlock } from '../src/codec/encode.ts'
+import { encodeReceipt, encodeTx } from '../src/codec/fast-cbor.ts'
+import { fromHex, toHex } from '../src/codec/hex.ts'
+import { normalizeReceipt, normalizeTx } from '../src/codec/validate.ts'
+import { parseConfig } from '../src/config/index.ts'
+import { SyntheticChain } from '../src/synthetic/chain.ts'
+
+const limits = parseConfig({}).limits
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+
+describe('codec', () => {
+  it('fast transaction and receipt encoders write the bytes dag-cbor writes', () => {
+    const chain = new SyntheticChain({ seed: 7, txsPerBlock: 50, logShare: 0.8 })
+    const block = chain.next(limits)
+    block.transactions[0] = { ...block.transactions[0], to: null, nonce: 2 ** 40, gasLimit: 300, value: 0n, data: new Uint8Array(70_000) }
+    block.receipts![1] = { status: 0, gasUsed: 0, logs: [] }
+    for (let i = 0; i < block.transactions.length; i++) {
+      const tx = normalizeTx(block.transactions[i], 'tx')
+      expect(hex(encodeTx(tx))).toBe(hex(dagCbor.encode(tx)))
+      const r = normalizeReceipt(block.receipts![i], 'r')
+      expect(hex(encodeReceipt(r))).toBe(hex(dagCbor.encode(r)))
+    }
+  })
+
+  it('a page assembled from transaction bytes equals dag-cbor of the array, for every length class', () => {
+    for (const n of [0, 1, 23, 24, 255, 256, 70_000]) {
+      const items = Array.from({ length: n }, (_, i) => dagCbor.encode({ i }))
+      expect(hex(cborArray(items))).toBe(hex(dagCbor.encode(items.map(b => dagCbor.decode(b)))))
+    }
+  })
+
+  it('a transaction id is the CID of the transaction as its own block, verifiable from its page', async () => {
+    const chain = new SyntheticChain({ seed: 3, txsPerBlock: 30 })
+    const enc = encodeBlock(chain.next(limits), limits)
+    const page = enc.txPages[0]
+    expect(cidOf(page.bytes).equals(page.cid)).toBe(true)
+    const decoded = dagCbor.decode<unknown[]>(page.bytes)
+    decoded.forEach((tx, i) => { expect(cidOf(dagCbor.encode(tx)).equals(enc.txs[i].id)).toBe(true) })
+    expect(decodeTxPage(page.bytes).length).toBe(30)
+    expect(chain.addresses).toContain(decodeTx(enc.txs[0].bytes).from)
+  })
+
+  it('splits transactions into pages bounded by pageBytes and links them from the header', () => {
+    const small = { ...limits, pageBytes: 2048 }
+    const chain = new SyntheticChain({ seed: 5, txsPerBlock: 40 })
+    const enc = encodeBlock(chain.next(small), small)
+    expect(enc.txPages.length).toBeGreaterThan(3)
+    for (const p of enc.txPages) expect(p.bytes.length).toBeLessThanOrEqual(2048 + 5)
+    const header = decodeHeader(enc.header.bytes)
+    expect(header.txPages.map(String)).toEqual(enc.txPages.map(p => p.cid.toString()))
+    expect(header.receiptPages.length).toBe(enc.txPages.length)
+    expect(header.txCount).toBe(40)
+  })
+
+  it('hex helpers reject what is not strict 0x-hex', () => {
+    expect(fromHex('0x0aFF')).toEqual(Uint8Array.of(10, 255))
+    expect(fromHex('0xzz')).toBeUndefined()
+    expect(fromHex('0x' + 'a'.repeat(65))).toBeUndefined()
+    expect(fromHex('0x' + 'ag'.repeat(40))).toBeUndefined()
+    expect(fromHex('ab')).toBeUndefined()
+    expect(toHex(Uint8Array.of(0, 1, 254))).toBe('0x0001fe')
+  })
+})
