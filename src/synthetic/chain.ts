@@ -25,12 +25,15 @@ export interface SyntheticOptions {
 /** The Transfer(address,address,uint256) event topic, as ERC-20 tokens emit it. */
 export const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef'
 
-/** xorshift32: small, fast and deterministic. */
+/** mulberry32: small, fast, deterministic, and well mixed from the first draw even for small seeds. */
 function rng (seed: number): () => number {
-  let x = (seed | 0) || 0x9e3779b9
+  let a = seed >>> 0
   return () => {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5
-    return (x >>> 0) / 0x1_0000_0000
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000
   }
 }
 
