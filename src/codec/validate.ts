@@ -151,10 +151,12 @@ export function normalizeHeaderFields (input: BlockInput): NormalizedHeaderField
   let parent: CID | null = null
   if (b.parent != null) {
     const asCid = CID.asCID(b.parent)
+    // DAG-JSON writes a link as { "/": "<cid>" }; accept it so JSON block files round-trip
+    const link = typeof b.parent === 'object' && typeof (b.parent as any)['/'] === 'string' ? (b.parent as any)['/'] as string : b.parent
     if (asCid != null) parent = asCid
-    else if (typeof b.parent === 'string') {
-      try { parent = CID.parse(b.parent) } catch (err) { throw new InvalidBlockError(`block.parent: "${b.parent.slice(0, 80)}" is not a valid CID`, { cause: err }) }
-    } else fail('block.parent', 'a CID, CID string or null', b.parent)
+    else if (typeof link === 'string') {
+      try { parent = CID.parse(link) } catch (err) { throw new InvalidBlockError(`block.parent: "${link.slice(0, 80)}" is not a valid CID`, { cause: err }) }
+    } else fail('block.parent', 'a CID, CID string, {"/": CID string} or null', b.parent)
   }
   if (height === 0 && parent != null) fail('block.parent', 'null at height 0', b.parent)
   if (height > 0 && parent == null) fail('block.parent', 'the parent CID (only height 0 has none)', b.parent)

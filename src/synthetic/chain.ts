@@ -50,7 +50,7 @@ function addressOf (seed: number, i: number): string {
 export class SyntheticChain {
   readonly addresses: string[]
   readonly #opts: Required<SyntheticOptions>
-  readonly #random: () => number
+  #random: () => number
   readonly #nonces: Uint32Array
   #parent: CID | null = null
   #height = 0
@@ -73,6 +73,18 @@ export class SyntheticChain {
 
   /** Height of the next block. */
   get height (): number { return this.#height }
+
+  /**
+   * Continues after a stored block: the next block is `head.height + 1` with
+   * `head.cid` as parent. Every block draws from a generator seeded by (seed,
+   * height), so a resumed chain has the same shape as an uninterrupted one
+   * (sender nonces restart, which storage does not care about).
+   */
+  resume (head: { height: number, cid: CID }): this {
+    this.#height = head.height + 1
+    this.#parent = head.cid
+    return this
+  }
 
   #pick (): number { return Math.floor(this.#random() * this.addresses.length) }
 
@@ -111,6 +123,7 @@ export class SyntheticChain {
    * generator encodes it once (`limits` should match the store's).
    */
   next (limits: CodecLimits): BlockInput {
+    this.#random = rng(this.#opts.seed * 0x9e3779b1 + this.#height)
     const range = this.#opts.txsPerBlock
     const count = typeof range === 'number' ? range : range[0] + Math.floor(this.#random() * (range[1] - range[0] + 1))
     const transactions: TransactionInput[] = new Array(count)

@@ -1,0 +1,80 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { toJson } from '../codec/json.ts'
+import type { ChainStore } from '../node/chainstore.ts'
+import type { Logger } from '../logger.ts'
+
+/** HTTP status of each typed error; anything unnamed here is a 500. */
+const STATUS_OF: Record<string, number> = {
+  InvalidBlockError: 400,
+  InvalidCidError: 400,
+  InvalidAddressError: 400,
+  InvalidHeightError: 400,
+  InvalidCursorError: 400,
+  InvalidQueryError: 400,
+  BlockNotFoundError: 404,
+  TransactionNotFoundError: 404,
+  ReceiptNotFoundError: 404,
+  StoreClosedError: 503
+}
+
+/** A running read API. */
+export interface ReadApi {
+  url: string
+  close: () => Promise<void>
+}
+
+type Handler = (params: string[], query: URLSearchParams) => Promise<unknown>
+
+/**
+ * The node's read API: status, blocks, transactions, receipts and address
+ * history as JSON. Bound to loopback unless the config says otherwise.
+ */
+export async function startReadApi (store: ChainStore, options: { host: string, port: number, logger: Logger }): Promise<ReadApi> {
+  const log = options.logger.child({ room: 'api' })
+  const routes: Array<[RegExp, Handler]> = [
+    [/^\/status$/, async () => await store.status()],
+    [/^\/blocks\/([^/]+)$/, async ([ref]) => await store.getBlock(/^\d+$/.test(ref) ? Number(ref) : ref)],
+    [/^\/tx\/([^/]+)$/, async ([id]) => await store.getTransaction(id)],
+    [/^\/tx\/([^/]+)\/receipt$/, async ([id]) => await store.getReceipt(id)],
+    [/^\/address\/([^/]+)\/history$/, async ([address], q) => await store.getAddressHistory(address, {
+      limit: q.has('limit') ? Number(q.get('limit')) : undefined,
+      cursor: q.get('cursor') ?? undefined,
+      reverse: q.get('reverse') === 'true'
+    })]
+  ]
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://localhost')
+    const send = (status: number, body: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json' })
+      res.end(toJson(body))
+    }
+    if (req.method !== 'GET') { send(405, { error: 'MethodNotAllowed', message: 'only GET is served' }); return }
+    for (const [pattern, handler] of routes) {
+      const m = pattern.exec(url.pathname)
+      if (m == null) continue
+      try {
+        send(200, await handler(m.slice(1).map(decodeURIComponent), url.searchParams))
+      } catch (err) {
+        const e = err as Error
+        const status = STATUS_OF[e.name] ?? 500
+        if (status === 500) log.error({ err: e, path: url.pathname }, 'request failed')
+        send(status, { error: e.name, message: e.message })
+      }
+      return
+    }
+    send(404, { error: 'NotFound', message: `no route ${url.pathname}` })
+  }
+  const server: Server = createServer((req, res) => { void handle(req, res) })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port, options.host, () => { server.off('error', reject); resolve() })
+  })
+  const { port } = server.address() as AddressInfo
+  const url = `http://${options.host}:${port}`
+  log.info({ url }, 'read API listening')
+  return {
+    url,
+    close: async () => { await new Promise<void>(resolve => { server.close(() => { resolve() }); server.closeAllConnections() }) }
+  }
+}

@@ -1,0 +1,211 @@
+#!/usr/bin/env node
+import { spawn } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { Command, Option } from 'commander'
+import { loadConfig, type ChainStoreConfig } from '../config/index.ts'
+import { createLogger } from '../logger.ts'
+import { ChainStore } from '../node/chainstore.ts'
+import { startReadApi } from '../api/server.ts'
+import { ingestSynthetic } from './demo.ts'
+import { formatBytes, formatCount, toJson } from './format.ts'
+
+/** Exit codes, documented in the README. */
+export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, NOT_FOUND: 3, LOCKED: 4 } as const
+
+interface GlobalOptions { config?: string, dataDir?: string, json?: boolean, logLevel?: string }
+
+const program = new Command()
+  .name('chainstore')
+  .description('Content-addressed, indexed storage for blockchain P2P nodes')
+  .option('-c, --config <file>', 'JSON config file (see README "Config")')
+  .option('-d, --data-dir <dir>', 'data directory (overrides config and CHAINSTORE_DATA_DIR)')
+  .option('--json', 'machine-readable JSON on stdout')
+  .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('warn'))
+  .showHelpAfterError()
+
+function globals (): GlobalOptions { return program.opts<GlobalOptions>() }
+
+async function config (overrides: Record<string, unknown> = {}): Promise<ChainStoreConfig> {
+  const g = globals()
+  return await loadConfig({ file: g.config, overrides: { ...(g.dataDir != null ? { dataDir: g.dataDir } : {}), ...overrides } })
+}
+
+async function withStore<T> (fn: (store: ChainStore) => Promise<T>, overrides: Record<string, unknown> = {}): Promise<T> {
+  const store = await ChainStore.open(await config(overrides), createLogger({ level: globals().logLevel }))
+  try { return await fn(store) } finally { await store.stop() }
+}
+
+function print (human: string, data: unknown): void {
+  process.stdout.write((globals().json === true ? toJson(data, 2) : human) + '\n')
+}
+
+program.command('init')
+  .description('write a config file with every default and create the data directory')
+  .option('-o, --out <file>', 'config file to write', 'chainstore.config.json')
+  .addHelpText('after', '\nExample:\n  $ chainstore init --data-dir /var/lib/chainstore -o /etc/chainstore.json')
+  .action(async (opts: { out: string }) => {
+    const cfg = await config()
+    await writeFile(opts.out, JSON.stringify(cfg, null, 2) + '\n')
+    await withStore(async () => {})
+    print(`wrote ${opts.out}; data dir ${cfg.dataDir} ready`, { config: opts.out, dataDir: cfg.dataDir })
+  })
+
+program.command('start')
+  .description('open the store and serve the read API until Ctrl-C; --demo first ingests a synthetic chain')
+  .option('--demo', 'ingest a synthetic chain (100-500 tx per block, 3,000 addresses) before serving')
+  .option('--blocks <n>', 'demo: chain length to reach', '2000')
+  .option('--port <port>', 'read API port (overrides config)')
+  .option('--exit', 'exit after the demo ingest instead of serving')
+  .addHelpText('after', '\nExamples:\n  $ chainstore start --demo            # what npm start runs\n  $ chainstore -c node.json start --port 8080')
+  .action(async (opts: { demo?: boolean, blocks: string, port?: string, exit?: boolean }) => {
+    const g = globals()
+    const overrides: Record<string, unknown> = {}
+    if (opts.port != null) overrides.api = { port: Number(opts.port) }
+    const cfg = await config(overrides)
+    const logger = createLogger({ level: g.logLevel === 'warn' ? 'info' : g.logLevel })
+    const store = await ChainStore.open(cfg, logger)
+    let stopping = false
+    const shutdown = async (): Promise<void> => {
+      if (stopping) return
+      stopping = true
+      await api?.close()
+      await store.stop()
+      process.exit(EXIT.OK)
+    }
+    let api: Awaited<ReturnType<typeof startReadApi>> | undefined
+    process.on('SIGINT', () => { void shutdown() })
+    process.on('SIGTERM', () => { void shutdown() })
+    if (opts.demo === true) {
+      const target = Number(opts.blocks) - 1
+      const s = await ingestSynthetic(store, { targetHeight: target })
+      const status = await store.status()
+      print([
+        `stored ${formatCount(s.blocks)} blocks, ${formatCount(s.transactions)} transactions in ${s.seconds.toFixed(1)} s (${s.generateSeconds.toFixed(1)} s of it generating the synthetic chain)`,
+        `  store: ${formatCount(s.blocksPerSecond)} blocks/s, ${formatCount(s.txPerSecond)} tx/s`,
+        `  head ${status.head?.height ?? '-'} ${status.head?.cid.toString() ?? ''}`,
+        `  data dir ${cfg.dataDir} (${formatBytes(status.approximateBytes)} on disk)`
+      ].join('\n'), { ingest: s, status })
+    }
+    if (opts.exit === true) { await shutdown(); return }
+    api = await startReadApi(store, { host: cfg.api.host, port: cfg.api.port, logger })
+    const head = store.head()
+    const example = head != null ? `\n  try: curl ${api.url}/blocks/${head.height}` : ''
+    print(`serving reads on ${api.url} (Ctrl-C to stop)${example}`, { api: api.url })
+  })
+
+const block = program.command('block').description('store and read blocks')
+block.command('put <file>')
+  .description('store a block (or an array of blocks) from a JSON file')
+  .addHelpText('after', '\nThe JSON has the BlockInput shape (README "Data model"): numbers, 0x-hex strings, CID strings.\nExample:\n  $ chainstore block put block-12.json')
+  .action(async (file: string) => {
+    const parsed = JSON.parse(await readFile(file, 'utf8'))
+    const blocks = Array.isArray(parsed) ? parsed : [parsed]
+    const stored = await withStore(async s => await s.storeBlocks(blocks))
+    print(stored.map(b => `${b.created ? 'stored' : 'already stored'} block ${b.height} ${b.cid.toString()} (${b.txIds.length} transactions)`).join('\n'), stored)
+  })
+block.command('get <ref>')
+  .description('read a block by height or CID')
+  .addHelpText('after', '\nExamples:\n  $ chainstore block get 42\n  $ chainstore --json block get bafyrei...')
+  .action(async (ref: string) => {
+    const b = await withStore(async s => await s.getBlock(/^\d+$/.test(ref) ? Number(ref) : ref))
+    print([
+      `block ${b.header.height} ${b.cid.toString()}`,
+      `  parent    ${b.header.parent?.toString() ?? '-'}`,
+      `  time      ${new Date(b.header.timestamp).toISOString()}`,
+      `  proposer  ${b.header.proposer}`,
+      `  stateRoot ${b.header.stateRoot}`,
+      `  txs       ${b.header.txCount} in ${b.header.txPages.length} page(s)`,
+      ...b.txIds.slice(0, 5).map((id, i) => `    ${id.toString()} ${b.transactions[i].from} -> ${b.transactions[i].to ?? '(create)'}`),
+      b.txIds.length > 5 ? `    … ${b.txIds.length - 5} more` : ''
+    ].filter(Boolean).join('\n'), b)
+  })
+
+program.command('tx').description('read transactions').command('get <id>')
+  .description('read a transaction (and its receipt) by id')
+  .addHelpText('after', '\nExample:\n  $ chainstore tx get bafyrei...')
+  .action(async (id: string) => {
+    const { tx, receipt } = await withStore(async s => {
+      const tx = await s.getTransaction(id)
+      const receipt = await s.getReceipt(id).catch((err: Error) => { if (err.name === 'ReceiptNotFoundError') return undefined; throw err })
+      return { tx, receipt }
+    })
+    const t = tx.transaction
+    print([
+      `transaction ${tx.id.toString()}`,
+      `  block     ${tx.height} ${tx.blockCid.toString()} (page ${tx.page}, position ${tx.position}, index ${tx.index})`,
+      `  from      ${t.from}`,
+      `  to        ${t.to ?? '(contract creation)'}`,
+      `  value     ${t.value.toString()}`,
+      `  nonce     ${t.nonce}, gas limit ${t.gasLimit}, gas price ${t.gasPrice.toString()}`,
+      receipt != null ? `  receipt   status ${receipt.receipt.status}, gas used ${receipt.receipt.gasUsed}, ${receipt.receipt.logs.length} log(s)` : '  receipt   none stored'
+    ].join('\n'), { ...tx, receipt: receipt?.receipt })
+  })
+
+program.command('history <address>')
+  .description('transactions an address sent or received, paginated')
+  .option('-l, --limit <n>', 'entries per page (1-1000)', '20')
+  .option('--cursor <cursor>', 'cursor printed by the previous page')
+  .option('-r, --reverse', 'newest first')
+  .addHelpText('after', '\nExample:\n  $ chainstore history 0xab...cd --limit 50 --reverse')
+  .action(async (address: string, opts: { limit: string, cursor?: string, reverse?: boolean }) => {
+    const page = await withStore(async s => await s.getAddressHistory(address, { limit: Number(opts.limit), cursor: opts.cursor, reverse: opts.reverse === true }))
+    print([
+      ...page.items.map(i => `${String(i.height).padStart(8)}  ${i.id.toString()}  ${i.transaction.from === address.toLowerCase() ? 'out' : 'in '}  ${i.transaction.value.toString()}`),
+      page.items.length === 0 ? 'no transactions' : '',
+      page.cursor != null ? `next page: --cursor ${page.cursor}` : ''
+    ].filter(Boolean).join('\n'), page)
+  })
+
+program.command('status')
+  .description('head, cache and disk figures (asks the running node when one holds the data dir)')
+  .addHelpText('after', '\nExample:\n  $ chainstore status --json')
+  .action(async () => {
+    const cfg = await config()
+    let status: any
+    try {
+      status = await withStore(async s => await s.status())
+    } catch (err) {
+      if ((err as Error).name !== 'StoreLockedError') throw err
+      const res = await fetch(`http://${cfg.api.host}:${cfg.api.port}/status`).catch(() => undefined)
+      if (res == null || !res.ok) throw err
+      status = await res.json()
+    }
+    const cid = typeof status.head?.cid === 'string' ? status.head.cid : status.head?.cid?.toString()
+    print([
+      `data dir    ${status.dataDir}`,
+      `head        ${status.head != null ? `${status.head.height} ${cid}` : 'empty'}`,
+      `durability  ${status.durability}`,
+      `disk        ${formatBytes(status.approximateBytes)}`,
+      `cache       ${formatBytes(status.cache.bytes)} of ${formatBytes(status.cache.maxBytes)}, ${status.cache.hits} hits, ${status.cache.misses} misses`
+    ].join('\n'), status)
+  })
+
+program.command('bench')
+  .description('run the benchmark suite (same as npm run bench); figures go to bench/results/')
+  .option('--name <name>', 'name of the results file', 'cli')
+  .addHelpText('after', '\nExample:\n  $ chainstore bench --name my-laptop')
+  .action(async (opts: { name: string }) => {
+    // the suite lives in bench/ beside src/; a child process keeps its peak-RSS figures its own
+    const script = fileURLToPath(new URL('../../bench/run.ts', import.meta.url))
+    const code = await new Promise<number>((resolve, reject) => {
+      spawn(process.execPath, [script, '--name', opts.name], { stdio: 'inherit' }).once('error', reject).once('exit', c => { resolve(c ?? EXIT.ERROR) })
+    })
+    if (code !== 0) process.exit(code)
+  })
+
+function exitCodeOf (err: Error): number {
+  if (/NotFound/.test(err.name)) return EXIT.NOT_FOUND
+  if (err.name === 'StoreLockedError') return EXIT.LOCKED
+  if (/^Invalid|TooLarge/.test(err.name)) return EXIT.USAGE
+  return EXIT.ERROR
+}
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  const e = err as Error
+  if (globals().json === true) process.stdout.write(toJson({ error: e.name, message: e.message }) + '\n')
+  else console.error(`error: ${e.name}: ${e.message}`)
+  process.exit(exitCodeOf(e))
+}

@@ -1,0 +1,125 @@
+import { execFile, spawn } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { toJson } from '../src/codec/json.ts'
+import { parseConfig } from '../src/config/index.ts'
+import { SyntheticChain } from '../src/synthetic/chain.ts'
+import { tempDir } from './helpers/store.ts'
+
+const execFileP = promisify(execFile)
+const CLI = 'src/cli/main.ts'
+
+async function cli (args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileP(process.execPath, [CLI, ...args], { timeout: 60_000 })
+    return { code: 0, stdout, stderr }
+  } catch (err: any) {
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr }
+  }
+}
+
+let dir: string
+let cleanup: () => Promise<void>
+let dataDir: string
+beforeAll(async () => { ({ dir, cleanup } = await tempDir()); dataDir = join(dir, 'data') })
+afterAll(async () => { await cleanup() })
+
+describe('chainstore CLI', () => {
+  it('init writes a config with every default and creates the data dir', async () => {
+    const out = join(dir, 'node.json')
+    const r = await cli(['-d', dataDir, '--json', 'init', '-o', out])
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.stdout)).toEqual({ config: out, dataDir })
+    const written = JSON.parse(await readFile(out, 'utf8'))
+    expect(written).toEqual(parseConfig({ dataDir }))
+  })
+
+  it('block put / block get / tx get / history / status, human and --json', async () => {
+    const chain = new SyntheticChain({ txsPerBlock: 10, addresses: 20 })
+    const blocks = chain.take(3, parseConfig({}).limits)
+    const file = join(dir, 'blocks.json')
+    await writeFile(file, toJson(blocks))
+    const put = await cli(['-d', dataDir, '--json', 'block', 'put', file])
+    expect(put.code).toBe(0)
+    const stored = JSON.parse(put.stdout)
+    expect(stored.map((s: any) => s.height)).toEqual([0, 1, 2])
+    expect(stored.every((s: any) => s.created)).toBe(true)
+
+    const again = await cli(['-d', dataDir, 'block', 'put', file])
+    expect(again.stdout).toMatch(/already stored block 2/)
+
+    const got = JSON.parse((await cli(['-d', dataDir, '--json', 'block', 'get', '2'])).stdout)
+    expect(got.cid).toBe(stored[2].cid)
+    expect(got.transactions).toHaveLength(10)
+    const human = await cli(['-d', dataDir, 'block', 'get', stored[1].cid])
+    expect(human.stdout).toMatch(new RegExp(`^block 1 ${stored[1].cid as string}`))
+
+    const txId = stored[2].txIds[4]
+    const tx = JSON.parse((await cli(['-d', dataDir, '--json', 'tx', 'get', txId])).stdout)
+    expect(tx).toMatchObject({ id: txId, height: 2, index: 4 })
+    expect(tx.receipt.status).toBeTypeOf('number')
+    expect(tx.transaction.from).toBe(blocks[2].transactions[4].from)
+
+    const history = JSON.parse((await cli(['-d', dataDir, '--json', 'history', blocks[2].transactions[4].from, '--limit', '100'])).stdout)
+    expect(history.items.map((i: any) => i.id)).toContain(txId)
+
+    const status = JSON.parse((await cli(['-d', dataDir, '--json', 'status'])).stdout)
+    expect(status.head).toEqual({ height: 2, cid: stored[2].cid })
+  })
+
+  it('errors print the typed error and exit with the documented code', async () => {
+    const missing = await cli(['-d', dataDir, '--json', 'block', 'get', '999'])
+    expect(missing.code).toBe(3)
+    expect(JSON.parse(missing.stdout)).toMatchObject({ error: 'BlockNotFoundError' })
+    const bad = await cli(['-d', dataDir, 'tx', 'get', 'not-a-cid'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/InvalidCidError/)
+    const file = join(dir, 'bad.json')
+    await writeFile(file, JSON.stringify({ height: 'x' }))
+    const badBlock = await cli(['-d', dataDir, 'block', 'put', file])
+    expect(badBlock.code).toBe(2)
+    expect(badBlock.stderr).toMatch(/InvalidBlockError: block\.height/)
+  })
+
+  it('start --demo ingests with progress, serves reads over HTTP, and stops on SIGTERM', async () => {
+    const demoDir = join(dir, 'demo')
+    const child = spawn(process.execPath, [CLI, '-d', demoDir, '--json', 'start', '--demo', '--blocks', '30', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', d => { stdout += d })
+    child.stderr.on('data', d => { stderr += d })
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const t = setTimeout(() => { reject(new Error(`no API url; stderr: ${stderr}`)) }, 60_000)
+        const check = (): void => {
+          const m = /"api": "(http:\/\/127\.0\.0\.1:\d+)"/.exec(stdout)
+          if (m != null) { clearTimeout(t); resolve(m[1]) }
+        }
+        child.stdout.on('data', check)
+      })
+      expect(stderr).toMatch(/ingest: 30\/30 blocks \(100%\)/)
+      expect(stdout).toMatch(/"transactions": \d+/)
+      const block = await (await fetch(`${url}/blocks/29`)).json()
+      expect(block.header.height).toBe(29)
+      const tx = await fetch(`${url}/tx/${block.txIds[0] as string}`)
+      expect(tx.status).toBe(200)
+      expect((await tx.json()).height).toBe(29)
+      const receipt = await fetch(`${url}/tx/${block.txIds[0] as string}/receipt`)
+      expect(receipt.status).toBe(200)
+      const history = await (await fetch(`${url}/address/${block.transactions[0].from as string}/history?limit=2`)).json()
+      expect(history.items.length).toBeGreaterThan(0)
+      const notFound = await fetch(`${url}/blocks/5000`)
+      expect(notFound.status).toBe(404)
+      expect(await notFound.json()).toMatchObject({ error: 'BlockNotFoundError' })
+      const badRequest = await fetch(`${url}/tx/nope`)
+      expect(badRequest.status).toBe(400)
+      expect((await (await fetch(`${url}/status`)).json()).head.height).toBe(29)
+    } finally {
+      const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
+      child.kill('SIGTERM')
+      expect(await exited).toBe(0)
+    }
+  })
+})
