@@ -123,7 +123,7 @@ export class SyntheticChain {
    * generator encodes it once (`limits` should match the store's).
    */
   next (limits: CodecLimits): BlockInput {
-    this.#random = rng(this.#opts.seed * 0x9e3779b1 + this.#height)
+    this.#random = rng((this.#opts.seed ^ Math.imul(this.#height, 0x9e3779b1)) >>> 0)
     const range = this.#opts.txsPerBlock
     const count = typeof range === 'number' ? range : range[0] + Math.floor(this.#random() * (range[1] - range[0] + 1))
     const transactions: TransactionInput[] = new Array(count)
