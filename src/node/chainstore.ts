@@ -222,7 +222,10 @@ export class ChainStore {
     this.#assertOpen()
     const hit = this.#cache.get<Block>(`B${ref.toString()}`)
     if (hit != null) return hit
-    const cid = this.#resolve(ref)
+    return this.#readBlock(this.#resolve(ref), true)
+  }
+
+  #readBlock (cid: CID, cache: boolean): Block {
     const headerBytes = this.#localBytes(cid)
     const header = decodeHeader(headerBytes)
     let size = headerBytes.length
@@ -239,19 +242,26 @@ export class ChainStore {
     const block: Block = { cid, header, transactions, txIds }
     // decoded objects take about twice their encoded size, plus the id CIDs
     const estimate = size * 2 + header.txCount * 120 + OBJECT_OVERHEAD
-    this.#cache.set(`B${header.height}`, block, estimate)
-    this.#cache.set(`B${cid.toString()}`, block, estimate)
+    if (cache) {
+      this.#cache.set(`B${header.height}`, block, estimate)
+      this.#cache.set(`B${cid.toString()}`, block, estimate)
+    }
     return block
   }
 
-  /** Blocks from `fromHeight` to `toHeight` inclusive, in order, one at a time (never the range in memory). */
+  /**
+   * Blocks from `fromHeight` to `toHeight` inclusive, in order, one at a time
+   * (never the range in memory). A range scan reads past the memory tier
+   * without filling it, so one sync or export does not evict the hot set.
+   */
   async * getBlocks (fromHeight: number, toHeight: number, options: { signal?: AbortSignal } = {}): AsyncGenerator<Block> {
     this.#assertOpen()
     assertHeight(fromHeight, 'fromHeight')
     assertHeight(toHeight, 'toHeight')
     for await (const [, value] of this.#db.iterator({ gte: heightKey(fromHeight), lte: heightKey(toHeight) })) {
       options.signal?.throwIfAborted()
-      yield this.getBlockSync(CID.decode(value))
+      const cid = CID.decode(value)
+      yield this.#cache.get<Block>(`B${cid.toString()}`) ?? this.#readBlock(cid, false)
     }
   }
 
