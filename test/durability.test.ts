@@ -26,7 +26,7 @@ import { parseConfig } from '../src/config/index.ts'
 import { createChainStore, type ChainStore } from '../src/index.ts'
 import { BLOCKS_SUBLEVEL, blockKey, heightKey } from '../src/storage/keys.ts'
 import { LEVEL_DIR } from '../src/storage/level.ts'
-import { SyntheticChain } from '../src/synthetic/chain.ts'
+import { SyntheticChain, rng } from '../src/synthetic/chain.ts'
 import { quietLogger, tempDir } from './helpers/store.ts'
 import { ExpectedChain, KV_BLOCKS, KV_META, newLedger, scanLevel, verifyStore, type CrashWriterArgs, type Ledger } from './helpers/verify-store.ts'
 
@@ -47,17 +47,7 @@ function intEnv (name: string, def: number): number {
   return n
 }
 
-/** mulberry32: the kill schedule is reproducible from CRASH_SEED (timing itself is not). */
-function rng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+// the kill schedule is reproducible from CRASH_SEED (timing itself is not)
 
 // everything a failing test could leave behind
 const liveChildren = new Set<ChildProcessWithoutNullStreams>()

@@ -26,7 +26,7 @@ export interface SyntheticOptions {
 export const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef'
 
 /** mulberry32: small, fast, deterministic, and well mixed from the first draw even for small seeds. */
-function rng (seed: number): () => number {
+export function rng (seed: number): () => number {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0
