@@ -1,0 +1,278 @@
+/**
+ * Shared pieces of the benchmark: the figure shape every part reports, the
+ * synthetic chain every part reads, the exact LevelDB operations the store
+ * writes (for the raw baselines), and small timing helpers.
+ */
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import { ClassicLevel } from 'classic-level'
+import type { CID } from 'multiformats/cid'
+import { encodeBlock, type EncodedBlock } from '../src/codec/encode.ts'
+import type { BlockInput, CodecLimits } from '../src/codec/types.ts'
+import { parseConfig } from '../src/config/index.ts'
+import { indexBlock } from '../src/indexes/writer.ts'
+import { createLogger } from '../src/logger.ts'
+import { pinInBatch } from '../src/pinning/records.ts'
+import { BLOCKS_SUBLEVEL, HELIA_SUBLEVEL, META_HEAD, blockKey, writeU64 } from '../src/storage/keys.ts'
+import type { WriteBatch } from '../src/storage/types.ts'
+import { SyntheticChain } from '../src/synthetic/chain.ts'
+
+/** One measured figure, with the raw baseline it is compared against. */
+export interface Figure {
+  /** Stable id, used as the JSON key. */
+  id: string
+  /** Table section. */
+  group: string
+  /** What was measured. */
+  label: string
+  unit: string
+  value: number
+  /** `higher` when a bigger value is better (throughput), `lower` for latency and memory. */
+  better: 'higher' | 'lower'
+  baseline?: { label: string, value: number }
+  /** value / baseline.value; left out for percentages (a ratio of two shares means nothing) */
+  ratio?: number
+  /** The issue's goal for this figure, and whether this run met it. */
+  goal?: { text: string, met: boolean }
+  /** Anything else worth keeping in the JSON (samples, sizes, settings). */
+  detail?: Record<string, unknown>
+}
+
+/** Builds a figure and its ratio. */
+export function figure (f: Omit<Figure, 'ratio'>): Figure {
+  const ratio = f.baseline != null && f.baseline.value !== 0 && f.unit !== '%' ? f.value / f.baseline.value : undefined
+  return { ...f, ...(ratio != null ? { ratio } : {}) }
+}
+
+/** Progress lines go to stderr so the table on stdout stays clean. */
+export function progress (msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`)
+}
+
+/** A logger that keeps the store quiet. */
+export const quietLogger = createLogger({ level: 'silent' })
+
+/** The store's codec limits (defaults), which the generator must share. */
+export const LIMITS: CodecLimits = parseConfig({}).limits
+
+/** Shape of the benchmark chain: 100-transaction blocks of ~250-byte transactions. */
+export const CHAIN_OPTIONS = { seed: 7, txsPerBlock: 100, dataBytes: 80 } as const
+
+/** A new generator of the benchmark chain (same seed, same chain). */
+export function benchChain (): SyntheticChain {
+  return new SyntheticChain({ ...CHAIN_OPTIONS })
+}
+
+/** A temp directory under os.tmpdir(), removed by `cleanup`. */
+export async function tempRoot (): Promise<{ dir: string, cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'chainstore-bench-'))
+  return { dir, cleanup: async () => { await rm(dir, { recursive: true, force: true }) } }
+}
+
+/** Integer from an environment variable, or a default. */
+export function envInt (name: string, fallback: number): number {
+  const raw = process.env[name]
+  if (raw == null || raw === '') return fallback
+  const n = Number(raw.replace(/_/g, ''))
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name}: expected a non-negative number, got ${raw}`)
+  return Math.floor(n)
+}
+
+/** Splits an array into consecutive slices of `size`. */
+export function chunks<T> (items: T[], size: number): T[][] {
+  const out: T[][] = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
+const utf8 = new TextEncoder()
+/** Root-keyspace prefix of the blocks sublevel (abstract-level writes `!name!` before each key). */
+const BLOCKS_PREFIX = utf8.encode(`!${BLOCKS_SUBLEVEL}!`)
+
+/** The root-keyspace key under which the store's blocks sublevel holds `cid`. */
+export function rootBlockKey (cid: CID): Uint8Array {
+  const k = utf8.encode(blockKey(cid))
+  const out = new Uint8Array(BLOCKS_PREFIX.length + k.length)
+  out.set(BLOCKS_PREFIX, 0)
+  out.set(k, BLOCKS_PREFIX.length)
+  return out
+}
+
+/** Same bytes as the store's head record: 8-byte height, then the CID. */
+function headValue (height: number, cid: CID): Uint8Array {
+  const out = new Uint8Array(8 + cid.bytes.length)
+  writeU64(out, 0, height)
+  out.set(cid.bytes, 8)
+  return out
+}
+
+/** The key/value pairs of one raw batch, flattened for a tight write loop. */
+export interface RawBatch {
+  keys: Uint8Array[]
+  values: Uint8Array[]
+  bytes: number
+}
+
+/**
+ * Records the LevelDB puts `storeBlocks(blocks)` makes for already-encoded
+ * blocks of a fresh chain: block bytes (header and pages, in the blocks
+ * sublevel), every index entry, the pin records and the head, in the store's
+ * order. Uses the store's own `indexBlock` and `pinInBatch`, so the baseline
+ * writes exactly the same keys and bytes.
+ */
+export function recordStoreOps (blocks: EncodedBlock[]): RawBatch {
+  const keys: Uint8Array[] = []
+  const values: Uint8Array[] = []
+  let bytes = 0
+  const batch: WriteBatch = {
+    put (key, value) { keys.push(key); values.push(value); bytes += key.length + value.length },
+    del () { throw new Error('the store writes no deletes on ingest') },
+    putBlock (cid, value) { const key = rootBlockKey(cid); keys.push(key); values.push(value); bytes += key.length + value.length }
+  }
+  let head: EncodedBlock | null = null
+  for (const block of blocks) {
+    batch.putBlock(block.header.cid, block.header.bytes)
+    for (const p of block.txPages) batch.putBlock(p.cid, p.bytes)
+    for (const p of block.receiptPages) batch.putBlock(p.cid, p.bytes)
+    indexBlock(batch, block)
+    pinInBatch(batch, { cid: block.cid, reasons: ['chain'], recursive: true, height: block.height })
+    if (head == null || block.height > head.height) head = block
+  }
+  if (head != null) batch.put(META_HEAD, headValue(head.height, head.cid))
+  return { keys, values, bytes }
+}
+
+/** Opens a raw LevelDB with the store's encodings (binary keys and values) and default options. */
+export async function openRaw (location: string): Promise<ClassicLevel<Uint8Array, Uint8Array>> {
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view' })
+  await db.open()
+  return db
+}
+
+/** Pre-generated benchmark chain: block inputs for the store, encoded blocks for the baselines. */
+export interface Dataset {
+  inputs: BlockInput[]
+  txCount: number
+  /** Average encoded transaction size in bytes. */
+  txBytes: number
+  /** Average header + pages size of a block in bytes. */
+  blockBytes: number
+}
+
+/** Generates `blocks` blocks of the benchmark chain (not timed by any figure). */
+export function generateChain (blocks: number): Dataset {
+  const chain = benchChain()
+  const inputs = chain.take(blocks, LIMITS)
+  let txCount = 0
+  let txBytes = 0
+  let blockBytes = 0
+  // sample the sizes from a few blocks instead of encoding every block again
+  const sample = inputs.filter((_, i) => i % Math.max(1, Math.floor(blocks / 50)) === 0)
+  for (const b of sample) {
+    const e = encodeBlock(b, LIMITS)
+    for (const t of e.txs) txBytes += t.bytes.length
+    blockBytes += e.size
+  }
+  for (const b of inputs) txCount += b.transactions.length
+  const sampledTxs = sample.reduce((n, b) => n + b.transactions.length, 0)
+  return { inputs, txCount, txBytes: txBytes / sampledTxs, blockBytes: blockBytes / sample.length }
+}
+
+/** Percentile of sorted numbers (nearest rank). */
+export function percentile (sorted: Float64Array | number[], p: number): number {
+  if (sorted.length === 0) return NaN
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))
+  return sorted[i]
+}
+
+/**
+ * SHA-256 over every entry of a LevelDB (key length, key, value length, value),
+ * skipping Helia's own sublevel; used to prove the baseline wrote the very
+ * same keys and bytes as the store.
+ */
+export async function contentDigest (db: ClassicLevel<Uint8Array, Uint8Array>): Promise<{ entries: number, bytes: number, sha256: string }> {
+  const skip = utf8.encode(`!${HELIA_SUBLEVEL}!`)
+  const h = createHash('sha256')
+  const len = Buffer.alloc(4)
+  let entries = 0
+  let bytes = 0
+  for await (const [k, v] of db.iterator()) {
+    if (startsWith(k, skip)) continue
+    len.writeUInt32BE(k.length); h.update(len); h.update(k)
+    len.writeUInt32BE(v.length); h.update(len); h.update(v)
+    entries++
+    bytes += k.length + v.length
+  }
+  return { entries, bytes, sha256: h.digest('hex') }
+}
+
+function startsWith (b: Uint8Array, prefix: Uint8Array): boolean {
+  if (b.length < prefix.length) return false
+  for (let i = 0; i < prefix.length; i++) if (b[i] !== prefix[i]) return false
+  return true
+}
+
+// `npm run bench` runs plain `node bench/run.ts`; this exposes gc() without a command-line flag
+setFlagsFromString('--expose-gc')
+/** A full, synchronous garbage collection. */
+export const fullGc = runInNewContext('gc') as () => void
+
+/** Lets pending I/O callbacks and timers run, then a full GC, so one measurement does not pay for the last one's garbage. */
+export async function settle (): Promise<void> {
+  await new Promise(resolve => setImmediate(resolve))
+  fullGc()
+  await new Promise(resolve => setTimeout(resolve, 50))
+}
+
+/** Formats a number with thousands separators and `digits` decimals. */
+export function fmt (n: number, digits = 0): string {
+  if (!Number.isFinite(n)) return String(n)
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+}
+
+/** Busy and total jiffies of all CPUs from /proc/stat (Linux), or null elsewhere. */
+function machineJiffies (): { busy: number, total: number } | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]
+    const f = line.trim().split(/\s+/).slice(1).map(Number)
+    const idle = f[3] + (f[4] ?? 0)
+    const total = f.reduce((a, b) => a + b, 0)
+    return { busy: total - idle, total }
+  } catch {
+    return null
+  }
+}
+
+/** Where CPU time went during one part of the run: the whole machine, and this process (children excluded). */
+export interface CpuShare {
+  wallSec: number
+  /** Cores kept busy on the whole machine, on average. */
+  machineBusyCores: number | null
+  /** Cores used by this process (without its children), on average. */
+  benchCores: number
+  /** Cores used by everything else: other processes (and, for the RSS part, the bench's own children). */
+  otherCores: number | null
+}
+
+/** Starts measuring CPU use; call the result to stop. */
+export function cpuMeter (): () => CpuShare {
+  const j0 = machineJiffies()
+  const c0 = process.cpuUsage()
+  const t0 = performance.now()
+  return () => {
+    const wallSec = (performance.now() - t0) / 1000
+    const c = process.cpuUsage(c0)
+    const benchCores = (c.user + c.system) / 1e6 / wallSec
+    const j1 = machineJiffies()
+    let machineBusyCores: number | null = null
+    if (j0 != null && j1 != null && j1.total > j0.total) {
+      machineBusyCores = (j1.busy - j0.busy) / (j1.total - j0.total) * cpus().length
+    }
+    return { wallSec, machineBusyCores, benchCores, otherCores: machineBusyCores == null ? null : Math.max(0, machineBusyCores - benchCores) }
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Peak RSS while ingesting BENCH_RSS_TXS (default 1,000,000) transactions,
+ * measured in child processes so the parent's heap does not count: one child
+ * through the store, one child writing the same keys and bytes to raw
+ * classic-level (the baseline).
+ */
+import { spawn } from 'node:child_process'
+import { mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { envInt, figure, fmt, progress, type Figure } from './common.ts'
+import type { RssReport } from './rss-child.ts'
+
+/** Settings of the RSS part. */
+export interface RssOptions {
+  txs: number
+  batchBlocks: number
+  /** storeBlocks calls (and raw batches) in flight. */
+  depth: number
+}
+
+/** Settings from the environment. */
+export function rssOptionsFromEnv (batchBlocks: number): RssOptions {
+  return { txs: Math.max(1000, envInt('BENCH_RSS_TXS', 1_000_000)), batchBlocks, depth: Math.max(1, envInt('BENCH_RSS_DEPTH', 2)) }
+}
+
+const CHILD = join(import.meta.dirname, 'rss-child.ts')
+
+/** Children still running, so an interrupted run can end them. */
+export const liveChildren = new Set<ReturnType<typeof spawn>>()
+
+async function runChild (root: string, mode: 'store' | 'raw', opts: RssOptions): Promise<RssReport> {
+  const dir = join(root, `rss-${mode}`)
+  await mkdir(dir, { recursive: true })
+  try {
+    const child = spawn(process.execPath, [CHILD], {
+      env: { ...process.env, BENCH_RSS_MODE: mode, BENCH_RSS_DIR: dir, BENCH_RSS_TXS: String(opts.txs), BENCH_BATCH_BLOCKS: String(opts.batchBlocks), BENCH_RSS_DEPTH: String(opts.depth) },
+      stdio: ['ignore', 'pipe', 'inherit']
+    })
+    liveChildren.add(child)
+    child.once('exit', () => liveChildren.delete(child))
+    let out = ''
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', (s: string) => { out += s })
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject)
+      child.once('close', resolve)
+    })
+    const line = out.split('\n').find(l => l.startsWith('RESULT '))
+    if (code !== 0 || line == null) throw new Error(`rss child (${mode}) exited with ${code}; output: ${out.slice(-500)}`)
+    return JSON.parse(line.slice('RESULT '.length)) as RssReport
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+const MiB = 2 ** 20
+
+/** Runs both children and turns their reports into figures. */
+export async function runRss (root: string, opts: RssOptions): Promise<Figure[]> {
+  progress(`rss: ingesting ${fmt(opts.txs)} txs in a child process through storeBlocks (${opts.batchBlocks} blocks/call, ${opts.depth} in flight; chain generated lazily)`)
+  const store = await runChild(root, 'store', opts)
+  progress(`rss: same through raw classic-level batches (baseline)`)
+  const raw = await runChild(root, 'raw', opts)
+  const group = `peak RSS ingesting ${fmt(opts.txs)} txs (child process, chain generated lazily)`
+  const rawLabel = 'raw classic-level, same keys and bytes'
+  const growth = (r: RssReport): number => r.at['100'].rss / r.at['10'].rss - 1
+  // "flat": memory at the end of the chain is within 15% of memory after the first tenth
+  const flat = growth(store) <= 0.15
+  const peak = (r: RssReport): number => Math.max(r.peakSampledRss, r.hwmRss ?? 0)
+  const lateGrowth = (r: RssReport): number => r.at['100'].rss / r.at['50'].rss - 1
+  const MiBof = (n: number): number => n / MiB
+  const strip = (r: RssReport): Omit<RssReport, 'samples'> & { samples: number } => ({ ...r, samples: r.samples.length })
+  return [
+    figure({ id: 'rss.peak', group, label: 'peak RSS (sampled every 250 ms, and VmHWM)', unit: 'MiB', value: peak(store) / MiB, better: 'lower', baseline: { label: rawLabel, value: peak(raw) / MiB }, detail: { store: strip(store), raw: strip(raw), storeSamples: store.samples, rawSamples: raw.samples } }),
+    figure({ id: 'rss.start', group, label: '  RSS before the first write', unit: 'MiB', value: store.startRss / MiB, better: 'lower', baseline: { label: rawLabel, value: raw.startRss / MiB } }),
+    figure({ id: 'rss.at10', group, label: '  RSS at 10% of the txs', unit: 'MiB', value: store.at['10'].rss / MiB, better: 'lower', baseline: { label: rawLabel, value: raw.at['10'].rss / MiB } }),
+    figure({ id: 'rss.at50', group, label: '  RSS at 50%', unit: 'MiB', value: store.at['50'].rss / MiB, better: 'lower', baseline: { label: rawLabel, value: raw.at['50'].rss / MiB } }),
+    figure({ id: 'rss.at100', group, label: '  RSS at 100%', unit: 'MiB', value: store.at['100'].rss / MiB, better: 'lower', baseline: { label: rawLabel, value: raw.at['100'].rss / MiB } }),
+    figure({ id: 'rss.growth10to100', group, label: '  growth from 10% to 100%', unit: '%', value: growth(store) * 100, better: 'lower', baseline: { label: rawLabel, value: growth(raw) * 100 }, goal: { text: 'flat: RSS at 100% within 15% of RSS at 10%', met: flat } }),
+    figure({ id: 'rss.growth50to100', group, label: '  growth from 50% to 100% (chain doubles)', unit: '%', value: lateGrowth(store) * 100, better: 'lower', baseline: { label: rawLabel, value: lateGrowth(raw) * 100 } }),
+    figure({ id: 'rss.retainedHeap10', group, label: '  live JS heap after GC at 10%', unit: 'MiB', value: MiBof(store.at['10'].retainedHeap), better: 'lower', baseline: { label: rawLabel, value: MiBof(raw.at['10'].retainedHeap) } }),
+    figure({ id: 'rss.retainedHeap100', group, label: '  live JS heap after GC at 100%', unit: 'MiB', value: MiBof(store.at['100'].retainedHeap), better: 'lower', baseline: { label: rawLabel, value: MiBof(raw.at['100'].retainedHeap) } }),
+    figure({ id: 'rss.txPerSec', group, label: '  throughput incl. lazy generation', unit: 'tx/s', value: store.txs / store.elapsedMs * 1000, better: 'higher', baseline: { label: rawLabel, value: raw.txs / raw.elapsedMs * 1000 }, detail: { note: 'generation of the chain (which encodes every block once to link the next) runs inside this loop in both children' } })
+  ]
+}
