@@ -147,9 +147,9 @@ export function recordStoreOps (blocks: EncodedBlock[]): RawBatch {
   return { keys, values, bytes }
 }
 
-/** Opens a raw LevelDB with the store's encodings (binary keys and values) and default options. */
+/** Opens a raw LevelDB with the store's encodings (binary keys and values) and its default LevelDB tuning. */
 export async function openRaw (location: string): Promise<ClassicLevel<Uint8Array, Uint8Array>> {
-  const db = new ClassicLevel<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view' })
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view', ...parseConfig({}).level })
   await db.open()
   return db
 }

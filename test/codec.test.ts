@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { cidOf } from '../src/codec/cid.ts'
 import { decodeHeader, decodeTx, decodeTxPage } from '../src/codec/decode.ts'
 import { cborArray, encodeBlock } from '../src/codec/encode.ts'
-import { encodeReceipt, encodeTx } from '../src/codec/fast-cbor.ts'
+import { decodeTxPageFast, encodeLogEntry, encodeReceipt, encodeTx } from '../src/codec/fast-cbor.ts'
 import { fromHex, toHex } from '../src/codec/hex.ts'
 import { normalizeReceipt, normalizeTx } from '../src/codec/validate.ts'
 import { parseConfig } from '../src/config/index.ts'
@@ -23,6 +23,7 @@ describe('codec', () => {
       expect(hex(encodeTx(tx))).toBe(hex(dagCbor.encode(tx)))
       const r = normalizeReceipt(block.receipts![i], 'r')
       expect(hex(encodeReceipt(r))).toBe(hex(dagCbor.encode(r)))
+      for (const log of r.logs) expect(hex(encodeLogEntry(tx.from, log))).toBe(hex(dagCbor.encode([tx.from, log])))
     }
   })
 
@@ -42,6 +43,24 @@ describe('codec', () => {
     decoded.forEach((tx, i) => { expect(cidOf(dagCbor.encode(tx)).equals(enc.txs[i].id)).toBe(true) })
     expect(decodeTxPage(page.bytes).length).toBe(30)
     expect(chain.addresses).toContain(decodeTx(enc.txs[0].bytes).from)
+  })
+
+  it('the fast page decoder reads what dag-cbor reads, and declines anything else', () => {
+    const chain = new SyntheticChain({ seed: 11, txsPerBlock: 300 })
+    const block = chain.next(limits)
+    block.transactions[5] = { ...block.transactions[5], to: null, nonce: 2 ** 33, data: new Uint8Array(300) }
+    for (const page of encodeBlock(block, limits).txPages) {
+      const fast = decodeTxPageFast(page.bytes)
+      expect(fast).toBeDefined()
+      expect(fast!.map(t => hex(dagCbor.encode(t)))).toEqual(dagCbor.decode<unknown[]>(page.bytes).map(t => hex(dagCbor.encode(t))))
+    }
+    // other layouts fall back to the strict decoder
+    expect(decodeTxPageFast(dagCbor.encode([{ a: 1 }]))).toBeUndefined()
+    expect(decodeTxPageFast(dagCbor.encode({ txs: [] }))).toBeUndefined()
+    const one = encodeBlock(chain.next(limits), limits).txPages[0].bytes
+    expect(decodeTxPageFast(one.subarray(0, one.length - 1))).toBeUndefined()
+    expect(decodeTxPageFast(Uint8Array.of(...one, 0))).toBeUndefined()
+    expect(() => decodeTxPage(dagCbor.encode([{ a: 1 }]))).toThrow(expect.objectContaining({ name: 'CorruptDataError' }))
   })
 
   it('splits transactions into pages bounded by pageBytes and links them from the header', () => {

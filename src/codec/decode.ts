@@ -1,6 +1,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import type { StoredHeader } from './encode.ts'
+import { decodeTxPageFast } from './fast-cbor.ts'
 import { CorruptDataError } from './errors.ts'
 import { bytesToBigint, toHex } from './hex.ts'
 import type { BlockHeader, Log, Receipt, Transaction } from './types.ts'
@@ -66,9 +67,9 @@ export function decodeTx (bytes: Uint8Array): Transaction {
   return fromStoredTx(decodeCbor<StoredTx>(bytes, 'transaction'))
 }
 
-/** Decodes a transaction page. */
+/** Decodes a transaction page (fixed-layout fast path, generic dag-cbor otherwise). */
 export function decodeTxPage (bytes: Uint8Array): Transaction[] {
-  const items = decodeCbor<StoredTx[]>(bytes, 'transaction page')
+  const items = decodeTxPageFast(bytes) ?? decodeCbor<StoredTx[]>(bytes, 'transaction page')
   if (!Array.isArray(items)) throw new CorruptDataError('transaction page: not an array')
   return items.map(fromStoredTx)
 }

@@ -52,7 +52,8 @@ class Writer {
 
   uint (n: number): void { this.head(0, n) }
 
-  done (): Uint8Array { return this.buf.slice(0, this.pos) }
+  /** A view, not a copy: callers copy these bytes into pages and records anyway. */
+  done (): Uint8Array { return this.buf.subarray(0, this.pos) }
 }
 
 function key (s: string): Uint8Array {
@@ -90,6 +91,15 @@ function writeLog (w: Writer, log: StoredLog): void {
   w.raw(K.address); w.bytes(log.address)
 }
 
+/** dag-cbor bytes of a log index record: `[txDigest, log]`. */
+export function encodeLogEntry (txDigest: Uint8Array, log: StoredLog): Uint8Array {
+  const w = new Writer(64 + log.data.length + log.topics.length * 34)
+  w.head(4, 2)
+  w.bytes(txDigest)
+  writeLog(w, log)
+  return w.done()
+}
+
 /** dag-cbor bytes of a stored receipt. */
 export function encodeReceipt (r: StoredReceipt): Uint8Array {
   const w = new Writer(32 + r.logs.length * 200)
@@ -99,4 +109,85 @@ export function encodeReceipt (r: StoredReceipt): Uint8Array {
   w.raw(K.status); w.uint(r.status)
   w.raw(K.gasUsed); w.uint(r.gasUsed)
   return w.done()
+}
+
+/**
+ * Reads the transactions of a page written by `cborArray(encodeTx(...))`,
+ * checking every header byte and key on the way; returns `undefined` at the
+ * first byte that differs from that layout, and the caller falls back to the
+ * generic dag-cbor decoder. Byte fields are views into `page`.
+ */
+export function decodeTxPageFast (page: Uint8Array): StoredTx[] | undefined {
+  const r = new Reader(page)
+  const n = r.head(4)
+  if (n < 0) return undefined
+  const out: StoredTx[] = new Array(n)
+  for (let i = 0; i < n; i++) {
+    if (r.head(5) !== 8 || !r.key(K.to)) return undefined
+    let to: Uint8Array | null = null
+    if (page[r.pos] === NULL) r.pos++
+    else {
+      const t = r.bytes()
+      if (t == null) return undefined
+      to = t
+    }
+    if (!r.key(K.gas)) return undefined
+    const gas = r.head(0)
+    if (!r.key(K.sig)) return undefined
+    const sig = r.bytes()
+    if (sig == null || !r.key(K.data)) return undefined
+    const data = r.bytes()
+    if (data == null || !r.key(K.from)) return undefined
+    const from = r.bytes()
+    if (from == null || !r.key(K.nonce)) return undefined
+    const nonce = r.head(0)
+    if (!r.key(K.value)) return undefined
+    const value = r.bytes()
+    if (value == null || !r.key(K.gasPrice)) return undefined
+    const gasPrice = r.bytes()
+    if (gasPrice == null || gas < 0 || nonce < 0) return undefined
+    out[i] = { to, gas, sig, data, from, nonce, value, gasPrice }
+  }
+  return r.pos === page.length ? out : undefined
+}
+
+class Reader {
+  readonly buf: Uint8Array
+  pos = 0
+  constructor (buf: Uint8Array) { this.buf = buf }
+
+  /** The argument of a head of `major` type in its shortest form, or -1. */
+  head (major: number): number {
+    const b = this.buf
+    if (this.pos >= b.length) return -1
+    const first = b[this.pos++]
+    if (first >> 5 !== major) return -1
+    const info = first & 0x1f
+    if (info < 24) return info
+    const need = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0
+    if (need === 0 || this.pos + need > b.length) return -1
+    let n = 0
+    for (let i = 0; i < need; i++) n = n * 256 + b[this.pos++]
+    // dag-cbor requires the shortest head; anything else goes to the strict decoder
+    const min = info === 24 ? 24 : info === 25 ? 0x100 : info === 26 ? 0x10000 : 0x1_0000_0000
+    if (n < min || n > Number.MAX_SAFE_INTEGER) return -1
+    return n
+  }
+
+  key (k: Uint8Array): boolean {
+    const b = this.buf
+    if (this.pos + k.length > b.length) return false
+    for (let i = 0; i < k.length; i++) if (b[this.pos + i] !== k[i]) return false
+    this.pos += k.length
+    return true
+  }
+
+  bytes (): Uint8Array | undefined {
+    const n = this.head(2)
+    if (n < 0 || this.pos + n > this.buf.length) return undefined
+    // a plain Uint8Array view even when the page is a Buffer (as LevelDB returns it)
+    const v = new Uint8Array(this.buf.buffer, this.buf.byteOffset + this.pos, n)
+    this.pos += n
+    return v
+  }
 }

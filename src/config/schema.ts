@@ -2,7 +2,7 @@ import { z } from 'zod'
 import {
   DEFAULT_ALLOW_GAPS, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_CACHE_BYTES, DEFAULT_DATA_DIR,
   DEFAULT_DURABILITY, DEFAULT_MAX_BLOCK_BYTES, DEFAULT_MAX_TX_BYTES, DEFAULT_MAX_TXS_PER_BLOCK,
-  DEFAULT_PAGE_BYTES
+  DEFAULT_PAGE_BYTES, DEFAULT_LEVEL_CACHE, DEFAULT_LEVEL_WRITE_BUFFER
 } from './constants.ts'
 
 /** Schema of the one typed config; defaults are applied here and nowhere else. */
@@ -18,6 +18,10 @@ export const configSchema = z.object({
   }).prefault({}),
   cache: z.object({
     maxBytes: z.number().int().nonnegative().default(DEFAULT_CACHE_BYTES)
+  }).prefault({}),
+  level: z.object({
+    writeBufferSize: z.number().int().min(1024 * 1024).default(DEFAULT_LEVEL_WRITE_BUFFER),
+    cacheSize: z.number().int().nonnegative().default(DEFAULT_LEVEL_CACHE)
   }).prefault({}),
   api: z.object({
     host: z.string().default(DEFAULT_API_HOST),

@@ -2,6 +2,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest } from '../codec/cid.ts'
 import { CorruptDataError } from '../codec/errors.ts'
+import { encodeLogEntry } from '../codec/fast-cbor.ts'
 import type { StoredLog } from '../codec/validate.ts'
 import type { TransactionLocation } from '../codec/types.ts'
 import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from '../storage/keys.ts'
@@ -77,7 +78,7 @@ export function decodeBlockRecord (b: Uint8Array): { height: number, txCount: nu
 
 /** A log record: the log and the id digest of its transaction. */
 export function encodeLogRecord (txDigest: Uint8Array, log: StoredLog): Uint8Array {
-  return dagCbor.encode([txDigest, log])
+  return encodeLogEntry(txDigest, log)
 }
 
 /** Decodes a log record. */

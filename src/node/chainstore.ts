@@ -65,7 +65,7 @@ export class ChainStore {
   /** Opens the data dir and starts Helia over it. Use `createChainStore`. */
   static async open (config: ChainStoreConfig, logger: Logger): Promise<ChainStore> {
     const log = logger.child({ room: 'node' })
-    const { db, blocks } = await openLevel(config.dataDir)
+    const { db, blocks } = await openLevel(config.dataDir, config.level)
     try {
       const blockstore = new LevelBlockstore(blocks as any)
       const datastore = new LevelDatastore(db.sublevel(HELIA_SUBLEVEL, { keyEncoding: 'utf8', valueEncoding: 'view' }) as any)
@@ -202,13 +202,13 @@ export class ChainStore {
   /** Synchronous {@link getHeader}: local reads never wait on I/O threads. */
   getHeaderSync (ref: BlockRef): BlockHeader & { cid: CID } {
     this.#assertOpen()
-    const key = `H${ref.toString()}`
-    const hit = this.#cache.get<BlockHeader & { cid: CID }>(key)
+    const key = cacheKey(ref)
+    const hit = this.#cache.get<BlockHeader & { cid: CID }>('header', key)
     if (hit != null) return hit
     const cid = this.#resolve(ref)
     const bytes = this.#localBytes(cid)
     const header = { cid, ...decodeHeader(bytes) }
-    this.#cache.set(key, header, bytes.length * 2 + OBJECT_OVERHEAD)
+    this.#cache.set('header', key, header, bytes.length * 2 + OBJECT_OVERHEAD)
     return header
   }
 
@@ -220,7 +220,7 @@ export class ChainStore {
   /** Synchronous {@link getBlock}. */
   getBlockSync (ref: BlockRef): Block {
     this.#assertOpen()
-    const hit = this.#cache.get<Block>(`B${ref.toString()}`)
+    const hit = this.#cache.get<Block>('block', cacheKey(ref))
     if (hit != null) return hit
     return this.#readBlock(this.#resolve(ref), true)
   }
@@ -243,8 +243,8 @@ export class ChainStore {
     // decoded objects take about twice their encoded size, plus the id CIDs
     const estimate = size * 2 + header.txCount * 120 + OBJECT_OVERHEAD
     if (cache) {
-      this.#cache.set(`B${header.height}`, block, estimate)
-      this.#cache.set(`B${cid.toString()}`, block, estimate)
+      this.#cache.set('block', header.height, block, estimate)
+      this.#cache.set('block', cid.toString(), block, estimate)
     }
     return block
   }
@@ -261,7 +261,7 @@ export class ChainStore {
     for await (const [, value] of this.#db.iterator({ gte: heightKey(fromHeight), lte: heightKey(toHeight) })) {
       options.signal?.throwIfAborted()
       const cid = CID.decode(value)
-      yield this.#cache.get<Block>(`B${cid.toString()}`) ?? this.#readBlock(cid, false)
+      yield this.#cache.get<Block>('block', cid.toString()) ?? this.#readBlock(cid, false)
     }
   }
 
@@ -280,7 +280,7 @@ export class ChainStore {
   /** Synchronous {@link getTransaction}. */
   getTransactionSync (txId: string | CID): TransactionRecord {
     this.#assertOpen()
-    const hit = this.#cache.get<TransactionRecord>(`T${txId.toString()}`)
+    const hit = this.#cache.get<TransactionRecord>('tx', cacheKey(txId))
     if (hit != null) return hit
     const { id, record } = this.#txRecord(txId)
     const out: TransactionRecord = {
@@ -293,7 +293,7 @@ export class ChainStore {
       position: record.position,
       index: record.index
     }
-    this.#cache.set(`T${id.toString()}`, out, record.txBytes.length * 2 + 400)
+    this.#cache.set('tx', id.toString(), out, record.txBytes.length * 2 + 400)
     return out
   }
 
@@ -418,6 +418,11 @@ export class ChainStore {
     await this.#db.close()
     this.#log.info('store stopped')
   }
+}
+
+/** A height stays a number; a CID becomes the string multiformats caches on it. */
+function cacheKey (ref: BlockRef): string | number {
+  return typeof ref === 'number' || typeof ref === 'string' ? ref : ref.toString()
 }
 
 function encodeHead (head: Head): Uint8Array {

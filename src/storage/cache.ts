@@ -9,40 +9,58 @@ export interface CacheStats {
   maxBytes: number
 }
 
+/** What the memory tier holds; each kind has its own LRU and share of the budget. */
+export type CacheKind = 'block' | 'header' | 'tx'
+
+/** Share of the byte budget each kind gets. */
+const SHARES: Record<CacheKind, number> = { block: 0.7, header: 0.05, tx: 0.25 }
+
 /**
  * The memory tier: decoded objects bounded by an estimate of their size in
- * bytes. A zero budget disables it.
+ * bytes. Keys are the caller's own value (a height, or a CID string as
+ * multiformats caches it) with no prefix concatenated: building a fresh key
+ * string per lookup cost more than the lookup itself in the read bench.
+ * A zero budget disables it.
  */
 export class ObjectCache {
-  readonly #lru: LRUCache<string, { value: unknown }> | undefined
+  readonly #lrus: Record<CacheKind, LRUCache<string | number, { value: unknown }>> | undefined
   readonly #maxBytes: number
   hits = 0
   misses = 0
 
   constructor (maxBytes: number) {
     this.#maxBytes = maxBytes
-    this.#lru = maxBytes > 0 ? new LRUCache({ maxSize: maxBytes, sizeCalculation: (_v, _k) => 1 }) : undefined
+    if (maxBytes > 0) {
+      const lru = (kind: CacheKind): LRUCache<string | number, { value: unknown }> =>
+        new LRUCache({ maxSize: Math.max(1, Math.floor(maxBytes * SHARES[kind])) })
+      this.#lrus = { block: lru('block'), header: lru('header'), tx: lru('tx') }
+    }
   }
 
   /** The cached value, counting a hit or a miss. */
-  get<T> (key: string): T | undefined {
-    const entry = this.#lru?.get(key)
+  get<T> (kind: CacheKind, key: string | number): T | undefined {
+    const entry = this.#lrus?.[kind].get(key)
     if (entry === undefined) { this.misses++; return undefined }
     this.hits++
     return entry.value as T
   }
 
   /** Caches a value whose decoded size is about `size` bytes. */
-  set (key: string, value: unknown, size: number): void {
-    if (this.#lru == null || size > this.#maxBytes / 4) return
-    this.#lru.set(key, { value }, { size: Math.max(1, size) })
+  set (kind: CacheKind, key: string | number, value: unknown, size: number): void {
+    const lru = this.#lrus?.[kind]
+    if (lru == null || size > lru.maxSize / 4) return
+    lru.set(key, { value }, { size: Math.max(1, size) })
   }
 
-  delete (key: string): void { this.#lru?.delete(key) }
-
-  clear (): void { this.#lru?.clear() }
+  clear (): void {
+    if (this.#lrus == null) return
+    for (const lru of Object.values(this.#lrus)) lru.clear()
+  }
 
   stats (): CacheStats {
-    return { hits: this.hits, misses: this.misses, entries: this.#lru?.size ?? 0, bytes: this.#lru?.calculatedSize ?? 0, maxBytes: this.#maxBytes }
+    let entries = 0
+    let bytes = 0
+    for (const lru of Object.values(this.#lrus ?? {})) { entries += lru.size; bytes += lru.calculatedSize }
+    return { hits: this.hits, misses: this.misses, entries, bytes, maxBytes: this.#maxBytes }
   }
 }

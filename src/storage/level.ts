@@ -25,11 +25,17 @@ function isLocked (err: unknown): boolean {
   return false
 }
 
+/** LevelDB tuning the config exposes. */
+export interface LevelTuning {
+  writeBufferSize: number
+  cacheSize: number
+}
+
 /** Opens (creating if missing) the node's LevelDB; a second process gets StoreLockedError. */
-export async function openLevel (dataDir: string): Promise<{ db: RootDb, blocks: BlocksDb }> {
+export async function openLevel (dataDir: string, tuning: LevelTuning): Promise<{ db: RootDb, blocks: BlocksDb }> {
   const location = join(dataDir, LEVEL_DIR)
   await mkdir(location, { recursive: true })
-  const db = new ClassicLevel<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view' })
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view', ...tuning })
   try {
     await db.open()
   } catch (err) {
