@@ -15,10 +15,9 @@ import type { CID } from 'multiformats/cid'
 import { encodeBlock, type EncodedBlock } from '../src/codec/encode.ts'
 import type { BlockInput, CodecLimits } from '../src/codec/types.ts'
 import { parseConfig } from '../src/config/index.ts'
-import { indexBlock } from '../src/indexes/writer.ts'
+import { addBlockToBatch, setHeadInBatch } from '../src/node/write-block.ts'
 import { createLogger } from '../src/logger.ts'
-import { pinInBatch } from '../src/pinning/records.ts'
-import { BLOCKS_SUBLEVEL, HELIA_SUBLEVEL, META_HEAD, blockKey, writeU64 } from '../src/storage/keys.ts'
+import { BLOCKS_SUBLEVEL, HELIA_SUBLEVEL, blockKey } from '../src/storage/keys.ts'
 import type { WriteBatch } from '../src/storage/types.ts'
 import { SyntheticChain } from '../src/synthetic/chain.ts'
 
@@ -103,14 +102,6 @@ export function rootBlockKey (cid: CID): Uint8Array {
   return out
 }
 
-/** Same bytes as the store's head record: 8-byte height, then the CID. */
-function headValue (height: number, cid: CID): Uint8Array {
-  const out = new Uint8Array(8 + cid.bytes.length)
-  writeU64(out, 0, height)
-  out.set(cid.bytes, 8)
-  return out
-}
-
 /** The key/value pairs of one raw batch, flattened for a tight write loop. */
 export interface RawBatch {
   keys: Uint8Array[]
@@ -123,7 +114,7 @@ export interface RawBatch {
  * blocks of a fresh chain: block bytes (header and pages, in the blocks
  * sublevel), every index entry, the pin records and the head, in the store's
  * order. Uses the store's own `indexBlock` and `pinInBatch`, so the baseline
- * writes exactly the same keys and bytes.
+ * order. Uses the store's own `addBlockToBatch` and `setHeadInBatch`, so the baseline
  */
 export function recordStoreOps (blocks: EncodedBlock[]): RawBatch {
   const keys: Uint8Array[] = []
@@ -136,14 +127,10 @@ export function recordStoreOps (blocks: EncodedBlock[]): RawBatch {
   }
   let head: EncodedBlock | null = null
   for (const block of blocks) {
-    batch.putBlock(block.header.cid, block.header.bytes)
-    for (const p of block.txPages) batch.putBlock(p.cid, p.bytes)
-    for (const p of block.receiptPages) batch.putBlock(p.cid, p.bytes)
-    indexBlock(batch, block)
-    pinInBatch(batch, { cid: block.cid, reasons: ['chain'], recursive: true, height: block.height })
+    addBlockToBatch(batch, block)
     if (head == null || block.height > head.height) head = block
   }
-  if (head != null) batch.put(META_HEAD, headValue(head.height, head.cid))
+  if (head != null) setHeadInBatch(batch, { height: head.height, cid: head.cid })
   return { keys, values, bytes }
 }
 

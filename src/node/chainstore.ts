@@ -14,7 +14,6 @@ import type { ChainStoreConfig } from '../config/index.ts'
 import { readAddressHistory, readLogs } from '../indexes/reader.ts'
 import { decodeBlockRecord, decodeTxRecord, type TxRecord } from '../indexes/records.ts'
 import type { HistoryOptions, HistoryPage, LogQuery, LogRecord } from '../indexes/types.ts'
-import { indexBlock } from '../indexes/writer.ts'
 import type { Logger } from '../logger.ts'
 import { listPins, pinInBatch, type PinRecord } from '../pinning/records.ts'
 import { ObjectCache } from '../storage/cache.ts'
@@ -22,9 +21,10 @@ import {
   BlockNotFoundError, HeightConflictError, ParentNotFoundError, ReceiptNotFoundError, StoreClosedError,
   TransactionNotFoundError
 } from '../storage/errors.ts'
-import { HELIA_SUBLEVEL, META_HEAD, PREFIX, blockKey, blockTxIdsKey, digestKey, heightKey, readU64, writeU64 } from '../storage/keys.ts'
+import { HELIA_SUBLEVEL, META_HEAD, PREFIX, blockKey, blockTxIdsKey, digestKey, heightKey, readU64 } from '../storage/keys.ts'
 import { openKv, type KvStore } from '../storage/kv.ts'
 import { openLevel, startBatch, type BlocksDb, type RootDb } from '../storage/level.ts'
+import { addBlockToBatch, setHeadInBatch } from './write-block.ts'
 import type { AddFileOptions, GetBytesOptions, Head, PutBytesOptions, StoreStatus } from './types.ts'
 
 /** Rough per-object overhead added to byte sizes when sizing cache entries. */
@@ -116,14 +116,10 @@ export class ChainStore {
       const batch = startBatch(this.#db, this.#blocks)
       let head = this.#head
       for (const block of fresh) {
-        batch.putBlock(block.header.cid, block.header.bytes)
-        for (const p of block.txPages) batch.putBlock(p.cid, p.bytes)
-        for (const p of block.receiptPages) batch.putBlock(p.cid, p.bytes)
-        indexBlock(batch, block)
-        pinInBatch(batch, { cid: block.cid, reasons: ['chain'], recursive: true, height: block.height })
+        addBlockToBatch(batch, block)
         if (head == null || block.height > head.height) head = { height: block.height, cid: block.cid }
       }
-      if (head !== this.#head && head != null) batch.put(META_HEAD, encodeHead(head))
+      if (head !== this.#head && head != null) setHeadInBatch(batch, head)
       await batch.write(this.config.durability === 'power')
       this.#head = head
       return results
@@ -423,12 +419,5 @@ export class ChainStore {
 /** A height stays a number; a CID becomes the string multiformats caches on it. */
 function cacheKey (ref: BlockRef): string | number {
   return typeof ref === 'number' || typeof ref === 'string' ? ref : ref.toString()
-}
-
-function encodeHead (head: Head): Uint8Array {
-  const out = new Uint8Array(8 + head.cid.bytes.length)
-  writeU64(out, 0, head.height)
-  out.set(head.cid.bytes, 8)
-  return out
 }
 

@@ -1,0 +1,28 @@
+import type { EncodedBlock } from '../codec/encode.ts'
+import { indexBlock } from '../indexes/writer.ts'
+import { pinInBatch } from '../pinning/records.ts'
+import { META_HEAD, writeU64 } from '../storage/keys.ts'
+import type { WriteBatch } from '../storage/types.ts'
+import type { Head } from './types.ts'
+
+/**
+ * Everything one block writes: its IPLD blocks (header, transaction and receipt
+ * pages) where Helia finds them, every index entry, and its chain pin. The
+ * store and the ingest benchmark's raw baseline both build batches with it, so
+ * the baseline writes exactly the store's keys and bytes.
+ */
+export function addBlockToBatch (batch: WriteBatch, block: EncodedBlock): void {
+  batch.putBlock(block.header.cid, block.header.bytes)
+  for (const p of block.txPages) batch.putBlock(p.cid, p.bytes)
+  for (const p of block.receiptPages) batch.putBlock(p.cid, p.bytes)
+  indexBlock(batch, block)
+  pinInBatch(batch, { cid: block.cid, reasons: ['chain'], recursive: true, height: block.height })
+}
+
+/** Records the head in the same batch. */
+export function setHeadInBatch (batch: WriteBatch, head: Head): void {
+  const out = new Uint8Array(8 + head.cid.bytes.length)
+  writeU64(out, 0, head.height)
+  out.set(head.cid.bytes, 8)
+  batch.put(META_HEAD, out)
+}
