@@ -113,8 +113,8 @@ export interface RawBatch {
  * Records the LevelDB puts `storeBlocks(blocks)` makes for already-encoded
  * blocks of a fresh chain: block bytes (header and pages, in the blocks
  * sublevel), every index entry, the pin records and the head, in the store's
- * order. Uses the store's own `indexBlock` and `pinInBatch`, so the baseline
- * order. Uses the store's own `addBlockToBatch` and `setHeadInBatch`, so the baseline
+ * order. Uses the store's own `addBlockToBatch` and `setHeadInBatch`, so the
+ * baseline writes exactly the same keys and bytes.
  */
 export function recordStoreOps (blocks: EncodedBlock[]): RawBatch {
   const keys: Uint8Array[] = []
