@@ -40,6 +40,10 @@ describe('codec', () => {
     const page = enc.txPages[0]
     expect(cidOf(page.bytes).equals(page.cid)).toBe(true)
     const decoded = dagCbor.decode<unknown[]>(page.bytes)
+    // pages are assembled from one writer's buffer in a single copy: still canonical dag-cbor
+    expect(hex(page.bytes)).toBe(hex(dagCbor.encode(decoded)))
+    const receipts = enc.receiptPages[0].bytes
+    expect(hex(receipts)).toBe(hex(dagCbor.encode(dagCbor.decode(receipts))))
     decoded.forEach((tx, i) => { expect(cidOf(dagCbor.encode(tx)).equals(enc.txs[i].id)).toBe(true) })
     expect(decodeTxPage(page.bytes).length).toBe(30)
     expect(chain.addresses).toContain(decodeTx(enc.txs[0].bytes).from)

@@ -1,7 +1,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
 import { cidOf } from './cid.ts'
-import { encodeReceipt, encodeTx } from './fast-cbor.ts'
+import { Writer, encodeReceipt, encodeTx } from './fast-cbor.ts'
 import { BlockTooLargeError, TransactionTooLargeError } from './errors.ts'
 import { normalizeHeaderFields, normalizeReceipt, normalizeTx, type StoredLog, type StoredTx } from './validate.ts'
 import type { BlockInput, CodecLimits } from './types.ts'
@@ -63,16 +63,25 @@ export interface EncodedBlock {
  */
 export function cborArray (items: Uint8Array[], start = 0, end = items.length): Uint8Array {
   const n = end - start
-  let head: number[]
-  if (n < 24) head = [0x80 + n]
-  else if (n < 0x100) head = [0x98, n]
-  else if (n < 0x10000) head = [0x99, n >> 8, n & 0xff]
-  else head = [0x9a, (n >>> 24) & 0xff, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]
-  let size = head.length
-  for (let i = start; i < end; i++) size += items[i].length
+  const headLen = headLength(n)
+  let size = headLen
+  let contiguous = n > 0
+  for (let i = start; i < end; i++) {
+    size += items[i].length
+    if (i > start && (items[i].buffer !== items[i - 1].buffer || items[i].byteOffset !== items[i - 1].byteOffset + items[i - 1].length)) contiguous = false
+  }
   const out = new Uint8Array(size)
-  out.set(head, 0)
-  let offset = head.length
+  if (n < 24) out[0] = 0x80 + n
+  else if (n < 0x100) { out[0] = 0x98; out[1] = n }
+  else if (n < 0x10000) { out[0] = 0x99; out[1] = n >> 8; out[2] = n & 0xff }
+  else { out[0] = 0x9a; out[1] = (n >>> 24) & 0xff; out[2] = (n >> 16) & 0xff; out[3] = (n >> 8) & 0xff; out[4] = n & 0xff }
+  if (contiguous) {
+    // items written one after another into one writer: a single copy
+    const first = items[start]
+    out.set(new Uint8Array(first.buffer, first.byteOffset, size - headLen), headLen)
+    return out
+  }
+  let offset = headLen
   for (let i = start; i < end; i++) {
     out.set(items[i], offset)
     offset += items[i].length
@@ -103,9 +112,12 @@ export function encodeBlock (input: BlockInput, limits: CodecLimits): EncodedBlo
   const receiptBytes: Uint8Array[] | null = input.receipts != null ? new Array(count) : null
   const logs: StoredLog[][] = new Array(count)
   let size = 0
+  // growing a writer leaves earlier views on the old buffer intact, so views stay valid
+  const txWriter = new Writer(Math.max(1024, count * 320))
+  const receiptWriter = new Writer(receiptBytes != null ? Math.max(1024, count * 128) : 0)
   for (let i = 0; i < count; i++) {
     const tx = normalizeTx(inputs[i], `block.transactions[${i}]`)
-    const bytes = encodeTx(tx)
+    const bytes = encodeTx(tx, txWriter)
     if (bytes.length > limits.maxTxBytes) {
       throw new TransactionTooLargeError(`block.transactions[${i}]: ${bytes.length} bytes encoded, limit is ${limits.maxTxBytes}`)
     }
@@ -114,7 +126,7 @@ export function encodeBlock (input: BlockInput, limits: CodecLimits): EncodedBlo
     size += bytes.length
     if (receiptBytes != null) {
       const receipt = normalizeReceipt(input.receipts![i], `block.receipts[${i}]`)
-      receiptBytes[i] = encodeReceipt(receipt)
+      receiptBytes[i] = encodeReceipt(receipt, receiptWriter)
       size += receiptBytes[i].length
       logs[i] = receipt.logs
     } else {
