@@ -1,5 +1,3 @@
-export { toJson } from '../codec/json.ts'
-
 /** Human-readable bytes. */
 export function formatBytes (n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']

@@ -8,7 +8,8 @@ import { createLogger } from '../logger.ts'
 import { ChainStore } from '../node/chainstore.ts'
 import { startReadApi } from '../api/server.ts'
 import { ingestSynthetic } from './demo.ts'
-import { formatBytes, formatCount, toJson } from './format.ts'
+import { toJson } from '../codec/json.ts'
+import { formatBytes, formatCount } from './format.ts'
 
 /** Exit codes, documented in the README. */
 export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, NOT_FOUND: 3, LOCKED: 4 } as const

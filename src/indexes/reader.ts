@@ -5,7 +5,7 @@ import { fromHex } from '../codec/hex.ts'
 import { assertHeight, parseAddress } from '../codec/validate.ts'
 import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from '../config/constants.ts'
 import { InvalidCursorError, InvalidQueryError } from '../storage/errors.ts'
-import { PREFIX, concat, logPosition, readU16, readU32, readU64, writeU32, writeU64 } from '../storage/keys.ts'
+import { PREFIX, concat, logPosition, prefixRange, readU16, readU32, readU64, writeU32, writeU64 } from '../storage/keys.ts'
 import { DEFAULT_LOG_LIMIT, MAX_LOG_LIMIT } from './constants.ts'
 import { decodeLogRecord } from './records.ts'
 import type { LogQuery, LogRecord, TopicFilter } from './types.ts'
@@ -46,10 +46,11 @@ export async function readAddressHistory (db: Db, address: string, options: { li
   const addr = parseAddress(address)
   const limit = limitOf(options.limit, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT)
   const prefix = concat([Uint8Array.of(PREFIX.ADDRESS), addr])
-  const range: Record<string, Uint8Array> = { gte: prefix, lt: concat([prefix, new Uint8Array(12).fill(0xff)]) }
+  const range: Record<string, Uint8Array> = prefixRange(prefix)
   if (options.cursor != null) {
     const after = concat([prefix, decodeCursor(options.cursor)])
-    if (options.reverse === true) { delete range.lt; range.lt = after } else { delete range.gte; range.gt = after }
+    if (options.reverse === true) range.lt = after
+    else { delete range.gte; range.gt = after }
   }
   const entries: AddressEntries['entries'] = []
   // one more than asked tells whether a next page exists without a second query

@@ -2,7 +2,6 @@ import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest } from '../codec/cid.ts'
 import { CorruptDataError } from '../codec/errors.ts'
-import { encodeLogEntry } from '../codec/fast-cbor.ts'
 import type { StoredLog } from '../codec/validate.ts'
 import type { TransactionLocation } from '../codec/types.ts'
 import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from '../storage/keys.ts'
@@ -76,12 +75,7 @@ export function decodeBlockRecord (b: Uint8Array): { height: number, txCount: nu
   return { height: readU64(b, 0), txCount: readU32(b, 8) }
 }
 
-/** A log record: the log and the id digest of its transaction. */
-export function encodeLogRecord (txDigest: Uint8Array, log: StoredLog): Uint8Array {
-  return encodeLogEntry(txDigest, log)
-}
-
-/** Decodes a log record. */
+/** Decodes a log record: `[txDigest, log]` in dag-cbor, as `encodeLogEntry` (codec/fast-cbor.ts) writes it. */
 export function decodeLogRecord (b: Uint8Array): { txDigest: Uint8Array, log: StoredLog } {
   const v = dagCbor.decode<[Uint8Array, StoredLog]>(b)
   if (!Array.isArray(v) || !(v[0] instanceof Uint8Array)) throw new CorruptDataError('log record: unexpected shape')

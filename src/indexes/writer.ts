@@ -1,7 +1,8 @@
 import type { EncodedBlock } from '../codec/encode.ts'
 import { PREFIX, addressKey, blockTxIdsKey, concat, digestKey, heightKey, logPosition } from '../storage/keys.ts'
 import type { WriteBatch } from '../storage/types.ts'
-import { encodeBlockRecord, encodeLogRecord, encodeTxRecord } from './records.ts'
+import { encodeLogEntry } from '../codec/fast-cbor.ts'
+import { encodeBlockRecord, encodeTxRecord } from './records.ts'
 
 const EMPTY = new Uint8Array(0)
 
@@ -37,7 +38,7 @@ export function indexBlock (batch: WriteBatch, block: EncodedBlock): void {
     for (let l = 0; l < tx.logs.length; l++) {
       const log = tx.logs[l]
       const pos = logPosition(height, i, l)
-      batch.put(concat([Uint8Array.of(PREFIX.LOG), pos]), encodeLogRecord(digest, log))
+      batch.put(concat([Uint8Array.of(PREFIX.LOG), pos]), encodeLogEntry(digest, log))
       batch.put(concat([Uint8Array.of(PREFIX.LOG_ADDRESS), log.address, pos]), EMPTY)
       for (let t = 0; t < log.topics.length; t++) {
         batch.put(concat([Uint8Array.of(PREFIX.LOG_TOPIC, t), log.topics[t], pos]), EMPTY)

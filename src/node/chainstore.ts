@@ -21,10 +21,10 @@ import {
   BlockNotFoundError, HeightConflictError, ParentNotFoundError, ReceiptNotFoundError, StoreClosedError,
   TransactionNotFoundError
 } from '../storage/errors.ts'
-import { HELIA_SUBLEVEL, META_HEAD, PREFIX, blockKey, blockTxIdsKey, digestKey, heightKey, readU64 } from '../storage/keys.ts'
+import { HELIA_SUBLEVEL, PREFIX, blockKey, blockTxIdsKey, digestKey, heightKey } from '../storage/keys.ts'
 import { openKv, type KvStore } from '../storage/kv.ts'
 import { openLevel, startBatch, type BlocksDb, type RootDb } from '../storage/level.ts'
-import { addBlockToBatch, setHeadInBatch } from './write-block.ts'
+import { addBlockToBatch, readHead, setHeadInBatch } from './write-block.ts'
 import type { AddFileOptions, GetBytesOptions, Head, PutBytesOptions, StoreStatus } from './types.ts'
 
 /** Rough per-object overhead added to byte sizes when sizing cache entries. */
@@ -48,6 +48,8 @@ export class ChainStore {
   readonly #log: Logger
   readonly #cache: ObjectCache
   #head: Head | null
+  /** LevelDB `sync` for every write: true under `durability: 'power'`. */
+  readonly #sync: boolean
   #open = true
   #writing: Promise<unknown> = Promise.resolve()
 
@@ -60,6 +62,7 @@ export class ChainStore {
     this.#log = init.log
     this.#cache = new ObjectCache(init.config.cache.maxBytes)
     this.#head = init.head
+    this.#sync = init.config.durability === 'power'
   }
 
   /** Opens the data dir and starts Helia over it. Use `createChainStore`. */
@@ -71,8 +74,7 @@ export class ChainStore {
       const datastore = new LevelDatastore(db.sublevel(HELIA_SUBLEVEL, { keyEncoding: 'utf8', valueEncoding: 'view' }) as any)
       const helia = createHeliaLight({ blockstore, datastore, codecs: [dagCbor] })
       await helia.start()
-      const headBytes = db.getSync(META_HEAD)
-      const head = headBytes == null ? null : { height: readU64(headBytes, 0), cid: CID.decode(headBytes.subarray(8)) }
+      const head = readHead(db)
       log.info({ dataDir: config.dataDir, head: head?.height ?? null }, 'store opened')
       return new ChainStore({ config, db, blocks, helia, log, head })
     } catch (err) {
@@ -110,8 +112,7 @@ export class ChainStore {
     const encoded = blocks.map(b => encodeBlock(b, limits))
     return await this.#exclusive(async () => {
       this.#assertOpen()
-      const results: StoredBlock[] = []
-      const fresh = this.#checkLinks(encoded, results)
+      const { results, fresh } = this.#checkLinks(encoded)
       if (fresh.length === 0) return results
       const batch = startBatch(this.#db, this.#blocks)
       let head = this.#head
@@ -120,14 +121,14 @@ export class ChainStore {
         if (head == null || block.height > head.height) head = { height: block.height, cid: block.cid }
       }
       if (head !== this.#head && head != null) setHeadInBatch(batch, head)
-      await batch.write(this.config.durability === 'power')
+      await batch.write(this.#sync)
       this.#head = head
       return results
     })
   }
 
   /** Applies dedupe, height-conflict and parent rules; returns the blocks to write. */
-  #checkLinks (encoded: EncodedBlock[], results: StoredBlock[]): EncodedBlock[] {
+  #checkLinks (encoded: EncodedBlock[]): { results: StoredBlock[], fresh: EncodedBlock[] } {
     const pending = new Map<string, number>()
     const pendingHeights = new Map<number, string>()
     const fresh: EncodedBlock[] = []
@@ -137,11 +138,11 @@ export class ChainStore {
       const block = encoded[i]
       const key = block.cid.toString()
       out[i] = { cid: block.cid, height: block.height, txIds: block.txs.map(t => t.id), created: false }
-      if (pending.has(key) || this.#db.getSync(digestKey(PREFIX.BLOCK, block.cid.multihash.digest)) != null) continue
-      const other = pendingHeights.get(block.height) ?? this.#db.getSync(heightKey(block.height))
+      if (pending.has(key) || this.#blockHeight(block.cid) != null) continue
+      const stored = this.#db.getSync(heightKey(block.height))
+      const other = pendingHeights.get(block.height) ?? (stored != null ? CID.decode(stored).toString() : undefined)
       if (other != null) {
-        const otherCid = typeof other === 'string' ? other : CID.decode(other).toString()
-        throw new HeightConflictError(`height ${block.height}: block ${otherCid} is already stored there; ${key} conflicts with it`)
+        throw new HeightConflictError(`height ${block.height}: block ${other} is already stored there; ${key} conflicts with it`)
       }
       if (block.parent != null) {
         const parentHeight = pending.get(block.parent.toString()) ?? this.#blockHeight(block.parent)
@@ -157,8 +158,7 @@ export class ChainStore {
       out[i].created = true
       fresh.push(block)
     }
-    results.push(...out)
-    return fresh
+    return { results: out, fresh }
   }
 
   #blockHeight (cid: CID): number | undefined {
@@ -180,7 +180,7 @@ export class ChainStore {
       return CID.decode(bytes)
     }
     const cid = parseCid(ref, 'block')
-    if (this.#db.getSync(digestKey(PREFIX.BLOCK, cid.multihash.digest)) == null) throw new BlockNotFoundError(`no block ${cid.toString()}`)
+    if (this.#blockHeight(cid) == null) throw new BlockNotFoundError(`no block ${cid.toString()}`)
     return cid
   }
 
@@ -320,7 +320,7 @@ export class ChainStore {
   /** A namespaced key-value store over the same LevelDB (JSON values). */
   kv<V = unknown> (namespace: string): KvStore<V> {
     this.#assertOpen()
-    return openKv<V>(this.#db, namespace, { sync: this.config.durability === 'power', isOpen: () => this.#open })
+    return openKv<V>(this.#db, namespace, { sync: this.#sync, isOpen: () => this.#open })
   }
 
   /** Stores raw bytes (or dag-cbor) as an IPLD block and returns its CID. */
@@ -337,7 +337,7 @@ export class ChainStore {
     const batch = startBatch(this.#db, this.#blocks)
     batch.putBlock(cid, bytes)
     if (options.pin !== false) pinInBatch(batch, { cid, reasons: ['user'], recursive: false })
-    await batch.write(this.config.durability === 'power')
+    await batch.write(this.#sync)
     return cid
   }
 
@@ -374,7 +374,7 @@ export class ChainStore {
     // after them in LevelDB's log, so syncing it makes all of them durable too
     const batch = startBatch(this.#db, this.#blocks)
     pinInBatch(batch, { cid, reasons: ['blob'], recursive: true })
-    await batch.write(this.config.durability === 'power')
+    await batch.write(this.#sync)
     return cid
   }
 

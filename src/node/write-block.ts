@@ -1,7 +1,9 @@
 import type { EncodedBlock } from '../codec/encode.ts'
 import { indexBlock } from '../indexes/writer.ts'
 import { pinInBatch } from '../pinning/records.ts'
-import { META_HEAD, writeU64 } from '../storage/keys.ts'
+import { CID } from 'multiformats/cid'
+import { META_HEAD, readU64, writeU64 } from '../storage/keys.ts'
+import type { RootDb } from '../storage/level.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import type { Head } from './types.ts'
 
@@ -25,4 +27,10 @@ export function setHeadInBatch (batch: WriteBatch, head: Head): void {
   writeU64(out, 0, head.height)
   out.set(head.cid.bytes, 8)
   batch.put(META_HEAD, out)
+}
+
+/** The head recorded by {@link setHeadInBatch}, or null for an empty store. */
+export function readHead (db: RootDb): Head | null {
+  const bytes = db.getSync(META_HEAD)
+  return bytes == null ? null : { height: readU64(bytes, 0), cid: CID.decode(bytes.subarray(8)) }
 }

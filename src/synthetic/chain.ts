@@ -50,7 +50,8 @@ function addressOf (seed: number, i: number): string {
 export class SyntheticChain {
   readonly addresses: string[]
   readonly #opts: Required<SyntheticOptions>
-  #random: () => number
+  /** Reseeded by (seed, height) at the start of every block. */
+  #random: () => number = Math.random
   readonly #nonces: Uint32Array
   #parent: CID | null = null
   #height = 0
@@ -66,7 +67,6 @@ export class SyntheticChain {
       genesisTime: Date.UTC(2026, 0, 1),
       ...options
     }
-    this.#random = rng(this.#opts.seed)
     this.addresses = Array.from({ length: this.#opts.addresses }, (_, i) => addressOf(this.#opts.seed, i))
     this.#nonces = new Uint32Array(this.#opts.addresses)
   }
