@@ -40,3 +40,27 @@ export const DEFAULT_API_HOST = '127.0.0.1'
 export const DEFAULT_LEVEL_WRITE_BUFFER = 64 * 1024 * 1024
 /** LevelDB block cache for uncompressed table blocks (LevelDB's default is 8 MiB). */
 export const DEFAULT_LEVEL_CACHE = 32 * 1024 * 1024
+/** Where the libp2p node listens when the config names nothing: loopback, any free port. */
+export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0']
+/** Prefix of the OrbitDB database names; peers of one network share it. */
+export const DEFAULT_NETWORK_NAME = 'chainstore-devnet'
+/** How long `quorum`/`all` writes wait for replica confirmations. */
+export const DEFAULT_QUORUM_TIMEOUT_MS = 10_000
+/** How long one block fetch from one peer may take before the next peer is tried. */
+export const DEFAULT_FETCH_TIMEOUT_MS = 5_000
+/** How long `getBytes` waits on the network for a block no peer announced. */
+export const DEFAULT_NETWORK_READ_TIMEOUT_MS = 5_000
+/**
+ * Most block announcements in one chain-log entry. Announcements are
+ * coalesced while an append is in flight (OrbitDB appends ~150 entries/s and a
+ * live peer applies ~60-110 entries/s), so the batch grows with the write rate.
+ */
+export const DEFAULT_ANNOUNCE_BATCH = 256
+/** Blocks fetched from one peer per request of the block-DAG protocol. */
+export const DEFAULT_FETCH_BATCH = 32
+/** Copies of every pinned block the replication loop aims for (this node included). */
+export const DEFAULT_REPLICATION_FACTOR = 2
+/** A peer whose aggregate reputation falls below this is disconnected. */
+export const DEFAULT_MIN_REPUTATION = 0.2
+/** How often the replication queue retries and the replication-factor loop runs. */
+export const DEFAULT_REPLICATION_INTERVAL_MS = 2_000

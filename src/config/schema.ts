@@ -2,8 +2,41 @@ import { z } from 'zod'
 import {
   DEFAULT_ALLOW_GAPS, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_CACHE_BYTES, DEFAULT_DATA_DIR,
   DEFAULT_DURABILITY, DEFAULT_MAX_BLOCK_BYTES, DEFAULT_MAX_TX_BYTES, DEFAULT_MAX_TXS_PER_BLOCK,
-  DEFAULT_PAGE_BYTES, DEFAULT_LEVEL_CACHE, DEFAULT_LEVEL_WRITE_BUFFER
+  DEFAULT_PAGE_BYTES, DEFAULT_LEVEL_CACHE, DEFAULT_LEVEL_WRITE_BUFFER, DEFAULT_LISTEN, DEFAULT_NETWORK_NAME,
+  DEFAULT_QUORUM_TIMEOUT_MS, DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_NETWORK_READ_TIMEOUT_MS, DEFAULT_ANNOUNCE_BATCH,
+  DEFAULT_FETCH_BATCH, DEFAULT_REPLICATION_FACTOR, DEFAULT_MIN_REPUTATION, DEFAULT_REPLICATION_INTERVAL_MS
 } from './constants.ts'
+
+/** A validator-set member: an OrbitDB identity id (hex secp256k1 public key). */
+const identityId = z.string().regex(/^[0-9a-f]{66}$/, 'expected a 66-hex-digit OrbitDB identity id')
+
+/** Peer-to-peer replication; off unless `enabled`. */
+export const networkSchema = z.object({
+  enabled: z.boolean().default(false),
+  /** Network name: prefix of the OrbitDB databases, so separate networks never mix. */
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/).default(DEFAULT_NETWORK_NAME),
+  listen: z.array(z.string()).default(DEFAULT_LISTEN),
+  /** Multiaddrs (with /p2p/<peer id>) dialled at start. */
+  peers: z.array(z.string()).default([]),
+  /**
+   * Devnet and tests only: derive this node's libp2p key and OrbitDB identity
+   * from a seed so profiles can name each other. Without it both keys are
+   * generated once and kept in the data dir.
+   */
+  seed: z.string().min(1).optional(),
+  /** The validator set: identities allowed to append to the chain index and validator state. Empty: this node alone. */
+  writers: z.array(identityId).default([]),
+  /** Peer ids asked to confirm `quorum`/`all` writes. Empty: every connected peer. */
+  replicas: z.array(z.string()).default([]),
+  quorumTimeoutMs: z.number().int().positive().default(DEFAULT_QUORUM_TIMEOUT_MS),
+  fetchTimeoutMs: z.number().int().positive().default(DEFAULT_FETCH_TIMEOUT_MS),
+  readTimeoutMs: z.number().int().positive().default(DEFAULT_NETWORK_READ_TIMEOUT_MS),
+  announceBatch: z.number().int().min(1).max(4096).default(DEFAULT_ANNOUNCE_BATCH),
+  fetchBatch: z.number().int().min(1).max(256).default(DEFAULT_FETCH_BATCH),
+  replicationFactor: z.number().int().min(1).default(DEFAULT_REPLICATION_FACTOR),
+  minReputation: z.number().min(0).max(1).default(DEFAULT_MIN_REPUTATION),
+  intervalMs: z.number().int().positive().default(DEFAULT_REPLICATION_INTERVAL_MS)
+}).strict()
 
 /** Schema of the one typed config; defaults are applied here and nowhere else. */
 export const configSchema = z.object({
@@ -27,6 +60,7 @@ export const configSchema = z.object({
     host: z.string().default(DEFAULT_API_HOST),
     port: z.number().int().min(0).max(65535).default(DEFAULT_API_PORT)
   }).prefault({}),
+  network: networkSchema.prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional()
 }).strict()
 

@@ -6,22 +6,35 @@ import { encodeBlockRecord, encodeTxRecord } from './records.ts'
 
 const EMPTY = new Uint8Array(0)
 
+/** Records that a block is stored (canonical or not): its height and transaction count. */
+export function recordBlock (batch: WriteBatch, block: EncodedBlock): void {
+  batch.put(digestKey(PREFIX.BLOCK, block.cid.multihash.digest), encodeBlockRecord(block.height, block.txs.length))
+}
+
 /**
- * Adds every index entry of one block to a batch: height → CID, the block
- * record, the block's transaction ids, one covering record per transaction,
+ * Adds every canonical-chain index entry of one block to a batch: height →
+ * CID, the block's transaction ids, one covering record per transaction,
  * address history for sender and recipient, and the log indexes (by position,
  * by emitting address, by each topic in its slot).
  */
 export function indexBlock (batch: WriteBatch, block: EncodedBlock): void {
+  canonicalEntries(block, (key, value) => batch.put(key, value))
+}
+
+/** Removes exactly the entries {@link indexBlock} added (a reorg takes the block off the canonical chain). */
+export function unindexBlock (batch: WriteBatch, block: EncodedBlock): void {
+  canonicalEntries(block, key => batch.del(key))
+}
+
+function canonicalEntries (block: EncodedBlock, emit: (key: Uint8Array, value: Uint8Array) => void): void {
   const height = block.height
-  batch.put(heightKey(height), block.cid.bytes)
-  batch.put(digestKey(PREFIX.BLOCK, block.cid.multihash.digest), encodeBlockRecord(height, block.txs.length))
+  emit(heightKey(height), block.cid.bytes)
   const ids = new Uint8Array(32 * block.txs.length)
   for (let i = 0; i < block.txs.length; i++) {
     const tx = block.txs[i]
     const digest = tx.id.multihash.digest
     ids.set(digest, i * 32)
-    batch.put(digestKey(PREFIX.TX, digest), encodeTxRecord({
+    emit(digestKey(PREFIX.TX, digest), encodeTxRecord({
       blockCid: block.cid,
       pageCid: block.txPages[tx.page].cid,
       receiptPageCid: block.receiptPages[tx.page]?.cid ?? null,
@@ -33,19 +46,19 @@ export function indexBlock (batch: WriteBatch, block: EncodedBlock): void {
       receiptLength: tx.receiptLength,
       txBytes: tx.bytes
     }))
-    batch.put(addressKey(tx.from, height, i), digest)
-    if (tx.to != null && !sameBytes(tx.to, tx.from)) batch.put(addressKey(tx.to, height, i), digest)
+    emit(addressKey(tx.from, height, i), digest)
+    if (tx.to != null && !sameBytes(tx.to, tx.from)) emit(addressKey(tx.to, height, i), digest)
     for (let l = 0; l < tx.logs.length; l++) {
       const log = tx.logs[l]
       const pos = logPosition(height, i, l)
-      batch.put(concat([Uint8Array.of(PREFIX.LOG), pos]), encodeLogEntry(digest, log))
-      batch.put(concat([Uint8Array.of(PREFIX.LOG_ADDRESS), log.address, pos]), EMPTY)
+      emit(concat([Uint8Array.of(PREFIX.LOG), pos]), encodeLogEntry(digest, log))
+      emit(concat([Uint8Array.of(PREFIX.LOG_ADDRESS), log.address, pos]), EMPTY)
       for (let t = 0; t < log.topics.length; t++) {
-        batch.put(concat([Uint8Array.of(PREFIX.LOG_TOPIC, t), log.topics[t], pos]), EMPTY)
+        emit(concat([Uint8Array.of(PREFIX.LOG_TOPIC, t), log.topics[t], pos]), EMPTY)
       }
     }
   }
-  batch.put(blockTxIdsKey(height), ids)
+  emit(blockTxIdsKey(height), ids)
 }
 
 function sameBytes (a: Uint8Array, b: Uint8Array): boolean {

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events'
 import * as dagCbor from '@ipld/dag-cbor'
 import { unixfs, type UnixFS } from '@helia/unixfs'
 import { LevelBlockstore } from 'blockstore-level'
@@ -6,13 +7,15 @@ import { createHeliaLight, type Helia } from 'helia'
 import { CID } from 'multiformats/cid'
 import { RAW, bytesMatchCid, cidFromDigest, cidOf, parseCid } from '../codec/cid.ts'
 import { decodeHeader, decodeReceipt, decodeTx, decodeTxPage } from '../codec/decode.ts'
-import { encodeBlock, type EncodedBlock } from '../codec/encode.ts'
+import { encodeBlock, type EncodedBlock, type IpldBlock } from '../codec/encode.ts'
+import { blockFromBytes } from '../codec/from-bytes.ts'
 import { CorruptDataError, InvalidBlockError } from '../codec/errors.ts'
 import { assertHeight } from '../codec/validate.ts'
 import type { Block, BlockHeader, BlockInput, ReceiptRecord, StoredBlock, TransactionRecord } from '../codec/types.ts'
 import type { ChainStoreConfig } from '../config/index.ts'
 import { readAddressHistory, readLogs } from '../indexes/reader.ts'
 import { decodeBlockRecord, decodeTxRecord, type TxRecord } from '../indexes/records.ts'
+import { indexBlock, unindexBlock } from '../indexes/writer.ts'
 import type { HistoryOptions, HistoryPage, LogQuery, LogRecord } from '../indexes/types.ts'
 import type { Logger } from '../logger.ts'
 import { listPins, pinInBatch, type PinRecord } from '../pinning/records.ts'
@@ -24,14 +27,32 @@ import {
 import { HELIA_SUBLEVEL, PREFIX, blockKey, blockTxIdsKey, digestKey, heightKey } from '../storage/keys.ts'
 import { openKv, type KvStore } from '../storage/kv.ts'
 import { openLevel, startBatch, type BlocksDb, type RootDb } from '../storage/level.ts'
+import { Replicator, type Consistency } from '../replication/replicator.ts'
+import { loadPeerKey } from '../replication/keys.ts'
+import { withNetwork } from '../replication/network.ts'
+import { NetworkDisabledError } from '../replication/errors.ts'
 import { addBlockToBatch, readHead, setHeadInBatch } from './write-block.ts'
-import type { AddFileOptions, GetBytesOptions, Head, PutBytesOptions, StoreStatus } from './types.ts'
+import type { AddFileOptions, GetBytesOptions, Head, PutBytesOptions, ReorgEvent, StoreStatus } from './types.ts'
 
 /** Rough per-object overhead added to byte sizes when sizing cache entries. */
 const OBJECT_OVERHEAD = 64
 
 /** A height, or a block CID (object or string). */
 export type BlockRef = number | string | CID
+
+/** Options of `storeBlock(s)`. */
+export interface StoreOptions {
+  /**
+   * `one` (default): return after the local durable write. `quorum` / `all`:
+   * also wait until a majority of / every replica confirms it holds the
+   * blocks verified and pinned (needs `network.enabled`).
+   */
+  consistency?: Consistency
+  /** Fork-choice weight announced with the blocks (default 1). */
+  weight?: number
+  /** Announce the blocks as finalized. */
+  finalized?: boolean
+}
 
 /**
  * The store: one LevelDB holding IPLD blocks (in blockstore-level's format, so
@@ -52,6 +73,14 @@ export class ChainStore {
   readonly #sync: boolean
   #open = true
   #writing: Promise<unknown> = Promise.resolve()
+  /**
+   * `block` ({@link StoredBlock} & { canonical }) for every block written,
+   * `head` ({@link Head}) when the canonical tip moves, `reorg`
+   * ({@link ReorgEvent}) when a fork-choice decision replaces canonical blocks.
+   */
+  readonly events = new EventEmitter()
+  /** Replication over libp2p + OrbitDB, when `network.enabled`. */
+  replication: Replicator | null = null
 
   private constructor (init: { config: ChainStoreConfig, db: RootDb, blocks: BlocksDb, helia: Helia, log: Logger, head: Head | null }) {
     this.config = init.config
@@ -72,11 +101,24 @@ export class ChainStore {
     try {
       const blockstore = new LevelBlockstore(blocks as any)
       const datastore = new LevelDatastore(db.sublevel(HELIA_SUBLEVEL, { keyEncoding: 'utf8', valueEncoding: 'view' }) as any)
-      const helia = createHeliaLight({ blockstore, datastore, codecs: [dagCbor] })
+      let helia = createHeliaLight({ blockstore, datastore, codecs: [dagCbor] })
+      if (config.network.enabled) {
+        helia = withNetwork(helia, { privateKey: await loadPeerKey(config.dataDir, config.network.seed), listen: config.network.listen })
+      }
       await helia.start()
       const head = readHead(db)
       log.info({ dataDir: config.dataDir, head: head?.height ?? null }, 'store opened')
-      return new ChainStore({ config, db, blocks, helia, log, head })
+      const store = new ChainStore({ config, db, blocks, helia, log, head })
+      if (config.network.enabled) {
+        store.replication = new Replicator({ store, helia: helia as any, config, logger })
+        try {
+          await store.replication.start()
+        } catch (err) {
+          await store.stop()
+          throw err
+        }
+      }
+      return store
     } catch (err) {
       await db.close()
       throw err
@@ -95,21 +137,34 @@ export class ChainStore {
   }
 
   /** Stores one block; see {@link storeBlocks}. */
-  async storeBlock (block: BlockInput): Promise<StoredBlock> {
-    return (await this.storeBlocks([block]))[0]
+  async storeBlock (block: BlockInput, options: StoreOptions = {}): Promise<StoredBlock> {
+    return (await this.storeBlocks([block], options))[0]
   }
 
   /**
    * Validates and encodes blocks, then writes their bytes, every index entry,
    * their pin records and the new head in one LevelDB batch. Blocks already
    * stored are skipped (`created: false`). Nothing is written when any block is
-   * invalid.
+   * invalid. With replication on, the blocks are then announced in the chain
+   * index (see {@link StoreOptions} for waiting on replicas).
    */
-  async storeBlocks (blocks: BlockInput[]): Promise<StoredBlock[]> {
+  async storeBlocks (blocks: BlockInput[], options: StoreOptions = {}): Promise<StoredBlock[]> {
     this.#assertOpen()
     if (!Array.isArray(blocks)) throw new InvalidBlockError('blocks: expected an array of blocks')
+    const consistency = options.consistency ?? 'one'
+    if (!['one', 'quorum', 'all'].includes(consistency)) throw new InvalidBlockError(`consistency: expected one, quorum or all, got ${String(consistency)}`)
+    if (consistency !== 'one' && this.replication == null) throw new NetworkDisabledError(`consistency '${consistency}' needs replication (config network.enabled)`)
     const limits = this.config.limits
     const encoded = blocks.map(b => encodeBlock(b, limits))
+    const stored = await this.#storeEncoded(encoded)
+    if (this.replication != null) {
+      const fresh = encoded.filter((b, i) => stored[i].created)
+      await this.replication.afterLocalWrite(fresh.map(b => ({ cid: b.cid, height: b.height, parent: b.parent, txCount: b.txs.length })), options)
+    }
+    return stored
+  }
+
+  async #storeEncoded (encoded: EncodedBlock[]): Promise<StoredBlock[]> {
     return await this.#exclusive(async () => {
       this.#assertOpen()
       const { results, fresh } = this.#checkLinks(encoded)
@@ -122,9 +177,145 @@ export class ChainStore {
       }
       if (head !== this.#head && head != null) setHeadInBatch(batch, head)
       await batch.write(this.#sync)
+      const moved = head !== this.#head
       this.#head = head
+      for (const r of results) if (r.created) this.events.emit('block', { ...r, canonical: true })
+      if (moved) this.events.emit('head', head)
       return results
     })
+  }
+
+  /** True when the block's header is stored here (canonical or side branch). */
+  hasBlock (cid: CID | string): boolean {
+    this.#assertOpen()
+    return this.#blockHeight(parseCid(cid, 'block')) != null
+  }
+
+  /**
+   * Stores blocks received from peers, already rebuilt and verified from their
+   * bytes ({@link blockFromBytes}). A block that extends the canonical tip is
+   * indexed at once; any other goes on a side branch (bytes, block record and
+   * chain pin, no canonical index entries) until {@link setCanonical} picks it.
+   * Parents must be stored unless the config allows gaps.
+   */
+  async importBlocks (blocks: EncodedBlock[]): Promise<Array<{ cid: CID, height: number, created: boolean, canonical: boolean }>> {
+    this.#assertOpen()
+    return await this.#exclusive(async () => {
+      this.#assertOpen()
+      const out: Array<{ cid: CID, height: number, created: boolean, canonical: boolean }> = []
+      const batch = startBatch(this.#db, this.#blocks)
+      const pending = new Map<string, number>()
+      let head = this.#head
+      for (const block of [...blocks].sort((a, b) => a.height - b.height)) {
+        const key = block.cid.toString()
+        if (pending.has(key) || this.#blockHeight(block.cid) != null) {
+          out.push({ cid: block.cid, height: block.height, created: false, canonical: this.#isCanonical(block.cid, block.height) })
+          continue
+        }
+        if (block.parent != null) {
+          const parentHeight = pending.get(block.parent.toString()) ?? this.#blockHeight(block.parent)
+          if (parentHeight == null && !this.config.allowGaps) throw new ParentNotFoundError(`block ${block.height}: parent ${block.parent.toString()} is not stored`)
+          if (parentHeight != null && parentHeight !== block.height - 1) throw new InvalidBlockError(`block ${block.height}: parent ${block.parent.toString()} is at height ${parentHeight}, expected ${block.height - 1}`)
+        }
+        const extendsHead = head == null
+          ? block.parent == null || this.config.allowGaps
+          : block.parent != null && block.parent.equals(head.cid) && block.height === head.height + 1
+        addBlockToBatch(batch, block, extendsHead)
+        if (extendsHead) head = { height: block.height, cid: block.cid }
+        pending.set(key, block.height)
+        out.push({ cid: block.cid, height: block.height, created: true, canonical: extendsHead })
+      }
+      if (batch.length === 0) return out
+      const moved = head !== this.#head
+      if (moved && head != null) setHeadInBatch(batch, head)
+      await batch.write(this.#sync)
+      this.#head = head
+      for (const r of out) if (r.created) this.events.emit('block', r)
+      if (moved) this.events.emit('head', head)
+      return out
+    })
+  }
+
+  /**
+   * Makes `tip` the canonical head: walks its ancestry back to the canonical
+   * chain, then in ONE batch removes the index entries of the canonical blocks
+   * past the fork point, indexes the new branch, and moves the head. Emits
+   * `reorg` when canonical blocks were replaced, and `head`.
+   */
+  async setCanonical (tipInput: CID | string): Promise<ReorgEvent | null> {
+    this.#assertOpen()
+    const tip = parseCid(tipInput, 'tip')
+    return await this.#exclusive(async () => {
+      this.#assertOpen()
+      if (this.#head != null && this.#head.cid.equals(tip)) return null
+      const branch: EncodedBlock[] = []
+      let cursor: CID | null = tip
+      let forkHeight = -1
+      while (cursor != null) {
+        const height = this.#blockHeight(cursor)
+        if (height == null) {
+          if (this.config.allowGaps && branch.length > 0) break
+          throw new BlockNotFoundError(`setCanonical: block ${cursor.toString()} is not stored`)
+        }
+        if (this.#isCanonical(cursor, height)) { forkHeight = height; break }
+        const block = this.#encodedFromStore(cursor)
+        branch.push(block)
+        cursor = block.parent
+      }
+      branch.reverse()
+      const batch = startBatch(this.#db, this.#blocks)
+      const removed: CID[] = []
+      const oldHead = this.#head
+      if (oldHead != null) {
+        for (let h = oldHead.height; h > forkHeight; h--) {
+          const at = this.#db.getSync(heightKey(h))
+          if (at == null) continue
+          const cid = CID.decode(at)
+          unindexBlock(batch, this.#encodedFromStore(cid))
+          removed.push(cid)
+        }
+      }
+      for (const block of branch) indexBlock(batch, block)
+      const head: Head = branch.length > 0
+        ? { height: branch[branch.length - 1].height, cid: branch[branch.length - 1].cid }
+        : { height: forkHeight, cid: tip }
+      setHeadInBatch(batch, head)
+      await batch.write(this.#sync)
+      this.#head = head
+      // heights now name other blocks; decoded objects keyed by height are stale
+      this.#cache.clear()
+      removed.reverse()
+      const event: ReorgEvent = { from: oldHead, to: head, forkHeight, removed, added: branch.map(b => b.cid) }
+      if (removed.length > 0) {
+        this.#log.info({ from: oldHead?.height, to: head.height, forkHeight, removed: removed.length, added: branch.length }, 'reorg')
+        this.events.emit('reorg', event)
+      }
+      this.events.emit('head', head)
+      return event
+    })
+  }
+
+  /** A stored block rebuilt from its bytes, as indexing needs it. */
+  #encodedFromStore (cid: CID): EncodedBlock {
+    return blockFromBytes(cid, this.#localBytes(cid), c => this.#blocks.getSync(blockKey(c)) ?? undefined, this.config.limits)
+  }
+
+  /** The IPLD blocks of a stored block's DAG: header first, then its pages. */
+  blockDag (cidInput: CID | string): IpldBlock[] {
+    this.#assertOpen()
+    const cid = parseCid(cidInput, 'block')
+    const header = this.#localBytes(cid)
+    const out: IpldBlock[] = [{ cid, bytes: header }]
+    const h = decodeHeader(header)
+    for (const p of [...h.txPages, ...h.receiptPages]) out.push({ cid: p, bytes: this.#localBytes(p) })
+    return out
+  }
+
+  /** The header CID at a canonical height, or undefined. */
+  canonicalAt (height: number): CID | undefined {
+    this.#assertOpen()
+    const at = this.#db.getSync(heightKey(assertHeight(height)))
+    return at == null ? undefined : CID.decode(at)
   }
 
   /** Applies dedupe, height-conflict and parent rules; returns the blocks to write. */
@@ -152,6 +343,9 @@ export class ChainStore {
         if (parentHeight != null && parentHeight !== block.height - 1) {
           throw new InvalidBlockError(`block ${block.height}: parent ${block.parent.toString()} is at height ${parentHeight}, expected ${block.height - 1}`)
         }
+        if (parentHeight != null && !pending.has(block.parent.toString()) && !this.#isCanonical(block.parent, parentHeight)) {
+          throw new InvalidBlockError(`block ${block.height}: parent ${block.parent.toString()} is on a side branch; local writes extend the canonical chain`)
+        }
       }
       pending.set(key, block.height)
       pendingHeights.set(block.height, key)
@@ -159,6 +353,11 @@ export class ChainStore {
       fresh.push(block)
     }
     return { results: out, fresh }
+  }
+
+  #isCanonical (cid: CID, height: number): boolean {
+    const at = this.#db.getSync(heightKey(height))
+    return at != null && equalBytes(at, cid.bytes)
   }
 
   #blockHeight (cid: CID): number | undefined {
@@ -232,9 +431,15 @@ export class ChainStore {
       for (const tx of decodeTxPage(bytes)) transactions.push(tx)
     }
     if (transactions.length !== header.txCount) throw new CorruptDataError(`block ${cid.toString()}: header says ${header.txCount} transactions, pages hold ${transactions.length}`)
-    const ids = this.#db.getSync(blockTxIdsKey(header.height))
-    const txIds: CID[] = new Array(header.txCount)
-    for (let i = 0; i < header.txCount; i++) txIds[i] = cidFromDigest(ids!.slice(i * 32, i * 32 + 32))
+    let txIds: CID[]
+    if (this.#isCanonical(cid, header.height)) {
+      const ids = this.#db.getSync(blockTxIdsKey(header.height))
+      txIds = new Array(header.txCount)
+      for (let i = 0; i < header.txCount; i++) txIds[i] = cidFromDigest(ids!.slice(i * 32, i * 32 + 32))
+    } else {
+      // side-branch blocks have no canonical index entries: ids from the pages
+      txIds = this.#encodedFromStore(cid).txs.map(t => t.id)
+    }
     const block: Block = { cid, header, transactions, txIds }
     // decoded objects take about twice their encoded size, plus the id CIDs
     const estimate = size * 2 + header.txCount * 120 + OBJECT_OVERHEAD
@@ -352,6 +557,16 @@ export class ChainStore {
     const local = this.#blocks.getSync(blockKey(cid))
     if (local != null) return local
     options.signal?.throwIfAborted()
+    if (this.replication != null) {
+      const timeout = AbortSignal.timeout(options.timeoutMs ?? this.config.network.readTimeoutMs)
+      const signal = options.signal != null ? AbortSignal.any([options.signal, timeout]) : timeout
+      try {
+        return await this.replication.getBytes(cid, signal)
+      } catch (err) {
+        if (options.signal?.aborted === true) throw err
+        throw new BlockNotFoundError(`no block ${cid.toString()} here or from connected peers within ${options.timeoutMs ?? this.config.network.readTimeoutMs} ms`, { cause: err })
+      }
+    }
     const chunks: Uint8Array[] = []
     try {
       for await (const chunk of this.helia.blockstore.get(cid, { signal: options.signal, offline: true } as any)) chunks.push(chunk)
@@ -410,10 +625,17 @@ export class ChainStore {
     if (!this.#open) return
     this.#open = false
     await this.#writing
+    await this.replication?.stop()
     await this.helia.stop()
     await this.#db.close()
     this.#log.info('store stopped')
   }
+}
+
+function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 /** A height stays a number; a CID becomes the string multiformats caches on it. */

@@ -21,6 +21,8 @@ export interface StoreStatus {
 /** Options of `getBytes`. */
 export interface GetBytesOptions {
   signal?: AbortSignal
+  /** How long to wait on the network for a block not stored here (default config `network.readTimeoutMs`). */
+  timeoutMs?: number
 }
 
 /** Options of `putBytes`. */
@@ -35,4 +37,16 @@ export interface PutBytesOptions {
 /** Options of `addFile`. */
 export interface AddFileOptions {
   signal?: AbortSignal
+}
+
+/** What `setCanonical` changed: the canonical blocks removed and added past the fork point. */
+export interface ReorgEvent {
+  from: Head | null
+  to: Head
+  /** Height of the last block both chains share (-1 when none). */
+  forkHeight: number
+  /** Blocks taken off the canonical chain, lowest first. */
+  removed: CID[]
+  /** Blocks put on it, lowest first. */
+  added: CID[]
 }

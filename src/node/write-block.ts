@@ -1,5 +1,5 @@
 import type { EncodedBlock } from '../codec/encode.ts'
-import { indexBlock } from '../indexes/writer.ts'
+import { indexBlock, recordBlock } from '../indexes/writer.ts'
 import { pinInBatch } from '../pinning/records.ts'
 import { CID } from 'multiformats/cid'
 import { META_HEAD, readU64, writeU64 } from '../storage/keys.ts'
@@ -9,15 +9,17 @@ import type { Head } from './types.ts'
 
 /**
  * Everything one block writes: its IPLD blocks (header, transaction and receipt
- * pages) where Helia finds them, every index entry, and its chain pin. The
- * store and the ingest benchmark's raw baseline both build batches with it, so
- * the baseline writes exactly the store's keys and bytes.
+ * pages) where Helia finds them, its block record, its chain pin, and (unless
+ * it goes on a side branch) every canonical index entry. The store and the
+ * ingest benchmark's raw baseline both build batches with it, so the baseline
+ * writes exactly the store's keys and bytes.
  */
-export function addBlockToBatch (batch: WriteBatch, block: EncodedBlock): void {
+export function addBlockToBatch (batch: WriteBatch, block: EncodedBlock, canonical = true): void {
   batch.putBlock(block.header.cid, block.header.bytes)
   for (const p of block.txPages) batch.putBlock(p.cid, p.bytes)
   for (const p of block.receiptPages) batch.putBlock(p.cid, p.bytes)
-  indexBlock(batch, block)
+  recordBlock(batch, block)
+  if (canonical) indexBlock(batch, block)
   pinInBatch(batch, { cid: block.cid, reasons: ['chain'], recursive: true, height: block.height })
 }
 

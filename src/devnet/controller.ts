@@ -1,0 +1,94 @@
+import { fork, type ChildProcess } from 'node:child_process'
+import { EventEmitter } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import type { ChainStoreConfigInput } from '../config/index.ts'
+import { ChainStoreError } from '../errors.ts'
+
+const PEER_SCRIPT = fileURLToPath(new URL('./peer.ts', import.meta.url))
+
+/** An error a peer process reported, with the name it had there. */
+export class PeerCallError extends ChainStoreError {
+  readonly remoteName: string
+  constructor (remoteName: string, message: string) {
+    super(message)
+    this.remoteName = remoteName
+  }
+}
+
+/**
+ * A devnet peer running in its own process. `call(op, args)` runs one of the
+ * operations in `peer.ts`; `events` re-emits its `head` and `reorg` events.
+ */
+export class PeerProcess {
+  readonly child: ChildProcess
+  readonly events = new EventEmitter()
+  readonly #pending = new Map<number, { resolve: (v: any) => void, reject: (e: Error) => void }>()
+  #next = 0
+  exited: Promise<number | null>
+
+  private constructor (child: ChildProcess) {
+    this.child = child
+    this.exited = new Promise(resolve => child.once('exit', code => {
+      for (const p of this.#pending.values()) p.reject(new PeerCallError('PeerExited', `peer process exited (${String(code)})`))
+      this.#pending.clear()
+      resolve(code)
+    }))
+    child.on('message', (msg: any) => {
+      if (msg.event != null) { this.events.emit(msg.event, msg); return }
+      const p = this.#pending.get(msg.id)
+      if (p == null) return
+      this.#pending.delete(msg.id)
+      if (msg.ok === true) p.resolve(msg.result)
+      else p.reject(new PeerCallError(msg.error?.name ?? 'Error', msg.error?.message ?? 'peer call failed'))
+    })
+  }
+
+  /** Starts a peer process and waits until its store and replication are up. */
+  static async start (config: ChainStoreConfigInput, options: { byzantine?: 'wrong-bytes', stdio?: 'inherit' | 'ignore' | 'pipe' } = {}): Promise<PeerProcess> {
+    const child = fork(PEER_SCRIPT, [JSON.stringify({ config, byzantine: options.byzantine })], {
+      execPath: process.execPath,
+      execArgv: [],
+      stdio: ['ignore', options.stdio ?? 'inherit', options.stdio ?? 'inherit', 'ipc']
+    })
+    const peer = new PeerProcess(child)
+    await new Promise<void>((resolve, reject) => {
+      peer.events.once('ready', () => resolve())
+      child.once('exit', code => reject(new PeerCallError('PeerExited', `peer process exited during start (${String(code)})`)))
+    })
+    return peer
+  }
+
+  async call<T = any> (op: string, args: unknown = {}): Promise<T> {
+    const id = this.#next++
+    return await new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject })
+      this.child.send({ id, op, args })
+    })
+  }
+
+  /** Resolves when the peer's canonical head reaches `height` (checked on every head event). */
+  async waitForHeight (height: number, timeoutMs = 60_000): Promise<{ height: number, cid: string, t: number }> {
+    const now = await this.call('head')
+    if (now != null && now.height >= height) return { ...now, t: Date.now() }
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { this.events.off('head', on); reject(new Error(`peer ${this.child.pid} did not reach height ${height} in ${timeoutMs} ms`)) }, timeoutMs)
+      const on = (h: any): void => {
+        if (h.height >= height) { clearTimeout(timer); this.events.off('head', on); resolve(h) }
+      }
+      this.events.on('head', on)
+    })
+  }
+
+  /** Asks the peer to stop cleanly; kills it if it does not exit in time. */
+  async stop (timeoutMs = 15_000): Promise<void> {
+    if (this.child.exitCode != null || this.child.signalCode != null) return
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs)
+    await this.call('stop').catch(() => {})
+    await this.exited
+    clearTimeout(timer)
+  }
+
+  kill (signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.child.kill(signal)
+  }
+}

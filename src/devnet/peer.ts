@@ -1,0 +1,137 @@
+/**
+ * One devnet peer as its own process, driven over IPC by `controller.ts`
+ * (tests, the benchmark and `npm start` use it). Peers in separate processes
+ * are what the figures need: in one process OrbitDB shares its
+ * signature-verification cache (STACK-NOTES pitfall 12).
+ *
+ * argv[2]: JSON of { config, byzantine? }.
+ */
+import { createChainStore, type ChainStoreConfigInput } from '../index.ts'
+import { createLogger } from '../logger.ts'
+import { BLOCKS_PROTOCOL, serveBlocks } from '../replication/protocol.ts'
+import type { Consistency } from '../replication/replicator.ts'
+import { SyntheticChain } from '../synthetic/chain.ts'
+import { CID } from 'multiformats/cid'
+import { multiaddr } from '@multiformats/multiaddr'
+import { lpStream } from '@libp2p/utils'
+import { useAccessController } from '@orbitdb/core'
+import { ACCESS_CONTROLLER_TYPE } from '../replication/access.ts'
+
+interface Init { config: ChainStoreConfigInput, byzantine?: 'wrong-bytes' }
+const init: Init = JSON.parse(process.argv[2])
+const logger = createLogger({ level: (init.config.logLevel as any) ?? 'warn' })
+const store = await createChainStore(init.config, { logger })
+const rep = store.replication!
+
+if (init.byzantine === 'wrong-bytes') {
+  // serves every page with one byte flipped: the receiver must notice by hashing
+  await rep.libp2p.unhandle(BLOCKS_PROTOCOL)
+  await rep.libp2p.handle(BLOCKS_PROTOCOL, (stream: any) => serveBlocks(stream, {
+    hasBlock: c => store.hasBlock(c),
+    blockDag: c => store.blockDag(c).map((b, i) => {
+      if (i === 0) return b
+      const bytes = Uint8Array.from(b.bytes)
+      bytes[bytes.length - 1] ^= 0xff
+      return { cid: b.cid, bytes }
+    })
+  }, () => {}))
+}
+
+const send = (msg: unknown): void => { process.send?.(msg) }
+store.events.on('head', (h: { height: number, cid: CID }) => send({ event: 'head', height: h.height, cid: h.cid.toString(), t: Date.now() }))
+store.events.on('reorg', (r: any) => send({ event: 'reorg', forkHeight: r.forkHeight, removed: r.removed.length, added: r.added.length, t: Date.now() }))
+
+const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
+  info: () => ({ peerId: rep.peerId, identity: rep.identityId, addresses: rep.addresses(), databases: rep.addressesOfDatabases(), pid: process.pid }),
+  head: () => { const h = store.head(); return h == null ? null : { height: h.height, cid: h.cid.toString() } },
+  /** Stores `count` synthetic blocks continuing the local head, `batch` per call; returns per-call latencies. */
+  ingest: async ({ count, seed = 1, txs = 100, batch = 1, consistency = 'one', weight, finalized, ratePerSec }: { count: number, seed?: number, txs?: number, batch?: number, consistency?: Consistency, weight?: number, finalized?: boolean, ratePerSec?: number }) => {
+    const chain = new SyntheticChain({ seed, txsPerBlock: txs, addresses: 500 })
+    const head = store.head()
+    if (head != null) chain.resume(head)
+    const latencies: number[] = []
+    const stored: Array<{ cid: string, height: number }> = []
+    const errors: Array<{ name: string, message: string, confirmed?: string[] }> = []
+    const start = performance.now()
+    for (let done = 0; done < count; done += batch) {
+      const blocks = chain.take(Math.min(batch, count - done), store.config.limits)
+      if (ratePerSec != null) {
+        const due = start + (done / ratePerSec) * 1000
+        const wait = due - performance.now()
+        if (wait > 0) await new Promise(r => setTimeout(r, wait))
+      }
+      const t = performance.now()
+      try {
+        const res = await store.storeBlocks(blocks, { consistency, weight, finalized })
+        for (const r of res) stored.push({ cid: r.cid.toString(), height: r.height })
+      } catch (err: any) {
+        errors.push({ name: err.name, message: err.message, confirmed: err.confirmed })
+        // the blocks are stored locally even when the quorum failed
+        for (const b of blocks) stored.push({ cid: '', height: b.height })
+      }
+      latencies.push(performance.now() - t)
+    }
+    return { stored, latencies, errors, ms: performance.now() - start, t: Date.now() }
+  },
+  canonical: ({ from, to }: { from: number, to: number }) => {
+    const out: string[] = []
+    for (let h = from; h <= to; h++) out.push(store.canonicalAt(h)?.toString() ?? '')
+    return out
+  },
+  block: ({ ref }: { ref: number | string }) => { const b = store.getBlockSync(ref); return { cid: b.cid.toString(), height: b.header.height, txCount: b.header.txCount } },
+  hasBlock: ({ cid }: { cid: string }) => store.hasBlock(cid),
+  getBytes: async ({ cid, timeoutMs }: { cid: string, timeoutMs?: number }) => (await store.getBytes(cid, { timeoutMs })).length,
+  putBytes: async ({ hex }: { hex: string }) => (await store.putBytes(Buffer.from(hex, 'hex'))).toString(),
+  putValidator: async ({ id, state }: { id: string, state: any }) => { await rep.putValidator(id, state); return true },
+  validators: async () => await rep.validators(),
+  peers: async () => await rep.peers(),
+  reputation: async () => { await rep.reputation.refresh(); return rep.reputation.scores() },
+  stats: () => ({ ...rep.stats, fold: rep.fold.size }),
+  queue: async () => await rep.queue(),
+  dial: async ({ addr }: { addr: string }) => { await rep.dial(addr); return true },
+  idle: async () => { await rep.idle(); return true },
+  /**
+   * Fault tests: appends an announcement to another network's chain log by
+   * its address, as a writer outside the validator set would (this process
+   * accepts its own entry; honest replicas must refuse it).
+   */
+  forgeAnnouncement: async ({ address, height }: { address: string, height: number }) => {
+    const permissive = Object.assign(async ({ address: a }: any) => ({ type: ACCESS_CONTROLLER_TYPE, address: a, write: ['*'], canAppend: async () => true }), { type: ACCESS_CONTROLLER_TYPE })
+    useAccessController(permissive)
+    const db = await rep.orbitdb.open(address)
+    const fake = (await store.putBytes(new TextEncoder().encode(`forged ${height}`))).toString()
+    const hash = await db.add({ v: 1, blocks: [{ cid: fake, height, parent: null, weight: 1_000_000, finalized: true, txCount: 0 }] })
+    return hash
+  },
+  /** Fault tests: sends raw bytes on a protocol of another peer and reports what came back. */
+  rawRequest: async ({ addr, protocol, hex, repeat = 1, lengthPrefixed = true }: { addr: string, protocol: string, hex: string, repeat?: number, lengthPrefixed?: boolean }) => {
+    const signal = AbortSignal.timeout(10_000)
+    const stream: any = await rep.libp2p.dialProtocol(multiaddr(addr), protocol, { signal })
+    const payload = Buffer.from(hex.repeat(repeat), 'hex')
+    try {
+      if (lengthPrefixed) {
+        const lp = lpStream(stream, { maxDataLength: 64 * 1024 * 1024 })
+        await lp.write(payload, { signal })
+        const reply = await lp.read({ signal })
+        return { reply: Buffer.from(reply.subarray()).toString('hex').slice(0, 400) }
+      }
+      stream.send(payload)
+      await stream.close({ signal })
+      return { reply: null }
+    } catch (err: any) {
+      return { error: `${err.name}: ${err.message}` }
+    }
+  },
+  stop: async () => { await store.stop(); setTimeout(() => process.exit(0), 10); return true }
+}
+
+process.on('message', (msg: any) => {
+  const { id, op, args } = msg
+  Promise.resolve().then(() => {
+    const fn = ops[op]
+    if (fn == null) throw new Error(`unknown op ${op}`)
+    return fn(args ?? {})
+  }).then(result => send({ id, ok: true, result }), (err: any) => send({ id, ok: false, error: { name: err?.name, message: err?.message } }))
+})
+process.on('disconnect', () => { store.stop().finally(() => process.exit(0)) })
+send({ event: 'ready' })

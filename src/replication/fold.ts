@@ -1,0 +1,190 @@
+import { CID } from 'multiformats/cid'
+
+/** One block announcement as it travels in the chain log. */
+export interface Announcement {
+  cid: string
+  height: number
+  parent: string | null
+  /** Fork-choice weight the writer gives the block (stake behind it); 1 by default. */
+  weight: number
+  finalized: boolean
+  txCount: number
+}
+
+/** The value of one chain-log entry: one or more announcements. */
+export interface AnnouncementBatch {
+  v: 1
+  blocks: Announcement[]
+}
+
+/** Most announcements one entry may carry; more is refused as a payload. */
+export const MAX_ANNOUNCEMENTS_PER_ENTRY = 4096
+/** Largest weight a single announcement may carry. */
+export const MAX_WEIGHT = 1_000_000
+
+/** Why an entry's value is not an announcement batch, or undefined when it is one. */
+export function checkAnnouncementBatch (value: unknown): string | undefined {
+  const v = value as AnnouncementBatch
+  if (v == null || typeof v !== 'object' || v.v !== 1 || !Array.isArray(v.blocks)) return 'not an announcement batch'
+  if (v.blocks.length === 0 || v.blocks.length > MAX_ANNOUNCEMENTS_PER_ENTRY) return `announcement batch of ${v.blocks.length} blocks`
+  for (const a of v.blocks) {
+    if (a == null || typeof a !== 'object') return 'announcement is not an object'
+    if (!Number.isSafeInteger(a.height) || a.height < 0) return 'announcement height'
+    if (!Number.isSafeInteger(a.weight) || a.weight < 1 || a.weight > MAX_WEIGHT) return 'announcement weight'
+    if (!Number.isSafeInteger(a.txCount) || a.txCount < 0) return 'announcement txCount'
+    if (typeof a.finalized !== 'boolean') return 'announcement finalized flag'
+    if (!isCidString(a.cid) || (a.parent !== null && !isCidString(a.parent))) return 'announcement cid'
+    if (a.parent === null && a.height !== 0) return 'announcement without parent above height 0'
+  }
+  return undefined
+}
+
+function isCidString (s: unknown): boolean {
+  if (typeof s !== 'string' || s.length > 128) return false
+  try { CID.parse(s); return true } catch { return false }
+}
+
+interface Node {
+  a: Announcement
+  /** Sum of weights from the root to this block, once connected. */
+  chainWeight: number
+  /** Highest finalized height on the chain ending here (-1: none). */
+  finalizedHeight: number
+  connected: boolean
+  children: Set<string>
+}
+
+/**
+ * The deterministic fork-choice fold over the chain log. Every peer that holds
+ * the same announcements picks the same canonical tip:
+ *   1. the chain whose latest finalized block is highest (finalized first),
+ *   2. then the greater total weight from the root,
+ *   3. then the lowest tip CID (string order).
+ * Only chains connected to a root (a block without parent) through announced
+ * blocks are candidates. Announcements are idempotent; a later one may only
+ * turn `finalized` on. Blocks whose bytes contradicted their announcement are
+ * `reject`ed with their descendants.
+ */
+export class ForkChoice {
+  readonly #nodes = new Map<string, Node>()
+  /** Announcements waiting for their parent, by parent CID. */
+  readonly #orphans = new Map<string, Set<string>>()
+  readonly #rejected = new Set<string>()
+  #best: Node | null = null
+
+  get size (): number { return this.#nodes.size }
+
+  /** Adds an announcement; returns true when the canonical tip may have changed. */
+  add (a: Announcement): boolean {
+    if (this.#rejected.has(a.cid)) return false
+    const known = this.#nodes.get(a.cid)
+    if (known != null) {
+      if (!a.finalized || known.a.finalized) return false
+      known.a = { ...known.a, finalized: true }
+      if (known.connected) this.#recompute(known)
+      return true
+    }
+    const node: Node = { a, chainWeight: 0, finalizedHeight: -1, connected: false, children: new Set() }
+    this.#nodes.set(a.cid, node)
+    if (a.parent == null) {
+      this.#connect(node, null)
+      return true
+    }
+    const parent = this.#nodes.get(a.parent)
+    if (parent?.connected === true && parent.a.height === a.height - 1) {
+      parent.children.add(a.cid)
+      this.#connect(node, parent)
+      return true
+    }
+    let waiting = this.#orphans.get(a.parent)
+    if (waiting == null) this.#orphans.set(a.parent, waiting = new Set())
+    waiting.add(a.cid)
+    return false
+  }
+
+  #connect (node: Node, parent: Node | null): void {
+    const stack: Array<[Node, Node | null]> = [[node, parent]]
+    while (stack.length > 0) {
+      const [n, p] = stack.pop()!
+      n.connected = true
+      n.chainWeight = (p?.chainWeight ?? 0) + n.a.weight
+      n.finalizedHeight = n.a.finalized ? n.a.height : (p?.finalizedHeight ?? -1)
+      this.#consider(n)
+      const waiting = this.#orphans.get(n.a.cid)
+      if (waiting == null) continue
+      this.#orphans.delete(n.a.cid)
+      for (const cid of waiting) {
+        const child = this.#nodes.get(cid)
+        if (child == null || child.a.height !== n.a.height + 1) continue
+        n.children.add(cid)
+        stack.push([child, n])
+      }
+    }
+  }
+
+  #recompute (node: Node): void {
+    const parent = node.a.parent == null ? null : this.#nodes.get(node.a.parent) ?? null
+    this.#connect(node, parent)
+    // a finalization can make a chain that was not the best the best, or
+    // demote nothing; rescanning is rare (finalizations) and linear
+    this.#best = null
+    for (const n of this.#nodes.values()) if (n.connected) this.#consider(n)
+  }
+
+  #consider (n: Node): void {
+    if (this.#best == null || better(n, this.#best)) this.#best = n
+  }
+
+  /** Removes a block (and what descends from it) whose bytes contradicted its announcement. */
+  reject (cid: string): void {
+    const stack = [cid]
+    while (stack.length > 0) {
+      const c = stack.pop()!
+      this.#rejected.add(c)
+      const n = this.#nodes.get(c)
+      if (n == null) continue
+      this.#nodes.delete(c)
+      for (const child of n.children) stack.push(child)
+      for (const waiting of this.#orphans.get(c) ?? []) stack.push(waiting)
+      this.#orphans.delete(c)
+    }
+    this.#best = null
+    for (const n of this.#nodes.values()) if (n.connected) this.#consider(n)
+  }
+
+  /** The announcement of a block, if known. */
+  get (cid: string): Announcement | undefined {
+    return this.#nodes.get(cid)?.a
+  }
+
+  /** The canonical tip, or null before any root is announced. */
+  tip (): Announcement | null {
+    return this.#best?.a ?? null
+  }
+
+  /**
+   * The canonical chain from its tip down, stopping after `stop` returns true
+   * for a block (e.g. one already canonical locally) or at the root.
+   */
+  pathFromTip (stop: (a: Announcement) => boolean = () => false): Announcement[] {
+    const out: Announcement[] = []
+    let n = this.#best
+    while (n != null) {
+      out.push(n.a)
+      if (stop(n.a) || n.a.parent == null) break
+      n = this.#nodes.get(n.a.parent) ?? null
+    }
+    return out
+  }
+
+  /** Every announced block, for fetching side branches. */
+  all (): IterableIterator<Announcement> {
+    return [...this.#nodes.values()].map(n => n.a)[Symbol.iterator]()
+  }
+}
+
+function better (a: Node, b: Node): boolean {
+  if (a.finalizedHeight !== b.finalizedHeight) return a.finalizedHeight > b.finalizedHeight
+  if (a.chainWeight !== b.chainWeight) return a.chainWeight > b.chainWeight
+  return a.a.cid < b.a.cid
+}

@@ -1,0 +1,50 @@
+import { createHash } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { generateKeyPair, generateKeyPairFromSeed, privateKeyFromProtobuf, privateKeyFromRaw, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+
+/** Subdirectory of the data dir holding the node's keys and OrbitDB's files. */
+export const NETWORK_DIR = 'network'
+/** Name of the OrbitDB identity key in its keystore. */
+export const IDENTITY_KEY_NAME = 'chainstore'
+
+function seedBytes (seed: string, purpose: string): Uint8Array {
+  return createHash('sha256').update(`chainstore/${purpose}/${seed}`).digest()
+}
+
+/**
+ * The node's libp2p key: derived from the devnet seed when there is one,
+ * otherwise generated once and kept in `<dataDir>/network/peer.key` so the
+ * peer id survives restarts (replica sets name peers by id).
+ */
+export async function loadPeerKey (dataDir: string, seed?: string): Promise<PrivateKey> {
+  if (seed != null) return await generateKeyPairFromSeed('Ed25519', seedBytes(seed, 'libp2p'))
+  const dir = join(dataDir, NETWORK_DIR)
+  const file = join(dir, 'peer.key')
+  try {
+    return privateKeyFromProtobuf(await readFile(file))
+  } catch (err: any) {
+    if (err.code !== 'ENOENT') throw err
+  }
+  await mkdir(dir, { recursive: true })
+  const key = await generateKeyPair('Ed25519')
+  await writeFile(file, privateKeyToProtobuf(key), { mode: 0o600 })
+  return key
+}
+
+/** Raw secp256k1 private key of the OrbitDB identity derived from a seed. */
+export function identityKeyFromSeed (seed: string): Uint8Array {
+  return seedBytes(seed, 'orbitdb')
+}
+
+/** The OrbitDB identity id (hex public key) a seed gives: what `network.writers` lists. */
+export function identityIdFromSeed (seed: string): string {
+  return Buffer.from(privateKeyFromRaw(identityKeyFromSeed(seed)).publicKey.raw).toString('hex')
+}
+
+/** The libp2p peer id a seed gives: what `network.replicas` lists. */
+export async function peerIdFromSeed (seed: string): Promise<string> {
+  return peerIdFromPrivateKey(await loadPeerKey('', seed)).toString()
+}

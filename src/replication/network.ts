@@ -1,0 +1,31 @@
+import { withBitswap } from '@helia/bitswap'
+import { withLibp2pLight } from '@helia/libp2p'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import type { PrivateKey } from '@libp2p/interface'
+import { noise } from '@libp2p/noise'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import type { Helia } from 'helia'
+
+/**
+ * Puts libp2p (TCP, noise, yamux, identify, gossipsub) and bitswap on a
+ * light Helia. Nothing here reaches past the configured listen addresses and
+ * peers: no bootstrap list, no mDNS, no DHT, no delegated routing, no UPnP
+ * (STACK-NOTES pitfall 1).
+ */
+export function withNetwork<T extends Helia> (helia: T, options: { privateKey: PrivateKey, listen: string[] }): T {
+  return withBitswap(withLibp2pLight(helia as any, {
+    privateKey: options.privateKey,
+    addresses: { listen: options.listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: [],
+    services: {
+      identify: identify(),
+      // a lone node must still be able to append (pitfall 5)
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true })
+    }
+  } as any), { sendWantlistDebounce: 10, sendBlocksDebounce: 10 } as any) as unknown as T
+}

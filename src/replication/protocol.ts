@@ -1,0 +1,153 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import { lpStream } from '@libp2p/utils'
+import { CID } from 'multiformats/cid'
+import { bytesMatchCid } from '../codec/cid.ts'
+import type { EncodedBlock } from '../codec/encode.ts'
+import { blockFromBytes } from '../codec/from-bytes.ts'
+import type { CodecLimits } from '../codec/types.ts'
+import { PeerMisbehavedError, ProtocolRequestError } from './errors.ts'
+
+/** Streams whole block DAGs (header + pages) by header CID. */
+export const BLOCKS_PROTOCOL = '/chainstore/blocks/1.0.0'
+/** Asks a replica to hold blocks verified and pinned, and to say which it holds. */
+export const ACK_PROTOCOL = '/chainstore/ack/1.0.0'
+/** Most CIDs one request may name. */
+export const MAX_WANT = 256
+/** Largest request message (a list of CIDs). */
+export const MAX_REQUEST_BYTES = MAX_WANT * 64 + 64
+
+const FRAME_BLOCK = 0
+const FRAME_MISSING = 1
+const FRAME_END = 2
+const FRAME_ERROR = 3
+
+/** The store operations the protocols serve from. */
+export interface DagSource {
+  hasBlock: (cid: CID) => boolean
+  blockDag: (cid: CID) => Array<{ cid: CID, bytes: Uint8Array }>
+}
+
+function decodeCids (bytes: Uint8Array, field: string): CID[] {
+  let value: any
+  try { value = dagCbor.decode(bytes) } catch (err) { throw new ProtocolRequestError('request is not dag-cbor', { cause: err }) }
+  const list = value?.[field]
+  if (!Array.isArray(list) || list.length > MAX_WANT) throw new ProtocolRequestError(`request.${field}: expected at most ${MAX_WANT} CIDs`)
+  return list.map(c => {
+    const cid = CID.asCID(c)
+    if (cid == null) throw new ProtocolRequestError(`request.${field}: not a CID`)
+    return cid
+  })
+}
+
+function frame (kind: number, ...parts: Uint8Array[]): Uint8Array {
+  let size = 1
+  for (const p of parts) size += p.length
+  const out = new Uint8Array(size)
+  out[0] = kind
+  let o = 1
+  for (const p of parts) { out.set(p, o); o += p.length }
+  return out
+}
+
+/** Serves BLOCKS_PROTOCOL: each wanted block's DAG, or a missing frame, then an end frame. */
+export async function serveBlocks (stream: Stream, source: DagSource, onError: (err: unknown) => void): Promise<void> {
+  const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
+  const signal = AbortSignal.timeout(60_000)
+  try {
+    const want = decodeCids((await lp.read({ signal })).subarray(), 'want')
+    for (const cid of want) {
+      if (!source.hasBlock(cid)) { await lp.write(frame(FRAME_MISSING, cid.bytes), { signal }); continue }
+      for (const b of source.blockDag(cid)) await lp.write(frame(FRAME_BLOCK, b.cid.bytes, b.bytes), { signal })
+    }
+    await lp.write(frame(FRAME_END), { signal })
+    await stream.close({ signal })
+  } catch (err) {
+    onError(err)
+    try { await lp.write(frame(FRAME_ERROR, new TextEncoder().encode(String((err as Error).message).slice(0, 200)))) } catch {}
+    stream.abort(err as Error)
+  }
+}
+
+/**
+ * Fetches block DAGs from one peer and rebuilds each block from the bytes:
+ * every IPLD block is hashed against its CID as it arrives and every block
+ * checked whole ({@link blockFromBytes}) before it is returned. A peer that
+ * sends bytes that do not match, a block we did not ask for, or more than the
+ * limits allow gets a PeerMisbehavedError naming it.
+ */
+export async function fetchBlocks (stream: Stream, peer: string, want: CID[], limits: CodecLimits, signal: AbortSignal): Promise<{ blocks: EncodedBlock[], missing: CID[] }> {
+  const maxFrame = limits.maxBlockBytes + 128
+  const lp = lpStream(stream, { maxDataLength: maxFrame })
+  const received = new Map<string, Uint8Array>()
+  const missing: CID[] = []
+  const budget = want.length * (limits.maxBlockBytes + 4096)
+  let total = 0
+  try {
+    await lp.write(dagCbor.encode({ want }), { signal })
+    for (;;) {
+      const msg = (await lp.read({ signal })).subarray()
+      total += msg.length
+      if (total > budget) throw new PeerMisbehavedError(peer, `sent more than ${budget} bytes for ${want.length} blocks`)
+      const kind = msg[0]
+      if (kind === FRAME_END) break
+      if (kind === FRAME_ERROR) throw new ProtocolRequestError(`peer ${peer} refused: ${new TextDecoder().decode(msg.subarray(1))}`)
+      if (kind !== FRAME_BLOCK && kind !== FRAME_MISSING) throw new PeerMisbehavedError(peer, `unknown frame kind ${kind}`)
+      let cid: CID; let rest: Uint8Array
+      try { [cid, rest] = CID.decodeFirst(msg.subarray(1)) } catch (err) { throw new PeerMisbehavedError(peer, 'frame does not start with a CID', { cause: err }) }
+      if (kind === FRAME_MISSING) { missing.push(cid); continue }
+      if (!bytesMatchCid(cid, rest)) throw new PeerMisbehavedError(peer, `bytes sent for ${cid.toString()} do not hash to it`)
+      received.set(cid.toString(), rest)
+    }
+  } finally {
+    try { await stream.close({ signal }) } catch { stream.abort(new Error('closed')) }
+  }
+  const blocks: EncodedBlock[] = []
+  const missed = new Set(missing.map(c => c.toString()))
+  for (const cid of want) {
+    const header = received.get(cid.toString())
+    if (header == null) {
+      if (!missed.has(cid.toString())) throw new PeerMisbehavedError(peer, `answered without block ${cid.toString()}`)
+      continue
+    }
+    try {
+      blocks.push(blockFromBytes(cid, header, c => received.get(c.toString()), limits))
+    } catch (err) {
+      throw new PeerMisbehavedError(peer, `block ${cid.toString()}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+  return { blocks, missing }
+}
+
+/** Handles ACK_PROTOCOL: `ensure` makes the blocks present (fetching them from the asker) and returns the ones held. */
+export async function serveAck (stream: Stream, connection: Connection, ensure: (peer: PeerId, cids: CID[], signal: AbortSignal) => Promise<CID[]>, timeoutMs: number, onError: (err: unknown) => void): Promise<void> {
+  const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
+  const signal = AbortSignal.timeout(timeoutMs)
+  try {
+    const cids = decodeCids((await lp.read({ signal })).subarray(), 'blocks')
+    const have = await ensure(connection.remotePeer, cids, signal)
+    await lp.write(dagCbor.encode({ have }), { signal })
+    await stream.close({ signal })
+  } catch (err) {
+    onError(err)
+    try { await lp.write(dagCbor.encode({ error: String((err as Error).message).slice(0, 200) })) } catch {}
+    stream.abort(err as Error)
+  }
+}
+
+/** Asks a replica for ACK_PROTOCOL confirmations; returns the CIDs it holds. */
+export async function requestAck (stream: Stream, peer: string, cids: CID[], signal: AbortSignal): Promise<CID[]> {
+  const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
+  try {
+    await lp.write(dagCbor.encode({ blocks: cids }), { signal })
+    const bytes = (await lp.read({ signal })).subarray()
+    let value: any
+    try { value = dagCbor.decode(bytes) } catch (err) { throw new PeerMisbehavedError(peer, 'ack reply is not dag-cbor', { cause: err }) }
+    if (typeof value?.error === 'string') throw new ProtocolRequestError(`replica ${peer}: ${value.error}`)
+    if (!Array.isArray(value?.have)) throw new PeerMisbehavedError(peer, 'ack reply has no `have` list')
+    const asked = new Set(cids.map(c => c.toString()))
+    return value.have.map((c: unknown) => CID.asCID(c)).filter((c: CID | null): c is CID => c != null && asked.has(c.toString()))
+  } finally {
+    try { await stream.close({ signal }) } catch { stream.abort(new Error('closed')) }
+  }
+}

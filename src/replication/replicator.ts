@@ -1,0 +1,685 @@
+import { join } from 'node:path'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { Identities, KeyStore, KeyValueIndexed, createOrbitDB } from '@orbitdb/core'
+import type { Helia } from 'helia'
+import { base58btc } from 'multiformats/bases/base58'
+import { CID } from 'multiformats/cid'
+import { bytesMatchCid, cidOf } from '../codec/cid.ts'
+import { decodeHeader } from '../codec/decode.ts'
+import type { EncodedBlock } from '../codec/encode.ts'
+import { blockFromBytes } from '../codec/from-bytes.ts'
+import type { CodecLimits } from '../codec/types.ts'
+import type { ChainStoreConfig } from '../config/index.ts'
+import type { Logger } from '../logger.ts'
+import type { KvStore } from '../storage/kv.ts'
+import { ChainstoreAccessController, type RejectReason, type Rejection } from './access.ts'
+import { PeerMisbehavedError, QuorumNotReachedError } from './errors.ts'
+import { ForkChoice, checkAnnouncementBatch, type Announcement, type AnnouncementBatch } from './fold.ts'
+import { IDENTITY_KEY_NAME, NETWORK_DIR, identityKeyFromSeed } from './keys.ts'
+import { ACK_PROTOCOL, BLOCKS_PROTOCOL, MAX_WANT, fetchBlocks, requestAck, serveAck, serveBlocks } from './protocol.ts'
+import { Reputation, type PeerScore } from './reputation.ts'
+import { checkValidatorState, type ValidatorState } from './validators.ts'
+
+/** How many confirmations a write waits for. */
+export type Consistency = 'one' | 'quorum' | 'all'
+
+/** What the replicator needs from the store (the node room wires the ChainStore in). */
+export interface ReplicaStore {
+  hasBlock: (cid: CID) => boolean
+  blockDag: (cid: CID) => Array<{ cid: CID, bytes: Uint8Array }>
+  importBlocks: (blocks: EncodedBlock[]) => Promise<Array<{ cid: CID, height: number, created: boolean, canonical: boolean }>>
+  setCanonical: (tip: CID) => Promise<unknown>
+  canonicalAt: (height: number) => CID | undefined
+  head: () => { height: number, cid: CID } | null
+  kv: <V>(namespace: string) => KvStore<V>
+}
+
+/** Counters the status API and (later) the metrics registry read. */
+export interface ReplicationStats {
+  announced: number
+  announcementEntries: number
+  announcementsApplied: number
+  rejected: number
+  rejectedByReason: Partial<Record<RejectReason, number>>
+  blocksFetched: number
+  bytesFetched: number
+  fetchFailures: number
+  misbehaving: number
+  bitswapFallbacks: number
+  quorumWrites: number
+  quorumFailures: number
+  acksServed: number
+  queued: number
+}
+
+/** Per-peer view for `chainstore peers` and the API. */
+export interface PeerInfo {
+  peerId: string
+  addresses: string[]
+  reputation: number
+  observers: number
+  banned: boolean
+}
+
+interface QueueEntry { height: number, needed: number, confirmed: string[], since: number }
+
+const QUEUE_PREFIX = 'q/'
+const ANNOUNCED_KEY = 'announced'
+/** Blocks whose fetch requests run at once during catch-up. */
+const FETCH_CONCURRENCY = 4
+
+/**
+ * Replication of one node: the chain index (an OrbitDB log of block
+ * announcements, folded by {@link ForkChoice}), validator state and peer
+ * reputation (OrbitDB key-value stores), block propagation by CID over
+ * BLOCKS_PROTOCOL with bitswap as fallback, and replica confirmations over
+ * ACK_PROTOCOL with a persistent queue that retries until every block has
+ * its copies.
+ */
+export class Replicator {
+  readonly stats: ReplicationStats = {
+    announced: 0, announcementEntries: 0, announcementsApplied: 0, rejected: 0, rejectedByReason: {}, blocksFetched: 0, bytesFetched: 0,
+    fetchFailures: 0, misbehaving: 0, bitswapFallbacks: 0, quorumWrites: 0, quorumFailures: 0, acksServed: 0, queued: 0
+  }
+
+  readonly fold = new ForkChoice()
+  readonly #store: ReplicaStore
+  readonly #helia: Helia & { libp2p: Libp2p }
+  readonly #config: ChainStoreConfig
+  readonly #net: ChainStoreConfig['network']
+  readonly #limits: CodecLimits
+  readonly #log: Logger
+  readonly #kv: KvStore<any>
+  #orbitdb: any
+  #chain: any
+  #validators: any
+  #reputationDb: any
+  reputation!: Reputation
+  /** OrbitDB identity id of this node (hex public key). */
+  identityId = ''
+  readonly #seenEntries = new Set<string>()
+  /** Entry hash → peer that gossiped it, to charge rejected entries to their sender. */
+  readonly #entrySender = new Map<string, string>()
+  #pending: Announcement[] = []
+  #flushing: Promise<void> | null = null
+  #announcedHeight = -1
+  #syncing: Promise<void> | null = null
+  #syncAgain = false
+  #timer: NodeJS.Timeout | null = null
+  #stopped = false
+  readonly #abort = new AbortController()
+
+  constructor (init: { store: ReplicaStore, helia: Helia & { libp2p: Libp2p }, config: ChainStoreConfig, logger: Logger }) {
+    this.#store = init.store
+    this.#helia = init.helia
+    this.#config = init.config
+    this.#net = init.config.network
+    this.#limits = init.config.limits
+    this.#log = init.logger.child({ room: 'replication' })
+    this.#kv = init.store.kv<any>('replication')
+  }
+
+  get libp2p (): Libp2p { return this.#helia.libp2p }
+  /** The OrbitDB instance (for tools and fault tests). */
+  get orbitdb (): any { return this.#orbitdb }
+  get peerId (): string { return this.libp2p.peerId.toString() }
+
+  async start (): Promise<void> {
+    const directory = join(this.#config.dataDir, NETWORK_DIR, 'orbitdb')
+    const keystore = await KeyStore({ path: join(directory, 'keystore') })
+    if (this.#net.seed != null && !(await keystore.hasKey(IDENTITY_KEY_NAME) as boolean)) {
+      await keystore.addKey(IDENTITY_KEY_NAME, { privateKey: identityKeyFromSeed(this.#net.seed) })
+    }
+    const identities = await Identities({ keystore, ipfs: this.#helia })
+    this.#orbitdb = await createOrbitDB({ ipfs: this.#helia, id: IDENTITY_KEY_NAME, identities, directory })
+    this.identityId = this.#orbitdb.identity.id
+    const writers = this.#net.writers.length > 0 ? this.#net.writers : [this.identityId]
+    const onReject = (r: Rejection): void => this.#onReject(r)
+    const logger = this.#log
+    const name = this.#net.name
+    this.#chain = await this.#orbitdb.open(`${name}.chain`, {
+      type: 'events',
+      referencesCount: 16,
+      AccessController: ChainstoreAccessController({ write: writers, rule: 'writers', database: 'chain', checkPayload: p => checkAnnouncementBatch((p as any)?.value), onReject, logger })
+    })
+    this.#validators = await this.#orbitdb.open(`${name}.validators`, {
+      Database: KeyValueIndexed(),
+      AccessController: ChainstoreAccessController({ write: writers, rule: 'writers', database: 'validators', checkPayload: checkValidatorPayload, onReject, logger })
+    })
+    this.#reputationDb = await this.#orbitdb.open(`${name}.reputation`, {
+      Database: KeyValueIndexed(),
+      AccessController: ChainstoreAccessController({ write: ['*'], rule: 'own-keys', database: 'reputation', checkPayload: checkReputationPayload, onReject, logger })
+    })
+    this.reputation = new Reputation(this.identityId, this.#reputationDb, this.#net.minReputation)
+
+    // attribute gossiped heads to the peer that sent them (for rejected entries)
+    const pubsub = (this.libp2p.services as any).pubsub
+    pubsub?.addEventListener?.('message', (evt: any) => {
+      const m = evt.detail
+      if (m?.topic == null || m.data == null) return
+      try {
+        this.#entrySender.set(cidOf(m.data).toString(base58btc), String(m.from ?? ''))
+        if (this.#entrySender.size > 10_000) this.#entrySender.delete(this.#entrySender.keys().next().value!)
+      } catch {}
+    })
+    this.#chain.events.on('update', (entry: any) => { this.#onChainEntry(entry).catch(err => this.#log.error({ err }, 'chain entry')) })
+    this.#chain.events.on('join', (peerId: any, heads: any[]) => { this.#onJoin(String(peerId), heads) })
+
+    await this.libp2p.handle(BLOCKS_PROTOCOL, (stream: any) => serveBlocks(stream, this.#store, err => this.#log.debug({ err }, 'blocks request failed')), { maxInboundStreams: 64 })
+    await this.libp2p.handle(ACK_PROTOCOL, (stream: any, connection: any) =>
+      serveAck(stream, connection, async (peer, cids, signal) => await this.#ensure(peer, cids, signal), this.#net.quorumTimeoutMs,
+        err => this.#log.debug({ err }, 'ack request failed')), { maxInboundStreams: 64 })
+
+    // the log as it is on disk: fold every entry once
+    for await (const e of this.#chain.log.iterator()) this.#applyEntry(e)
+    this.#announcedHeight = (await this.#kv.get(ANNOUNCED_KEY)) ?? -1
+    this.stats.queued = await this.#countQueue()
+    await this.#announceUnannounced()
+    await this.#dialConfigured()
+    this.#timer = setInterval(() => { this.#tick().catch(err => this.#log.warn({ err }, 'replication tick')) }, this.#net.intervalMs)
+    this.#timer.unref()
+    this.#scheduleSync()
+    this.#log.info({ peerId: this.peerId, identity: this.identityId, addresses: this.libp2p.getMultiaddrs().map(String), chain: this.#chain.address }, 'replication started')
+  }
+
+  /** The node's listen addresses, with its peer id. */
+  addresses (): string[] {
+    return this.libp2p.getMultiaddrs().map(String)
+  }
+
+  async stop (): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    this.#abort.abort()
+    if (this.#timer != null) clearInterval(this.#timer)
+    await this.#flushing?.catch(() => {})
+    await this.#syncing?.catch(() => {})
+    await this.reputation?.flush().catch(() => {})
+    await this.libp2p.unhandle([BLOCKS_PROTOCOL, ACK_PROTOCOL]).catch(() => {})
+    await this.#orbitdb?.stop()
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /**
+   * Called after blocks are durably stored locally: announces them, records
+   * them in the replication queue, and for `quorum`/`all` waits for replica
+   * confirmations (QuorumNotReachedError after `quorumTimeoutMs`; the blocks
+   * stay stored, announced and queued).
+   */
+  async afterLocalWrite (blocks: Array<{ cid: CID, height: number, parent: CID | null, txCount: number }>, options: { consistency?: Consistency, weight?: number, finalized?: boolean } = {}): Promise<void> {
+    if (blocks.length === 0) return
+    const consistency = options.consistency ?? 'one'
+    const replicas = this.#replicaSet()
+    const needed = consistency === 'all' ? replicas.length : consistency === 'quorum' ? Math.floor((replicas.length + 1) / 2) : 0
+    const copies = Math.max(needed, this.#net.replicationFactor - 1)
+    if (copies > 0) {
+      await this.#kv.batch(blocks.map(b => ({ type: 'put', key: QUEUE_PREFIX + b.cid.toString(), value: { height: b.height, needed: copies, confirmed: [], since: Date.now() } satisfies QueueEntry })))
+      this.stats.queued += blocks.length
+    }
+    this.announce(blocks.map(b => ({
+      cid: b.cid.toString(), height: b.height, parent: b.parent?.toString() ?? null, weight: options.weight ?? 1, finalized: options.finalized ?? false, txCount: b.txCount
+    })))
+    if (needed === 0) return
+    this.stats.quorumWrites++
+    const cids = blocks.map(b => b.cid)
+    const confirmed = await this.#collectAcks(replicas, cids, needed, this.#net.quorumTimeoutMs)
+    await this.#recordConfirmations(cids, confirmed)
+    if (confirmed.length < needed) {
+      this.stats.quorumFailures++
+      throw new QuorumNotReachedError(`${consistency} write of ${blocks.length} block(s) up to height ${blocks[blocks.length - 1].height}: ${confirmed.length} of ${needed} replica confirmations in ${this.#net.quorumTimeoutMs} ms (confirmed: ${confirmed.join(', ') || 'none'}); blocks are stored and queued for replication`, confirmed, needed)
+    }
+  }
+
+  /** Marks a stored block finalized in the chain index. */
+  finalize (block: { cid: CID, height: number, parent: CID | null, txCount: number }, weight = 1): void {
+    this.announce([{ cid: block.cid.toString(), height: block.height, parent: block.parent?.toString() ?? null, weight, finalized: true, txCount: block.txCount }])
+  }
+
+  /** Queues announcements; one chain-log entry carries everything queued while the previous append ran. */
+  announce (list: Announcement[]): void {
+    this.#pending.push(...list)
+    this.#flushing ??= this.#flush().finally(() => { this.#flushing = null })
+  }
+
+  /** Resolves once every queued announcement is in the chain log. */
+  async flushAnnouncements (): Promise<void> {
+    while (this.#flushing != null) await this.#flushing
+  }
+
+  async #flush (): Promise<void> {
+    while (this.#pending.length > 0 && !this.#stopped) {
+      const blocks = this.#pending.splice(0, this.#net.announceBatch)
+      const value: AnnouncementBatch = { v: 1, blocks }
+      try {
+        await this.#chain.add(value)
+      } catch (err) {
+        this.#log.error({ err, blocks: blocks.length }, 'announcement failed; retried at next start')
+        return
+      }
+      this.stats.announced += blocks.length
+      this.stats.announcementEntries++
+      const top = Math.max(...blocks.map(b => b.height))
+      if (top > this.#announcedHeight) {
+        this.#announcedHeight = top
+        await this.#kv.put(ANNOUNCED_KEY, top)
+      }
+    }
+  }
+
+  /** A crash between a block's acknowledgement and its announcement loses nothing: announce what the head has past the marker. */
+  async #announceUnannounced (): Promise<void> {
+    const head = this.#store.head()
+    if (head == null || head.height <= this.#announcedHeight) return
+    const list: Announcement[] = []
+    for (let h = this.#announcedHeight + 1; h <= head.height; h++) {
+      const cid = this.#store.canonicalAt(h)
+      if (cid == null || this.fold.get(cid.toString()) != null) continue
+      const dag = this.#store.blockDag(cid)
+      const b = blockFromBytes(cid, dag[0].bytes, c => dag.find(d => d.cid.equals(c))?.bytes, this.#limits)
+      list.push({ cid: cid.toString(), height: h, parent: b.parent?.toString() ?? null, weight: 1, finalized: false, txCount: b.txs.length })
+    }
+    if (list.length > 0) {
+      this.#log.info({ blocks: list.length, from: list[0].height }, 'announcing blocks stored before the last stop')
+      this.announce(list)
+    }
+  }
+
+  // ---------------------------------------------------------------- chain index
+
+  #applyEntry (entry: any): boolean {
+    if (entry?.hash == null || this.#seenEntries.has(entry.hash)) return false
+    this.#seenEntries.add(entry.hash)
+    const value = entry.payload?.value
+    if (checkAnnouncementBatch(value) != null) return false
+    let changed = false
+    for (const a of (value as AnnouncementBatch).blocks) {
+      if (this.fold.add(a)) changed = true
+      this.stats.announcementsApplied++
+    }
+    return changed
+  }
+
+  /** OrbitDB reports only the newest entry of a join: walk back to what was folded already. */
+  async #onChainEntry (entry: any): Promise<void> {
+    const stack = [entry]
+    let changed = false
+    while (stack.length > 0) {
+      const e = stack.pop()
+      if (e == null || this.#seenEntries.has(e.hash)) continue
+      if (this.#applyEntry(e)) changed = true
+      for (const h of [...(e.next ?? []), ...(e.refs ?? [])]) {
+        if (this.#seenEntries.has(h)) continue
+        stack.push(await this.#chain.log.get(h))
+      }
+    }
+    if (changed) this.#scheduleSync()
+  }
+
+  #onJoin (peerId: string, heads: any[]): void {
+    for (const h of heads ?? []) if (h?.hash != null) this.#entrySender.set(h.hash, peerId)
+  }
+
+  #onReject (r: Rejection): void {
+    this.stats.rejected++
+    this.stats.rejectedByReason[r.reason] = (this.stats.rejectedByReason[r.reason] ?? 0) + 1
+    const sender = this.#entrySender.get(r.hash)
+    if (sender != null && sender !== '' && sender !== this.peerId) this.#penalize(sender, `sent entry refused as ${r.reason}`)
+  }
+
+  #scheduleSync (): void {
+    if (this.#stopped) return
+    if (this.#syncing != null) { this.#syncAgain = true; return }
+    this.#syncing = (async () => {
+      do {
+        this.#syncAgain = false
+        try { await this.#syncOnce() } catch (err) { if (!this.#stopped) this.#log.warn({ err }, 'sync round failed') }
+      } while (this.#syncAgain && !this.#stopped)
+    })().finally(() => { this.#syncing = null })
+  }
+
+  /** Resolves when the current sync round (if any) is done. */
+  async idle (): Promise<void> {
+    await this.flushAnnouncements()
+    while (this.#syncing != null) await this.#syncing
+  }
+
+  /**
+   * Brings the local store to the fold's canonical tip: fetch the blocks of the
+   * canonical path that are missing (several requests in flight, imported in
+   * order), move the canonical head to the highest block of the path present,
+   * then fetch announced side-branch blocks.
+   */
+  async #syncOnce (): Promise<void> {
+    const tip = this.fold.tip()
+    if (tip == null) return
+    const path = this.fold.pathFromTip(a => this.#store.canonicalAt(a.height)?.toString() === a.cid).reverse()
+    const missing = path.filter(a => !this.#store.hasBlock(CID.parse(a.cid)))
+    await this.#fetchInOrder(missing)
+    let present: Announcement | null = null
+    for (const a of path) {
+      if (!this.#store.hasBlock(CID.parse(a.cid))) break
+      present = a
+    }
+    // a tip already on the local canonical chain needs nothing: the local head
+    // may be ahead of the fold with blocks whose announcements are in flight
+    if (present != null && this.#store.canonicalAt(present.height)?.toString() !== present.cid) {
+      await this.#store.setCanonical(CID.parse(present.cid))
+    }
+    // side branches: fetched so any peer can serve them and a later reorg is local
+    const side: Announcement[] = []
+    for (const a of this.fold.all()) {
+      if (side.length >= MAX_WANT) break
+      if (!this.#store.hasBlock(CID.parse(a.cid)) && (a.parent == null || this.#store.hasBlock(CID.parse(a.parent)))) side.push(a)
+    }
+    if (side.length > 0) await this.#fetchInOrder(side)
+  }
+
+  async #fetchInOrder (list: Announcement[]): Promise<void> {
+    const chunks: Announcement[][] = []
+    for (let i = 0; i < list.length; i += this.#net.fetchBatch) chunks.push(list.slice(i, i + this.#net.fetchBatch))
+    const inFlight: Array<Promise<EncodedBlock[]>> = []
+    let next = 0
+    const launch = (): void => {
+      if (next < chunks.length) inFlight.push(this.#fetchChunk(chunks[next++]))
+    }
+    for (let i = 0; i < FETCH_CONCURRENCY; i++) launch()
+    while (inFlight.length > 0 && !this.#stopped) {
+      const blocks = await inFlight.shift()!
+      launch()
+      if (blocks.length === 0) continue
+      try {
+        await this.#store.importBlocks(blocks)
+      } catch (err) {
+        this.#log.warn({ err: (err as Error).message }, 'import of fetched blocks failed')
+        return
+      }
+    }
+  }
+
+  /** One chunk from the best peer that has it; wrong bytes cost the peer reputation and the next peer is asked. */
+  async #fetchChunk (chunk: Announcement[]): Promise<EncodedBlock[]> {
+    const want = chunk.map(a => CID.parse(a.cid))
+    const got = new Map<string, EncodedBlock>()
+    for (const peer of this.#peersByReputation()) {
+      const ask = want.filter(c => !got.has(c.toString()))
+      if (ask.length === 0) break
+      try {
+        const res = await this.#fetchFrom(peer, ask)
+        for (const b of res) got.set(b.cid.toString(), b)
+      } catch (err) {
+        this.stats.fetchFailures++
+        if (err instanceof PeerMisbehavedError) this.#penalize(peer.toString(), err.message)
+        else this.#log.debug({ peer: peer.toString(), err: (err as Error).message }, 'fetch failed')
+      }
+    }
+    for (const c of want) {
+      if (got.has(c.toString())) continue
+      const b = await this.#fetchViaBitswap(c).catch(() => undefined)
+      if (b != null) got.set(c.toString(), b)
+    }
+    const out: EncodedBlock[] = []
+    for (const a of chunk) {
+      const b = got.get(a.cid)
+      if (b == null) continue
+      if (b.height !== a.height || (b.parent?.toString() ?? null) !== a.parent) {
+        this.#log.warn({ cid: a.cid, announced: a.height, actual: b.height }, 'block contradicts its announcement; dropped from the fold')
+        this.fold.reject(a.cid)
+        continue
+      }
+      out.push(b)
+    }
+    return out
+  }
+
+  async #fetchFrom (peer: PeerId, want: CID[], signal?: AbortSignal): Promise<EncodedBlock[]> {
+    const timeout = AbortSignal.timeout(this.#net.fetchTimeoutMs)
+    const s = signal != null ? AbortSignal.any([signal, timeout, this.#abort.signal]) : AbortSignal.any([timeout, this.#abort.signal])
+    const stream = await this.libp2p.dialProtocol(peer, BLOCKS_PROTOCOL, { signal: s })
+    const { blocks } = await fetchBlocks(stream, peer.toString(), want, this.#limits, s)
+    this.stats.blocksFetched += blocks.length
+    for (const b of blocks) this.stats.bytesFetched += b.size
+    if (blocks.length > 0) this.reputation.observe(peer.toString(), { good: blocks.length })
+    return blocks
+  }
+
+  /** Bitswap, which any IPFS peer speaks: the header, then its pages, each verified by Helia and again here. */
+  async #fetchViaBitswap (cid: CID): Promise<EncodedBlock | undefined> {
+    if (this.libp2p.getConnections().length === 0) return undefined
+    const signal = AbortSignal.any([AbortSignal.timeout(this.#net.fetchTimeoutMs), this.#abort.signal])
+    const get = async (c: CID): Promise<Uint8Array> => await this.getBytes(c, signal)
+    const header = await get(cid)
+    const h = decodeHeader(header)
+    const pages = new Map<string, Uint8Array>()
+    await Promise.all([...h.txPages, ...h.receiptPages].map(async p => { pages.set(p.toString(), await get(p)) }))
+    this.stats.bitswapFallbacks++
+    return blockFromBytes(cid, header, c => pages.get(c.toString()), this.#limits)
+  }
+
+  /** Bytes of any block from the network (bitswap through Helia), verified against the CID. */
+  async getBytes (cid: CID, signal: AbortSignal): Promise<Uint8Array> {
+    const chunks: Uint8Array[] = []
+    for await (const chunk of this.#helia.blockstore.get(cid, { signal } as any)) chunks.push(chunk)
+    const bytes = Buffer.concat(chunks)
+    if (!bytesMatchCid(cid, bytes)) throw new PeerMisbehavedError('bitswap', `bytes for ${cid.toString()} do not hash to it`)
+    return bytes
+  }
+
+  /**
+   * ACK_PROTOCOL server side: fetch what is missing from the asking peer (and
+   * missing ancestors, so parents are stored first), import, and answer with
+   * what is now held verified and pinned.
+   */
+  async #ensure (peer: PeerId, cids: CID[], signal: AbortSignal): Promise<CID[]> {
+    this.stats.acksServed++
+    let want = cids.filter(c => !this.#store.hasBlock(c))
+    const fetched: EncodedBlock[] = []
+    for (let depth = 0; want.length > 0 && depth < 64; depth++) {
+      const blocks = await this.#fetchFrom(peer, want.slice(0, MAX_WANT), signal)
+      fetched.push(...blocks)
+      const have = new Set(fetched.map(b => b.cid.toString()))
+      want = []
+      for (const b of blocks) {
+        if (b.parent != null && !this.#store.hasBlock(b.parent) && !have.has(b.parent.toString())) want.push(b.parent)
+      }
+      if (blocks.length === 0) break
+    }
+    if (fetched.length > 0) await this.#store.importBlocks(fetched)
+    return cids.filter(c => this.#store.hasBlock(c))
+  }
+
+  // ---------------------------------------------------------------- replicas
+
+  #replicaSet (): string[] {
+    if (this.#net.replicas.length > 0) return this.#net.replicas.filter(p => p !== this.peerId)
+    return [...new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))]
+  }
+
+  /** Asks every replica at once; resolves with who confirmed, as soon as `needed` did or at the timeout. */
+  async #collectAcks (replicas: string[], cids: CID[], needed: number, timeoutMs: number): Promise<string[]> {
+    const confirmed: string[] = []
+    const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), this.#abort.signal])
+    await new Promise<void>(resolve => {
+      let open = replicas.length
+      if (open === 0) { resolve(); return }
+      signal.addEventListener('abort', () => resolve(), { once: true })
+      for (const r of replicas) {
+        this.#askReplica(r, cids, signal).then(have => {
+          if (have.length === cids.length) confirmed.push(r)
+          if (confirmed.length >= needed) resolve()
+        }, err => {
+          this.#log.debug({ replica: r, err: (err as Error).message }, 'replica did not confirm')
+        }).finally(() => { if (--open === 0) resolve() })
+      }
+    })
+    return [...confirmed]
+  }
+
+  async #askReplica (peer: string, cids: CID[], signal: AbortSignal): Promise<CID[]> {
+    const id = peerIdFromString(peer)
+    const stream = await this.libp2p.dialProtocol(id, ACK_PROTOCOL, { signal })
+    return await requestAck(stream, peer, cids, signal)
+  }
+
+  async #recordConfirmations (cids: CID[], confirmed: string[]): Promise<void> {
+    if (confirmed.length === 0) return
+    const keys = cids.map(c => QUEUE_PREFIX + c.toString())
+    const entries = await this.#kv.getMany(keys) as Array<QueueEntry | undefined>
+    const ops: any[] = []
+    for (let i = 0; i < keys.length; i++) {
+      const e = entries[i]
+      if (e == null) continue
+      const all = [...new Set([...e.confirmed, ...confirmed])]
+      if (all.length >= e.needed) { ops.push({ type: 'del', key: keys[i] }); this.stats.queued-- } else ops.push({ type: 'put', key: keys[i], value: { ...e, confirmed: all } })
+    }
+    if (ops.length > 0) await this.#kv.batch(ops)
+  }
+
+  async #countQueue (): Promise<number> {
+    let n = 0
+    let gt: string | undefined
+    for (;;) {
+      let page = 0
+      for await (const [k] of this.#kv.iterate({ prefix: QUEUE_PREFIX, ...(gt != null ? { gt } : {}) })) { n++; page++; gt = k }
+      if (page < 1000) return n
+    }
+  }
+
+  /** The replication queue's entries (oldest heights first), for status and tests. */
+  async queue (limit = 1000): Promise<Array<QueueEntry & { cid: string }>> {
+    const out: Array<QueueEntry & { cid: string }> = []
+    for await (const [k, v] of this.#kv.iterate({ prefix: QUEUE_PREFIX, limit })) out.push({ cid: k.slice(QUEUE_PREFIX.length), ...(v as QueueEntry) })
+    return out
+  }
+
+  /** Retries queued blocks with replicas that have not confirmed them. */
+  async #retryQueue (): Promise<void> {
+    const entries = await this.queue(MAX_WANT)
+    if (entries.length === 0) return
+    const replicas = this.#replicaSet()
+    const connected = new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))
+    for (const r of replicas) {
+      if (!connected.has(r)) continue
+      const todo = entries.filter(e => !e.confirmed.includes(r) && e.confirmed.length < e.needed)
+      if (todo.length === 0) continue
+      const cids = todo.map(e => CID.parse(e.cid))
+      try {
+        const have = await this.#askReplica(r, cids, AbortSignal.any([AbortSignal.timeout(this.#net.quorumTimeoutMs), this.#abort.signal]))
+        const ops: any[] = []
+        const held = new Set(have.map(c => c.toString()))
+        for (const e of todo) {
+          if (!held.has(e.cid)) continue
+          e.confirmed.push(r)
+          if (e.confirmed.length >= e.needed) { ops.push({ type: 'del', key: QUEUE_PREFIX + e.cid }); this.stats.queued-- } else ops.push({ type: 'put', key: QUEUE_PREFIX + e.cid, value: { height: e.height, needed: e.needed, confirmed: e.confirmed, since: e.since } })
+        }
+        if (ops.length > 0) await this.#kv.batch(ops)
+      } catch (err) {
+        this.#log.debug({ replica: r, err: (err as Error).message }, 'queued replication retry failed')
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- peers
+
+  #penalize (peer: string, why: string): void {
+    this.stats.misbehaving++
+    this.#log.warn({ peer, why }, 'peer misbehaved')
+    this.reputation.observe(peer, { bad: 1 })
+  }
+
+  #peersByReputation (): PeerId[] {
+    const seen = new Set<string>()
+    const out: PeerId[] = []
+    for (const c of this.libp2p.getConnections()) {
+      const id = c.remotePeer.toString()
+      if (seen.has(id) || this.reputation.isBanned(id)) continue
+      seen.add(id)
+      out.push(c.remotePeer)
+    }
+    return out.sort((a, b) => this.reputation.score(b.toString()).score - this.reputation.score(a.toString()).score)
+  }
+
+  async #dialConfigured (): Promise<void> {
+    const connected = new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))
+    await Promise.all(this.#net.peers.map(async addr => {
+      const ma = multiaddr(addr)
+      const id = ma.getComponents().find(c => c.name === 'p2p')?.value
+      if (id != null && (connected.has(id) || this.reputation.isBanned(id))) return
+      try {
+        await this.libp2p.dial(ma, { signal: AbortSignal.timeout(3_000) })
+      } catch (err) {
+        this.#log.debug({ addr, err: (err as Error).message }, 'dial failed')
+      }
+    }))
+  }
+
+  /** Dials a peer (a multiaddr with /p2p/<id>). */
+  async dial (addr: string): Promise<void> {
+    await this.libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(10_000) })
+  }
+
+  async #tick (): Promise<void> {
+    if (this.#stopped) return
+    await this.#dialConfigured()
+    await this.#retryQueue()
+    await this.reputation.flush()
+    for (const peer of await this.reputation.toDisconnect()) {
+      this.#log.warn({ peer }, 'disconnecting peer with low reputation')
+      await this.libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
+    }
+    this.#scheduleSync()
+  }
+
+  /** Connected peers with their aggregate reputation. */
+  async peers (): Promise<PeerInfo[]> {
+    const byPeer = new Map<string, string[]>()
+    for (const c of this.libp2p.getConnections()) {
+      const id = c.remotePeer.toString()
+      byPeer.set(id, [...(byPeer.get(id) ?? []), c.remoteAddr.toString()])
+    }
+    await this.reputation.refresh()
+    return [...byPeer].map(([peerId, addresses]) => {
+      const s: PeerScore = this.reputation.score(peerId)
+      return { peerId, addresses, reputation: s.score, observers: s.observers, banned: this.reputation.isBanned(peerId) }
+    })
+  }
+
+  // ---------------------------------------------------------------- validators
+
+  /** Writes a validator's state (writers only; others' writes are refused on every replica). */
+  async putValidator (id: string, state: ValidatorState): Promise<void> {
+    checkValidatorState(id, state)
+    await this.#validators.put(id, state)
+  }
+
+  async getValidator (id: string): Promise<ValidatorState | undefined> {
+    return await this.#validators.get(id)
+  }
+
+  async validators (): Promise<Array<{ id: string, state: ValidatorState }>> {
+    const out: Array<{ id: string, state: ValidatorState }> = []
+    for await (const { key, value } of this.#validators.iterator()) out.push({ id: key, state: value })
+    return out.sort((a, b) => a.id < b.id ? -1 : 1)
+  }
+
+  /** OrbitDB addresses of the three databases. */
+  addressesOfDatabases (): { chain: string, validators: string, reputation: string } {
+    return { chain: this.#chain.address, validators: this.#validators.address, reputation: this.#reputationDb.address }
+  }
+}
+
+function checkValidatorPayload (p: any): string | undefined {
+  if (p?.op === 'DEL') return typeof p.key === 'string' ? undefined : 'validator key'
+  if (p?.op !== 'PUT') return 'validators: only PUT and DEL'
+  try { checkValidatorState(p.key, p.value) } catch (err) { return (err as Error).message }
+  return undefined
+}
+
+function checkReputationPayload (p: any): string | undefined {
+  if (p?.op !== 'PUT') return 'reputation: only PUT'
+  const v = p.value
+  if (v == null || !Number.isSafeInteger(v.good) || !Number.isSafeInteger(v.bad) || v.good < 0 || v.bad < 0 || !Number.isSafeInteger(v.at)) return 'reputation observation shape'
+  return undefined
+}
