@@ -96,8 +96,12 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
    * accepts its own entry; honest replicas must refuse it).
    */
   forgeAnnouncement: async ({ address, height }: { address: string, height: number }) => {
-    const permissive = Object.assign(async ({ address: a }: any) => ({ type: ACCESS_CONTROLLER_TYPE, address: a, write: ['*'], canAppend: async () => true }), { type: ACCESS_CONTROLLER_TYPE })
+    // OrbitDB calls a registered controller type as a factory, then the controller
+    const permissive = Object.assign(() => async ({ address: a }: any) => ({ type: ACCESS_CONTROLLER_TYPE, address: a, write: ['*'], canAppend: async () => true }), { type: ACCESS_CONTROLLER_TYPE })
     useAccessController(permissive)
+    // the honest controller is open under this address: close it so the open
+    // below builds the controller from the manifest type, now the permissive one
+    await (await rep.orbitdb.open(address)).close()
     const db = await rep.orbitdb.open(address)
     const fake = (await store.putBytes(new TextEncoder().encode(`forged ${height}`))).toString()
     const hash = await db.add({ v: 1, blocks: [{ cid: fake, height, parent: null, weight: 1_000_000, finalized: true, txCount: 0 }] })

@@ -153,6 +153,12 @@ export class Replicator {
       AccessController: ChainstoreAccessController({ write: ['*'], rule: 'own-keys', database: 'reputation', checkPayload: checkReputationPayload, onReject, logger })
     })
     this.reputation = new Reputation(this.identityId, this.#reputationDb, this.#net.minReputation)
+    // OrbitDB's sync emits 'error' on the database's EventEmitter when a peer
+    // resets a head-exchange stream (a peer killed mid-sync does): with no
+    // listener, Node throws it and the whole process dies
+    for (const [db, database] of [[this.#chain, 'chain'], [this.#validators, 'validators'], [this.#reputationDb, 'reputation']]) {
+      db.events.on('error', (err: Error) => this.#log.debug({ database, err: err.message }, 'orbitdb sync error'))
+    }
 
     // attribute gossiped heads to the peer that sent them (for rejected entries)
     const pubsub = (this.libp2p.services as any).pubsub

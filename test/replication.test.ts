@@ -1,0 +1,221 @@
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import { PeerProcess } from '../src/devnet/controller.ts'
+import { identityIdFromSeed } from '../src/replication/keys.ts'
+import { ACK_PROTOCOL, BLOCKS_PROTOCOL } from '../src/replication/protocol.ts'
+import type { ChainStoreConfigInput } from '../src/index.ts'
+import { tempDir } from './helpers/store.ts'
+
+// Real peers, each in its own process, on 127.0.0.1 only.
+
+let dir: string
+let cleanup: () => Promise<void>
+let peers: PeerProcess[] = []
+
+beforeEach(async () => { ({ dir, cleanup } = await tempDir('chainstore-repl-')) })
+afterEach(async () => {
+  await Promise.all(peers.map(async p => await p.stop()))
+  peers = []
+  await cleanup()
+})
+
+const WRITERS = ['writer-1', 'writer-2']
+
+function config (name: string, extra: ChainStoreConfigInput['network'] = {}): ChainStoreConfigInput {
+  return {
+    dataDir: join(dir, name),
+    logLevel: 'error',
+    network: { enabled: true, seed: name, writers: WRITERS.map(identityIdFromSeed), intervalMs: 500, quorumTimeoutMs: 3_000, fetchTimeoutMs: 3_000, ...extra }
+  }
+}
+
+async function start (name: string, extra: ChainStoreConfigInput['network'] = {}, options: { byzantine?: 'wrong-bytes' } = {}): Promise<PeerProcess> {
+  const p = await PeerProcess.start(config(name, extra), options)
+  peers.push(p)
+  return p
+}
+
+async function addrOf (p: PeerProcess): Promise<string> {
+  return (await p.call('info')).addresses[0]
+}
+
+/** Polls until `check` returns true. */
+async function until (check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (Date.now() < end) {
+    if (await check()) return
+    await new Promise(r => setTimeout(r, 200))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+async function sameChain (list: PeerProcess[]): Promise<boolean> {
+  const heads = await Promise.all(list.map(async p => await p.call('head')))
+  if (heads.some(h => h == null || h.cid !== heads[0].cid)) return false
+  const chains = await Promise.all(list.map(async p => await p.call('canonical', { from: 0, to: heads[0].height })))
+  return chains.every(c => c.join() === chains[0].join())
+}
+
+describe('replication between peer processes', () => {
+  it('three peers converge on one canonical head, validator state and reputation after concurrent writes from two writers, including two blocks at the same height', async () => {
+    const w1 = await start('writer-1')
+    const a1 = await addrOf(w1)
+    const w2 = await start('writer-2', { peers: [a1] })
+    const r3 = await start('reader-3', { peers: [a1, await addrOf(w2)] })
+    await w1.call('ingest', { count: 10, txs: 20, seed: 1 })
+    await Promise.all([w2.waitForHeight(9, 30_000), r3.waitForHeight(9, 30_000)])
+
+    // both writers extend height 9 with different blocks at once: a fork at height 10
+    const reorgs: unknown[] = []
+    for (const p of [w1, w2, r3]) p.events.on('reorg', e => reorgs.push(e))
+    const [f1, f2] = await Promise.all([
+      w1.call('ingest', { count: 1, txs: 20, seed: 101 }),
+      w2.call('ingest', { count: 1, txs: 20, seed: 202 }),
+      w1.call('putValidator', { id: 'val-a', state: { stake: '100', status: 'active', lastSeen: 1 } }),
+      w2.call('putValidator', { id: 'val-b', state: { stake: '200', status: 'jailed', lastSeen: 2 } })
+    ])
+    expect(f1.stored[0].height).toBe(10)
+    expect(f2.stored[0].height).toBe(10)
+    expect(f1.stored[0].cid).not.toBe(f2.stored[0].cid)
+
+    await until(async () => await sameChain([w1, w2, r3]), 30_000, 'one canonical chain')
+    const head = await r3.call('head')
+    // equal weight, nothing finalized: the lowest CID wins
+    expect(head.cid).toBe([f1.stored[0].cid, f2.stored[0].cid].sort()[0])
+    // the losing writer replaced its own block: a reorg event, the API shows the winner
+    expect(reorgs.length).toBeGreaterThanOrEqual(1)
+    for (const p of [w1, w2, r3]) expect((await p.call('block', { ref: 10 })).cid).toBe(head.cid)
+    // both fork blocks are stored everywhere (the loser on a side branch)
+    for (const p of [w1, w2, r3]) {
+      expect(await p.call('hasBlock', { cid: f1.stored[0].cid })).toBe(true)
+      expect(await p.call('hasBlock', { cid: f2.stored[0].cid })).toBe(true)
+    }
+
+    // the next block on the winner settles every peer on the longer chain
+    const winner = head.cid === f1.stored[0].cid ? w1 : w2
+    await winner.call('ingest', { count: 5, txs: 20, seed: 7 })
+    await until(async () => await sameChain([w1, w2, r3]), 30_000, 'chain after the fork')
+    expect((await r3.call('head')).height).toBe(15)
+
+    await until(async () => {
+      const v = await Promise.all([w1, w2, r3].map(async p => JSON.stringify(await p.call('validators'))))
+      return v[0] === v[1] && v[1] === v[2] && v[0].includes('val-a') && v[0].includes('val-b')
+    }, 30_000, 'validator state')
+    // every peer observed good blocks from someone; the aggregates replicate and agree
+    await until(async () => {
+      const r = await Promise.all([w1, w2, r3].map(async p => JSON.stringify(await p.call('reputation'))))
+      return r[0] === r[1] && r[1] === r[2] && r[0] !== '[]'
+    }, 30_000, 'reputation')
+  })
+
+  it('a late joiner syncs a 1,000-block chain and then serves reads', async () => {
+    const w1 = await start('writer-1')
+    await w1.call('ingest', { count: 1000, txs: 10, batch: 50, seed: 3 })
+    const late = await start('late-2', { peers: [await addrOf(w1)] })
+    await late.waitForHeight(999, 120_000)
+    expect(await sameChain([w1, late])).toBe(true)
+    const [a, b] = await Promise.all([w1.call('block', { ref: 500 }), late.call('block', { ref: 500 })])
+    expect(b).toEqual(a)
+    // a third peer can now sync from the late joiner alone
+    const third = await start('third-3', { peers: [await addrOf(late)] })
+    await third.waitForHeight(999, 120_000)
+    expect(await sameChain([w1, late, third])).toBe(true)
+  })
+
+  it('a peer stopped during writes catches up after restart, and queued quorum writes complete', async () => {
+    const w1Info = { seed: 'writer-1' }
+    const r2 = await start('replica-2')
+    const r2Info = await r2.call('info')
+    const w1 = await start(w1Info.seed, { peers: [r2Info.addresses[0]], replicas: [r2Info.peerId], quorumTimeoutMs: 1_500 })
+    await w1.call('ingest', { count: 20, txs: 10, seed: 5 })
+    await r2.waitForHeight(19, 30_000)
+
+    r2.kill('SIGKILL')
+    await r2.exited
+    peers = peers.filter(p => p !== r2)
+    const res = await w1.call('ingest', { count: 5, txs: 10, seed: 5, consistency: 'quorum' })
+    // every quorum write failed with a typed error naming who confirmed (nobody), and stayed stored
+    expect(res.errors.length).toBe(5)
+    expect(res.errors[0].name).toBe('QuorumNotReachedError')
+    expect(res.errors[0].confirmed).toEqual([])
+    expect((await w1.call('head')).height).toBe(24)
+    const queued = await w1.call('queue')
+    expect(queued.map((q: any) => q.height)).toEqual(expect.arrayContaining([20, 21, 22, 23, 24]))
+
+    // same data dir and identity: the restarted replica catches up and the queue drains
+    const back = await PeerProcess.start({ ...config('replica-2'), network: { ...config('replica-2').network, peers: [(await w1.call('info')).addresses[0]] } })
+    peers.push(back)
+    await back.waitForHeight(24, 60_000)
+    await until(async () => (await w1.call('queue')).length === 0, 30_000, 'replication queue to drain')
+    expect(await sameChain([w1, back])).toBe(true)
+    // and a quorum write now succeeds
+    const ok = await w1.call('ingest', { count: 1, txs: 10, seed: 5, consistency: 'quorum' })
+    expect(ok.errors).toEqual([])
+  })
+
+  it('refuses a writer outside the validator set on every honest replica and counts it', async () => {
+    const w1 = await start('writer-1')
+    const a1 = await addrOf(w1)
+    const r2 = await start('reader-2', { peers: [a1] })
+    await w1.call('ingest', { count: 3, txs: 5, seed: 9 })
+    await r2.waitForHeight(2, 30_000)
+    const outsider = await start('outsider-3', { peers: [a1, await addrOf(r2)] })
+    const { databases } = await w1.call('info')
+    await outsider.call('forgeAnnouncement', { address: databases.chain, height: 3 })
+    await until(async () => {
+      const s = await Promise.all([w1.call('stats'), r2.call('stats')])
+      return s.every(x => x.rejectedByReason['not-a-writer'] >= 1)
+    }, 30_000, 'rejections counted on both honest peers')
+    // nothing of it reached the fold or the chain
+    for (const p of [w1, r2]) expect((await p.call('head')).height).toBe(2)
+    await w1.call('ingest', { count: 2, txs: 5, seed: 9 })
+    await r2.waitForHeight(4, 30_000)
+    expect(await sameChain([w1, r2])).toBe(true)
+  })
+
+  it('detects a peer serving wrong bytes, refetches elsewhere and lowers its reputation', async () => {
+    const w1 = await start('writer-1')
+    const a1 = await addrOf(w1)
+    const bad = await start('byzantine-2', { peers: [a1] }, { byzantine: 'wrong-bytes' })
+    await w1.call('ingest', { count: 20, txs: 20, seed: 11 })
+    await bad.waitForHeight(19, 30_000)
+    const badInfo = await bad.call('info')
+    // the newcomer knows only the byzantine peer at first
+    const victim = await start('victim-3', { peers: [badInfo.addresses[0]] })
+    await until(async () => (await victim.call('stats')).misbehaving >= 1, 30_000, 'misbehaviour detected')
+    await victim.call('dial', { addr: a1 })
+    await victim.waitForHeight(19, 60_000)
+    expect(await sameChain([w1, victim])).toBe(true)
+    const scores = await victim.call('reputation')
+    const badScore = scores.find((s: any) => s.peer === badInfo.peerId)
+    expect(badScore.score).toBeLessThan(0.5)
+    const goodId = (await w1.call('info')).peerId
+    const goodScore = scores.find((s: any) => s.peer === goodId)
+    expect(goodScore == null || goodScore.score > badScore.score).toBe(true)
+  })
+
+  it('answers bad input on its protocols with an error and keeps running', async () => {
+    const w1 = await start('writer-1')
+    await w1.call('ingest', { count: 2, txs: 5, seed: 13 })
+    const a1 = await addrOf(w1)
+    const probe = await start('prober-2', { peers: [a1] })
+    const garbage = await probe.call('rawRequest', { addr: a1, protocol: BLOCKS_PROTOCOL, hex: 'deadbeef' })
+    expect(garbage.reply ?? garbage.error).toBeTruthy()
+    if (garbage.reply != null) expect(garbage.reply.slice(0, 2)).toBe('03') // error frame
+    const oversized = await probe.call('rawRequest', { addr: a1, protocol: ACK_PROTOCOL, hex: 'ab', repeat: 2 * 1024 * 1024 })
+    expect(oversized.error ?? oversized.reply).toBeTruthy()
+    const notCids = Buffer.from(dagCbor.encode({ want: [{ x: 1 }] })).toString('hex')
+    const notCidsReply = await probe.call('rawRequest', { addr: a1, protocol: BLOCKS_PROTOCOL, hex: notCids })
+    expect(notCidsReply.reply.slice(0, 2)).toBe('03')
+    // unknown CIDs: a missing frame, then the end frame
+    const missingCid = CID.parse('bafyreigdmqpykrgxyaxtlafqpqhzrb7qy2rh75nldvfd4tucqmqqme5yje')
+    const missing = await probe.call('rawRequest', { addr: a1, protocol: BLOCKS_PROTOCOL, hex: Buffer.from(dagCbor.encode({ want: [missingCid] })).toString('hex') })
+    expect(missing.reply.slice(0, 2)).toBe('01')
+    // the peer still serves and writes
+    await w1.call('ingest', { count: 1, txs: 5, seed: 13 })
+    expect((await w1.call('head')).height).toBe(2)
+    await probe.waitForHeight(2, 30_000)
+  })
+})
