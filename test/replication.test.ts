@@ -196,6 +196,17 @@ describe('replication between peer processes', () => {
     expect(goodScore == null || goodScore.score > badScore.score).toBe(true)
   })
 
+  it('reads a block that no peer announced by CID from a connected peer, and gives up on unknown CIDs at the timeout', async () => {
+    const w1 = await start('writer-1')
+    const r2 = await start('reader-2', { peers: [await addrOf(w1)] })
+    const cid = await w1.call('putBytes', { hex: Buffer.from('a blob nobody announced').toString('hex') })
+    expect(await r2.call('getBytes', { cid, timeoutMs: 10_000 })).toBe(23)
+    const unknown = 'bafkreigdmqpykrgxyaxtlafqpqhzrb7qy2rh75nldvfd4tucqmqqme5yje'
+    const t0 = Date.now()
+    await expect(r2.call('getBytes', { cid: unknown, timeoutMs: 1_000 })).rejects.toMatchObject({ remoteName: 'BlockNotFoundError' })
+    expect(Date.now() - t0).toBeLessThan(8_000)
+  })
+
   it('answers bad input on its protocols with an error and keeps running', async () => {
     const w1 = await start('writer-1')
     await w1.call('ingest', { count: 2, txs: 5, seed: 13 })

@@ -111,13 +111,17 @@ export class ForkChoice {
       n.finalizedHeight = n.a.finalized ? n.a.height : (p?.finalizedHeight ?? -1)
       this.#consider(n)
       const waiting = this.#orphans.get(n.a.cid)
-      if (waiting == null) continue
-      this.#orphans.delete(n.a.cid)
-      for (const cid of waiting) {
+      if (waiting != null) {
+        this.#orphans.delete(n.a.cid)
+        for (const cid of waiting) {
+          const child = this.#nodes.get(cid)
+          if (child != null && child.a.height === n.a.height + 1) n.children.add(cid)
+        }
+      }
+      // children connected earlier inherit a changed finalized height or weight
+      for (const cid of n.children) {
         const child = this.#nodes.get(cid)
-        if (child == null || child.a.height !== n.a.height + 1) continue
-        n.children.add(cid)
-        stack.push([child, n])
+        if (child != null) stack.push([child, n])
       }
     }
   }
