@@ -5,7 +5,13 @@
  * through a bounded memory tier.
  */
 export { createChainStore, ChainStore, type BlockRef, type CreateOptions } from './node/index.ts'
-export type { Head, StoreStatus, GetBytesOptions, PutBytesOptions, AddFileOptions } from './node/index.ts'
+export type { Head, StoreStatus, NetworkStatus, ReorgEvent, GetBytesOptions, PutBytesOptions, AddFileOptions, StoreOptions } from './node/index.ts'
+export type { Consistency, ReplicationStats, PeerInfo, Replicator } from './replication/replicator.ts'
+export type { ValidatorState } from './replication/validators.ts'
+export { InvalidValidatorStateError } from './replication/validators.ts'
+export { QuorumNotReachedError, PeerMisbehavedError, ProtocolRequestError, NetworkDisabledError } from './replication/errors.ts'
+export { identityIdFromSeed, peerIdFromSeed } from './replication/keys.ts'
+export { ForkChoice, type Announcement } from './replication/fold.ts'
 export { parseConfig, loadConfig, InvalidConfigError, type ChainStoreConfig, type ChainStoreConfigInput } from './config/index.ts'
 export * from './config/constants.ts'
 export type * from './codec/types.ts'

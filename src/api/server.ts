@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net'
 import { toJson } from '../codec/json.ts'
 import type { ChainStore } from '../node/chainstore.ts'
 import type { Logger } from '../logger.ts'
+import { NetworkDisabledError } from '../replication/errors.ts'
+import type { Replicator } from '../replication/replicator.ts'
 
 /** HTTP status of each typed error; anything unnamed here is a 500. */
 const STATUS_OF: Record<string, number> = {
@@ -15,7 +17,8 @@ const STATUS_OF: Record<string, number> = {
   BlockNotFoundError: 404,
   TransactionNotFoundError: 404,
   ReceiptNotFoundError: 404,
-  StoreClosedError: 503
+  StoreClosedError: 503,
+  NetworkDisabledError: 503
 }
 
 /** A running read API. */
@@ -41,8 +44,15 @@ export async function startReadApi (store: ChainStore, options: { host: string, 
       limit: q.has('limit') ? Number(q.get('limit')) : undefined,
       cursor: q.get('cursor') ?? undefined,
       reverse: q.get('reverse') === 'true'
-    })]
+    })],
+    [/^\/peers$/, async () => await network().peers()],
+    [/^\/validators$/, async () => await network().validators()],
+    [/^\/reputation$/, async () => { const r = network().reputation; await r.refresh(); return r.scores() }]
   ]
+  const network = (): Replicator => {
+    if (store.replication == null) throw new NetworkDisabledError('this node runs without replication (config network.enabled is false)')
+    return store.replication
+  }
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost')
     const send = (status: number, body: unknown): void => {

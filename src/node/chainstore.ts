@@ -32,7 +32,7 @@ import { loadPeerKey } from '../replication/keys.ts'
 import { withNetwork } from '../replication/network.ts'
 import { NetworkDisabledError } from '../replication/errors.ts'
 import { addBlockToBatch, readHead, setHeadInBatch } from './write-block.ts'
-import type { AddFileOptions, GetBytesOptions, Head, PutBytesOptions, ReorgEvent, StoreStatus } from './types.ts'
+import type { AddFileOptions, GetBytesOptions, Head, NetworkStatus, PutBytesOptions, ReorgEvent, StoreStatus } from './types.ts'
 
 /** Rough per-object overhead added to byte sizes when sizing cache entries. */
 const OBJECT_OVERHEAD = 64
@@ -616,7 +616,22 @@ export class ChainStore {
       durability: this.config.durability,
       allowGaps: this.config.allowGaps,
       cache: this.#cache.stats(),
-      approximateBytes
+      approximateBytes,
+      ...(this.replication != null ? { network: this.#networkStatus(this.replication) } : {})
+    }
+  }
+
+  #networkStatus (r: Replicator): NetworkStatus {
+    const tip = r.fold.tip()
+    return {
+      peerId: r.peerId,
+      identity: r.identityId,
+      addresses: r.addresses(),
+      connectedPeers: new Set(r.libp2p.getConnections().map(c => c.remotePeer.toString())).size,
+      indexTip: tip == null ? null : { height: tip.height, cid: tip.cid },
+      lag: tip == null ? 0 : Math.max(0, tip.height - (this.#head?.height ?? -1)),
+      queued: r.stats.queued,
+      stats: { ...r.stats }
     }
   }
 

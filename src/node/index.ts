@@ -15,5 +15,5 @@ export async function createChainStore (config: ChainStoreConfigInput = {}, opti
   return await ChainStore.open(parsed, logger)
 }
 
-export { ChainStore, type BlockRef } from './chainstore.ts'
+export { ChainStore, type BlockRef, type StoreOptions } from './chainstore.ts'
 export type * from './types.ts'

@@ -16,6 +16,23 @@ export interface StoreStatus {
   cache: CacheStats
   /** LevelDB's estimate of the bytes on disk. */
   approximateBytes: number
+  /** Replication, when `network.enabled`. */
+  network?: NetworkStatus
+}
+
+/** What `status()` reports about replication. */
+export interface NetworkStatus {
+  peerId: string
+  identity: string
+  addresses: string[]
+  connectedPeers: number
+  /** Canonical tip of the chain index fold (may be ahead of the local head while blocks arrive). */
+  indexTip: { height: number, cid: string } | null
+  /** Heights the local head trails the fold's tip by. */
+  lag: number
+  /** Blocks waiting for replica confirmations. */
+  queued: number
+  stats: Record<string, unknown>
 }
 
 /** Options of `getBytes`. */
