@@ -16,9 +16,12 @@ let peers: PeerProcess[] = []
 
 beforeEach(async () => { ({ dir, cleanup } = await tempDir('chainstore-repl-')) })
 afterEach(async () => {
+  // no peer may have died on its own (bad input, a reset stream, an OrbitDB error event)
+  const crashed = peers.filter(p => p.crashed != null).map(p => `${String(p.child.pid)}: ${String(p.crashed)}`)
   await Promise.all(peers.map(async p => await p.stop()))
   peers = []
   await cleanup()
+  expect(crashed).toEqual([])
 })
 
 const WRITERS = ['writer-1', 'writer-2']

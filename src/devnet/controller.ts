@@ -25,10 +25,14 @@ export class PeerProcess {
   readonly #pending = new Map<number, { resolve: (v: any) => void, reject: (e: Error) => void }>()
   #next = 0
   exited: Promise<number | null>
+  /** Set when the process ended without being asked to (crash, uncaught error): tests assert it stays null. */
+  crashed: string | null = null
+  #stopping = false
 
   private constructor (child: ChildProcess) {
     this.child = child
-    this.exited = new Promise(resolve => child.once('exit', code => {
+    this.exited = new Promise(resolve => child.once('exit', (code, signal) => {
+      if (!this.#stopping && (code !== 0 || signal != null)) this.crashed = `exit code ${String(code)}, signal ${String(signal)}`
       for (const p of this.#pending.values()) p.reject(new PeerCallError('PeerExited', `peer process exited (${String(code)})`))
       this.#pending.clear()
       resolve(code)
@@ -82,6 +86,7 @@ export class PeerProcess {
   /** Asks the peer to stop cleanly; kills it if it does not exit in time. */
   async stop (timeoutMs = 15_000): Promise<void> {
     if (this.child.exitCode != null || this.child.signalCode != null) return
+    this.#stopping = true
     const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs)
     await this.call('stop').catch(() => {})
     await this.exited
@@ -89,6 +94,7 @@ export class PeerProcess {
   }
 
   kill (signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.#stopping = true
     this.child.kill(signal)
   }
 }

@@ -72,6 +72,7 @@ export class ChainStore {
   /** LevelDB `sync` for every write: true under `durability: 'power'`. */
   readonly #sync: boolean
   #open = true
+  #stopping = false
   #writing: Promise<unknown> = Promise.resolve()
   /**
    * `block` ({@link StoredBlock} & { canonical }) for every block written,
@@ -637,10 +638,12 @@ export class ChainStore {
 
   /** Waits for writes in flight, stops Helia and closes LevelDB. Safe to call twice. */
   async stop (): Promise<void> {
-    if (!this.#open) return
+    if (!this.#open || this.#stopping) return
+    this.#stopping = true
+    // replication first: a sync round in flight may still import into the open store
+    await this.replication?.stop()
     this.#open = false
     await this.#writing
-    await this.replication?.stop()
     await this.helia.stop()
     await this.#db.close()
     this.#log.info('store stopped')

@@ -180,11 +180,6 @@ export class ForkChoice {
     }
     return out
   }
-
-  /** Every announced block, for fetching side branches. */
-  all (): IterableIterator<Announcement> {
-    return [...this.#nodes.values()].map(n => n.a)[Symbol.iterator]()
-  }
 }
 
 function better (a: Node, b: Node): boolean {

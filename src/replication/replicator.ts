@@ -100,6 +100,8 @@ export class Replicator {
   /** OrbitDB identity id of this node (hex public key). */
   identityId = ''
   readonly #seenEntries = new Set<string>()
+  /** Announced blocks not stored here yet (side branches are fetched from it without scanning the fold). */
+  readonly #unfetched = new Set<string>()
   /** Entry hash → peer that gossiped it, to charge rejected entries to their sender. */
   readonly #entrySender = new Map<string, string>()
   #pending: Announcement[] = []
@@ -303,6 +305,7 @@ export class Replicator {
     let changed = false
     for (const a of (value as AnnouncementBatch).blocks) {
       if (this.fold.add(a)) changed = true
+      if (!this.#store.hasBlock(CID.parse(a.cid))) this.#unfetched.add(a.cid)
       this.stats.announcementsApplied++
     }
     return changed
@@ -310,6 +313,7 @@ export class Replicator {
 
   /** OrbitDB reports only the newest entry of a join: walk back to what was folded already. */
   async #onChainEntry (entry: any): Promise<void> {
+    if (this.#stopped) return
     const stack = [entry]
     let changed = false
     while (stack.length > 0) {
@@ -376,9 +380,10 @@ export class Replicator {
     }
     // side branches: fetched so any peer can serve them and a later reorg is local
     const side: Announcement[] = []
-    for (const a of this.fold.all()) {
-      if (side.length >= MAX_WANT) break
-      if (!this.#store.hasBlock(CID.parse(a.cid)) && (a.parent == null || this.#store.hasBlock(CID.parse(a.parent)))) side.push(a)
+    for (const cid of this.#unfetched) {
+      const a = this.fold.get(cid)
+      if (a == null || this.#store.hasBlock(CID.parse(cid))) { this.#unfetched.delete(cid); continue }
+      if (side.length < MAX_WANT && (a.parent == null || this.#store.hasBlock(CID.parse(a.parent)))) side.push(a)
     }
     if (side.length > 0) await this.#fetchInOrder(side)
   }
@@ -562,8 +567,18 @@ export class Replicator {
 
   /** Retries queued blocks with replicas that have not confirmed them. */
   async #retryQueue (): Promise<void> {
+    // a few pages per tick, so a queue that grows at the write rate drains
+    for (let page = 0; page < 8 && !this.#stopped; page++) {
+      const before = this.stats.queued
+      const full = await this.#retryQueuePage()
+      if (!full || this.stats.queued >= before) return
+    }
+  }
+
+  /** One page of the queue; returns whether the page was full. */
+  async #retryQueuePage (): Promise<boolean> {
     const entries = await this.queue(MAX_WANT)
-    if (entries.length === 0) return
+    if (entries.length === 0) return false
     const replicas = this.#replicaSet()
     const connected = new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))
     for (const r of replicas) {
@@ -585,6 +600,7 @@ export class Replicator {
         this.#log.debug({ replica: r, err: (err as Error).message }, 'queued replication retry failed')
       }
     }
+    return entries.length === MAX_WANT
   }
 
   // ---------------------------------------------------------------- peers
