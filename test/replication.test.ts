@@ -197,6 +197,8 @@ describe('replication between peer processes', () => {
     const goodId = (await w1.call('info')).peerId
     const goodScore = scores.find((s: any) => s.peer === goodId)
     expect(goodScore == null || goodScore.score > badScore.score).toBe(true)
+    // the lowest-scored peer is disconnected and not dialled again
+    await until(async () => !(await victim.call('peers')).some((p: any) => p.peerId === badInfo.peerId), 30_000, 'byzantine peer disconnected')
   })
 
   it('reads a block that no peer announced by CID from a connected peer, and gives up on unknown CIDs at the timeout', async () => {
