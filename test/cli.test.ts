@@ -6,14 +6,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { toJson } from '../src/codec/json.ts'
 import { parseConfig } from '../src/config/index.ts'
 import { SyntheticChain } from '../src/synthetic/chain.ts'
+import { PeerProcess } from '../src/devnet/controller.ts'
+import { buildProfiles } from '../src/cli/devnet.ts'
+import { identityIdFromSeed, peerIdFromSeed } from '../src/replication/keys.ts'
 import { tempDir } from './helpers/store.ts'
 
 const execFileP = promisify(execFile)
 const CLI = 'src/cli/main.ts'
 
-async function cli (args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
+async function cli (args: string[], timeout = 60_000): Promise<{ code: number, stdout: string, stderr: string }> {
   try {
-    const { stdout, stderr } = await execFileP(process.execPath, [CLI, ...args], { timeout: 60_000 })
+    const { stdout, stderr } = await execFileP(process.execPath, [CLI, ...args], { timeout })
     return { code: 0, stdout, stderr }
   } catch (err: any) {
     return { code: err.code, stdout: err.stdout, stderr: err.stderr }
@@ -122,4 +125,92 @@ describe('chainstore CLI', () => {
       expect(await exited).toBe(0)
     }
   })
+})
+
+describe('chainstore CLI: network', () => {
+  it('the devnet profiles in peers/ are what `devnet profiles` generates, and load as configs', async () => {
+    const { manifest, profiles } = await buildProfiles()
+    expect(JSON.parse(await readFile('peers/devnet.json', 'utf8'))).toEqual(manifest)
+    for (const [file, cfg] of Object.entries(profiles)) {
+      expect(JSON.parse(await readFile(join('peers', file), 'utf8'))).toEqual(cfg)
+      expect(parseConfig(cfg).network.enabled).toBe(true)
+    }
+    expect(manifest.peers.map(p => [p.name, p.role, p.pinPreset])).toEqual([['peer-1', 'writer', 'archive'], ['peer-2', 'replica', 'archive'], ['peer-3', 'replica', 'archive']])
+    expect(manifest.peers[1].peerId).toBe(await peerIdFromSeed('peer-2'))
+    const p2 = parseConfig(profiles['peer-2.json'])
+    expect(p2.network.writers).toEqual([identityIdFromSeed('peer-1')])
+    expect(p2.network.replicas).toEqual([manifest.peers[0].peerId, manifest.peers[2].peerId])
+    expect(p2.network.peers).toEqual([`/ip4/127.0.0.1/tcp/4101/p2p/${manifest.peers[0].peerId}`, `/ip4/127.0.0.1/tcp/4103/p2p/${manifest.peers[2].peerId}`])
+    // the single-node profile still loads
+    expect(parseConfig(JSON.parse(await readFile('peers/local.json', 'utf8'))).network.enabled).toBe(false)
+
+    const out = join(dir, 'profiles')
+    const r = await cli(['--json', 'devnet', 'profiles', '-o', out, '--listen-base', '5100'])
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.stdout).files).toHaveLength(4)
+    expect(JSON.parse(await readFile(join(out, 'peer-3.json'), 'utf8')).network.listen).toEqual(['/ip4/127.0.0.1/tcp/5103'])
+  })
+
+  it('devnet --exit: 3 peer processes, peer 1 ingests, all reach the same head', async () => {
+    const r = await cli(['--json', 'devnet', '--exit', '--blocks', '50', '--txs', '20', '--base-port', '0', '--dir', join(dir, 'devnet'), '--timeout', '90'], 150_000)
+    expect(r.code, r.stderr).toBe(0)
+    const s = JSON.parse(r.stdout)
+    expect(s.converged).toBe(true)
+    expect(s.target).toBe(49)
+    expect(s.ingested.blocks).toBe(50)
+    expect(s.peers.map((p: any) => [p.name, p.role, p.height])).toEqual([['peer-1', 'writer', 49], ['peer-2', 'replica', 49], ['peer-3', 'replica', 49]])
+    expect(new Set(s.peers.map((p: any) => p.cid)).size).toBe(1)
+    for (const p of s.peers) expect(p.addresses[0]).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW/)
+    // stderr: the start lines and the plain progress lines (not a TTY)
+    expect(r.stderr).toMatch(/peer-2 replica 12D3KooW/)
+    expect(r.stderr).toMatch(/devnet [\d.]+s: peer-1 \d+\/49 .* \| peer-2 .* lag \d+ .* \| peer-3 /)
+    expect(r.stderr).toMatch(/all 3 peers at height 49/)
+  }, 160_000)
+
+  it('start --peer joins a network; peers --json lists connections with reputation', async () => {
+    const remote = await PeerProcess.start({ dataDir: join(dir, 'remote'), logLevel: 'error', network: { enabled: true, seed: 'remote', intervalMs: 500 } }, { stdio: 'ignore' })
+    try {
+      const info = await remote.call('info')
+      const addr: string = info.addresses[0]
+
+      const peers = await cli(['-d', join(dir, 'lister'), '--json', 'peers', '--peer', addr, '--wait', '1500'])
+      expect(peers.code, peers.stderr).toBe(0)
+      const listed = JSON.parse(peers.stdout)
+      expect(listed.self).toMatch(/^12D3KooW/)
+      const entry = listed.peers.find((p: any) => p.peerId === info.peerId)
+      expect(entry).toEqual({ peerId: info.peerId, addresses: [expect.stringMatching(/^\/ip4\/127\.0\.0\.1\/tcp\//)], reputation: expect.any(Number), observers: expect.any(Number), banned: false })
+      expect(entry.reputation).toBeGreaterThanOrEqual(0)
+      expect(entry.reputation).toBeLessThanOrEqual(1)
+      const human = await cli(['-d', join(dir, 'lister'), 'peers', '--peer', addr, '--wait', '1500'])
+      expect(human.stdout).toMatch(/peer id +reputation +observers +status +addresses/)
+      expect(human.stdout).toContain(info.peerId)
+
+      const child = spawn(process.execPath, [CLI, '-d', join(dir, 'joiner'), '--json', 'start', '--port', '0', '--peer', addr, '--writer', info.identity], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let stdout = ''
+      child.stdout.on('data', d => { stdout += d })
+      try {
+        const joined = await new Promise<any>((resolve, reject) => {
+          const t = setTimeout(() => { reject(new Error(`start --peer printed nothing: ${stdout}`)) }, 60_000)
+          child.stdout.on('data', () => {
+            try { const j = JSON.parse(stdout); clearTimeout(t); resolve(j) } catch {}
+          })
+        })
+        expect(joined.peerId).toMatch(/^12D3KooW/)
+        expect(joined.addresses[0]).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\//)
+        const end = Date.now() + 20_000
+        let seen = false
+        while (!seen && Date.now() < end) {
+          seen = (await remote.call('peers')).some((p: any) => p.peerId === joined.peerId)
+          if (!seen) await new Promise(resolve => setTimeout(resolve, 200))
+        }
+        expect(seen).toBe(true)
+      } finally {
+        const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
+        child.kill('SIGTERM')
+        expect(await exited).toBe(0)
+      }
+    } finally {
+      await remote.stop()
+    }
+  }, 120_000)
 })

@@ -3,13 +3,14 @@ import { spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { Command, Option } from 'commander'
-import { loadConfig, type ChainStoreConfig } from '../config/index.ts'
+import { loadConfig, parseConfig, type ChainStoreConfig } from '../config/index.ts'
 import { createLogger } from '../logger.ts'
 import { ChainStore } from '../node/chainstore.ts'
 import { startReadApi } from '../api/server.ts'
 import { ingestSynthetic } from './demo.ts'
 import { toJson } from '../codec/json.ts'
 import { formatBytes, formatCount } from './format.ts'
+import { PEERS_DIR, runDevnet, writeProfiles } from './devnet.ts'
 
 /** Exit codes, documented in the README. */
 export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, NOT_FOUND: 3, LOCKED: 4 } as const
@@ -52,18 +53,49 @@ program.command('init')
     print(`wrote ${opts.out}; data dir ${cfg.dataDir} ready`, { config: opts.out, dataDir: cfg.dataDir })
   })
 
+const collect = (value: string, previous: string[]): string[] => [...previous, value]
+
+/**
+ * The config with replication switched on and `--peer` / `--writer` added to
+ * what the config file lists (the file's own peers and writers are kept).
+ */
+function withNetworkOptions (cfg: ChainStoreConfig, opts: { peer: string[], writer: string[], listen?: string }): ChainStoreConfig {
+  if (opts.peer.length === 0 && opts.writer.length === 0 && opts.listen == null) return cfg
+  const net = cfg.network
+  return parseConfig({
+    ...cfg,
+    network: {
+      ...net,
+      enabled: true,
+      peers: [...new Set([...net.peers, ...opts.peer])],
+      writers: [...new Set([...net.writers, ...opts.writer])],
+      listen: opts.listen != null ? [opts.listen] : net.listen
+    }
+  })
+}
+
 program.command('start')
-  .description('open the store and serve the read API until Ctrl-C; --demo first ingests a synthetic chain')
+  .description('open the store and serve the read API until Ctrl-C; --demo first ingests a synthetic chain; --peer joins a network')
   .option('--demo', 'ingest a synthetic chain (100-500 tx per block, 3,000 addresses) before serving')
   .option('--blocks <n>', 'demo: chain length to reach', '2000')
   .option('--port <port>', 'read API port (overrides config)')
   .option('--exit', 'exit after the demo ingest instead of serving')
-  .addHelpText('after', '\nExamples:\n  $ chainstore start --demo            # what npm start runs\n  $ chainstore -c node.json start --port 8080')
-  .action(async (opts: { demo?: boolean, blocks: string, port?: string, exit?: boolean }) => {
+  .option('--peer <multiaddr>', 'join a network: dial this peer (/ip4/…/tcp/…/p2p/<id>) and replicate; repeatable', collect, [])
+  .option('--writer <identity>', 'identity id (66 hex) allowed to append blocks, added to network.writers; repeatable', collect, [])
+  .option('--listen <multiaddr>', 'libp2p listen address (default /ip4/127.0.0.1/tcp/0)')
+  .addHelpText('after', [
+    '',
+    'Examples:',
+    '  $ chainstore start --demo            # what npm run start:single runs',
+    '  $ chainstore -c node.json start --port 8080',
+    '  $ chainstore -d .chainstore/joiner start --port 7080 \\',
+    '      --peer /ip4/127.0.0.1/tcp/4101/p2p/<peer-1 id> --writer <peer-1 identity>   # join the devnet (ids in peers/devnet.json)'
+  ].join('\n'))
+  .action(async (opts: { demo?: boolean, blocks: string, port?: string, exit?: boolean, peer: string[], writer: string[], listen?: string }) => {
     const g = globals()
     const overrides: Record<string, unknown> = {}
     if (opts.port != null) overrides.api = { port: Number(opts.port) }
-    const cfg = await config(overrides)
+    const cfg = withNetworkOptions(await config(overrides), opts)
     const logger = createLogger({ level: g.logLevel === 'warn' ? 'info' : g.logLevel })
     const store = await ChainStore.open(cfg, logger)
     let stopping = false
@@ -92,7 +124,116 @@ program.command('start')
     api = await startReadApi(store, { host: cfg.api.host, port: cfg.api.port, logger })
     const head = store.head()
     const example = head != null ? `\n  try: curl ${api.url}/blocks/${head.height}` : ''
-    print(`serving reads on ${api.url} (Ctrl-C to stop)${example}`, { api: api.url })
+    const rep = store.replication
+    const network = rep != null
+      ? `\n  peer ${rep.peerId} on ${rep.addresses().join(', ')}; ${(await rep.peers()).length} peer(s) connected (chainstore peers to list them)`
+      : ''
+    print(`serving reads on ${api.url} (Ctrl-C to stop)${example}${network}`, { api: api.url, ...(rep != null ? { peerId: rep.peerId, identity: rep.identityId, addresses: rep.addresses() } : {}) })
+  })
+
+program.command('peers')
+  .description('connected peers with their reputation')
+  .option('--peer <multiaddr>', 'also dial this peer; repeatable', collect, [])
+  .option('--wait <ms>', 'how long to wait for connections when this command runs the node itself', '2000')
+  .option('--port <port>', 'API port of the node holding the data dir (default: the config\'s api.port)')
+  .addHelpText('after', [
+    '',
+    'When a node holds the data dir, asks it over its API port (GET /peers; the devnet serves it).',
+    'Otherwise starts the node with replication on, dials the configured peers and --peer,',
+    'waits --wait ms and lists who connected.',
+    '',
+    'Examples:',
+    '  $ chainstore -c peers/peer-2.json peers          # while npm start runs',
+    '  $ chainstore --json peers --peer /ip4/127.0.0.1/tcp/4101/p2p/<id>'
+  ].join('\n'))
+  .action(async (opts: { peer: string[], wait: string, port?: string }) => {
+    const cfg = withNetworkOptions(await config(opts.port != null ? { api: { port: Number(opts.port) } } : {}), { peer: opts.peer, writer: [], listen: undefined })
+    let list: Array<{ peerId: string, addresses: string[], reputation: number, observers: number, banned: boolean }>
+    let self: { peerId: string, source: 'node' | 'running node' } | undefined
+    try {
+      const net = parseConfig({ ...cfg, network: { ...cfg.network, enabled: true } })
+      list = await withStore(async s => {
+        const rep = s.replication!
+        const end = Date.now() + Number(opts.wait)
+        await Promise.all(net.network.peers.map(async a => { await rep.dial(a).catch(() => {}) }))
+        while (Date.now() < end) await new Promise(resolve => setTimeout(resolve, 100))
+        self = { peerId: rep.peerId, source: 'node' }
+        return await rep.peers()
+      }, { network: net.network })
+    } catch (err) {
+      if ((err as Error).name !== 'StoreLockedError') throw err
+      const res = await fetch(`http://${cfg.api.host}:${cfg.api.port}/peers`).catch(() => undefined)
+      if (res == null || !res.ok) {
+        const e = new Error(`${(err as Error).message}; the node holding it does not answer GET http://${cfg.api.host}:${cfg.api.port}/peers`)
+        e.name = 'StoreLockedError'
+        throw e
+      }
+      list = await res.json() as typeof list
+      self = { peerId: '', source: 'running node' }
+    }
+    list.sort((a, b) => b.reputation - a.reputation || (a.peerId < b.peerId ? -1 : 1))
+    const rows = list.map(p => `${p.peerId}  ${p.reputation.toFixed(2).padStart(10)}  ${String(p.observers).padStart(9)}  ${p.banned ? 'banned' : 'ok    '}  ${p.addresses.join(', ')}`)
+    print([
+      list.length === 0 ? 'no peers connected' : `${'peer id'.padEnd(list[0].peerId.length)}  reputation  observers  status  addresses`,
+      ...rows
+    ].join('\n'), { peers: list, ...(self?.peerId !== '' ? { self: self?.peerId } : {}) })
+  })
+
+const devnet = program.command('devnet')
+  .description('3 peers on 127.0.0.1, each in its own process: peer 1 ingests a synthetic chain, the others catch up (npm start)')
+  .option('--blocks <n>', 'chain length peer 1 ingests up to', '2000')
+  .option('--txs <n>', 'transactions per block', '100')
+  .option('--exit', 'stop once every peer holds the last block (exit code 1 if they do not converge in --timeout)')
+  .option('--timeout <s>', 'with --exit: seconds to wait for the peers after the ingest', '300')
+  .option('--fresh', 'wipe the peers\' data dirs first')
+  .option('--dir <path>', 'data root instead of the profiles\' .chainstore/devnet: <path>/peer-N')
+  .option('--base-port <n>', 'libp2p ports n+1… instead of the profiles\'; 0 = random free ports; control ports become random too')
+  .option('--profiles <dir>', 'directory with devnet.json and the peer profiles', PEERS_DIR)
+  .option('--no-control', 'do not serve /peers and /head on the profiles\' API ports')
+  .addHelpText('after', [
+    '',
+    'Progress goes to stderr (a bar per peer on a terminal, a line a second otherwise);',
+    'the summary to stdout when the devnet stops (Ctrl-C, or --exit).',
+    '',
+    'Examples:',
+    '  $ chainstore devnet --fresh                    # what npm start runs',
+    '  $ chainstore --json devnet --exit --blocks 200 --base-port 0 --dir /tmp/devnet',
+    '  $ chainstore devnet profiles                   # regenerate peers/*.json'
+  ].join('\n'))
+  .action(async (opts: { blocks: string, txs: string, exit?: boolean, timeout: string, fresh?: boolean, dir?: string, basePort?: string, profiles: string, control: boolean }) => {
+    const g = globals()
+    const s = await runDevnet({
+      profiles: opts.profiles,
+      blocks: Number(opts.blocks),
+      txsPerBlock: Number(opts.txs),
+      exit: opts.exit === true,
+      timeoutMs: Number(opts.timeout) * 1000,
+      fresh: opts.fresh === true,
+      dir: opts.dir,
+      basePort: opts.basePort != null ? Number(opts.basePort) : undefined,
+      control: opts.control,
+      logLevel: g.logLevel
+    })
+    const lead = s.peers[0]
+    print([
+      `devnet ${s.network} stopped after ${s.seconds.toFixed(1)} s: ${s.converged ? `all ${s.peers.length} peers at height ${lead.height}` : 'peers NOT converged'}`,
+      `  ingested ${formatCount(s.ingested.blocks)} blocks (${formatCount(s.ingested.transactions)} transactions) on ${lead.name} in ${s.ingested.seconds.toFixed(1)} s, ${formatCount(s.ingested.blocksPerSecond)} blocks/s`,
+      ...s.peers.map(p => `  ${p.name.padEnd(7)} ${p.role.padEnd(7)} height ${String(p.height).padStart(6)}  ${p.cid}${p.caughtUpMs != null && p !== lead ? `  caught up ${p.caughtUpMs} ms after ${lead.name}` : ''}`)
+    ].join('\n'), s)
+    if (opts.exit === true && !s.converged) process.exit(EXIT.ERROR)
+  })
+
+devnet.command('profiles')
+  .description('regenerate the devnet profiles (peer-N.json, devnet.json) with ids derived from the seeds peer-1…peer-N')
+  .option('-o, --out <dir>', 'directory to write', PEERS_DIR)
+  .option('--count <n>', 'number of peers', '3')
+  // not --base-port: the devnet command's options are parsed wherever they appear
+  .option('--listen-base <n>', 'libp2p ports n+1…', '4100')
+  .option('--api-base <n>', 'API ports n+1…', '7070')
+  .option('--data-root <dir>', 'data dirs <dir>/peer-N', '.chainstore/devnet')
+  .action(async (opts: { out: string, count: string, listenBase: string, apiBase: string, dataRoot: string }) => {
+    const files = await writeProfiles(opts.out, { count: Number(opts.count), basePort: Number(opts.listenBase), apiBasePort: Number(opts.apiBase), dataRoot: opts.dataRoot })
+    print(files.map(f => `wrote ${f}`).join('\n'), { files })
   })
 
 const block = program.command('block').description('store and read blocks')
