@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { Identities, KeyStore, KeyValueIndexed, createOrbitDB } from '@orbitdb/core'
+import { ComposedStorage, IPFSBlockStorage, Identities, KeyStore, KeyValueIndexed, LRUStorage, createOrbitDB } from '@orbitdb/core'
 import type { Helia } from 'helia'
 import { base58btc } from 'multiformats/bases/base58'
 import { CID } from 'multiformats/cid'
@@ -101,6 +101,7 @@ export class Replicator {
   reputation!: Reputation
   /** OrbitDB identity id of this node (hex public key). */
   identityId = ''
+  readonly #networkStorages: any[] = []
   readonly #seenEntries = new Set<string>()
   /** Announced blocks not stored here yet (side branches are fetched from it without scanning the fold). */
   readonly #unfetched = new Set<string>()
@@ -136,7 +137,7 @@ export class Replicator {
     if (this.#net.seed != null && !(await keystore.hasKey(IDENTITY_KEY_NAME) as boolean)) {
       await keystore.addKey(IDENTITY_KEY_NAME, { privateKey: identityKeyFromSeed(this.#net.seed) })
     }
-    const identities = await Identities({ keystore, ipfs: this.#helia })
+    const identities = await Identities({ keystore, storage: await this.#networkStorage() })
     this.#orbitdb = await createOrbitDB({ ipfs: this.#helia, id: IDENTITY_KEY_NAME, identities, directory })
     this.identityId = this.#orbitdb.identity.id
     const writers = this.#net.writers.length > 0 ? this.#net.writers : [this.identityId]
@@ -145,15 +146,18 @@ export class Replicator {
     const name = this.#net.name
     this.#chain = await this.#orbitdb.open(`${name}.chain`, {
       type: 'events',
+      entryStorage: await this.#networkStorage(),
       referencesCount: 16,
       AccessController: ChainstoreAccessController({ write: writers, rule: 'writers', database: 'chain', checkPayload: p => checkAnnouncementBatch((p as any)?.value), onReject, logger })
     })
     this.#validators = await this.#orbitdb.open(`${name}.validators`, {
       Database: KeyValueIndexed(),
+      entryStorage: await this.#networkStorage(),
       AccessController: ChainstoreAccessController({ write: writers, rule: 'writers', database: 'validators', checkPayload: checkValidatorPayload, onReject, logger })
     })
     this.#reputationDb = await this.#orbitdb.open(`${name}.reputation`, {
       Database: KeyValueIndexed(),
+      entryStorage: await this.#networkStorage(),
       AccessController: ChainstoreAccessController({ write: ['*'], rule: 'own-keys', database: 'reputation', checkPayload: checkReputationPayload, onReject, logger })
     })
     this.reputation = new Reputation(this.identityId, this.#reputationDb, this.#net.minReputation)
@@ -194,6 +198,20 @@ export class Replicator {
     this.#log.info({ peerId: this.peerId, identity: this.identityId, addresses: this.libp2p.getMultiaddrs().map(String), chain: this.#chain.address }, 'replication started')
   }
 
+  /**
+   * What OrbitDB builds by default for entries and identities (an LRU over
+   * Helia's blockstore, pinned), with our fetch timeout, kept so `stop` can
+   * abort reads in flight.
+   */
+  async #networkStorage (): Promise<any> {
+    const storage = await ComposedStorage(
+      await LRUStorage({ size: 1000 }),
+      await IPFSBlockStorage({ ipfs: this.#helia, pin: true, timeout: this.#net.fetchTimeoutMs })
+    )
+    this.#networkStorages.push(storage)
+    return storage
+  }
+
   /** The node's listen addresses, with its peer id. */
   addresses (): string[] {
     return this.libp2p.getMultiaddrs().map(String)
@@ -208,6 +226,10 @@ export class Replicator {
     await this.#syncing?.catch(() => {})
     await this.reputation?.flush().catch(() => {})
     await this.libp2p.unhandle([BLOCKS_PROTOCOL, ACK_PROTOCOL]).catch(() => {})
+    // OrbitDB's close first waits for its queue, where an entry may wait on a
+    // network read (an identity or entry not held here) for up to 30 s:
+    // closing the network storages first aborts those reads at once
+    for (const storage of this.#networkStorages) await storage.close().catch(() => {})
     await this.#orbitdb?.stop()
   }
 
