@@ -180,6 +180,11 @@ function note (v: PeerView, height: number, cid: string): void {
   v.samples.push([Date.now(), height])
 }
 
+function formatSeconds (s: number): string {
+  const r = Math.round(s)
+  return r < 60 ? `${r}s` : `${Math.floor(r / 60)}m${String(r % 60).padStart(2, '0')}s`
+}
+
 /** The live view: a bar per peer on a TTY, plain lines once a second otherwise. */
 interface Display {
   tick: (views: PeerView[], target: number, final: boolean) => void
@@ -201,9 +206,9 @@ function startDisplay (views: PeerView[], target: number): Display {
       barsize: 24,
       fps: 10
     }, cliProgress.Presets.shades_classic)
-    const bars = views.map((v, i) => multi.create(target + 1, Math.max(0, v.height + 1), { label: label(v), height: String(Math.max(v.height, 0)), lag: '0', rate: '0' }, {
+    const bars = views.map((v, i) => multi.create(target + 1, Math.max(0, v.height + 1), { label: label(v), height: v.height < 0 ? '-' : String(v.height), lag: '0', rate: '0', etaText: '-' }, {
       format: i === 0
-        ? `{label} [{bar}] {percentage}% | height {height}/${target} | {rate} blocks/s | ETA {eta_formatted}`
+        ? `{label} [{bar}] {percentage}% | height {height}/${target} | {rate} blocks/s | ETA {etaText}`
         : '{label} [{bar}] {percentage}% | height {height} | lag {lag} | {rate} blocks/s'
     }))
     return {
@@ -211,12 +216,19 @@ function startDisplay (views: PeerView[], target: number): Display {
         const now = Date.now()
         const lead = vs[0].height
         vs.forEach((v, i) => {
+          const rate = rateOf(v, now)
           bars[i].setTotal(tgt + 1)
-          bars[i].update(Math.max(0, v.height + 1), { height: v.height < 0 ? '-' : String(v.height), lag: String(Math.max(0, lead - v.height)), rate: String(Math.round(rateOf(v, now))) })
+          bars[i].update(Math.max(0, v.height + 1), {
+            height: v.height < 0 ? '-' : String(v.height),
+            lag: String(Math.max(0, lead - v.height)),
+            rate: String(Math.round(rate)),
+            etaText: v.height >= tgt ? 'done' : rate > 0 ? formatSeconds((tgt - v.height) / rate) : '-'
+          })
         })
       },
       log (line) { multi.log(line + '\n') },
-      stop () { multi.stop() }
+      // a redraw flushes lines logged since the last frame
+      stop () { multi.update(); multi.stop() }
     }
   }
   let last = 0
@@ -230,9 +242,9 @@ function startDisplay (views: PeerView[], target: number): Display {
       lastKey = key
       const lead = vs[0]
       const leadRate = rateOf(lead, now)
-      const eta = leadRate > 0 ? Math.max(0, Math.round((tgt - lead.height) / leadRate)) : 0
+      const eta = lead.height >= tgt ? 'done' : leadRate > 0 ? formatSeconds((tgt - lead.height) / leadRate) : '-'
       const parts = [
-        `${lead.spec.name} ${Math.max(lead.height, 0)}/${tgt} (${Math.floor((lead.height + 1) / (tgt + 1) * 100)}%) ${Math.round(leadRate)} blocks/s ETA ${eta}s`,
+        `${lead.spec.name} ${Math.max(lead.height, 0)}/${tgt} (${Math.floor((lead.height + 1) / (tgt + 1) * 100)}%) ${Math.round(leadRate)} blocks/s ETA ${eta}`,
         ...vs.slice(1).map(v => `${v.spec.name} ${v.height < 0 ? '-' : v.height} lag ${Math.max(0, lead.height - v.height)} ${Math.round(rateOf(v, now))} blocks/s`)
       ]
       process.stderr.write(`devnet ${((now - started) / 1000).toFixed(1)}s: ${parts.join(' | ')}\n`)
