@@ -137,5 +137,9 @@ process.on('message', (msg: any) => {
     return fn(args ?? {})
   }).then(result => send({ id, ok: true, result }), (err: any) => send({ id, ok: false, error: { name: err?.name, message: err?.message } }))
 })
-process.on('disconnect', () => { store.stop().finally(() => process.exit(0)) })
+// the parent going away, or Ctrl-C reaching the whole process group: stop cleanly
+const shutdown = (): void => { store.stop().finally(() => process.exit(0)) }
+process.on('disconnect', shutdown)
+process.once('SIGINT', shutdown)
+process.once('SIGTERM', shutdown)
 send({ event: 'ready' })

@@ -39,6 +39,7 @@ export interface ReplicaStore {
 /** Counters the status API and (later) the metrics registry read. */
 export interface ReplicationStats {
   announced: number
+  announceFailures: number
   announcementEntries: number
   announcementsApplied: number
   rejected: number
@@ -82,7 +83,7 @@ const FETCH_CONCURRENCY = 4
  */
 export class Replicator {
   readonly stats: ReplicationStats = {
-    announced: 0, announcementEntries: 0, announcementsApplied: 0, rejected: 0, rejectedByReason: {}, blocksFetched: 0, bytesFetched: 0,
+    announced: 0, announceFailures: 0, announcementEntries: 0, announcementsApplied: 0, rejected: 0, rejectedByReason: {}, blocksFetched: 0, bytesFetched: 0,
     fetchFailures: 0, misbehaving: 0, bitswapFallbacks: 0, quorumWrites: 0, quorumFailures: 0, acksServed: 0, queued: 0
   }
 
@@ -200,13 +201,14 @@ export class Replicator {
 
   /**
    * What OrbitDB builds by default for entries and identities (an LRU over
-   * Helia's blockstore, pinned), with our fetch timeout, kept so `stop` can
-   * abort reads in flight.
+   * Helia's blockstore, pinned), kept so `stop` can abort reads in flight.
    */
   async #networkStorage (): Promise<any> {
     const storage = await ComposedStorage(
       await LRUStorage({ size: 1000 }),
-      await IPFSBlockStorage({ ipfs: this.#helia, pin: true, timeout: this.#net.fetchTimeoutMs })
+      // OrbitDB's default timeout (30 s) also bounds local puts and pins, which
+      // take seconds on a starved machine; stop() aborts reads via close()
+      await IPFSBlockStorage({ ipfs: this.#helia, pin: true })
     )
     this.#networkStorages.push(storage)
     return storage
@@ -273,12 +275,18 @@ export class Replicator {
   /** Queues announcements; one chain-log entry carries everything queued while the previous append ran. */
   announce (list: Announcement[]): void {
     this.#pending.push(...list)
+    if (this.#pending.length === 0) return
     this.#flushing ??= this.#flush().finally(() => { this.#flushing = null })
   }
 
   /** Resolves once every queued announcement is in the chain log. */
   async flushAnnouncements (): Promise<void> {
     while (this.#flushing != null) await this.#flushing
+  }
+
+  /** Announcements still waiting for an append (after a failed one, until the next tick). */
+  get pendingAnnouncements (): number {
+    return this.#pending.length
   }
 
   async #flush (): Promise<void> {
@@ -292,7 +300,11 @@ export class Replicator {
       try {
         await this.#chain.add(value)
       } catch (err) {
-        this.#log.error({ err, blocks: blocks.length }, 'announcement failed; retried at next start')
+        // back to the front of the queue; the next replication tick retries
+        // (and a restart announces whatever is past the announced marker)
+        this.#pending.unshift(...blocks)
+        this.stats.announceFailures++
+        this.#log.warn({ err: (err as Error).message, blocks: blocks.length }, 'announcement failed; retrying at the next tick')
         return
       }
       this.stats.announced += blocks.length
@@ -672,6 +684,7 @@ export class Replicator {
 
   async #tick (): Promise<void> {
     if (this.#stopped) return
+    this.announce([])
     await this.#dialConfigured()
     await this.#retryQueue()
     await this.reputation.flush()
