@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --name <name>] [-- --parts ingest,reads,naive,rss]`
+ * `npm run bench [-- --name <name>] [-- --parts ingest,reads,naive,rss,replication]`
  *
  * Measures chainstore against raw baselines measured in the same run on the
  * same data, prints a table on stdout (progress on stderr) and writes
@@ -11,10 +11,11 @@ import { cpuMeter, fmt, generateChain, envInt, progress, tempRoot, type CpuShare
 import { ingestOptionsFromEnv, runIngest } from './ingest.ts'
 import { naiveOptionsFromEnv, runNaive } from './naive.ts'
 import { readOptionsFromEnv, runReads } from './reads.ts'
+import { replicationOptionsFromEnv, runReplication } from './replication.ts'
 import { machineInfo, renderTable, writeResults } from './report.ts'
 import { liveChildren, rssOptionsFromEnv, runRss } from './rss.ts'
 
-const PARTS = ['ingest', 'reads', 'naive', 'rss'] as const
+const PARTS = ['ingest', 'reads', 'naive', 'rss', 'replication'] as const
 type Part = typeof PARTS[number]
 
 function parseArgs (argv: string[]): { name: string, parts: Set<Part> } {
@@ -44,10 +45,11 @@ async function main (): Promise<void> {
   const readOpts = readOptionsFromEnv()
   const naiveOpts = naiveOptionsFromEnv()
   const rssOpts = rssOptionsFromEnv(ingestOpts.batchBlocks)
+  const replicationOpts = replicationOptionsFromEnv()
   const blocks = Math.max(ingestOpts.batchBlocks * 4, envInt('BENCH_BLOCKS', 2_000))
   const figures: Figure[] = []
   const { dir: root, cleanup } = await tempRoot()
-  // an interrupted run still removes its temp data and its child process
+  // an interrupted run still removes its temp data and its child processes (rss children, replication peers)
   const onSignal = (signal: NodeJS.Signals): void => {
     for (const child of liveChildren) child.kill('SIGKILL')
     rmSync(root, { recursive: true, force: true })
@@ -77,7 +79,7 @@ async function main (): Promise<void> {
       await fn()
       cpu[name] = stop()
       const c = cpu[name]
-      progress(`${name}: ${fmt(c.wallSec)} s; machine busy ${c.machineBusyCores?.toFixed(2) ?? '?'} cores, this process ${c.benchCores.toFixed(2)}, others ${c.otherCores?.toFixed(2) ?? '?'}${name === 'rss' ? ' (others include the rss children)' : ''}`)
+      progress(`${name}: ${fmt(c.wallSec)} s; machine busy ${c.machineBusyCores?.toFixed(2) ?? '?'} cores, this process ${c.benchCores.toFixed(2)}, others ${c.otherCores?.toFixed(2) ?? '?'}${name === 'rss' || name === 'replication' ? ` (others include the ${name} children)` : ''}`)
     }
     cpuShares = cpu
     let storeTps = NaN
@@ -94,6 +96,7 @@ async function main (): Promise<void> {
     }
     if (parts.has('naive')) await part('naive', async () => { figures.push(...await runNaive(root, naiveInputs, storeTps, storeLabel, naiveOpts)) })
     if (parts.has('rss')) await part('rss', async () => { figures.push(...await runRss(root, rssOpts)) })
+    if (parts.has('replication')) await part('replication', async () => { figures.push(...await runReplication(root, replicationOpts)) })
   } finally {
     await cleanup()
     process.removeListener('SIGINT', onSignal)
@@ -111,7 +114,7 @@ async function main (): Promise<void> {
     machine,
     loadAverage: { before: loadBefore, after: loadAfter, note: 'os.loadavg() [1, 5, 15 min]; "before" well above 0 means other processes shared the cores' },
     cpuPerPart: cpuShares,
-    settings: { parts: [...parts], ingest: ingestOpts, reads: readOpts, naive: naiveOpts, rss: rssOpts, chain: { txsPerBlock: 100, dataBytes: 80, seed: 7 } },
+    settings: { parts: [...parts], ingest: ingestOpts, reads: readOpts, naive: naiveOpts, rss: rssOpts, replication: replicationOpts, chain: { txsPerBlock: 100, dataBytes: 80, seed: 7 } },
     dataset,
     figures: Object.fromEntries(figures.map(f => [f.id, f])),
     goals: figures.filter(f => f.goal != null).map(f => ({ id: f.id, goal: f.goal!.text, met: f.goal!.met, value: f.value, unit: f.unit })),
@@ -121,7 +124,7 @@ async function main (): Promise<void> {
   process.stdout.write(`\nchainstore bench "${name}": ${String(machine.cpuModel)} × ${String(machine.cores)} cores, ${fmt(Number(machine.totalMemoryBytes) / 2 ** 30, 1)} GiB, node ${process.version}, ${fmt(record.durationSec)} s\n\n`)
   process.stdout.write(table + '\n\n')
   for (const [p, c] of Object.entries(cpuShares)) {
-    process.stdout.write(`cpu during ${p}: ${fmt(c.wallSec)} s, machine busy ${c.machineBusyCores?.toFixed(2) ?? '?'} of ${String(machine.cores)} cores, bench ${c.benchCores.toFixed(2)}, others ${c.otherCores?.toFixed(2) ?? '?'}${p === 'rss' ? ' (incl. the rss children)' : ''}\n`)
+    process.stdout.write(`cpu during ${p}: ${fmt(c.wallSec)} s, machine busy ${c.machineBusyCores?.toFixed(2) ?? '?'} of ${String(machine.cores)} cores, bench ${c.benchCores.toFixed(2)}, others ${c.otherCores?.toFixed(2) ?? '?'}${p === 'rss' || p === 'replication' ? ` (incl. the ${p} children)` : ''}\n`)
   }
   process.stdout.write(`load average before / after: ${loadBefore.map(n => n.toFixed(2)).join(' ')} / ${loadAfter.map(n => n.toFixed(2)).join(' ')}\n`)
   process.stdout.write(`results: ${file}\n`)
