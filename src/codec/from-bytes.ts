@@ -114,6 +114,7 @@ export function blockFromBytes (cid: CID, headerBytes: Uint8Array, page: (cid: C
     const { items } = splitCborArray(txPage.bytes, `transaction page ${p}`)
     const stored = decodeTxPageFast(txPage.bytes) ?? decodeCbor<StoredTx[]>(txPage.bytes, `transaction page ${p}`)
     let receipts: Uint8Array[] | null = null
+    let decodedReceipts: StoredReceipt[] = []
     let receiptOffset = 0
     if (h.receiptPages.length > 0) {
       const receiptPage = fetchPage(h.receiptPages[p], 'receipt page')
@@ -121,6 +122,8 @@ export function blockFromBytes (cid: CID, headerBytes: Uint8Array, page: (cid: C
       const split = splitCborArray(receiptPage.bytes, `receipt page ${p}`)
       receipts = split.items
       receiptOffset = split.headLength
+      // one decoder call for the page: per-receipt calls cost more in set-up than in decoding
+      decodedReceipts = decodeCbor<StoredReceipt[]>(receiptPage.bytes, `receipt page ${p}`)
       if (receipts.length !== items.length) throw new CorruptDataError(`block ${cid.toString()}: page ${p} has ${items.length} transactions and ${receipts.length} receipts`)
     }
     for (let i = 0; i < items.length; i++) {
@@ -130,7 +133,7 @@ export function blockFromBytes (cid: CID, headerBytes: Uint8Array, page: (cid: C
       let logs: StoredReceipt['logs'] = []
       let receiptLength = 0
       if (receipts != null) {
-        const r = decodeCbor<StoredReceipt>(receipts[i], 'receipt')
+        const r = decodedReceipts[i]
         if (r == null || typeof r !== 'object' || (r.status !== 0 && r.status !== 1) || !Array.isArray(r.logs)) throw new CorruptDataError(`block ${cid.toString()}: receipt ${i} of page ${p} does not have the shape of a receipt`)
         for (const l of r.logs) fromStoredLog(l)
         logs = r.logs

@@ -52,9 +52,12 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
     const latencies: number[] = []
     const stored: Array<{ cid: string, height: number }> = []
     const errors: Array<{ name: string, message: string, confirmed?: string[] }> = []
+    // generated before the clock starts: the rate is the store's, not the generator's
+    const calls: ReturnType<typeof chain.take>[] = []
+    for (let done = 0; done < count; done += batch) calls.push(chain.take(Math.min(batch, count - done), store.config.limits))
     const start = performance.now()
-    for (let done = 0; done < count; done += batch) {
-      const blocks = chain.take(Math.min(batch, count - done), store.config.limits)
+    for (let i = 0, done = 0; i < calls.length; done += calls[i].length, i++) {
+      const blocks = calls[i]
       if (ratePerSec != null) {
         const due = start + (done / ratePerSec) * 1000
         const wait = due - performance.now()

@@ -68,8 +68,10 @@ interface QueueEntry { height: number, needed: number, confirmed: string[], sinc
 
 const QUEUE_PREFIX = 'q/'
 const ANNOUNCED_KEY = 'announced'
+/** How long `stop` lets OrbitDB finish before aborting its network reads. */
+const STOP_GRACE_MS = 2_000
 /** How long announcements wait for more before an append. */
-const ANNOUNCE_LINGER_MS = 20
+const ANNOUNCE_LINGER_MS = 50
 /** Blocks whose fetch requests run at once during catch-up. */
 const FETCH_CONCURRENCY = 4
 
@@ -103,6 +105,10 @@ export class Replicator {
   /** OrbitDB identity id of this node (hex public key). */
   identityId = ''
   readonly #networkStorages: any[] = []
+  #queueLock: Promise<unknown> = Promise.resolve()
+  /** Blocks a sync round is fetching, and blocks a replica confirmation is fetching: neither path fetches what the other does. */
+  readonly #syncFetching = new Set<string>()
+  readonly #ackFetching = new Set<string>()
   readonly #seenEntries = new Set<string>()
   /** Announced blocks not stored here yet (side branches are fetched from it without scanning the fold). */
   readonly #unfetched = new Set<string>()
@@ -229,10 +235,17 @@ export class Replicator {
     await this.reputation?.flush().catch(() => {})
     await this.libp2p.unhandle([BLOCKS_PROTOCOL, ACK_PROTOCOL]).catch(() => {})
     // OrbitDB's close first waits for its queue, where an entry may wait on a
-    // network read (an identity or entry not held here) for up to 30 s:
-    // closing the network storages first aborts those reads at once
-    for (const storage of this.#networkStorages) await storage.close().catch(() => {})
-    await this.#orbitdb?.stop()
+    // network read (an identity or entry not held here) for up to 30 s. When
+    // the stop is slow, closing the network storages aborts those reads. Not
+    // before: an aborted read rejects somewhere inside OrbitDB where nothing
+    // catches it, and the unhandled rejection would end the process.
+    const stopping = this.#orbitdb?.stop()
+    const slow = await Promise.race([stopping?.then(() => false), new Promise(resolve => setTimeout(resolve, STOP_GRACE_MS, true))])
+    if (slow === true) {
+      this.#log.debug('orbitdb stop waits on network reads; aborting them')
+      for (const storage of this.#networkStorages) await storage.close().catch(() => {})
+    }
+    await stopping
   }
 
   // ---------------------------------------------------------------- writes
@@ -260,7 +273,7 @@ export class Replicator {
     this.stats.quorumWrites++
     const cids = blocks.map(b => b.cid)
     const confirmed = await this.#collectAcks(replicas, cids, needed, this.#net.quorumTimeoutMs)
-    await this.#recordConfirmations(cids, confirmed)
+    await this.#confirm(cids.map(c => c.toString()), confirmed)
     if (confirmed.length < needed) {
       this.stats.quorumFailures++
       throw new QuorumNotReachedError(`${consistency} write of ${blocks.length} block(s) up to height ${blocks[blocks.length - 1].height}: ${confirmed.length} of ${needed} replica confirmations in ${this.#net.quorumTimeoutMs} ms (confirmed: ${confirmed.join(', ') || 'none'}); blocks are stored and queued for replication`, confirmed, needed)
@@ -406,7 +419,13 @@ export class Replicator {
     const tip = this.fold.tip()
     if (tip == null) return
     const path = this.fold.pathFromTip(a => this.#store.canonicalAt(a.height)?.toString() === a.cid).reverse()
-    const missing = path.filter(a => !this.#store.hasBlock(CID.parse(a.cid)))
+    const missing: Announcement[] = []
+    for (const a of path) {
+      if (this.#store.hasBlock(CID.parse(a.cid))) continue
+      // a replica confirmation is fetching it: the rest waits for the next round (scheduled when that import lands)
+      if (this.#ackFetching.has(a.cid)) break
+      missing.push(a)
+    }
     await this.#fetchInOrder(missing)
     let present: Announcement | null = null
     for (const a of path) {
@@ -429,6 +448,15 @@ export class Replicator {
   }
 
   async #fetchInOrder (list: Announcement[]): Promise<void> {
+    for (const a of list) this.#syncFetching.add(a.cid)
+    try {
+      await this.#fetchChunksInOrder(list)
+    } finally {
+      for (const a of list) this.#syncFetching.delete(a.cid)
+    }
+  }
+
+  async #fetchChunksInOrder (list: Announcement[]): Promise<void> {
     const chunks: Announcement[][] = []
     for (let i = 0; i < list.length; i += this.#net.fetchBatch) chunks.push(list.slice(i, i + this.#net.fetchBatch))
     const inFlight: Array<Promise<EncodedBlock[]>> = []
@@ -526,6 +554,26 @@ export class Replicator {
   async #ensure (peer: PeerId, cids: CID[], signal: AbortSignal): Promise<CID[]> {
     this.stats.acksServed++
     let want = cids.filter(c => !this.#store.hasBlock(c))
+    // blocks a sync round is already fetching arrive shortly: wait rather than fetch twice
+    const deadline = Date.now() + this.#net.fetchTimeoutMs
+    while (want.some(c => this.#syncFetching.has(c.toString())) && Date.now() < deadline && !signal.aborted) {
+      await new Promise(resolve => setTimeout(resolve, 10))
+      want = want.filter(c => !this.#store.hasBlock(c))
+    }
+    if (want.length === 0) return cids.filter(c => this.#store.hasBlock(c))
+    const marked = want.map(c => c.toString())
+    for (const c of marked) this.#ackFetching.add(c)
+    try {
+      await this.#fetchForAck(peer, want, signal)
+    } finally {
+      for (const c of marked) this.#ackFetching.delete(c)
+      this.#scheduleSync()
+    }
+    return cids.filter(c => this.#store.hasBlock(c))
+  }
+
+  async #fetchForAck (peer: PeerId, wanted: CID[], signal: AbortSignal): Promise<void> {
+    let want = wanted
     const fetched: EncodedBlock[] = []
     for (let depth = 0; want.length > 0 && depth < 64; depth++) {
       const blocks = await this.#fetchFrom(peer, want.slice(0, MAX_WANT), signal)
@@ -538,7 +586,6 @@ export class Replicator {
       if (blocks.length === 0) break
     }
     if (fetched.length > 0) await this.#store.importBlocks(fetched)
-    return cids.filter(c => this.#store.hasBlock(c))
   }
 
   // ---------------------------------------------------------------- replicas
@@ -574,18 +621,29 @@ export class Replicator {
     return await requestAck(stream, peer, cids, signal)
   }
 
-  async #recordConfirmations (cids: CID[], confirmed: string[]): Promise<void> {
-    if (confirmed.length === 0) return
-    const keys = cids.map(c => QUEUE_PREFIX + c.toString())
-    const entries = await this.#kv.getMany(keys) as Array<QueueEntry | undefined>
-    const ops: any[] = []
-    for (let i = 0; i < keys.length; i++) {
-      const e = entries[i]
-      if (e == null) continue
-      const all = [...new Set([...e.confirmed, ...confirmed])]
-      if (all.length >= e.needed) { ops.push({ type: 'del', key: keys[i] }); this.stats.queued-- } else ops.push({ type: 'put', key: keys[i], value: { ...e, confirmed: all } })
-    }
-    if (ops.length > 0) await this.#kv.batch(ops)
+  /**
+   * Records that `replicas` hold `cids`: entries that reach their copies are
+   * deleted. Read-modify-writes of the queue run one at a time (a quorum
+   * write's confirmations and the retry loop touch the same entries).
+   */
+  async #confirm (cids: string[], replicas: string[]): Promise<void> {
+    if (cids.length === 0 || replicas.length === 0) return
+    const run = this.#queueLock.then(async () => {
+      const keys = cids.map(c => QUEUE_PREFIX + c)
+      const entries = await this.#kv.getMany(keys) as Array<QueueEntry | undefined>
+      const ops: any[] = []
+      let done = 0
+      for (let i = 0; i < keys.length; i++) {
+        const e = entries[i]
+        if (e == null) continue
+        const confirmed = [...new Set([...e.confirmed, ...replicas])]
+        if (confirmed.length >= e.needed) { ops.push({ type: 'del', key: keys[i] }); done++ } else ops.push({ type: 'put', key: keys[i], value: { ...e, confirmed } })
+      }
+      if (ops.length > 0) await this.#kv.batch(ops)
+      this.stats.queued -= done
+    })
+    this.#queueLock = run.catch(() => {})
+    await run
   }
 
   async #countQueue (): Promise<number> {
@@ -628,14 +686,7 @@ export class Replicator {
       const cids = todo.map(e => CID.parse(e.cid))
       try {
         const have = await this.#askReplica(r, cids, AbortSignal.any([AbortSignal.timeout(this.#net.quorumTimeoutMs), this.#abort.signal]))
-        const ops: any[] = []
-        const held = new Set(have.map(c => c.toString()))
-        for (const e of todo) {
-          if (!held.has(e.cid)) continue
-          e.confirmed.push(r)
-          if (e.confirmed.length >= e.needed) { ops.push({ type: 'del', key: QUEUE_PREFIX + e.cid }); this.stats.queued-- } else ops.push({ type: 'put', key: QUEUE_PREFIX + e.cid, value: { height: e.height, needed: e.needed, confirmed: e.confirmed, since: e.since } })
-        }
-        if (ops.length > 0) await this.#kv.batch(ops)
+        await this.#confirm(have.map(c => c.toString()), [r])
       } catch (err) {
         this.#log.debug({ replica: r, err: (err as Error).message }, 'queued replication retry failed')
       }
