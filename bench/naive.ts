@@ -6,19 +6,14 @@
  */
 import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
-import { withBitswap } from '@helia/bitswap'
-import { withLibp2pLight } from '@helia/libp2p'
-import { gossipsub } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
-import { noise } from '@libp2p/noise'
-import { tcp } from '@libp2p/tcp'
-import { yamux } from '@libp2p/yamux'
 import { createOrbitDB } from '@orbitdb/core'
 import { LevelBlockstore } from 'blockstore-level'
 import { LevelDatastore } from 'datastore-level'
 import { createHeliaLight } from 'helia'
 import { encodeBlock, type EncodedTx } from '../src/codec/encode.ts'
 import type { BlockInput } from '../src/codec/types.ts'
+import { withNetwork } from '../src/replication/network.ts'
+import type { Libp2p } from '@libp2p/interface'
 import { LIMITS, envInt, figure, fmt, progress, settle, type Figure } from './common.ts'
 
 /** Settings of the naive part. */
@@ -57,26 +52,15 @@ async function lightHelia (dir: string) {
   return { helia, close: async () => { await helia.stop(); await blockstore.close(); await datastore.close() } }
 }
 
-/** A Helia with libp2p on loopback only (STACK-NOTES), as OrbitDB needs. */
-async function loopbackHelia (dir: string) {
+/** A Helia with libp2p on loopback only (the store's own network set-up), as OrbitDB needs. */
+export async function loopbackHelia (dir: string) {
   const blockstore = new LevelBlockstore(join(dir, 'blocks'))
   const datastore = new LevelDatastore(join(dir, 'data'))
   await blockstore.open()
   await datastore.open()
-  const helia = withBitswap(withLibp2pLight(
-    createHeliaLight({ blockstore, datastore, codecs: [dagCbor] }), {
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      peerDiscovery: [],
-      services: {
-        identify: identify(),
-        pubsub: gossipsub({ allowPublishToZeroTopicPeers: true })
-      }
-    }), { sendWantlistDebounce: 10, sendBlocksDebounce: 10 })
+  const helia = withNetwork(createHeliaLight({ blockstore, datastore, codecs: [dagCbor] }), { listen: ['/ip4/127.0.0.1/tcp/0'] })
   await helia.start()
-  return { helia, close: async () => { await helia.stop(); await blockstore.close(); await datastore.close() } }
+  return { helia: helia as typeof helia & { libp2p: Libp2p }, close: async () => { await helia.stop(); await blockstore.close(); await datastore.close() } }
 }
 
 /** Runs the naive part; `storeTps` is the store's ingest figure it is compared with. */

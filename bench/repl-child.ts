@@ -15,45 +15,19 @@
  *   every page its header links, one `blockstore.get` at a time, over bitswap.
  */
 import { join } from 'node:path'
-import * as dagCbor from '@ipld/dag-cbor'
-import { withBitswap } from '@helia/bitswap'
-import { withLibp2pLight } from '@helia/libp2p'
-import { gossipsub } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
-import { noise } from '@libp2p/noise'
-import { tcp } from '@libp2p/tcp'
-import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createOrbitDB } from '@orbitdb/core'
-import { LevelBlockstore } from 'blockstore-level'
-import { LevelDatastore } from 'datastore-level'
-import { createHeliaLight } from 'helia'
 import { CID } from 'multiformats/cid'
 import { decodeHeader } from '../src/codec/decode.ts'
 import { encodeBlock, type EncodedTx } from '../src/codec/encode.ts'
 import { LIMITS, benchChain } from './common.ts'
+import { loopbackHelia } from './naive.ts'
 
 export type ChildRole = 'orbit-writer' | 'orbit-reader' | 'bitswap'
 interface Init { role: ChildRole, dir: string, peer?: string, address?: string }
 const init: Init = JSON.parse(process.argv[2])
 
-const blockstore = new LevelBlockstore(join(init.dir, 'blocks'))
-const datastore = new LevelDatastore(join(init.dir, 'data'))
-await blockstore.open()
-await datastore.open()
-const helia = withBitswap(withLibp2pLight(
-  createHeliaLight({ blockstore, datastore, codecs: [dagCbor] }), {
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    peerDiscovery: [],
-    services: {
-      identify: identify(),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true })
-    }
-  }), { sendWantlistDebounce: 10, sendBlocksDebounce: 10 })
-await helia.start()
+const { helia, close } = await loopbackHelia(init.dir)
 const addrs = helia.libp2p.getMultiaddrs().map(String)
 if (!addrs.every(a => a.startsWith('/ip4/127.0.0.1/'))) throw new Error(`repl-child: libp2p listens beyond loopback: ${addrs.join(', ')}`)
 if (init.peer != null) await helia.libp2p.dial(multiaddr(init.peer), { signal: AbortSignal.timeout(10_000) })
@@ -134,9 +108,7 @@ if (init.role === 'orbit-writer') {
 async function stop (): Promise<void> {
   await db?.close().catch(() => {})
   await orbitdb?.stop().catch(() => {})
-  await helia.stop().catch(() => {})
-  await blockstore.close().catch(() => {})
-  await datastore.close().catch(() => {})
+  await close().catch(() => {})
 }
 ops.stop = async () => { await stop(); setTimeout(() => process.exit(0), 10); return true }
 

@@ -14,9 +14,9 @@ import type { Helia } from 'helia'
  * peers: no bootstrap list, no mDNS, no DHT, no delegated routing, no UPnP
  * (STACK-NOTES pitfall 1).
  */
-export function withNetwork<T extends Helia> (helia: T, options: { privateKey: PrivateKey, listen: string[] }): T {
+export function withNetwork<T extends Helia> (helia: T, options: { privateKey?: PrivateKey, listen: string[] }): T {
   return withBitswap(withLibp2pLight(helia as any, {
-    privateKey: options.privateKey,
+    ...(options.privateKey != null ? { privateKey: options.privateKey } : {}),
     addresses: { listen: options.listen },
     transports: [tcp()],
     connectionEncrypters: [noise()],
