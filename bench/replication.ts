@@ -219,7 +219,8 @@ export async function runReplication (root: string, opts: ReplicationOptions): P
     const lateFromReadyMs = lateReached.t - lateReady
     const lateBps = (last + 1) / lateMs * 1000
     const lateReadyBps = (last + 1) / lateFromReadyMs * 1000
-    const foldBps = Number.isFinite(foldDone) ? late3Stats.announcementsApplied / (foldDone - lateReady) * 1000 : NaN
+    // from the joiner's replication start (libp2p up, peers not yet dialled): includes the log prefetch
+    const foldBps = Number.isFinite(foldDone) ? late3Stats.announcementsApplied / (foldDone - late3Stats.startedAt) * 1000 : NaN
     progress(`replication late joiner: ${fmt(last + 1)} blocks in ${fmt(lateMs)} ms from process start (${fmt(lateFromReadyMs)} ms from ready): ${fmt(lateBps)} / ${fmt(lateReadyBps)} blocks/s; chain log folded at ${fmt(foldBps)} announcements/s`)
 
     // ------------------------------------------------ 4. propagation, unthrottled
@@ -324,7 +325,7 @@ export async function runReplication (root: string, opts: ReplicationOptions): P
       figure({ id: 'replication.late.blocksPerSec', group: gLate, label: 'blocks/s indexed and fetched, from process start', unit: 'blocks/s', value: lateBps, better: 'higher', baseline: orbitLate, detail: { blocks: last + 1, ms: lateMs, fromReadyMs: lateFromReadyMs, startMs: lateReady - lateStart, stats: late3Stats, note: 'includes process start (Node, libp2p, OrbitDB open) and fetching every block (header and pages) over BLOCKS_PROTOCOL' } }),
       figure({ id: 'replication.late.blocksPerSecFromReady', group: gLate, label: '  same, from peer ready (store and replication up)', unit: 'blocks/s', value: lateReadyBps, better: 'higher', baseline: orbitLateReadyB }),
       figure({ id: 'replication.late.vsBitswap', group: gLate, label: '  block DAGs fetched, verified, indexed from a store (from ready)', unit: 'blocks/s', value: lateReadyBps, better: 'higher', baseline: { label: 'plain bitswap, header + pages, one get at a time (fetch only)', value: bsBps }, goal: { text: '≥ 10× plain one-at-a-time bitswap', met: lateReadyBps >= 10 * bsBps } }),
-      figure({ id: 'replication.late.foldPerSec', group: gLate, label: '  index: chain log synced and folded (announcements/s from ready)', unit: 'blocks/s', value: foldBps, better: 'higher', goal: { text: '≥ 1,000 blocks/s of index synced', met: foldBps >= 1000 }, detail: { announcementsApplied: late3Stats.announcementsApplied, foldDoneMs: foldDone - lateReady, note: 'stats polled every 50 ms over IPC' } }),
+      figure({ id: 'replication.late.foldPerSec', group: gLate, label: '  index: chain log synced and folded (announcements/s from replication start)', unit: 'blocks/s', value: foldBps, better: 'higher', goal: { text: '≥ 1,000 blocks/s of index synced', met: foldBps >= 1000 }, detail: { announcementsApplied: late3Stats.announcementsApplied, foldDoneMs: foldDone - late3Stats.startedAt, note: 'stats polled every 50 ms over IPC' } }),
       figure({ id: 'replication.orbit.live.entriesPerSec', group: gOrbit, label: 'entries/s reaching a live reader', unit: 'entries/s', value: orbitLiveEps, better: 'higher', detail: { entries: opts.orbitTxs, ms: orbitLiveMs, writerPutsPerSec: orbitWriteEps, lag: orbitLag } }),
       figure({ id: 'replication.orbit.live.heightsPerSec', group: gOrbit, label: `  = heights/s (÷ ${txs} txs per block)`, unit: 'heights/s', value: orbitLiveEps / txs, better: 'higher' }),
       figure({ id: 'replication.orbit.live.lagP50', group: gOrbit, label: '  lag p50 per entry (reader − writer put)', unit: 'ms', value: orbitLag.p50, better: 'lower', detail: { ...orbitLag } }),

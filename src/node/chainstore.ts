@@ -312,6 +312,24 @@ export class ChainStore {
     return out
   }
 
+  /** Bytes of any IPLD block stored here (chain or not), or undefined; never touches the network. */
+  localBytes (cidInput: CID | string): Uint8Array | undefined {
+    this.#assertOpen()
+    return this.#blocks.getSync(blockKey(parseCid(cidInput))) ?? undefined
+  }
+
+  /**
+   * Writes IPLD blocks in one batch without pin records (a cache fill). The
+   * caller must have hashed every block against its CID; replication does so
+   * for everything a peer sends.
+   */
+  async putVerifiedBlocks (blocks: Array<{ cid: CID, bytes: Uint8Array }>): Promise<void> {
+    this.#assertOpen()
+    const batch = startBatch(this.#db, this.#blocks)
+    for (const b of blocks) batch.putBlock(b.cid, b.bytes)
+    await batch.write(this.#sync)
+  }
+
   /** The header CID at a canonical height, or undefined. */
   canonicalAt (height: number): CID | undefined {
     this.#assertOpen()

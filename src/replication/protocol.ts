@@ -151,3 +151,55 @@ export async function requestAck (stream: Stream, peer: string, cids: CID[], sig
     try { await stream.close({ signal }) } catch { stream.abort(new Error('closed')) }
   }
 }
+
+/** Streams every entry block of the chain log, so a joining peer has them before OrbitDB walks the log. */
+export const LOG_PROTOCOL = '/chainstore/log/1.0.0'
+/** Largest chain-log entry block accepted. */
+export const MAX_ENTRY_BYTES = 1024 * 1024
+/** Most entries one log response may carry. */
+export const MAX_LOG_ENTRIES = 1_000_000
+
+/** Serves LOG_PROTOCOL: one request (any dag-cbor map), then a frame per entry block and an end frame. */
+export async function serveLog (stream: Stream, entries: () => Iterable<{ cid: CID, bytes: Uint8Array }>, onError: (err: unknown) => void): Promise<void> {
+  const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
+  const signal = AbortSignal.timeout(120_000)
+  try {
+    const req = (await lp.read({ signal })).subarray()
+    try { dagCbor.decode(req) } catch (err) { throw new ProtocolRequestError('request is not dag-cbor', { cause: err }) }
+    for (const e of entries()) await lp.write(frame(FRAME_BLOCK, e.cid.bytes, e.bytes), { signal })
+    await lp.write(frame(FRAME_END), { signal })
+    await stream.close({ signal })
+  } catch (err) {
+    onError(err)
+    try { await lp.write(frame(FRAME_ERROR, new TextEncoder().encode(String((err as Error).message).slice(0, 200)))) } catch {}
+    stream.abort(err as Error)
+  }
+}
+
+/**
+ * Fetches a peer's chain-log entry blocks; each is hashed against its CID
+ * before `onBlock` gets it (OrbitDB still verifies signatures and access when
+ * it joins them). Returns how many arrived.
+ */
+export async function fetchLog (stream: Stream, peer: string, onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>, signal: AbortSignal): Promise<number> {
+  const lp = lpStream(stream, { maxDataLength: MAX_ENTRY_BYTES + 128 })
+  let n = 0
+  try {
+    await lp.write(dagCbor.encode({ log: 'chain' }), { signal })
+    for (;;) {
+      const msg = (await lp.read({ signal })).subarray()
+      const kind = msg[0]
+      if (kind === FRAME_END) break
+      if (kind === FRAME_ERROR) throw new ProtocolRequestError(`peer ${peer} refused: ${new TextDecoder().decode(msg.subarray(1))}`)
+      if (kind !== FRAME_BLOCK) throw new PeerMisbehavedError(peer, `unknown frame kind ${kind}`)
+      if (++n > MAX_LOG_ENTRIES) throw new PeerMisbehavedError(peer, `sent more than ${MAX_LOG_ENTRIES} log entries`)
+      let cid: CID; let rest: Uint8Array
+      try { [cid, rest] = CID.decodeFirst(msg.subarray(1)) } catch (err) { throw new PeerMisbehavedError(peer, 'frame does not start with a CID', { cause: err }) }
+      if (!bytesMatchCid(cid, rest)) throw new PeerMisbehavedError(peer, `log entry bytes for ${cid.toString()} do not hash to it`)
+      await onBlock(cid, rest)
+    }
+  } finally {
+    try { await stream.close({ signal }) } catch { stream.abort(new Error('closed')) }
+  }
+  return n
+}

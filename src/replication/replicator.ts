@@ -18,9 +18,10 @@ import { ChainstoreAccessController, type RejectReason, type Rejection } from '.
 import { PeerMisbehavedError, QuorumNotReachedError } from './errors.ts'
 import { ForkChoice, checkAnnouncementBatch, type Announcement, type AnnouncementBatch } from './fold.ts'
 import { IDENTITY_KEY_NAME, NETWORK_DIR, identityKeyFromSeed } from './keys.ts'
-import { ACK_PROTOCOL, BLOCKS_PROTOCOL, MAX_WANT, fetchBlocks, requestAck, serveAck, serveBlocks } from './protocol.ts'
+import { ACK_PROTOCOL, BLOCKS_PROTOCOL, LOG_PROTOCOL, MAX_WANT, fetchBlocks, fetchLog, requestAck, serveAck, serveBlocks, serveLog } from './protocol.ts'
 import { Reputation, type PeerScore } from './reputation.ts'
 import { checkValidatorState, type ValidatorState } from './validators.ts'
+import { verifySecp256k1 } from './verify.ts'
 
 /** How many confirmations a write waits for. */
 export type Consistency = 'one' | 'quorum' | 'all'
@@ -28,6 +29,10 @@ export type Consistency = 'one' | 'quorum' | 'all'
 /** What the replicator needs from the store (the node room wires the ChainStore in). */
 export interface ReplicaStore {
   hasBlock: (cid: CID) => boolean
+  /** Bytes of any IPLD block stored here, without touching the network. */
+  localBytes: (cid: CID) => Uint8Array | undefined
+  /** Writes IPLD blocks the caller has hashed against their CIDs, in one batch, unpinned. */
+  putVerifiedBlocks: (blocks: Array<{ cid: CID, bytes: Uint8Array }>) => Promise<void>
   blockDag: (cid: CID) => Array<{ cid: CID, bytes: Uint8Array }>
   importBlocks: (blocks: EncodedBlock[]) => Promise<Array<{ cid: CID, height: number, created: boolean, canonical: boolean }>>
   setCanonical: (tip: CID) => Promise<unknown>
@@ -38,10 +43,13 @@ export interface ReplicaStore {
 
 /** Counters the status API and (later) the metrics registry read. */
 export interface ReplicationStats {
+  /** When start() began (ms since epoch): index-sync rates are measured from it. */
+  startedAt: number
   announced: number
   announceFailures: number
   announcementEntries: number
   announcementsApplied: number
+  logEntriesPrefetched: number
   rejected: number
   rejectedByReason: Partial<Record<RejectReason, number>>
   blocksFetched: number
@@ -85,7 +93,7 @@ const FETCH_CONCURRENCY = 4
  */
 export class Replicator {
   readonly stats: ReplicationStats = {
-    announced: 0, announceFailures: 0, announcementEntries: 0, announcementsApplied: 0, rejected: 0, rejectedByReason: {}, blocksFetched: 0, bytesFetched: 0,
+    startedAt: 0, announced: 0, announceFailures: 0, announcementEntries: 0, announcementsApplied: 0, logEntriesPrefetched: 0, rejected: 0, rejectedByReason: {}, blocksFetched: 0, bytesFetched: 0,
     fetchFailures: 0, misbehaving: 0, bitswapFallbacks: 0, quorumWrites: 0, quorumFailures: 0, acksServed: 0, queued: 0
   }
 
@@ -101,6 +109,7 @@ export class Replicator {
   #chain: any
   #validators: any
   #reputationDb: any
+  /** Set once the databases are open (start). */
   reputation!: Reputation
   /** OrbitDB identity id of this node (hex public key). */
   identityId = ''
@@ -139,14 +148,27 @@ export class Replicator {
   get peerId (): string { return this.libp2p.peerId.toString() }
 
   async start (): Promise<void> {
+    this.stats.startedAt = Date.now()
     const directory = join(this.#config.dataDir, NETWORK_DIR, 'orbitdb')
     const keystore = await KeyStore({ path: join(directory, 'keystore') })
     if (this.#net.seed != null && !(await keystore.hasKey(IDENTITY_KEY_NAME) as boolean)) {
       await keystore.addKey(IDENTITY_KEY_NAME, { privateKey: identityKeyFromSeed(this.#net.seed) })
     }
-    const identities = await Identities({ keystore, storage: await this.#networkStorage() })
-    this.#orbitdb = await createOrbitDB({ ipfs: this.#helia, id: IDENTITY_KEY_NAME, identities, directory })
+    // entry signatures are checked with native crypto (src/replication/verify.ts):
+    // the log verifies entries through the node's own identity object, so the
+    // identity gets the fast `verify` too, not only the identities registry
+    const fastVerify = async (signature: string, publicKey: string, data: string | Uint8Array): Promise<boolean> => verifySecp256k1(signature, publicKey, data)
+    const base = await Identities({ keystore, storage: await this.#networkStorage() })
+    const identities = { ...base, verify: fastVerify }
+    const identity = { ...(await base.createIdentity({ id: IDENTITY_KEY_NAME })), verify: fastVerify }
+    this.#orbitdb = await createOrbitDB({ ipfs: this.#helia, id: IDENTITY_KEY_NAME, identities, identity, directory })
     this.identityId = this.#orbitdb.identity.id
+    // a fresh node takes the chain log's entry blocks in one stream before
+    // OrbitDB opens the log, so its join walks local blocks (see #prefetchLog)
+    if (this.#store.head() == null && this.#net.peers.length > 0) {
+      await this.#dialConfigured()
+      await this.#prefetchLog().catch(err => this.#log.debug({ err: (err as Error).message }, 'log prefetch failed'))
+    }
     const writers = this.#net.writers.length > 0 ? this.#net.writers : [this.identityId]
     const onReject = (r: Rejection): void => this.#onReject(r)
     const logger = this.#log
@@ -193,6 +215,8 @@ export class Replicator {
       serveAck(stream, connection, async (peer, cids, signal) => await this.#ensure(peer, cids, signal), this.#net.quorumTimeoutMs,
         err => this.#log.debug({ err }, 'ack request failed')), { maxInboundStreams: 64 })
 
+    await this.libp2p.handle(LOG_PROTOCOL, (stream: any) => serveLog(stream, () => this.#logBlocks(), err => this.#log.debug({ err }, 'log request failed')), { maxInboundStreams: 8 })
+
     // the log as it is on disk: fold every entry once
     for await (const e of this.#chain.log.iterator()) this.#applyEntry(e)
     this.#announcedHeight = (await this.#kv.get(ANNOUNCED_KEY)) ?? -1
@@ -207,14 +231,16 @@ export class Replicator {
 
   /**
    * What OrbitDB builds by default for entries and identities (an LRU over
-   * Helia's blockstore, pinned), kept so `stop` can abort reads in flight.
+   * Helia's blockstore), kept so `stop` can abort reads in flight.
    */
   async #networkStorage (): Promise<any> {
     const storage = await ComposedStorage(
       await LRUStorage({ size: 1000 }),
-      // OrbitDB's default timeout (30 s) also bounds local puts and pins, which
-      // take seconds on a starved machine; stop() aborts reads via close()
-      await IPFSBlockStorage({ ipfs: this.#helia, pin: true })
+      // OrbitDB's default timeout (30 s) also bounds local puts, which take
+      // seconds on a starved machine; stop() aborts reads via close(). No Helia
+      // pins: chainstore never runs Helia's GC, and `pins.add` per entry (a
+      // DAG walk and datastore writes) was a third of a joiner's log sync
+      await IPFSBlockStorage({ ipfs: this.#helia, pin: false })
     )
     this.#networkStorages.push(storage)
     return storage
@@ -233,7 +259,7 @@ export class Replicator {
     await this.#flushing?.catch(() => {})
     await this.#syncing?.catch(() => {})
     await this.reputation?.flush().catch(() => {})
-    await this.libp2p.unhandle([BLOCKS_PROTOCOL, ACK_PROTOCOL]).catch(() => {})
+    await this.libp2p.unhandle([BLOCKS_PROTOCOL, ACK_PROTOCOL, LOG_PROTOCOL]).catch(() => {})
     // OrbitDB's close first waits for its queue, where an entry may wait on a
     // network read (an identity or entry not held here) for up to 30 s. When
     // the stop is slow, closing the network storages aborts those reads. Not
@@ -379,6 +405,44 @@ export class Replicator {
       }
     }
     if (changed) this.#scheduleSync()
+  }
+
+  /** The chain log's entry blocks as stored here (every entry this node folded). */
+  * #logBlocks (): Generator<{ cid: CID, bytes: Uint8Array }> {
+    for (const hash of [...this.#seenEntries]) {
+      const cid = CID.parse(hash, base58btc)
+      const bytes = this.#store.localBytes(cid)
+      if (bytes != null) yield { cid, bytes }
+    }
+  }
+
+  /**
+   * A fresh node asks a peer for every chain-log entry block in one stream
+   * and writes them in LevelDB batches: OrbitDB's join walks the log level by
+   * level with a bitswap round trip per level (~40 entries/s on loopback);
+   * with the blocks already local the walk only verifies. The first peer that
+   * answers serves. The blocks are cached, not pinned; OrbitDB verifies each
+   * entry's signature and access when it joins it.
+   */
+  async #prefetchLog (): Promise<void> {
+    for (const peer of this.#peersByReputation()) {
+      const signal = AbortSignal.any([AbortSignal.timeout(60_000), this.#abort.signal])
+      try {
+        const stream = await this.libp2p.dialProtocol(peer, LOG_PROTOCOL, { signal })
+        let pending: Array<{ cid: CID, bytes: Uint8Array }> = []
+        const n = await fetchLog(stream, peer.toString(), async (cid, bytes) => {
+          pending.push({ cid, bytes })
+          if (pending.length >= 1000) { await this.#store.putVerifiedBlocks(pending); pending = [] }
+        }, signal)
+        if (pending.length > 0) await this.#store.putVerifiedBlocks(pending)
+        this.stats.logEntriesPrefetched += n
+        this.#log.debug({ peer: peer.toString(), entries: n }, 'chain log prefetched')
+        return
+      } catch (err) {
+        if (err instanceof PeerMisbehavedError) this.#penalize(peer.toString(), err.message)
+        if (this.#stopped) return
+      }
+    }
   }
 
   #onJoin (peerId: string, heads: any[]): void {
@@ -572,20 +636,31 @@ export class Replicator {
     return cids.filter(c => this.#store.hasBlock(c))
   }
 
+  /**
+   * One request for the asked blocks, then import those that connect to what
+   * is stored. A replica that lacks their ancestors is behind: it confirms
+   * nothing now and catches up through its sync rounds (fetching ancestors
+   * one parent at a time here would be both slow and in the sync's way); the
+   * asker's queue asks again later.
+   */
   async #fetchForAck (peer: PeerId, wanted: CID[], signal: AbortSignal): Promise<void> {
-    let want = wanted
-    const fetched: EncodedBlock[] = []
-    for (let depth = 0; want.length > 0 && depth < 64; depth++) {
-      const blocks = await this.#fetchFrom(peer, want.slice(0, MAX_WANT), signal)
-      fetched.push(...blocks)
-      const have = new Set(fetched.map(b => b.cid.toString()))
-      want = []
-      for (const b of blocks) {
-        if (b.parent != null && !this.#store.hasBlock(b.parent) && !have.has(b.parent.toString())) want.push(b.parent)
-      }
-      if (blocks.length === 0) break
+    const asked = new Set(wanted.map(c => c.toString()))
+    const behind = (c: CID): boolean => {
+      const parent = this.fold.get(c.toString())?.parent
+      return parent != null && !asked.has(parent) && !this.#store.hasBlock(CID.parse(parent))
     }
-    if (fetched.length > 0) await this.#store.importBlocks(fetched)
+    const want = wanted.filter(c => !behind(c))
+    if (want.length === 0) return
+    const blocks = (await this.#fetchFrom(peer, want.slice(0, MAX_WANT), signal)).sort((a, b) => a.height - b.height)
+    const accepted = new Set<string>()
+    const importable: EncodedBlock[] = []
+    for (const b of blocks) {
+      if (b.parent == null || this.#store.hasBlock(b.parent) || accepted.has(b.parent.toString()) || this.#config.allowGaps) {
+        accepted.add(b.cid.toString())
+        importable.push(b)
+      }
+    }
+    if (importable.length > 0) await this.#store.importBlocks(importable)
   }
 
   // ---------------------------------------------------------------- replicas
@@ -707,10 +782,12 @@ export class Replicator {
     const out: PeerId[] = []
     for (const c of this.libp2p.getConnections()) {
       const id = c.remotePeer.toString()
-      if (seen.has(id) || this.reputation.isBanned(id)) continue
+      if (seen.has(id) || this.reputation?.isBanned(id) === true) continue
       seen.add(id)
       out.push(c.remotePeer)
     }
+    // before the databases open (the log prefetch) there are no scores yet
+    if (this.reputation == null) return out
     return out.sort((a, b) => this.reputation.score(b.toString()).score - this.reputation.score(a.toString()).score)
   }
 
@@ -719,7 +796,7 @@ export class Replicator {
     await Promise.all(this.#net.peers.map(async addr => {
       const ma = multiaddr(addr)
       const id = ma.getComponents().find(c => c.name === 'p2p')?.value
-      if (id != null && (connected.has(id) || this.reputation.isBanned(id))) return
+      if (id != null && (connected.has(id) || this.reputation?.isBanned(id) === true)) return
       try {
         await this.libp2p.dial(ma, { signal: AbortSignal.timeout(3_000) })
       } catch (err) {

@@ -1,0 +1,50 @@
+import { ECDH, createPublicKey, verify, type KeyObject } from 'node:crypto'
+
+/** SubjectPublicKeyInfo DER prefix of an uncompressed secp256k1 point (id-ecPublicKey, secp256k1). */
+const SPKI_PREFIX = Buffer.from('3056301006072a8648ce3d020106052b8104000a034200', 'hex')
+/** Half the secp256k1 group order: signatures with a larger `s` are the malleable twins noble refuses. */
+const HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
+const keys = new Map<string, KeyObject>()
+const MAX_KEYS = 10_000
+
+function keyOf (publicKeyHex: string): KeyObject {
+  let key = keys.get(publicKeyHex)
+  if (key == null) {
+    const point = ECDH.convertKey(Buffer.from(publicKeyHex, 'hex'), 'secp256k1', undefined, undefined, 'uncompressed') as Buffer
+    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, point]), format: 'der', type: 'spki' })
+    if (keys.size >= MAX_KEYS) keys.delete(keys.keys().next().value!)
+    keys.set(publicKeyHex, key)
+  }
+  return key
+}
+
+/** The `s` of a DER ECDSA signature, or undefined when the encoding is not strict DER. */
+function derS (sig: Buffer): bigint | undefined {
+  if (sig.length < 8 || sig[0] !== 0x30 || sig[1] !== sig.length - 2 || sig[2] !== 0x02) return undefined
+  const rLen = sig[3]
+  const sAt = 4 + rLen
+  if (sig[sAt] !== 0x02) return undefined
+  const sLen = sig[sAt + 1]
+  if (sAt + 2 + sLen !== sig.length) return undefined
+  return BigInt('0x' + sig.subarray(sAt + 2).toString('hex'))
+}
+
+/**
+ * OrbitDB's signature check (hex DER secp256k1 signature over sha-256 of the
+ * data, hex compressed public key) with Node's native crypto instead of
+ * @noble/curves in JavaScript, which cost ~5 ms per entry and bounded how fast
+ * a joining peer folds the chain log (CPU profile of a late joiner). Same
+ * answers: low-S only, as noble requires; anything malformed is false.
+ */
+export function verifySecp256k1 (signatureHex: string, publicKeyHex: string, data: string | Uint8Array): boolean {
+  try {
+    if (typeof signatureHex !== 'string' || typeof publicKeyHex !== 'string' || data == null) return false
+    const sig = Buffer.from(signatureHex, 'hex')
+    const s = derS(sig)
+    if (s == null || s === 0n || s > HALF_ORDER) return false
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
+    return verify('sha256', bytes, { key: keyOf(publicKeyHex), dsaEncoding: 'der' }, sig)
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { verifySecp256k1 } from '../src/replication/verify.ts'
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+
+/** The high-S twin of a DER signature: same r, s' = n - s (valid ECDSA, refused by noble). */
+function highS (sig: Uint8Array): Uint8Array {
+  const b = Buffer.from(sig)
+  const rLen = b[3]
+  const r = b.subarray(4, 4 + rLen)
+  const s = BigInt('0x' + b.subarray(6 + rLen).toString('hex'))
+  let sHex = (N - s).toString(16)
+  if (sHex.length % 2 === 1) sHex = '0' + sHex
+  let sBytes = Buffer.from(sHex, 'hex')
+  if (sBytes[0] >= 0x80) sBytes = Buffer.concat([Buffer.of(0), sBytes])
+  const body = Buffer.concat([Buffer.of(0x02, r.length), r, Buffer.of(0x02, sBytes.length), sBytes])
+  return Buffer.concat([Buffer.of(0x30, body.length), body])
+}
+
+describe('native secp256k1 verification of OrbitDB signatures', () => {
+  it('agrees with @libp2p/crypto on valid, tampered, foreign-key, high-S and malformed signatures', async () => {
+    for (let i = 0; i < 20; i++) {
+      const key = await generateKeyPair('secp256k1')
+      const other = await generateKeyPair('secp256k1')
+      const data = new TextEncoder().encode(`entry ${i} ${'x'.repeat(i * 7)}`)
+      const sig = await key.sign(data)
+      const pub = hex(key.publicKey.raw)
+      expect(verifySecp256k1(hex(sig), pub, data)).toBe(true)
+      expect(verifySecp256k1(hex(sig), pub, new TextDecoder().decode(data))).toBe(true) // strings are utf-8
+      const tampered = Uint8Array.from(data); tampered[0] ^= 1
+      expect(verifySecp256k1(hex(sig), pub, tampered)).toBe(await key.publicKey.verify(tampered, sig))
+      expect(verifySecp256k1(hex(sig), hex(other.publicKey.raw), data)).toBe(false)
+      const twin = highS(sig)
+      expect(await key.publicKey.verify(data, twin)).toBe(false)
+      expect(verifySecp256k1(hex(twin), pub, data)).toBe(false)
+      expect(verifySecp256k1(hex(sig).slice(0, 20), pub, data)).toBe(false)
+      expect(verifySecp256k1('zz', pub, data)).toBe(false)
+      expect(verifySecp256k1(hex(sig), '02' + 'ff'.repeat(32), data)).toBe(false)
+    }
+  })
+})
