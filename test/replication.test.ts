@@ -4,7 +4,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { PeerProcess } from '../src/devnet/controller.ts'
 import { identityIdFromSeed } from '../src/replication/keys.ts'
-import { ACK_PROTOCOL, BLOCKS_PROTOCOL } from '../src/replication/protocol.ts'
+import { ACK_PROTOCOL, BLOCKS_PROTOCOL, LOG_PROTOCOL } from '../src/replication/protocol.ts'
 import type { ChainStoreConfigInput } from '../src/index.ts'
 import { tempDir } from './helpers/store.ts'
 
@@ -229,6 +229,11 @@ describe('replication between peer processes', () => {
     const missingCid = CID.parse('bafyreigdmqpykrgxyaxtlafqpqhzrb7qy2rh75nldvfd4tucqmqqme5yje')
     const missing = await probe.call('rawRequest', { addr: a1, protocol: BLOCKS_PROTOCOL, hex: Buffer.from(dagCbor.encode({ want: [missingCid] })).toString('hex') })
     expect(missing.reply.slice(0, 2)).toBe('01')
+    // the log protocol: garbage gets an error frame, a request streams the log and ends
+    const logGarbage = await probe.call('rawRequest', { addr: a1, protocol: LOG_PROTOCOL, hex: 'deadbeef' })
+    expect(logGarbage.reply.slice(0, 2)).toBe('03')
+    const logOk = await probe.call('rawRequest', { addr: a1, protocol: LOG_PROTOCOL, hex: Buffer.from(dagCbor.encode({ log: 'chain' })).toString('hex') })
+    expect(logOk.reply.slice(0, 2)).toBe('00') // first entry block
     // the peer still serves and writes
     await w1.call('ingest', { count: 1, txs: 5, seed: 13 })
     expect((await w1.call('head')).height).toBe(2)
