@@ -50,16 +50,19 @@ function frame (kind: number, ...parts: Uint8Array[]): Uint8Array {
   return out
 }
 
-/** Serves BLOCKS_PROTOCOL: each wanted block's DAG, or a missing frame, then an end frame. */
-export async function serveBlocks (stream: Stream, source: DagSource, onError: (err: unknown) => void): Promise<void> {
+/**
+ * Runs a framed response: one length-prefixed request, then `respond` writes
+ * frames, then an end frame. Any failure (bad request, oversized message,
+ * timeout) answers with an error frame and resets the stream; it never
+ * reaches the node beyond `onError`.
+ */
+async function serveFramed (stream: Stream, timeoutMs: number, onError: (err: unknown) => void,
+  respond: (request: Uint8Array, write: (kind: number, ...parts: Uint8Array[]) => Promise<void>) => Promise<void>): Promise<void> {
   const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
-  const signal = AbortSignal.timeout(60_000)
+  const signal = AbortSignal.timeout(timeoutMs)
   try {
-    const want = decodeCids((await lp.read({ signal })).subarray(), 'want')
-    for (const cid of want) {
-      if (!source.hasBlock(cid)) { await lp.write(frame(FRAME_MISSING, cid.bytes), { signal }); continue }
-      for (const b of source.blockDag(cid)) await lp.write(frame(FRAME_BLOCK, b.cid.bytes, b.bytes), { signal })
-    }
+    const request = (await lp.read({ signal })).subarray()
+    await respond(request, async (kind, ...parts) => { await lp.write(frame(kind, ...parts), { signal }) })
     await lp.write(frame(FRAME_END), { signal })
     await stream.close({ signal })
   } catch (err) {
@@ -70,6 +73,43 @@ export async function serveBlocks (stream: Stream, source: DagSource, onError: (
 }
 
 /**
+ * Reads the frames of a framed response until the end frame: block frames
+ * (CID + bytes, hashed against the CID here) and missing frames go to
+ * `onFrame`; an error frame becomes ProtocolRequestError, anything malformed
+ * PeerMisbehavedError naming the peer.
+ */
+async function readFrames (stream: Stream, peer: string, request: Uint8Array, maxFrame: number, signal: AbortSignal,
+  onFrame: (kind: number, cid: CID, bytes: Uint8Array, size: number) => void | Promise<void>): Promise<void> {
+  const lp = lpStream(stream, { maxDataLength: maxFrame })
+  try {
+    await lp.write(request, { signal })
+    for (;;) {
+      const msg = (await lp.read({ signal })).subarray()
+      const kind = msg[0]
+      if (kind === FRAME_END) break
+      if (kind === FRAME_ERROR) throw new ProtocolRequestError(`peer ${peer} refused: ${new TextDecoder().decode(msg.subarray(1))}`)
+      if (kind !== FRAME_BLOCK && kind !== FRAME_MISSING) throw new PeerMisbehavedError(peer, `unknown frame kind ${kind}`)
+      let cid: CID; let rest: Uint8Array
+      try { [cid, rest] = CID.decodeFirst(msg.subarray(1)) } catch (err) { throw new PeerMisbehavedError(peer, 'frame does not start with a CID', { cause: err }) }
+      if (kind === FRAME_BLOCK && !bytesMatchCid(cid, rest)) throw new PeerMisbehavedError(peer, `bytes sent for ${cid.toString()} do not hash to it`)
+      await onFrame(kind, cid, rest, msg.length)
+    }
+  } finally {
+    try { await stream.close({ signal }) } catch { stream.abort(new Error('closed')) }
+  }
+}
+
+/** Serves BLOCKS_PROTOCOL: each wanted block's DAG, or a missing frame, then an end frame. */
+export async function serveBlocks (stream: Stream, source: DagSource, onError: (err: unknown) => void): Promise<void> {
+  await serveFramed(stream, 60_000, onError, async (request, write) => {
+    for (const cid of decodeCids(request, 'want')) {
+      if (!source.hasBlock(cid)) { await write(FRAME_MISSING, cid.bytes); continue }
+      for (const b of source.blockDag(cid)) await write(FRAME_BLOCK, b.cid.bytes, b.bytes)
+    }
+  })
+}
+
+/**
  * Fetches block DAGs from one peer and rebuilds each block from the bytes:
  * every IPLD block is hashed against its CID as it arrives and every block
  * checked whole ({@link blockFromBytes}) before it is returned. A peer that
@@ -77,31 +117,16 @@ export async function serveBlocks (stream: Stream, source: DagSource, onError: (
  * limits allow gets a PeerMisbehavedError naming it.
  */
 export async function fetchBlocks (stream: Stream, peer: string, want: CID[], limits: CodecLimits, signal: AbortSignal): Promise<{ blocks: EncodedBlock[], missing: CID[] }> {
-  const maxFrame = limits.maxBlockBytes + 128
-  const lp = lpStream(stream, { maxDataLength: maxFrame })
   const received = new Map<string, Uint8Array>()
   const missing: CID[] = []
   const budget = want.length * (limits.maxBlockBytes + 4096)
   let total = 0
-  try {
-    await lp.write(dagCbor.encode({ want }), { signal })
-    for (;;) {
-      const msg = (await lp.read({ signal })).subarray()
-      total += msg.length
-      if (total > budget) throw new PeerMisbehavedError(peer, `sent more than ${budget} bytes for ${want.length} blocks`)
-      const kind = msg[0]
-      if (kind === FRAME_END) break
-      if (kind === FRAME_ERROR) throw new ProtocolRequestError(`peer ${peer} refused: ${new TextDecoder().decode(msg.subarray(1))}`)
-      if (kind !== FRAME_BLOCK && kind !== FRAME_MISSING) throw new PeerMisbehavedError(peer, `unknown frame kind ${kind}`)
-      let cid: CID; let rest: Uint8Array
-      try { [cid, rest] = CID.decodeFirst(msg.subarray(1)) } catch (err) { throw new PeerMisbehavedError(peer, 'frame does not start with a CID', { cause: err }) }
-      if (kind === FRAME_MISSING) { missing.push(cid); continue }
-      if (!bytesMatchCid(cid, rest)) throw new PeerMisbehavedError(peer, `bytes sent for ${cid.toString()} do not hash to it`)
-      received.set(cid.toString(), rest)
-    }
-  } finally {
-    try { await stream.close({ signal }) } catch { stream.abort(new Error('closed')) }
-  }
+  await readFrames(stream, peer, dagCbor.encode({ want }), limits.maxBlockBytes + 128, signal, (kind, cid, bytes, size) => {
+    total += size
+    if (total > budget) throw new PeerMisbehavedError(peer, `sent more than ${budget} bytes for ${want.length} blocks`)
+    if (kind === FRAME_MISSING) missing.push(cid)
+    else received.set(cid.toString(), bytes)
+  })
   const blocks: EncodedBlock[] = []
   const missed = new Set(missing.map(c => c.toString()))
   for (const cid of want) {
@@ -161,19 +186,10 @@ export const MAX_LOG_ENTRIES = 1_000_000
 
 /** Serves LOG_PROTOCOL: one request (any dag-cbor map), then a frame per entry block and an end frame. */
 export async function serveLog (stream: Stream, entries: () => Iterable<{ cid: CID, bytes: Uint8Array }>, onError: (err: unknown) => void): Promise<void> {
-  const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
-  const signal = AbortSignal.timeout(120_000)
-  try {
-    const req = (await lp.read({ signal })).subarray()
-    try { dagCbor.decode(req) } catch (err) { throw new ProtocolRequestError('request is not dag-cbor', { cause: err }) }
-    for (const e of entries()) await lp.write(frame(FRAME_BLOCK, e.cid.bytes, e.bytes), { signal })
-    await lp.write(frame(FRAME_END), { signal })
-    await stream.close({ signal })
-  } catch (err) {
-    onError(err)
-    try { await lp.write(frame(FRAME_ERROR, new TextEncoder().encode(String((err as Error).message).slice(0, 200)))) } catch {}
-    stream.abort(err as Error)
-  }
+  await serveFramed(stream, 120_000, onError, async (request, write) => {
+    try { dagCbor.decode(request) } catch (err) { throw new ProtocolRequestError('request is not dag-cbor', { cause: err }) }
+    for (const e of entries()) await write(FRAME_BLOCK, e.cid.bytes, e.bytes)
+  })
 }
 
 /**
@@ -182,24 +198,11 @@ export async function serveLog (stream: Stream, entries: () => Iterable<{ cid: C
  * it joins them). Returns how many arrived.
  */
 export async function fetchLog (stream: Stream, peer: string, onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>, signal: AbortSignal): Promise<number> {
-  const lp = lpStream(stream, { maxDataLength: MAX_ENTRY_BYTES + 128 })
   let n = 0
-  try {
-    await lp.write(dagCbor.encode({ log: 'chain' }), { signal })
-    for (;;) {
-      const msg = (await lp.read({ signal })).subarray()
-      const kind = msg[0]
-      if (kind === FRAME_END) break
-      if (kind === FRAME_ERROR) throw new ProtocolRequestError(`peer ${peer} refused: ${new TextDecoder().decode(msg.subarray(1))}`)
-      if (kind !== FRAME_BLOCK) throw new PeerMisbehavedError(peer, `unknown frame kind ${kind}`)
-      if (++n > MAX_LOG_ENTRIES) throw new PeerMisbehavedError(peer, `sent more than ${MAX_LOG_ENTRIES} log entries`)
-      let cid: CID; let rest: Uint8Array
-      try { [cid, rest] = CID.decodeFirst(msg.subarray(1)) } catch (err) { throw new PeerMisbehavedError(peer, 'frame does not start with a CID', { cause: err }) }
-      if (!bytesMatchCid(cid, rest)) throw new PeerMisbehavedError(peer, `log entry bytes for ${cid.toString()} do not hash to it`)
-      await onBlock(cid, rest)
-    }
-  } finally {
-    try { await stream.close({ signal }) } catch { stream.abort(new Error('closed')) }
-  }
+  await readFrames(stream, peer, dagCbor.encode({ log: 'chain' }), MAX_ENTRY_BYTES + 128, signal, async (kind, cid, bytes) => {
+    if (kind !== FRAME_BLOCK) throw new PeerMisbehavedError(peer, 'log response with a missing frame')
+    if (++n > MAX_LOG_ENTRIES) throw new PeerMisbehavedError(peer, `sent more than ${MAX_LOG_ENTRIES} log entries`)
+    await onBlock(cid, bytes)
+  })
   return n
 }
