@@ -173,6 +173,12 @@ describe('replication between peer processes', () => {
     }, 30_000, 'rejections counted on both honest peers')
     // nothing of it reached the fold or the chain
     for (const p of [w1, r2]) expect((await p.call('head')).height).toBe(2)
+    // and the peer that sent it lost reputation on the honest peers
+    const outsiderId = (await outsider.call('info')).peerId
+    await until(async () => {
+      const scores = await Promise.all([w1.call('reputation'), r2.call('reputation')])
+      return scores.every(list => (list.find((x: any) => x.peer === outsiderId)?.score ?? 1) < 1)
+    }, 30_000, 'outsider charged')
     await w1.call('ingest', { count: 2, txs: 5, seed: 9 })
     await r2.waitForHeight(4, 30_000)
     expect(await sameChain([w1, r2])).toBe(true)

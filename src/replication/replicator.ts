@@ -121,6 +121,8 @@ export class Replicator {
   readonly #seenEntries = new Set<string>()
   /** Announced blocks not stored here yet (side branches are fetched from it without scanning the fold). */
   readonly #unfetched = new Set<string>()
+  /** Refused entries whose sender is not known yet (see #onJoin). */
+  readonly #unattributed = new Map<string, Rejection>()
   /** Entry hash → peer that gossiped it, to charge rejected entries to their sender. */
   readonly #entrySender = new Map<string, string>()
   #pending: Announcement[] = []
@@ -445,15 +447,33 @@ export class Replicator {
     }
   }
 
+  /**
+   * OrbitDB reports a head exchange ('join') after it has processed the heads,
+   * so a refusal of one of them happened before we learn who sent it: charge
+   * the peer now.
+   */
   #onJoin (peerId: string, heads: any[]): void {
-    for (const h of heads ?? []) if (h?.hash != null) this.#entrySender.set(h.hash, peerId)
+    for (const h of heads ?? []) {
+      if (h?.hash == null) continue
+      const refused = this.#unattributed.get(h.hash)
+      if (refused != null) {
+        this.#unattributed.delete(h.hash)
+        if (peerId !== this.peerId) this.#penalize(peerId, `sent entry refused as ${refused.reason}`)
+      }
+    }
   }
 
   #onReject (r: Rejection): void {
     this.stats.rejected++
     this.stats.rejectedByReason[r.reason] = (this.stats.rejectedByReason[r.reason] ?? 0) + 1
+    // gossiped heads name their sender before OrbitDB sees them
     const sender = this.#entrySender.get(r.hash)
-    if (sender != null && sender !== '' && sender !== this.peerId) this.#penalize(sender, `sent entry refused as ${r.reason}`)
+    if (sender != null && sender !== '') {
+      if (sender !== this.peerId) this.#penalize(sender, `sent entry refused as ${r.reason}`)
+      return
+    }
+    this.#unattributed.set(r.hash, r)
+    if (this.#unattributed.size > 1000) this.#unattributed.delete(this.#unattributed.keys().next().value!)
   }
 
   #scheduleSync (): void {
