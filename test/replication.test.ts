@@ -156,6 +156,10 @@ describe('replication between peer processes', () => {
     // and a quorum write now succeeds
     const ok = await w1.call('ingest', { count: 1, txs: 10, seed: 5, consistency: 'quorum' })
     expect(ok.errors).toEqual([])
+    const all = await w1.call('ingest', { count: 2, txs: 10, seed: 5, consistency: 'all' })
+    expect(all.errors).toEqual([])
+    // `all` returned after the replica confirmed: it holds the blocks already
+    for (const b of all.stored) expect(await back.call('hasBlock', { cid: b.cid })).toBe(true)
   })
 
   it('refuses a writer outside the validator set on every honest replica and counts it', async () => {
