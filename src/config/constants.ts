@@ -64,3 +64,13 @@ export const DEFAULT_REPLICATION_FACTOR = 2
 export const DEFAULT_MIN_REPUTATION = 0.2
 /** How often the replication queue retries and the replication-factor loop runs. */
 export const DEFAULT_REPLICATION_INTERVAL_MS = 2_000
+/**
+ * Public IPFS trustless gateways the default config names. Gateway reads are
+ * off unless `gateways.enabled` is set, so nothing leaves the machine by
+ * default (and tests never reach these).
+ */
+export const DEFAULT_PUBLIC_GATEWAYS = ['https://trustless-gateway.link', 'https://ipfs.io']
+/** Whole-request limit per gateway. */
+export const DEFAULT_GATEWAY_TIMEOUT_MS = 10_000
+/** A gateway whose body pauses this long counts as stalled. */
+export const DEFAULT_GATEWAY_STALL_MS = 3_000

@@ -4,7 +4,8 @@ import {
   DEFAULT_DURABILITY, DEFAULT_MAX_BLOCK_BYTES, DEFAULT_MAX_TX_BYTES, DEFAULT_MAX_TXS_PER_BLOCK,
   DEFAULT_PAGE_BYTES, DEFAULT_LEVEL_CACHE, DEFAULT_LEVEL_WRITE_BUFFER, DEFAULT_LISTEN, DEFAULT_NETWORK_NAME,
   DEFAULT_QUORUM_TIMEOUT_MS, DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_NETWORK_READ_TIMEOUT_MS, DEFAULT_ANNOUNCE_BATCH,
-  DEFAULT_FETCH_BATCH, DEFAULT_REPLICATION_FACTOR, DEFAULT_MIN_REPUTATION, DEFAULT_REPLICATION_INTERVAL_MS
+  DEFAULT_FETCH_BATCH, DEFAULT_REPLICATION_FACTOR, DEFAULT_MIN_REPUTATION, DEFAULT_REPLICATION_INTERVAL_MS,
+  DEFAULT_PUBLIC_GATEWAYS, DEFAULT_GATEWAY_TIMEOUT_MS, DEFAULT_GATEWAY_STALL_MS
 } from './constants.ts'
 
 /** A validator-set member: an OrbitDB identity id (hex secp256k1 public key). */
@@ -61,6 +62,13 @@ export const configSchema = z.object({
     port: z.number().int().min(0).max(65535).default(DEFAULT_API_PORT)
   }).prefault({}),
   network: networkSchema.prefault({}),
+  /** Verified reads from IPFS trustless gateways when neither the store nor a peer has a block. */
+  gateways: z.object({
+    enabled: z.boolean().default(false),
+    urls: z.array(z.string().url()).default(DEFAULT_PUBLIC_GATEWAYS),
+    timeoutMs: z.number().int().positive().default(DEFAULT_GATEWAY_TIMEOUT_MS),
+    stallMs: z.number().int().positive().default(DEFAULT_GATEWAY_STALL_MS)
+  }).strict().prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional()
 }).strict()
 

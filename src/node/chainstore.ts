@@ -5,7 +5,7 @@ import { LevelBlockstore } from 'blockstore-level'
 import { LevelDatastore } from 'datastore-level'
 import { createHeliaLight, type Helia } from 'helia'
 import { CID } from 'multiformats/cid'
-import { RAW, bytesMatchCid, cidFromDigest, cidOf, parseCid } from '../codec/cid.ts'
+import { RAW, cidFromDigest, cidOf, parseCid } from '../codec/cid.ts'
 import { decodeHeader, decodeReceipt, decodeTx, decodeTxPage } from '../codec/decode.ts'
 import { encodeBlock, type EncodedBlock, type IpldBlock } from '../codec/encode.ts'
 import { blockFromBytes } from '../codec/from-bytes.ts'
@@ -31,6 +31,10 @@ import { Replicator, type Consistency } from '../replication/replicator.ts'
 import { loadPeerKey } from '../replication/keys.ts'
 import { withNetwork } from '../replication/network.ts'
 import { NetworkDisabledError } from '../replication/errors.ts'
+import { GatewayClient, type GatewayScore } from '../gateway/client.ts'
+
+/** kv namespace where gateway scores persist. */
+const GATEWAY_SCORES_NAMESPACE = 'gateway-scores'
 import { addBlockToBatch, readHead, setHeadInBatch } from './write-block.ts'
 import type { AddFileOptions, GetBytesOptions, Head, NetworkStatus, PutBytesOptions, ReorgEvent, StoreStatus } from './types.ts'
 
@@ -82,6 +86,8 @@ export class ChainStore {
   readonly events = new EventEmitter()
   /** Replication over libp2p + OrbitDB, when `network.enabled`. */
   replication: Replicator | null = null
+  /** Verified reads from trustless gateways, when `gateways.enabled`. */
+  readonly #gateways: GatewayClient | null
 
   private constructor (init: { config: ChainStoreConfig, db: RootDb, blocks: BlocksDb, helia: Helia, log: Logger, head: Head | null }) {
     this.config = init.config
@@ -93,6 +99,10 @@ export class ChainStore {
     this.#cache = new ObjectCache(init.config.cache.maxBytes)
     this.#head = init.head
     this.#sync = init.config.durability === 'power'
+    const gw = init.config.gateways
+    this.#gateways = gw.enabled
+      ? new GatewayClient({ gateways: gw.urls, timeoutMs: gw.timeoutMs, stallMs: gw.stallMs, maxBytes: init.config.limits.maxBlockBytes, scores: openKv<GatewayScore>(init.db, GATEWAY_SCORES_NAMESPACE, { sync: this.#sync, isOpen: () => this.#open }), logger: init.log })
+      : null
   }
 
   /** Opens the data dir and starts Helia over it. Use `createChainStore`. */
@@ -566,9 +576,11 @@ export class ChainStore {
   }
 
   /**
-   * Bytes of a block by CID: local LevelDB first, then Helia's blockstore (which
-   * asks the network once the node has one). Bytes not from local storage are
-   * checked against the CID before they are returned.
+   * Bytes of a block by CID: this store first; then, with replication on,
+   * connected peers (bitswap, `timeoutMs`, default `network.readTimeoutMs`);
+   * then, with `gateways.enabled`, IPFS trustless gateways in score order.
+   * Bytes from a peer or gateway are hashed against the CID before they are
+   * returned; gateway bytes are cached here, not pinned.
    */
   async getBytes (cidInput: string | CID, options: GetBytesOptions = {}): Promise<Uint8Array> {
     this.#assertOpen()
@@ -576,26 +588,32 @@ export class ChainStore {
     const local = this.#blocks.getSync(blockKey(cid))
     if (local != null) return local
     options.signal?.throwIfAborted()
+    const tried: string[] = []
+    let cause: unknown
     if (this.replication != null) {
-      const timeout = AbortSignal.timeout(options.timeoutMs ?? this.config.network.readTimeoutMs)
+      const ms = options.timeoutMs ?? this.config.network.readTimeoutMs
+      const timeout = AbortSignal.timeout(ms)
       const signal = options.signal != null ? AbortSignal.any([options.signal, timeout]) : timeout
       try {
         return await this.replication.getBytes(cid, signal)
       } catch (err) {
         if (options.signal?.aborted === true) throw err
-        throw new BlockNotFoundError(`no block ${cid.toString()} here or from connected peers within ${options.timeoutMs ?? this.config.network.readTimeoutMs} ms`, { cause: err })
+        tried.push(`connected peers within ${ms} ms`)
+        cause = err
       }
     }
-    const chunks: Uint8Array[] = []
-    try {
-      for await (const chunk of this.helia.blockstore.get(cid, { signal: options.signal, offline: true } as any)) chunks.push(chunk)
-    } catch (err) {
-      if (options.signal?.aborted === true) throw err
-      throw new BlockNotFoundError(`no block ${cid.toString()} in this store`, { cause: err })
+    if (this.#gateways != null) {
+      try {
+        const bytes = await this.#gateways.fetchBlock(cid, { signal: options.signal })
+        await this.putVerifiedBlocks([{ cid, bytes }])
+        return bytes
+      } catch (err) {
+        if (options.signal?.aborted === true) throw err
+        tried.push((err as Error).message)
+        cause = err
+      }
     }
-    const bytes = Buffer.concat(chunks)
-    if (!bytesMatchCid(cid, bytes)) throw new CorruptDataError(`bytes fetched for ${cid.toString()} do not hash to it`)
-    return bytes
+    throw new BlockNotFoundError(`no block ${cid.toString()} in this store${tried.length > 0 ? `, ${tried.join('; ')}` : ''}`, { cause })
   }
 
   /** Adds a payload of any size as a UnixFS DAG (standard IPFS file) and pins its root. */
