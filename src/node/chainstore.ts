@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
 import { unixfs, type UnixFS } from '@helia/unixfs'
 import { LevelBlockstore } from 'blockstore-level'
@@ -28,9 +30,10 @@ import { HELIA_SUBLEVEL, PREFIX, blockKey, blockTxIdsKey, digestKey, heightKey }
 import { openKv, type KvStore } from '../storage/kv.ts'
 import { openLevel, startBatch, type BlocksDb, type RootDb } from '../storage/level.ts'
 import { Replicator, type Consistency } from '../replication/replicator.ts'
-import { loadPeerKey } from '../replication/keys.ts'
 import { withNetwork } from '../replication/network.ts'
 import { NetworkDisabledError } from '../replication/errors.ts'
+import { NETWORK_DIR, loadPeerKey } from '../replication/keys.ts'
+import { collectGarbage, GcUnsafeError, type GcProgress, type GcSummary } from '../pinning/gc.ts'
 import { GatewayClient, type GatewayScore } from '../gateway/client.ts'
 
 /** kv namespace where gateway scores persist. */
@@ -77,6 +80,10 @@ export class ChainStore {
   readonly #sync: boolean
   #open = true
   #stopping = false
+  /** Set while GC runs; file imports wait for it. */
+  #gcRunning: Promise<void> | null = null
+  #fileImports = 0
+  readonly #importsDrained: Array<() => void> = []
   #writing: Promise<unknown> = Promise.resolve()
   /**
    * `block` ({@link StoredBlock} & { canonical }) for every block written,
@@ -568,11 +575,15 @@ export class ChainStore {
     } else if (codec !== 'raw') throw new InvalidBlockError(`putBytes: codec must be raw or dag-cbor, got ${String(codec)}`)
     const cid = cidOf(bytes, codec === 'raw' ? RAW : dagCbor.code)
     options.signal?.throwIfAborted()
-    const batch = startBatch(this.#db, this.#blocks)
-    batch.putBlock(cid, bytes)
-    if (options.pin !== false) pinInBatch(batch, { cid, reasons: ['user'], recursive: false })
-    await batch.write(this.#sync)
-    return cid
+    // under the write lock: GC (which holds it) must not sweep a block this pins
+    return await this.#exclusive(async () => {
+      this.#assertOpen()
+      const batch = startBatch(this.#db, this.#blocks)
+      batch.putBlock(cid, bytes)
+      if (options.pin !== false) pinInBatch(batch, { cid, reasons: ['user'], recursive: false })
+      await batch.write(this.#sync)
+      return cid
+    })
   }
 
   /**
@@ -619,16 +630,56 @@ export class ChainStore {
   /** Adds a payload of any size as a UnixFS DAG (standard IPFS file) and pins its root. */
   async addFile (content: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: AddFileOptions = {}): Promise<CID> {
     this.#assertOpen()
-    const cid = content instanceof Uint8Array
-      ? await this.#fs.addBytes(content, { signal: options.signal })
-      : await this.#fs.addByteStream(content as AsyncIterable<Uint8Array>, { signal: options.signal })
-    // blocks went through Helia one put at a time; the pin record's write comes
-    // after them in LevelDB's log, so syncing it makes all of them durable too
-    const batch = startBatch(this.#db, this.#blocks)
-    pinInBatch(batch, { cid, reasons: ['blob'], recursive: true })
-    await batch.write(this.#sync)
-    return cid
+    // a file's blocks land one Helia put at a time before its pin record: GC
+    // must not run in between (it would see unpinned blocks)
+    while (this.#gcRunning != null) await this.#gcRunning
+    this.#fileImports++
+    try {
+      const cid = content instanceof Uint8Array
+        ? await this.#fs.addBytes(content, { signal: options.signal })
+        : await this.#fs.addByteStream(content as AsyncIterable<Uint8Array>, { signal: options.signal })
+      // the pin record's write comes after the blocks in LevelDB's log, so
+      // syncing it makes all of them durable too
+      const batch = startBatch(this.#db, this.#blocks)
+      pinInBatch(batch, { cid, reasons: ['blob'], recursive: true })
+      await batch.write(this.#sync)
+      return cid
+    } finally {
+      if (--this.#fileImports === 0) for (const wake of this.#importsDrained.splice(0)) wake()
+    }
   }
+
+  /**
+   * Deletes every block no pin holds (and, with replication on, no replicated
+   * log needs): mark from the pin records and log roots, sweep the blocks of
+   * one LevelDB snapshot. Store writes wait while it runs (stop-the-world; a
+   * pin written during GC can never point at a block GC is deleting).
+   * Refused when the data dir holds replicated logs but replication is off,
+   * since their entries are kept unpinned.
+   */
+  async gc (options: { onProgress?: GcProgress, signal?: AbortSignal } = {}): Promise<GcSummary> {
+    this.#assertOpen()
+    if (this.replication == null && existsSync(join(this.config.dataDir, NETWORK_DIR, 'orbitdb'))) {
+      throw new GcUnsafeError(`data dir ${this.config.dataDir} holds replicated logs (network/orbitdb) but replication is off: their entries are unpinned, GC would delete them; run gc with network.enabled`)
+    }
+    return await this.#exclusive(async () => {
+      this.#assertOpen()
+      let done!: () => void
+      this.#gcRunning = new Promise<void>(resolve => { done = resolve })
+      try {
+        while (this.#fileImports > 0) await new Promise<void>(resolve => this.#importsDrained.push(resolve))
+        const roots = this.replication != null ? await this.replication.keepRoots() : []
+        const summary = await collectGarbage(this.#db, this.#blocks, roots, { sync: this.#sync, ...options })
+        this.#cache.clear()
+        this.#log.info(summary, 'gc')
+        return summary
+      } finally {
+        this.#gcRunning = null
+        done()
+      }
+    })
+  }
+
 
   /** Streams a UnixFS file's bytes. */
   async * cat (cidInput: string | CID, options: { signal?: AbortSignal, offset?: number, length?: number } = {}): AsyncGenerator<Uint8Array> {

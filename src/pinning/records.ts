@@ -31,10 +31,11 @@ export function pinInBatch (batch: WriteBatch, record: Omit<PinRecord, 'cid'> & 
 /** Reads the pin record of a root, if any. */
 export function readPin (db: ClassicLevel<Uint8Array, Uint8Array>, cid: CID): PinRecord | undefined {
   const bytes = db.getSync(pinKey(cid))
-  return bytes == null ? undefined : decodePin(cid, bytes)
+  return bytes == null ? undefined : decodePinValue(cid, bytes)
 }
 
-function decodePin (cid: CID, bytes: Uint8Array): PinRecord {
+/** Decodes a stored pin record's value. */
+export function decodePinValue (cid: CID, bytes: Uint8Array): PinRecord {
   const v = dagCbor.decode<any>(bytes)
   if (v == null || !Array.isArray(v.reasons) || typeof v.recursive !== 'boolean') throw new CorruptDataError(`pin record of ${cid.toString()}: unexpected shape`)
   return { cid, reasons: v.reasons, recursive: v.recursive, ...(typeof v.height === 'number' ? { height: v.height } : {}) }
@@ -45,6 +46,6 @@ export async function * listPins (db: ClassicLevel<Uint8Array, Uint8Array>, opti
   for await (const [key, value] of db.iterator(prefixRange(Uint8Array.of(PREFIX.PIN)))) {
     options.signal?.throwIfAborted()
     const cid = CID.decode(key.subarray(1))
-    yield decodePin(cid, value)
+    yield decodePinValue(cid, value)
   }
 }

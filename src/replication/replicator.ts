@@ -114,6 +114,8 @@ export class Replicator {
   /** OrbitDB identity id of this node (hex public key). */
   identityId = ''
   readonly #networkStorages: any[] = []
+  /** Entry blocks prefetched for a join (kept by GC until OrbitDB has them in its log). */
+  readonly #prefetched: CID[] = []
   #queueLock: Promise<unknown> = Promise.resolve()
   /** Blocks a sync round is fetching, and blocks a replica confirmation is fetching: neither path fetches what the other does. */
   readonly #syncFetching = new Set<string>()
@@ -409,6 +411,31 @@ export class Replicator {
     if (changed) this.#scheduleSync()
   }
 
+  /**
+   * Blocks the replicated databases need that no pin record holds: every log
+   * entry, the identities that signed them, the database and access-controller
+   * manifests, and prefetched entries not joined yet. GC keeps these.
+   */
+  async keepRoots (): Promise<CID[]> {
+    const out: CID[] = [...this.#prefetched]
+    const parse = (s: string): CID | undefined => { try { return CID.parse(s, base58btc) } catch { return undefined } }
+    const identity = parse(this.#orbitdb.identity.hash)
+    if (identity != null) out.push(identity)
+    for (const db of [this.#chain, this.#validators, this.#reputationDb]) {
+      for (const address of [String(db.address), String(db.access?.address ?? '')]) {
+        const c = parse(address.split('/').pop() ?? '')
+        if (c != null) out.push(c)
+      }
+      for await (const e of db.log.iterator()) {
+        const h = parse(e.hash)
+        if (h != null) out.push(h)
+        const id = typeof e.identity === 'string' ? parse(e.identity) : undefined
+        if (id != null) out.push(id)
+      }
+    }
+    return out
+  }
+
   /** The chain log's entry blocks as stored here (every entry this node folded). */
   * #logBlocks (): Generator<{ cid: CID, bytes: Uint8Array }> {
     for (const hash of [...this.#seenEntries]) {
@@ -433,6 +460,7 @@ export class Replicator {
         const stream = await this.libp2p.dialProtocol(peer, LOG_PROTOCOL, { signal })
         let pending: Array<{ cid: CID, bytes: Uint8Array }> = []
         const n = await fetchLog(stream, peer.toString(), async (cid, bytes) => {
+          this.#prefetched.push(cid)
           pending.push({ cid, bytes })
           if (pending.length >= 1000) { await this.#store.putVerifiedBlocks(pending); pending = [] }
         }, signal)

@@ -1,0 +1,121 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import * as dagPb from '@ipld/dag-pb'
+import { CID } from 'multiformats/cid'
+import { DAG_CBOR } from '../codec/cid.ts'
+import { ChainStoreError } from '../errors.ts'
+import { PREFIX, blockKey, prefixRange } from '../storage/keys.ts'
+import type { BlocksDb, RootDb } from '../storage/level.ts'
+import { decodePinValue } from './records.ts'
+
+/** GC would not be able to tell what must be kept (e.g. replicated logs on disk but replication off). */
+export class GcUnsafeError extends ChainStoreError {}
+
+/** What one collection did. */
+export interface GcSummary {
+  /** Blocks in the store when the collection started. */
+  scanned: number
+  /** Blocks reachable from a pin or a replicated log: kept. */
+  marked: number
+  deleted: number
+  bytesFreed: number
+  /** Pin records whose DAG has a block missing (reported, never "fixed" by deleting). */
+  incompletePins: number
+  ms: number
+}
+
+/** Progress of a collection: phase and counts so far. */
+export type GcProgress = (p: { phase: 'mark' | 'sweep', done: number, total?: number }) => void
+
+/** Links of one block, by codec; raw and unknown codecs have none. */
+export function linksOf (cid: CID, bytes: Uint8Array): CID[] {
+  if (cid.code === DAG_CBOR) {
+    const out: CID[] = []
+    const walk = (v: unknown, depth: number): void => {
+      if (depth > 64 || v == null || typeof v !== 'object') return
+      const c = CID.asCID(v)
+      if (c != null) { out.push(c); return }
+      if (v instanceof Uint8Array) return
+      for (const x of Array.isArray(v) ? v : Object.values(v)) walk(x, depth + 1)
+    }
+    walk(dagCbor.decode(bytes), 0)
+    return out
+  }
+  if (cid.code === dagPb.code) return dagPb.decode(bytes).Links.map(l => l.Hash)
+  return []
+}
+
+/**
+ * Mark and sweep over the blocks sublevel, in one LevelDB snapshot:
+ * - roots: every pin record (recursive pins walk their DAG by codec: dag-cbor
+ *   and dag-pb links) and `extraRoots` (replicated-log entries, identities and
+ *   manifests, which OrbitDB keeps unpinned);
+ * - candidates: only blocks present in the snapshot, so a block written while
+ *   the collection runs is never deleted.
+ * The caller keeps pin writes out while this runs (ChainStore holds its write
+ * lock and waits for file imports).
+ */
+export async function collectGarbage (db: RootDb, blocks: BlocksDb, extraRoots: Iterable<CID>, options: { sync: boolean, onProgress?: GcProgress, signal?: AbortSignal }): Promise<GcSummary> {
+  const started = performance.now()
+  const snapshot = (db as any).snapshot()
+  try {
+    const marked = new Set<string>()
+    /** Blocks whose links were walked: a block marked by a non-recursive pin may still need its DAG walked for another. */
+    const expanded = new Set<string>()
+    let incompletePins = 0
+    const read = async (key: string): Promise<Uint8Array | undefined> => await blocks.get(key, { snapshot } as any) ?? undefined
+    /** Marks a root (and with `recursive` its whole DAG); false when a block of it is missing or undecodable. */
+    const mark = async (root: CID, recursive: boolean): Promise<boolean> => {
+      let complete = true
+      const stack = [root]
+      while (stack.length > 0) {
+        const cid = stack.pop()!
+        const key = blockKey(cid)
+        if (expanded.has(key) || (!recursive && marked.has(key))) continue
+        marked.add(key)
+        if (marked.size % 1000 === 0) options.onProgress?.({ phase: 'mark', done: marked.size })
+        const bytes = await read(key)
+        if (bytes == null) { complete = false; continue }
+        if (!recursive) continue
+        expanded.add(key)
+        try {
+          for (const l of linksOf(cid, bytes)) stack.push(l)
+        } catch {
+          complete = false
+        }
+      }
+      return complete
+    }
+    for await (const [key, value] of db.iterator({ ...prefixRange(Uint8Array.of(PREFIX.PIN)), snapshot } as any)) {
+      options.signal?.throwIfAborted()
+      const pin = decodePinValue(CID.decode(key.subarray(1)), value)
+      if (!(await mark(pin.cid, pin.recursive))) incompletePins++
+    }
+    for (const root of extraRoots) await mark(root, true)
+
+    let scanned = 0
+    let deleted = 0
+    let bytesFreed = 0
+    let batch = db.batch()
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return
+      await batch.write({ sync: options.sync })
+      batch = db.batch()
+    }
+    for await (const [key, value] of blocks.iterator({ snapshot } as any)) {
+      options.signal?.throwIfAborted()
+      scanned++
+      if (!marked.has(key)) {
+        batch.del(key as any, { sublevel: blocks as any } as any)
+        deleted++
+        bytesFreed += value.length
+        if (batch.length >= 1000) await flush()
+      }
+      if (scanned % 1000 === 0) options.onProgress?.({ phase: 'sweep', done: scanned })
+    }
+    await flush()
+    options.onProgress?.({ phase: 'sweep', done: scanned, total: scanned })
+    return { scanned, marked: scanned - deleted, deleted, bytesFreed, incompletePins, ms: performance.now() - started }
+  } finally {
+    await snapshot.close?.()
+  }
+}

@@ -1,0 +1,118 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { bytesMatchCid } from '../src/codec/cid.ts'
+import { linksOf } from '../src/pinning/gc.ts'
+import type { ChainStore } from '../src/index.ts'
+import { identityIdFromSeed } from '../src/index.ts'
+import { SyntheticChain } from '../src/synthetic/chain.ts'
+import { openTestStore } from './helpers/store.ts'
+
+/** Every pin's DAG present and hashing to its CIDs; returns how many blocks were checked. */
+async function checkPinnedDags (store: ChainStore): Promise<{ pins: number, blocks: number, missing: string[] }> {
+  let pins = 0
+  let blocks = 0
+  const missing: string[] = []
+  for await (const pin of store.pins()) {
+    pins++
+    const stack = [pin.cid]
+    const seen = new Set<string>()
+    while (stack.length > 0) {
+      const cid = stack.pop()!
+      if (seen.has(cid.toString())) continue
+      seen.add(cid.toString())
+      const bytes = store.localBytes(cid)
+      if (bytes == null || !bytesMatchCid(cid, bytes)) { missing.push(`${pin.cid.toString()} → ${cid.toString()}`); continue }
+      blocks++
+      if (pin.recursive) stack.push(...linksOf(cid, bytes))
+    }
+  }
+  return { pins, blocks, missing }
+}
+
+describe('garbage collection', () => {
+  let cleanup: (() => Promise<void>) | undefined
+  afterEach(async () => { await cleanup?.(); cleanup = undefined })
+
+  it('deletes exactly the unpinned blocks and keeps every pinned DAG whole', async () => {
+    const t = await openTestStore()
+    cleanup = t.cleanup
+    const { store } = t
+    await store.storeBlocks(t.chain.take(20, store.config.limits))
+    const file = await store.addFile(new Uint8Array(3 * 1024 * 1024).map((_, i) => i % 251))
+    const pinned = await store.putBytes(new TextEncoder().encode('keep me'))
+    const loose = await store.putBytes(new TextEncoder().encode('drop me'), { pin: false })
+    const cached = [{ cid: loose, bytes: new TextEncoder().encode('drop me') }]
+    await store.putVerifiedBlocks(cached)
+    const before = await checkPinnedDags(store)
+    expect(before.missing).toEqual([])
+
+    const summary = await store.gc()
+    expect(summary.deleted).toBe(1)
+    expect(summary.bytesFreed).toBe(7)
+    expect(summary.incompletePins).toBe(0)
+    expect(store.localBytes(loose)).toBeUndefined()
+    expect(store.localBytes(pinned)).toBeDefined()
+    const after = await checkPinnedDags(store)
+    expect(after).toEqual(before)
+    let length = 0
+    for await (const chunk of store.cat(file)) length += chunk.length
+    expect(length).toBe(3 * 1024 * 1024)
+    expect((await store.getBlock(19)).transactions.length).toBeGreaterThan(0)
+
+    // survives a restart and a second collection
+    await store.stop()
+    const again = await t.reopen()
+    expect((await again.gc()).deleted).toBe(0)
+    expect((await checkPinnedDags(again)).missing).toEqual([])
+  })
+
+  it('never loses a pinned block while writes, pins and unpinned cache fills run concurrently with repeated collections', async () => {
+    const t = await openTestStore()
+    cleanup = t.cleanup
+    const { store } = t
+    const chain = new SyntheticChain({ txsPerBlock: [5, 30], addresses: 50, seed: 9 })
+    const stopAt = Date.now() + 4_000
+    let collections = 0
+    let deleted = 0
+    const writers = [
+      (async () => { while (Date.now() < stopAt) await store.storeBlocks(chain.take(3, store.config.limits)) })(),
+      (async () => { let i = 0; while (Date.now() < stopAt) await store.addFile(new TextEncoder().encode(`file ${i++} `.repeat(5000))) })(),
+      (async () => { let i = 0; while (Date.now() < stopAt) await store.putBytes(new TextEncoder().encode(`user ${i++}`), { pin: i % 2 === 0 }) })(),
+      (async () => {
+        let i = 0
+        while (Date.now() < stopAt) {
+          const bytes = new TextEncoder().encode(`cache ${i++}`)
+          const { cidOf, RAW } = await import('../src/codec/cid.ts')
+          await store.putVerifiedBlocks([{ cid: cidOf(bytes, RAW), bytes }])
+        }
+      })(),
+      (async () => { while (Date.now() < stopAt) { const s = await store.gc(); collections++; deleted += s.deleted; await new Promise(r => setTimeout(r, 20)) } })()
+    ]
+    await Promise.all(writers)
+    const final = await store.gc()
+    expect(collections).toBeGreaterThan(3)
+    expect(deleted + final.deleted).toBeGreaterThan(0)
+    const check = await checkPinnedDags(store)
+    expect(check.missing).toEqual([])
+    expect(check.pins).toBeGreaterThan(10)
+    expect(final.incompletePins).toBe(0)
+  })
+
+  it('keeps the replicated logs and refuses to run when they exist but replication is off', async () => {
+    const network = { enabled: true, seed: 'gc-node', writers: [identityIdFromSeed('gc-node')] }
+    const t = await openTestStore({ network })
+    cleanup = t.cleanup
+    await t.store.storeBlocks(t.chain.take(5, t.store.config.limits))
+    await t.store.replication!.flushAnnouncements()
+    await t.store.replication!.putValidator('v1', { stake: '1', status: 'active', lastSeen: 1 })
+    const summary = await t.store.gc()
+    expect(summary.incompletePins).toBe(0)
+    await t.store.stop()
+    // the chain log and validator state load from what GC kept
+    const back = await t.reopen({ network })
+    expect(back.replication!.fold.tip()?.height).toBe(4)
+    expect((await back.replication!.validators()).map(v => v.id)).toEqual(['v1'])
+    await back.stop()
+    const offline = await t.reopen({ network: { enabled: false } })
+    await expect(offline.gc()).rejects.toThrow(/replication is off/)
+  })
+})
