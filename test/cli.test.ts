@@ -59,6 +59,12 @@ describe('chainstore CLI', () => {
     const human = await cli(['-d', dataDir, 'block', 'get', stored[1].cid])
     expect(human.stdout).toMatch(new RegExp(`^block 1 ${stored[1].cid as string}`))
 
+    // gc keeps every pinned chain block (3 blocks × header + tx page + receipt page) and says so
+    const gc = await cli(['-d', dataDir, '--json', 'gc'])
+    expect(gc.code).toBe(0)
+    expect(JSON.parse(gc.stdout)).toMatchObject({ scanned: 9, marked: 9, deleted: 0, bytesFreed: 0, incompletePins: 0 })
+    expect(gc.stderr).toMatch(/gc: sweep 9 blocks \(done\)/)
+
     const txId = stored[2].txIds[4]
     const tx = JSON.parse((await cli(['-d', dataDir, '--json', 'tx', 'get', txId])).stdout)
     expect(tx).toMatchObject({ id: txId, height: 2, index: 4 })

@@ -323,6 +323,28 @@ program.command('status')
     ].join('\n'), status)
   })
 
+program.command('gc')
+  .description('delete every block no pin holds (and no replicated log needs); prints what was freed')
+  .addHelpText('after', '\nExamples:\n  $ chainstore gc\n  $ chainstore -c peers/peer-2.json gc --json   # with replication on, its logs are kept')
+  .action(async () => {
+    let last = 0
+    const summary = await withStore(async s => await s.gc({
+      onProgress: p => {
+        const now = Date.now()
+        if (now - last < 1000 && p.total == null) return
+        last = now
+        process.stderr.write(`gc: ${p.phase} ${p.done.toLocaleString('en-US')} blocks${p.total != null ? ' (done)' : ''}\n`)
+      }
+    }))
+    print([
+      `scanned     ${summary.scanned.toLocaleString('en-US')} blocks`,
+      `kept        ${summary.marked.toLocaleString('en-US')} blocks`,
+      `deleted     ${summary.deleted.toLocaleString('en-US')} blocks, ${formatBytes(summary.bytesFreed)}`,
+      `incomplete  ${summary.incompletePins} pins with a missing block${summary.incompletePins > 0 ? ' (run verify)' : ''}`,
+      `took        ${Math.round(summary.ms)} ms`
+    ].join('\n'), summary)
+  })
+
 program.command('bench')
   .description('run the benchmark suite (same as npm run bench); figures go to bench/results/')
   .option('--name <name>', 'name of the results file', 'cli')
