@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { toJson } from '../codec/json.ts'
+import { handleGatewayRequest, isGatewayPath } from '../gateway/server.ts'
 import type { ChainStore } from '../node/chainstore.ts'
 import type { Logger } from '../logger.ts'
 import { NetworkDisabledError } from '../replication/errors.ts'
@@ -31,7 +32,9 @@ type Handler = (params: string[], query: URLSearchParams) => Promise<unknown>
 
 /**
  * The node's read API: status, blocks, transactions, receipts and address
- * history as JSON. Bound to loopback unless the config says otherwise.
+ * history as JSON; and `GET`/`HEAD /ipfs/{cid}`, an IPFS trustless gateway
+ * over the blocks held here (src/gateway/server.ts). Bound to loopback unless
+ * the config says otherwise.
  */
 export async function startReadApi (store: ChainStore, options: { host: string, port: number, logger: Logger }): Promise<ReadApi> {
   const log = options.logger.child({ room: 'api' })
@@ -58,6 +61,11 @@ export async function startReadApi (store: ChainStore, options: { host: string, 
     const send = (status: number, body: unknown): void => {
       res.writeHead(status, { 'content-type': 'application/json' })
       res.end(toJson(body))
+    }
+    if (isGatewayPath(url.pathname)) {
+      await handleGatewayRequest({ localBytes: cid => store.localBytes(cid) }, req, res, url,
+        err => { log.error({ err, path: url.pathname }, 'gateway request failed') })
+      return
     }
     if (req.method !== 'GET') { send(405, { error: 'MethodNotAllowed', message: 'only GET is served' }); return }
     for (const [pattern, handler] of routes) {
