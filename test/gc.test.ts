@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { bytesMatchCid } from '../src/codec/cid.ts'
-import { linksOf } from '../src/pinning/gc.ts'
+import { linksOf } from '../src/codec/links.ts'
 import type { ChainStore } from '../src/index.ts'
 import { identityIdFromSeed } from '../src/index.ts'
 import { SyntheticChain } from '../src/synthetic/chain.ts'
@@ -22,7 +22,7 @@ async function checkPinnedDags (store: ChainStore): Promise<{ pins: number, bloc
       const bytes = store.localBytes(cid)
       if (bytes == null || !bytesMatchCid(cid, bytes)) { missing.push(`${pin.cid.toString()} → ${cid.toString()}`); continue }
       blocks++
-      if (pin.recursive) stack.push(...linksOf(cid, bytes))
+      if (pin.recursive) stack.push(...(linksOf(cid, bytes) ?? []))
     }
   }
   return { pins, blocks, missing }

@@ -7,6 +7,7 @@ import { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
 import { parseCid, RAW } from '../codec/cid.ts'
 import { decodeHeader } from '../codec/decode.ts'
+import { linksOf } from '../codec/links.ts'
 import type { BlockHeader } from '../codec/types.ts'
 
 /**
@@ -182,22 +183,11 @@ function serveRaw (source: GatewayBlockSource, cid: CID, req: IncomingMessage, r
   res.end(head ? undefined : bytes)
 }
 
-/** CIDs a block links to, in encoded order (raw and identity-less leaves have none). */
-function linksOf (cid: CID, bytes: Uint8Array): CID[] {
-  if (cid.code === RAW) return []
-  if (cid.code === DAG_PB) return dagPb.decode(bytes).Links.map(l => l.Hash)
-  if (cid.code === DAG_CBOR) {
-    const out: CID[] = []
-    const visit = (v: unknown): void => {
-      if (v == null || typeof v !== 'object' || v instanceof Uint8Array) return
-      const c = CID.asCID(v)
-      if (c != null) { out.push(c); return }
-      for (const x of Array.isArray(v) ? v : Object.values(v)) visit(x)
-    }
-    visit(dagCbor.decode(bytes))
-    return out
-  }
-  throw new GatewayError(501, 'UnsupportedCodec', `cannot follow links of ${cid.toString()}: codec 0x${cid.code.toString(16)} is not raw, dag-pb or dag-cbor`)
+/** CIDs a block links to; a codec whose links cannot be read is a 501. */
+function linksOrFail (cid: CID, bytes: Uint8Array): CID[] {
+  const links = linksOf(cid, bytes)
+  if (links == null) throw new GatewayError(501, 'UnsupportedCodec', `cannot follow links of ${cid.toString()}: codec 0x${cid.code.toString(16)} is not raw, dag-pb or dag-cbor`)
+  return links
 }
 
 /**
@@ -244,7 +234,7 @@ async function walk (source: GatewayBlockSource, root: CID, scope: Scope): Promi
     out.push({ cid, size: bytes.length })
     if (out.length % WALK_SLICE === 0) await new Promise(resolve => setImmediate(resolve))
     if (s === 'block') continue
-    const links: Array<[CID, Scope]> = s === 'all' ? linksOf(cid, bytes).map(c => [c, 'all']) : entityLinksOf(cid, bytes)
+    const links: Array<[CID, Scope]> = s === 'all' ? linksOrFail(cid, bytes).map(c => [c, 'all']) : entityLinksOf(cid, bytes)
     for (let i = links.length - 1; i >= 0; i--) stack.push(links[i])
   }
   return out

@@ -1,7 +1,5 @@
-import * as dagCbor from '@ipld/dag-cbor'
-import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
-import { DAG_CBOR } from '../codec/cid.ts'
+import { linksOf } from '../codec/links.ts'
 import { ChainStoreError } from '../errors.ts'
 import { PREFIX, blockKey, prefixRange } from '../storage/keys.ts'
 import type { BlocksDb, RootDb } from '../storage/level.ts'
@@ -25,24 +23,6 @@ export interface GcSummary {
 
 /** Progress of a collection: phase and counts so far. */
 export type GcProgress = (p: { phase: 'mark' | 'sweep', done: number, total?: number }) => void
-
-/** Links of one block, by codec; raw and unknown codecs have none. */
-export function linksOf (cid: CID, bytes: Uint8Array): CID[] {
-  if (cid.code === DAG_CBOR) {
-    const out: CID[] = []
-    const walk = (v: unknown, depth: number): void => {
-      if (depth > 64 || v == null || typeof v !== 'object') return
-      const c = CID.asCID(v)
-      if (c != null) { out.push(c); return }
-      if (v instanceof Uint8Array) return
-      for (const x of Array.isArray(v) ? v : Object.values(v)) walk(x, depth + 1)
-    }
-    walk(dagCbor.decode(bytes), 0)
-    return out
-  }
-  if (cid.code === dagPb.code) return dagPb.decode(bytes).Links.map(l => l.Hash)
-  return []
-}
 
 /**
  * Mark and sweep over the blocks sublevel, in one LevelDB snapshot:
@@ -78,7 +58,8 @@ export async function collectGarbage (db: RootDb, blocks: BlocksDb, extraRoots: 
         if (!recursive) continue
         expanded.add(key)
         try {
-          for (const l of linksOf(cid, bytes)) stack.push(l)
+          // a codec whose links cannot be read keeps only itself
+          for (const l of linksOf(cid, bytes) ?? []) stack.push(l)
         } catch {
           complete = false
         }
