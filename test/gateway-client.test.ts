@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { GatewayClient, GatewayFetchError, type GatewayScore } from '../src/gateway/client.ts'
 import { cidOf, RAW } from '../src/codec/cid.ts'
 import { openTestStore, quietLogger } from './helpers/store.ts'
+import { startReadApi } from '../src/api/server.ts'
 
 type Behaviour = 'honest' | 'wrong-bytes' | 'truncated' | 'huge' | 'drip' | 'not-found' | 'error'
 
@@ -119,5 +120,22 @@ describe('gateway fallback client', () => {
     expect(pins).not.toContain(cid.toString())
     const unknown = cidOf(new TextEncoder().encode('nobody'), RAW)
     await expect(t.store.getBytes(unknown)).rejects.toThrow(/not-found/)
+  })
+
+  it('node B, with no peer holding a block, reads it through node A\'s own gateway past a lying one, and caches it', async () => {
+    const a = await openTestStore()
+    const [stored] = await a.store.storeBlocks(a.chain.take(1, a.store.config.limits))
+    const api = await startReadApi(a.store, { host: '127.0.0.1', port: 0, logger: quietLogger })
+    const header = a.store.localBytes(stored.cid)!
+    const liar = await gateway('wrong-bytes', new Map([[stored.cid.toString(), header]]))
+    const b = await openTestStore({ gateways: { enabled: true, urls: [liar.url, api.url], timeoutMs: 2_000, stallMs: 500 } })
+    cleanup = async () => { await api.close(); await a.cleanup(); await b.cleanup() }
+    const bytes = await b.store.getBytes(stored.cid)
+    expect(Buffer.from(bytes).equals(Buffer.from(header))).toBe(true)
+    expect(b.store.localBytes(stored.cid)).toBeDefined()
+    // the whole block DAG follows by CID: the pages the header links to
+    const { decodeHeader } = await import('../src/codec/decode.ts')
+    for (const page of decodeHeader(bytes).txPages) expect((await b.store.getBytes(page)).length).toBeGreaterThan(0)
+    expect(liar.hits()).toBe(1) // after its lie it is asked last, and the honest gateway answers first
   })
 })
