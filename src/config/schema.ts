@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { PRESETS, pinRuleSchema } from '../pinning/policy.ts'
 import {
   DEFAULT_ALLOW_GAPS, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_CACHE_BYTES, DEFAULT_DATA_DIR,
   DEFAULT_DURABILITY, DEFAULT_MAX_BLOCK_BYTES, DEFAULT_MAX_TX_BYTES, DEFAULT_MAX_TXS_PER_BLOCK,
@@ -62,6 +63,11 @@ export const configSchema = z.object({
     port: z.number().int().min(0).max(65535).default(DEFAULT_API_PORT)
   }).prefault({}),
   network: networkSchema.prefault({}),
+  /** Which blocks this node keeps pinned (pinning/*.json); `rules` replaces the preset's rules. */
+  pinning: z.object({
+    preset: z.enum(PRESETS).default('archive'),
+    rules: z.array(pinRuleSchema).min(1).optional()
+  }).strict().prefault({}),
   /** Verified reads from IPFS trustless gateways when neither the store nor a peer has a block. */
   gateways: z.object({
     enabled: z.boolean().default(false),

@@ -38,7 +38,9 @@ import { GatewayClient, type GatewayScore } from '../gateway/client.ts'
 
 /** kv namespace where gateway scores persist. */
 const GATEWAY_SCORES_NAMESPACE = 'gateway-scores'
-import { addBlockToBatch, readHead, setHeadInBatch } from './write-block.ts'
+import { addBlockToBatch, readHead, setChainPin, setHeadInBatch, type ChainPin } from './write-block.ts'
+import { keptBy, leavingWindow, resolvePolicy, type PinPolicy } from '../pinning/policy.ts'
+import type { WriteBatch } from '../storage/types.ts'
 import type { AddFileOptions, GetBytesOptions, Head, NetworkStatus, PutBytesOptions, ReorgEvent, StoreStatus } from './types.ts'
 
 /** Rough per-object overhead added to byte sizes when sizing cache entries. */
@@ -75,6 +77,8 @@ export class ChainStore {
   readonly #fs: UnixFS
   readonly #log: Logger
   readonly #cache: ObjectCache
+  /** The pin policy (config `pinning`): which chain blocks stay pinned as the head moves. */
+  readonly #policy: PinPolicy
   #head: Head | null
   /** LevelDB `sync` for every write: true under `durability: 'power'`. */
   readonly #sync: boolean
@@ -96,7 +100,8 @@ export class ChainStore {
   /** Verified reads from trustless gateways, when `gateways.enabled`. */
   readonly #gateways: GatewayClient | null
 
-  private constructor (init: { config: ChainStoreConfig, db: RootDb, blocks: BlocksDb, helia: Helia, log: Logger, head: Head | null }) {
+  private constructor (init: { config: ChainStoreConfig, db: RootDb, blocks: BlocksDb, helia: Helia, log: Logger, head: Head | null, policy: PinPolicy }) {
+    this.#policy = init.policy
     this.config = init.config
     this.#db = init.db
     this.#blocks = init.blocks
@@ -115,6 +120,7 @@ export class ChainStore {
   /** Opens the data dir and starts Helia over it. Use `createChainStore`. */
   static async open (config: ChainStoreConfig, logger: Logger): Promise<ChainStore> {
     const log = logger.child({ room: 'node' })
+    const policy = await resolvePolicy(config.pinning.preset, config.pinning.rules != null ? { rules: config.pinning.rules } : {})
     const { db, blocks } = await openLevel(config.dataDir, config.level)
     try {
       const blockstore = new LevelBlockstore(blocks as any)
@@ -126,7 +132,7 @@ export class ChainStore {
       await helia.start()
       const head = readHead(db)
       log.info({ dataDir: config.dataDir, head: head?.height ?? null }, 'store opened')
-      const store = new ChainStore({ config, db, blocks, helia, log, head })
+      const store = new ChainStore({ config, db, blocks, helia, log, head, policy })
       if (config.network.enabled) {
         store.replication = new Replicator({ store, helia: helia as any, config, logger })
         try {
@@ -190,10 +196,13 @@ export class ChainStore {
       const batch = startBatch(this.#db, this.#blocks)
       let head = this.#head
       for (const block of fresh) {
-        addBlockToBatch(batch, block)
         if (head == null || block.height > head.height) head = { height: block.height, cid: block.cid }
       }
-      if (head !== this.#head && head != null) setHeadInBatch(batch, head)
+      for (const block of fresh) addBlockToBatch(batch, block, true, this.#chainPinAt(block.height, head!.height))
+      if (head !== this.#head && head != null) {
+        setHeadInBatch(batch, head)
+        this.#repinLeaving(batch, this.#head?.height ?? -1, head.height)
+      }
       await batch.write(this.#sync)
       const moved = head !== this.#head
       this.#head = head
@@ -201,6 +210,31 @@ export class ChainStore {
       if (moved) this.events.emit('head', head)
       return results
     })
+  }
+
+  /** How the pin policy holds a chain block at `height` when the head is at `head`. */
+  #chainPinAt (height: number, head: number): ChainPin {
+    const ctx = { head: Math.max(head, height), now: Date.now() }
+    if (keptBy(this.#policy, { kind: 'page', height }, ctx).length > 0) return 'dag'
+    if (keptBy(this.#policy, { kind: 'header', height }, ctx).length > 0) return 'header'
+    return null
+  }
+
+  /**
+   * As the head moves from `from` to `to`, the canonical blocks that leave a
+   * window of the pin policy get their pin records rewritten in the same batch
+   * (header only, or none); GC then collects what is no longer held.
+   */
+  #repinLeaving (batch: WriteBatch, from: number, to: number): void {
+    if (from < 0) return
+    const heights = new Set<number>()
+    for (const kind of ['page', 'header'] as const) {
+      for (const r of leavingWindow(this.#policy, kind, from, to)) for (let h = r.from; h <= Math.min(r.to, from); h++) heights.add(h)
+    }
+    for (const h of heights) {
+      const at = this.#db.getSync(heightKey(h))
+      if (at != null) setChainPin(batch, CID.decode(at), h, this.#chainPinAt(h, to))
+    }
   }
 
   /** True when the block's header is stored here (canonical or side branch). */
@@ -223,6 +257,7 @@ export class ChainStore {
       const out: Array<{ cid: CID, height: number, created: boolean, canonical: boolean }> = []
       const batch = startBatch(this.#db, this.#blocks)
       const pending = new Map<string, number>()
+      const toAdd: Array<{ block: EncodedBlock, canonical: boolean }> = []
       let head = this.#head
       for (const block of [...blocks].sort((a, b) => a.height - b.height)) {
         const key = block.cid.toString()
@@ -238,14 +273,20 @@ export class ChainStore {
         const extendsHead = head == null
           ? block.parent == null || this.config.allowGaps
           : block.parent != null && block.parent.equals(head.cid) && block.height === head.height + 1
-        addBlockToBatch(batch, block, extendsHead)
+        toAdd.push({ block, canonical: extendsHead })
         if (extendsHead) head = { height: block.height, cid: block.cid }
         pending.set(key, block.height)
         out.push({ cid: block.cid, height: block.height, created: true, canonical: extendsHead })
       }
-      if (batch.length === 0) return out
+      if (toAdd.length === 0) return out
+      // pins follow the policy at the head this batch ends with
+      const pinHead = head?.height ?? -1
+      for (const { block, canonical } of toAdd) addBlockToBatch(batch, block, canonical, this.#chainPinAt(block.height, pinHead))
       const moved = head !== this.#head
-      if (moved && head != null) setHeadInBatch(batch, head)
+      if (moved && head != null) {
+        setHeadInBatch(batch, head)
+        this.#repinLeaving(batch, this.#head?.height ?? -1, head.height)
+      }
       await batch.write(this.#sync)
       this.#head = head
       for (const r of out) if (r.created) this.events.emit('block', r)
@@ -421,7 +462,7 @@ export class ChainStore {
 
   #localBytes (cid: CID): Uint8Array {
     const bytes = this.#blocks.getSync(blockKey(cid))
-    if (bytes == null) throw new BlockNotFoundError(`block ${cid.toString()} is indexed but its bytes are missing (run verify --repair)`)
+    if (bytes == null) throw new BlockNotFoundError(`block ${cid.toString()} is indexed but its bytes are not stored here (the pin policy let them go, or they were lost)`)
     return bytes
   }
 

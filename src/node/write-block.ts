@@ -1,6 +1,6 @@
 import type { EncodedBlock } from '../codec/encode.ts'
 import { indexBlock, recordBlock } from '../indexes/writer.ts'
-import { pinInBatch } from '../pinning/records.ts'
+import { pinInBatch, unpinInBatch } from '../pinning/records.ts'
 import { CID } from 'multiformats/cid'
 import { META_HEAD, readU64, writeU64 } from '../storage/keys.ts'
 import type { RootDb } from '../storage/level.ts'
@@ -14,13 +14,26 @@ import type { Head } from './types.ts'
  * ingest benchmark's raw baseline both build batches with it, so the baseline
  * writes exactly the store's keys and bytes.
  */
-export function addBlockToBatch (batch: WriteBatch, block: EncodedBlock, canonical = true): void {
+export function addBlockToBatch (batch: WriteBatch, block: EncodedBlock, canonical = true, pin: ChainPin = 'dag'): void {
   batch.putBlock(block.header.cid, block.header.bytes)
   for (const p of block.txPages) batch.putBlock(p.cid, p.bytes)
   for (const p of block.receiptPages) batch.putBlock(p.cid, p.bytes)
   recordBlock(batch, block)
   if (canonical) indexBlock(batch, block)
-  pinInBatch(batch, { cid: block.cid, reasons: ['chain'], recursive: true, height: block.height })
+  setChainPin(batch, block.cid, block.height, pin)
+}
+
+/**
+ * How a chain block is pinned: `dag` holds the header and every page
+ * (recursive), `header` the header alone (its pages may be collected), null
+ * nothing (the whole block may be collected).
+ */
+export type ChainPin = 'dag' | 'header' | null
+
+/** Writes (or removes) a chain block's pin record in a batch. */
+export function setChainPin (batch: WriteBatch, cid: CID, height: number, pin: ChainPin): void {
+  if (pin == null) unpinInBatch(batch, cid)
+  else pinInBatch(batch, { cid, reasons: ['chain'], recursive: pin === 'dag', height })
 }
 
 /** Records the head in the same batch. */

@@ -1,4 +1,5 @@
 import { CID } from 'multiformats/cid'
+import { headerLinks } from '../codec/from-bytes.ts'
 import { linksOf } from '../codec/links.ts'
 import { ChainStoreError } from '../errors.ts'
 import { PREFIX, blockKey, prefixRange } from '../storage/keys.ts'
@@ -26,8 +27,9 @@ export type GcProgress = (p: { phase: 'mark' | 'sweep', done: number, total?: nu
 
 /**
  * Mark and sweep over the blocks sublevel, in one LevelDB snapshot:
- * - roots: every pin record (recursive pins walk their DAG by codec: dag-cbor
- *   and dag-pb links) and `extraRoots` (replicated-log entries, identities and
+ * - roots: every pin record (a chain pin holds its block's header and pages;
+ *   other recursive pins walk their DAG by codec: dag-cbor and dag-pb links)
+ *   and `extraRoots` (replicated-log entries, identities and
  *   manifests, which OrbitDB keeps unpinned);
  * - candidates: only blocks present in the snapshot, so a block written while
  *   the collection runs is never deleted.
@@ -66,10 +68,27 @@ export async function collectGarbage (db: RootDb, blocks: BlocksDb, extraRoots: 
       }
       return complete
     }
+    /**
+     * A chain pin holds its block: the header and its pages. Not the parent
+     * the header links to: that block has its own pin (or the policy let it go).
+     */
+    const markBlock = async (header: CID): Promise<boolean> => {
+      const key = blockKey(header)
+      marked.add(key)
+      const bytes = await read(key)
+      if (bytes == null) return false
+      let complete = true
+      try {
+        for (const page of headerLinks(bytes).pages) if (!(await mark(page, false))) complete = false
+      } catch {
+        return false
+      }
+      return complete
+    }
     for await (const [key, value] of db.iterator({ ...prefixRange(Uint8Array.of(PREFIX.PIN)), snapshot } as any)) {
       options.signal?.throwIfAborted()
       const pin = decodePinValue(CID.decode(key.subarray(1)), value)
-      if (!(await mark(pin.cid, pin.recursive))) incompletePins++
+      if (!(await (pin.reasons.includes('chain') && pin.recursive ? markBlock(pin.cid) : mark(pin.cid, pin.recursive)))) incompletePins++
     }
     for (const root of extraRoots) await mark(root, true)
 

@@ -28,6 +28,11 @@ export function pinInBatch (batch: WriteBatch, record: Omit<PinRecord, 'cid'> & 
   batch.put(pinKey(record.cid), dagCbor.encode(value))
 }
 
+/** Removes a root's pin record in a batch. */
+export function unpinInBatch (batch: WriteBatch, cid: CID): void {
+  batch.del(pinKey(cid))
+}
+
 /** Reads the pin record of a root, if any. */
 export function readPin (db: ClassicLevel<Uint8Array, Uint8Array>, cid: CID): PinRecord | undefined {
   const bytes = db.getSync(pinKey(cid))
