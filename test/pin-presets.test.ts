@@ -53,4 +53,24 @@ describe('pin presets applied as the head advances', () => {
     expect((await a.store.gc()).deleted).toBe(0)
     await a.cleanup()
   })
+
+  it('holds are counted by reason: a user pin survives the policy letting a block go, and never drops the chain hold', async () => {
+    const t = await openTestStore({ pinning: { preset: 'light', rules: [{ kinds: ['header'] }, { kinds: ['page'], window: 5 }] } })
+    cleanup = t.cleanup
+    const { store } = t
+    await store.storeBlocks(t.chain.take(10, store.config.limits)) // head 9: heights 5..9 whole
+    const b8 = await store.getHeader(8)
+    const page8 = b8.txPages[0]
+    // the user pins block 8's header bytes and one of its pages
+    await store.putBytes(store.localBytes(b8.cid)!, { codec: 'dag-cbor' })
+    await store.putBytes(store.localBytes(page8)!)
+    const rec = async (cid: any): Promise<any> => { for await (const p of store.pins()) if (p.cid.equals(cid)) return p }
+    expect(await rec(b8.cid)).toMatchObject({ reasons: ['chain', 'user'], recursive: true })
+    await store.storeBlocks(t.chain.take(10, store.config.limits)) // head 19: block 8 left the page window
+    expect(await rec(b8.cid)).toMatchObject({ reasons: ['chain', 'user'], recursive: false })
+    await store.gc()
+    expect(store.localBytes(b8.cid)).toBeDefined()
+    expect(store.localBytes(page8)).toBeDefined() // held by the user's pin on it
+    expect(store.localBytes(b8.receiptPages[0])).toBeUndefined() // held by nobody any more
+  })
 })

@@ -20,7 +20,7 @@ import { decodeBlockRecord, decodeTxRecord, type TxRecord } from '../indexes/rec
 import { indexBlock, unindexBlock } from '../indexes/writer.ts'
 import type { HistoryOptions, HistoryPage, LogQuery, LogRecord } from '../indexes/types.ts'
 import type { Logger } from '../logger.ts'
-import { listPins, pinInBatch, type PinRecord } from '../pinning/records.ts'
+import { holdInBatch, listPins, readPin, type PinReader, type PinRecord } from '../pinning/records.ts'
 import { ObjectCache } from '../storage/cache.ts'
 import {
   BlockNotFoundError, HeightConflictError, ParentNotFoundError, ReceiptNotFoundError, StoreClosedError,
@@ -198,7 +198,7 @@ export class ChainStore {
       for (const block of fresh) {
         if (head == null || block.height > head.height) head = { height: block.height, cid: block.cid }
       }
-      for (const block of fresh) addBlockToBatch(batch, block, true, this.#chainPinAt(block.height, head!.height))
+      for (const block of fresh) addBlockToBatch(batch, block, true, this.#chainPinAt(block.height, head!.height), this.#readPin)
       if (head !== this.#head && head != null) {
         setHeadInBatch(batch, head)
         this.#repinLeaving(batch, this.#head?.height ?? -1, head.height)
@@ -211,6 +211,9 @@ export class ChainStore {
       return results
     })
   }
+
+  /** The current pin record of a root (pins merge reasons into it). */
+  readonly #readPin: PinReader = cid => readPin(this.#db, cid)
 
   /** How the pin policy holds a chain block at `height` when the head is at `head`. */
   #chainPinAt (height: number, head: number): ChainPin {
@@ -233,7 +236,7 @@ export class ChainStore {
     }
     for (const h of heights) {
       const at = this.#db.getSync(heightKey(h))
-      if (at != null) setChainPin(batch, CID.decode(at), h, this.#chainPinAt(h, to))
+      if (at != null) setChainPin(batch, CID.decode(at), h, this.#chainPinAt(h, to), this.#readPin)
     }
   }
 
@@ -281,7 +284,7 @@ export class ChainStore {
       if (toAdd.length === 0) return out
       // pins follow the policy at the head this batch ends with
       const pinHead = head?.height ?? -1
-      for (const { block, canonical } of toAdd) addBlockToBatch(batch, block, canonical, this.#chainPinAt(block.height, pinHead))
+      for (const { block, canonical } of toAdd) addBlockToBatch(batch, block, canonical, this.#chainPinAt(block.height, pinHead), this.#readPin)
       const moved = head !== this.#head
       if (moved && head != null) {
         setHeadInBatch(batch, head)
@@ -621,7 +624,7 @@ export class ChainStore {
       this.#assertOpen()
       const batch = startBatch(this.#db, this.#blocks)
       batch.putBlock(cid, bytes)
-      if (options.pin !== false) pinInBatch(batch, { cid, reasons: ['user'], recursive: false })
+      if (options.pin !== false) holdInBatch(batch, this.#readPin, cid, 'user', false)
       await batch.write(this.#sync)
       return cid
     })
@@ -682,7 +685,7 @@ export class ChainStore {
       // the pin record's write comes after the blocks in LevelDB's log, so
       // syncing it makes all of them durable too
       const batch = startBatch(this.#db, this.#blocks)
-      pinInBatch(batch, { cid, reasons: ['blob'], recursive: true })
+      holdInBatch(batch, this.#readPin, cid, 'blob', true)
       await batch.write(this.#sync)
       return cid
     } finally {

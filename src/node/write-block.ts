@@ -1,6 +1,6 @@
 import type { EncodedBlock } from '../codec/encode.ts'
 import { indexBlock, recordBlock } from '../indexes/writer.ts'
-import { pinInBatch, unpinInBatch } from '../pinning/records.ts'
+import { holdInBatch, releaseInBatch, type PinReader } from '../pinning/records.ts'
 import { CID } from 'multiformats/cid'
 import { META_HEAD, readU64, writeU64 } from '../storage/keys.ts'
 import type { RootDb } from '../storage/level.ts'
@@ -14,13 +14,13 @@ import type { Head } from './types.ts'
  * ingest benchmark's raw baseline both build batches with it, so the baseline
  * writes exactly the store's keys and bytes.
  */
-export function addBlockToBatch (batch: WriteBatch, block: EncodedBlock, canonical = true, pin: ChainPin = 'dag'): void {
+export function addBlockToBatch (batch: WriteBatch, block: EncodedBlock, canonical = true, pin: ChainPin = 'dag', read?: PinReader): void {
   batch.putBlock(block.header.cid, block.header.bytes)
   for (const p of block.txPages) batch.putBlock(p.cid, p.bytes)
   for (const p of block.receiptPages) batch.putBlock(p.cid, p.bytes)
   recordBlock(batch, block)
   if (canonical) indexBlock(batch, block)
-  setChainPin(batch, block.cid, block.height, pin)
+  setChainPin(batch, block.cid, block.height, pin, read)
 }
 
 /**
@@ -30,10 +30,10 @@ export function addBlockToBatch (batch: WriteBatch, block: EncodedBlock, canonic
  */
 export type ChainPin = 'dag' | 'header' | null
 
-/** Writes (or removes) a chain block's pin record in a batch. */
-export function setChainPin (batch: WriteBatch, cid: CID, height: number, pin: ChainPin): void {
-  if (pin == null) unpinInBatch(batch, cid)
-  else pinInBatch(batch, { cid, reasons: ['chain'], recursive: pin === 'dag', height })
+/** Sets (or drops) the chain's hold on a block in a batch; other reasons' holds stay. */
+export function setChainPin (batch: WriteBatch, cid: CID, height: number, pin: ChainPin, read?: PinReader): void {
+  if (pin == null) releaseInBatch(batch, read, cid, 'chain')
+  else holdInBatch(batch, read, cid, 'chain', pin === 'dag', height)
 }
 
 /** Records the head in the same batch. */
