@@ -64,6 +64,12 @@ describe('chainstore CLI', () => {
     expect(gc.code).toBe(0)
     expect(JSON.parse(gc.stdout)).toMatchObject({ scanned: 9, marked: 9, deleted: 0, bytesFreed: 0, incompletePins: 0 })
     expect(gc.stderr).toMatch(/gc: sweep 9 blocks \(done\)/)
+    const pins = JSON.parse((await cli(['-d', dataDir, '--json', 'pin', 'ls'])).stdout)
+    expect(pins.map((p: any) => [p.height, p.reasons, p.recursive])).toEqual(expect.arrayContaining([[0, ['chain'], true], [1, ['chain'], true], [2, ['chain'], true]]))
+    const added = await cli(['-d', dataDir, '--json', 'pin', 'add', stored[1].cid, '--root-only'])
+    expect(JSON.parse(added.stdout).reasons).toEqual(['chain', 'user'])
+    const removed = await cli(['-d', dataDir, 'pin', 'rm', stored[1].cid])
+    expect(removed.stdout).toMatch(/^unpinned /)
 
     const txId = stored[2].txIds[4]
     const tx = JSON.parse((await cli(['-d', dataDir, '--json', 'tx', 'get', txId])).stdout)

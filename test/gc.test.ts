@@ -115,4 +115,28 @@ describe('garbage collection', () => {
     const offline = await t.reopen({ network: { enabled: false } })
     await expect(offline.gc()).rejects.toThrow(/replication is off/)
   })
+
+  it('pin and unpin: a user pin holds a DAG through GC, fetching missing blocks through a gateway first; unpin lets GC free it', async () => {
+    const { startReadApi } = await import('../src/api/server.ts')
+    const { quietLogger } = await import('./helpers/store.ts')
+    const a = await openTestStore()
+    const file = await a.store.addFile(new Uint8Array(2_500_000).map((_, i) => (i * 7) % 256))
+    const api = await startReadApi(a.store, { host: '127.0.0.1', port: 0, logger: quietLogger })
+    const b = await openTestStore({ gateways: { enabled: true, urls: [api.url], timeoutMs: 5_000, stallMs: 1_000 } })
+    cleanup = async () => { await api.close(); await a.cleanup(); await b.cleanup() }
+    const record = await b.store.pin(file)
+    expect(record).toMatchObject({ reasons: ['user'], recursive: true })
+    await b.store.gc()
+    let length = 0
+    for await (const chunk of b.store.cat(file)) length += chunk.length
+    expect(length).toBe(2_500_000)
+    expect(await b.store.unpin(file)).toBe(true)
+    expect(await b.store.unpin(file)).toBe(false)
+    const freed = await b.store.gc()
+    expect(freed.deleted).toBeGreaterThanOrEqual(3) // the file's root and leaves
+    expect(b.store.localBytes(file)).toBeUndefined()
+    // unpin leaves other holds alone: a blob pinned by addFile keeps its blob hold
+    expect(await a.store.unpin(file)).toBe(false)
+    expect((await a.store.gc()).deleted).toBe(0)
+  })
 })

@@ -20,7 +20,8 @@ import { decodeBlockRecord, decodeTxRecord, type TxRecord } from '../indexes/rec
 import { indexBlock, unindexBlock } from '../indexes/writer.ts'
 import type { HistoryOptions, HistoryPage, LogQuery, LogRecord } from '../indexes/types.ts'
 import type { Logger } from '../logger.ts'
-import { holdInBatch, listPins, readPin, type PinReader, type PinRecord } from '../pinning/records.ts'
+import { holdInBatch, listPins, readPin, releaseInBatch, type PinReader, type PinRecord } from '../pinning/records.ts'
+import { linksOf } from '../codec/links.ts'
 import { ObjectCache } from '../storage/cache.ts'
 import {
   BlockNotFoundError, HeightConflictError, ParentNotFoundError, ReceiptNotFoundError, StoreClosedError,
@@ -730,6 +731,60 @@ export class ChainStore {
     this.#assertOpen()
     const cid = parseCid(cidInput)
     yield * this.#fs.cat(cid, { ...options, offline: true } as any)
+  }
+
+  /**
+   * Pins a root for the user: with `recursive` (default) its whole DAG. Blocks
+   * of the DAG not stored here are fetched through `getBytes` (peers, then
+   * gateways when enabled) and verified first; the pin record is written only
+   * once the DAG is complete, so a pin never points at missing blocks.
+   */
+  async pin (cidInput: CID | string, options: { recursive?: boolean, signal?: AbortSignal } = {}): Promise<PinRecord> {
+    this.#assertOpen()
+    const root = parseCid(cidInput)
+    const recursive = options.recursive ?? true
+    const fetched: Array<{ cid: CID, bytes: Uint8Array }> = []
+    const stack = [root]
+    const seen = new Set<string>()
+    while (stack.length > 0) {
+      const cid = stack.pop()!
+      if (seen.has(cid.toString())) continue
+      seen.add(cid.toString())
+      let bytes = this.localBytes(cid)
+      if (bytes == null) {
+        bytes = await this.getBytes(cid, { signal: options.signal })
+        fetched.push({ cid, bytes })
+      }
+      if (!recursive) break
+      const links = linksOf(cid, bytes)
+      if (links == null) throw new InvalidBlockError(`pin: cannot follow the links of ${cid.toString()} (codec 0x${cid.code.toString(16)}); pin it with recursive: false`)
+      // a chain header's parent link is the chain, not this block: the chain's own pins hold it
+      const parent = cid.code === dagCbor.code && this.#blockHeight(cid) != null ? decodeHeader(bytes).parent : null
+      for (const l of links) if (parent == null || !l.equals(parent)) stack.push(l)
+    }
+    return await this.#exclusive(async () => {
+      this.#assertOpen()
+      const batch = startBatch(this.#db, this.#blocks)
+      for (const b of fetched) batch.putBlock(b.cid, b.bytes)
+      holdInBatch(batch, this.#readPin, root, 'user', recursive)
+      await batch.write(this.#sync)
+      return readPin(this.#db, root)!
+    })
+  }
+
+  /** Drops the user's hold on a root; other reasons' holds stay. Returns whether the user held it. */
+  async unpin (cidInput: CID | string): Promise<boolean> {
+    this.#assertOpen()
+    const root = parseCid(cidInput)
+    return await this.#exclusive(async () => {
+      this.#assertOpen()
+      const held = readPin(this.#db, root)?.reasons.includes('user') === true
+      if (!held) return false
+      const batch = startBatch(this.#db, this.#blocks)
+      releaseInBatch(batch, this.#readPin, root, 'user')
+      await batch.write(this.#sync)
+      return true
+    })
   }
 
   /** Every pin record. */
