@@ -240,3 +240,18 @@ describe('@helia/verified-fetch through our gateway', () => {
     expect(new Set(contacted)).toEqual(new Set([new URL(api.url).host]))
   }, 60_000)
 })
+
+describe('/pins', () => {
+  it('lists pin records with their reasons, and refuses a bad limit', async () => {
+    const res = await get('/pins')
+    expect(res.status).toBe(200)
+    const pins = await res.json() as any[]
+    expect(pins.some((p: any) => p.reasons.includes('chain') && p.height === 2)).toBe(true)
+    expect(pins.some((p: any) => p.reasons.includes('blob'))).toBe(true)
+    expect(pins.some((p: any) => p.reasons.includes('user'))).toBe(true)
+    expect((await (await get('/pins?limit=1')).json())).toHaveLength(1)
+    const bad = await get('/pins?limit=0')
+    expect(bad.status).toBe(400)
+    expect((await bad.json() as any).error).toBe('InvalidQueryError')
+  })
+})

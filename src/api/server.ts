@@ -5,6 +5,8 @@ import { handleGatewayRequest, isGatewayPath } from '../gateway/server.ts'
 import type { ChainStore } from '../node/chainstore.ts'
 import type { Logger } from '../logger.ts'
 import { NetworkDisabledError } from '../replication/errors.ts'
+import { MAX_PAGE_LIMIT } from '../config/constants.ts'
+import { InvalidQueryError } from '../storage/errors.ts'
 import type { Replicator } from '../replication/replicator.ts'
 
 /** HTTP status of each typed error; anything unnamed here is a 500. */
@@ -50,7 +52,14 @@ export async function startReadApi (store: ChainStore, options: { host: string, 
     })],
     [/^\/peers$/, async () => await network().peers()],
     [/^\/validators$/, async () => await network().validators()],
-    [/^\/reputation$/, async () => { const r = network().reputation; await r.refresh(); return r.scores() }]
+    [/^\/reputation$/, async () => { const r = network().reputation; await r.refresh(); return r.scores() }],
+    [/^\/pins$/, async (_params, q) => {
+      const limit = q.has('limit') ? Number(q.get('limit')) : MAX_PAGE_LIMIT
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) throw new InvalidQueryError(`limit: expected 1-${MAX_PAGE_LIMIT}, got ${String(q.get('limit'))}`)
+      const out = []
+      for await (const p of store.pins()) { if (out.length >= limit) break; out.push(p) }
+      return out
+    }]
   ]
   const network = (): Replicator => {
     if (store.replication == null) throw new NetworkDisabledError('this node runs without replication (config network.enabled is false)')
