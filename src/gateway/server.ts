@@ -168,18 +168,18 @@ function notModified (req: IncomingMessage, etag: string): boolean {
   return inm.split(',').map(s => s.trim()).some(t => t === '*' || t === etag || t === `W/${etag}`)
 }
 
+/** Writes a 304 (returns false: nothing more to send) or the 200 head of a body. */
+function writeHead (req: IncomingMessage, res: ServerResponse, cid: CID, etag: string, type: string, length: number, filename: string): boolean {
+  const headers = commonHeaders(cid, etag)
+  if (notModified(req, etag)) { res.writeHead(304, headers); res.end(); return false }
+  res.writeHead(200, { ...headers, 'content-type': type, 'content-length': String(length), 'content-disposition': `attachment; filename="${filename}"` })
+  return true
+}
+
 function serveRaw (source: GatewayBlockSource, cid: CID, req: IncomingMessage, res: ServerResponse, head: boolean): void {
   const bytes = blockBytes(source, cid)
   if (bytes == null) throw notFound(cid, cid)
-  const etag = `"${cid.toString()}.raw"`
-  const headers = commonHeaders(cid, etag)
-  if (notModified(req, etag)) { res.writeHead(304, headers); res.end(); return }
-  res.writeHead(200, {
-    ...headers,
-    'content-type': MEDIA_RAW,
-    'content-length': String(bytes.length),
-    'content-disposition': `attachment; filename="${cid.toString()}.bin"`
-  })
+  if (!writeHead(req, res, cid, `"${cid.toString()}.raw"`, MEDIA_RAW, bytes.length, `${cid.toString()}.bin`)) return
   res.end(head ? undefined : bytes)
 }
 
@@ -257,15 +257,7 @@ async function serveCar (source: GatewayBlockSource, root: CID, scope: Scope, re
   const blocks = await walk(source, root, scope)
   const header = carHeader(root)
   const length = blocks.reduce((n, b) => n + sectionLength(b.cid, b.size), header.length)
-  const etag = `"${root.toString()}.car.${scope}.dfs.n"`
-  const headers = commonHeaders(root, etag)
-  if (notModified(req, etag)) { res.writeHead(304, headers); res.end(); return }
-  res.writeHead(200, {
-    ...headers,
-    'content-type': CAR_CONTENT_TYPE,
-    'content-length': String(length),
-    'content-disposition': `attachment; filename="${root.toString()}.car"`
-  })
+  if (!writeHead(req, res, root, `"${root.toString()}.car.${scope}.dfs.n"`, CAR_CONTENT_TYPE, length, `${root.toString()}.car`)) return
   if (head) { res.end(); return }
   await write(res, header)
   for (const { cid, size } of blocks) {

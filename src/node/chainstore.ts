@@ -269,11 +269,7 @@ export class ChainStore {
           out.push({ cid: block.cid, height: block.height, created: false, canonical: this.#isCanonical(block.cid, block.height) })
           continue
         }
-        if (block.parent != null) {
-          const parentHeight = pending.get(block.parent.toString()) ?? this.#blockHeight(block.parent)
-          if (parentHeight == null && !this.config.allowGaps) throw new ParentNotFoundError(`block ${block.height}: parent ${block.parent.toString()} is not stored`)
-          if (parentHeight != null && parentHeight !== block.height - 1) throw new InvalidBlockError(`block ${block.height}: parent ${block.parent.toString()} is at height ${parentHeight}, expected ${block.height - 1}`)
-        }
+        this.#parentHeight(block, pending)
         const extendsHead = head == null
           ? block.parent == null || this.config.allowGaps
           : block.parent != null && block.parent.equals(head.cid) && block.height === head.height + 1
@@ -416,17 +412,9 @@ export class ChainStore {
       if (other != null) {
         throw new HeightConflictError(`height ${block.height}: block ${other} is already stored there; ${key} conflicts with it`)
       }
-      if (block.parent != null) {
-        const parentHeight = pending.get(block.parent.toString()) ?? this.#blockHeight(block.parent)
-        if (parentHeight == null && !this.config.allowGaps) {
-          throw new ParentNotFoundError(`block ${block.height}: parent ${block.parent.toString()} is not stored (config allowGaps is false)`)
-        }
-        if (parentHeight != null && parentHeight !== block.height - 1) {
-          throw new InvalidBlockError(`block ${block.height}: parent ${block.parent.toString()} is at height ${parentHeight}, expected ${block.height - 1}`)
-        }
-        if (parentHeight != null && !pending.has(block.parent.toString()) && !this.#isCanonical(block.parent, parentHeight)) {
-          throw new InvalidBlockError(`block ${block.height}: parent ${block.parent.toString()} is on a side branch; local writes extend the canonical chain`)
-        }
+      const parentHeight = this.#parentHeight(block, pending)
+      if (block.parent != null && parentHeight != null && !pending.has(block.parent.toString()) && !this.#isCanonical(block.parent, parentHeight)) {
+        throw new InvalidBlockError(`block ${block.height}: parent ${block.parent.toString()} is on a side branch; local writes extend the canonical chain`)
       }
       pending.set(key, block.height)
       pendingHeights.set(block.height, key)
@@ -434,6 +422,23 @@ export class ChainStore {
       fresh.push(block)
     }
     return { results: out, fresh }
+  }
+
+  /**
+   * The parent's height (stored or earlier in the same batch), or undefined
+   * for a root or an allowed gap; throws when the parent is missing (gaps
+   * refused) or at the wrong height.
+   */
+  #parentHeight (block: EncodedBlock, pending: Map<string, number>): number | undefined {
+    if (block.parent == null) return undefined
+    const parentHeight = pending.get(block.parent.toString()) ?? this.#blockHeight(block.parent)
+    if (parentHeight == null && !this.config.allowGaps) {
+      throw new ParentNotFoundError(`block ${block.height}: parent ${block.parent.toString()} is not stored (config allowGaps is false)`)
+    }
+    if (parentHeight != null && parentHeight !== block.height - 1) {
+      throw new InvalidBlockError(`block ${block.height}: parent ${block.parent.toString()} is at height ${parentHeight}, expected ${block.height - 1}`)
+    }
+    return parentHeight
   }
 
   #isCanonical (cid: CID, height: number): boolean {
@@ -641,7 +646,7 @@ export class ChainStore {
   async getBytes (cidInput: string | CID, options: GetBytesOptions = {}): Promise<Uint8Array> {
     this.#assertOpen()
     const cid = parseCid(cidInput)
-    const local = this.#blocks.getSync(blockKey(cid))
+    const local = this.localBytes(cid)
     if (local != null) return local
     options.signal?.throwIfAborted()
     const tried: string[] = []

@@ -40,7 +40,7 @@ export interface AccessOptions {
 
 /**
  * An OrbitDB access controller that, unlike OrbitDB's own (which only
- * `console.error`s a refused entry, STACK-NOTES pitfall 9), reports every
+ * only prints a refused entry to the console, STACK-NOTES pitfall 9), reports every
  * refusal to `onReject` and the project's logger, and checks payload shapes so
  * a writer cannot put garbage into the chain index.
  *

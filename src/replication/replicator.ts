@@ -368,9 +368,9 @@ export class Replicator {
     for (let h = this.#announcedHeight + 1; h <= head.height; h++) {
       const cid = this.#store.canonicalAt(h)
       if (cid == null || this.fold.get(cid.toString()) != null) continue
-      const dag = this.#store.blockDag(cid)
-      const b = blockFromBytes(cid, dag[0].bytes, c => dag.find(d => d.cid.equals(c))?.bytes, this.#limits)
-      list.push({ cid: cid.toString(), height: h, parent: b.parent?.toString() ?? null, weight: 1, finalized: false, txCount: b.txs.length })
+      // the header says all an announcement needs: no page is read or hashed at start-up
+      const header = decodeHeader(this.#store.localBytes(cid)!)
+      list.push({ cid: cid.toString(), height: h, parent: header.parent?.toString() ?? null, weight: 1, finalized: false, txCount: header.txCount })
     }
     if (list.length > 0) {
       this.#log.info({ blocks: list.length, from: list[0].height }, 'announcing blocks stored before the last stop')
