@@ -17,7 +17,17 @@ export const PREFIX = {
   LOG: 0x07,
   LOG_ADDRESS: 0x08,
   LOG_TOPIC: 0x09,
-  PIN: 0x0a
+  PIN: 0x0a,
+  /** Fetched-block cache tier: blocks read from peers or gateways, held unpinned under an LRU byte budget. */
+  FETCHED: 0x0b,
+  /** Pins waiting on the network (queued or pinning), resumed at open. */
+  PIN_QUEUE: 0x0c,
+  /** State (src/state): roots per height, flat current-state layer, and its own metadata; 0x10-0x17. */
+  STATE_ROOT: 0x10,
+  STATE_FLAT: 0x11,
+  STATE_META: 0x12,
+  /** Attestations (src/attestations): 0x18-0x1f. */
+  ATTEST: 0x18
 } as const
 
 /** Name of the sublevel that holds IPLD blocks in blockstore-level's key format. */
