@@ -6,7 +6,7 @@ import { PREFIX, concat, prefixRange } from '../storage/keys.ts'
 import type { WriteBatch } from '../storage/types.ts'
 
 /** Why a DAG is pinned; one root can be held for several reasons. */
-export type PinReason = 'chain' | 'blob' | 'user'
+export type PinReason = 'chain' | 'blob' | 'user' | 'state' | 'attestation'
 
 /** A persisted pin: a DAG root held for one or more reasons (a reference count by reason). */
 export interface PinRecord {
