@@ -1,49 +1,11 @@
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { GatewayClient, GatewayFetchError, type GatewayScore } from '../src/gateway/client.ts'
 import { cidOf, RAW } from '../src/codec/cid.ts'
 import { openTestStore, quietLogger } from './helpers/store.ts'
 import { startReadApi } from '../src/api/server.ts'
+import { closeTestGateways, testGateway as gateway, type Behaviour } from './helpers/gateway.ts'
 
-type Behaviour = 'honest' | 'wrong-bytes' | 'truncated' | 'huge' | 'drip' | 'not-found' | 'error'
-
-const servers: Server[] = []
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map(async s => await new Promise<void>(resolve => { s.closeAllConnections(); s.close(() => resolve()) })))
-})
-
-/** A gateway on 127.0.0.1 that serves `blocks` honestly or misbehaves as told; counts requests. */
-async function gateway (behaviour: Behaviour, blocks: Map<string, Uint8Array>): Promise<{ url: string, hits: () => number }> {
-  let hits = 0
-  const server = createServer((req, res) => {
-    hits++
-    const cid = /^\/ipfs\/([^/?]+)/.exec(req.url ?? '')?.[1] ?? ''
-    const bytes = blocks.get(cid)
-    if (behaviour === 'not-found' || bytes == null) { res.writeHead(404).end(); return }
-    if (behaviour === 'error') { res.writeHead(500).end('boom'); return }
-    res.setHeader('content-type', 'application/vnd.ipld.raw')
-    if (behaviour === 'honest') { res.end(bytes); return }
-    if (behaviour === 'wrong-bytes') { const b = Uint8Array.from(bytes); b[0] ^= 1; res.end(b); return }
-    if (behaviour === 'truncated') { res.setHeader('content-length', bytes.length); res.write(bytes.subarray(0, bytes.length >> 1)); res.destroy(); return }
-    if (behaviour === 'huge') {
-      // 100 MB of zeros, streamed; the client must stop reading at its limit
-      const chunk = new Uint8Array(1 << 20)
-      let sent = 0
-      const pump = (): void => { while (sent < 100 && res.write(chunk)) sent++; if (sent >= 100) res.end(); else res.once('drain', pump) }
-      res.on('close', () => { sent = 100 })
-      pump()
-      return
-    }
-    // slow drip: one byte every 300 ms
-    let i = 0
-    const timer = setInterval(() => { if (i >= bytes.length || res.destroyed) { clearInterval(timer); res.end(); return } res.write(bytes.subarray(i, i + 1)); i++ }, 300)
-    res.on('close', () => clearInterval(timer))
-  })
-  servers.push(server)
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hits: () => hits }
-}
+afterEach(closeTestGateways)
 
 describe('gateway fallback client', () => {
   let cleanup: (() => Promise<void>) | undefined
@@ -63,6 +25,7 @@ describe('gateway fallback client', () => {
       timeoutMs: 5_000,
       stallMs: 200,
       maxBytes: 64 * 1024,
+      maxCarBytes: 1024 * 1024,
       scores: t.store.kv<GatewayScore>('gateway-scores'),
       logger: quietLogger
     })
@@ -83,7 +46,7 @@ describe('gateway fallback client', () => {
     // a new client over the same store (a restart) asks the honest gateway first
     await t.store.stop()
     const reopened = await t.reopen()
-    const again = new GatewayClient({ gateways: [...liars.map(l => l.url), honest.url], timeoutMs: 5_000, stallMs: 200, maxBytes: 64 * 1024, scores: reopened.kv<GatewayScore>('gateway-scores'), logger: quietLogger })
+    const again = new GatewayClient({ gateways: [...liars.map(l => l.url), honest.url], timeoutMs: 5_000, stallMs: 200, maxBytes: 64 * 1024, maxCarBytes: 1024 * 1024, scores: reopened.kv<GatewayScore>('gateway-scores'), logger: quietLogger })
     expect((await again.order())[0]).toBe(honest.url)
     const before = liars.map(l => l.hits())
     await again.fetchBlock(cid)
@@ -97,7 +60,7 @@ describe('gateway fallback client', () => {
     const cid = cidOf(block, RAW)
     const liar = await gateway('wrong-bytes', new Map([[cid.toString(), block]]))
     const empty = await gateway('not-found', new Map())
-    const client = new GatewayClient({ gateways: [liar.url, empty.url], timeoutMs: 2_000, stallMs: 500, maxBytes: 1024, scores: t.store.kv('gateway-scores'), logger: quietLogger })
+    const client = new GatewayClient({ gateways: [liar.url, empty.url], timeoutMs: 2_000, stallMs: 500, maxBytes: 1024, maxCarBytes: 1024 * 1024, scores: t.store.kv('gateway-scores'), logger: quietLogger })
     const err = await client.fetchBlock(cid).catch(e => e)
     expect(err).toBeInstanceOf(GatewayFetchError)
     expect(err.attempts.map((a: any) => a.outcome)).toEqual(['wrong-bytes', 'not-found'])

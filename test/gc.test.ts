@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import type { CID } from 'multiformats/cid'
 import { bytesMatchCid } from '../src/codec/cid.ts'
 import { linksOf } from '../src/codec/links.ts'
 import type { ChainStore } from '../src/index.ts'
@@ -11,7 +12,7 @@ async function checkPinnedDags (store: ChainStore): Promise<{ pins: number, bloc
   let pins = 0
   let blocks = 0
   const missing: string[] = []
-  for await (const pin of store.pins()) {
+  for await (const pin of store.pins({ state: 'pinned' })) {
     pins++
     const stack = [pin.cid]
     const seen = new Set<string>()
@@ -65,14 +66,25 @@ describe('garbage collection', () => {
     expect((await checkPinnedDags(again)).missing).toEqual([])
   })
 
-  it('never loses a pinned block while writes, pins and unpinned cache fills run concurrently with repeated collections', async () => {
-    const t = await openTestStore()
-    cleanup = t.cleanup
+  it('never loses a pinned block while writes, pins, unpins, gateway fetches with cache evictions and unpinned fills run concurrently with repeated collections', async () => {
+    const { startReadApi } = await import('../src/api/server.ts')
+    const { quietLogger } = await import('./helpers/store.ts')
+    const { cidOf, RAW } = await import('../src/codec/cid.ts')
+    // a source node whose gateway serves raw blocks and multi-block files
+    const src = await openTestStore()
+    const remote: CID[] = []
+    for (let i = 0; i < 60; i++) remote.push(await src.store.putBytes(new Uint8Array(20_000).fill(i)))
+    const files: CID[] = []
+    for (let i = 0; i < 4; i++) files.push(await src.store.addFile(new Uint8Array(2_200_000).map((_, j) => (j * (i + 3)) % 256)))
+    const api = await startReadApi(src.store, { host: '127.0.0.1', port: 0, logger: quietLogger })
+    const t = await openTestStore({ cache: { fetchedMaxBytes: 100_000 }, gateways: { enabled: true, urls: [api.url], timeoutMs: 5_000, stallMs: 2_000 } })
+    cleanup = async () => { await api.close(); await t.cleanup(); await src.cleanup() }
     const { store } = t
     const chain = new SyntheticChain({ txsPerBlock: [5, 30], addresses: 50, seed: 9 })
-    const stopAt = Date.now() + 4_000
+    const stopAt = Date.now() + 5_000
     let collections = 0
     let deleted = 0
+    let pinned = 0
     const writers = [
       (async () => { while (Date.now() < stopAt) await store.storeBlocks(chain.take(3, store.config.limits)) })(),
       (async () => { let i = 0; while (Date.now() < stopAt) await store.addFile(new TextEncoder().encode(`file ${i++} `.repeat(5000))) })(),
@@ -81,8 +93,27 @@ describe('garbage collection', () => {
         let i = 0
         while (Date.now() < stopAt) {
           const bytes = new TextEncoder().encode(`cache ${i++}`)
-          const { cidOf, RAW } = await import('../src/codec/cid.ts')
           await store.putVerifiedBlocks([{ cid: cidOf(bytes, RAW), bytes }])
+        }
+      })(),
+      // reads through the gateway: admitted to a 100 kB fetch cache, evicted all the time; every third one pinned, some unpinned again
+      (async () => {
+        let i = 0
+        while (Date.now() < stopAt) {
+          const cid = remote[(i * 7) % remote.length]
+          await store.getBytes(cid)
+          if (i % 3 === 0) { await store.pin(cid, { recursive: false }); pinned++ }
+          if (i % 9 === 0) await store.unpin(remote[(i * 5) % remote.length])
+          i++
+        }
+      })(),
+      // whole files pinned from the gateway (blocks fetched by the pin job) and released
+      (async () => {
+        let i = 0
+        while (Date.now() < stopAt) {
+          await store.pin(files[i % files.length])
+          if (i % 2 === 1) await store.unpin(files[(i + 1) % files.length])
+          i++
         }
       })(),
       (async () => { while (Date.now() < stopAt) { const s = await store.gc(); collections++; deleted += s.deleted; await new Promise(r => setTimeout(r, 20)) } })()
@@ -90,7 +121,9 @@ describe('garbage collection', () => {
     await Promise.all(writers)
     const final = await store.gc()
     expect(collections).toBeGreaterThan(3)
+    expect(pinned).toBeGreaterThan(3)
     expect(deleted + final.deleted).toBeGreaterThan(0)
+    expect((await store.status()).fetchCache.evicted).toBeGreaterThan(0)
     const check = await checkPinnedDags(store)
     expect(check.missing).toEqual([])
     expect(check.pins).toBeGreaterThan(10)

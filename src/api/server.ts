@@ -7,6 +7,7 @@ import type { Logger } from '../logger.ts'
 import { NetworkDisabledError } from '../replication/errors.ts'
 import { MAX_PAGE_LIMIT } from '../config/constants.ts'
 import { InvalidQueryError } from '../storage/errors.ts'
+import { PIN_STATES, type PinState } from '../pinning/records.ts'
 import type { Replicator } from '../replication/replicator.ts'
 
 /** HTTP status of each typed error; anything unnamed here is a 500. */
@@ -57,7 +58,9 @@ export async function startReadApi (store: ChainStore, options: { host: string, 
       const limit = q.has('limit') ? Number(q.get('limit')) : MAX_PAGE_LIMIT
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) throw new InvalidQueryError(`limit: expected 1-${MAX_PAGE_LIMIT}, got ${String(q.get('limit'))}`)
       const out = []
-      for await (const p of store.pins()) { if (out.length >= limit) break; out.push(p) }
+      const state = q.get('state') ?? undefined
+      if (state != null && !(PIN_STATES as readonly string[]).includes(state)) throw new InvalidQueryError(`state: expected one of ${PIN_STATES.join(', ')}, got ${state}`)
+      for await (const p of store.pins({ state: state as PinState | undefined })) { if (out.length >= limit) break; out.push(p) }
       return out
     }]
   ]

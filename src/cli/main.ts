@@ -11,6 +11,9 @@ import { ingestSynthetic } from './demo.ts'
 import { toJson } from '../codec/json.ts'
 import { formatBytes, formatCount } from './format.ts'
 import { PEERS_DIR, runDevnet, writeProfiles } from './devnet.ts'
+import { startProgress, type Progress } from './progress.ts'
+import { PIN_STATES, type PinState } from '../pinning/records.ts'
+import { InvalidQueryError } from '../storage/errors.ts'
 
 /** Exit codes, documented in the README. */
 export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, NOT_FOUND: 3, LOCKED: 4 } as const
@@ -318,26 +321,33 @@ program.command('status')
       `data dir    ${status.dataDir}`,
       `head        ${status.head != null ? `${status.head.height} ${cid}` : 'empty'}`,
       `durability  ${status.durability}`,
-      `disk        ${formatBytes(status.approximateBytes)}`,
-      `cache       ${formatBytes(status.cache.bytes)} of ${formatBytes(status.cache.maxBytes)}, ${status.cache.hits} hits, ${status.cache.misses} misses`
+      `finalized   ${status.finalized >= 0 ? status.finalized : 'none'}`,
+      `disk        ${formatBytes(status.approximateBytes)} (blockstore ${formatBytes(status.blockstoreBytes)})`,
+      `cache       ${formatBytes(status.cache.bytes)} of ${formatBytes(status.cache.maxBytes)}, ${status.cache.hits} hits, ${status.cache.misses} misses`,
+      `fetched     ${status.fetchCache.entries} blocks, ${formatBytes(status.fetchCache.bytes)} of ${formatBytes(status.fetchCache.maxBytes)}, ${status.fetchCache.hits} hits, ${status.fetchCache.evicted} evicted`,
+      `pins        ${status.pins.queued} queued, ${status.pins.pinning} pinning, ${status.pins.failed} failed`
     ].join('\n'), status)
   })
 
 const pin = program.command('pin').description('list, add and remove pins (a root held for chain, blob or user reasons)')
 pin.command('ls')
-  .description('every pin record: root, reasons, whole DAG or root only, height')
-  .addHelpText('after', '\nExample:\n  $ chainstore pin ls --json')
-  .action(async () => {
-    const list = await withStore(async s => { const out = []; for await (const p of s.pins()) out.push(p); return out })
-    print(list.map(p => `${p.cid.toString()}  ${p.reasons.join(',')}  ${p.recursive ? 'dag' : 'root'}${p.height != null ? `  height ${p.height}` : ''}`).join('\n') || 'no pins', list)
+  .description('every pin record: root, state (queued, pinning, pinned, failed), reasons, whole DAG or root only, height')
+  .option('--state <state>', `only records in this state (${PIN_STATES.join(', ')})`)
+  .addHelpText('after', '\nExamples:\n  $ chainstore pin ls --json\n  $ chainstore pin ls --state failed')
+  .action(async (opts: { state?: string }) => {
+    if (opts.state != null && !(PIN_STATES as readonly string[]).includes(opts.state)) throw new InvalidQueryError(`--state: expected one of ${PIN_STATES.join(', ')}, got ${opts.state}`)
+    const state = opts.state as PinState | undefined
+    const list = await withStore(async s => { const out = []; for await (const p of s.pins({ state })) out.push(p); return out })
+    print(list.map(p => `${p.cid.toString()}  ${p.state.padEnd(7)}  ${p.reasons.join(',')}  ${p.recursive ? 'dag' : 'root'}${p.height != null ? `  height ${p.height}` : ''}${p.error != null ? `  (${p.error})` : ''}`).join('\n') || 'no pins', list)
   })
 pin.command('add <cid>')
-  .description('pin a root for the user (its whole DAG unless --root-only); missing blocks are fetched and verified first')
+  .description('pin a root for the user (its whole DAG unless --root-only); missing blocks are fetched from peers or gateways and verified')
   .option('--root-only', 'hold the root block alone')
-  .addHelpText('after', '\nExample:\n  $ chainstore pin add bafy... --root-only')
-  .action(async (cid: string, opts: { rootOnly?: boolean }) => {
-    const record = await withStore(async s => await s.pin(cid, { recursive: opts.rootOnly !== true }))
-    print(`pinned ${record.cid.toString()} (${record.reasons.join(',')})`, record)
+  .option('--background', 'return once the pin is queued; `pin ls` shows it go pinning → pinned (or failed), and a running node resumes it after a restart')
+  .addHelpText('after', '\nExamples:\n  $ chainstore pin add bafy... --root-only\n  $ chainstore pin add bafy... --background --json')
+  .action(async (cid: string, opts: { rootOnly?: boolean, background?: boolean }) => {
+    const record = await withStore(async s => await s.pin(cid, { recursive: opts.rootOnly !== true, wait: opts.background !== true }))
+    print(`${record.state} ${record.cid.toString()} (${record.reasons.join(',')})`, record)
   })
 pin.command('rm <cid>')
   .description("drop the user's hold on a root (chain and blob holds stay; gc frees what nothing holds)")
@@ -348,24 +358,26 @@ pin.command('rm <cid>')
   })
 
 program.command('gc')
-  .description('delete every block no pin holds (and no replicated log needs); prints what was freed')
-  .addHelpText('after', '\nExamples:\n  $ chainstore gc\n  $ chainstore -c peers/peer-2.json gc --json   # with replication on, its logs are kept')
-  .action(async () => {
-    let last = 0
+  .description('delete every block no pin, fetch-cache entry or replicated log holds, then compact; prints what was freed')
+  .option('--no-compact', 'skip compacting the blockstore afterwards (LevelDB frees the space at its next compaction)')
+  .addHelpText('after', '\nExamples:\n  $ chainstore gc\n  $ chainstore -c peers/peer-2.json gc --json   # with replication on, its logs are kept\n\nA running node collects on its own when config gc.storageMaxBytes is set (at gc.watermarkPercent of it).')
+  .action(async (opts: { compact: boolean }) => {
+    let bar: Progress | undefined
+    let phase = ''
     const summary = await withStore(async s => await s.gc({
+      compact: opts.compact,
       onProgress: p => {
-        const now = Date.now()
-        if (now - last < 1000 && p.total == null) return
-        last = now
-        process.stderr.write(`gc: ${p.phase} ${p.done.toLocaleString('en-US')} blocks${p.total != null ? ' (done)' : ''}\n`)
+        if (p.phase !== phase) { bar?.stop(); phase = p.phase; bar = startProgress(`gc ${p.phase}`, Math.max(1, p.total), 'blocks') }
+        bar!.update(p.done)
       }
     }))
+    bar?.stop()
     print([
       `scanned     ${summary.scanned.toLocaleString('en-US')} blocks`,
       `kept        ${summary.marked.toLocaleString('en-US')} blocks`,
       `deleted     ${summary.deleted.toLocaleString('en-US')} blocks, ${formatBytes(summary.bytesFreed)}`,
       `incomplete  ${summary.incompletePins} pins with a missing block${summary.incompletePins > 0 ? ' (run verify)' : ''}`,
-      `took        ${Math.round(summary.ms)} ms`
+      `took        ${Math.round(summary.ms)} ms${summary.compactMs != null ? ` + ${Math.round(summary.compactMs)} ms compaction` : ''}`
     ].join('\n'), summary)
   })
 

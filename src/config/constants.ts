@@ -10,6 +10,8 @@ export const DEFAULT_MAX_TXS_PER_BLOCK = 20_000
 export const DEFAULT_PAGE_BYTES = 64 * 1024
 /** Bytes of decoded objects the memory tier may hold. */
 export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+/** Bytes of unpinned blocks fetched from peers or gateways kept on disk (an LRU over them). */
+export const DEFAULT_FETCHED_CACHE_BYTES = 256 * 1024 * 1024
 /**
  * Gaps refused by default: a node that accepts a block whose parent it has never
  * seen cannot prove that block belongs to its chain, and every index query over a
@@ -74,3 +76,15 @@ export const DEFAULT_PUBLIC_GATEWAYS = ['https://trustless-gateway.link', 'https
 export const DEFAULT_GATEWAY_TIMEOUT_MS = 10_000
 /** A gateway whose body pauses this long counts as stalled. */
 export const DEFAULT_GATEWAY_STALL_MS = 3_000
+/** Largest CAR a gateway may send for one DAG (pins fetch whole DAGs in one request). */
+export const DEFAULT_GATEWAY_MAX_CAR_BYTES = 256 * 1024 * 1024
+
+/** Pins fetching missing blocks at the same time. */
+export const DEFAULT_PIN_CONCURRENCY = 2
+/**
+ * Scheduled GC (Kubo's StorageMax / StorageGCWatermark): off unless
+ * `gc.storageMaxBytes` is set; then GC runs when the blockstore passes
+ * `watermarkPercent` of it, checked every `checkIntervalMs`.
+ */
+export const DEFAULT_GC_WATERMARK_PERCENT = 90
+export const DEFAULT_GC_CHECK_INTERVAL_MS = 60_000

@@ -6,7 +6,8 @@ import {
   DEFAULT_PAGE_BYTES, DEFAULT_LEVEL_CACHE, DEFAULT_LEVEL_WRITE_BUFFER, DEFAULT_LISTEN, DEFAULT_NETWORK_NAME,
   DEFAULT_QUORUM_TIMEOUT_MS, DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_NETWORK_READ_TIMEOUT_MS, DEFAULT_ANNOUNCE_BATCH,
   DEFAULT_FETCH_BATCH, DEFAULT_REPLICATION_FACTOR, DEFAULT_MIN_REPUTATION, DEFAULT_REPLICATION_INTERVAL_MS,
-  DEFAULT_PUBLIC_GATEWAYS, DEFAULT_GATEWAY_TIMEOUT_MS, DEFAULT_GATEWAY_STALL_MS
+  DEFAULT_PUBLIC_GATEWAYS, DEFAULT_GATEWAY_TIMEOUT_MS, DEFAULT_GATEWAY_STALL_MS, DEFAULT_FETCHED_CACHE_BYTES,
+  DEFAULT_PIN_CONCURRENCY, DEFAULT_GC_WATERMARK_PERCENT, DEFAULT_GC_CHECK_INTERVAL_MS, DEFAULT_GATEWAY_MAX_CAR_BYTES
 } from './constants.ts'
 
 /** A validator-set member: an OrbitDB identity id (hex secp256k1 public key). */
@@ -52,7 +53,9 @@ export const configSchema = z.object({
     pageBytes: z.number().int().min(1024).default(DEFAULT_PAGE_BYTES)
   }).prefault({}),
   cache: z.object({
-    maxBytes: z.number().int().nonnegative().default(DEFAULT_CACHE_BYTES)
+    maxBytes: z.number().int().nonnegative().default(DEFAULT_CACHE_BYTES),
+    /** Unpinned blocks fetched from peers or gateways kept on disk, LRU by bytes (0: none kept). */
+    fetchedMaxBytes: z.number().int().nonnegative().default(DEFAULT_FETCHED_CACHE_BYTES)
   }).prefault({}),
   level: z.object({
     writeBufferSize: z.number().int().min(1024 * 1024).default(DEFAULT_LEVEL_WRITE_BUFFER),
@@ -66,14 +69,24 @@ export const configSchema = z.object({
   /** Which blocks this node keeps pinned (pinning/*.json); `rules` replaces the preset's rules. */
   pinning: z.object({
     preset: z.enum(PRESETS).default('archive'),
-    rules: z.array(pinRuleSchema).min(1).optional()
+    rules: z.array(pinRuleSchema).min(1).optional(),
+    /** Pins fetching missing blocks at the same time. */
+    concurrency: z.number().int().min(1).max(64).default(DEFAULT_PIN_CONCURRENCY)
+  }).strict().prefault({}),
+  /** Scheduled garbage collection by watermark; off while `storageMaxBytes` is null. */
+  gc: z.object({
+    storageMaxBytes: z.number().int().positive().nullable().default(null),
+    watermarkPercent: z.number().min(1).max(100).default(DEFAULT_GC_WATERMARK_PERCENT),
+    checkIntervalMs: z.number().int().min(10).default(DEFAULT_GC_CHECK_INTERVAL_MS)
   }).strict().prefault({}),
   /** Verified reads from IPFS trustless gateways when neither the store nor a peer has a block. */
   gateways: z.object({
     enabled: z.boolean().default(false),
     urls: z.array(z.string().url()).default(DEFAULT_PUBLIC_GATEWAYS),
     timeoutMs: z.number().int().positive().default(DEFAULT_GATEWAY_TIMEOUT_MS),
-    stallMs: z.number().int().positive().default(DEFAULT_GATEWAY_STALL_MS)
+    stallMs: z.number().int().positive().default(DEFAULT_GATEWAY_STALL_MS),
+    /** Largest CAR accepted when a pin fetches a whole DAG in one request. */
+    maxCarBytes: z.number().int().positive().default(DEFAULT_GATEWAY_MAX_CAR_BYTES)
   }).strict().prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional()
 }).strict()

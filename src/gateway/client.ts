@@ -1,3 +1,4 @@
+import { CarBlockIterator } from '@ipld/car/iterator'
 import type { CID } from 'multiformats/cid'
 import { bytesMatchCid } from '../codec/cid.ts'
 import { ChainStoreError } from '../errors.ts'
@@ -40,6 +41,8 @@ export interface GatewayClientOptions {
   stallMs: number
   /** Largest body accepted (a block is never larger than the store's block limit). */
   maxBytes: number
+  /** Largest CAR body accepted for a whole DAG. */
+  maxCarBytes: number
   /** Where scores persist across restarts. */
   scores: KvStore<GatewayScore>
   logger: Logger
@@ -100,24 +103,62 @@ export class GatewayClient {
 
   /** The verified bytes of one block, from the first gateway that has them. */
   async fetchBlock (cid: CID, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    return await this.#fromAny(cid, options.signal, async (gateway, signal) => {
+      const r = await this.#try(gateway, `/ipfs/${cid.toString()}?format=raw`, 'application/vnd.ipld.raw', this.#opts.maxBytes, signal)
+      if (r.outcome !== 'ok') return r
+      return bytesMatchCid(cid, r.bytes!) ? { outcome: 'ok', value: r.bytes! } : { outcome: 'wrong-bytes' }
+    })
+  }
+
+  /**
+   * A whole DAG in one request (`format=car`, `dag-scope`), for pins that
+   * would otherwise fetch block by block: the CAR's root must be `root`, its
+   * first block the root, and every block hashes to its CID, or the gateway
+   * counts as lying and the next is asked. Blocks come back in the CAR's
+   * order (depth-first: parents before children).
+   */
+  async fetchDag (root: CID, options: { scope: 'entity' | 'all', signal?: AbortSignal }): Promise<Array<{ cid: CID, bytes: Uint8Array }>> {
+    return await this.#fromAny(root, options.signal, async (gateway, signal) => {
+      const r = await this.#try(gateway, `/ipfs/${root.toString()}?format=car&dag-scope=${options.scope}`, 'application/vnd.ipld.car;version=1;order=dfs;dups=n', this.#opts.maxCarBytes, signal)
+      if (r.outcome !== 'ok') return r
+      try {
+        const car = await CarBlockIterator.fromBytes(r.bytes!)
+        const roots = await car.getRoots()
+        if (roots.length !== 1 || !roots[0].equals(root)) return { outcome: 'wrong-bytes' }
+        const blocks: Array<{ cid: CID, bytes: Uint8Array }> = []
+        for await (const b of car) {
+          if (!bytesMatchCid(b.cid, b.bytes) || b.bytes.length > this.#opts.maxBytes) return { outcome: 'wrong-bytes' }
+          blocks.push({ cid: b.cid, bytes: b.bytes })
+        }
+        if (blocks.length === 0 || !blocks[0].cid.equals(root)) return { outcome: 'wrong-bytes' }
+        return { outcome: 'ok', value: blocks }
+      } catch {
+        return { outcome: 'wrong-bytes' }
+      }
+    })
+  }
+
+  /** Asks gateways best first until one answers `ok`; records every attempt's outcome in the scores. */
+  async #fromAny<T> (cid: CID, outer: AbortSignal | undefined, ask: (gateway: string, signal?: AbortSignal) => Promise<{ outcome: GatewayAttempt['outcome'], value?: T }>): Promise<T> {
     const attempts: GatewayAttempt[] = []
     for (const gateway of await this.order()) {
-      options.signal?.throwIfAborted()
+      outer?.throwIfAborted()
       const started = performance.now()
-      const { outcome, bytes } = await this.#try(gateway, cid, options.signal)
+      const { outcome, value } = await ask(gateway, outer)
       const attempt: GatewayAttempt = { gateway, outcome, ms: performance.now() - started }
       attempts.push(attempt)
       this.#opts.onAttempt?.(attempt)
       await this.#record(gateway, outcome)
-      if (outcome === 'ok') return bytes!
-      if (options.signal?.aborted === true) break
+      if (outcome === 'ok') return value!
+      if (outer?.aborted === true) break
       this.#log.warn({ gateway, cid: cid.toString(), outcome }, 'gateway failed; trying the next')
     }
-    options.signal?.throwIfAborted()
+    outer?.throwIfAborted()
     throw new GatewayFetchError(`no gateway returned verified bytes for ${cid.toString()} (${attempts.map(a => `${a.gateway}: ${a.outcome}`).join(', ') || 'no gateways configured'})`, attempts)
   }
 
-  async #try (gateway: string, cid: CID, outer?: AbortSignal): Promise<{ outcome: GatewayAttempt['outcome'], bytes?: Uint8Array }> {
+  /** One GET with the whole-request timeout, the stall timeout and a byte limit enforced while streaming. */
+  async #try (gateway: string, path: string, accept: string, maxBytes: number, outer?: AbortSignal): Promise<{ outcome: GatewayAttempt['outcome'], bytes?: Uint8Array }> {
     const timeout = AbortSignal.timeout(this.#opts.timeoutMs)
     const stall = new AbortController()
     const signal = AbortSignal.any([timeout, stall.signal, ...(outer != null ? [outer] : [])])
@@ -128,23 +169,20 @@ export class GatewayClient {
     }
     try {
       armStall()
-      const url = new URL(`/ipfs/${cid.toString()}?format=raw`, gateway)
-      const res = await fetch(url, { signal, headers: { accept: 'application/vnd.ipld.raw' }, redirect: 'error' })
+      const res = await fetch(new URL(path, gateway), { signal, headers: { accept }, redirect: 'error' })
       if (res.status === 404) { await res.body?.cancel(); return { outcome: 'not-found' } }
       if (!res.ok || res.body == null) { await res.body?.cancel(); return { outcome: 'http-error' } }
       const declared = Number(res.headers.get('content-length') ?? NaN)
-      if (declared > this.#opts.maxBytes) { await res.body.cancel(); return { outcome: 'too-large' } }
+      if (declared > maxBytes) { await res.body.cancel(); return { outcome: 'too-large' } }
       const chunks: Uint8Array[] = []
       let size = 0
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         armStall()
         size += chunk.length
-        if (size > this.#opts.maxBytes) return { outcome: 'too-large' }
+        if (size > maxBytes) return { outcome: 'too-large' }
         chunks.push(chunk)
       }
-      const bytes = Buffer.concat(chunks)
-      if (!bytesMatchCid(cid, bytes)) return { outcome: 'wrong-bytes' }
-      return { outcome: 'ok', bytes }
+      return { outcome: 'ok', bytes: Buffer.concat(chunks) }
     } catch (err) {
       if (stall.signal.aborted) return { outcome: 'stalled' }
       if (timeout.aborted) return { outcome: 'timeout' }

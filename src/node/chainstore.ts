@@ -10,7 +10,7 @@ import { CID } from 'multiformats/cid'
 import { RAW, cidFromDigest, cidOf, parseCid } from '../codec/cid.ts'
 import { decodeHeader, decodeReceipt, decodeTx, decodeTxPage } from '../codec/decode.ts'
 import { encodeBlock, type EncodedBlock, type IpldBlock } from '../codec/encode.ts'
-import { blockFromBytes } from '../codec/from-bytes.ts'
+import { blockFromBytes, headerLinks } from '../codec/from-bytes.ts'
 import { CorruptDataError, InvalidBlockError } from '../codec/errors.ts'
 import { assertHeight } from '../codec/validate.ts'
 import type { Block, BlockHeader, BlockInput, ReceiptRecord, StoredBlock, TransactionRecord } from '../codec/types.ts'
@@ -20,16 +20,18 @@ import { decodeBlockRecord, decodeTxRecord, type TxRecord } from '../indexes/rec
 import { indexBlock, unindexBlock } from '../indexes/writer.ts'
 import type { HistoryOptions, HistoryPage, LogQuery, LogRecord } from '../indexes/types.ts'
 import type { Logger } from '../logger.ts'
-import { holdInBatch, listPins, readPin, releaseInBatch, type PinReader, type PinRecord } from '../pinning/records.ts'
+import { holdInBatch, listPins, readPin, releaseInBatch, type PinReader, type PinRecord, type PinState } from '../pinning/records.ts'
+import { PinQueue, dequeueInBatch, queueInBatch, readQueue, type PinJob } from '../pinning/queue.ts'
+import { FetchCache } from '../storage/fetch-cache.ts'
 import { linksOf } from '../codec/links.ts'
 import { ObjectCache } from '../storage/cache.ts'
 import {
   BlockNotFoundError, HeightConflictError, ParentNotFoundError, ReceiptNotFoundError, StoreClosedError,
   TransactionNotFoundError
 } from '../storage/errors.ts'
-import { HELIA_SUBLEVEL, PREFIX, blockKey, blockTxIdsKey, digestKey, heightKey } from '../storage/keys.ts'
+import { BLOCKS_SUBLEVEL, HELIA_SUBLEVEL, META_FINALIZED, PREFIX, blockKey, blockTxIdsKey, digestKey, heightKey, readU64, writeU64 } from '../storage/keys.ts'
 import { openKv, type KvStore } from '../storage/kv.ts'
-import { openLevel, startBatch, type BlocksDb, type RootDb } from '../storage/level.ts'
+import { openLevel, startBatch, type BlocksDb, type RootDb, type StoreBatch } from '../storage/level.ts'
 import { Replicator, type Consistency } from '../replication/replicator.ts'
 import { withNetwork } from '../replication/network.ts'
 import { NetworkDisabledError } from '../replication/errors.ts'
@@ -46,6 +48,25 @@ import type { AddFileOptions, GetBytesOptions, Head, NetworkStatus, PutBytesOpti
 
 /** Rough per-object overhead added to byte sizes when sizing cache entries. */
 const OBJECT_OVERHEAD = 64
+
+/**
+ * The LevelDB blockstore Helia writes through, telling the store which
+ * blocks a file import touches: Helia skips the put of a block it already
+ * has (`has` first), so both calls count. The store uses it to take such
+ * blocks out of the fetch cache before the file's pin holds them.
+ */
+class ImportAwareBlockstore extends LevelBlockstore {
+  touched?: (cid: CID) => Promise<void>
+  override async has (cid: CID, options?: any): Promise<boolean> {
+    await this.touched?.(cid)
+    return await super.has(cid, options)
+  }
+
+  override async put (cid: CID, bytes: Uint8Array, options?: any): Promise<CID> {
+    await this.touched?.(cid)
+    return await super.put(cid, bytes, options)
+  }
+}
 
 /** A height, or a block CID (object or string). */
 export type BlockRef = number | string | CID
@@ -85,8 +106,19 @@ export class ChainStore {
   readonly #sync: boolean
   #open = true
   #stopping = false
-  /** Set while GC runs; file imports wait for it. */
+  /** Set while GC or a fetch-cache eviction deletes blocks; file imports wait for it. */
   #gcRunning: Promise<void> | null = null
+  /** Unpinned blocks fetched from peers or gateways: an LRU by bytes over blocks on disk. */
+  readonly #fetched: FetchCache
+  /** Pins waiting on the network (queued, pinning). */
+  readonly #pinQueue: PinQueue
+  /** States of the holds in the persisted pin queue (queued, pinning, failed), by root. */
+  readonly #pinStates = new Map<string, PinState>()
+  /** Highest finalized canonical height (-1: none). */
+  #finalized: number
+  #gcTimer: NodeJS.Timeout | null = null
+  /** Blockstore size at the last scheduled GC that could not get under the watermark. */
+  #gcStuckAt = 0
   #fileImports = 0
   readonly #importsDrained: Array<() => void> = []
   #writing: Promise<unknown> = Promise.resolve()
@@ -101,8 +133,19 @@ export class ChainStore {
   /** Verified reads from trustless gateways, when `gateways.enabled`. */
   readonly #gateways: GatewayClient | null
 
-  private constructor (init: { config: ChainStoreConfig, db: RootDb, blocks: BlocksDb, helia: Helia, log: Logger, head: Head | null, policy: PinPolicy }) {
+  private constructor (init: { config: ChainStoreConfig, db: RootDb, blocks: BlocksDb, helia: Helia, log: Logger, head: Head | null, policy: PinPolicy, blockstore: ImportAwareBlockstore }) {
     this.#policy = init.policy
+    this.#fetched = new FetchCache(init.config.cache.fetchedMaxBytes)
+    this.#finalized = readFinalized(init.db)
+    this.#pinQueue = new PinQueue({
+      localBytes: cid => this.#blocks.getSync(blockKey(cid)) ?? undefined,
+      fetch: async (cid, signal) => await this.#fetchRemote(cid, { signal }),
+      skipLink: (cid, bytes) => cid.code === dagCbor.code && this.#blockHeight(cid) != null ? decodeHeader(bytes).parent : null,
+      prefetch: async (job, signal) => { await this.#prefetchDag(job, signal) },
+      store: async (fetched, local) => { await this.#storePinBlocks(fetched, local) },
+      settle: async (job, state, error) => await this.#settlePin(job, state, error)
+    }, init.log.child({ room: 'pins' }), init.config.pinning.concurrency)
+    init.blockstore.touched = async cid => { await this.#claimImported(cid) }
     this.config = init.config
     this.#db = init.db
     this.#blocks = init.blocks
@@ -114,7 +157,7 @@ export class ChainStore {
     this.#sync = init.config.durability === 'power'
     const gw = init.config.gateways
     this.#gateways = gw.enabled
-      ? new GatewayClient({ gateways: gw.urls, timeoutMs: gw.timeoutMs, stallMs: gw.stallMs, maxBytes: init.config.limits.maxBlockBytes, scores: openKv<GatewayScore>(init.db, GATEWAY_SCORES_NAMESPACE, { sync: this.#sync, isOpen: () => this.#open }), logger: init.log })
+      ? new GatewayClient({ gateways: gw.urls, timeoutMs: gw.timeoutMs, stallMs: gw.stallMs, maxBytes: init.config.limits.maxBlockBytes, maxCarBytes: gw.maxCarBytes, scores: openKv<GatewayScore>(init.db, GATEWAY_SCORES_NAMESPACE, { sync: this.#sync, isOpen: () => this.#open }), logger: init.log })
       : null
   }
 
@@ -124,7 +167,7 @@ export class ChainStore {
     const policy = await resolvePolicy(config.pinning.preset, config.pinning.rules != null ? { rules: config.pinning.rules } : {})
     const { db, blocks } = await openLevel(config.dataDir, config.level)
     try {
-      const blockstore = new LevelBlockstore(blocks as any)
+      const blockstore = new ImportAwareBlockstore(blocks as any)
       const datastore = new LevelDatastore(db.sublevel(HELIA_SUBLEVEL, { keyEncoding: 'utf8', valueEncoding: 'view' }) as any)
       let helia = createHeliaLight({ blockstore, datastore, codecs: [dagCbor] })
       if (config.network.enabled) {
@@ -133,15 +176,18 @@ export class ChainStore {
       await helia.start()
       const head = readHead(db)
       log.info({ dataDir: config.dataDir, head: head?.height ?? null }, 'store opened')
-      const store = new ChainStore({ config, db, blocks, helia, log, head, policy })
-      if (config.network.enabled) {
-        store.replication = new Replicator({ store, helia: helia as any, config, logger })
-        try {
+      const store = new ChainStore({ config, db, blocks, helia, log, head, policy, blockstore })
+      try {
+        await store.#fetched.load(db)
+        if (config.network.enabled) {
+          store.replication = new Replicator({ store, helia: helia as any, config, logger })
           await store.replication.start()
-        } catch (err) {
-          await store.stop()
-          throw err
         }
+        await store.#resumePins()
+        store.#scheduleGc()
+      } catch (err) {
+        await store.stop()
+        throw err
       }
       return store
     } catch (err) {
@@ -182,6 +228,7 @@ export class ChainStore {
     const limits = this.config.limits
     const encoded = blocks.map(b => encodeBlock(b, limits))
     const stored = await this.#storeEncoded(encoded)
+    if (options.finalized === true && encoded.length > 0) await this.setFinalized(Math.max(...encoded.map(b => b.height)))
     if (this.replication != null) {
       const fresh = encoded.filter((b, i) => stored[i].created)
       await this.replication.afterLocalWrite(fresh.map(b => ({ cid: b.cid, height: b.height, parent: b.parent, txCount: b.txs.length })), options)
@@ -194,7 +241,7 @@ export class ChainStore {
       this.#assertOpen()
       const { results, fresh } = this.#checkLinks(encoded)
       if (fresh.length === 0) return results
-      const batch = startBatch(this.#db, this.#blocks)
+      const batch = this.#startBatch()
       let head = this.#head
       for (const block of fresh) {
         if (head == null || block.height > head.height) head = { height: block.height, cid: block.cid }
@@ -216,12 +263,95 @@ export class ChainStore {
   /** The current pin record of a root (pins merge reasons into it). */
   readonly #readPin: PinReader = cid => readPin(this.#db, cid)
 
-  /** How the pin policy holds a chain block at `height` when the head is at `head`. */
-  #chainPinAt (height: number, head: number): ChainPin {
+  /**
+   * A batch over the root keyspace and the blockstore. While the fetch cache
+   * holds blocks, every block the batch writes is claimed out of it: whatever
+   * writes a block here (a chain import, a pin, putBytes) holds it, so the
+   * cache's eviction must not delete it.
+   */
+  #startBatch (): StoreBatch {
+    const batch = startBatch(this.#db, this.#blocks)
+    if (this.#fetched.stats.entries === 0 && !this.#fetched.evictionsPending) return batch
+    const put = batch.putBlock
+    batch.putBlock = (cid, bytes) => { this.#fetched.claim(batch, cid); put(cid, bytes) }
+    return batch
+  }
+
+  /** A file import touched a block: if the fetch cache holds it, the file's pin will; take it out now. */
+  async #claimImported (cid: CID): Promise<void> {
+    if (this.#fileImports === 0 || !this.#fetched.holds(cid)) return
+    const batch = startBatch(this.#db, this.#blocks)
+    this.#fetched.claim(batch, cid)
+    await batch.write(this.#sync)
+  }
+
+  /** How the pin policy holds a chain block at `height` when the head is at `head`; side-branch blocks are never final. */
+  #chainPinAt (height: number, head: number, canonical = true): ChainPin {
     const ctx = { head: Math.max(head, height), now: Date.now() }
-    if (keptBy(this.#policy, { kind: 'page', height }, ctx).length > 0) return 'dag'
-    if (keptBy(this.#policy, { kind: 'header', height }, ctx).length > 0) return 'header'
+    const finalized = canonical && height <= this.#finalized
+    if (keptBy(this.#policy, { kind: 'page', height, finalized }, ctx).length > 0) return 'dag'
+    if (keptBy(this.#policy, { kind: 'header', height, finalized }, ctx).length > 0) return 'header'
     return null
+  }
+
+  /** Highest finalized height on the canonical chain (-1: none). */
+  finalizedHeight (): number {
+    return this.#finalized
+  }
+
+  /**
+   * Marks the canonical chain final up to `height` (capped at the head). The
+   * blocks the policy keeps once final (rules with `finalizedOnly`, such as
+   * the validator preset's checkpoints) are repinned in the same batch; one
+   * whose pages were already collected gets a chain pin job that fetches
+   * them back (its record shows `queued`, then `pinning`, `pinned`).
+   */
+  async setFinalized (height: number): Promise<void> {
+    this.#assertOpen()
+    assertHeight(height)
+    const jobs: PinJob[] = []
+    await this.#exclusive(async () => {
+      this.#assertOpen()
+      const head = this.#head?.height ?? -1
+      const from = this.#finalized
+      const to = Math.min(height, head)
+      if (to <= from) return
+      const batch = this.#startBatch()
+      writeFinalizedInBatch(batch, to)
+      this.#finalized = to
+      try {
+        for (const h of finalityHeights(this.#policy, from + 1, to)) {
+          const at = this.#db.getSync(heightKey(h))
+          if (at == null) continue
+          const cid = CID.decode(at)
+          const pin = this.#chainPinAt(h, head)
+          if (pin === 'dag' && !this.#dagStored(cid)) {
+            const job: PinJob = { cid, reason: 'chain', recursive: true, height: h }
+            holdInBatch(batch, this.#readPin, cid, 'chain', true, h, { state: 'queued' })
+            queueInBatch(batch, job, 'queued')
+            jobs.push(job)
+          } else {
+            setChainPin(batch, cid, h, pin, this.#readPin)
+          }
+        }
+        await batch.write(this.#sync)
+      } catch (err) {
+        this.#finalized = from
+        throw err
+      }
+      this.#log.debug({ from, to, refetch: jobs.length }, 'finalized')
+    })
+    for (const job of jobs) {
+      this.#pinStates.set(job.cid.toString(), 'queued')
+      void this.#pinQueue.run(job)
+    }
+  }
+
+  /** True when a block's header and every page are stored here. */
+  #dagStored (cid: CID): boolean {
+    const header = this.#blocks.getSync(blockKey(cid))
+    if (header == null) return false
+    return headerLinks(header).pages.every(p => this.#blocks.getSync(blockKey(p)) != null)
   }
 
   /**
@@ -259,7 +389,7 @@ export class ChainStore {
     return await this.#exclusive(async () => {
       this.#assertOpen()
       const out: Array<{ cid: CID, height: number, created: boolean, canonical: boolean }> = []
-      const batch = startBatch(this.#db, this.#blocks)
+      const batch = this.#startBatch()
       const pending = new Map<string, number>()
       const toAdd: Array<{ block: EncodedBlock, canonical: boolean }> = []
       let head = this.#head
@@ -281,7 +411,7 @@ export class ChainStore {
       if (toAdd.length === 0) return out
       // pins follow the policy at the head this batch ends with
       const pinHead = head?.height ?? -1
-      for (const { block, canonical } of toAdd) addBlockToBatch(batch, block, canonical, this.#chainPinAt(block.height, pinHead), this.#readPin)
+      for (const { block, canonical } of toAdd) addBlockToBatch(batch, block, canonical, this.#chainPinAt(block.height, pinHead, canonical), this.#readPin)
       const moved = head !== this.#head
       if (moved && head != null) {
         setHeadInBatch(batch, head)
@@ -322,7 +452,7 @@ export class ChainStore {
         cursor = block.parent
       }
       branch.reverse()
-      const batch = startBatch(this.#db, this.#blocks)
+      const batch = this.#startBatch()
       const removed: CID[] = []
       const oldHead = this.#head
       if (oldHead != null) {
@@ -335,12 +465,16 @@ export class ChainStore {
         }
       }
       for (const block of branch) indexBlock(batch, block)
+      // a reorg below the finalized height means the index finalized another branch: finality restarts at the fork
+      const finalized = Math.min(this.#finalized, forkHeight)
+      if (finalized !== this.#finalized) writeFinalizedInBatch(batch, finalized)
       const head: Head = branch.length > 0
         ? { height: branch[branch.length - 1].height, cid: branch[branch.length - 1].cid }
         : { height: forkHeight, cid: tip }
       setHeadInBatch(batch, head)
       await batch.write(this.#sync)
       this.#head = head
+      this.#finalized = finalized
       // heights now name other blocks; decoded objects keyed by height are stale
       this.#cache.clear()
       removed.reverse()
@@ -383,7 +517,7 @@ export class ChainStore {
    */
   async putVerifiedBlocks (blocks: Array<{ cid: CID, bytes: Uint8Array }>): Promise<void> {
     this.#assertOpen()
-    const batch = startBatch(this.#db, this.#blocks)
+    const batch = this.#startBatch()
     for (const b of blocks) batch.putBlock(b.cid, b.bytes)
     await batch.write(this.#sync)
   }
@@ -628,7 +762,7 @@ export class ChainStore {
     // under the write lock: GC (which holds it) must not sweep a block this pins
     return await this.#exclusive(async () => {
       this.#assertOpen()
-      const batch = startBatch(this.#db, this.#blocks)
+      const batch = this.#startBatch()
       batch.putBlock(cid, bytes)
       if (options.pin !== false) holdInBatch(batch, this.#readPin, cid, 'user', false)
       await batch.write(this.#sync)
@@ -641,13 +775,24 @@ export class ChainStore {
    * connected peers (bitswap, `timeoutMs`, default `network.readTimeoutMs`);
    * then, with `gateways.enabled`, IPFS trustless gateways in score order.
    * Bytes from a peer or gateway are hashed against the CID before they are
-   * returned; gateway bytes are cached here, not pinned.
+   * returned, and kept in the fetch cache (unpinned, LRU by bytes, config
+   * `cache.fetchedMaxBytes`).
    */
   async getBytes (cidInput: string | CID, options: GetBytesOptions = {}): Promise<Uint8Array> {
     this.#assertOpen()
     const cid = parseCid(cidInput)
     const local = this.localBytes(cid)
-    if (local != null) return local
+    if (local != null) {
+      this.#fetched.touch(cid)
+      return local
+    }
+    const bytes = await this.#fetchRemote(cid, options)
+    await this.#admitFetched(cid, bytes)
+    return bytes
+  }
+
+  /** A block from connected peers, then gateways; verified against its CID, not stored. */
+  async #fetchRemote (cid: CID, options: GetBytesOptions): Promise<Uint8Array> {
     options.signal?.throwIfAborted()
     const tried: string[] = []
     let cause: unknown
@@ -665,9 +810,7 @@ export class ChainStore {
     }
     if (this.#gateways != null) {
       try {
-        const bytes = await this.#gateways.fetchBlock(cid, { signal: options.signal })
-        await this.putVerifiedBlocks([{ cid, bytes }])
-        return bytes
+        return await this.#gateways.fetchBlock(cid, { signal: options.signal })
       } catch (err) {
         if (options.signal?.aborted === true) throw err
         tried.push((err as Error).message)
@@ -675,6 +818,47 @@ export class ChainStore {
       }
     }
     throw new BlockNotFoundError(`no block ${cid.toString()} in this store${tried.length > 0 ? `, ${tried.join('; ')}` : ''}`, { cause })
+  }
+
+  /**
+   * Stores a fetched (verified) block in the fetch cache: its bytes and its
+   * cache record in one batch, then deletes what the LRU evicted. Under the
+   * write lock, so no pin can take over a block while eviction deletes it.
+   */
+  async #admitFetched (cid: CID, bytes: Uint8Array): Promise<void> {
+    await this.#exclusive(async () => {
+      if (!this.#open) return
+      const batch = this.#startBatch()
+      // bitswap may already have written the bytes through Helia
+      if (this.#blocks.getSync(blockKey(cid)) == null) batch.putBlock(cid, bytes)
+      // a block a pin already holds stays out of the cache
+      const admit = readPin(this.#db, cid) == null && this.#fetched.admitInBatch(batch, cid, bytes.length)
+      if (batch.length === 0) return
+      await batch.write(this.#sync)
+      if (admit) this.#fetched.admitted(cid, bytes.length)
+      await this.#evictFetched()
+    })
+  }
+
+  /** Deletes the blocks the fetch cache's LRU pushed out; waits while a file import runs (it may reuse one). Call under the write lock. */
+  async #evictFetched (): Promise<void> {
+    if (!this.#fetched.evictionsPending || this.#fileImports > 0 || this.#gcRunning != null) return
+    let done!: () => void
+    this.#gcRunning = new Promise<void>(resolve => { done = resolve })
+    try {
+      await this.#deleteEvicted()
+    } finally {
+      this.#gcRunning = null
+      done()
+    }
+  }
+
+  async #deleteEvicted (): Promise<void> {
+    if (!this.#fetched.evictionsPending) return
+    const batch = startBatch(this.#db, this.#blocks)
+    const n = this.#fetched.evictInBatch(batch)
+    await batch.write(this.#sync)
+    this.#log.debug({ evicted: n, cache: this.#fetched.stats }, 'fetch cache eviction')
   }
 
   /** Adds a payload of any size as a UnixFS DAG (standard IPFS file) and pins its root. */
@@ -690,7 +874,7 @@ export class ChainStore {
         : await this.#fs.addByteStream(content as AsyncIterable<Uint8Array>, { signal: options.signal })
       // the pin record's write comes after the blocks in LevelDB's log, so
       // syncing it makes all of them durable too
-      const batch = startBatch(this.#db, this.#blocks)
+      const batch = this.#startBatch()
       holdInBatch(batch, this.#readPin, cid, 'blob', true)
       await batch.write(this.#sync)
       return cid
@@ -700,14 +884,16 @@ export class ChainStore {
   }
 
   /**
-   * Deletes every block no pin holds (and, with replication on, no replicated
-   * log needs): mark from the pin records and log roots, sweep the blocks of
-   * one LevelDB snapshot. Store writes wait while it runs (stop-the-world; a
-   * pin written during GC can never point at a block GC is deleting).
-   * Refused when the data dir holds replicated logs but replication is off,
-   * since their entries are kept unpinned.
+   * Deletes every block no pin, fetch-cache entry or (with replication on)
+   * replicated log holds: mark from the pin records and log roots, sweep the
+   * blocks of one LevelDB snapshot. Store writes wait while it runs
+   * (stop-the-world; a pin written during GC can never point at a block GC is
+   * deleting). With `compact` the blocks' key range is compacted afterwards,
+   * so LevelDB gives the disk space back now rather than at its next
+   * compaction. Refused when the data dir holds replicated logs but
+   * replication is off, since their entries are kept unpinned.
    */
-  async gc (options: { onProgress?: GcProgress, signal?: AbortSignal } = {}): Promise<GcSummary> {
+  async gc (options: { onProgress?: GcProgress, signal?: AbortSignal, compact?: boolean } = {}): Promise<GcSummary> {
     this.#assertOpen()
     if (this.replication == null && existsSync(join(this.config.dataDir, NETWORK_DIR, 'orbitdb'))) {
       throw new GcUnsafeError(`data dir ${this.config.dataDir} holds replicated logs (network/orbitdb) but replication is off: their entries are unpinned, GC would delete them; run gc with network.enabled`)
@@ -718,10 +904,17 @@ export class ChainStore {
       this.#gcRunning = new Promise<void>(resolve => { done = resolve })
       try {
         while (this.#fileImports > 0) await new Promise<void>(resolve => this.#importsDrained.push(resolve))
+        await this.#deleteEvicted()
         const roots = this.replication != null ? await this.replication.keepRoots() : []
-        const summary = await collectGarbage(this.#db, this.#blocks, roots, { sync: this.#sync, ...options })
+        const summary = await collectGarbage(this.#db, this.#blocks, roots, { sync: this.#sync, keepKeys: this.#fetched.keys(), ...options })
         this.#cache.clear()
+        if (options.compact === true && summary.deleted > 0) {
+          const t = performance.now()
+          await this.#db.compactRange(...blocksRange())
+          summary.compactMs = performance.now() - t
+        }
         this.#log.info(summary, 'gc')
+        this.events.emit('gc', summary)
         return summary
       } finally {
         this.#gcRunning = null
@@ -730,6 +923,47 @@ export class ChainStore {
     })
   }
 
+  /** LevelDB's estimate of the bytes the blockstore takes on disk. */
+  async blockstoreBytes (): Promise<number> {
+    this.#assertOpen()
+    return await this.#db.approximateSize(...blocksRange())
+  }
+
+  /**
+   * Scheduled GC (config `gc`, like Kubo's StorageMax and
+   * StorageGCWatermark): every `checkIntervalMs` the blockstore's size is
+   * compared with `watermarkPercent` of `storageMaxBytes`; past it, GC runs
+   * with compaction. When GC cannot get under the watermark (everything left
+   * is pinned) it warns once and waits until the store has grown by another
+   * tenth of the watermark before trying again.
+   */
+  #scheduleGc (): void {
+    const { storageMaxBytes, watermarkPercent, checkIntervalMs } = this.config.gc
+    if (storageMaxBytes == null) return
+    const watermark = Math.floor(storageMaxBytes * watermarkPercent / 100)
+    let checking = false
+    this.#gcTimer = setInterval(() => {
+      if (checking || !this.#open || this.#stopping || this.#gcRunning != null) return
+      checking = true
+      void (async () => {
+        const bytes = await this.blockstoreBytes()
+        if (bytes < watermark || (this.#gcStuckAt > 0 && bytes < this.#gcStuckAt + watermark / 10)) return
+        this.#log.info({ bytes, watermark }, 'blockstore past the GC watermark: collecting')
+        const summary = await this.gc({ compact: true })
+        const after = await this.blockstoreBytes()
+        if (after >= watermark) {
+          if (this.#gcStuckAt === 0) this.#log.warn({ bytes: after, watermark, storageMaxBytes }, 'blockstore still past the GC watermark after GC: what is left is held by pins')
+          this.#gcStuckAt = after
+        } else {
+          this.#gcStuckAt = 0
+        }
+        this.#log.info({ deleted: summary.deleted, bytesFreed: summary.bytesFreed, before: bytes, after }, 'scheduled gc done')
+      })().catch(err => {
+        if (this.#open) this.#log.warn({ err: (err as Error).message }, 'scheduled gc failed')
+      }).finally(() => { checking = false })
+    }, checkIntervalMs)
+    this.#gcTimer.unref()
+  }
 
   /** Streams a UnixFS file's bytes. */
   async * cat (cidInput: string | CID, options: { signal?: AbortSignal, offset?: number, length?: number } = {}): AsyncGenerator<Uint8Array> {
@@ -739,63 +973,161 @@ export class ChainStore {
   }
 
   /**
-   * Pins a root for the user: with `recursive` (default) its whole DAG. Blocks
-   * of the DAG not stored here are fetched through `getBytes` (peers, then
-   * gateways when enabled) and verified first; the pin record is written only
-   * once the DAG is complete, so a pin never points at missing blocks.
+   * Pins a root for the user: with `recursive` (default) its whole DAG. The
+   * record is written at once as `queued`; a pin job then walks the DAG,
+   * fetching blocks not stored here through peers and gateways (verified
+   * against their CIDs), `pinning` while it runs, then `pinned`, or `failed`
+   * with the reason after {@link PIN_ATTEMPTS} attempts. With `wait` (default)
+   * this resolves with the pinned record or throws PinFailedError; without,
+   * it returns the queued record (`pins()` shows how it goes on).
    */
-  async pin (cidInput: CID | string, options: { recursive?: boolean, signal?: AbortSignal } = {}): Promise<PinRecord> {
+  async pin (cidInput: CID | string, options: { recursive?: boolean, wait?: boolean, signal?: AbortSignal } = {}): Promise<PinRecord> {
     this.#assertOpen()
     const root = parseCid(cidInput)
-    const recursive = options.recursive ?? true
-    const fetched: Array<{ cid: CID, bytes: Uint8Array }> = []
-    const stack = [root]
+    const job: PinJob = { cid: root, reason: 'user', recursive: options.recursive ?? true }
+    const record = await this.#exclusive(async () => {
+      this.#assertOpen()
+      const existing = readPin(this.#db, root)
+      const holds = existing?.reasons.includes('user') === true && (existing.deep?.includes('user') ?? existing.recursive) === job.recursive
+      if (holds && existing!.state === 'pinned') return existing
+      if (holds && (existing!.state === 'queued' || existing!.state === 'pinning') && this.#pinQueue.has(root)) return existing
+      const batch = this.#startBatch()
+      holdInBatch(batch, this.#readPin, root, 'user', job.recursive, undefined, { state: 'queued' })
+      queueInBatch(batch, job, 'queued')
+      await batch.write(this.#sync)
+      this.#pinStates.set(root.toString(), 'queued')
+      return undefined
+    })
+    if (record != null && record.state === 'pinned') return record
+    const done = this.#pinQueue.run(job)
+    if (options.wait === false) return readPin(this.#db, root)!
+    if (options.signal == null) return (await done) ?? readPin(this.#db, root)!
+    const aborted = new Promise<never>((resolve, reject) => {
+      options.signal!.addEventListener('abort', () => { reject(options.signal!.reason) }, { once: true })
+    })
+    options.signal.throwIfAborted()
+    return (await Promise.race([done, aborted])) ?? readPin(this.#db, root)!
+  }
+
+  /**
+   * With no peer connected, a pin of a DAG not stored here first asks the
+   * gateways for all of it in one CAR (`dag-scope=all` for UnixFS and raw
+   * roots; `entity` for dag-cbor, which for a chain header on a chainstore
+   * gateway is the header and its pages). Only blocks reachable from the root
+   * are kept, parents first; the walk that follows fetches anything still
+   * missing. Any failure leaves the walk to do it block by block.
+   */
+  async #prefetchDag (job: PinJob, signal: AbortSignal): Promise<void> {
+    if (this.#gateways == null || !job.recursive) return
+    if (this.replication != null && this.replication.libp2p.getConnections().length > 0) return
+    let blocks: Array<{ cid: CID, bytes: Uint8Array }>
+    try {
+      blocks = await this.#gateways.fetchDag(job.cid, { scope: job.cid.code === dagCbor.code ? 'entity' : 'all', signal })
+    } catch (err) {
+      if (signal.aborted) throw err
+      this.#log.debug({ cid: job.cid.toString(), err: (err as Error).message }, 'no CAR for the DAG; fetching block by block')
+      return
+    }
+    const byCid = new Map(blocks.map(b => [b.cid.toString(), b]))
+    const reachable: Array<{ cid: CID, bytes: Uint8Array }> = []
+    const stack = [job.cid]
     const seen = new Set<string>()
     while (stack.length > 0) {
       const cid = stack.pop()!
-      if (seen.has(cid.toString())) continue
+      const b = byCid.get(cid.toString())
+      if (b == null || seen.has(cid.toString())) continue
       seen.add(cid.toString())
-      let bytes = this.localBytes(cid)
-      if (bytes == null) {
-        bytes = await this.getBytes(cid, { signal: options.signal })
-        fetched.push({ cid, bytes })
-      }
-      if (!recursive) break
-      const links = linksOf(cid, bytes)
-      if (links == null) throw new InvalidBlockError(`pin: cannot follow the links of ${cid.toString()} (codec 0x${cid.code.toString(16)}); pin it with recursive: false`)
-      // a chain header's parent link is the chain, not this block: the chain's own pins hold it
-      const parent = cid.code === dagCbor.code && this.#blockHeight(cid) != null ? decodeHeader(bytes).parent : null
-      for (const l of links) if (parent == null || !l.equals(parent)) stack.push(l)
+      if (this.#blocks.getSync(blockKey(cid)) == null) reachable.push(b)
+      let links: CID[] = []
+      // bytes that hash right but do not decode: the walk's own check reports it
+      try { links = linksOf(cid, b.bytes) ?? [] } catch {}
+      for (let i = links.length - 1; i >= 0; i--) stack.push(links[i])
     }
-    return await this.#exclusive(async () => {
+    for (let i = 0; i < reachable.length; i += 256) await this.#storePinBlocks(reachable.slice(i, i + 256), [])
+  }
+
+  /** Writes blocks a pin job fetched (verified) and claims the local ones out of the fetch cache, in one batch. */
+  async #storePinBlocks (fetched: Array<{ cid: CID, bytes: Uint8Array }>, local: CID[]): Promise<void> {
+    await this.#exclusive(async () => {
       this.#assertOpen()
-      const batch = startBatch(this.#db, this.#blocks)
+      const batch = this.#startBatch()
       for (const b of fetched) batch.putBlock(b.cid, b.bytes)
-      holdInBatch(batch, this.#readPin, root, 'user', recursive)
-      await batch.write(this.#sync)
-      return readPin(this.#db, root)!
+      for (const cid of local) this.#fetched.claim(batch, cid)
+      if (batch.length > 0) await batch.write(this.#sync)
     })
   }
 
-  /** Drops the user's hold on a root; other reasons' holds stay. Returns whether the user held it. */
+  /** Moves a pin job's record and queue entry to a new state. */
+  async #settlePin (job: PinJob, state: 'pinning' | 'pinned' | 'failed', error?: string): Promise<PinRecord | undefined> {
+    return await this.#exclusive(async () => {
+      if (!this.#open) return undefined
+      const existing = readPin(this.#db, job.cid)
+      // unpinned (or the chain let go) while the job ran: nothing to settle
+      if (existing == null || !existing.reasons.includes(job.reason)) return undefined
+      const batch = this.#startBatch()
+      if (job.reason === 'chain' && job.height != null) {
+        // the policy may have moved on while the blocks were fetched
+        const pin = state === 'pinned' ? this.#chainPinAt(job.height, this.#head?.height ?? job.height) : 'dag'
+        if (pin == null) releaseInBatch(batch, this.#readPin, job.cid, 'chain', true)
+        else holdInBatch(batch, this.#readPin, job.cid, 'chain', pin === 'dag', job.height, { state })
+      } else {
+        holdInBatch(batch, this.#readPin, job.cid, job.reason, job.recursive, undefined, { state, ...(error != null ? { error } : {}) })
+      }
+      if (state === 'pinned') dequeueInBatch(batch, job.cid)
+      else queueInBatch(batch, job, state)
+      await batch.write(this.#sync)
+      if (state === 'pinned') this.#pinStates.delete(job.cid.toString())
+      else this.#pinStates.set(job.cid.toString(), state)
+      return readPin(this.#db, job.cid)
+    })
+  }
+
+  /** Restarts the pin jobs a stop or crash left queued or pinning; failed ones wait for `pin` again. */
+  async #resumePins (): Promise<void> {
+    for (const { job, state } of await readQueue(this.#db)) {
+      this.#pinStates.set(job.cid.toString(), state)
+      if (state !== 'failed') void this.#pinQueue.run(job)
+    }
+  }
+
+  /** Drops the user's hold on a root (cancelling its pin job); other reasons' holds stay. Returns whether the user held it. */
   async unpin (cidInput: CID | string): Promise<boolean> {
     this.#assertOpen()
     const root = parseCid(cidInput)
+    await this.#pinQueue.cancel(root)
     return await this.#exclusive(async () => {
       this.#assertOpen()
       const held = readPin(this.#db, root)?.reasons.includes('user') === true
       if (!held) return false
-      const batch = startBatch(this.#db, this.#blocks)
-      releaseInBatch(batch, this.#readPin, root, 'user')
+      const batch = this.#startBatch()
+      releaseInBatch(batch, this.#readPin, root, 'user', true)
+      dequeueInBatch(batch, root)
       await batch.write(this.#sync)
+      this.#pinStates.delete(root.toString())
       return true
     })
   }
 
-  /** Every pin record. */
-  pins (options: { signal?: AbortSignal } = {}): AsyncGenerator<PinRecord> {
+  /** Pin records; with `state`, only those in it. */
+  async * pins (options: { state?: PinState, signal?: AbortSignal } = {}): AsyncGenerator<PinRecord> {
     this.#assertOpen()
-    return listPins(this.#db, options)
+    if (options.state == null || options.state === 'pinned') {
+      for await (const p of listPins(this.#db, options)) if (options.state == null || p.state === options.state) yield p
+      return
+    }
+    for (const [key, state] of [...this.#pinStates]) {
+      options.signal?.throwIfAborted()
+      if (state !== options.state) continue
+      const record = readPin(this.#db, CID.parse(key))
+      if (record != null) yield record
+    }
+  }
+
+  /** Counts of holds not yet pinned, by state. */
+  pinStates (): Record<Exclude<PinState, 'pinned'>, number> {
+    const out = { queued: 0, pinning: 0, failed: 0 }
+    for (const state of this.#pinStates.values()) if (state !== 'pinned') out[state]++
+    return out
   }
 
   /** Head, cache and disk figures. */
@@ -808,7 +1140,11 @@ export class ChainStore {
       durability: this.config.durability,
       allowGaps: this.config.allowGaps,
       cache: this.#cache.stats(),
+      fetchCache: { ...this.#fetched.stats },
+      finalized: this.#finalized,
+      pins: this.pinStates(),
       approximateBytes,
+      blockstoreBytes: await this.blockstoreBytes(),
       ...(this.replication != null ? { network: this.#networkStatus(this.replication) } : {})
     }
   }
@@ -831,6 +1167,9 @@ export class ChainStore {
   async stop (): Promise<void> {
     if (!this.#open || this.#stopping) return
     this.#stopping = true
+    if (this.#gcTimer != null) clearInterval(this.#gcTimer)
+    // pin jobs keep their queue entries: the next open resumes them
+    await this.#pinQueue.stop()
     // replication first: a sync round in flight may still import into the open store
     await this.replication?.stop()
     this.#open = false
@@ -852,3 +1191,32 @@ function cacheKey (ref: BlockRef): string | number {
   return typeof ref === 'number' || typeof ref === 'string' ? ref : ref.toString()
 }
 
+/** The blocks sublevel's key range in the root keyspace (abstract-level prefixes sublevel keys with `!name!`). */
+function blocksRange (): [Uint8Array, Uint8Array] {
+  const enc = new TextEncoder()
+  return [enc.encode(`!${BLOCKS_SUBLEVEL}!`), enc.encode(`!${BLOCKS_SUBLEVEL}"`)]
+}
+
+/** The finalized height recorded by {@link writeFinalizedInBatch}, or -1. */
+function readFinalized (db: RootDb): number {
+  const bytes = db.getSync(META_FINALIZED)
+  return bytes == null ? -1 : readU64(bytes, 0) - 1
+}
+
+/** Records the finalized height (stored +1 so that -1, none, fits an unsigned field). */
+function writeFinalizedInBatch (batch: WriteBatch, height: number): void {
+  const out = new Uint8Array(8)
+  writeU64(out, 0, height + 1)
+  batch.put(META_FINALIZED, out)
+}
+
+/** Heights in [from, to] whose pin may change when they become final: those a `finalizedOnly` rule could keep. */
+function finalityHeights (policy: PinPolicy, from: number, to: number): number[] {
+  const out = new Set<number>()
+  for (const rule of policy.rules) {
+    if (rule.finalizedOnly !== true) continue
+    const step = rule.checkpointEvery ?? 1
+    for (let h = Math.ceil(from / step) * step; h <= to; h += step) out.add(h)
+  }
+  return [...out].sort((a, b) => a - b)
+}

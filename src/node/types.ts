@@ -1,5 +1,6 @@
 import type { CID } from 'multiformats/cid'
 import type { CacheStats } from '../storage/cache.ts'
+import type { FetchCacheStats } from '../storage/fetch-cache.ts'
 
 /** The latest stored block. */
 export interface Head {
@@ -14,8 +15,16 @@ export interface StoreStatus {
   durability: 'process' | 'power'
   allowGaps: boolean
   cache: CacheStats
+  /** The on-disk tier of unpinned blocks fetched from peers or gateways. */
+  fetchCache: FetchCacheStats
+  /** Highest finalized canonical height (-1: none). */
+  finalized: number
+  /** Holds not yet pinned (fetching or failed), by state. */
+  pins: { queued: number, pinning: number, failed: number }
   /** LevelDB's estimate of the bytes on disk. */
   approximateBytes: number
+  /** LevelDB's estimate of the blockstore's bytes (what the GC watermark compares). */
+  blockstoreBytes: number
   /** Replication, when `network.enabled`. */
   network?: NetworkStatus
 }

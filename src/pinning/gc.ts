@@ -17,13 +17,15 @@ export interface GcSummary {
   marked: number
   deleted: number
   bytesFreed: number
-  /** Pin records whose DAG has a block missing (reported, never "fixed" by deleting). */
+  /** Pinned records whose DAG has a block missing (reported, never "fixed" by deleting); holds still fetching are not counted. */
   incompletePins: number
   ms: number
+  /** Time spent compacting the blocks' key range afterwards (gc with `compact`). */
+  compactMs?: number
 }
 
 /** Progress of a collection: phase and counts so far. */
-export type GcProgress = (p: { phase: 'mark' | 'sweep', done: number, total?: number }) => void
+export type GcProgress = (p: { phase: 'mark' | 'sweep', done: number, total: number }) => void
 
 /**
  * Mark and sweep over the blocks sublevel, in one LevelDB snapshot:
@@ -36,11 +38,14 @@ export type GcProgress = (p: { phase: 'mark' | 'sweep', done: number, total?: nu
  * The caller keeps pin writes out while this runs (ChainStore holds its write
  * lock and waits for file imports).
  */
-export async function collectGarbage (db: RootDb, blocks: BlocksDb, extraRoots: Iterable<CID>, options: { sync: boolean, onProgress?: GcProgress, signal?: AbortSignal }): Promise<GcSummary> {
+export async function collectGarbage (db: RootDb, blocks: BlocksDb, extraRoots: Iterable<CID>, options: { sync: boolean, keepKeys?: Iterable<string>, onProgress?: GcProgress, signal?: AbortSignal }): Promise<GcSummary> {
   const started = performance.now()
   const snapshot = (db as any).snapshot()
   try {
-    const marked = new Set<string>()
+    // counting keys first gives the progress display a total (keys only: ~10x faster than the sweep)
+    let total = 0
+    for await (const _ of blocks.keys({ snapshot } as any)) total++
+    const marked = new Set<string>(options.keepKeys ?? [])
     /** Blocks whose links were walked: a block marked by a non-recursive pin may still need its DAG walked for another. */
     const expanded = new Set<string>()
     let incompletePins = 0
@@ -54,7 +59,7 @@ export async function collectGarbage (db: RootDb, blocks: BlocksDb, extraRoots: 
         const key = blockKey(cid)
         if (expanded.has(key) || (!recursive && marked.has(key))) continue
         marked.add(key)
-        if (marked.size % 1000 === 0) options.onProgress?.({ phase: 'mark', done: marked.size })
+        if (marked.size % 1000 === 0) options.onProgress?.({ phase: 'mark', done: Math.min(marked.size, total), total })
         const bytes = await read(key)
         if (bytes == null) { complete = false; continue }
         if (!recursive) continue
@@ -88,7 +93,9 @@ export async function collectGarbage (db: RootDb, blocks: BlocksDb, extraRoots: 
     for await (const [key, value] of db.iterator({ ...prefixRange(Uint8Array.of(PREFIX.PIN)), snapshot } as any)) {
       options.signal?.throwIfAborted()
       const pin = decodePinValue(CID.decode(key.subarray(1)), value)
-      if (!(await (pin.reasons.includes('chain') && pin.recursive ? markBlock(pin.cid) : mark(pin.cid, pin.recursive)))) incompletePins++
+      const complete = await (pin.reasons.includes('chain') && pin.recursive ? markBlock(pin.cid) : mark(pin.cid, pin.recursive))
+      // a hold still fetching (queued, pinning) or failed keeps what it has; only pinned DAGs must be complete
+      if (!complete && pin.state === 'pinned') incompletePins++
     }
     for (const root of extraRoots) await mark(root, true)
 
@@ -110,7 +117,7 @@ export async function collectGarbage (db: RootDb, blocks: BlocksDb, extraRoots: 
         bytesFreed += value.length
         if (batch.length >= 1000) await flush()
       }
-      if (scanned % 1000 === 0) options.onProgress?.({ phase: 'sweep', done: scanned })
+      if (scanned % 1000 === 0) options.onProgress?.({ phase: 'sweep', done: scanned, total: Math.max(total, scanned) })
     }
     await flush()
     options.onProgress?.({ phase: 'sweep', done: scanned, total: scanned })

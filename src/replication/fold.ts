@@ -166,6 +166,15 @@ export class ForkChoice {
     return this.#best?.a ?? null
   }
 
+  /** The latest finalized block on the canonical chain, or null. */
+  finalized (): Announcement | null {
+    const height = this.#best?.finalizedHeight ?? -1
+    if (height < 0) return null
+    const path = this.pathFromTip(a => a.height <= height)
+    const last = path[path.length - 1]
+    return last?.height === height ? last : null
+  }
+
   /**
    * The canonical chain from its tip down, stopping after `stop` returns true
    * for a block (e.g. one already canonical locally) or at the root.

@@ -36,6 +36,9 @@ export interface ReplicaStore {
   blockDag: (cid: CID) => Array<{ cid: CID, bytes: Uint8Array }>
   importBlocks: (blocks: EncodedBlock[]) => Promise<Array<{ cid: CID, height: number, created: boolean, canonical: boolean }>>
   setCanonical: (tip: CID) => Promise<unknown>
+  /** Marks the canonical chain final up to a height (pins follow the policy's finality rules). */
+  setFinalized: (height: number) => Promise<void>
+  finalizedHeight: () => number
   canonicalAt: (height: number) => CID | undefined
   head: () => { height: number, cid: CID } | null
   kv: <V>(namespace: string) => KvStore<V>
@@ -548,6 +551,11 @@ export class Replicator {
     // may be ahead of the fold with blocks whose announcements are in flight
     if (present != null && this.#store.canonicalAt(present.height)?.toString() !== present.cid) {
       await this.#store.setCanonical(CID.parse(present.cid))
+    }
+    // finality the index announced, once that block is canonical here
+    const final = this.fold.finalized()
+    if (final != null && final.height > this.#store.finalizedHeight() && this.#store.canonicalAt(final.height)?.toString() === final.cid) {
+      await this.#store.setFinalized(final.height)
     }
     // side branches: fetched so any peer can serve them and a later reorg is local
     const side: Announcement[] = []

@@ -40,6 +40,8 @@ export const KV_SUBLEVEL = 'kv'
 /** Meta keys. */
 export const META_HEAD = metaKey('head')
 export const META_SCHEMA = metaKey('schema')
+/** Highest finalized height on the canonical chain. */
+export const META_FINALIZED = metaKey('finalized')
 
 function metaKey (name: string): Uint8Array {
   return concat([Uint8Array.of(PREFIX.META), new TextEncoder().encode(name)])

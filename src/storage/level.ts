@@ -45,14 +45,19 @@ export async function openLevel (dataDir: string, tuning: LevelTuning): Promise<
   return { db, blocks: blocksOf(db) }
 }
 
+/** One atomic batch: root-keyspace entries, blocks, and the write. */
+export type StoreBatch = WriteBatch & { delBlock: (key: string) => void, write: (sync: boolean) => Promise<void>, length: number }
+
 /** Starts one atomic batch over the root keyspace and the blocks sublevel. */
-export function startBatch (db: RootDb, blocks: BlocksDb): WriteBatch & { write: (sync: boolean) => Promise<void>, length: number } {
+export function startBatch (db: RootDb, blocks: BlocksDb): StoreBatch {
   const chained = db.batch()
   const blockOpts = { sublevel: blocks as any, keyEncoding: 'utf8', valueEncoding: 'view' }
   return {
     put (key, value) { chained.put(key, value) },
     del (key) { chained.del(key) },
     putBlock (cid: CID, bytes: Uint8Array) { chained.put(blockKey(cid) as any, bytes, blockOpts as any) },
+    /** Deletes a block by its blocks-sublevel key. */
+    delBlock (key: string) { chained.del(key as any, blockOpts as any) },
     get length () { return chained.length },
     async write (sync: boolean) {
       try {
