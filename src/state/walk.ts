@@ -1,0 +1,73 @@
+import { ExtensionNode, LeafNode, decodeNode, decodeRawNode, isRawNode, type EmbeddedNode, type TrieNode } from '@ethereumjs/trie'
+import type { CID } from 'multiformats/cid'
+import { linksOf, stateNodeCid } from '../codec/links.ts'
+import { STATE_KEY_BYTES } from './constants.ts'
+import { CorruptStateError } from './errors.ts'
+import { EMPTY_ROOT_HASH, bytesEqual, hex } from './keys.ts'
+
+/** Reads a node's RLP by hash; throws MissingStateNodeError when absent. */
+export type NodeReader = (hash: Uint8Array) => Promise<Uint8Array>
+
+/**
+ * Every (key, value) under a root, in key order. Our own walk rather than the
+ * trie's walkAllValueNodes: that one (util/asyncWalk.ts) catches every error
+ * and returns, so a missing node silently truncates the listing, which would
+ * rebuild a flat layer with accounts missing. This one throws.
+ */
+export async function * walkLeaves (read: NodeReader, root: Uint8Array): AsyncGenerator<[Uint8Array, Uint8Array]> {
+  if (bytesEqual(root, EMPTY_ROOT_HASH)) return
+  const stack: Array<{ ref: EmbeddedNode, path: number[] }> = [{ ref: root, path: [] }]
+  while (stack.length > 0) {
+    const { ref, path } = stack.pop()!
+    const node = await load(read, ref)
+    if (node instanceof LeafNode) {
+      yield [toKey(path.concat(node.key())), node.value()]
+    } else if (node instanceof ExtensionNode) {
+      stack.push({ ref: node.value() as EmbeddedNode, path: path.concat(node.key()) })
+    } else {
+      const value = node.value()
+      if (value != null) yield [toKey(path), value]
+      // pushed high nibble first so the lowest pops first: key order
+      for (const [nibble, child] of node.getChildren().reverse()) stack.push({ ref: child, path: [...path, nibble] })
+    }
+  }
+}
+
+/** Every stored node under a root (hashed nodes only; inlined ones travel inside their parents), parents first. */
+export async function * walkNodes (read: NodeReader, root: Uint8Array): AsyncGenerator<{ cid: CID, bytes: Uint8Array }> {
+  const seen = new Set<string>()
+  const stack = [root]
+  while (stack.length > 0) {
+    const hash = stack.pop()!
+    const key = hex(hash)
+    if (seen.has(key)) continue
+    seen.add(key)
+    const cid = stateNodeCid(hash)
+    const bytes = await read(hash)
+    yield { cid, bytes }
+    let links
+    try {
+      links = linksOf(cid, bytes) ?? []
+    } catch (err) {
+      throw new CorruptStateError(`state trie node ${cid.toString()} does not decode`, { cause: err })
+    }
+    for (let i = links.length - 1; i >= 0; i--) stack.push(links[i].multihash.digest)
+  }
+}
+
+async function load (read: NodeReader, ref: EmbeddedNode): Promise<TrieNode> {
+  try {
+    if (isRawNode(ref)) return decodeRawNode(ref)
+    return decodeNode(await read(ref))
+  } catch (err) {
+    if (err instanceof Error && err.name !== 'Error') throw err
+    throw new CorruptStateError(`state trie node ${isRawNode(ref) ? '(inline)' : hex(ref)} does not decode`, { cause: err })
+  }
+}
+
+function toKey (nibbles: number[]): Uint8Array {
+  if (nibbles.length !== STATE_KEY_BYTES * 2) throw new CorruptStateError(`state trie holds a key of ${nibbles.length} nibbles (expected ${STATE_KEY_BYTES * 2})`)
+  const out = new Uint8Array(STATE_KEY_BYTES)
+  for (let i = 0; i < out.length; i++) out[i] = (nibbles[2 * i] << 4) | nibbles[2 * i + 1]
+  return out
+}
