@@ -781,9 +781,10 @@ export class ChainStore {
   async getBytes (cidInput: string | CID, options: GetBytesOptions = {}): Promise<Uint8Array> {
     this.#assertOpen()
     const cid = parseCid(cidInput)
-    const local = this.localBytes(cid)
+    const key = blockKey(cid)
+    const local = this.#blocks.getSync(key)
     if (local != null) {
-      this.#fetched.touch(cid)
+      this.#fetched.touch(key)
       return local
     }
     const bytes = await this.#fetchRemote(cid, options)

@@ -79,9 +79,9 @@ export class FetchCache {
     return this.#lru?.has(key) === true || this.#pending.has(key)
   }
 
-  /** Counts a read answered from the tier and makes the block most recent. */
-  touch (cid: CID): void {
-    if (this.#lru?.get(blockKey(cid)) != null) this.stats.hits++
+  /** Counts a read answered from the tier and makes the block most recent (`key`: the block's blockstore key). */
+  touch (key: string): void {
+    if (this.stats.entries > 0 && this.#lru?.get(key) != null) this.stats.hits++
   }
 
   /**
