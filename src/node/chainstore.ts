@@ -68,6 +68,15 @@ class ImportAwareBlockstore extends LevelBlockstore {
   }
 }
 
+/** What {@link ChainStore.maintenance} hands to backup, integrity and migration code. */
+export interface MaintenanceAccess {
+  db: RootDb
+  blocks: BlocksDb
+  sync: boolean
+  exclusive: <T>(fn: () => Promise<T>) => Promise<T>
+  afterRepair: () => void
+}
+
 /** A height, or a block CID (object or string). */
 export type BlockRef = number | string | CID
 
@@ -740,6 +749,28 @@ export class ChainStore {
   async getLogs (query: LogQuery = {}): Promise<LogRecord[]> {
     this.#assertOpen()
     return await readLogs(this.#db, query, this.#head?.height ?? 0)
+  }
+
+  /**
+   * The raw parts maintenance modules (backup, integrity checks and repair,
+   * migrations) work on: the root LevelDB, the blocks sublevel, the sync flag,
+   * `exclusive(fn)` to run under the store's write lock (no other write, pin or
+   * GC meanwhile) and `afterRepair()` to reload what the store keeps in memory
+   * (head, finalized height, memory tier) after they rewrote the database.
+   */
+  maintenance (): MaintenanceAccess {
+    this.#assertOpen()
+    return {
+      db: this.#db,
+      blocks: this.#blocks,
+      sync: this.#sync,
+      exclusive: async <T>(fn: () => Promise<T>): Promise<T> => await this.#exclusive(async () => { this.#assertOpen(); return await fn() }),
+      afterRepair: () => {
+        this.#head = readHead(this.#db)
+        this.#finalized = readFinalized(this.#db)
+        this.#cache.clear()
+      }
+    }
   }
 
   /** A namespaced key-value store over the same LevelDB (JSON values). */
