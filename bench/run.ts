@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --name <name>] [-- --parts ingest,reads,naive,rss,replication,gatewaygc]`
+ * `npm run bench [-- --name <name>] [-- --parts ingest,reads,naive,rss,replication,gatewaygc,state]`
  *
  * Measures chainstore against raw baselines measured in the same run on the
  * same data, prints a table on stdout (progress on stderr) and writes
@@ -15,8 +15,9 @@ import { readOptionsFromEnv, runReads } from './reads.ts'
 import { replicationOptionsFromEnv, runReplication } from './replication.ts'
 import { machineInfo, renderTable, writeResults } from './report.ts'
 import { liveChildren, rssOptionsFromEnv, runRss } from './rss.ts'
+import { runState, stateOptionsFromEnv } from './state.ts'
 
-const PARTS = ['ingest', 'reads', 'naive', 'rss', 'replication', 'gatewaygc'] as const
+const PARTS = ['ingest', 'reads', 'naive', 'rss', 'replication', 'gatewaygc', 'state'] as const
 type Part = typeof PARTS[number]
 
 function parseArgs (argv: string[]): { name: string, parts: Set<Part> } {
@@ -48,6 +49,7 @@ async function main (): Promise<void> {
   const rssOpts = rssOptionsFromEnv(ingestOpts.batchBlocks)
   const replicationOpts = replicationOptionsFromEnv()
   const gatewayGcOpts = gatewayGcOptionsFromEnv()
+  const stateOpts = stateOptionsFromEnv()
   const blocks = Math.max(ingestOpts.batchBlocks * 4, envInt('BENCH_BLOCKS', 2_000))
   const figures: Figure[] = []
   const { dir: root, cleanup } = await tempRoot()
@@ -100,6 +102,7 @@ async function main (): Promise<void> {
     if (parts.has('rss')) await part('rss', async () => { figures.push(...await runRss(root, rssOpts)) })
     if (parts.has('replication')) await part('replication', async () => { figures.push(...await runReplication(root, replicationOpts)) })
     if (parts.has('gatewaygc')) await part('gatewaygc', async () => { figures.push(...await runGatewayGc(root, gatewayGcOpts)) })
+    if (parts.has('state')) await part('state', async () => { figures.push(...await runState(root, stateOpts)) })
   } finally {
     await cleanup()
     process.removeListener('SIGINT', onSignal)
@@ -117,7 +120,7 @@ async function main (): Promise<void> {
     machine,
     loadAverage: { before: loadBefore, after: loadAfter, note: 'os.loadavg() [1, 5, 15 min]; "before" well above 0 means other processes shared the cores' },
     cpuPerPart: cpuShares,
-    settings: { parts: [...parts], ingest: ingestOpts, reads: readOpts, naive: naiveOpts, rss: rssOpts, replication: replicationOpts, gatewaygc: gatewayGcOpts, chain: { txsPerBlock: 100, dataBytes: 80, seed: 7 } },
+    settings: { parts: [...parts], ingest: ingestOpts, reads: readOpts, naive: naiveOpts, rss: rssOpts, replication: replicationOpts, gatewaygc: gatewayGcOpts, state: stateOpts, chain: { txsPerBlock: 100, dataBytes: 80, seed: 7 } },
     dataset,
     figures: Object.fromEntries(figures.map(f => [f.id, f])),
     goals: figures.filter(f => f.goal != null).map(f => ({ id: f.id, goal: f.goal!.text, met: f.goal!.met, value: f.value, unit: f.unit })),
