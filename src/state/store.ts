@@ -95,10 +95,11 @@ export class StateStore {
   async get (key: Uint8Array): Promise<AccountState | undefined> {
     this.#open()
     checkKey(key)
-    const pending = this.#overlay.get(hex(key))
+    const pending = this.#overlay.size === 0 ? undefined : this.#overlay.get(hex(key))
     if (pending != null) return pending.value == null ? undefined : decodeAccount(pending.value)
     if (this.#flatFresh) {
-      const bytes = await this.#db.get(flatKey(key))
+      // getSync: one LevelDB lookup, ~5x the throughput of the async get (see bench/state.ts); same as the store's hot reads
+      const bytes = this.#db.getSync(flatKey(key))
       // the rebuild may have started while we read: only a fresh layer's miss means absent
       if (bytes != null) return decodeAccount(bytes)
       if (this.#flatFresh) return undefined
