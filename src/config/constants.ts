@@ -88,3 +88,9 @@ export const DEFAULT_PIN_CONCURRENCY = 2
  */
 export const DEFAULT_GC_WATERMARK_PERCENT = 90
 export const DEFAULT_GC_CHECK_INTERVAL_MS = 60_000
+
+/** Alert thresholds (config `alerts`; null turns one off) and how often they are checked. */
+export const DEFAULT_ALERT_LAG_HEIGHTS = 100
+export const DEFAULT_ALERT_P99_MS = 500
+export const DEFAULT_ALERT_REJECTED_PER_MINUTE = 10
+export const DEFAULT_ALERT_INTERVAL_MS = 5_000

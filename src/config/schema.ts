@@ -7,7 +7,8 @@ import {
   DEFAULT_QUORUM_TIMEOUT_MS, DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_NETWORK_READ_TIMEOUT_MS, DEFAULT_ANNOUNCE_BATCH,
   DEFAULT_FETCH_BATCH, DEFAULT_REPLICATION_FACTOR, DEFAULT_MIN_REPUTATION, DEFAULT_REPLICATION_INTERVAL_MS,
   DEFAULT_PUBLIC_GATEWAYS, DEFAULT_GATEWAY_TIMEOUT_MS, DEFAULT_GATEWAY_STALL_MS, DEFAULT_FETCHED_CACHE_BYTES,
-  DEFAULT_PIN_CONCURRENCY, DEFAULT_GC_WATERMARK_PERCENT, DEFAULT_GC_CHECK_INTERVAL_MS, DEFAULT_GATEWAY_MAX_CAR_BYTES
+  DEFAULT_PIN_CONCURRENCY, DEFAULT_GC_WATERMARK_PERCENT, DEFAULT_GC_CHECK_INTERVAL_MS, DEFAULT_GATEWAY_MAX_CAR_BYTES,
+  DEFAULT_ALERT_LAG_HEIGHTS, DEFAULT_ALERT_P99_MS, DEFAULT_ALERT_REJECTED_PER_MINUTE, DEFAULT_ALERT_INTERVAL_MS
 } from './constants.ts'
 
 /** A validator-set member: an OrbitDB identity id (hex secp256k1 public key). */
@@ -87,6 +88,14 @@ export const configSchema = z.object({
     stallMs: z.number().int().positive().default(DEFAULT_GATEWAY_STALL_MS),
     /** Largest CAR accepted when a pin fetches a whole DAG in one request. */
     maxCarBytes: z.number().int().positive().default(DEFAULT_GATEWAY_MAX_CAR_BYTES)
+  }).strict().prefault({}),
+  /** Alert thresholds: logged as warnings when crossed, listed in `status().alerts` and on `/status`; null turns one off. */
+  alerts: z.object({
+    replicationLagHeights: z.number().int().positive().nullable().default(DEFAULT_ALERT_LAG_HEIGHTS),
+    p99LatencyMs: z.number().positive().nullable().default(DEFAULT_ALERT_P99_MS),
+    diskBytes: z.number().int().positive().nullable().default(null),
+    rejectedEntriesPerMinute: z.number().int().nonnegative().nullable().default(DEFAULT_ALERT_REJECTED_PER_MINUTE),
+    intervalMs: z.number().int().min(10).default(DEFAULT_ALERT_INTERVAL_MS)
   }).strict().prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional()
 }).strict()

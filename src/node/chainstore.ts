@@ -29,7 +29,7 @@ import {
   BlockNotFoundError, HeightConflictError, ParentNotFoundError, ReceiptNotFoundError, StoreClosedError,
   TransactionNotFoundError
 } from '../storage/errors.ts'
-import { BLOCKS_SUBLEVEL, HELIA_SUBLEVEL, META_FINALIZED, PREFIX, blockKey, blockTxIdsKey, digestKey, heightKey, readU64, writeU64 } from '../storage/keys.ts'
+import { BLOCKS_SUBLEVEL, HELIA_SUBLEVEL, META_FINALIZED, PREFIX, blockKey, blockTxIdsKey, digestKey, heightKey, prefixRange, readU64, writeU64 } from '../storage/keys.ts'
 import { openKv, type KvStore } from '../storage/kv.ts'
 import { openLevel, startBatch, type BlocksDb, type RootDb, type StoreBatch } from '../storage/level.ts'
 import { Replicator, type Consistency } from '../replication/replicator.ts'
@@ -38,6 +38,7 @@ import { NetworkDisabledError } from '../replication/errors.ts'
 import { NETWORK_DIR, loadPeerKey } from '../replication/keys.ts'
 import { collectGarbage, GcUnsafeError, type GcProgress, type GcSummary } from '../pinning/gc.ts'
 import { GatewayClient, type GatewayScore } from '../gateway/client.ts'
+import { StoreMetrics, TIMED_OPERATIONS } from '../metrics/index.ts'
 
 /** kv namespace where gateway scores persist. */
 const GATEWAY_SCORES_NAMESPACE = 'gateway-scores'
@@ -137,6 +138,8 @@ export class ChainStore {
    * ({@link ReorgEvent}) when a fork-choice decision replaces canonical blocks.
    */
   readonly events = new EventEmitter()
+  /** Prometheus registry, recent latencies, dashboard rate samples and alerts. */
+  readonly metrics: StoreMetrics
   /** Replication over libp2p + OrbitDB, when `network.enabled`. */
   replication: Replicator | null = null
   /** Verified reads from trustless gateways, when `gateways.enabled`. */
@@ -144,6 +147,15 @@ export class ChainStore {
 
   private constructor (init: { config: ChainStoreConfig, db: RootDb, blocks: BlocksDb, helia: Helia, log: Logger, head: Head | null, policy: PinPolicy, blockstore: ImportAwareBlockstore }) {
     this.#policy = init.policy
+    this.metrics = new StoreMetrics(init.config.alerts, init.log)
+    // every public operation below is timed into the metrics (one histogram, label op)
+    for (const op of TIMED_OPERATIONS) {
+      const fn = (this as any)[op].bind(this)
+      ;(this as any)[op] = async (...args: unknown[]) => {
+        const started = performance.now()
+        try { return await fn(...args) } finally { this.metrics.observe(op, performance.now() - started) }
+      }
+    }
     this.#fetched = new FetchCache(init.config.cache.fetchedMaxBytes)
     this.#finalized = readFinalized(init.db)
     this.#pinQueue = new PinQueue({
@@ -166,7 +178,7 @@ export class ChainStore {
     this.#sync = init.config.durability === 'power'
     const gw = init.config.gateways
     this.#gateways = gw.enabled
-      ? new GatewayClient({ gateways: gw.urls, timeoutMs: gw.timeoutMs, stallMs: gw.stallMs, maxBytes: init.config.limits.maxBlockBytes, maxCarBytes: gw.maxCarBytes, scores: openKv<GatewayScore>(init.db, GATEWAY_SCORES_NAMESPACE, { sync: this.#sync, isOpen: () => this.#open }), logger: init.log })
+      ? new GatewayClient({ gateways: gw.urls, timeoutMs: gw.timeoutMs, stallMs: gw.stallMs, maxBytes: init.config.limits.maxBlockBytes, maxCarBytes: gw.maxCarBytes, scores: openKv<GatewayScore>(init.db, GATEWAY_SCORES_NAMESPACE, { sync: this.#sync, isOpen: () => this.#open }), logger: init.log, onAttempt: a => { this.metrics.gatewayRequest(a.gateway, a.outcome) } })
       : null
   }
 
@@ -194,6 +206,11 @@ export class ChainStore {
         }
         await store.#resumePins()
         store.#scheduleGc()
+        store.metrics.start({
+          status: async () => await store.status(),
+          pinCounts: async () => await store.#pinCounts(),
+          peerLags: () => store.replication == null ? null : [...store.replication.peerHeads.keys()].map(peer => ({ peer, lag: store.replication!.lagOf(peer) }))
+        })
       } catch (err) {
         await store.stop()
         throw err
@@ -263,6 +280,7 @@ export class ChainStore {
       await batch.write(this.#sync)
       const moved = head !== this.#head
       this.#head = head
+      this.metrics.blocksStored(fresh.length, fresh.reduce((n, b) => n + b.txs.length, 0), false)
       for (const r of results) if (r.created) this.events.emit('block', { ...r, canonical: true })
       if (moved) this.events.emit('head', head)
       return results
@@ -428,6 +446,7 @@ export class ChainStore {
       }
       await batch.write(this.#sync)
       this.#head = head
+      this.metrics.blocksStored(toAdd.length, toAdd.reduce((n, a) => n + a.block.txs.length, 0), true)
       for (const r of out) if (r.created) this.events.emit('block', r)
       if (moved) this.events.emit('head', head)
       return out
@@ -946,6 +965,7 @@ export class ChainStore {
           summary.compactMs = performance.now() - t
         }
         this.#log.info(summary, 'gc')
+        this.metrics.gcDone(summary)
         this.events.emit('gc', summary)
         return summary
       } finally {
@@ -1155,6 +1175,14 @@ export class ChainStore {
     }
   }
 
+  /** Pin records by state: a key scan of the pin records, the rest from the pin queue. */
+  async #pinCounts (): Promise<Record<PinState, number>> {
+    let total = 0
+    for await (const _ of this.#db.keys(prefixRange(Uint8Array.of(PREFIX.PIN)))) total++
+    const waiting = this.pinStates()
+    return { pinned: total - waiting.queued - waiting.pinning - waiting.failed, ...waiting }
+  }
+
   /** Counts of holds not yet pinned, by state. */
   pinStates (): Record<Exclude<PinState, 'pinned'>, number> {
     const out = { queued: 0, pinning: 0, failed: 0 }
@@ -1177,6 +1205,8 @@ export class ChainStore {
       pins: this.pinStates(),
       approximateBytes,
       blockstoreBytes: await this.blockstoreBytes(),
+      alerts: this.metrics.alerts(),
+      latencyMs: this.metrics.latencies(),
       ...(this.replication != null ? { network: this.#networkStatus(this.replication) } : {})
     }
   }
@@ -1200,6 +1230,7 @@ export class ChainStore {
     if (!this.#open || this.#stopping) return
     this.#stopping = true
     if (this.#gcTimer != null) clearInterval(this.#gcTimer)
+    this.metrics.stop()
     // pin jobs keep their queue entries: the next open resumes them
     await this.#pinQueue.stop()
     // replication first: a sync round in flight may still import into the open store

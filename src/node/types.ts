@@ -1,6 +1,7 @@
 import type { CID } from 'multiformats/cid'
 import type { CacheStats } from '../storage/cache.ts'
 import type { FetchCacheStats } from '../storage/fetch-cache.ts'
+import type { Alert } from '../metrics/index.ts'
 
 /** The latest stored block. */
 export interface Head {
@@ -25,6 +26,10 @@ export interface StoreStatus {
   approximateBytes: number
   /** LevelDB's estimate of the blockstore's bytes (what the GC watermark compares). */
   blockstoreBytes: number
+  /** Alerts firing (config `alerts`). */
+  alerts: Alert[]
+  /** p50/p99 in ms of each store operation over its last 1,000 calls. */
+  latencyMs: Record<string, { p50: number, p99: number, count: number }>
   /** Replication, when `network.enabled`. */
   network?: NetworkStatus
 }

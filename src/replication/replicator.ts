@@ -22,6 +22,7 @@ import { ACK_PROTOCOL, BLOCKS_PROTOCOL, LOG_PROTOCOL, MAX_WANT, fetchBlocks, fet
 import { Reputation, type PeerScore } from './reputation.ts'
 import { checkValidatorState, type ValidatorState } from './validators.ts'
 import { verifySecp256k1 } from './verify.ts'
+import { HEAD_PROTOCOL, requestHead, serveHead, type PeerHead } from './head-protocol.ts'
 
 /** How many confirmations a write waits for. */
 export type Consistency = 'one' | 'quorum' | 'all'
@@ -73,6 +74,10 @@ export interface PeerInfo {
   reputation: number
   observers: number
   banned: boolean
+  /** The peer's head from its last HEAD_PROTOCOL reply (null before one). */
+  head: { height: number, finalized: number } | null
+  /** Heights it trails the best chain known here (null before a reply). */
+  lag: number | null
 }
 
 interface QueueEntry { height: number, needed: number, confirmed: string[], since: number }
@@ -95,6 +100,8 @@ const FETCH_CONCURRENCY = 4
  * its copies.
  */
 export class Replicator {
+  /** Connected peers' heads, refreshed every tick (HEAD_PROTOCOL). */
+  readonly peerHeads = new Map<string, PeerHead & { at: number }>()
   readonly stats: ReplicationStats = {
     startedAt: 0, announced: 0, announceFailures: 0, announcementEntries: 0, announcementsApplied: 0, logEntriesPrefetched: 0, rejected: 0, rejectedByReason: {}, blocksFetched: 0, bytesFetched: 0,
     fetchFailures: 0, misbehaving: 0, bitswapFallbacks: 0, quorumWrites: 0, quorumFailures: 0, acksServed: 0, queued: 0
@@ -223,6 +230,10 @@ export class Replicator {
         err => this.#log.debug({ err }, 'ack request failed')), { maxInboundStreams: 64 })
 
     await this.libp2p.handle(LOG_PROTOCOL, (stream: any) => serveLog(stream, () => this.#logBlocks(), err => this.#log.debug({ err }, 'log request failed')), { maxInboundStreams: 8 })
+    await this.libp2p.handle(HEAD_PROTOCOL, (stream: any) => serveHead(stream, () => {
+      const head = this.#store.head()
+      return { height: head?.height ?? -1, cid: head?.cid.toString() ?? null, finalized: Math.min(this.#store.finalizedHeight(), head?.height ?? -1) }
+    }, err => this.#log.debug({ err }, 'head request failed')), { maxInboundStreams: 16 })
 
     // the log as it is on disk: fold every entry once
     for await (const e of this.#chain.log.iterator()) this.#applyEntry(e)
@@ -266,7 +277,7 @@ export class Replicator {
     await this.#flushing?.catch(() => {})
     await this.#syncing?.catch(() => {})
     await this.reputation?.flush().catch(() => {})
-    await this.libp2p.unhandle([BLOCKS_PROTOCOL, ACK_PROTOCOL, LOG_PROTOCOL]).catch(() => {})
+    await this.libp2p.unhandle([BLOCKS_PROTOCOL, ACK_PROTOCOL, LOG_PROTOCOL, HEAD_PROTOCOL]).catch(() => {})
     // OrbitDB's close first waits for its queue, where an entry may wait on a
     // network read (an identity or entry not held here) for up to 30 s. When
     // the stop is slow, closing the network storages aborts those reads. Not
@@ -872,11 +883,39 @@ export class Replicator {
     await this.#dialConfigured()
     await this.#retryQueue()
     await this.reputation.flush()
+    await this.#pollHeads()
     for (const peer of await this.reputation.toDisconnect()) {
       this.#log.warn({ peer }, 'disconnecting peer with low reputation')
       await this.libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
     }
     this.#scheduleSync()
+  }
+
+  /** Asks every connected peer for its head (HEAD_PROTOCOL), at once, 2 s each; peers that left are forgotten. */
+  async #pollHeads (): Promise<void> {
+    const connected = new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))
+    for (const peer of this.peerHeads.keys()) if (!connected.has(peer)) this.peerHeads.delete(peer)
+    await Promise.all([...connected].map(async peer => {
+      try {
+        const stream = await this.libp2p.dialProtocol(peerIdFromString(peer), HEAD_PROTOCOL, { signal: AbortSignal.timeout(2_000) })
+        const head = await requestHead(stream as any, peer, AbortSignal.timeout(2_000))
+        this.peerHeads.set(peer, { ...head, at: Date.now() })
+      } catch (err) {
+        if (err instanceof PeerMisbehavedError) this.#log.debug({ peer, err: err.message }, 'bad head reply')
+      }
+    }))
+  }
+
+  /**
+   * How many heights a peer trails the best chain this node knows (the fold's
+   * tip or its own head, whichever is higher), from its last head reply; null
+   * before one arrived.
+   */
+  lagOf (peer: string): number | null {
+    const head = this.peerHeads.get(peer)
+    if (head == null) return null
+    const best = Math.max(this.fold.tip()?.height ?? -1, this.#store.head()?.height ?? -1)
+    return Math.max(0, best - head.height)
   }
 
   /** Connected peers with their aggregate reputation. */
@@ -889,7 +928,8 @@ export class Replicator {
     await this.reputation.refresh()
     return [...byPeer].map(([peerId, addresses]) => {
       const s: PeerScore = this.reputation.score(peerId)
-      return { peerId, addresses, reputation: s.score, observers: s.observers, banned: this.reputation.isBanned(peerId) }
+      const head = this.peerHeads.get(peerId)
+      return { peerId, addresses, reputation: s.score, observers: s.observers, banned: this.reputation.isBanned(peerId), head: head == null ? null : { height: head.height, finalized: head.finalized }, lag: this.lagOf(peerId) }
     })
   }
 

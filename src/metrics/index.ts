@@ -1,0 +1,276 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { Logger } from '../logger.ts'
+import type { StoreStatus } from '../node/types.ts'
+import type { GcSummary } from '../pinning/gc.ts'
+import type { PinState } from '../pinning/records.ts'
+import { METRIC, type TimedOperation } from './names.ts'
+
+export { METRIC, TIMED_OPERATIONS, type TimedOperation } from './names.ts'
+
+/** Thresholds (config `alerts`); null turns one off. */
+export interface AlertThresholds {
+  /** Local head behind the chain index's tip, or any peer behind the best chain, by more than this. */
+  replicationLagHeights: number | null
+  /** p99 of any operation over its last 1,000 calls above this. */
+  p99LatencyMs: number | null
+  /** The database's bytes on disk above this. */
+  diskBytes: number | null
+  /** Replicated entries rejected in the last minute above this. */
+  rejectedEntriesPerMinute: number | null
+  /** How often alerts are evaluated (and rates sampled for the dashboard, every second regardless). */
+  intervalMs: number
+}
+
+/** An alert that is firing. */
+export interface Alert {
+  name: 'replication-lag' | 'p99-latency' | 'disk-usage' | 'rejected-entries'
+  message: string
+  value: number
+  threshold: number
+  /** Milliseconds since the epoch when it started firing. */
+  since: number
+}
+
+/** One dashboard sample: cumulative counters at a moment. */
+export interface RateSample {
+  at: number
+  blocks: number
+  transactions: number
+  /** Blocks this node received from peers (replicated imports). */
+  replicated: number
+  /** Announcements applied from the chain index. */
+  announcements: number
+}
+
+/** What the metrics read from the store when scraped or sampled. */
+export interface MetricsSource {
+  status: () => Promise<StoreStatus>
+  /** Pin records by state (a key scan; cached by the caller). */
+  pinCounts: () => Promise<Record<PinState, number>>
+  /** Connected peers with their lag (null without replication). */
+  peerLags: () => Array<{ peer: string, lag: number | null }> | null
+}
+
+const RECENT = 1000
+const SAMPLES = 600
+/** Buckets from 50 µs to 10 s: store reads are tens of microseconds, GC and syncs seconds. */
+const BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10]
+
+/**
+ * The node's metrics: a prom-client registry (exposed on `/metrics`), the
+ * recent latencies alerts read, the one-second rate samples the dashboard
+ * charts, and the alert evaluation. Counters the store drives directly
+ * (operations, blocks stored, GC, gateway requests) are updated as things
+ * happen; gauges read the store when scraped.
+ */
+export class StoreMetrics {
+  readonly registry = new Registry()
+  readonly #ops: Histogram<'op'>
+  readonly #recent = new Map<string, { values: Float64Array, next: number, count: number, histogram: { observe: (v: number) => void } }>()
+  readonly #blocks: Counter
+  readonly #txs: Counter
+  readonly #replicated: Counter
+  readonly #gcRuns: Counter
+  readonly #gcDeleted: Counter
+  readonly #gcFreed: Counter
+  readonly #gateway: Counter<'gateway' | 'outcome'>
+  readonly #thresholds: AlertThresholds
+  readonly #log: Logger
+  #source: MetricsSource | null = null
+  #snapshot: { at: number, value: Promise<StoreStatus> } | null = null
+  #pins: { at: number, value: Promise<Record<PinState, number>> } | null = null
+  readonly samples: RateSample[] = []
+  #alerts = new Map<Alert['name'], Alert>()
+  #rejectedAt: Array<{ at: number, rejected: number }> = []
+  #timers: NodeJS.Timeout[] = []
+
+  constructor (thresholds: AlertThresholds, logger: Logger) {
+    this.#thresholds = thresholds
+    this.#log = logger.child({ room: 'metrics' })
+    const registers = [this.registry]
+    collectDefaultMetrics({ register: this.registry })
+    this.#ops = new Histogram({ name: METRIC.OPERATION_SECONDS, help: 'Time of each store operation', labelNames: ['op'], buckets: BUCKETS, registers })
+    this.#blocks = new Counter({ name: METRIC.BLOCKS_STORED, help: 'Blocks written here (local writes and replicated imports)', registers })
+    this.#txs = new Counter({ name: METRIC.TRANSACTIONS_STORED, help: 'Transactions written here', registers })
+    this.#replicated = new Counter({ name: 'chainstore_blocks_replicated_total', help: 'Blocks received from peers and imported', registers })
+    this.#gcRuns = new Counter({ name: METRIC.GC_RUNS, help: 'Garbage collections run', registers })
+    this.#gcDeleted = new Counter({ name: METRIC.GC_DELETED_BLOCKS, help: 'Blocks garbage collection deleted', registers })
+    this.#gcFreed = new Counter({ name: METRIC.GC_FREED_BYTES, help: 'Block bytes garbage collection freed', registers })
+    this.#gateway = new Counter({ name: METRIC.GATEWAY_REQUESTS, help: 'Requests to IPFS trustless gateways by outcome', labelNames: ['gateway', 'outcome'], registers })
+  }
+
+  /** Records one operation's time. */
+  observe (op: TimedOperation, ms: number): void {
+    let r = this.#recent.get(op)
+    if (r == null) {
+      // the labelled child is kept: looking labels up per call costs as much as a cached read
+      r = { values: new Float64Array(RECENT), next: 0, count: 0, histogram: this.#ops.labels(op) }
+      this.#recent.set(op, r)
+    }
+    r.histogram.observe(ms / 1000)
+    r.values[r.next] = ms
+    r.next = (r.next + 1) % RECENT
+    r.count = Math.min(RECENT, r.count + 1)
+  }
+
+  /** p50 and p99 in ms of each operation over its last 1,000 calls. */
+  latencies (): Record<string, { p50: number, p99: number, count: number }> {
+    const out: Record<string, { p50: number, p99: number, count: number }> = {}
+    for (const [op, r] of this.#recent) {
+      const sorted = Float64Array.from(r.values.subarray(0, r.count)).sort()
+      out[op] = { p50: sorted[Math.floor((sorted.length - 1) * 0.5)], p99: sorted[Math.floor((sorted.length - 1) * 0.99)], count: r.count }
+    }
+    return out
+  }
+
+  blocksStored (blocks: number, transactions: number, replicated: boolean): void {
+    this.#blocks.inc(blocks)
+    this.#txs.inc(transactions)
+    if (replicated) this.#replicated.inc(blocks)
+  }
+
+  gcDone (s: GcSummary): void {
+    this.#gcRuns.inc()
+    this.#gcDeleted.inc(s.deleted)
+    this.#gcFreed.inc(s.bytesFreed)
+  }
+
+  gatewayRequest (gateway: string, outcome: string): void {
+    let host = gateway
+    try { host = new URL(gateway).host } catch {}
+    this.#gateway.inc({ gateway: host, outcome })
+  }
+
+  /** Alerts firing now. */
+  alerts (): Alert[] {
+    return [...this.#alerts.values()]
+  }
+
+  /**
+   * Connects the gauges to the store and starts the samplers: rates every
+   * second for the dashboard, alerts every `intervalMs`.
+   */
+  start (source: MetricsSource): void {
+    this.#source = source
+    const registers = [this.registry]
+    const status = async (): Promise<StoreStatus> => {
+      // one store read per scrape, however many gauges ask
+      if (this.#snapshot == null || Date.now() - this.#snapshot.at > 500) this.#snapshot = { at: Date.now(), value: source.status() }
+      return await this.#snapshot.value
+    }
+    const pins = async (): Promise<Record<PinState, number>> => {
+      // a key scan over pin records: at most every 10 s
+      if (this.#pins == null || Date.now() - this.#pins.at > 10_000) this.#pins = { at: Date.now(), value: source.pinCounts() }
+      return await this.#pins.value
+    }
+    const gauge = (name: string, help: string, labelNames: string[], read: (g: Gauge<string>) => Promise<void>): void => {
+      // prom-client calls collect with the metric as `this`, before each scrape
+      new Gauge({ name, help, labelNames, registers, async collect () { this.reset(); await read(this) } })
+    }
+    const counterFromStatus = (name: string, help: string, labelNames: string[], read: (c: Counter<string>) => Promise<void>): void => {
+      new Counter({ name, help, labelNames, registers, async collect () { this.reset(); await read(this) } })
+    }
+    // one series per alert, 0 or 1, so a dashboard sees it clear
+    gauge(METRIC.ALERT_ACTIVE, 'An alert is firing (1) or not (0)', ['alert'], async g => {
+      for (const name of ['replication-lag', 'p99-latency', 'disk-usage', 'rejected-entries']) g.set({ alert: name }, this.#alerts.has(name as Alert['name']) ? 1 : 0)
+    })
+    counterFromStatus(METRIC.CACHE_HITS, 'Reads answered by a cache tier', ['tier'], async c => {
+      const s = await status()
+      c.inc({ tier: 'memory' }, s.cache.hits)
+      c.inc({ tier: 'fetched' }, s.fetchCache.hits)
+    })
+    counterFromStatus(METRIC.CACHE_MISSES, 'Reads a cache tier could not answer', ['tier'], async c => {
+      const s = await status()
+      c.inc({ tier: 'memory' }, s.cache.misses)
+    })
+    gauge(METRIC.CACHE_BYTES, 'Bytes a cache tier holds', ['tier'], async g => {
+      const s = await status()
+      g.set({ tier: 'memory' }, s.cache.bytes)
+      g.set({ tier: 'fetched' }, s.fetchCache.bytes)
+    })
+    counterFromStatus(METRIC.FETCH_CACHE_EVICTIONS, 'Fetched blocks the fetch cache evicted', [], async c => { c.inc((await status()).fetchCache.evicted) })
+    gauge(METRIC.HEAD_HEIGHT, 'Canonical head height (-1: empty)', [], async g => { g.set((await status()).head?.height ?? -1) })
+    gauge(METRIC.FINALIZED_HEIGHT, 'Finalized height (-1: none)', [], async g => { g.set((await status()).finalized) })
+    gauge(METRIC.BLOCKSTORE_BYTES, "LevelDB's estimate of the blockstore's bytes on disk", [], async g => { g.set((await status()).blockstoreBytes) })
+    gauge(METRIC.DISK_BYTES, "LevelDB's estimate of the database's bytes on disk", [], async g => { g.set((await status()).approximateBytes) })
+    gauge(METRIC.PINS, 'Pin records by state', ['state'], async g => {
+      for (const [state, n] of Object.entries(await pins())) g.set({ state }, n)
+    })
+    gauge(METRIC.PEERS_CONNECTED, 'Connected peers', [], async g => { g.set((await status()).network?.connectedPeers ?? 0) })
+    gauge(METRIC.REPLICATION_LAG, "Heights this node's head trails the chain index's tip", [], async g => { g.set((await status()).network?.lag ?? 0) })
+    gauge(METRIC.PEER_LAG, 'Heights a connected peer trails the best chain known here', ['peer'], async g => {
+      for (const { peer, lag } of source.peerLags() ?? []) if (lag != null) g.set({ peer }, lag)
+    })
+    counterFromStatus(METRIC.ANNOUNCEMENTS_APPLIED, 'Chain-index announcements applied', [], async c => {
+      c.inc(Number((await status()).network?.stats.announcementsApplied ?? 0))
+    })
+    counterFromStatus(METRIC.ENTRIES_REJECTED, 'Replicated entries rejected, by reason', ['reason'], async c => {
+      const byReason = ((await status()).network?.stats.rejectedByReason ?? {}) as Record<string, number>
+      for (const [reason, n] of Object.entries(byReason)) c.inc({ reason }, n)
+    })
+    counterFromStatus(METRIC.QUORUM_FAILURES, 'Quorum writes whose confirmations did not arrive in time', [], async c => {
+      c.inc(Number((await status()).network?.stats.quorumFailures ?? 0))
+    })
+    this.#timers.push(setInterval(() => { void this.#sample() }, 1000))
+    this.#timers.push(setInterval(() => { void this.evaluate() }, this.#thresholds.intervalMs))
+    for (const t of this.#timers) t.unref()
+  }
+
+  async #sample (): Promise<void> {
+    const network = (this.#snapshot != null && Date.now() - this.#snapshot.at < 1000 ? await this.#snapshot.value : await this.#source?.status())?.network
+    const values = await this.registry.getSingleMetric(METRIC.BLOCKS_STORED)?.get()
+    const txs = await this.registry.getSingleMetric(METRIC.TRANSACTIONS_STORED)?.get()
+    const replicated = await this.#replicated.get()
+    this.samples.push({
+      at: Date.now(),
+      blocks: values?.values[0]?.value ?? 0,
+      transactions: txs?.values[0]?.value ?? 0,
+      replicated: replicated.values[0]?.value ?? 0,
+      announcements: Number(network?.stats.announcementsApplied ?? 0)
+    })
+    if (this.samples.length > SAMPLES) this.samples.splice(0, this.samples.length - SAMPLES)
+  }
+
+  /** Evaluates every threshold now; logs alerts as they start and clear. Returns those firing. */
+  async evaluate (): Promise<Alert[]> {
+    if (this.#source == null) return []
+    const t = this.#thresholds
+    let s: StoreStatus
+    try { s = await this.#source.status() } catch { return this.alerts() }
+    const firing = new Map<Alert['name'], { message: string, value: number, threshold: number }>()
+    if (t.replicationLagHeights != null) {
+      const lags = [s.network?.lag ?? 0, ...(this.#source.peerLags() ?? []).map(p => p.lag ?? 0)]
+      const worst = Math.max(...lags)
+      if (worst > t.replicationLagHeights) firing.set('replication-lag', { message: `replication lag ${worst} heights (threshold ${t.replicationLagHeights})`, value: worst, threshold: t.replicationLagHeights })
+    }
+    if (t.p99LatencyMs != null) {
+      let worst: { op: string, p99: number } | null = null
+      for (const [op, l] of Object.entries(this.latencies())) if (l.count >= 20 && (worst == null || l.p99 > worst.p99)) worst = { op, p99: l.p99 }
+      if (worst != null && worst.p99 > t.p99LatencyMs) firing.set('p99-latency', { message: `p99 of ${worst.op} is ${worst.p99.toFixed(1)} ms (threshold ${t.p99LatencyMs} ms)`, value: worst.p99, threshold: t.p99LatencyMs })
+    }
+    if (t.diskBytes != null && s.approximateBytes > t.diskBytes) {
+      firing.set('disk-usage', { message: `database ${s.approximateBytes} bytes on disk (threshold ${t.diskBytes})`, value: s.approximateBytes, threshold: t.diskBytes })
+    }
+    if (t.rejectedEntriesPerMinute != null) {
+      const now = Date.now()
+      const rejected = Number(s.network?.stats.rejected ?? 0)
+      this.#rejectedAt.push({ at: now, rejected })
+      this.#rejectedAt = this.#rejectedAt.filter(r => now - r.at <= 60_000)
+      const inMinute = rejected - this.#rejectedAt[0].rejected
+      if (inMinute > t.rejectedEntriesPerMinute) firing.set('rejected-entries', { message: `${inMinute} replicated entries rejected in the last minute (threshold ${t.rejectedEntriesPerMinute})`, value: inMinute, threshold: t.rejectedEntriesPerMinute })
+    }
+    for (const [name, a] of firing) {
+      const was = this.#alerts.get(name)
+      if (was == null) this.#log.warn({ alert: name, value: a.value, threshold: a.threshold }, a.message)
+      this.#alerts.set(name, { name, ...a, since: was?.since ?? Date.now() })
+    }
+    for (const name of [...this.#alerts.keys()]) {
+      if (!firing.has(name)) { this.#alerts.delete(name); this.#log.info({ alert: name }, 'alert cleared') }
+    }
+    return this.alerts()
+  }
+
+  stop (): void {
+    for (const t of this.#timers.splice(0)) clearInterval(t)
+  }
+}
