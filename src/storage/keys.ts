@@ -26,8 +26,22 @@ export const PREFIX = {
   STATE_ROOT: 0x10,
   STATE_FLAT: 0x11,
   STATE_META: 0x12,
-  /** Attestations (src/attestations): 0x18-0x1f. */
-  ATTEST: 0x18
+  /** Attestations (src/attestations): 0x18-0x1f. Records by validator, time and height. */
+  ATTEST: 0x18,
+  /** Attestations by validator and height (→ timestamp). */
+  ATTEST_HEIGHT: 0x19,
+  /** Pre-aggregated score rollups by resolution, scope and bucket. */
+  ATTEST_ROLLUP: 0x1a,
+  /** Attestations by time across validators (retention sweeps). */
+  ATTEST_TIME: 0x1b,
+  /** Keystore: data keys wrapped under the node master key. */
+  ATTEST_KEYS: 0x1c,
+  /** Erasure records by validator. */
+  ATTEST_ERASED: 0x1d,
+  /** Validators that have attestations stored (→ count). */
+  ATTEST_VALIDATOR: 0x1e,
+  /** Attestation metadata (sweep watermarks). */
+  ATTEST_META: 0x1f
 } as const
 
 /** Name of the sublevel that holds IPLD blocks in blockstore-level's key format. */
