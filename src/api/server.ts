@@ -1,7 +1,9 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { readFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { toJson } from '../codec/json.ts'
-import { handleGatewayRequest, isGatewayPath } from '../gateway/server.ts'
+import { handleGatewayRequest } from '../gateway/server.ts'
+import { dashboardData } from './dashboard.ts'
 import type { ChainStore } from '../node/chainstore.ts'
 import type { Logger } from '../logger.ts'
 import { NetworkDisabledError } from '../replication/errors.ts'
@@ -31,80 +33,114 @@ export interface ReadApi {
   close: () => Promise<void>
 }
 
-type Handler = (params: string[], query: URLSearchParams) => Promise<unknown>
+/** Longest path parameter accepted (a CID string is under 100 characters). */
+const MAX_PARAM_LENGTH = 200
+/** Largest request body accepted: the API only reads, so bodies are refused anyway. */
+const BODY_LIMIT = 16 * 1024
+
+const DASHBOARD_DIR = new URL('./dashboard/', import.meta.url)
+/** The dashboard's files, served as they are (no build step). */
+const ASSETS: Record<string, string> = {
+  '/': 'index.html',
+  '/dashboard.js': 'dashboard.js',
+  '/dashboard.css': 'dashboard.css'
+}
+const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' }
+
+/** A query parameter that must be an integer in a range. */
+function intParam (q: Record<string, string | undefined>, name: string, min: number, max: number): number | undefined {
+  const raw = q[name]
+  if (raw == null) return undefined
+  const n = Number(raw)
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidQueryError(`${name}: expected an integer ${min}-${max}, got ${JSON.stringify(raw)}`)
+  return n
+}
 
 /**
- * The node's read API: status, blocks, transactions, receipts and address
- * history as JSON; and `GET`/`HEAD /ipfs/{cid}`, an IPFS trustless gateway
- * over the blocks held here (src/gateway/server.ts). Bound to loopback unless
- * the config says otherwise.
+ * The node's HTTP API on fastify: status (with alerts), blocks, transactions,
+ * receipts, address history (paginated), peers, validators, reputation, pins,
+ * Prometheus `/metrics`, the dashboard at `/` (with its JSON at
+ * `/api/dashboard`), and `GET`/`HEAD /ipfs/{cid}`, an IPFS trustless gateway
+ * over the blocks held here (src/gateway/server.ts). JSON bodies; typed errors
+ * map to 400/404/503 with `{ error, message }`. Bound to loopback unless the
+ * config says otherwise.
  */
 export async function startReadApi (store: ChainStore, options: { host: string, port: number, logger: Logger }): Promise<ReadApi> {
   const log = options.logger.child({ room: 'api' })
-  const routes: Array<[RegExp, Handler]> = [
-    [/^\/status$/, async () => await store.status()],
-    [/^\/blocks\/([^/]+)$/, async ([ref]) => await store.getBlock(/^\d+$/.test(ref) ? Number(ref) : ref)],
-    [/^\/tx\/([^/]+)$/, async ([id]) => await store.getTransaction(id)],
-    [/^\/tx\/([^/]+)\/receipt$/, async ([id]) => await store.getReceipt(id)],
-    [/^\/address\/([^/]+)\/history$/, async ([address], q) => await store.getAddressHistory(address, {
-      limit: q.has('limit') ? Number(q.get('limit')) : undefined,
-      cursor: q.get('cursor') ?? undefined,
-      reverse: q.get('reverse') === 'true'
-    })],
-    [/^\/peers$/, async () => await network().peers()],
-    [/^\/validators$/, async () => await network().validators()],
-    [/^\/reputation$/, async () => { const r = network().reputation; await r.refresh(); return r.scores() }],
-    [/^\/pins$/, async (_params, q) => {
-      const limit = q.has('limit') ? Number(q.get('limit')) : MAX_PAGE_LIMIT
-      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) throw new InvalidQueryError(`limit: expected 1-${MAX_PAGE_LIMIT}, got ${String(q.get('limit'))}`)
-      const out = []
-      const state = q.get('state') ?? undefined
-      if (state != null && !(PIN_STATES as readonly string[]).includes(state)) throw new InvalidQueryError(`state: expected one of ${PIN_STATES.join(', ')}, got ${state}`)
-      for await (const p of store.pins({ state: state as PinState | undefined })) { if (out.length >= limit) break; out.push(p) }
-      return out
-    }]
-  ]
+  const assets = new Map<string, { type: string, body: string }>()
+  for (const [path, file] of Object.entries(ASSETS)) {
+    assets.set(path, { type: TYPES[file.split('.').pop()!], body: await readFile(new URL(file, DASHBOARD_DIR), 'utf8') })
+  }
+  const app = Fastify({
+    bodyLimit: BODY_LIMIT,
+    maxParamLength: MAX_PARAM_LENGTH,
+    disableRequestLogging: true,
+    logger: false,
+    // errors fastify raises before a route runs (a URL it cannot decode, a parameter too long): same body shape as ours
+    frameworkErrors: (err: Error & { statusCode?: number, code?: string }, _req, reply: any) => {
+      const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      void (reply as FastifyReply).code(err.statusCode ?? 400).type('application/json; charset=utf-8')
+        .send(toJson({ error: tooLong ? 'UriTooLong' : 'BadRequest', message: tooLong ? `a path parameter is longer than ${MAX_PARAM_LENGTH} characters` : err.message }))
+    }
+  })
   const network = (): Replicator => {
     if (store.replication == null) throw new NetworkDisabledError('this node runs without replication (config network.enabled is false)')
     return store.replication
   }
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    const send = (status: number, body: unknown): void => {
-      res.writeHead(status, { 'content-type': 'application/json' })
-      res.end(toJson(body))
-    }
-    if (isGatewayPath(url.pathname)) {
-      await handleGatewayRequest({ localBytes: cid => store.localBytes(cid) }, req, res, url,
-        err => { log.error({ err, path: url.pathname }, 'gateway request failed') })
-      return
-    }
-    if (req.method !== 'GET') { send(405, { error: 'MethodNotAllowed', message: 'only GET is served' }); return }
-    for (const [pattern, handler] of routes) {
-      const m = pattern.exec(url.pathname)
-      if (m == null) continue
-      try {
-        send(200, await handler(m.slice(1).map(decodeURIComponent), url.searchParams))
-      } catch (err) {
-        const e = err as Error
-        const status = STATUS_OF[e.name] ?? 500
-        if (status === 500) log.error({ err: e, path: url.pathname }, 'request failed')
-        send(status, { error: e.name, message: e.message })
-      }
-      return
-    }
-    send(404, { error: 'NotFound', message: `no route ${url.pathname}` })
+  const json = (reply: FastifyReply, body: unknown): FastifyReply => reply.type('application/json; charset=utf-8').send(toJson(body))
+  type Q = Record<string, string | undefined>
+  const get = (path: string, handler: (params: Record<string, string>, query: Q) => Promise<unknown>): void => {
+    app.get(path, async (req, reply) => json(reply, await handler(req.params as Record<string, string>, req.query as Q)))
   }
-  const server: Server = createServer((req, res) => { void handle(req, res) })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port, options.host, () => { server.off('error', reject); resolve() })
+
+  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+    const status = STATUS_OF[err.name] ?? (err.statusCode != null && err.statusCode < 500 ? err.statusCode : 500)
+    if (status === 500) log.error({ err, path: req.url }, 'request failed')
+    void json(reply.code(status), { error: status === 500 || STATUS_OF[err.name] != null ? err.name : (err as any).code ?? err.name, message: err.message })
   })
-  const { port } = server.address() as AddressInfo
-  const url = `http://${options.host}:${port}`
+  app.setNotFoundHandler((req, reply) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') { void json(reply.code(405).header('allow', 'GET, HEAD'), { error: 'MethodNotAllowed', message: 'the API only reads: GET and HEAD' }); return }
+    void json(reply.code(404), { error: 'NotFound', message: `no route ${req.url.split('?')[0]}` })
+  })
+
+  for (const [path, asset] of assets) app.get(path, async (_req, reply) => reply.type(asset.type).header('cache-control', 'no-cache').send(asset.body))
+  get('/status', async () => await store.status())
+  get('/blocks/:ref', async ({ ref }) => await store.getBlock(/^\d+$/.test(ref) ? Number(ref) : ref))
+  get('/tx/:id', async ({ id }) => await store.getTransaction(id))
+  get('/tx/:id/receipt', async ({ id }) => await store.getReceipt(id))
+  get('/address/:address/history', async ({ address }, q) => await store.getAddressHistory(address, {
+    limit: intParam(q, 'limit', 1, MAX_PAGE_LIMIT),
+    cursor: q.cursor,
+    reverse: q.reverse === 'true'
+  }))
+  get('/peers', async () => await network().peers())
+  get('/validators', async () => await network().validators())
+  get('/reputation', async () => { const r = network().reputation; await r.refresh(); return r.scores() })
+  get('/pins', async (_params, q) => {
+    const limit = intParam(q, 'limit', 1, MAX_PAGE_LIMIT) ?? MAX_PAGE_LIMIT
+    const state = q.state
+    if (state != null && !(PIN_STATES as readonly string[]).includes(state)) throw new InvalidQueryError(`state: expected one of ${PIN_STATES.join(', ')}, got ${state}`)
+    const out = []
+    for await (const p of store.pins({ state: state as PinState | undefined })) { if (out.length >= limit) break; out.push(p) }
+    return out
+  })
+  get('/api/dashboard', async () => await dashboardData(store))
+  app.get('/metrics', async (_req, reply) => reply.type(store.metrics.registry.contentType).send(await store.metrics.scrape()))
+  // the trustless gateway writes its own responses (streamed CARs, 304s, HEAD)
+  const gateway = (req: FastifyRequest, reply: FastifyReply): void => {
+    reply.hijack()
+    const url = new URL(req.raw.url ?? '/', 'http://localhost')
+    void handleGatewayRequest({ localBytes: cid => store.localBytes(cid) }, req.raw, reply.raw, url,
+      err => { log.error({ err, path: url.pathname }, 'gateway request failed') })
+  }
+  for (const url of ['/ipfs', '/ipfs/*']) app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'], url, exposeHeadRoute: false, handler: gateway })
+
+  await app.listen({ port: options.port, host: options.host })
+  const { port } = app.server.address() as AddressInfo
+  const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`
   log.info({ url }, 'read API listening')
   return {
     url,
-    close: async () => { await new Promise<void>(resolve => { server.close(() => { resolve() }); server.closeAllConnections() }) }
+    close: async () => { app.server.closeAllConnections(); await app.close() }
   }
 }

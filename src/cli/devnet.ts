@@ -3,8 +3,6 @@
  * process (src/devnet/controller.ts), driven from the profiles in `peers/`.
  * Peer 1 ingests the synthetic chain; the display follows every peer's head.
  */
-import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -13,7 +11,6 @@ import cliProgress from 'cli-progress'
 import { parseConfig, type ChainStoreConfig, type ChainStoreConfigInput } from '../config/index.ts'
 import { PeerProcess } from '../devnet/controller.ts'
 import { identityIdFromSeed, peerIdFromSeed } from '../replication/keys.ts'
-import { toJson } from '../codec/json.ts'
 
 /** Where the profiles live: `peers/` beside `src/`. */
 export const PEERS_DIR = fileURLToPath(new URL('../../peers/', import.meta.url))
@@ -133,8 +130,8 @@ export interface DevnetOptions {
   exit?: boolean
   /** With exit: give up (exit code 1) if the peers have not converged this long after the ingest. */
   timeoutMs?: number
-  /** Serve /peers and /head of each peer on its profile's API port. */
-  control?: boolean
+  /** Each peer serves its HTTP API and dashboard on its profile's API port. */
+  api?: boolean
   logLevel?: string
   json?: boolean
 }
@@ -150,14 +147,15 @@ interface PeerView {
   reachedAt?: number
   addresses: string[]
   peerId: string
-  control?: string
+  /** The peer's HTTP API and dashboard. */
+  api?: string
 }
 
 export interface DevnetSummary {
   network: string
   target: number
   ingested: { blocks: number, transactions: number, seconds: number, blocksPerSecond: number }
-  peers: Array<{ name: string, role: DevnetRole, peerId: string, addresses: string[], control?: string, height: number, cid: string, caughtUpMs: number | null }>
+  peers: Array<{ name: string, role: DevnetRole, peerId: string, addresses: string[], api?: string, height: number, cid: string, caughtUpMs: number | null }>
   converged: boolean
   seconds: number
 }
@@ -255,18 +253,6 @@ function startDisplay (views: PeerView[], target: number): Display {
 }
 
 /** Serves GET /peers and /head of one devnet peer (the peer's own process has no HTTP server). */
-async function serveControl (v: PeerView, host: string, port: number): Promise<Server> {
-  const server = createServer((req, res) => {
-    const send = (status: number, body: unknown): void => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(toJson(body)) }
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname
-    const op = path === '/peers' ? 'peers' : path === '/head' ? 'head' : undefined
-    if (op == null || v.process == null) { send(404, { error: 'NotFound', message: 'the devnet control endpoint serves /peers and /head' }); return }
-    v.process.call(op).then(r => send(200, r), (err: Error) => send(500, { error: err.name, message: err.message }))
-  })
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, host, () => resolve()) })
-  return server
-}
-
 function forwardOutput (p: PeerProcess, name: string, log: (line: string) => void): void {
   for (const stream of [p.child.stdout, p.child.stderr]) {
     if (stream == null) continue
@@ -305,7 +291,6 @@ export async function runDevnet (o: DevnetOptions): Promise<DevnetSummary> {
   let display: Display | undefined
   const pendingLog: string[] = []
   const log = (line: string): void => { if (display != null) display.log(line); else pendingLog.push(line) }
-  const servers: Server[] = []
   let stopping = false
   let failure: Error | undefined
   let wake: () => void = () => {}
@@ -313,7 +298,6 @@ export async function runDevnet (o: DevnetOptions): Promise<DevnetSummary> {
 
   const stopAll = async (): Promise<void> => {
     await Promise.all(views.map(async v => await v.process?.stop().catch(() => {})))
-    await Promise.all(servers.map(async s => await new Promise(resolve => s.close(resolve))))
   }
 
   // peers dial the addresses in their profile; with overridden ports the
@@ -322,12 +306,13 @@ export async function runDevnet (o: DevnetOptions): Promise<DevnetSummary> {
     const v = views[i]
     const cfg = configs[i]
     if (o.basePort != null && i > 0) cfg.network.peers = views[0].addresses.slice(0, 1)
-    const p = await PeerProcess.start(cfg, { stdio: 'pipe' })
+    const p = await PeerProcess.start(cfg, { stdio: 'pipe', api: o.api !== false })
     v.process = p
     forwardOutput(p, v.spec.name, log)
     const info = await p.call('info')
     v.addresses = info.addresses
     v.peerId = info.peerId
+    if (info.api != null) v.api = info.api
     const head = await p.call('head')
     if (head != null) note(v, head.height, head.cid)
     p.events.on('head', (h: { height: number, cid: string }) => { note(v, h.height, h.cid); if (h.height >= target && v.reachedAt == null) v.reachedAt = Date.now(); wake() })
@@ -336,11 +321,6 @@ export async function runDevnet (o: DevnetOptions): Promise<DevnetSummary> {
       failure ??= new Error(`${v.spec.name} exited unexpectedly (${String(code)})`)
       wake()
     })
-    if (o.control !== false) {
-      const server = await serveControl(v, cfg.api.host, cfg.api.port)
-      servers.push(server)
-      v.control = `http://${cfg.api.host}:${(server.address() as AddressInfo).port}`
-    }
   }
 
   const onSignal = (): void => { stopping = true; wake() }
@@ -354,7 +334,7 @@ export async function runDevnet (o: DevnetOptions): Promise<DevnetSummary> {
       const t = Date.now()
       await startPeer(i)
       const v = views[i]
-      process.stderr.write(`  ${v.spec.name} ${v.spec.role.padEnd(7)} ${v.peerId} ${v.addresses[0] ?? ''}${v.control != null ? ` control ${v.control}` : ''} (up in ${((Date.now() - t) / 1000).toFixed(1)} s${v.height >= 0 ? `, height ${v.height}` : ''})\n`)
+      process.stderr.write(`  ${v.spec.name} ${v.spec.role.padEnd(7)} ${v.peerId} ${v.addresses[0] ?? ''}${v.api != null ? ` dashboard ${v.api}/` : ''} (up in ${((Date.now() - t) / 1000).toFixed(1)} s${v.height >= 0 ? `, height ${v.height}` : ''})\n`)
     }
     // peer 1 first: with overridden ports the others only learn its address once it listens
     await up(0)
@@ -436,7 +416,7 @@ export async function runDevnet (o: DevnetOptions): Promise<DevnetSummary> {
         role: v.spec.role,
         peerId: v.peerId,
         addresses: v.addresses,
-        ...(v.control != null ? { control: v.control } : {}),
+        ...(v.api != null ? { api: v.api } : {}),
         height: v.height,
         cid: v.cid,
         caughtUpMs: v.reachedAt != null && lead.reachedAt != null ? Math.max(0, v.reachedAt - lead.reachedAt) : null

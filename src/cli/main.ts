@@ -14,6 +14,7 @@ import { PEERS_DIR, runDevnet, writeProfiles } from './devnet.ts'
 import { startProgress, type Progress } from './progress.ts'
 import { PIN_STATES, type PinState } from '../pinning/records.ts'
 import { InvalidQueryError } from '../storage/errors.ts'
+import type { PeerInfo } from '../replication/replicator.ts'
 
 /** Exit codes, documented in the README. */
 export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, NOT_FOUND: 3, LOCKED: 4 } as const
@@ -151,7 +152,7 @@ program.command('peers')
   ].join('\n'))
   .action(async (opts: { peer: string[], wait: string, port?: string }) => {
     const cfg = withNetworkOptions(await config(opts.port != null ? { api: { port: Number(opts.port) } } : {}), { peer: opts.peer, writer: [], listen: undefined })
-    let list: Array<{ peerId: string, addresses: string[], reputation: number, observers: number, banned: boolean }>
+    let list: PeerInfo[]
     let self: { peerId: string, source: 'node' | 'running node' } | undefined
     try {
       const net = parseConfig({ ...cfg, network: { ...cfg.network, enabled: true } })
@@ -175,9 +176,9 @@ program.command('peers')
       self = { peerId: '', source: 'running node' }
     }
     list.sort((a, b) => b.reputation - a.reputation || (a.peerId < b.peerId ? -1 : 1))
-    const rows = list.map(p => `${p.peerId}  ${p.reputation.toFixed(2).padStart(10)}  ${String(p.observers).padStart(9)}  ${p.banned ? 'banned' : 'ok    '}  ${p.addresses.join(', ')}`)
+    const rows = list.map(p => `${p.peerId}  ${p.reputation.toFixed(2).padStart(10)}  ${String(p.observers).padStart(9)}  ${String(p.head?.height ?? '-').padStart(8)}  ${String(p.lag ?? '-').padStart(5)}  ${p.banned ? 'banned' : 'ok    '}  ${p.addresses.join(', ')}`)
     print([
-      list.length === 0 ? 'no peers connected' : `${'peer id'.padEnd(list[0].peerId.length)}  reputation  observers  status  addresses`,
+      list.length === 0 ? 'no peers connected' : `${'peer id'.padEnd(list[0].peerId.length)}  reputation  observers      head    lag  status  addresses`,
       ...rows
     ].join('\n'), { peers: list, ...(self?.peerId !== '' ? { self: self?.peerId } : {}) })
   })
@@ -190,9 +191,9 @@ const devnet = program.command('devnet')
   .option('--timeout <s>', 'with --exit: seconds to wait for the peers after the ingest', '300')
   .option('--fresh', 'wipe the peers\' data dirs first')
   .option('--dir <path>', 'data root instead of the profiles\' .chainstore/devnet: <path>/peer-N')
-  .option('--base-port <n>', 'libp2p ports n+1… instead of the profiles\'; 0 = random free ports; control ports become random too')
+  .option('--base-port <n>', 'libp2p ports n+1… instead of the profiles\'; 0 = random free ports; API ports become random too')
   .option('--profiles <dir>', 'directory with devnet.json and the peer profiles', PEERS_DIR)
-  .option('--no-control', 'do not serve /peers and /head on the profiles\' API ports')
+  .option('--no-api', 'peers do not serve their HTTP API and dashboard on the profiles\' API ports')
   .addHelpText('after', [
     '',
     'Progress goes to stderr (a bar per peer on a terminal, a line a second otherwise);',
@@ -203,7 +204,7 @@ const devnet = program.command('devnet')
     '  $ chainstore --json devnet --exit --blocks 200 --base-port 0 --dir /tmp/devnet',
     '  $ chainstore devnet profiles                   # regenerate peers/*.json'
   ].join('\n'))
-  .action(async (opts: { blocks: string, txs: string, exit?: boolean, timeout: string, fresh?: boolean, dir?: string, basePort?: string, profiles: string, control: boolean }) => {
+  .action(async (opts: { blocks: string, txs: string, exit?: boolean, timeout: string, fresh?: boolean, dir?: string, basePort?: string, profiles: string, api: boolean }) => {
     const g = globals()
     const s = await runDevnet({
       profiles: opts.profiles,
@@ -214,7 +215,7 @@ const devnet = program.command('devnet')
       fresh: opts.fresh === true,
       dir: opts.dir,
       basePort: opts.basePort != null ? Number(opts.basePort) : undefined,
-      control: opts.control,
+      api: opts.api,
       logLevel: g.logLevel
     })
     const lead = s.peers[0]

@@ -8,6 +8,7 @@
  */
 import { createChainStore, type ChainStoreConfigInput } from '../index.ts'
 import { createLogger } from '../logger.ts'
+import { startReadApi } from '../api/server.ts'
 import { BLOCKS_PROTOCOL, serveBlocks } from '../replication/protocol.ts'
 import type { Consistency } from '../replication/replicator.ts'
 import { SyntheticChain } from '../synthetic/chain.ts'
@@ -17,11 +18,13 @@ import { lpStream } from '@libp2p/utils'
 import { useAccessController } from '@orbitdb/core'
 import { ACCESS_CONTROLLER_TYPE } from '../replication/access.ts'
 
-interface Init { config: ChainStoreConfigInput, byzantine?: 'wrong-bytes' }
+interface Init { config: ChainStoreConfigInput, byzantine?: 'wrong-bytes', api?: boolean }
 const init: Init = JSON.parse(process.argv[2])
 const logger = createLogger({ level: (init.config.logLevel as any) ?? 'warn' })
 const store = await createChainStore(init.config, { logger })
 const rep = store.replication!
+// the node's HTTP API and dashboard, on its profile's api host and port
+const api = init.api === true ? await startReadApi(store, { host: store.config.api.host, port: store.config.api.port, logger }) : null
 
 if (init.byzantine === 'wrong-bytes') {
   // serves every page with one byte flipped: the receiver must notice by hashing
@@ -42,7 +45,7 @@ store.events.on('head', (h: { height: number, cid: CID }) => send({ event: 'head
 store.events.on('reorg', (r: any) => send({ event: 'reorg', forkHeight: r.forkHeight, removed: r.removed.length, added: r.added.length, t: Date.now() }))
 
 const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
-  info: () => ({ peerId: rep.peerId, identity: rep.identityId, addresses: rep.addresses(), databases: rep.addressesOfDatabases(), pid: process.pid }),
+  info: () => ({ peerId: rep.peerId, identity: rep.identityId, addresses: rep.addresses(), databases: rep.addressesOfDatabases(), pid: process.pid, api: api?.url ?? null }),
   head: () => { const h = store.head(); return h == null ? null : { height: h.height, cid: h.cid.toString() } },
   /** Stores `count` synthetic blocks continuing the local head, `batch` per call; returns per-call latencies. */
   ingest: async ({ count, seed = 1, txs = 100, batch = 1, consistency = 'one', weight, finalized, ratePerSec }: { count: number, seed?: number, txs?: number, batch?: number, consistency?: Consistency, weight?: number, finalized?: boolean, ratePerSec?: number }) => {
@@ -129,7 +132,7 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
       return { error: `${err.name}: ${err.message}` }
     }
   },
-  stop: async () => { await store.stop(); setTimeout(() => process.exit(0), 10); return true }
+  stop: async () => { await api?.close(); await store.stop(); setTimeout(() => process.exit(0), 10); return true }
 }
 
 process.on('message', (msg: any) => {
@@ -141,7 +144,7 @@ process.on('message', (msg: any) => {
   }).then(result => send({ id, ok: true, result }), (err: any) => send({ id, ok: false, error: { name: err?.name, message: err?.message } }))
 })
 // the parent going away, or Ctrl-C reaching the whole process group: stop cleanly
-const shutdown = (): void => { store.stop().finally(() => process.exit(0)) }
+const shutdown = (): void => { (api?.close() ?? Promise.resolve()).then(async () => { await store.stop() }).finally(() => process.exit(0)) }
 process.on('disconnect', shutdown)
 process.once('SIGINT', shutdown)
 process.once('SIGTERM', shutdown)

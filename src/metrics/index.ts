@@ -13,7 +13,7 @@ export interface AlertThresholds {
   replicationLagHeights: number | null
   /** p99 of any operation over its last 1,000 calls above this. */
   p99LatencyMs: number | null
-  /** The database's bytes on disk above this. */
+  /** The data dir's bytes on disk above this. */
   diskBytes: number | null
   /** Replicated entries rejected in the last minute above this. */
   rejectedEntriesPerMinute: number | null
@@ -49,6 +49,8 @@ export interface MetricsSource {
   pinCounts: () => Promise<Record<PinState, number>>
   /** Connected peers with their lag (null without replication). */
   peerLags: () => Array<{ peer: string, lag: number | null }> | null
+  /** Chain-index announcements applied so far (0 without replication). */
+  announcementsApplied: () => number
 }
 
 const RECENT = 1000
@@ -80,6 +82,8 @@ export class StoreMetrics {
   #snapshot: { at: number, value: Promise<StoreStatus> } | null = null
   #pins: { at: number, value: Promise<Record<PinState, number>> } | null = null
   readonly samples: RateSample[] = []
+  /** Plain copies of the counters the dashboard samples (prom-client reads them asynchronously). */
+  readonly #counts = { blocks: 0, transactions: 0, replicated: 0 }
   #alerts = new Map<Alert['name'], Alert>()
   #rejectedAt: Array<{ at: number, rejected: number }> = []
   #timers: NodeJS.Timeout[] = []
@@ -126,7 +130,9 @@ export class StoreMetrics {
   blocksStored (blocks: number, transactions: number, replicated: boolean): void {
     this.#blocks.inc(blocks)
     this.#txs.inc(transactions)
-    if (replicated) this.#replicated.inc(blocks)
+    this.#counts.blocks += blocks
+    this.#counts.transactions += transactions
+    if (replicated) { this.#replicated.inc(blocks); this.#counts.replicated += blocks }
   }
 
   gcDone (s: GcSummary): void {
@@ -139,6 +145,19 @@ export class StoreMetrics {
     let host = gateway
     try { host = new URL(gateway).host } catch {}
     this.#gateway.inc({ gateway: host, outcome })
+  }
+
+  /** The Prometheus text of every metric, from one fresh read of the store. */
+  async scrape (): Promise<string> {
+    this.#snapshot = null
+    return await this.registry.metrics()
+  }
+
+  /** Pin records by state; a key scan over the records, so at most every 10 s. */
+  async pinCounts (): Promise<Record<PinState, number>> {
+    if (this.#source == null) return { queued: 0, pinning: 0, pinned: 0, failed: 0 }
+    if (this.#pins == null || Date.now() - this.#pins.at > 10_000) this.#pins = { at: Date.now(), value: this.#source.pinCounts() }
+    return await this.#pins.value
   }
 
   /** Alerts firing now. */
@@ -158,11 +177,7 @@ export class StoreMetrics {
       if (this.#snapshot == null || Date.now() - this.#snapshot.at > 500) this.#snapshot = { at: Date.now(), value: source.status() }
       return await this.#snapshot.value
     }
-    const pins = async (): Promise<Record<PinState, number>> => {
-      // a key scan over pin records: at most every 10 s
-      if (this.#pins == null || Date.now() - this.#pins.at > 10_000) this.#pins = { at: Date.now(), value: source.pinCounts() }
-      return await this.#pins.value
-    }
+    const pins = async (): Promise<Record<PinState, number>> => await this.pinCounts()
     const gauge = (name: string, help: string, labelNames: string[], read: (g: Gauge<string>) => Promise<void>): void => {
       // prom-client calls collect with the metric as `this`, before each scrape
       new Gauge({ name, help, labelNames, registers, async collect () { this.reset(); await read(this) } })
@@ -192,7 +207,7 @@ export class StoreMetrics {
     gauge(METRIC.HEAD_HEIGHT, 'Canonical head height (-1: empty)', [], async g => { g.set((await status()).head?.height ?? -1) })
     gauge(METRIC.FINALIZED_HEIGHT, 'Finalized height (-1: none)', [], async g => { g.set((await status()).finalized) })
     gauge(METRIC.BLOCKSTORE_BYTES, "LevelDB's estimate of the blockstore's bytes on disk", [], async g => { g.set((await status()).blockstoreBytes) })
-    gauge(METRIC.DISK_BYTES, "LevelDB's estimate of the database's bytes on disk", [], async g => { g.set((await status()).approximateBytes) })
+    gauge(METRIC.DISK_BYTES, "Bytes the data dir's files take on disk", [], async g => { g.set((await status()).diskBytes) })
     gauge(METRIC.PINS, 'Pin records by state', ['state'], async g => {
       for (const [state, n] of Object.entries(await pins())) g.set({ state }, n)
     })
@@ -211,23 +226,15 @@ export class StoreMetrics {
     counterFromStatus(METRIC.QUORUM_FAILURES, 'Quorum writes whose confirmations did not arrive in time', [], async c => {
       c.inc(Number((await status()).network?.stats.quorumFailures ?? 0))
     })
-    this.#timers.push(setInterval(() => { void this.#sample() }, 1000))
+    this.#sample()
+    this.#timers.push(setInterval(() => { this.#sample() }, 1000))
     this.#timers.push(setInterval(() => { void this.evaluate() }, this.#thresholds.intervalMs))
     for (const t of this.#timers) t.unref()
   }
 
-  async #sample (): Promise<void> {
-    const network = (this.#snapshot != null && Date.now() - this.#snapshot.at < 1000 ? await this.#snapshot.value : await this.#source?.status())?.network
-    const values = await this.registry.getSingleMetric(METRIC.BLOCKS_STORED)?.get()
-    const txs = await this.registry.getSingleMetric(METRIC.TRANSACTIONS_STORED)?.get()
-    const replicated = await this.#replicated.get()
-    this.samples.push({
-      at: Date.now(),
-      blocks: values?.values[0]?.value ?? 0,
-      transactions: txs?.values[0]?.value ?? 0,
-      replicated: replicated.values[0]?.value ?? 0,
-      announcements: Number(network?.stats.announcementsApplied ?? 0)
-    })
+  /** Takes the counters and the time together, synchronously, so no write lands between them. */
+  #sample (): void {
+    this.samples.push({ at: Date.now(), ...this.#counts, announcements: this.#source?.announcementsApplied() ?? 0 })
     if (this.samples.length > SAMPLES) this.samples.splice(0, this.samples.length - SAMPLES)
   }
 
@@ -248,8 +255,8 @@ export class StoreMetrics {
       for (const [op, l] of Object.entries(this.latencies())) if (l.count >= 20 && (worst == null || l.p99 > worst.p99)) worst = { op, p99: l.p99 }
       if (worst != null && worst.p99 > t.p99LatencyMs) firing.set('p99-latency', { message: `p99 of ${worst.op} is ${worst.p99.toFixed(1)} ms (threshold ${t.p99LatencyMs} ms)`, value: worst.p99, threshold: t.p99LatencyMs })
     }
-    if (t.diskBytes != null && s.approximateBytes > t.diskBytes) {
-      firing.set('disk-usage', { message: `database ${s.approximateBytes} bytes on disk (threshold ${t.diskBytes})`, value: s.approximateBytes, threshold: t.diskBytes })
+    if (t.diskBytes != null && s.diskBytes > t.diskBytes) {
+      firing.set('disk-usage', { message: `data dir takes ${s.diskBytes} bytes on disk (threshold ${t.diskBytes})`, value: s.diskBytes, threshold: t.diskBytes })
     }
     if (t.rejectedEntriesPerMinute != null) {
       const now = Date.now()

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { existsSync } from 'node:fs'
+import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
 import { unixfs, type UnixFS } from '@helia/unixfs'
@@ -127,6 +128,7 @@ export class ChainStore {
   /** Highest finalized canonical height (-1: none). */
   #finalized: number
   #gcTimer: NodeJS.Timeout | null = null
+  #disk: { at: number, value: Promise<number> } | null = null
   /** Blockstore size at the last scheduled GC that could not get under the watermark. */
   #gcStuckAt = 0
   #fileImports = 0
@@ -209,7 +211,8 @@ export class ChainStore {
         store.metrics.start({
           status: async () => await store.status(),
           pinCounts: async () => await store.#pinCounts(),
-          peerLags: () => store.replication == null ? null : [...store.replication.peerHeads.keys()].map(peer => ({ peer, lag: store.replication!.lagOf(peer) }))
+          peerLags: () => store.replication == null ? null : [...store.replication.peerHeads.keys()].map(peer => ({ peer, lag: store.replication!.lagOf(peer) })),
+          announcementsApplied: () => store.replication?.stats.announcementsApplied ?? 0
         })
       } catch (err) {
         await store.stop()
@@ -1175,6 +1178,22 @@ export class ChainStore {
     }
   }
 
+  /** The data dir's size on disk: a walk over its files, cached for 2 s (status is polled every second by the dashboard). */
+  async #diskBytes (): Promise<number> {
+    if (this.#disk != null && Date.now() - this.#disk.at < 2_000) return await this.#disk.value
+    const walk = async (dir: string): Promise<number> => {
+      let total = 0
+      for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+        const path = join(dir, entry.name)
+        if (entry.isDirectory()) total += await walk(path)
+        else if (entry.isFile()) total += (await stat(path).catch(() => ({ size: 0 }))).size
+      }
+      return total
+    }
+    this.#disk = { at: Date.now(), value: walk(this.config.dataDir) }
+    return await this.#disk.value
+  }
+
   /** Pin records by state: a key scan of the pin records, the rest from the pin queue. */
   async #pinCounts (): Promise<Record<PinState, number>> {
     let total = 0
@@ -1204,6 +1223,7 @@ export class ChainStore {
       finalized: this.#finalized,
       pins: this.pinStates(),
       approximateBytes,
+      diskBytes: await this.#diskBytes(),
       blockstoreBytes: await this.blockstoreBytes(),
       alerts: this.metrics.alerts(),
       latencyMs: this.metrics.latencies(),

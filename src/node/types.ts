@@ -22,8 +22,10 @@ export interface StoreStatus {
   finalized: number
   /** Holds not yet pinned (fetching or failed), by state. */
   pins: { queued: number, pinning: number, failed: number }
-  /** LevelDB's estimate of the bytes on disk. */
+  /** LevelDB's estimate of the bytes on disk (SST files only: the memtable is not counted). */
   approximateBytes: number
+  /** Bytes the data dir's files take (LevelDB files, logs, network keys), measured at most every 2 s. */
+  diskBytes: number
   /** LevelDB's estimate of the blockstore's bytes (what the GC watermark compares). */
   blockstoreBytes: number
   /** Alerts firing (config `alerts`). */

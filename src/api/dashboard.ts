@@ -1,0 +1,75 @@
+import type { ChainStore } from '../node/chainstore.ts'
+import type { RateSample } from '../metrics/index.ts'
+
+/** Validator score history the dashboard charts: a point per validator every {@link TREND_EVERY_MS}. */
+const TREND_EVERY_MS = 5_000
+const TREND_POINTS = 120
+
+interface Trends { at: number, series: Map<string, Array<{ at: number, mean: number }>> }
+const trendsOf = new WeakMap<ChainStore, Trends>()
+
+/** Samples a rate spans: like Prometheus' rate() over a window, so one late timer or a write landing on a boundary does not read as a stall. */
+const RATE_WINDOW = 3
+
+/** Per-second rates over a sliding window of samples. */
+function rates (samples: RateSample[]): Array<{ at: number, blocks: number, transactions: number, replicated: number, announcements: number }> {
+  const out = []
+  for (let i = 1; i < samples.length; i++) {
+    const a = samples[Math.max(0, i - RATE_WINDOW)]
+    const b = samples[i]
+    const secs = Math.max(0.001, (b.at - a.at) / 1000)
+    out.push({
+      at: b.at,
+      blocks: (b.blocks - a.blocks) / secs,
+      transactions: (b.transactions - a.transactions) / secs,
+      replicated: (b.replicated - a.replicated) / secs,
+      announcements: (b.announcements - a.announcements) / secs
+    })
+  }
+  return out
+}
+
+/**
+ * Everything the dashboard at `/` shows, in one JSON document: head and
+ * finality, ingest and replication rates (last 10 minutes, per second), peers
+ * with lag and reputation, pins and disk, cache hit rates, operation
+ * latencies, validator score trends and alerts.
+ */
+export async function dashboardData (store: ChainStore): Promise<unknown> {
+  const status = await store.status()
+  const peers = store.replication != null ? await store.replication.peers() : []
+  const validators = store.replication != null ? await store.replication.validators() : []
+  let trends = trendsOf.get(store)
+  if (trends == null) { trends = { at: 0, series: new Map() }; trendsOf.set(store, trends) }
+  const now = Date.now()
+  if (now - trends.at >= TREND_EVERY_MS) {
+    trends.at = now
+    for (const v of validators) {
+      if (v.state.score == null) continue
+      const points = trends.series.get(v.id) ?? []
+      points.push({ at: now, mean: v.state.score.mean })
+      if (points.length > TREND_POINTS) points.splice(0, points.length - TREND_POINTS)
+      trends.series.set(v.id, points)
+    }
+  }
+  const hitRate = (hits: number, misses: number): number | null => hits + misses === 0 ? null : hits / (hits + misses)
+  return {
+    now,
+    head: status.head,
+    finalized: status.finalized,
+    network: status.network == null
+      ? null
+      : { peerId: status.network.peerId, connectedPeers: status.network.connectedPeers, indexTip: status.network.indexTip, lag: status.network.lag, queued: status.network.queued },
+    rates: rates(store.metrics.samples),
+    peers: peers.map(p => ({ peerId: p.peerId, lag: p.lag, head: p.head, reputation: p.reputation, banned: p.banned })),
+    pins: await store.metrics.pinCounts(),
+    disk: { bytes: status.diskBytes, blockstoreBytes: status.blockstoreBytes },
+    cache: {
+      memory: { hitRate: hitRate(status.cache.hits, status.cache.misses), bytes: status.cache.bytes, maxBytes: status.cache.maxBytes },
+      fetched: { hits: status.fetchCache.hits, entries: status.fetchCache.entries, bytes: status.fetchCache.bytes, maxBytes: status.fetchCache.maxBytes, evicted: status.fetchCache.evicted }
+    },
+    latencyMs: status.latencyMs,
+    validators: validators.map(v => ({ id: v.id, status: v.state.status, stake: v.state.stake, score: v.state.score ?? null, trend: trends.series.get(v.id) ?? [] })),
+    alerts: status.alerts
+  }
+}
