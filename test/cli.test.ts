@@ -205,9 +205,13 @@ describe('chainstore CLI: network', () => {
       expect(human.stdout).toMatch(/peer id +reputation +observers +head +lag +status +addresses/)
       expect(human.stdout).toContain(info.peerId)
 
+      // a chain to catch up with: the joiner shows its sync as progress on stderr
+      await remote.call('ingest', { count: 300, txs: 20, batch: 10 })
       const child = spawn(process.execPath, [CLI, '-d', join(dir, 'joiner'), '--json', 'start', '--port', '0', '--peer', addr, '--writer', info.identity], { stdio: ['ignore', 'pipe', 'pipe'] })
       let stdout = ''
+      let stderr = ''
       child.stdout.on('data', d => { stdout += d })
+      child.stderr.on('data', d => { stderr += d })
       try {
         const joined = await new Promise<any>((resolve, reject) => {
           const t = setTimeout(() => { reject(new Error(`start --peer printed nothing: ${stdout}`)) }, 60_000)
@@ -224,6 +228,10 @@ describe('chainstore CLI: network', () => {
           if (!seen) await new Promise(resolve => setTimeout(resolve, 200))
         }
         expect(seen).toBe(true)
+        const synced = Date.now() + 30_000
+        while (!stderr.includes('sync: in sync at height 299') && Date.now() < synced) await new Promise(resolve => setTimeout(resolve, 200))
+        expect(stderr).toMatch(/sync to 299: \d+\/\d+ blocks \(\d+%\), \d+ blocks\/s, ETA \d+s/)
+        expect(stderr).toContain('sync: in sync at height 299')
       } finally {
         const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
         child.kill('SIGTERM')

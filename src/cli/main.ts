@@ -12,6 +12,7 @@ import { toJson } from '../codec/json.ts'
 import { formatBytes, formatCount } from './format.ts'
 import { PEERS_DIR, runDevnet, writeProfiles } from './devnet.ts'
 import { startProgress, type Progress } from './progress.ts'
+import { showSyncProgress } from './sync-progress.ts'
 import { PIN_STATES, type PinState } from '../pinning/records.ts'
 import { InvalidQueryError } from '../storage/errors.ts'
 import type { PeerInfo } from '../replication/replicator.ts'
@@ -132,7 +133,9 @@ program.command('start')
     const network = rep != null
       ? `\n  peer ${rep.peerId} on ${rep.addresses().join(', ')}; ${(await rep.peers()).length} peer(s) connected (chainstore peers to list them)`
       : ''
-    print(`serving reads on ${api.url} (Ctrl-C to stop)${example}${network}`, { api: api.url, ...(rep != null ? { peerId: rep.peerId, identity: rep.identityId, addresses: rep.addresses() } : {}) })
+    print(`serving reads on ${api.url} (Ctrl-C to stop); dashboard ${api.url}/${example}${network}`, { api: api.url, ...(rep != null ? { peerId: rep.peerId, identity: rep.identityId, addresses: rep.addresses() } : {}) })
+    // catching up with the network shows progress (and says when it is in sync)
+    if (rep != null) showSyncProgress(store)
   })
 
 program.command('peers')
