@@ -7,6 +7,7 @@
  */
 import { rmSync } from 'node:fs'
 import { loadavg } from 'node:os'
+import { attestationOptionsFromEnv, runAttestations } from './attestations.ts'
 import { cpuMeter, fmt, generateChain, envInt, progress, tempRoot, type CpuShare, type Figure } from './common.ts'
 import { gatewayGcOptionsFromEnv, runGatewayGc } from './gateway-gc.ts'
 import { ingestOptionsFromEnv, runIngest } from './ingest.ts'
@@ -17,7 +18,7 @@ import { machineInfo, renderTable, writeResults } from './report.ts'
 import { liveChildren, rssOptionsFromEnv, runRss } from './rss.ts'
 import { runState, stateOptionsFromEnv } from './state.ts'
 
-const PARTS = ['ingest', 'reads', 'naive', 'rss', 'replication', 'gatewaygc', 'state'] as const
+const PARTS = ['ingest', 'reads', 'naive', 'rss', 'replication', 'gatewaygc', 'state', 'attestations'] as const
 type Part = typeof PARTS[number]
 
 function parseArgs (argv: string[]): { name: string, parts: Set<Part> } {
@@ -49,6 +50,7 @@ async function main (): Promise<void> {
   const rssOpts = rssOptionsFromEnv(ingestOpts.batchBlocks)
   const replicationOpts = replicationOptionsFromEnv()
   const gatewayGcOpts = gatewayGcOptionsFromEnv()
+  const attestationOpts = attestationOptionsFromEnv()
   const stateOpts = stateOptionsFromEnv()
   const blocks = Math.max(ingestOpts.batchBlocks * 4, envInt('BENCH_BLOCKS', 2_000))
   const figures: Figure[] = []
@@ -102,6 +104,7 @@ async function main (): Promise<void> {
     if (parts.has('rss')) await part('rss', async () => { figures.push(...await runRss(root, rssOpts)) })
     if (parts.has('replication')) await part('replication', async () => { figures.push(...await runReplication(root, replicationOpts)) })
     if (parts.has('gatewaygc')) await part('gatewaygc', async () => { figures.push(...await runGatewayGc(root, gatewayGcOpts)) })
+    if (parts.has('attestations')) await part('attestations', async () => { figures.push(...await runAttestations(root, attestationOpts)) })
     if (parts.has('state')) await part('state', async () => { figures.push(...await runState(root, stateOpts)) })
   } finally {
     await cleanup()
@@ -120,7 +123,7 @@ async function main (): Promise<void> {
     machine,
     loadAverage: { before: loadBefore, after: loadAfter, note: 'os.loadavg() [1, 5, 15 min]; "before" well above 0 means other processes shared the cores' },
     cpuPerPart: cpuShares,
-    settings: { parts: [...parts], ingest: ingestOpts, reads: readOpts, naive: naiveOpts, rss: rssOpts, replication: replicationOpts, gatewaygc: gatewayGcOpts, state: stateOpts, chain: { txsPerBlock: 100, dataBytes: 80, seed: 7 } },
+    settings: { parts: [...parts], ingest: ingestOpts, reads: readOpts, naive: naiveOpts, rss: rssOpts, replication: replicationOpts, gatewaygc: gatewayGcOpts, state: stateOpts, attestations: attestationOpts, chain: { txsPerBlock: 100, dataBytes: 80, seed: 7 } },
     dataset,
     figures: Object.fromEntries(figures.map(f => [f.id, f])),
     goals: figures.filter(f => f.goal != null).map(f => ({ id: f.id, goal: f.goal!.text, met: f.goal!.met, value: f.value, unit: f.unit })),

@@ -89,11 +89,11 @@ export class RollupChanges {
   }
 
   #entry (resolution: Resolution, validator: string | undefined, bucket: number): Agg {
-    const key = rollupKey(resolution, validator, bucket)
-    const id = keyId(key)
+    // a string id first: building the key for every score of a batch costs more than the rest of the add
+    const id = `${resolution}\0${validator ?? ''}\0${bucket}`
     let e = this.#entries.get(id)
     if (e == null) {
-      e = { resolution, validator, bucket, key, delta: emptyAgg() }
+      e = { resolution, validator, bucket, key: rollupKey(resolution, validator, bucket), delta: emptyAgg() }
       this.#entries.set(id, e)
     }
     return e.delta
