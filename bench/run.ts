@@ -39,6 +39,9 @@ function parseArgs (argv: string[]): { name: string, parts: Set<Part> } {
   return { name, parts }
 }
 
+/** Each part's usual wall time on the 2-core machine (seconds), for the run's ETA. */
+const TYPICAL_SECONDS: Record<string, number> = { ingest: 150, reads: 60, naive: 60, rss: 110, replication: 160, gatewaygc: 25, state: 40, attestations: 120, backup: 60 }
+
 async function main (): Promise<void> {
   const { name, parts } = parseArgs(process.argv.slice(2))
   const started = new Date()
@@ -80,12 +83,21 @@ async function main (): Promise<void> {
     const naiveInputs = data.inputs.slice(0, naiveBlocks)
 
     const cpu: Record<string, CpuShare> = {}
+    // overall progress: parts done, elapsed, and an ETA from each part's usual length on 2 cores, scaled by how this run compares
+    let typicalDone = 0
+    let doneParts = 0
+    const typicalTotal = [...parts].reduce((n, p) => n + (TYPICAL_SECONDS[p] ?? 60), 0)
     const part = async (name: string, fn: () => Promise<void>): Promise<void> => {
       const stop = cpuMeter()
       await fn()
       cpu[name] = stop()
       const c = cpu[name]
       progress(`${name}: ${fmt(c.wallSec)} s; machine busy ${c.machineBusyCores?.toFixed(2) ?? '?'} cores, this process ${c.benchCores.toFixed(2)}, others ${c.otherCores?.toFixed(2) ?? '?'}${name === 'rss' || name === 'replication' ? ` (others include the ${name} children)` : ''}`)
+      doneParts++
+      typicalDone += TYPICAL_SECONDS[name] ?? 60
+      const elapsed = (Date.now() - started.getTime()) / 1000
+      const eta = (typicalTotal - typicalDone) * (elapsed / Math.max(1, typicalDone))
+      progress(`progress: ${doneParts}/${parts.size} parts (${Math.round(typicalDone / typicalTotal * 100)}% of the usual time), ${fmt(elapsed)} s elapsed, ETA ~${fmt(eta)} s`)
     }
     cpuShares = cpu
     let storeTps = NaN
