@@ -40,6 +40,8 @@ import { NETWORK_DIR, loadPeerKey } from '../replication/keys.ts'
 import { collectGarbage, GcUnsafeError, type GcProgress, type GcSummary } from '../pinning/gc.ts'
 import { GatewayClient, type GatewayScore } from '../gateway/client.ts'
 import { StoreMetrics, TIMED_OPERATIONS } from '../metrics/index.ts'
+import { StateStore, exportSnapshot, importSnapshot, type DroppedRoot, type SnapshotInfo, type SnapshotManifest, type SnapshotProgress } from '../state/index.ts'
+import type { StoreBatch as StateBatch } from '../storage/level.ts'
 
 /** kv namespace where gateway scores persist. */
 const GATEWAY_SCORES_NAMESPACE = 'gateway-scores'
@@ -142,6 +144,13 @@ export class ChainStore {
   readonly events = new EventEmitter()
   /** Prometheus registry, recent latencies, dashboard rate samples and alerts. */
   readonly metrics: StoreMetrics
+  /**
+   * Account and validator state (src/state): a Merkle Patricia Trie whose
+   * nodes are IPLD blocks here. Every root a commit records is pinned in the
+   * commit's batch and released as the pin policy's `state` rules let it go
+   * (the latest root always stays).
+   */
+  state!: StateStore
   /** Replication over libp2p + OrbitDB, when `network.enabled`. */
   replication: Replicator | null = null
   /** Verified reads from trustless gateways, when `gateways.enabled`. */
@@ -202,6 +211,16 @@ export class ChainStore {
       const store = new ChainStore({ config, db, blocks, helia, log, head, policy, blockstore })
       try {
         await store.#fetched.load(db)
+        store.state = await StateStore.open({
+          db,
+          blocks,
+          sync: store.#sync,
+          logger,
+          hooks: {
+            commit: async (batch, root, height) => { await store.#pinStateRoot(batch, root, height) },
+            rollback: async (batch, dropped) => { await store.#releaseStateRoots(batch, dropped) }
+          }
+        })
         if (config.network.enabled) {
           store.replication = new Replicator({ store, helia: helia as any, config, logger })
           await store.replication.start()
@@ -322,6 +341,60 @@ export class ChainStore {
     if (keptBy(this.#policy, { kind: 'page', height, finalized }, ctx).length > 0) return 'dag'
     if (keptBy(this.#policy, { kind: 'header', height, finalized }, ctx).length > 0) return 'header'
     return null
+  }
+
+  /**
+   * Pins a state root in its commit's batch (recursive: the whole trie) and
+   * releases the roots the policy's `state` rules no longer keep: the
+   * previous head's root when no rule keeps state history, or the heights
+   * leaving a `state` window. A root still recorded at a later height keeps
+   * its pin (the record's height is the latest height that holds it).
+   */
+  async #pinStateRoot (batch: StateBatch, root: CID, height: number): Promise<void> {
+    const previous = this.state?.head()
+    const candidates = new Set<number>()
+    if (previous != null && previous.height < height) {
+      candidates.add(previous.height)
+      for (const r of leavingWindow(this.#policy, 'state', previous.height, height)) for (let h = r.from; h <= Math.min(r.to, previous.height); h++) candidates.add(h)
+    }
+    const ctx = { head: height, now: Date.now() }
+    for (const h of candidates) {
+      if (keptBy(this.#policy, { kind: 'state', height: h }, ctx).length > 0) continue
+      const old = await this.state.rootAt(h)
+      if (old == null || old.equals(root)) continue
+      if (readPin(this.#db, old)?.height === h) releaseInBatch(batch, this.#readPin, old, 'state')
+    }
+    holdInBatch(batch, this.#readPin, root, 'state', true, height)
+  }
+
+  /** A rollback's dropped roots lose their state pin (unless a kept height records the same root); the root rolled back to is held again. */
+  async #releaseStateRoots (batch: StateBatch, dropped: DroppedRoot[]): Promise<void> {
+    for (const d of dropped) if (!d.stillRecorded) releaseInBatch(batch, this.#readPin, d.root, 'state')
+    const lowest = dropped.length > 0 ? Math.min(...dropped.map(d => d.height)) - 1 : undefined
+    const target = lowest != null && lowest >= 0 ? await this.state.rootAt(lowest) : undefined
+    if (target != null && lowest != null) holdInBatch(batch, this.#readPin, target, 'state', true, lowest)
+  }
+
+  /** Writes a CARv1 snapshot of the state root at `height` (every trie node under it, with a manifest). */
+  async exportStateSnapshot (height: number, file: string, options: { onProgress?: SnapshotProgress, signal?: AbortSignal } = {}): Promise<SnapshotInfo> {
+    this.#assertOpen()
+    return await exportSnapshot(this.state, height, file, options)
+  }
+
+  /**
+   * Imports a state snapshot (every node re-hashed, the DAG checked complete)
+   * and adopts its root at the manifest's height, pinned. GC waits while it
+   * runs: verified nodes land before the root's pin.
+   */
+  async importStateSnapshot (file: string, options: { onProgress?: SnapshotProgress, signal?: AbortSignal } = {}): Promise<SnapshotManifest> {
+    this.#assertOpen()
+    while (this.#gcRunning != null) await this.#gcRunning
+    this.#fileImports++
+    try {
+      return await importSnapshot(file, this.state, options)
+    } finally {
+      if (--this.#fileImports === 0) for (const wake of this.#importsDrained.splice(0)) wake()
+    }
   }
 
   /** Highest finalized height on the canonical chain (-1: none). */
@@ -1257,6 +1330,7 @@ export class ChainStore {
     await this.replication?.stop()
     this.#open = false
     await this.#writing
+    await this.state?.close()
     await this.helia.stop()
     await this.#db.close()
     this.#log.info('store stopped')

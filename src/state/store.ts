@@ -30,6 +30,7 @@ export class StateStore {
   readonly #blocks: BlocksDb
   readonly #sync: boolean
   readonly #log: Logger
+  readonly #hooks: StateStoreInit['hooks']
   readonly #nodes: TrieNodeDb
   readonly #trie: Trie
   #head: StateHead | undefined
@@ -45,6 +46,7 @@ export class StateStore {
     this.#blocks = init.blocks
     this.#sync = init.sync
     this.#log = init.logger.child({ room: 'state' })
+    this.#hooks = init.hooks
     this.#nodes = new TrieNodeDb(init.blocks, init.nodeCacheBytes ?? DEFAULT_NODE_CACHE_BYTES)
     // valueEncoding Bytes: the default (String) makes CheckpointDB hex-encode every node value on the way to us
     this.#trie = new Trie({ db: this.#nodes, valueEncoding: ValueEncoding.Bytes })
@@ -168,6 +170,7 @@ export class StateStore {
         }
         batch.put(FLAT_META_KEY, rootHash)
       }
+      await this.#hooks?.commit?.(batch, root, height)
       await options.onCommit?.(batch, root, height)
       await batch.write(this.#sync)
       this.#nodes.settle(nodes)
@@ -219,6 +222,7 @@ export class StateStore {
       for (const d of dropped) batch.del(stateRootKey(d.height))
       // stale until the rebuild completes: a crash in between rebuilds again at open
       batch.del(FLAT_META_KEY)
+      await this.#hooks?.rollback?.(batch, dropped)
       await options.onRollback?.(batch, dropped)
       await this.#writeMarkingStale(batch)
       this.#head = { height, root }
@@ -245,6 +249,7 @@ export class StateStore {
       if (bytesEqual(root.multihash.digest, EMPTY_ROOT_HASH)) batch.putBlock(EMPTY_ROOT_CID, EMPTY_TRIE_NODE)
       batch.put(stateRootKey(height), root.bytes)
       batch.del(FLAT_META_KEY)
+      await this.#hooks?.commit?.(batch, root, height)
       await options.onCommit?.(batch, root, height)
       await this.#writeMarkingStale(batch)
       this.#head = { height, root }

@@ -32,6 +32,12 @@ export interface StateStoreInit {
   logger: Logger
   /** Byte budget of the trie node cache; 0 turns it off. */
   nodeCacheBytes?: number
+  /**
+   * Entries every commit, adopted root and rollback adds to its batch, before
+   * the caller's own hooks: the store pins roots here, so no caller can
+   * commit a root that GC would not keep.
+   */
+  hooks?: { commit?: CommitHook, rollback?: RollbackHook }
 }
 
 /** Adds the caller's entries (a pin record...) to the batch that records a root. */
