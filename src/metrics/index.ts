@@ -197,6 +197,7 @@ export class StoreMetrics {
     counterFromStatus(METRIC.CACHE_MISSES, 'Reads a cache tier could not answer', ['tier'], async c => {
       const s = await status()
       c.inc({ tier: 'memory' }, s.cache.misses)
+      c.inc({ tier: 'fetched' }, s.fetchCache.misses)
     })
     gauge(METRIC.CACHE_BYTES, 'Bytes a cache tier holds', ['tier'], async g => {
       const s = await status()

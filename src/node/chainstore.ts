@@ -913,6 +913,7 @@ export class ChainStore {
       this.#fetched.touch(key)
       return local
     }
+    this.#fetched.stats.misses++
     const bytes = await this.#fetchRemote(cid, options)
     await this.#admitFetched(cid, bytes)
     return bytes

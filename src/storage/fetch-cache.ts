@@ -11,6 +11,8 @@ export interface FetchCacheStats {
   maxBytes: number
   /** Reads answered by a cached block. */
   hits: number
+  /** Reads of blocks not stored here (fetched from peers or gateways). */
+  misses: number
   /** Blocks admitted (fetched from a peer or a gateway, not pinned). */
   admitted: number
   /** Blocks evicted by the LRU, and their bytes. */
@@ -49,7 +51,7 @@ export class FetchCache {
 
   constructor (maxBytes: number) {
     this.#maxBytes = maxBytes
-    this.stats = { entries: 0, bytes: 0, maxBytes, hits: 0, admitted: 0, evicted: 0, bytesEvicted: 0, claimed: 0 }
+    this.stats = { entries: 0, bytes: 0, maxBytes, hits: 0, misses: 0, admitted: 0, evicted: 0, bytesEvicted: 0, claimed: 0 }
     if (maxBytes > 0) {
       this.#lru = new LRUCache<string, { size: number }>({
         maxSize: maxBytes,
