@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { open, rename, rm, stat } from 'node:fs/promises'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { CarBlockIterator } from '@ipld/car/iterator'
+import { CarWriter } from '@ipld/car/writer'
+import * as dagCbor from '@ipld/dag-cbor'
+import type { CID } from 'multiformats/cid'
+import { SHA2_256, bytesMatchCid, cidOf } from '../codec/cid.ts'
+import { KECCAK_256 } from '../codec/links.ts'
+import { keccak256 } from '../state/keys.ts'
+import { BackupCorruptError, BackupTruncatedError } from './errors.ts'
+
+/** True when `bytes` hash to `cid` (sha2-256 for chain blocks and files, keccak-256 for state trie nodes). */
+export function blockMatchesCid (cid: CID, bytes: Uint8Array): boolean {
+  if (cid.multihash.code === SHA2_256) return bytesMatchCid(cid, bytes)
+  if (cid.multihash.code === KECCAK_256) return Buffer.compare(keccak256(bytes), cid.multihash.digest) === 0
+  return false
+}
+
+/** A CAR being written: blocks in order, then `finish(root)` rewrites the header's root and names the file. */
+export interface CarOut {
+  put: (cid: CID, bytes: Uint8Array) => Promise<void>
+  blocks: number
+  bytes: number
+  finish: (root: CID) => Promise<{ sha256: Uint8Array, bytes: number }>
+  abort: () => Promise<void>
+}
+
+/**
+ * Starts a CARv1 at `file` (written as `file.partial`). The root is only
+ * known at the end (it indexes what was written), so the header carries a
+ * same-length placeholder that `finish` rewrites in place, as state
+ * snapshots do.
+ */
+export function startCar (file: string): CarOut {
+  const partial = `${file}.partial`
+  const placeholder = cidOf(dagCbor.encode(null))
+  const { writer, out } = CarWriter.create([placeholder])
+  const written = pipeline(Readable.from(out), createWriteStream(partial))
+  const car: CarOut = {
+    blocks: 0,
+    bytes: 0,
+    async put (cid, bytes) {
+      await writer.put({ cid, bytes })
+      car.blocks++
+      car.bytes += bytes.length
+    },
+    async finish (root) {
+      await writer.close()
+      await written
+      const fd = await open(partial, 'r+')
+      try {
+        await CarWriter.updateRootsInFile(fd, [root])
+        await fd.sync()
+      } finally {
+        await fd.close()
+      }
+      const sha256 = await sha256File(partial)
+      await rename(partial, file)
+      return { sha256, bytes: (await stat(file)).size }
+    },
+    async abort () {
+      await writer.close().catch(() => {})
+      await written.catch(() => {})
+      await rm(partial, { force: true })
+    }
+  }
+  return car
+}
+
+/** sha256 of a file's bytes. */
+export async function sha256File (file: string): Promise<Uint8Array> {
+  const h = createHash('sha256')
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer)
+  return new Uint8Array(h.digest())
+}
+
+/** A block read from a CAR with its position. */
+export interface CarBlock { cid: CID, bytes: Uint8Array, index: number }
+
+/**
+ * Opens a CAR for streaming: its roots, an iterator of its blocks and the
+ * sha256 of every byte read so far. Decoder failures become backup errors
+ * naming the file and the block position.
+ */
+export async function readCar (file: string, backup: string, label = file): Promise<{ roots: CID[], blocks: () => AsyncGenerator<CarBlock>, sha256: () => Uint8Array }> {
+  const hash = createHash('sha256')
+  async function * tapped (): AsyncGenerator<Uint8Array> {
+    for await (const chunk of createReadStream(file)) { hash.update(chunk as Buffer); yield chunk as Uint8Array }
+  }
+  let reader: CarBlockIterator
+  try {
+    reader = await CarBlockIterator.fromIterable(tapped())
+  } catch (err) {
+    throw carError(label, backup, 'the header', undefined, err)
+  }
+  const roots = await reader.getRoots()
+  return {
+    roots,
+    sha256: () => new Uint8Array(hash.copy().digest()),
+    blocks: async function * () {
+      let index = 0
+      const it = reader[Symbol.asyncIterator]()
+      while (true) {
+        let next
+        try {
+          next = await it.next()
+        } catch (err) {
+          throw carError(label, backup, `block ${index}`, index, err)
+        }
+        if (next.done === true) return
+        yield { cid: next.value.cid, bytes: next.value.bytes, index: index++ }
+      }
+    }
+  }
+}
+
+function carError (file: string, backup: string, where: string, block: number | undefined, err: unknown): Error {
+  const message = (err as Error)?.message ?? String(err)
+  if ((err as NodeJS.ErrnoException)?.code != null) return err as Error
+  const detail = { backup, file, ...(block != null ? { block } : {}) }
+  if (/unexpected end of data/i.test(message)) return new BackupTruncatedError(`backup ${backup}: ${file} ends inside ${where} (truncated)`, detail, { cause: err })
+  return new BackupCorruptError(`backup ${backup}: ${file}: ${where} is not valid CAR data (${message})`, detail, { cause: err })
+}

@@ -1,0 +1,338 @@
+import { mkdir, rename, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import { DAG_CBOR, cidOf } from '../codec/cid.ts'
+import { CorruptDataError } from '../codec/errors.ts'
+import { headerLinks } from '../codec/from-bytes.ts'
+import { linksOf } from '../codec/links.ts'
+import { readStoreId } from '../migrations/index.ts'
+import { decodePinValue, type PinReason } from '../pinning/records.ts'
+import { MissingStateNodeError } from '../state/errors.ts'
+import { heightOfRootKey, stateRootKey } from '../state/keys.ts'
+import { PREFIX, blockKey, heightKey, prefixRange } from '../storage/keys.ts'
+import { blockMatchesCid, startCar, type CarOut } from './car.ts'
+import {
+  CHAIN_CAR, CHAIN_PAGE_TYPE, CHAIN_ROOT_TYPE, INDEX_PAGE_ENTRIES, MANIFEST_TYPE, MANIFEST_VERSION, PINS_CAR, PINS_ROOT_TYPE,
+  PROGRESS_EVERY, SCOPE_DAG, SCOPE_HEADER, SCOPE_NONE, STATE_CAR, STATE_PAGE_TYPE, STATE_ROOT_TYPE
+} from './constants.ts'
+import { BackupBaseMismatchError, BackupNotFoundError } from './errors.ts'
+import { chainOf, scanBackups, writeManifest } from './manifest.ts'
+import { META_FINALIZED, META_HEAD, decodeFinalized, decodeHead, mhKey, openView, type StoreView } from './read-store.ts'
+import { readPinsIndex } from './verify.ts'
+import type { BackedUpPin, BackupFile, BackupManifest, BackupProgress, BackupResult, CreateBackupOptions, MaintainedStore } from './types.ts'
+
+/** Pin reasons a backup carries as pin records: chain pins come back from the chain index, state pins from the state roots, attestation payloads stay out (their keys never leave the node). */
+const BACKED_UP_REASONS: readonly PinReason[] = ['blob', 'user']
+
+/**
+ * Writes a backup of `store` into a new directory under `dir`: a full one
+ * (the canonical chain with every block the store holds for it, every
+ * pinned blob and user DAG, the state trie of every recorded root) or, with
+ * `incremental`, only what came since the newest backup there, whose
+ * manifest it links. Reads one LevelDB snapshot, so writes and GC may go on
+ * meanwhile. Each block is hashed against its CID on the way out: a store
+ * with a corrupt block refuses (run verify --repair).
+ */
+export async function createBackup (store: MaintainedStore, dir: string, options: CreateBackupOptions = {}): Promise<BackupResult> {
+  const started = performance.now()
+  const { db, blocks } = store.maintenance()
+  await mkdir(dir, { recursive: true })
+  const list = await scanBackups(dir)
+  let prev: (typeof list)[number] | undefined
+  if (options.incremental === true) {
+    prev = list[list.length - 1]
+    if (prev == null) throw new BackupNotFoundError(`incremental backup: no backup in ${dir} to build on; take a full backup first`)
+    chainOf(list, prev)
+  }
+  const view = openView(db, blocks)
+  const created = Date.now()
+  const kind = prev == null ? 'full' : 'incremental'
+  let id = `${new Date(created).toISOString().replace(/[-:.]/g, '')}-${kind}`
+  for (let n = 2; list.some(b => b.id === id); n++) id = `${id.replace(/~\d+$/, '')}~${n}`
+  const partial = join(dir, `${id}.partial`)
+  await mkdir(partial, { recursive: true })
+  try {
+    const head = decodeHead(view.get(META_HEAD))
+    const storeId = readStoreId(db)
+    if (prev != null) {
+      const base = prev.manifest.head
+      if (prev.manifest.storeId != null && storeId != null && prev.manifest.storeId !== storeId) {
+        throw new BackupBaseMismatchError(`incremental backup: the newest backup ${prev.id} is of store ${prev.manifest.storeId}, this store is ${storeId}`, { backup: prev.id })
+      }
+      if (base != null) {
+        const at = view.get(heightKey(base.height))
+        if (at == null || !CID.decode(at).equals(base.cid)) {
+          throw new BackupBaseMismatchError(`incremental backup: the head of backup ${prev.id} (height ${base.height}, ${base.cid.toString()}) is no longer on the canonical chain (a reorg); take a full backup`, { backup: prev.id, cid: base.cid.toString() })
+        }
+      }
+    }
+    const from = prev == null ? 0 : (prev.manifest.to ?? -1) + 1
+    const to = head?.height ?? -1
+    const files: BackupFile[] = []
+    const progress = options.onProgress
+    const chain = from <= to ? await writeChain(view, partial, from, to, progress, options.signal) : null
+    if (chain != null) files.push(chain.file)
+    const stateFrom = prev == null ? 0 : (prev.manifest.stateHeight ?? -1) + 1
+    const state = await writeState(view, partial, stateFrom, prev?.manifest.stateRoot ?? null, progress, options.signal)
+    if (state != null) files.push(state.file)
+    const known = prev == null ? new Set<string>() : await pinnedRootsOf(dir, chainOf(list, prev))
+    const pins = await writePins(view, partial, known, progress, options.signal)
+    if (pins != null) files.push(pins)
+    const manifest: BackupManifest = {
+      type: MANIFEST_TYPE,
+      version: MANIFEST_VERSION,
+      kind,
+      created,
+      storeId,
+      previous: prev?.manifestCid ?? null,
+      from: chain != null ? from : null,
+      to: chain != null ? to : null,
+      head,
+      finalized: decodeFinalized(view.get(META_FINALIZED)),
+      stateRoot: state?.head?.root ?? prev?.manifest.stateRoot ?? null,
+      stateHeight: state?.head?.height ?? prev?.manifest.stateHeight ?? null,
+      stateRoots: state?.roots ?? 0,
+      blocks: files.reduce((n, f) => n + f.blocks, 0),
+      bytes: files.reduce((n, f) => n + f.bytes, 0),
+      files
+    }
+    const manifestCid = await writeManifest(partial, manifest)
+    await rename(partial, join(dir, id))
+    return { id, dir: join(dir, id), manifestCid, manifest, ms: performance.now() - started }
+  } catch (err) {
+    await rm(partial, { recursive: true, force: true })
+    throw err
+  } finally {
+    await view.close()
+  }
+}
+
+/** Writes a block after checking it against its CID. */
+async function putChecked (car: CarOut, cid: CID, bytes: Uint8Array): Promise<void> {
+  if (!blockMatchesCid(cid, bytes)) throw new CorruptDataError(`backup: stored block ${cid.toString()} does not hash to its CID; run verify --repair first`)
+  await car.put(cid, bytes)
+}
+
+async function putIndex (car: CarOut, value: unknown): Promise<CID> {
+  const bytes = dagCbor.encode(value)
+  const cid = cidOf(bytes, DAG_CBOR)
+  await car.put(cid, bytes)
+  return cid
+}
+
+function indexCid (value: unknown): CID {
+  return cidOf(dagCbor.encode(value), DAG_CBOR)
+}
+
+type ChainEntry = [number, CID, number]
+
+/** How much of a canonical block the store holds: nothing, the header, or the header and every page. */
+function scopeOf (view: StoreView, cid: CID): { scope: number, header?: Uint8Array, pages: CID[] } {
+  const header = view.block(blockKey(cid))
+  if (header == null) return { scope: SCOPE_NONE, pages: [] }
+  const { pages } = headerLinks(header)
+  return { scope: pages.every(p => view.block(blockKey(p)) != null) ? SCOPE_DAG : SCOPE_HEADER, header, pages }
+}
+
+/** Canonical heights from..to in pages of INDEX_PAGE_ENTRIES, from the height index of the view. */
+async function * chainPages (view: StoreView, from: number, to: number, signal?: AbortSignal): AsyncGenerator<ChainEntry[]> {
+  let page: ChainEntry[] = []
+  for await (const [key, value] of view.iterator({ gte: heightKey(from), lte: heightKey(to) })) {
+    signal?.throwIfAborted()
+    const cid = CID.decode(value)
+    page.push([heightOfKey(key), cid, scopeOf(view, cid).scope])
+    if (page.length === INDEX_PAGE_ENTRIES) { yield page; page = [] }
+  }
+  if (page.length > 0) yield page
+}
+
+function heightOfKey (key: Uint8Array): number {
+  return key[1] * 2 ** 56 + key[2] * 2 ** 48 + key[3] * 2 ** 40 + key[4] * 2 ** 32 + ((key[5] << 24) >>> 0) + (key[6] << 16) + (key[7] << 8) + key[8]
+}
+
+/**
+ * chain.car: the root (height range, page CIDs), then for each page of
+ * INDEX_PAGE_ENTRIES heights the page ([height, header CID, scope] each),
+ * then each of its blocks: the header, then its pages. Parents always come
+ * before what they link to. A first pass over the height index computes the
+ * pages (only their CIDs are kept), so the root can lead the file.
+ */
+async function writeChain (view: StoreView, dir: string, from: number, to: number, progress?: BackupProgress, signal?: AbortSignal): Promise<{ file: BackupFile }> {
+  const pageCids: CID[] = []
+  let heights = 0
+  for await (const page of chainPages(view, from, to, signal)) {
+    pageCids.push(indexCid({ type: CHAIN_PAGE_TYPE, entries: page }))
+    heights += page.length
+    progress?.({ phase: 'chain index', done: heights, total: to - from + 1 })
+  }
+  const car = startCar(join(dir, CHAIN_CAR))
+  try {
+    const root = await putIndex(car, { type: CHAIN_ROOT_TYPE, from, to, heights, pages: pageCids })
+    let done = 0
+    let i = 0
+    for await (const page of chainPages(view, from, to, signal)) {
+      const cid = await putIndex(car, { type: CHAIN_PAGE_TYPE, entries: page })
+      // the store moved between the passes only if the snapshot did not hold: never, but say so if it does
+      if (!cid.equals(pageCids[i++])) throw new CorruptDataError('backup: the height index changed under the snapshot')
+      for (const [, header, scope] of page) {
+        if (scope !== SCOPE_NONE) {
+          const s = scopeOf(view, header)
+          await putChecked(car, header, s.header!)
+          if (scope === SCOPE_DAG) for (const p of s.pages) await putChecked(car, p, view.block(blockKey(p))!)
+        }
+        if (++done % PROGRESS_EVERY === 0) progress?.({ phase: 'chain', done, total: heights, bytes: car.bytes })
+      }
+    }
+    progress?.({ phase: 'chain', done, total: heights, bytes: car.bytes })
+    const { sha256, bytes } = await car.finish(root)
+    return { file: { name: CHAIN_CAR, kind: 'chain', root, sha256, bytes, blocks: car.blocks } }
+  } catch (err) {
+    await car.abort()
+    throw err
+  }
+}
+
+type StateEntry = [number, CID]
+
+async function * statePages (view: StoreView, from: number, signal?: AbortSignal): AsyncGenerator<StateEntry[]> {
+  let page: StateEntry[] = []
+  for await (const [key, value] of view.iterator({ gte: stateRootKey(from), lt: Uint8Array.of(PREFIX.STATE_ROOT + 1) })) {
+    signal?.throwIfAborted()
+    page.push([heightOfRootKey(key), CID.decode(value)])
+    if (page.length === INDEX_PAGE_ENTRIES) { yield page; page = [] }
+  }
+  if (page.length > 0) yield page
+}
+
+/** Every stored trie node under `root`, parents first, skipping subtrees in `known` (each node in it has its whole subtree there). */
+function * trieNodes (view: StoreView, root: CID, known: Set<string>): Generator<{ cid: CID, bytes: Uint8Array }> {
+  const stack = [root]
+  while (stack.length > 0) {
+    const cid = stack.pop()!
+    const key = mhKey(cid)
+    if (known.has(key)) continue
+    known.add(key)
+    const bytes = view.block(blockKey(cid))
+    if (bytes == null) throw new MissingStateNodeError(`backup: state trie node ${cid.toString()} under root ${root.toString()} is not in the store; run verify`)
+    yield { cid, bytes }
+    const links = linksOf(cid, bytes) ?? []
+    for (let i = links.length - 1; i >= 0; i--) stack.push(links[i])
+  }
+}
+
+/**
+ * state.car: the root (height range, head root, page CIDs), then each page
+ * of [height, state root] pairs followed by the trie nodes of its roots
+ * that no earlier root (in this backup or under the previous backup's
+ * state root) already brought.
+ */
+async function writeState (view: StoreView, dir: string, from: number, prevRoot: CID | null, progress?: BackupProgress, signal?: AbortSignal): Promise<{ file: BackupFile, roots: number, head: { height: number, root: CID } } | null> {
+  const pageCids: CID[] = []
+  let roots = 0
+  let head: { height: number, root: CID } | undefined
+  for await (const page of statePages(view, from, signal)) {
+    pageCids.push(indexCid({ type: STATE_PAGE_TYPE, roots: page }))
+    roots += page.length
+    const last = page[page.length - 1]
+    head = { height: last[0], root: last[1] }
+  }
+  if (head == null) return null
+  const known = new Set<string>()
+  // what the previous backups hold: the trie under their last root (walked from this store, when it still has it)
+  if (prevRoot != null) {
+    try { for (const _ of trieNodes(view, prevRoot, known)) { signal?.throwIfAborted() } } catch (err) {
+      if (!(err instanceof MissingStateNodeError)) throw err
+      known.clear()
+    }
+  }
+  const car = startCar(join(dir, STATE_CAR))
+  try {
+    const root = await putIndex(car, { type: STATE_ROOT_TYPE, from, to: head.height, count: roots, head: [head.height, head.root], pages: pageCids })
+    let nodes = 0
+    for await (const page of statePages(view, from, signal)) {
+      await putIndex(car, { type: STATE_PAGE_TYPE, roots: page })
+      for (const [, stateRoot] of page) {
+        for (const n of trieNodes(view, stateRoot, known)) {
+          signal?.throwIfAborted()
+          await putChecked(car, n.cid, n.bytes)
+          if (++nodes % PROGRESS_EVERY === 0) progress?.({ phase: 'state', done: nodes, bytes: car.bytes })
+        }
+      }
+    }
+    progress?.({ phase: 'state', done: nodes, bytes: car.bytes })
+    const { sha256, bytes } = await car.finish(root)
+    return { file: { name: STATE_CAR, kind: 'state', root, sha256, bytes, blocks: car.blocks }, roots, head }
+  } catch (err) {
+    await car.abort()
+    throw err
+  }
+}
+
+/** Pin roots the earlier backups of a chain carry (read from their pins.car index blocks). */
+async function pinnedRootsOf (dir: string, chain: Array<{ id: string, dir: string, manifest: BackupManifest }>): Promise<Set<string>> {
+  const out = new Set<string>()
+  for (const b of chain) {
+    const f = b.manifest.files.find(x => x.kind === 'pins')
+    if (f == null) continue
+    for (const p of await readPinsIndex(join(b.dir, f.name), b.id)) out.add(mhKey(p.cid))
+  }
+  return out
+}
+
+/**
+ * pins.car: the root lists every blob and user pin held now (pinned state);
+ * then the DAG of each pin the previous backups do not carry yet, parents
+ * first, whole-DAG pins before root-only ones.
+ */
+async function writePins (view: StoreView, dir: string, carried: Set<string>, progress?: BackupProgress, signal?: AbortSignal): Promise<BackupFile | null> {
+  const pins: BackedUpPin[] = []
+  for await (const [key, value] of view.iterator(prefixRange(Uint8Array.of(PREFIX.PIN)))) {
+    signal?.throwIfAborted()
+    const record = decodePinValue(CID.decode(key.subarray(1)), value)
+    if (record.state !== 'pinned') continue
+    const reasons = record.reasons.filter(r => BACKED_UP_REASONS.includes(r))
+    if (reasons.length === 0) continue
+    const deep = (record.deep ?? (record.recursive ? record.reasons : [])).filter(r => reasons.includes(r))
+    pins.push({ cid: record.cid, reasons, deep, ...(record.height != null ? { height: record.height } : {}) })
+  }
+  if (pins.length === 0) return null
+  // whole-DAG pins first: a root-only pin's block inside one of them is then written (and walked) there
+  const ordered = [...pins.filter(p => p.deep.length > 0), ...pins.filter(p => p.deep.length === 0)]
+  const car = startCar(join(dir, PINS_CAR))
+  try {
+    const root = await putIndex(car, { type: PINS_ROOT_TYPE, pins: ordered })
+    const written = new Set<string>()
+    const expanded = new Set<string>()
+    let n = 0
+    for (const pin of ordered) {
+      if (carried.has(mhKey(pin.cid))) continue
+      const recursive = pin.deep.length > 0
+      const stack = [pin.cid]
+      while (stack.length > 0) {
+        signal?.throwIfAborted()
+        const cid = stack.pop()!
+        const key = mhKey(cid)
+        if (expanded.has(key) || (!recursive && written.has(key))) continue
+        const bytes = view.block(blockKey(cid))
+        if (bytes == null) throw new CorruptDataError(`backup: block ${cid.toString()} of pinned DAG ${pin.cid.toString()} is not in the store; run verify --repair`)
+        if (!written.has(key)) {
+          await putChecked(car, cid, bytes)
+          written.add(key)
+          if (++n % PROGRESS_EVERY === 0) progress?.({ phase: 'pins', done: n, bytes: car.bytes })
+        }
+        if (!recursive) continue
+        expanded.add(key)
+        const links = linksOf(cid, bytes) ?? []
+        for (let i = links.length - 1; i >= 0; i--) stack.push(links[i])
+      }
+    }
+    progress?.({ phase: 'pins', done: n, bytes: car.bytes })
+    const { sha256, bytes } = await car.finish(root)
+    return { name: PINS_CAR, kind: 'pins', root, sha256, bytes, blocks: car.blocks }
+  } catch (err) {
+    await car.abort()
+    throw err
+  }
+}
+

@@ -1,0 +1,7 @@
+export { createBackup } from './create.ts'
+export { verifyBackup, verifyChain } from './verify.ts'
+export { restoreBackup } from './restore.ts'
+export { listBackups } from './list.ts'
+export * from './errors.ts'
+export * from './constants.ts'
+export type * from './types.ts'

@@ -1,0 +1,55 @@
+import { CID } from 'multiformats/cid'
+import { META_FINALIZED, META_HEAD, readU64, writeU64 } from '../storage/keys.ts'
+import type { BlocksDb, RootDb } from '../storage/level.ts'
+import type { WriteBatch } from '../storage/types.ts'
+
+/** A LevelDB snapshot (classic-level), passed as `{ snapshot }` to reads. */
+export type Snapshot = { close: () => Promise<void> }
+
+/** Reads of one consistent view of the store: the root keyspace and the blocks, under a LevelDB snapshot. */
+export interface StoreView {
+  db: RootDb
+  blocks: BlocksDb
+  get: (key: Uint8Array) => Uint8Array | undefined
+  block: (key: string) => Uint8Array | undefined
+  iterator: (range: { gte?: Uint8Array, gt?: Uint8Array, lte?: Uint8Array, lt?: Uint8Array }) => AsyncIterable<[Uint8Array, Uint8Array]>
+  close: () => Promise<void>
+}
+
+/** Opens a snapshot view: what a backup reads stays as it was when the backup started, whatever writes or GC do meanwhile. */
+export function openView (db: RootDb, blocks: BlocksDb): StoreView {
+  const snapshot = (db as any).snapshot() as Snapshot
+  const opts = { snapshot } as any
+  return {
+    db,
+    blocks,
+    get: key => db.getSync(key, opts) ?? undefined,
+    block: key => blocks.getSync(key, opts) ?? undefined,
+    iterator: range => db.iterator({ ...range, ...opts }) as AsyncIterable<[Uint8Array, Uint8Array]>,
+    close: async () => { await snapshot.close() }
+  }
+}
+
+/** The head as the store records it (see node/write-block.ts). */
+export function decodeHead (bytes: Uint8Array | undefined): { height: number, cid: CID } | null {
+  return bytes == null ? null : { height: readU64(bytes, 0), cid: CID.decode(bytes.subarray(8)) }
+}
+
+/** The finalized height as the store records it (+1, so -1 fits), or -1. */
+export function decodeFinalized (bytes: Uint8Array | undefined): number {
+  return bytes == null ? -1 : readU64(bytes, 0) - 1
+}
+
+/** Writes the finalized height in the store's encoding. */
+export function finalizedInBatch (batch: WriteBatch, height: number): void {
+  const out = new Uint8Array(8)
+  writeU64(out, 0, height + 1)
+  batch.put(META_FINALIZED, out)
+}
+
+export { META_FINALIZED, META_HEAD }
+
+/** A compact set key for a CID: its multihash (codecs differ, bytes do not). */
+export function mhKey (cid: CID): string {
+  return Buffer.from(cid.multihash.bytes.buffer, cid.multihash.bytes.byteOffset, cid.multihash.bytes.length).toString('latin1')
+}

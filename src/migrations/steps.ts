@@ -1,0 +1,44 @@
+import { randomBytes } from 'node:crypto'
+import type { RootDb } from '../storage/level.ts'
+import type { WriteBatch } from '../storage/types.ts'
+import { META_STORE_ID, STORE_ID_BYTES } from './constants.ts'
+
+/** What a step may use: the database to read, and progress. */
+export interface MigrationContext {
+  db: RootDb
+  progress: (done: number, total: number) => void
+  signal?: AbortSignal
+}
+
+/**
+ * One schema step, `to - 1` → `to`. `run` adds every write to `batch`; the
+ * runner adds the new version to the same batch and writes it once, so a
+ * step is all or nothing (a crash leaves the store at the version before).
+ * A step whose writes would not fit one batch must be idempotent and
+ * resumable instead (write in chunks, version last) and say so.
+ */
+export interface Migration {
+  to: number
+  name: string
+  run: (batch: WriteBatch, ctx: MigrationContext) => Promise<void>
+}
+
+/**
+ * v2: the store records its schema version (absent before: version 1) and a
+ * store id, 16 random bytes written once. Backups name the store they were
+ * taken from and an incremental backup refuses to link to another store's
+ * chain of backups; integrity reports name the store they checked.
+ */
+const storeIdentity: Migration = {
+  to: 2,
+  name: 'store-identity',
+  async run (batch, ctx) {
+    ctx.progress(0, 1)
+    // idempotent: a store that somehow has an id keeps it
+    if (ctx.db.getSync(META_STORE_ID) == null) batch.put(META_STORE_ID, new Uint8Array(randomBytes(STORE_ID_BYTES)))
+    ctx.progress(1, 1)
+  }
+}
+
+/** Every migration, in order; the last one's `to` is CURRENT_SCHEMA. */
+export const MIGRATIONS: readonly Migration[] = [storeIdentity]
