@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { PRESETS, pinRuleSchema } from '../pinning/policy.ts'
+import { attestationsConfigSchema } from '../attestations/config.ts'
 import {
   DEFAULT_ALLOW_GAPS, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_CACHE_BYTES, DEFAULT_DATA_DIR,
   DEFAULT_DURABILITY, DEFAULT_MAX_BLOCK_BYTES, DEFAULT_MAX_TX_BYTES, DEFAULT_MAX_TXS_PER_BLOCK,
@@ -97,6 +98,8 @@ export const configSchema = z.object({
     rejectedEntriesPerMinute: z.number().int().nonnegative().nullable().default(DEFAULT_ALERT_REJECTED_PER_MINUTE),
     intervalMs: z.number().int().min(10).default(DEFAULT_ALERT_INTERVAL_MS)
   }).strict().prefault({}),
+  /** Validator attestations (src/attestations, docs/PRIVACY.md); off unless enabled, since they need a master key. */
+  attestations: attestationsConfigSchema.prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional()
 }).strict()
 

@@ -40,6 +40,7 @@ import { NETWORK_DIR, loadPeerKey } from '../replication/keys.ts'
 import { collectGarbage, GcUnsafeError, type GcProgress, type GcSummary } from '../pinning/gc.ts'
 import { GatewayClient, type GatewayScore } from '../gateway/client.ts'
 import { StoreMetrics, TIMED_OPERATIONS } from '../metrics/index.ts'
+import { startAttestations, type AttestationStore, type AttestationsRoom, type Keystore } from '../attestations/index.ts'
 import { StateStore, exportSnapshot, importSnapshot, type DroppedRoot, type SnapshotInfo, type SnapshotManifest, type SnapshotProgress } from '../state/index.ts'
 import type { StoreBatch as StateBatch } from '../storage/level.ts'
 
@@ -151,6 +152,11 @@ export class ChainStore {
    * (the latest root always stays).
    */
   state!: StateStore
+  /** Validator attestations (config `attestations.enabled`): null when off. */
+  attestations: AttestationStore | null = null
+  /** The master-key keystore that seals attestation payloads and the record kinds config names (null when attestations are off). */
+  keystore: Keystore | null = null
+  #attestationsRoom: AttestationsRoom | null = null
   /** Replication over libp2p + OrbitDB, when `network.enabled`. */
   replication: Replicator | null = null
   /** Verified reads from trustless gateways, when `gateways.enabled`. */
@@ -221,6 +227,11 @@ export class ChainStore {
             rollback: async (batch, dropped) => { await store.#releaseStateRoots(batch, dropped) }
           }
         })
+        if (config.attestations.enabled) {
+          store.#attestationsRoom = await startAttestations(config.attestations, { db, blocks, logger, sync: store.#sync })
+          store.attestations = store.#attestationsRoom.attestations
+          store.keystore = store.#attestationsRoom.keystore
+        }
         if (config.network.enabled) {
           store.replication = new Replicator({ store, helia: helia as any, config, logger })
           await store.replication.start()
@@ -1332,6 +1343,7 @@ export class ChainStore {
     this.#open = false
     await this.#writing
     await this.state?.close()
+    await this.#attestationsRoom?.stop()
     await this.helia.stop()
     await this.#db.close()
     this.#log.info('store stopped')

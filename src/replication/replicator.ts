@@ -23,6 +23,8 @@ import { Reputation, type PeerScore } from './reputation.ts'
 import { checkValidatorState, type ValidatorState } from './validators.ts'
 import { verifySecp256k1 } from './verify.ts'
 import { HEAD_PROTOCOL, requestHead, serveHead, type PeerHead } from './head-protocol.ts'
+import { AttestationLog } from './attestation-log.ts'
+import type { AttestationStore } from '../attestations/store.ts'
 
 /** How many confirmations a write waits for. */
 export type Consistency = 'one' | 'quorum' | 'all'
@@ -37,6 +39,8 @@ export interface ReplicaStore {
   blockDag: (cid: CID) => Array<{ cid: CID, bytes: Uint8Array }>
   importBlocks: (blocks: EncodedBlock[]) => Promise<Array<{ cid: CID, height: number, created: boolean, canonical: boolean }>>
   setCanonical: (tip: CID) => Promise<unknown>
+  /** Validator attestations to replicate, when the node keeps them. */
+  attestations: AttestationStore | null
   /** Marks the canonical chain final up to a height (pins follow the policy's finality rules). */
   setFinalized: (height: number) => Promise<void>
   finalizedHeight: () => number
@@ -100,6 +104,8 @@ const FETCH_CONCURRENCY = 4
  * its copies.
  */
 export class Replicator {
+  /** The attestations log, when the node keeps attestations. */
+  attestationLog: AttestationLog | null = null
   /** Connected peers' heads, refreshed every tick (HEAD_PROTOCOL). */
   readonly peerHeads = new Map<string, PeerHead & { at: number }>()
   readonly stats: ReplicationStats = {
@@ -204,6 +210,9 @@ export class Replicator {
       AccessController: ChainstoreAccessController({ write: ['*'], rule: 'own-keys', database: 'reputation', checkPayload: checkReputationPayload, onReject, logger })
     })
     this.reputation = new Reputation(this.identityId, this.#reputationDb, this.#net.minReputation)
+    if (this.#store.attestations != null) {
+      this.attestationLog = await AttestationLog.open({ orbitdb: this.#orbitdb, name, writers, entryStorage: await this.#networkStorage(), store: this.#store.attestations, selfId: this.identityId, onReject, logger })
+    }
     // OrbitDB's sync emits 'error' on the database's EventEmitter when a peer
     // resets a head-exchange stream (a peer killed mid-sync does): with no
     // listener, Node throws it and the whole process dies
@@ -278,6 +287,7 @@ export class Replicator {
     await this.#syncing?.catch(() => {})
     await this.reputation?.flush().catch(() => {})
     await this.libp2p.unhandle([BLOCKS_PROTOCOL, ACK_PROTOCOL, LOG_PROTOCOL, HEAD_PROTOCOL]).catch(() => {})
+    await this.attestationLog?.close().catch(() => {})
     // OrbitDB's close first waits for its queue, where an entry may wait on a
     // network read (an identity or entry not held here) for up to 30 s. When
     // the stop is slow, closing the network storages aborts those reads. Not
@@ -435,7 +445,7 @@ export class Replicator {
     const parse = (s: string): CID | undefined => { try { return CID.parse(s, base58btc) } catch { return undefined } }
     const identity = parse(this.#orbitdb.identity.hash)
     if (identity != null) out.push(identity)
-    for (const db of [this.#chain, this.#validators, this.#reputationDb]) {
+    for (const db of [this.#chain, this.#validators, this.#reputationDb, ...(this.attestationLog != null ? [this.attestationLog.db] : [])]) {
       for (const address of [String(db.address), String(db.access?.address ?? '')]) {
         const c = parse(address.split('/').pop() ?? '')
         if (c != null) out.push(c)
