@@ -242,3 +242,35 @@ describe('chainstore CLI: network', () => {
     }
   }, 120_000)
 })
+
+describe('chainstore CLI: attestations', () => {
+  it('attest export gives a validator everything held about them; attest erase crypto-shreds; both --json; off is a usage error', async () => {
+    const { randomBytes } = await import('node:crypto')
+    const { createChainStore } = await import('../src/index.ts')
+    const { commitSample } = await import('../src/attestations/index.ts')
+    const { quietLogger } = await import('./helpers/store.ts')
+    process.env.CHAINSTORE_MASTER_KEY = randomBytes(32).toString('hex')
+    const attDir = join(dir, 'attest')
+    const cfgFile = join(dir, 'attest.json')
+    await writeFile(cfgFile, JSON.stringify({ dataDir: attDir, attestations: { enabled: true } }))
+    const store = await createChainStore({ dataDir: attDir, attestations: { enabled: true } }, { logger: quietLogger })
+    await store.attestations!.ingest([1, 2, 3].map(h => ({
+      validator: 'val-9', height: h, timestamp: Date.now() - 10_000 + h, score: 0.25 * h,
+      commitment: commitSample(new TextEncoder().encode(`s${h}`), new Uint8Array(32).fill(1)),
+      payload: { device: 'band', round: h }
+    })))
+    await store.stop()
+
+    const exported = JSON.parse((await cli(['-c', cfgFile, '--json', 'attest', 'export', 'val-9'])).stdout)
+    expect(exported.dataKeyHeld).toBe(true)
+    expect(exported.attestations.map((a: any) => [a.height, a.payloadPlaintext])).toEqual([[1, { device: 'band', round: 1 }], [2, { device: 'band', round: 2 }], [3, { device: 'band', round: 3 }]])
+    const erased = await cli(['-c', cfgFile, '--json', 'attest', 'erase', 'val-9'])
+    expect(erased.code, erased.stderr).toBe(0)
+    expect(JSON.parse(erased.stdout)).toMatchObject({ validator: 'val-9', keyDestroyed: true, records: 3 })
+    const after = JSON.parse((await cli(['-c', cfgFile, '--json', 'attest', 'export', 'val-9'])).stdout)
+    expect(after).toMatchObject({ dataKeyHeld: false, attestations: [], erasure: { validator: 'val-9' } })
+    const off = await cli(['-d', join(dir, 'no-attest'), 'attest', 'export', 'val-9'])
+    expect(off.code).toBe(2)
+    expect(off.stderr).toMatch(/attestations are off/)
+  }, 60_000)
+})

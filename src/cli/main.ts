@@ -361,6 +361,44 @@ pin.command('rm <cid>')
     print(removed ? `unpinned ${cid}` : `${cid} was not pinned by the user`, { cid, removed })
   })
 
+const attest = program.command('attest').description('validator attestations (config attestations.enabled; master key from attestations.masterKeyFile or $CHAINSTORE_MASTER_KEY)')
+/** The attestation store of an opened node, or a usage error saying how to turn it on. */
+function attestationsOf (s: ChainStore): NonNullable<ChainStore['attestations']> {
+  if (s.attestations == null) throw new InvalidQueryError('attestations are off: set attestations.enabled and a master key (attestations.masterKeyFile or $CHAINSTORE_MASTER_KEY)')
+  return s.attestations
+}
+attest.command('export <validator>')
+  .description("everything this node holds about a validator (the access right): records, aggregates, decrypted payloads while its key exists, any erasure record")
+  .addHelpText('after', '\nExamples:\n  $ chainstore attest export validator-7 --json > validator-7.json')
+  .action(async (validator: string) => {
+    const out = await withStore(async s => await attestationsOf(s).exportValidator(validator))
+    print([
+      `validator   ${validator}`,
+      `records     ${out.attestations.length}`,
+      `data key    ${out.dataKeyHeld ? 'held here' : 'not held here'}`,
+      out.erasure != null ? `erased      ${new Date(out.erasure.erasedAt).toISOString()}` : '',
+      'use --json for the full export'
+    ].filter(Boolean).join('\n'), out)
+  })
+attest.command('erase <validator>')
+  .description("crypto-shred a validator: destroy its data key here, drop its records and payload pins, and (with replication on) publish an erasure record every peer applies")
+  .addHelpText('after', '\nExample:\n  $ chainstore -c node.json attest erase validator-7')
+  .action(async (validator: string) => {
+    const r = await withStore(async s => {
+      const result = await attestationsOf(s).erase(validator)
+      await s.replication?.attestationLog?.idle()
+      return result
+    })
+    print(`erased ${validator}: ${r.records} records, ${r.payloads} payloads, data key ${r.keyDestroyed ? 'destroyed' : 'was not held here'}`, r)
+  })
+attest.command('sweep')
+  .description('apply the retention policy now (a running node sweeps every attestations.sweepIntervalMs)')
+  .addHelpText('after', '\nExample:\n  $ chainstore attest sweep --json')
+  .action(async () => {
+    const r = await withStore(async s => await attestationsOf(s).sweep())
+    print(`swept: ${JSON.stringify(r)}`, r)
+  })
+
 program.command('gc')
   .description('delete every block no pin, fetch-cache entry or replicated log holds, then compact; prints what was freed')
   .option('--no-compact', 'skip compacting the blockstore afterwards (LevelDB frees the space at its next compaction)')
