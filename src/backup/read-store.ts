@@ -12,6 +12,8 @@ export interface StoreView {
   blocks: BlocksDb
   get: (key: Uint8Array) => Uint8Array | undefined
   block: (key: string) => Uint8Array | undefined
+  /** `{ snapshot }`: pass to other reads (a sublevel's iterator) of the same view. */
+  readOptions: Record<string, unknown>
   iterator: (range: { gte?: Uint8Array, gt?: Uint8Array, lte?: Uint8Array, lt?: Uint8Array }) => AsyncIterable<[Uint8Array, Uint8Array]>
   close: () => Promise<void>
 }
@@ -23,6 +25,7 @@ export function openView (db: RootDb, blocks: BlocksDb): StoreView {
   return {
     db,
     blocks,
+    readOptions: opts,
     get: key => db.getSync(key, opts) ?? undefined,
     block: key => blocks.getSync(key, opts) ?? undefined,
     iterator: range => db.iterator({ ...range, ...opts }) as AsyncIterable<[Uint8Array, Uint8Array]>,

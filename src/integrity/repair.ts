@@ -1,0 +1,104 @@
+import type { CID } from 'multiformats/cid'
+import { blockFromBytes } from '../codec/from-bytes.ts'
+import { recordBlock, indexBlock } from '../indexes/writer.ts'
+import { setHeadInBatch } from '../node/write-block.ts'
+import { PREFIX, blockKey, heightKey, prefixRange, readU64 } from '../storage/keys.ts'
+import { startBatch } from '../storage/level.ts'
+import { CID as CIDClass } from 'multiformats/cid'
+import type { CheckResult } from './check.ts'
+import type { IntegrityProgress, RepairableStore } from './types.ts'
+
+/** Index entries per repair batch. */
+const REINDEX_BATCH_HEIGHTS = 200
+
+/** What a repair did. */
+export interface RepairOutcome {
+  refetched: number
+  refetchFailed: Array<{ cid: string, reason: string }>
+  reindexed: number
+}
+
+/**
+ * Repairs what a check found: corrupt or unreadable blocks are deleted,
+ * then every bad or missing block is fetched back by CID through
+ * `store.getBytes` (connected peers, then gateways; each verified against
+ * its CID) and written back (out of the fetch cache: it is held again);
+ * dangling index entries are deleted and the canonical chain's indexes
+ * are rebuilt from its blocks; the head is set from the height index.
+ * Writes run under the store's write lock; `afterRepair` reloads the
+ * store's head, finality and memory tier.
+ */
+export async function repairStore (store: RepairableStore, found: CheckResult, options: { onProgress?: IntegrityProgress, signal?: AbortSignal } = {}): Promise<RepairOutcome> {
+  const m = store.maintenance()
+  const out: RepairOutcome = { refetched: 0, refetchFailed: [], reindexed: 0 }
+  if (found.badKeys.size > 0) {
+    await m.exclusive(async () => {
+      const batch = startBatch(m.db, m.blocks)
+      for (const key of found.badKeys) batch.delBlock(key)
+      await batch.write(true)
+    })
+  }
+  let done = 0
+  for (const cid of found.refetch.values()) {
+    options.signal?.throwIfAborted()
+    try {
+      const bytes = await store.getBytes(cid, { signal: options.signal })
+      // written through the store's batch: a block the fetch cache took in is claimed back out (a pin holds it)
+      await store.putVerifiedBlocks([{ cid, bytes }])
+      out.refetched++
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+      out.refetchFailed.push({ cid: cid.toString(), reason: (err as Error).message })
+    }
+    options.onProgress?.({ phase: 'refetch', done: ++done, total: found.refetch.size })
+  }
+  if (found.reindex || found.holes.length > 0 || found.dangling.length > 0 || found.headWrong || out.refetched > 0) {
+    await m.exclusive(async () => {
+      let batch = startBatch(m.db, m.blocks)
+      for (const key of found.dangling) batch.del(key)
+      // holes first: walk back from each missing parent while its height is not indexed
+      for (let cid of found.holes) {
+        for (let guard = 0; guard < 1_000_000; guard++) {
+          const header = m.blocks.getSync(blockKey(cid))
+          if (header == null) break
+          let block
+          try { block = blockFromBytes(cid, header, c => m.blocks.getSync(blockKey(c)) ?? undefined, store.config.limits) } catch { break }
+          if (m.db.getSync(heightKey(block.height)) != null) break
+          recordBlock(batch, block)
+          indexBlock(batch, block)
+          await batch.write(m.sync)
+          batch = startBatch(m.db, m.blocks)
+          if (block.parent == null) break
+          cid = block.parent
+        }
+      }
+      let top: { height: number, cid: CID } | undefined
+      for await (const [key, value] of m.db.iterator(prefixRange(Uint8Array.of(PREFIX.HEIGHT)))) {
+        options.signal?.throwIfAborted()
+        const height = readU64(key, 1)
+        const cid = CIDClass.decode(value)
+        top = { height, cid }
+        const header = m.blocks.getSync(blockKey(cid))
+        if (header == null) continue
+        let block
+        try {
+          block = blockFromBytes(cid, header, c => m.blocks.getSync(blockKey(c)) ?? undefined, store.config.limits)
+        } catch {
+          continue // pages gone (pruned or lost and not refetched): nothing to rebuild from
+        }
+        recordBlock(batch, block)
+        indexBlock(batch, block)
+        out.reindexed++
+        if (out.reindexed % REINDEX_BATCH_HEIGHTS === 0) {
+          await batch.write(m.sync)
+          batch = startBatch(m.db, m.blocks)
+          options.onProgress?.({ phase: 'reindex', done: out.reindexed })
+        }
+      }
+      if (found.headWrong && top != null) setHeadInBatch(batch, top)
+      await batch.write(true)
+    })
+    m.afterRepair()
+  }
+  return out
+}

@@ -1,0 +1,70 @@
+import type { CID } from 'multiformats/cid'
+
+/** Kinds of problem a check finds. */
+export const FINDING_KINDS = [
+  'corrupt-block', 'unreadable', 'storage-corruption', 'missing-block', 'missing-index', 'dangling-index',
+  'index-mismatch', 'incomplete-pin', 'head-mismatch', 'missing-state-node'
+] as const
+export type FindingKind = typeof FINDING_KINDS[number]
+
+/** One problem: what, and where. */
+export interface Finding {
+  kind: FindingKind
+  message: string
+  cid?: string
+  height?: number
+}
+
+/** Progress of a check or repair: phase and counts so far. */
+export type IntegrityProgress = (p: { phase: string, done: number, total?: number }) => void
+
+/** Options of {@link verifyStore}. */
+export interface VerifyStoreOptions {
+  /** Refetch bad or missing blocks (peers, then gateways; verified) and rebuild indexes from blocks. */
+  repair?: boolean
+  /** With `repair`: rebuild every canonical index entry from blocks even where no problem was found (address and log entries that were deleted are only found this way). */
+  reindex?: boolean
+  onProgress?: IntegrityProgress
+  signal?: AbortSignal
+  /** Findings listed in the summary (counts cover all). Default 1000. */
+  maxFindings?: number
+}
+
+/** What a check found (and with `repair`, what it fixed and what it could not). */
+export interface IntegritySummary {
+  storeId: string | null
+  blocks: number
+  bytes: number
+  heights: number
+  pins: number
+  /** Findings by kind, before any repair. */
+  counts: Partial<Record<FindingKind, number>>
+  problems: number
+  findings: Finding[]
+  repaired: boolean
+  /** Problems gone after the repair (re-checked). */
+  fixed: number
+  /** Problems still there after the repair (re-checked), by kind, and the first of them. */
+  unfixedCounts: Partial<Record<FindingKind, number>>
+  unfixed: Finding[]
+  /** Blocks refetched and written back; blocks that no peer or gateway returned. */
+  refetched: number
+  refetchFailed: Array<{ cid: string, reason: string }>
+  /** Canonical heights reindexed from their blocks. */
+  reindexed: number
+  ms: number
+}
+
+/** What integrity repair needs of a store beyond maintenance: network reads and verified block writes (a ChainStore fits). */
+export interface RepairableStore {
+  maintenance: () => {
+    db: import('../storage/level.ts').RootDb
+    blocks: import('../storage/level.ts').BlocksDb
+    sync: boolean
+    exclusive: <T>(fn: () => Promise<T>) => Promise<T>
+    afterRepair: () => void
+  }
+  config: { limits: import('../codec/types.ts').CodecLimits }
+  getBytes: (cid: CID, options?: { signal?: AbortSignal, timeoutMs?: number }) => Promise<Uint8Array>
+  putVerifiedBlocks: (blocks: Array<{ cid: CID, bytes: Uint8Array }>) => Promise<void>
+}
