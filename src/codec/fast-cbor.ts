@@ -126,7 +126,8 @@ export function encodeReceipt (r: StoredReceipt, into?: Writer): Uint8Array {
 export function decodeTxPageFast (page: Uint8Array): StoredTx[] | undefined {
   const r = new Reader(page)
   const n = r.head(4)
-  if (n < 0) return undefined
+  // every transaction takes more than a byte: a larger count is not this layout (and must not size an array)
+  if (n < 0 || n > page.length) return undefined
   const out: StoredTx[] = new Array(n)
   for (let i = 0; i < n; i++) {
     if (r.head(5) !== 8 || !r.key(K.to)) return undefined

@@ -77,7 +77,8 @@ export function decodeBlockRecord (b: Uint8Array): { height: number, txCount: nu
 
 /** Decodes a log record: `[txDigest, log]` in dag-cbor, as `encodeLogEntry` (codec/fast-cbor.ts) writes it. */
 export function decodeLogRecord (b: Uint8Array): { txDigest: Uint8Array, log: StoredLog } {
-  const v = dagCbor.decode<[Uint8Array, StoredLog]>(b)
+  let v: [Uint8Array, StoredLog]
+  try { v = dagCbor.decode<[Uint8Array, StoredLog]>(b) } catch (err) { throw new CorruptDataError('log record: bytes are not valid dag-cbor', { cause: err }) }
   if (!Array.isArray(v) || !(v[0] instanceof Uint8Array)) throw new CorruptDataError('log record: unexpected shape')
   return { txDigest: v[0], log: v[1] }
 }
