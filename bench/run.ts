@@ -8,6 +8,7 @@
 import { rmSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { attestationOptionsFromEnv, runAttestations } from './attestations.ts'
+import { backupOptionsFromEnv, runBackup } from './backup.ts'
 import { cpuMeter, fmt, generateChain, envInt, progress, tempRoot, type CpuShare, type Figure } from './common.ts'
 import { gatewayGcOptionsFromEnv, runGatewayGc } from './gateway-gc.ts'
 import { ingestOptionsFromEnv, runIngest } from './ingest.ts'
@@ -18,7 +19,7 @@ import { machineInfo, renderTable, writeResults } from './report.ts'
 import { liveChildren, rssOptionsFromEnv, runRss } from './rss.ts'
 import { runState, stateOptionsFromEnv } from './state.ts'
 
-const PARTS = ['ingest', 'reads', 'naive', 'rss', 'replication', 'gatewaygc', 'state', 'attestations'] as const
+const PARTS = ['ingest', 'reads', 'naive', 'rss', 'replication', 'gatewaygc', 'state', 'attestations', 'backup'] as const
 type Part = typeof PARTS[number]
 
 function parseArgs (argv: string[]): { name: string, parts: Set<Part> } {
@@ -118,6 +119,7 @@ async function main (): Promise<void> {
     if (parts.has('gatewaygc')) await part('gatewaygc', async () => { figures.push(...await runGatewayGc(root, gatewayGcOpts)) })
     if (parts.has('attestations')) await part('attestations', async () => { figures.push(...await runAttestations(root, attestationOpts)) })
     if (parts.has('state')) await part('state', async () => { figures.push(...await runState(root, stateOpts)) })
+    if (parts.has('backup')) await part('backup', async () => { figures.push(...await runBackup(root, backupOptionsFromEnv())) })
   } finally {
     await cleanup()
     process.removeListener('SIGINT', onSignal)

@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto'
-import { createReadStream, createWriteStream } from 'node:fs'
+import { createReadStream } from 'node:fs'
 import { open, rename, rm, stat } from 'node:fs/promises'
-import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { CarBlockIterator } from '@ipld/car/iterator'
 import { CarWriter } from '@ipld/car/writer'
 import * as dagCbor from '@ipld/dag-cbor'
@@ -28,29 +26,55 @@ export interface CarOut {
   abort: () => Promise<void>
 }
 
+/** Bytes buffered before one write to the file: CAR sections are small, one fs write each would dominate. */
+const WRITE_CHUNK_BYTES = 4 << 20
+
+function varint (n: number): Uint8Array {
+  const out: number[] = []
+  while (n >= 0x80) { out.push((n & 0x7f) | 0x80); n = Math.floor(n / 128) }
+  out.push(n)
+  return Uint8Array.from(out)
+}
+
 /**
- * Starts a CARv1 at `file` (written as `file.partial`). The root is only
- * known at the end (it indexes what was written), so the header carries a
- * same-length placeholder that `finish` rewrites in place, as state
+ * Starts a CARv1 at `file` (written as `file.partial`): the header
+ * (dag-cbor `{ roots, version: 1 }`, as @ipld/car writes it), then one
+ * section per block (varint length, CID bytes, block bytes), buffered into
+ * large writes. The root is only known at the end (it indexes what was
+ * written), so the header carries a same-length placeholder that `finish`
+ * rewrites in place with @ipld/car's `updateRootsInFile`, as state
  * snapshots do.
  */
 export function startCar (file: string): CarOut {
   const partial = `${file}.partial`
   const placeholder = cidOf(dagCbor.encode(null))
-  const { writer, out } = CarWriter.create([placeholder])
-  const written = pipeline(Readable.from(out), createWriteStream(partial))
+  const header = dagCbor.encode({ roots: [placeholder], version: 1 })
+  let pending: Uint8Array[] = [varint(header.length), header]
+  let pendingBytes = header.length + 8
+  const opened = open(partial, 'w+')
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return
+    const chunk = Buffer.concat(pending)
+    pending = []
+    pendingBytes = 0
+    const fd = await opened
+    let off = 0
+    while (off < chunk.length) off += (await fd.write(chunk, off, chunk.length - off)).bytesWritten
+  }
   const car: CarOut = {
     blocks: 0,
     bytes: 0,
     async put (cid, bytes) {
-      await writer.put({ cid, bytes })
+      const cidBytes = cid.bytes
+      pending.push(varint(cidBytes.length + bytes.length), cidBytes, bytes)
+      pendingBytes += cidBytes.length + bytes.length + 10
       car.blocks++
       car.bytes += bytes.length
+      if (pendingBytes >= WRITE_CHUNK_BYTES) await flush()
     },
     async finish (root) {
-      await writer.close()
-      await written
-      const fd = await open(partial, 'r+')
+      await flush()
+      const fd = await opened
       try {
         await CarWriter.updateRootsInFile(fd, [root])
         await fd.sync()
@@ -62,8 +86,7 @@ export function startCar (file: string): CarOut {
       return { sha256, bytes: (await stat(file)).size }
     },
     async abort () {
-      await writer.close().catch(() => {})
-      await written.catch(() => {})
+      await (await opened.catch(() => undefined))?.close().catch(() => {})
       await rm(partial, { force: true })
     }
   }

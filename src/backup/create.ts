@@ -135,14 +135,20 @@ function scopeOf (view: StoreView, cid: CID): { scope: number, header?: Uint8Arr
   return { scope: pages.every(p => view.block(blockKey(p)) != null) ? SCOPE_DAG : SCOPE_HEADER, header, pages }
 }
 
-/** Canonical heights from..to in pages of INDEX_PAGE_ENTRIES, from the height index of the view. */
-async function * chainPages (view: StoreView, from: number, to: number, signal?: AbortSignal): AsyncGenerator<ChainEntry[]> {
+/**
+ * Canonical heights from..to in pages of INDEX_PAGE_ENTRIES, from the height
+ * index of the view. With `scopes` (one array per page, from a first pass)
+ * the scopes are taken from there instead of reading the blocks again.
+ */
+async function * chainPages (view: StoreView, from: number, to: number, signal?: AbortSignal, scopes?: Uint8Array[]): AsyncGenerator<ChainEntry[]> {
   let page: ChainEntry[] = []
+  let n = 0
   for await (const [key, value] of view.iterator({ gte: heightKey(from), lte: heightKey(to) })) {
     signal?.throwIfAborted()
     const cid = CID.decode(value)
-    page.push([heightOfKey(key), cid, scopeOf(view, cid).scope])
-    if (page.length === INDEX_PAGE_ENTRIES) { yield page; page = [] }
+    const known = scopes?.[n]?.[page.length]
+    page.push([heightOfKey(key), cid, known ?? scopeOf(view, cid).scope])
+    if (page.length === INDEX_PAGE_ENTRIES) { yield page; page = []; n++ }
   }
   if (page.length > 0) yield page
 }
@@ -160,9 +166,11 @@ function heightOfKey (key: Uint8Array): number {
  */
 async function writeChain (view: StoreView, dir: string, from: number, to: number, progress?: BackupProgress, signal?: AbortSignal): Promise<{ file: BackupFile }> {
   const pageCids: CID[] = []
+  const scopes: Uint8Array[] = []
   let heights = 0
   for await (const page of chainPages(view, from, to, signal)) {
     pageCids.push(indexCid({ type: CHAIN_PAGE_TYPE, entries: page }))
+    scopes.push(Uint8Array.from(page.map(e => e[2])))
     heights += page.length
     progress?.({ phase: 'chain index', done: heights, total: to - from + 1 })
   }
@@ -171,15 +179,15 @@ async function writeChain (view: StoreView, dir: string, from: number, to: numbe
     const root = await putIndex(car, { type: CHAIN_ROOT_TYPE, from, to, heights, pages: pageCids })
     let done = 0
     let i = 0
-    for await (const page of chainPages(view, from, to, signal)) {
+    for await (const page of chainPages(view, from, to, signal, scopes)) {
       const cid = await putIndex(car, { type: CHAIN_PAGE_TYPE, entries: page })
       // the store moved between the passes only if the snapshot did not hold: never, but say so if it does
       if (!cid.equals(pageCids[i++])) throw new CorruptDataError('backup: the height index changed under the snapshot')
       for (const [, header, scope] of page) {
         if (scope !== SCOPE_NONE) {
-          const s = scopeOf(view, header)
-          await putChecked(car, header, s.header!)
-          if (scope === SCOPE_DAG) for (const p of s.pages) await putChecked(car, p, view.block(blockKey(p))!)
+          const bytes = view.block(blockKey(header))!
+          await putChecked(car, header, bytes)
+          if (scope === SCOPE_DAG) for (const p of headerLinks(bytes).pages) await putChecked(car, p, view.block(blockKey(p))!)
         }
         if (++done % PROGRESS_EVERY === 0) progress?.({ phase: 'chain', done, total: heights, bytes: car.bytes })
       }
