@@ -16,7 +16,7 @@
  * says so. IO_FAULT_POINTS sets how many injection points (N) each scenario
  * tries (default 2).
  */
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -34,12 +34,15 @@ import { ChildLines } from './helpers/lines.ts'
 const WRITER = fileURLToPath(new URL('./helpers/io-writer.ts', import.meta.url))
 const POINTS = Number(process.env.IO_FAULT_POINTS ?? 2)
 const live = new Set<ChildProcessWithoutNullStreams>()
+const tracers = new Set<ChildProcess>()
 const mounts: string[] = []
 const dirs: string[] = []
 const stores = new Set<ChainStore>()
 const figures: string[] = []
 
 afterEach(async () => {
+  for (const s of tracers) s.kill('SIGKILL')
+  tracers.clear()
   for (const c of live) c.kill('SIGKILL')
   await Promise.all([...live].map(async c => { if (c.exitCode == null && c.signalCode == null) await once(c, 'close') }))
   for (const s of stores) await s.stop().catch(() => {})
@@ -173,7 +176,7 @@ describe('injected I/O errors (strace)', () => {
         const log = open.logs[0] as string
         expect(log, 'LevelDB log file').toBeTruthy()
         const strace = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-p', String(open.pid), '-P', log, '-e', `trace=${sc.syscalls}`, '-e', `inject=${sc.syscalls}:error=${sc.error}:when=${n}${sc.transient ? '' : '+'}`], { stdio: ['ignore', 'ignore', 'pipe'] })
-        live.add(strace as ChildProcessWithoutNullStreams)
+        tracers.add(strace)
         let straceErr = ''
         strace.stderr.setEncoding('utf8').on('data', (c: string) => { straceErr += c })
         // attached once the tracee's status shows a tracer
@@ -189,7 +192,7 @@ describe('injected I/O errors (strace)', () => {
         const done = await child.waitFor(m => m.t === 'done', 'done', 120_000)
         strace.kill('SIGTERM')
         await once(strace, 'close').catch(() => {})
-        live.delete(strace as ChildProcessWithoutNullStreams)
+        tracers.delete(strace)
         await child.closed
         const acks: Ack[] = child.lines.flatMap((m): Ack[] => m.t === 'block' ? [{ kind: 'block', height: m.height, cid: m.cid }] : m.t === 'blob' ? [{ kind: 'blob', cid: m.cid }] : [])
         const refused = child.lines.filter(m => m.t === 'refused')

@@ -48,7 +48,7 @@ emit({ t: 'ready', next: chain.height })
  * {t:'attestation', validator, at, digest}; crash.test.ts's `checkAttestations`
  * is the matching verifier. Left undefined until then.
  */
-const writeAttestation: ((store: ChainStore, round: number) => Promise<Record<string, unknown>>) | undefined = undefined
+const writeAttestation = undefined as ((store: ChainStore, round: number) => Promise<Record<string, unknown>>) | undefined
 
 phase = 'write'
 for (let round = 0; ; round++) {
