@@ -13,6 +13,7 @@ import { formatBytes, formatCount } from './format.ts'
 import { PEERS_DIR, runDevnet, writeProfiles } from './devnet.ts'
 import { startProgress, type Progress } from './progress.ts'
 import { showSyncProgress } from './sync-progress.ts'
+import { registerMaintenanceCommands } from './maintenance.ts'
 import { PIN_STATES, type PinState } from '../pinning/records.ts'
 import { InvalidQueryError } from '../storage/errors.ts'
 import type { PeerInfo } from '../replication/replicator.ts'
@@ -435,6 +436,8 @@ program.command('bench')
     })
     if (code !== 0) process.exit(code)
   })
+
+registerMaintenanceCommands(program, { withStore, print, config })
 
 function exitCodeOf (err: Error): number {
   if (/NotFound/.test(err.name)) return EXIT.NOT_FOUND

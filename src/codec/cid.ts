@@ -3,6 +3,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { keccak256 } from 'ethereum-cryptography/keccak.js'
 import { InvalidCidError } from './errors.ts'
 
 /** Multicodec of dag-cbor, the codec of every header, page and transaction. */
@@ -31,9 +32,14 @@ export function cidFromDigest (digest: Uint8Array, codec: number = DAG_CBOR): CI
 
 /** True when `bytes` hash to `cid` under the CID's own hash function (sha2-256 only). */
 export function bytesMatchCid (cid: CID, bytes: Uint8Array): boolean {
-  if (cid.multihash.code !== SHA2_256) return false
-  return Buffer.compare(hash('sha256', bytes, 'buffer'), cid.multihash.digest) === 0
+  if (cid.multihash.code === SHA2_256) return Buffer.compare(hash('sha256', bytes, 'buffer'), cid.multihash.digest) === 0
+  // state trie nodes (src/state) are addressed by keccak-256, as Ethereum's are
+  if (cid.multihash.code === KECCAK_256_CODE) return Buffer.compare(keccak256(bytes), cid.multihash.digest) === 0
+  return false
 }
+
+/** Multihash code of keccak-256. */
+const KECCAK_256_CODE = 0x1b
 
 /** Parses a CID given as a CID object or string; throws InvalidCidError naming the input. */
 export function parseCid (input: unknown, what = 'cid'): CID {

@@ -40,6 +40,7 @@ import { NETWORK_DIR, loadPeerKey } from '../replication/keys.ts'
 import { collectGarbage, GcUnsafeError, type GcProgress, type GcSummary } from '../pinning/gc.ts'
 import { GatewayClient, type GatewayScore } from '../gateway/client.ts'
 import { StoreMetrics, TIMED_OPERATIONS } from '../metrics/index.ts'
+import { migrateOnOpen } from '../migrations/index.ts'
 import { startAttestations, type AttestationStore, type AttestationsRoom, type Keystore } from '../attestations/index.ts'
 import { StateStore, exportSnapshot, importSnapshot, type DroppedRoot, type SnapshotInfo, type SnapshotManifest, type SnapshotProgress } from '../state/index.ts'
 import type { StoreBatch as StateBatch } from '../storage/level.ts'
@@ -205,6 +206,8 @@ export class ChainStore {
     const policy = await resolvePolicy(config.pinning.preset, config.pinning.rules != null ? { rules: config.pinning.rules } : {})
     const { db, blocks } = await openLevel(config.dataDir, config.level)
     try {
+      // schema first: a store from a newer version is refused before anything is written
+      await migrateOnOpen(db, logger)
       const blockstore = new ImportAwareBlockstore(blocks as any)
       const datastore = new LevelDatastore(db.sublevel(HELIA_SUBLEVEL, { keyEncoding: 'utf8', valueEncoding: 'view' }) as any)
       let helia = createHeliaLight({ blockstore, datastore, codecs: [dagCbor] })
