@@ -17,6 +17,7 @@ import type { Keystore } from './keystore.ts'
 import { checkValidatorId, unframePayload, validateAttestation, validateWire, type ValidAttestation } from './model.ts'
 import * as queries from './queries.ts'
 import { RollupChanges, goneId } from './rollups.ts'
+import { SerialQueue } from '../storage/serial.ts'
 import type {
   AggregateQuery, AttestationBatch, AttestationInput, AttestationRecord, AttestationStoreInit, BucketAggregate, ErasureListener,
   ErasureRecord, ErasureResult, ExportedAttestation, IngestListener, IngestResult, PrivatePayload, RangeQuery, RetentionPolicy,
@@ -72,7 +73,7 @@ export class AttestationStore {
   readonly #erased = new Map<string, number>()
   readonly #ingestListeners = new Set<IngestListener>()
   readonly #erasureListeners = new Set<ErasureListener>()
-  #queue: Promise<unknown> = Promise.resolve()
+  readonly #queue = new SerialQueue()
   #closed = false
 
   private constructor (init: AttestationStoreInit) {
@@ -114,7 +115,7 @@ export class AttestationStore {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await this.#queue
+    await this.#queue.idle()
     this.#ingestListeners.clear()
     this.#erasureListeners.clear()
   }
@@ -544,12 +545,7 @@ export class AttestationStore {
 
   async #serial<T> (options: AbortOptions, fn: () => Promise<T>): Promise<T> {
     this.#open()
-    const run = this.#queue.then(async () => {
-      options.signal?.throwIfAborted()
-      return await fn()
-    })
-    this.#queue = run.catch(() => {})
-    return await run
+    return await this.#queue.run(fn, options.signal)
   }
 }
 

@@ -24,6 +24,7 @@ import type { Logger } from '../logger.ts'
 import { holdInBatch, listPins, readPin, releaseInBatch, type PinReader, type PinRecord, type PinState } from '../pinning/records.ts'
 import { PinQueue, dequeueInBatch, queueInBatch, readQueue, type PinJob } from '../pinning/queue.ts'
 import { FetchCache } from '../storage/fetch-cache.ts'
+import { SerialQueue } from '../storage/serial.ts'
 import { linksOf } from '../codec/links.ts'
 import { ObjectCache } from '../storage/cache.ts'
 import {
@@ -137,7 +138,7 @@ export class ChainStore {
   #gcStuckAt = 0
   #fileImports = 0
   readonly #importsDrained: Array<() => void> = []
-  #writing: Promise<unknown> = Promise.resolve()
+  readonly #writes = new SerialQueue()
   /**
    * `block` ({@link StoredBlock} & { canonical }) for every block written,
    * `head` ({@link Head}) when the canonical tip moves, `reorg`
@@ -264,9 +265,7 @@ export class ChainStore {
 
   /** Serialises writers so parent checks and the head see every earlier write. */
   async #exclusive<T> (fn: () => Promise<T>): Promise<T> {
-    const run = this.#writing.then(fn, fn)
-    this.#writing = run.catch(() => {})
-    return await run
+    return await this.#writes.run(fn)
   }
 
   /** Stores one block; see {@link storeBlocks}. */
@@ -1344,7 +1343,7 @@ export class ChainStore {
     // replication first: a sync round in flight may still import into the open store
     await this.replication?.stop()
     this.#open = false
-    await this.#writing
+    await this.#writes.idle()
     await this.state?.close()
     await this.#attestationsRoom?.stop()
     await this.helia.stop()

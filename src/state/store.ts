@@ -5,6 +5,7 @@ import { stateNodeCid } from '../codec/links.ts'
 import type { Logger } from '../logger.ts'
 import { PREFIX, prefixRange } from '../storage/keys.ts'
 import { startBatch, type BlocksDb, type RootDb } from '../storage/level.ts'
+import { SerialQueue } from '../storage/serial.ts'
 import type { AbortOptions } from '../storage/types.ts'
 import { checkKey, decodeAccount, encodeAccount } from './account.ts'
 import { DEFAULT_NODE_CACHE_BYTES, FLAT_REBUILD_BATCH } from './constants.ts'
@@ -38,7 +39,7 @@ export class StateStore {
   readonly #overlay = new Map<string, { key: Uint8Array, value: Uint8Array | null }>()
   /** The flat layer mirrors the committed head (false while it is rebuilt). */
   #flatFresh = false
-  #queue: Promise<unknown> = Promise.resolve()
+  readonly #queue = new SerialQueue()
   #closed = false
 
   private constructor (init: StateStoreInit) {
@@ -307,7 +308,7 @@ export class StateStore {
   /** Waits for running writes; further calls throw StateClosedError. The LevelDB stays open (the store owns it). */
   async close (): Promise<void> {
     this.#closed = true
-    await this.#queue.catch(() => {})
+    await this.#queue.idle()
   }
 
   async #rebuildFlat (options: AbortOptions): Promise<number> {
@@ -371,12 +372,7 @@ export class StateStore {
 
   async #serial<T> (options: AbortOptions, fn: () => Promise<T>): Promise<T> {
     this.#open()
-    const run = this.#queue.then(async () => {
-      options.signal?.throwIfAborted()
-      return await fn()
-    })
-    this.#queue = run.catch(() => {})
-    return await run
+    return await this.#queue.run(fn, options.signal)
   }
 }
 
