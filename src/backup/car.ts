@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { open, rename, rm, stat } from 'node:fs/promises'
-import { CarBlockIterator } from '@ipld/car/iterator'
 import { CarWriter } from '@ipld/car/writer'
 import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
 import { SHA2_256, bytesMatchCid, cidOf } from '../codec/cid.ts'
+import { streamCar, type CarBlock } from '../codec/car-read.ts'
 import { KECCAK_256 } from '../codec/links.ts'
 import { keccak256 } from '../state/keys.ts'
 import { BackupCorruptError, BackupTruncatedError } from './errors.ts'
@@ -100,8 +100,7 @@ export async function sha256File (file: string): Promise<Uint8Array> {
   return new Uint8Array(h.digest())
 }
 
-/** A block read from a CAR with its position. */
-export interface CarBlock { cid: CID, bytes: Uint8Array, index: number }
+export type { CarBlock } from '../codec/car-read.ts'
 
 /**
  * Opens a CAR for streaming: its roots, an iterator of its blocks and the
@@ -113,37 +112,10 @@ export async function readCar (file: string, backup: string, label = file): Prom
   async function * tapped (): AsyncGenerator<Uint8Array> {
     for await (const chunk of createReadStream(file)) { hash.update(chunk as Buffer); yield chunk as Uint8Array }
   }
-  let reader: CarBlockIterator
-  try {
-    reader = await CarBlockIterator.fromIterable(tapped())
-  } catch (err) {
-    throw carError(label, backup, 'the header', undefined, err)
-  }
-  const roots = await reader.getRoots()
-  return {
-    roots,
-    sha256: () => new Uint8Array(hash.copy().digest()),
-    blocks: async function * () {
-      let index = 0
-      const it = reader[Symbol.asyncIterator]()
-      while (true) {
-        let next
-        try {
-          next = await it.next()
-        } catch (err) {
-          throw carError(label, backup, `block ${index}`, index, err)
-        }
-        if (next.done === true) return
-        yield { cid: next.value.cid, bytes: next.value.bytes, index: index++ }
-      }
-    }
-  }
-}
-
-function carError (file: string, backup: string, where: string, block: number | undefined, err: unknown): Error {
-  const message = (err as Error)?.message ?? String(err)
-  if ((err as NodeJS.ErrnoException)?.code != null) return err as Error
-  const detail = { backup, file, ...(block != null ? { block } : {}) }
-  if (/unexpected end of data/i.test(message)) return new BackupTruncatedError(`backup ${backup}: ${file} ends inside ${where} (truncated)`, detail, { cause: err })
-  return new BackupCorruptError(`backup ${backup}: ${file}: ${where} is not valid CAR data (${message})`, detail, { cause: err })
+  const car = await streamCar(tapped(), (where, block, truncated, err) => {
+    const detail = { backup, file: label, ...(block != null ? { block } : {}) }
+    if (truncated) return new BackupTruncatedError(`backup ${backup}: ${label} ends inside ${where} (truncated)`, detail, { cause: err })
+    return new BackupCorruptError(`backup ${backup}: ${label}: ${where} is not valid CAR data (${(err as Error)?.message ?? String(err)})`, detail, { cause: err })
+  })
+  return { ...car, sha256: () => new Uint8Array(hash.copy().digest()) }
 }

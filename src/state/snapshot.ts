@@ -2,11 +2,11 @@ import { createReadStream, createWriteStream } from 'node:fs'
 import { open, rename, rm, stat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { CarBlockIterator } from '@ipld/car/iterator'
 import { CarWriter } from '@ipld/car/writer'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { DAG_CBOR, SHA2_256, bytesMatchCid, cidOf } from '../codec/cid.ts'
+import { streamCar, type CarBlock } from '../codec/car-read.ts'
 import { startBatch } from '../storage/level.ts'
 import type { AbortOptions } from '../storage/types.ts'
 import { stateNodeCid } from '../codec/links.ts'
@@ -170,41 +170,14 @@ export async function readSnapshotManifest (file: string): Promise<SnapshotManif
 }
 
 /** Opens a CAR: its one root (the manifest's CID) and an iterator of its blocks; decoder failures become snapshot errors. */
-async function openCar (file: string): Promise<{ manifestCid: CID, iterate: () => AsyncGenerator<{ cid: CID, bytes: Uint8Array, index: number }> }> {
-  let reader: CarBlockIterator
-  try {
-    reader = await CarBlockIterator.fromIterable(createReadStream(file))
-  } catch (err) {
-    throw carError(file, 'header', err)
-  }
-  const roots = await reader.getRoots()
-  if (roots.length !== 1) throw new SnapshotManifestError(`snapshot ${file}: expected one root (the manifest), found ${roots.length}`)
-  const manifestCid = roots[0]
+async function openCar (file: string): Promise<{ manifestCid: CID, iterate: () => AsyncGenerator<CarBlock> }> {
+  const car = await streamCar(createReadStream(file), (where, _index, truncated, err) => truncated
+    ? new SnapshotTruncatedError(`snapshot ${file}: the file ends inside ${where} (truncated)`, { cause: err })
+    : new SnapshotCorruptError(`snapshot ${file}: ${where} is not valid CAR data (${(err as Error)?.message ?? String(err)})`, { cause: err }))
+  if (car.roots.length !== 1) throw new SnapshotManifestError(`snapshot ${file}: expected one root (the manifest), found ${car.roots.length}`)
+  const manifestCid = car.roots[0]
   if (manifestCid.version !== 1 || manifestCid.code !== DAG_CBOR || manifestCid.multihash.code !== SHA2_256) throw new SnapshotManifestError(`snapshot ${file}: root ${manifestCid.toString()} is not a dag-cbor sha2-256 manifest`)
-  return {
-    manifestCid,
-    iterate: async function * () {
-      let index = 0
-      const it = reader[Symbol.asyncIterator]()
-      while (true) {
-        let next
-        try {
-          next = await it.next()
-        } catch (err) {
-          throw carError(file, `block ${index}`, err)
-        }
-        if (next.done === true) return
-        yield { cid: next.value.cid, bytes: next.value.bytes, index: index++ }
-      }
-    }
-  }
-}
-
-function carError (file: string, where: string, err: unknown): Error {
-  const message = (err as Error)?.message ?? String(err)
-  if ((err as NodeJS.ErrnoException)?.code != null) return err as Error
-  if (/unexpected end of data/i.test(message)) return new SnapshotTruncatedError(`snapshot ${file}: the file ends inside ${where} (truncated)`, { cause: err })
-  return new SnapshotCorruptError(`snapshot ${file}: ${where} is not valid CAR data (${message})`, { cause: err })
+  return { manifestCid, iterate: car.blocks }
 }
 
 function decodeManifest (bytes: Uint8Array, file: string): SnapshotManifest {
