@@ -1,5 +1,6 @@
 import type { CID } from 'multiformats/cid'
 import type { CodecLimits } from '../codec/types.ts'
+import type { MaintenanceAccess } from '../node/chainstore.ts'
 import type { PinReason } from '../pinning/records.ts'
 
 /** One CAR file of a backup, as its manifest records it. */
@@ -118,12 +119,6 @@ export interface BackedUpPin {
 
 /** What backup and integrity code need of a store: `store.maintenance()` and its codec limits (a ChainStore fits). */
 export interface MaintainedStore {
-  maintenance: () => {
-    db: import('../storage/level.ts').RootDb
-    blocks: import('../storage/level.ts').BlocksDb
-    sync: boolean
-    exclusive: <T>(fn: () => Promise<T>) => Promise<T>
-    afterRepair: () => void
-  }
+  maintenance: () => MaintenanceAccess
   config: { limits: CodecLimits, dataDir: string }
 }

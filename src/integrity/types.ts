@@ -1,4 +1,5 @@
 import type { CID } from 'multiformats/cid'
+import type { MaintenanceAccess } from '../node/chainstore.ts'
 
 /** Kinds of problem a check finds. */
 export const FINDING_KINDS = [
@@ -57,13 +58,7 @@ export interface IntegritySummary {
 
 /** What integrity repair needs of a store beyond maintenance: network reads and verified block writes (a ChainStore fits). */
 export interface RepairableStore {
-  maintenance: () => {
-    db: import('../storage/level.ts').RootDb
-    blocks: import('../storage/level.ts').BlocksDb
-    sync: boolean
-    exclusive: <T>(fn: () => Promise<T>) => Promise<T>
-    afterRepair: () => void
-  }
+  maintenance: () => MaintenanceAccess
   config: { limits: import('../codec/types.ts').CodecLimits }
   getBytes: (cid: CID, options?: { signal?: AbortSignal, timeoutMs?: number }) => Promise<Uint8Array>
   putVerifiedBlocks: (blocks: Array<{ cid: CID, bytes: Uint8Array }>) => Promise<void>
