@@ -64,3 +64,50 @@ describe('attestations and backups', () => {
     expect(JSON.stringify(exported)).not.toContain(marker)
   })
 })
+
+describe('encryption at rest of record kinds the config names', () => {
+  let cleanup: (() => Promise<void>) | undefined
+  afterEach(async () => { await cleanup?.(); cleanup = undefined })
+
+  it('a kv namespace in encryptKinds is sealed: values never on disk in the clear, moved or altered values refused, a wrong master key refused at open', async () => {
+    const key = randomBytes(32).toString('hex')
+    process.env.CHAINSTORE_MASTER_KEY_KV = key
+    const attestations = { enabled: true, masterKeyEnv: 'CHAINSTORE_MASTER_KEY_KV', encryptKinds: ['kv.operators'] }
+    const t = await openTestStore({ attestations })
+    cleanup = t.cleanup
+    const marker = 'operator-contact-3b1d'
+    const secret = t.store.kv<{ contact: string }>('operators')
+    await secret.put('op-1', { contact: marker })
+    await secret.batch([{ type: 'put', key: 'op-2', value: { contact: 'other' } }])
+    expect(await secret.get('op-1')).toEqual({ contact: marker })
+    expect((await secret.getMany(['op-1', 'op-2', 'op-3'])).map(v => v?.contact)).toEqual([marker, 'other', undefined])
+    const listed: string[] = []
+    for await (const [k] of secret.iterate()) listed.push(k)
+    expect(listed).toEqual(['op-1', 'op-2'])
+    // a namespace not named stays plain
+    await t.store.kv('plain').put('x', { contact: 'visible' })
+
+    // what LevelDB holds for the sealed namespace is ciphertext
+    const { openKv } = await import('../src/storage/kv.ts')
+    const inner = openKv<string>(t.store.maintenance().db, 'operators', { sync: false, isOpen: () => true })
+    const stored = (await inner.get('op-1'))!
+    expect(stored).not.toContain(marker)
+    expect(Buffer.from(stored, 'base64').includes(marker)).toBe(false)
+    // a sealed value moved under another key does not open
+    await inner.put('op-2', stored)
+    await expect(secret.get('op-2')).rejects.toMatchObject({ name: 'TamperedCiphertextError' })
+    // an altered one neither
+    const flipped = Buffer.from(stored, 'base64'); flipped[flipped.length - 1] ^= 1
+    await inner.put('op-1', flipped.toString('base64'))
+    await expect(secret.get('op-1')).rejects.toMatchObject({ name: 'TamperedCiphertextError' })
+
+    // a wrong master key: the node refuses to open, nothing decrypts into garbage
+    await t.store.stop()
+    process.env.CHAINSTORE_MASTER_KEY_KV = randomBytes(32).toString('hex')
+    await expect(t.reopen()).rejects.toMatchObject({ name: 'WrongMasterKeyError' })
+    process.env.CHAINSTORE_MASTER_KEY_KV = key
+    const back = await t.reopen()
+    await back.kv('operators').put('op-3', { contact: 'again' })
+    expect(await back.kv('operators').get('op-3')).toEqual({ contact: 'again' })
+  })
+})

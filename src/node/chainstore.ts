@@ -28,11 +28,12 @@ import { SerialQueue } from '../storage/serial.ts'
 import { linksOf } from '../codec/links.ts'
 import { ObjectCache } from '../storage/cache.ts'
 import {
-  BlockNotFoundError, HeightConflictError, ParentNotFoundError, ReceiptNotFoundError, StoreClosedError,
+  BlockNotFoundError, HeightConflictError, InvalidQueryError, ParentNotFoundError, ReceiptNotFoundError, StoreClosedError,
   TransactionNotFoundError
 } from '../storage/errors.ts'
 import { BLOCKS_SUBLEVEL, HELIA_SUBLEVEL, META_FINALIZED, PREFIX, blockKey, blockTxIdsKey, digestKey, heightKey, prefixRange, readU64, writeU64 } from '../storage/keys.ts'
 import { openKv, type KvStore } from '../storage/kv.ts'
+import { sealedKv } from '../storage/sealed-kv.ts'
 import { openLevel, startBatch, type BlocksDb, type RootDb, type StoreBatch } from '../storage/level.ts'
 import { Replicator, type Consistency } from '../replication/replicator.ts'
 import { withNetwork } from '../replication/network.ts'
@@ -881,10 +882,17 @@ export class ChainStore {
     }
   }
 
-  /** A namespaced key-value store over the same LevelDB (JSON values). */
+  /**
+   * A namespaced key-value store over the same LevelDB (JSON values). A
+   * namespace config `attestations.encryptKinds` names as `kv.<namespace>` is
+   * encrypted at rest under the keystore (see sealedKv).
+   */
   kv<V = unknown> (namespace: string): KvStore<V> {
     this.#assertOpen()
-    return openKv<V>(this.#db, namespace, { sync: this.#sync, isOpen: () => this.#open })
+    const kv = openKv<V>(this.#db, namespace, { sync: this.#sync, isOpen: () => this.#open })
+    if (!this.config.attestations.encryptKinds.includes(`kv.${namespace}`)) return kv
+    if (this.keystore == null) throw new InvalidQueryError(`kv namespace ${namespace} is to be encrypted (attestations.encryptKinds) but there is no keystore: enable attestations and give a master key`)
+    return sealedKv<V>(kv as unknown as KvStore<string>, this.keystore)
   }
 
   /** Stores raw bytes (or dag-cbor) as an IPLD block and returns its CID. */
