@@ -132,6 +132,31 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
       return { error: `${err.name}: ${err.message}` }
     }
   },
+  /** Fault tests: this process's memory (heap after a GC when run with --expose-gc). */
+  memory: () => {
+    (globalThis as any).gc?.()
+    const m = process.memoryUsage()
+    return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, gcExposed: typeof (globalThis as any).gc === 'function' }
+  },
+  /** Fault tests: the head entries of one of this node's databases, as their block bytes (hex). */
+  headEntries: async ({ database }: { database: 'chain' | 'validators' | 'reputation' }) => {
+    const db = await rep.orbitdb.open(rep.addressesOfDatabases()[database])
+    const heads: any[] = await db.log.heads()
+    return heads.map(e => ({ hash: String(e.hash), hex: Buffer.from(store.localBytes(String(e.hash)) ?? new Uint8Array(0)).toString('hex') }))
+  },
+  /**
+   * Fault tests: publishes raw bytes on a pubsub topic (an OrbitDB database
+   * address is the topic its heads travel on), `repeat` times (`vary`: each copy with its index appended, so none is a duplicate).
+   */
+  publishRaw: async ({ topic, hex, repeat = 1, vary = false }: { topic: string, hex: string, repeat?: number, vary?: boolean }) => {
+    const pubsub = (rep.libp2p.services as any).pubsub
+    const bytes = Buffer.from(hex, 'hex')
+    let sent = 0
+    for (let i = 0; i < repeat; i++) {
+      try { await pubsub.publish(topic, vary ? Buffer.concat([bytes, Buffer.from(String(i))]) : bytes); sent++ } catch {}
+    }
+    return { sent }
+  },
   stop: async () => { await api?.close(); await store.stop(); setTimeout(() => process.exit(0), 10); return true }
 }
 
