@@ -172,3 +172,28 @@ describe('dashboard routes', () => {
     expect(Array.isArray(d.rates)).toBe(true)
   })
 })
+
+describe('dashboard with attestations', () => {
+  it('charts validator score trends from the attestation rollups', async () => {
+    const { randomBytes } = await import('node:crypto')
+    const { commitSample } = await import('../src/attestations/index.ts')
+    process.env.CHAINSTORE_MASTER_KEY_DASH = randomBytes(32).toString('hex')
+    const a = await openTestStore({ attestations: { enabled: true, masterKeyEnv: 'CHAINSTORE_MASTER_KEY_DASH' } })
+    const server = await startReadApi(a.store, { host: '127.0.0.1', port: 0, logger: quietLogger })
+    try {
+      const now = Date.now()
+      await a.store.attestations!.ingest(Array.from({ length: 30 }, (_, i) => ({
+        validator: 'val-trend', height: i + 1, timestamp: now - (30 - i) * 60_000, score: i / 30,
+        commitment: commitSample(new TextEncoder().encode(`s${i}`), new Uint8Array(32).fill(5))
+      })))
+      const d = await json('/api/dashboard', server.url)
+      const v = d.validators.find((x: any) => x.id === 'val-trend')
+      expect(v.status).toBe('attesting')
+      expect(v.trend.length).toBeGreaterThanOrEqual(29)
+      expect(v.trend[v.trend.length - 1].mean).toBeGreaterThan(v.trend[0].mean)
+    } finally {
+      await server.close()
+      await a.cleanup()
+    }
+  })
+})

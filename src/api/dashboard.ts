@@ -11,6 +11,19 @@ const trendsOf = new WeakMap<ChainStore, Trends>()
 /** Samples a rate spans: like Prometheus' rate() over a window, so one late timer or a write landing on a boundary does not read as a stall. */
 const RATE_WINDOW = 3
 
+/** Validators whose attestations are kept here: mean score per minute over the last hour, from the rollups (at most 20 validators). */
+async function attestationTrends (store: ChainStore, now: number): Promise<Map<string, Array<{ at: number, mean: number }>>> {
+  const out = new Map<string, Array<{ at: number, mean: number }>>()
+  const a = store.attestations
+  if (a == null) return out
+  for await (const { validator } of a.validators()) {
+    if (out.size >= 20) break
+    const buckets = await a.aggregate({ validator, resolution: 'minute', from: now - 3_600_000, to: now + 60_000 })
+    out.set(validator, buckets.map(b => ({ at: b.bucket, mean: b.mean })))
+  }
+  return out
+}
+
 /** Per-second rates over a sliding window of samples. */
 function rates (samples: RateSample[]): Array<{ at: number, blocks: number, transactions: number, replicated: number, announcements: number }> {
   const out = []
@@ -53,6 +66,7 @@ export async function dashboardData (store: ChainStore): Promise<unknown> {
     }
   }
   const hitRate = (hits: number, misses: number): number | null => hits + misses === 0 ? null : hits / (hits + misses)
+  const attested = await attestationTrends(store, now)
   return {
     now,
     head: status.head,
@@ -69,7 +83,11 @@ export async function dashboardData (store: ChainStore): Promise<unknown> {
       fetched: { hits: status.fetchCache.hits, entries: status.fetchCache.entries, bytes: status.fetchCache.bytes, maxBytes: status.fetchCache.maxBytes, evicted: status.fetchCache.evicted }
     },
     latencyMs: status.latencyMs,
-    validators: validators.map(v => ({ id: v.id, status: v.state.status, stake: v.state.stake, score: v.state.score ?? null, trend: trends.series.get(v.id) ?? [] })),
+    validators: [
+      ...validators.map(v => ({ id: v.id, status: v.state.status, stake: v.state.stake, score: v.state.score ?? null, trend: attested.get(v.id) ?? trends.series.get(v.id) ?? [] })),
+      // validators known only from attestations kept here
+      ...[...attested].filter(([id]) => !validators.some(v => v.id === id)).map(([id, trend]) => ({ id, status: 'attesting', stake: '–', score: trend.length > 0 ? { count: trend.length, mean: trend[trend.length - 1].mean, min: 0, max: 0 } : null, trend }))
+    ],
     alerts: status.alerts
   }
 }
