@@ -5,7 +5,7 @@ import {
   MAX_SCORE_DIMENSIONS, MIN_SECRET_BYTES, RAW_BIOMETRIC_FIELDS, SCORE_MAX, SCORE_MIN, SECRET_FIELDS
 } from './constants.ts'
 import { CommitmentSecretFieldError, InvalidAttestationError, RawBiometricFieldError, UnknownFieldError } from './errors.ts'
-import type { BiometricCommitment, CommitmentScheme, PrivatePayload } from './types.ts'
+import type { AttestationRecord, BiometricCommitment, CommitmentScheme, PrivatePayload } from './types.ts'
 
 const VALIDATOR_ID = /^[A-Za-z0-9._:-]{1,128}$/
 const DIMENSION = /^[a-z][a-z0-9_]{0,31}$/
@@ -21,13 +21,7 @@ const RAW = new Set<string>(RAW_BIOMETRIC_FIELDS.map(normalise))
 const SECRET = new Set<string>(SECRET_FIELDS.map(normalise))
 
 /** An attestation after validation: every field checked, the payload framed for sealing. */
-export interface ValidAttestation {
-  validator: string
-  height: number
-  timestamp: number
-  score: number
-  scores?: Record<string, number>
-  commitment?: BiometricCommitment
+export interface ValidAttestation extends Omit<AttestationRecord, 'payload'> {
   /** Framed plaintext (local ingest). */
   payload?: Uint8Array
   /** Sealed bytes (replicated attestations). */
