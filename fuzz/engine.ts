@@ -55,7 +55,7 @@ const INTERESTING = [0x00, 0x01, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1f, 0x20, 0x40,
 /** One AFL-style mutation of `input` (never in place). */
 export function mutate (input: Uint8Array, rand: () => number, other?: Uint8Array): Uint8Array {
   const r = (n: number): number => n <= 0 ? 0 : rand() % n
-  let b = Uint8Array.from(input)
+  let b: Uint8Array = Uint8Array.from(input)
   const rounds = 1 + r(4)
   for (let k = 0; k < rounds; k++) {
     const op = r(11)

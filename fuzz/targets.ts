@@ -109,7 +109,7 @@ export function cleanupTargets (): void {
 
 function carOf (blocks: Array<{ cid: CID, bytes: Uint8Array }>): Uint8Array {
   const buf = new Uint8Array(64 * 1024)
-  const w = CarBufferWriter.createWriter(buf, { roots: [blocks[0].cid] })
+  const w = CarBufferWriter.createWriter(buf.buffer, { roots: [blocks[0].cid] })
   for (const b of blocks) w.write(b)
   return w.close({ resize: true })
 }

@@ -49,9 +49,10 @@ export class PeerProcess {
 
   /** Starts a peer process and waits until its store and replication are up. */
   /** Forks a peer; with `api` it also serves the HTTP API and dashboard on its config's api host and port (`info().api`). */
-  static async start (config: ChainStoreConfigInput, options: { byzantine?: 'wrong-bytes', stdio?: 'inherit' | 'ignore' | 'pipe', api?: boolean, execArgv?: string[] } = {}): Promise<PeerProcess> {
+  static async start (config: ChainStoreConfigInput, options: { byzantine?: 'wrong-bytes', stdio?: 'inherit' | 'ignore' | 'pipe', api?: boolean, execArgv?: string[], execPath?: string } = {}): Promise<PeerProcess> {
     const child = fork(PEER_SCRIPT, [JSON.stringify({ config, byzantine: options.byzantine, api: options.api })], {
-      execPath: process.execPath,
+      // fault tests run peers inside a network namespace: execPath `ip`, execArgv ['netns', 'exec', name, node]
+      execPath: options.execPath ?? process.execPath,
       execArgv: options.execArgv ?? [],
       stdio: ['ignore', options.stdio ?? 'inherit', options.stdio ?? 'inherit', 'ipc']
     })
