@@ -230,10 +230,6 @@ export const TARGETS: FuzzTarget[] = [
     ],
     run: d => decodePinValue(cidOf(d), d),
     expected: typed,
-    known: {
-      note: 'src/pinning/records.ts decodePinValue: dagCbor.decode is not wrapped, so bytes that are not dag-cbor throw cborg/multiformats errors instead of CorruptDataError',
-      matches: err => err instanceof Error && !typed(err) && /node_modules\/(cborg|@ipld\/dag-cbor|multiformats)\//.test(String(err.stack).split('\n').find(l => l.trim().startsWith('at ')) ?? '')
-    }
   },
   {
     name: 'decodeTxRecord',

@@ -102,7 +102,8 @@ export function readPin (db: ClassicLevel<Uint8Array, Uint8Array>, cid: CID): Pi
 
 /** Decodes a stored pin record's value. */
 export function decodePinValue (cid: CID, bytes: Uint8Array): PinRecord {
-  const v = dagCbor.decode<any>(bytes)
+  let v: any
+  try { v = dagCbor.decode<any>(bytes) } catch (err) { throw new CorruptDataError(`pin record of ${cid.toString()}: not dag-cbor`, { cause: err }) }
   if (v == null || !Array.isArray(v.reasons) || typeof v.recursive !== 'boolean') throw new CorruptDataError(`pin record of ${cid.toString()}: unexpected shape`)
   const state: PinState = v.state ?? 'pinned'
   if (!PIN_STATES.includes(state)) throw new CorruptDataError(`pin record of ${cid.toString()}: unknown state ${String(v.state)}`)

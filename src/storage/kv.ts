@@ -3,6 +3,7 @@ import { MAX_PAGE_LIMIT } from '../config/constants.ts'
 import { ChainStoreError } from '../errors.ts'
 import { InvalidQueryError, StoreClosedError, WriteFailedError } from './errors.ts'
 import { KV_SUBLEVEL } from './keys.ts'
+import { assertWritable, markWriteFailed } from './level.ts'
 
 /** A namespace name that is empty, too long or uses characters outside [a-z0-9_.-]. */
 export class InvalidNamespaceError extends ChainStoreError {}
@@ -83,7 +84,13 @@ export function openKv<V> (db: ClassicLevel<Uint8Array, Uint8Array>, namespace: 
   const open = (): void => { if (!options.isOpen()) throw new StoreClosedError('store is stopped') }
   const guardWrite = async (fn: () => Promise<void>): Promise<void> => {
     open()
-    try { await fn() } catch (err) { throw new WriteFailedError(`kv write to "${namespace}" failed: ${(err as Error).message}`, { cause: err }) }
+    assertWritable(db)
+    try {
+      await fn()
+    } catch (err) {
+      markWriteFailed(db, err)
+      throw new WriteFailedError(`kv write to "${namespace}" failed: ${(err as Error).message}`, { cause: err })
+    }
   }
   async function * iterate (range: KvRange = {}, snapshot?: unknown): AsyncGenerator<[string, V]> {
     open()

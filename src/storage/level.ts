@@ -45,6 +45,37 @@ export async function openLevel (dataDir: string, tuning: LevelTuning): Promise<
   return { db, blocks: blocksOf(db) }
 }
 
+/**
+ * Databases whose write failed. LevelDB drops its log writer's buffer when a
+ * log write(2) fails: a later batch can still be written (and acknowledged)
+ * but lands misaligned in the log, and recovery at the next open discards it
+ * as corrupt (the fault suite's transient-EIO case lost 131 of 167
+ * acknowledged writes). So after one failed write the store fails stop:
+ * every later write is refused until the data dir is reopened.
+ */
+const failedWrites = new WeakMap<object, Error>()
+
+/** Throws when an earlier write to this database failed (see failedWrites). */
+export function assertWritable (db: RootDb): void {
+  const failed = failedWrites.get(db)
+  if (failed != null) throw new WriteFailedError(`an earlier write failed (${failed.message}); writes are refused until the store is reopened, so nothing can be acknowledged that LevelDB's log would not recover`, { cause: failed })
+}
+
+/**
+ * Marks a database as failed after a write error LevelDB reported from disk
+ * (LEVEL_IO_ERROR, LEVEL_CORRUPTION; see failedWrites). Errors before the
+ * write reached LevelDB (a value that does not encode, a closed store) leave
+ * it writable.
+ */
+export function markWriteFailed (db: RootDb, err: unknown): void {
+  for (let e: any = err; e != null; e = e.cause) {
+    if (e.code === 'LEVEL_IO_ERROR' || e.code === 'LEVEL_CORRUPTION') {
+      if (!failedWrites.has(db)) failedWrites.set(db, err instanceof Error ? err : new Error(String(err)))
+      return
+    }
+  }
+}
+
 /** One atomic batch: root-keyspace entries, blocks, and the write. */
 export type StoreBatch = WriteBatch & { delBlock: (key: string) => void, write: (sync: boolean) => Promise<void>, length: number }
 
@@ -60,9 +91,11 @@ export function startBatch (db: RootDb, blocks: BlocksDb): StoreBatch {
     delBlock (key: string) { chained.del(key as any, blockOpts as any) },
     get length () { return chained.length },
     async write (sync: boolean) {
+      assertWritable(db)
       try {
         await chained.write({ sync })
       } catch (err) {
+        markWriteFailed(db, err)
         throw new WriteFailedError(`LevelDB batch of ${chained.length} entries failed: ${(err as Error).message}`, { cause: err })
       }
     }
