@@ -12,6 +12,7 @@
 import { Session } from 'node:inspector'
 import * as dagCbor from '@ipld/dag-cbor'
 import fc from 'fast-check'
+import { concat } from '../src/storage/keys.ts'
 
 /** One fuzz target: a decoder fed arbitrary bytes. */
 export interface FuzzTarget {
@@ -66,18 +67,18 @@ export function mutate (input: Uint8Array, rand: () => number, other?: Uint8Arra
     else if (op === 3) { // insert random bytes
       const n = 1 + r(8)
       const ins = Uint8Array.from({ length: n }, () => r(256))
-      b = concat(b.subarray(0, at), ins, b.subarray(at))
+      b = concat([b.subarray(0, at), ins, b.subarray(at)])
     } else if (op === 4 && b.length > 1) { // delete a range
       const n = 1 + r(Math.min(16, b.length - at))
-      b = concat(b.subarray(0, at), b.subarray(Math.min(b.length, at + n)))
+      b = concat([b.subarray(0, at), b.subarray(Math.min(b.length, at + n))])
     } else if (op === 5 && b.length > 0) { // duplicate a range
       const from = r(b.length); const n = 1 + r(Math.min(32, b.length - from))
-      b = concat(b.subarray(0, at), b.subarray(from, from + n), b.subarray(at))
+      b = concat([b.subarray(0, at), b.subarray(from, from + n), b.subarray(at)])
     } else if (op === 6) { // truncate
       b = b.subarray(0, at)
     } else if (op === 7 && other != null && other.length > 0) { // splice with another corpus entry
       const from = r(other.length)
-      b = concat(b.subarray(0, at), other.subarray(from, from + 1 + r(other.length - from)))
+      b = concat([b.subarray(0, at), other.subarray(from, from + 1 + r(other.length - from))])
     } else if (op === 8 && b.length >= 2) { // big-endian 16/32-bit interesting lengths
       const v = [0, 0xff, 0x100, 0xffff, 0x7fffffff, 0xffffffff, 24, 23][r(8)]
       const pos = r(b.length - 1)
@@ -86,20 +87,12 @@ export function mutate (input: Uint8Array, rand: () => number, other?: Uint8Arra
       const pos = r(b.length); b[pos] = (b[pos] + r(35) - 17) & 0xff
     } else if (op === 10) { // a dag-cbor head claiming a huge length
       const head = [Uint8Array.of(0x9b, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff), Uint8Array.of(0x5a, 0x7f, 0xff, 0xff, 0xff), Uint8Array.of(0xbb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), Uint8Array.of(0xd8, 0x2a, 0x58, 0x25, 0x00)][r(4)]
-      b = concat(b.subarray(0, at), head, b.subarray(at))
+      b = concat([b.subarray(0, at), head, b.subarray(at)])
     }
   }
   return b.length > 1 << 20 ? b.subarray(0, 1 << 20) : b
 }
 
-function concat (...parts: Uint8Array[]): Uint8Array {
-  let n = 0
-  for (const p of parts) n += p.length
-  const out = new Uint8Array(n)
-  let o = 0
-  for (const p of parts) { out.set(p, o); o += p.length }
-  return out
-}
 
 /** Structured inputs: dag-cbor encodings of arbitrary values (fast-check), and raw random bytes. */
 const cborValue = fc.letrec(tie => ({
