@@ -952,33 +952,22 @@ export class Replicator {
   }
 
   async getValidator (id: string): Promise<ValidatorState | undefined> {
-    return (await this.#foldValidators()).get(id)
-  }
-
-  async validators (): Promise<Array<{ id: string, state: ValidatorState }>> {
-    return [...(await this.#foldValidators())].map(([id, state]) => ({ id, state })).sort((a, b) => a.id < b.id ? -1 : 1)
+    return await this.#validators.get(id)
   }
 
   /**
-   * Validator state folded from the log itself, last writer wins per key by
-   * (Lamport time, writer id, entry hash): every peer holding the same
-   * entries gets the same values, whatever order they arrived in.
-   * KeyValueIndexed's own index did not: the fault suite's partitions left
-   * peers with the same entries disagreeing on a key written concurrently,
-   * and a restarted peer without keys its log held (docs/PITFALLS.md).
+   * Validator state as OrbitDB's KeyValueIndexed index holds it. Known issue
+   * (docs/FAULTS.md, finding 4, open): after partitions heal, peers can
+   * disagree on a key written concurrently, and a restarted peer can miss
+   * keys. Folding the log by Lamport time instead converges after
+   * partitions but loses acknowledged writes after a SIGKILL (the reopened
+   * log's clock can fall behind entries already written), so the index stays
+   * until the log's heads are made durable with each write.
    */
-  async #foldValidators (): Promise<Map<string, ValidatorState>> {
-    const best = new Map<string, { time: number, id: string, hash: string, op: string, value: ValidatorState }>()
-    for await (const e of this.#validators.log.iterator()) {
-      const key = e.payload?.key
-      if (typeof key !== 'string') continue
-      const c = { time: Number(e.clock?.time ?? 0), id: String(e.clock?.id ?? ''), hash: String(e.hash), op: String(e.payload.op), value: e.payload.value }
-      const cur = best.get(key)
-      if (cur == null || c.time > cur.time || (c.time === cur.time && (c.id > cur.id || (c.id === cur.id && c.hash > cur.hash)))) best.set(key, c)
-    }
-    const out = new Map<string, ValidatorState>()
-    for (const [key, c] of best) if (c.op === 'PUT') out.set(key, c.value)
-    return out
+  async validators (): Promise<Array<{ id: string, state: ValidatorState }>> {
+    const out: Array<{ id: string, state: ValidatorState }> = []
+    for await (const { key, value } of this.#validators.iterator()) out.push({ id: key, state: value })
+    return out.sort((a, b) => a.id < b.id ? -1 : 1)
   }
 
   /** OrbitDB addresses of the three databases. */
