@@ -1,4 +1,4 @@
-import { PREFIX, readU64, writeU64 } from '../storage/keys.ts'
+import { PREFIX, prefixedKey, readU64, u64Key, writeU64 } from '../storage/keys.ts'
 import type { Resolution } from './types.ts'
 
 /**
@@ -82,10 +82,7 @@ export function timeKey (timestamp: number, validator: string, height: number): 
 
 /** The first time-index key at `timestamp`. */
 export function timeBound (timestamp: number): Uint8Array {
-  const key = new Uint8Array(9)
-  key[0] = PREFIX.ATTEST_TIME
-  writeU64(key, 1, timestamp)
-  return key
+  return u64Key(PREFIX.ATTEST_TIME, timestamp)
 }
 
 /** Splits a time-index key. */
@@ -119,11 +116,7 @@ export function bucketOfKey (key: Uint8Array): number {
 
 /** Keystore key of a slot. */
 export function keystoreKey (slot: string): Uint8Array {
-  const s = ascii.encode(slot)
-  const key = new Uint8Array(1 + s.length)
-  key[0] = PREFIX.ATTEST_KEYS
-  key.set(s, 1)
-  return key
+  return prefixedKey(PREFIX.ATTEST_KEYS, ascii.encode(slot))
 }
 
 /** Keystore key of the master-key check value (no slot name starts with 0x00). */
@@ -146,11 +139,7 @@ export function validatorOfKey (key: Uint8Array): string {
 
 /** Meta key of a name. */
 export function metaKey (name: string): Uint8Array {
-  const s = ascii.encode(name)
-  const key = new Uint8Array(1 + s.length)
-  key[0] = PREFIX.ATTEST_META
-  key.set(s, 1)
-  return key
+  return prefixedKey(PREFIX.ATTEST_META, ascii.encode(name))
 }
 
 /** Key prefixes a backup must never copy: the wrapped data keys (see docs/PRIVACY.md). */

@@ -4,18 +4,9 @@ import { open, rename, rm, stat } from 'node:fs/promises'
 import { CarWriter } from '@ipld/car/writer'
 import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
-import { SHA2_256, bytesMatchCid, cidOf } from '../codec/cid.ts'
+import { cidOf } from '../codec/cid.ts'
 import { streamCar, type CarBlock } from '../codec/car-read.ts'
-import { KECCAK_256 } from '../codec/links.ts'
-import { keccak256 } from '../state/keys.ts'
 import { BackupCorruptError, BackupTruncatedError } from './errors.ts'
-
-/** True when `bytes` hash to `cid` (sha2-256 for chain blocks and files, keccak-256 for state trie nodes). */
-export function blockMatchesCid (cid: CID, bytes: Uint8Array): boolean {
-  if (cid.multihash.code === SHA2_256) return bytesMatchCid(cid, bytes)
-  if (cid.multihash.code === KECCAK_256) return Buffer.compare(keccak256(bytes), cid.multihash.digest) === 0
-  return false
-}
 
 /** A CAR being written: blocks in order, then `finish(root)` rewrites the header's root and names the file. */
 export interface CarOut {

@@ -11,14 +11,17 @@ import { decodePinValue, type PinReason } from '../pinning/records.ts'
 import { MissingStateNodeError } from '../state/errors.ts'
 import { heightOfRootKey, stateRootKey } from '../state/keys.ts'
 import { PREFIX, blockKey, heightKey, prefixRange } from '../storage/keys.ts'
-import { blockMatchesCid, startCar, type CarOut } from './car.ts'
+import { startCar, type CarOut } from './car.ts'
+import { bytesMatchCid } from '../codec/cid.ts'
 import {
   CHAIN_CAR, CHAIN_PAGE_TYPE, CHAIN_ROOT_TYPE, INDEX_PAGE_ENTRIES, MANIFEST_TYPE, MANIFEST_VERSION, PINS_CAR, PINS_ROOT_TYPE,
   PROGRESS_EVERY, SCOPE_DAG, SCOPE_HEADER, SCOPE_NONE, STATE_CAR, STATE_PAGE_TYPE, STATE_ROOT_TYPE
 } from './constants.ts'
 import { BackupBaseMismatchError, BackupNotFoundError } from './errors.ts'
 import { chainOf, scanBackups, writeManifest } from './manifest.ts'
-import { META_FINALIZED, META_HEAD, decodeFinalized, decodeHead, mhKey, openView, type StoreView } from './read-store.ts'
+import { mhKey, openView, type StoreView } from './read-store.ts'
+import { META_FINALIZED, META_HEAD } from '../storage/keys.ts'
+import { decodeFinalized, decodeHead } from '../node/write-block.ts'
 import { readPinsIndex } from './verify.ts'
 import type { BackedUpPin, BackupFile, BackupManifest, BackupProgress, BackupResult, CreateBackupOptions, MaintainedStore } from './types.ts'
 
@@ -110,7 +113,7 @@ export async function createBackup (store: MaintainedStore, dir: string, options
 
 /** Writes a block after checking it against its CID. */
 async function putChecked (car: CarOut, cid: CID, bytes: Uint8Array): Promise<void> {
-  if (!blockMatchesCid(cid, bytes)) throw new CorruptDataError(`backup: stored block ${cid.toString()} does not hash to its CID; run verify --repair first`)
+  if (!bytesMatchCid(cid, bytes)) throw new CorruptDataError(`backup: stored block ${cid.toString()} does not hash to its CID; run verify --repair first`)
   await car.put(cid, bytes)
 }
 

@@ -1,7 +1,5 @@
-import { CID } from 'multiformats/cid'
-import { META_FINALIZED, META_HEAD, readU64, writeU64 } from '../storage/keys.ts'
+import type { CID } from 'multiformats/cid'
 import type { BlocksDb, RootDb } from '../storage/level.ts'
-import type { WriteBatch } from '../storage/types.ts'
 
 /** Bytes a LevelDB iterator reads ahead per batch on long scans. */
 export const ITERATOR_BATCH_BYTES = 1 << 20
@@ -38,24 +36,6 @@ export function openView (db: RootDb, blocks: BlocksDb): StoreView {
   }
 }
 
-/** The head as the store records it (see node/write-block.ts). */
-export function decodeHead (bytes: Uint8Array | undefined): { height: number, cid: CID } | null {
-  return bytes == null ? null : { height: readU64(bytes, 0), cid: CID.decode(bytes.subarray(8)) }
-}
-
-/** The finalized height as the store records it (+1, so -1 fits), or -1. */
-export function decodeFinalized (bytes: Uint8Array | undefined): number {
-  return bytes == null ? -1 : readU64(bytes, 0) - 1
-}
-
-/** Writes the finalized height in the store's encoding. */
-export function finalizedInBatch (batch: WriteBatch, height: number): void {
-  const out = new Uint8Array(8)
-  writeU64(out, 0, height + 1)
-  batch.put(META_FINALIZED, out)
-}
-
-export { META_FINALIZED, META_HEAD }
 
 /** A compact set key for a CID: its multihash (codecs differ, bytes do not). */
 export function mhKey (cid: CID): string {

@@ -14,11 +14,13 @@ import { holdInBatch, pinInBatch, readPin, type PinReason, type PinReader } from
 import { FLAT_META_KEY, isStateNodeCid, stateRootKey } from '../state/keys.ts'
 import { META_HEAD, PREFIX, blockKey, digestKey, heightKey, prefixRange } from '../storage/keys.ts'
 import { openLevel, startBatch, type BlocksDb, type RootDb, type StoreBatch } from '../storage/level.ts'
-import { blockMatchesCid, readCar } from './car.ts'
+import { readCar } from './car.ts'
+import { bytesMatchCid } from '../codec/cid.ts'
 import { RESTORE_BATCH_BLOCKS, PROGRESS_EVERY, SCOPE_DAG, SCOPE_HEADER } from './constants.ts'
 import { BackupCorruptError, BackupNotFoundError, InvalidBackupOptionsError, RestoreTargetNotEmptyError } from './errors.ts'
 import { chainOf, scanBackups } from './manifest.ts'
-import { finalizedInBatch, mhKey } from './read-store.ts'
+import { mhKey } from './read-store.ts'
+import { writeFinalizedInBatch } from '../node/write-block.ts'
 import type { BackedUpPin, BackupFile, BackupInfo, MaintainedStore, RestoreBackupOptions, RestoreResult } from './types.ts'
 import { resolveBackup, verifyChain } from './verify.ts'
 
@@ -87,7 +89,7 @@ async function restoreInto (db: RootDb, blocks: BlocksDb, sync: boolean, chain: 
   }
   const put = async (cid: CID, bytes: Uint8Array, b: BackupInfo, f: BackupFile, index: number): Promise<void> => {
     // verified a moment ago; checked again in case the file changed since
-    if (!blockMatchesCid(cid, bytes)) throw new BackupCorruptError(`backup ${b.id}: ${f.name} block ${index} (${cid.toString()}) does not hash to its CID`, { backup: b.id, file: f.name, block: index, cid: cid.toString() })
+    if (!bytesMatchCid(cid, bytes)) throw new BackupCorruptError(`backup ${b.id}: ${f.name} block ${index} (${cid.toString()}) does not hash to its CID`, { backup: b.id, file: f.name, block: index, cid: cid.toString() })
     batch.putBlock(cid, bytes)
     out.blocks++
     out.bytes += bytes.length
@@ -192,7 +194,7 @@ async function restoreInto (db: RootDb, blocks: BlocksDb, sync: boolean, chain: 
   if (out.head != null) {
     setHeadInBatch(batch, out.head)
     const finalized = Math.min(lastApplied.finalized, out.head.height)
-    if (finalized >= 0) finalizedInBatch(batch, finalized)
+    if (finalized >= 0) writeFinalizedInBatch(batch, finalized)
   }
   await batch.write(true)
   if (out.head == null && chain.some(b => b.manifest.from != null && b.manifest.from <= upTo)) throw new CorruptDataError('restore: the backups index heights but none were restored')

@@ -5,7 +5,8 @@ import { CID } from 'multiformats/cid'
 import { decodeHeader } from '../codec/decode.ts'
 import { linksOf } from '../codec/links.ts'
 import type { PinReason } from '../pinning/records.ts'
-import { blockMatchesCid, readCar } from './car.ts'
+import { readCar } from './car.ts'
+import { bytesMatchCid } from '../codec/cid.ts'
 import { MANIFEST_FILE, CHAIN_PAGE_TYPE, CHAIN_ROOT_TYPE, PINS_ROOT_TYPE, PROGRESS_EVERY, SCOPE_DAG, SCOPE_HEADER, STATE_PAGE_TYPE, STATE_ROOT_TYPE } from './constants.ts'
 import { BackupCorruptError, BackupIncompleteError, BackupManifestError, BackupOrderError, BackupTruncatedError, type BackupErrorDetail } from './errors.ts'
 import { chainOf, findBackup, readManifest, scanBackups } from './manifest.ts'
@@ -90,7 +91,7 @@ export async function verifyFile (b: BackupInfo, f: BackupFile, ctx: ChainVerify
     ctx.signal?.throwIfAborted()
     const where = at({ block: index, cid: cid.toString() })
     const name = `backup ${b.id}: ${f.name} block ${index} (${cid.toString()})`
-    if (!blockMatchesCid(cid, block)) throw new BackupCorruptError(`${name} does not hash to its CID (corrupted bytes)`, where)
+    if (!bytesMatchCid(cid, block)) throw new BackupCorruptError(`${name} does not hash to its CID (corrupted bytes)`, where)
     const key = mhKey(cid)
     const e = expected.get(key)
     if (e == null) {
@@ -225,7 +226,7 @@ export async function readPinsIndex (path: string, backup: string): Promise<Back
   const car = await readCar(path, backup)
   for await (const { cid, bytes, index } of car.blocks()) {
     const where = { backup, file: path, block: index, cid: cid.toString() }
-    if (!cid.equals(car.roots[0]) || !blockMatchesCid(cid, bytes)) throw new BackupCorruptError(`backup ${backup}: ${path} does not start with its checked pins index`, where)
+    if (!cid.equals(car.roots[0]) || !bytesMatchCid(cid, bytes)) throw new BackupCorruptError(`backup ${backup}: ${path} does not start with its checked pins index`, where)
     return decodePins(bytes, where, `backup ${backup}: ${path}`)
   }
   throw new BackupTruncatedError(`backup ${backup}: ${path} holds no blocks`, { backup, file: path })

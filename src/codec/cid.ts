@@ -12,6 +12,8 @@ export const DAG_CBOR = dagCbor.code
 export const RAW = 0x55
 /** Multihash code of sha2-256, the only hash chainstore writes. */
 export const SHA2_256 = sha256.code
+/** Multihash code of keccak-256 (state trie nodes, as Ethereum addresses them). */
+export const KECCAK_256 = 0x1b
 
 /** sha2-256 digest computed synchronously (node:crypto), so hot paths avoid a promise per block. */
 export function sha256Digest (bytes: Uint8Array): Digest.Digest<typeof SHA2_256, 32> {
@@ -34,12 +36,9 @@ export function cidFromDigest (digest: Uint8Array, codec: number = DAG_CBOR): CI
 export function bytesMatchCid (cid: CID, bytes: Uint8Array): boolean {
   if (cid.multihash.code === SHA2_256) return Buffer.compare(hash('sha256', bytes, 'buffer'), cid.multihash.digest) === 0
   // state trie nodes (src/state) are addressed by keccak-256, as Ethereum's are
-  if (cid.multihash.code === KECCAK_256_CODE) return Buffer.compare(keccak256(bytes), cid.multihash.digest) === 0
+  if (cid.multihash.code === KECCAK_256) return Buffer.compare(keccak256(bytes), cid.multihash.digest) === 0
   return false
 }
-
-/** Multihash code of keccak-256. */
-const KECCAK_256_CODE = 0x1b
 
 /** Parses a CID given as a CID object or string; throws InvalidCidError naming the input. */
 export function parseCid (input: unknown, what = 'cid'): CID {

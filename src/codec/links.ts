@@ -3,15 +3,15 @@ import * as dagPb from '@ipld/dag-pb'
 import { BranchNode, ExtensionNode, decodeNode, decodeRawNode, isRawNode, type EmbeddedNode, type TrieNode } from '@ethereumjs/trie'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
-import { DAG_CBOR, RAW } from './cid.ts'
+import { DAG_CBOR, KECCAK_256, RAW } from './cid.ts'
+
+export { KECCAK_256 }
 
 /** Deepest nesting followed inside a dag-cbor value. */
 const MAX_DEPTH = 64
 
 /** Multicodec of an Ethereum state trie node (RLP of a Merkle Patricia Trie node). */
 export const ETH_STATE_TRIE = 0x96
-/** Multihash code of keccak-256, the hash of every state trie node. */
-export const KECCAK_256 = 0x1b
 /** RLP of the empty string: the one "node" of an empty trie (its keccak is the empty root). */
 const EMPTY_TRIE_NODE = 0x80
 

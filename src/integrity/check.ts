@@ -4,8 +4,9 @@ import * as Digest from 'multiformats/hashes/digest'
 import { RAW, cidFromDigest } from '../codec/cid.ts'
 import { decodeHeader } from '../codec/decode.ts'
 import { linksOf } from '../codec/links.ts'
-import { blockMatchesCid } from '../backup/car.ts'
-import { decodeHead, mhKey, openView, type StoreView } from '../backup/read-store.ts'
+import { bytesMatchCid } from '../codec/cid.ts'
+import { mhKey, openView, type StoreView } from '../backup/read-store.ts'
+import { decodeHead } from '../node/write-block.ts'
 import { TX_RECORD_HEAD, decodeBlockRecord, decodeLogRecord } from '../indexes/records.ts'
 import { decodePinValue, type PinRecord } from '../pinning/records.ts'
 import { heightOfRootKey } from '../state/keys.ts'
@@ -123,7 +124,7 @@ async function scanBlocks (view: StoreView, r: CheckResult, find: Find, want: (c
         find({ kind: 'corrupt-block', message: `blockstore key ${key.slice(0, 60)} is not a multihash` })
         continue
       }
-      if (!blockMatchesCid(cid, bytes)) {
+      if (!bytesMatchCid(cid, bytes)) {
         r.badKeys.add(key)
         want(cid)
         find({ kind: 'corrupt-block', cid: cid.toString(), message: `block ${cid.toString()}: ${bytes.length} bytes that do not hash to its CID` })

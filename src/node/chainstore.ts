@@ -31,7 +31,7 @@ import {
   BlockNotFoundError, HeightConflictError, InvalidQueryError, ParentNotFoundError, ReceiptNotFoundError, StoreClosedError,
   TransactionNotFoundError
 } from '../storage/errors.ts'
-import { BLOCKS_SUBLEVEL, HELIA_SUBLEVEL, META_FINALIZED, PREFIX, blockKey, blockTxIdsKey, digestKey, heightKey, prefixRange, readU64, writeU64 } from '../storage/keys.ts'
+import { BLOCKS_SUBLEVEL, HELIA_SUBLEVEL, PREFIX, blockKey, blockTxIdsKey, digestKey, heightKey, prefixRange } from '../storage/keys.ts'
 import { openKv, type KvStore } from '../storage/kv.ts'
 import { sealedKv } from '../storage/sealed-kv.ts'
 import { openLevel, startBatch, type BlocksDb, type RootDb, type StoreBatch } from '../storage/level.ts'
@@ -49,7 +49,7 @@ import type { StoreBatch as StateBatch } from '../storage/level.ts'
 
 /** kv namespace where gateway scores persist. */
 const GATEWAY_SCORES_NAMESPACE = 'gateway-scores'
-import { addBlockToBatch, readHead, setChainPin, setHeadInBatch, type ChainPin } from './write-block.ts'
+import { addBlockToBatch, readFinalized, readHead, setChainPin, setHeadInBatch, writeFinalizedInBatch, type ChainPin } from './write-block.ts'
 import { keptBy, leavingWindow, resolvePolicy, type PinPolicy } from '../pinning/policy.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import type { AddFileOptions, GetBytesOptions, Head, NetworkStatus, PutBytesOptions, ReorgEvent, StoreStatus } from './types.ts'
@@ -402,12 +402,34 @@ export class ChainStore {
    */
   async importStateSnapshot (file: string, options: { onProgress?: SnapshotProgress, signal?: AbortSignal } = {}): Promise<SnapshotManifest> {
     this.#assertOpen()
+    return await this.#importing(async () => await importSnapshot(file, this.state, options))
+  }
+
+  /**
+   * Runs an import that writes blocks before the pin that holds them (a
+   * UnixFS file through Helia, a state snapshot): it waits for a running GC
+   * or eviction, and they wait for it (they would see its blocks unpinned).
+   */
+  async #importing<T> (fn: () => Promise<T>): Promise<T> {
     while (this.#gcRunning != null) await this.#gcRunning
     this.#fileImports++
     try {
-      return await importSnapshot(file, this.state, options)
+      return await fn()
     } finally {
       if (--this.#fileImports === 0) for (const wake of this.#importsDrained.splice(0)) wake()
+    }
+  }
+
+  /** Runs a deletion of blocks (GC, fetch-cache eviction) once no import runs; imports wait for it. */
+  async #deleting<T> (fn: () => Promise<T>): Promise<T> {
+    let done!: () => void
+    this.#gcRunning = new Promise<void>(resolve => { done = resolve })
+    try {
+      while (this.#fileImports > 0) await new Promise<void>(resolve => this.#importsDrained.push(resolve))
+      return await fn()
+    } finally {
+      this.#gcRunning = null
+      done()
     }
   }
 
@@ -934,7 +956,7 @@ export class ChainStore {
       this.#fetched.touch(key)
       return local
     }
-    this.#fetched.stats.misses++
+    this.#fetched.miss()
     const bytes = await this.#fetchRemote(cid, options)
     await this.#admitFetched(cid, bytes)
     return bytes
@@ -992,14 +1014,7 @@ export class ChainStore {
   /** Deletes the blocks the fetch cache's LRU pushed out; waits while a file import runs (it may reuse one). Call under the write lock. */
   async #evictFetched (): Promise<void> {
     if (!this.#fetched.evictionsPending || this.#fileImports > 0 || this.#gcRunning != null) return
-    let done!: () => void
-    this.#gcRunning = new Promise<void>(resolve => { done = resolve })
-    try {
-      await this.#deleteEvicted()
-    } finally {
-      this.#gcRunning = null
-      done()
-    }
+    await this.#deleting(async () => { await this.#deleteEvicted() })
   }
 
   async #deleteEvicted (): Promise<void> {
@@ -1013,11 +1028,8 @@ export class ChainStore {
   /** Adds a payload of any size as a UnixFS DAG (standard IPFS file) and pins its root. */
   async addFile (content: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: AddFileOptions = {}): Promise<CID> {
     this.#assertOpen()
-    // a file's blocks land one Helia put at a time before its pin record: GC
-    // must not run in between (it would see unpinned blocks)
-    while (this.#gcRunning != null) await this.#gcRunning
-    this.#fileImports++
-    try {
+    // a file's blocks land one Helia put at a time before its pin record
+    return await this.#importing(async () => {
       const cid = content instanceof Uint8Array
         ? await this.#fs.addBytes(content, { signal: options.signal })
         : await this.#fs.addByteStream(content as AsyncIterable<Uint8Array>, { signal: options.signal })
@@ -1027,9 +1039,7 @@ export class ChainStore {
       holdInBatch(batch, this.#readPin, cid, 'blob', true)
       await batch.write(this.#sync)
       return cid
-    } finally {
-      if (--this.#fileImports === 0) for (const wake of this.#importsDrained.splice(0)) wake()
-    }
+    })
   }
 
   /**
@@ -1049,10 +1059,7 @@ export class ChainStore {
     }
     return await this.#exclusive(async () => {
       this.#assertOpen()
-      let done!: () => void
-      this.#gcRunning = new Promise<void>(resolve => { done = resolve })
-      try {
-        while (this.#fileImports > 0) await new Promise<void>(resolve => this.#importsDrained.push(resolve))
+      return await this.#deleting(async () => {
         await this.#deleteEvicted()
         const roots = this.replication != null ? await this.replication.keepRoots() : []
         const summary = await collectGarbage(this.#db, this.#blocks, roots, { sync: this.#sync, keepKeys: this.#fetched.keys(), ...options })
@@ -1066,10 +1073,7 @@ export class ChainStore {
         this.metrics.gcDone(summary)
         this.events.emit('gc', summary)
         return summary
-      } finally {
-        this.#gcRunning = null
-        done()
-      }
+      })
     })
   }
 
@@ -1375,19 +1379,6 @@ function cacheKey (ref: BlockRef): string | number {
 function blocksRange (): [Uint8Array, Uint8Array] {
   const enc = new TextEncoder()
   return [enc.encode(`!${BLOCKS_SUBLEVEL}!`), enc.encode(`!${BLOCKS_SUBLEVEL}"`)]
-}
-
-/** The finalized height recorded by {@link writeFinalizedInBatch}, or -1. */
-function readFinalized (db: RootDb): number {
-  const bytes = db.getSync(META_FINALIZED)
-  return bytes == null ? -1 : readU64(bytes, 0) - 1
-}
-
-/** Records the finalized height (stored +1 so that -1, none, fits an unsigned field). */
-function writeFinalizedInBatch (batch: WriteBatch, height: number): void {
-  const out = new Uint8Array(8)
-  writeU64(out, 0, height + 1)
-  batch.put(META_FINALIZED, out)
 }
 
 /** Heights in [from, to] whose pin may change when they become final: those a `finalizedOnly` rule could keep. */

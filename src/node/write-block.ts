@@ -2,7 +2,7 @@ import type { EncodedBlock } from '../codec/encode.ts'
 import { indexBlock, recordBlock } from '../indexes/writer.ts'
 import { holdInBatch, releaseInBatch, type PinReader } from '../pinning/records.ts'
 import { CID } from 'multiformats/cid'
-import { META_HEAD, readU64, writeU64 } from '../storage/keys.ts'
+import { META_FINALIZED, META_HEAD, readU64, writeU64 } from '../storage/keys.ts'
 import type { RootDb } from '../storage/level.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import type { Head } from './types.ts'
@@ -46,6 +46,27 @@ export function setHeadInBatch (batch: WriteBatch, head: Head): void {
 
 /** The head recorded by {@link setHeadInBatch}, or null for an empty store. */
 export function readHead (db: RootDb): Head | null {
-  const bytes = db.getSync(META_HEAD)
+  return decodeHead(db.getSync(META_HEAD) ?? undefined)
+}
+
+/** Decodes a head value written by {@link setHeadInBatch} (backups read it from a snapshot). */
+export function decodeHead (bytes: Uint8Array | undefined): Head | null {
   return bytes == null ? null : { height: readU64(bytes, 0), cid: CID.decode(bytes.subarray(8)) }
+}
+
+/** The finalized height recorded by {@link writeFinalizedInBatch}, or -1. */
+export function readFinalized (db: RootDb): number {
+  return decodeFinalized(db.getSync(META_FINALIZED) ?? undefined)
+}
+
+/** Decodes a finalized-height value written by {@link writeFinalizedInBatch}, or -1. */
+export function decodeFinalized (bytes: Uint8Array | undefined): number {
+  return bytes == null ? -1 : readU64(bytes, 0) - 1
+}
+
+/** Records the finalized height (stored +1 so that -1, none, fits an unsigned field). */
+export function writeFinalizedInBatch (batch: WriteBatch, height: number): void {
+  const out = new Uint8Array(8)
+  writeU64(out, 0, height + 1)
+  batch.put(META_FINALIZED, out)
 }

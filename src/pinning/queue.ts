@@ -4,7 +4,7 @@ import { InvalidBlockError } from '../codec/errors.ts'
 import { linksOf } from '../codec/links.ts'
 import { ChainStoreError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
-import { PREFIX, concat, prefixRange } from '../storage/keys.ts'
+import { PREFIX, prefixRange, prefixedKey } from '../storage/keys.ts'
 import type { RootDb } from '../storage/level.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import type { PinReason, PinRecord, PinState } from './records.ts'
@@ -27,7 +27,7 @@ export const PIN_ATTEMPTS = 3
 const RETRY_BASE_MS = 1000
 
 function queueKey (cid: CID): Uint8Array {
-  return concat([Uint8Array.of(PREFIX.PIN_QUEUE), cid.bytes])
+  return prefixedKey(PREFIX.PIN_QUEUE, cid.bytes)
 }
 
 /** Records a job and its state in a batch (with the pin record), so a restart resumes it and `pins` can list holds by state. */

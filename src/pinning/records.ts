@@ -2,7 +2,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import type { ClassicLevel } from 'classic-level'
 import { CorruptDataError } from '../codec/errors.ts'
-import { PREFIX, concat, prefixRange } from '../storage/keys.ts'
+import { PREFIX, prefixRange, prefixedKey } from '../storage/keys.ts'
 import type { WriteBatch } from '../storage/types.ts'
 
 /** Why a DAG is pinned; one root can be held for several reasons. */
@@ -38,7 +38,7 @@ export interface PinRecord {
 export type PinReader = (cid: CID) => PinRecord | undefined
 
 function pinKey (cid: CID): Uint8Array {
-  return concat([Uint8Array.of(PREFIX.PIN), cid.bytes])
+  return prefixedKey(PREFIX.PIN, cid.bytes)
 }
 
 /** Adds a pin record to a batch, so the pin is written atomically with what it pins. */

@@ -1,7 +1,7 @@
 import { keccak256 } from 'ethereum-cryptography/keccak.js'
 import type { CID } from 'multiformats/cid'
 import { ETH_STATE_TRIE, KECCAK_256, stateNodeCid } from '../codec/links.ts'
-import { PREFIX, readU64, writeU64 } from '../storage/keys.ts'
+import { PREFIX, prefixedKey, readU64, u64Key } from '../storage/keys.ts'
 import { CorruptStateError } from './errors.ts'
 
 // keccak-256 comes from ethereum-cryptography, the package @ethereumjs/trie itself hashes with
@@ -22,10 +22,7 @@ export function isStateNodeCid (cid: CID): boolean {
 
 /** `STATE_ROOT` key of a height. */
 export function stateRootKey (height: number): Uint8Array {
-  const k = new Uint8Array(9)
-  k[0] = PREFIX.STATE_ROOT
-  writeU64(k, 1, height)
-  return k
+  return u64Key(PREFIX.STATE_ROOT, height)
 }
 
 /** Height of a `STATE_ROOT` key. */
@@ -36,10 +33,7 @@ export function heightOfRootKey (key: Uint8Array): number {
 
 /** `STATE_FLAT` key of a state key. */
 export function flatKey (key: Uint8Array): Uint8Array {
-  const k = new Uint8Array(1 + key.length)
-  k[0] = PREFIX.STATE_FLAT
-  k.set(key, 1)
-  return k
+  return prefixedKey(PREFIX.STATE_FLAT, key)
 }
 
 /** `STATE_META` key holding the root the flat layer mirrors; absent while the layer is stale. */

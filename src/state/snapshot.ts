@@ -12,7 +12,7 @@ import type { AbortOptions } from '../storage/types.ts'
 import { stateNodeCid } from '../codec/links.ts'
 import { SNAPSHOT_IMPORT_BATCH, SNAPSHOT_TYPE, SNAPSHOT_VERSION } from './constants.ts'
 import { SnapshotCorruptError, SnapshotIncompleteError, SnapshotManifestError, SnapshotTruncatedError, UnknownStateHeightError } from './errors.ts'
-import { EMPTY_ROOT_HASH, bytesEqual, hex, isStateNodeCid, keccak256 } from './keys.ts'
+import { EMPTY_ROOT_HASH, bytesEqual, hex, isStateNodeCid } from './keys.ts'
 import type { StateStore } from './store.ts'
 import type { CommitHook } from './types.ts'
 import { walkNodes } from './walk.ts'
@@ -120,7 +120,7 @@ export async function importSnapshot (file: string, into: StateStore, options: A
       continue
     }
     if (!isStateNodeCid(cid)) throw new SnapshotCorruptError(`snapshot ${file}: block ${index} has CID ${cid.toString()}, not an eth-state-trie keccak-256 node`)
-    if (!bytesEqual(keccak256(block), cid.multihash.digest)) throw new SnapshotCorruptError(`snapshot ${file}: block ${index} (${cid.toString()}) does not hash to its CID (corrupted bytes)`)
+    if (!bytesMatchCid(cid, block)) throw new SnapshotCorruptError(`snapshot ${file}: block ${index} (${cid.toString()}) does not hash to its CID (corrupted bytes)`)
     const key = hex(cid.multihash.digest)
     if (seen.has(key)) continue
     seen.add(key)

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import type { CID } from 'multiformats/cid'
-import { PREFIX, blockKey, concat, prefixRange, readU64, writeU64 } from './keys.ts'
+import { PREFIX, blockKey, prefixRange, prefixedKey, readU64, writeU64 } from './keys.ts'
 import type { RootDb } from './level.ts'
 import type { WriteBatch } from './types.ts'
 
@@ -26,7 +26,7 @@ const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
 function recordKey (key: string): Uint8Array {
-  return concat([Uint8Array.of(PREFIX.FETCHED), encoder.encode(key)])
+  return prefixedKey(PREFIX.FETCHED, encoder.encode(key))
 }
 
 /**
@@ -79,6 +79,11 @@ export class FetchCache {
   holds (cid: CID): boolean {
     const key = blockKey(cid)
     return this.#lru?.has(key) === true || this.#pending.has(key)
+  }
+
+  /** Counts a read of a block not stored here (it goes to peers or gateways). */
+  miss (): void {
+    this.stats.misses++
   }
 
   /** Counts a read answered from the tier and makes the block most recent (`key`: the block's blockstore key). */

@@ -57,8 +57,9 @@ export const META_SCHEMA = metaKey('schema')
 /** Highest finalized height on the canonical chain. */
 export const META_FINALIZED = metaKey('finalized')
 
-function metaKey (name: string): Uint8Array {
-  return concat([Uint8Array.of(PREFIX.META), new TextEncoder().encode(name)])
+/** A `META` key by name. */
+export function metaKey (name: string): Uint8Array {
+  return prefixedKey(PREFIX.META, new TextEncoder().encode(name))
 }
 
 /** Key of a block in the blocks sublevel: exactly what blockstore-level writes, so Helia reads it. */
@@ -109,29 +110,34 @@ export function concat (parts: Uint8Array[]): Uint8Array {
   return out
 }
 
+/** A key of a one-byte prefix and a number (a height, a time) as 8 big-endian bytes, so keys sort by it. */
+export function u64Key (prefix: number, n: number): Uint8Array {
+  const k = new Uint8Array(9)
+  k[0] = prefix
+  writeU64(k, 1, n)
+  return k
+}
+
+/** A key of a one-byte prefix followed by bytes (a digest, a CID, a name). */
+export function prefixedKey (prefix: number, bytes: Uint8Array): Uint8Array {
+  const k = new Uint8Array(1 + bytes.length)
+  k[0] = prefix
+  k.set(bytes, 1)
+  return k
+}
+
 /** `HEIGHT` key of a height. */
 export function heightKey (height: number): Uint8Array {
-  const k = new Uint8Array(9)
-  k[0] = PREFIX.HEIGHT
-  writeU64(k, 1, height)
-  return k
+  return u64Key(PREFIX.HEIGHT, height)
 }
 
 /** `BLOCK_TXIDS` key of a height. */
 export function blockTxIdsKey (height: number): Uint8Array {
-  const k = new Uint8Array(9)
-  k[0] = PREFIX.BLOCK_TXIDS
-  writeU64(k, 1, height)
-  return k
+  return u64Key(PREFIX.BLOCK_TXIDS, height)
 }
 
 /** Key made of a prefix and a 32-byte digest (block and transaction records). */
-export function digestKey (prefix: number, digest: Uint8Array): Uint8Array {
-  const k = new Uint8Array(33)
-  k[0] = prefix
-  k.set(digest, 1)
-  return k
-}
+export const digestKey = prefixedKey
 
 /** `ADDRESS` key: address, height, index in block. */
 export function addressKey (address: Uint8Array, height: number, index: number): Uint8Array {
