@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { ComposedStorage, IPFSBlockStorage, Identities, KeyStore, KeyValueIndexed, LRUStorage, createOrbitDB } from '@orbitdb/core'
+import { ComposedStorage, IPFSBlockStorage, Identities, KeyStore, KeyValue, KeyValueIndexed, LRUStorage, createOrbitDB } from '@orbitdb/core'
 import type { Helia } from 'helia'
 import { base58btc } from 'multiformats/bases/base58'
 import { CID } from 'multiformats/cid'
@@ -25,6 +25,7 @@ import { verifySecp256k1 } from './verify.ts'
 import { HEAD_PROTOCOL, requestHead, serveHead, type PeerHead } from './head-protocol.ts'
 import { AttestationLog } from './attestation-log.ts'
 import type { AttestationStore } from '../attestations/store.ts'
+import { LwwMap } from './lww.ts'
 
 /** How many confirmations a write waits for. */
 export type Consistency = 'one' | 'quorum' | 'all'
@@ -124,6 +125,8 @@ export class Replicator {
   #orbitdb: any
   #chain: any
   #validators: any
+  /** Validator state folded from the validators log, last writer wins (src/replication/lww.ts). */
+  readonly #validatorState = new LwwMap<ValidatorState>()
   #reputationDb: any
   /** Set once the databases are open (start). */
   reputation!: Reputation
@@ -200,10 +203,17 @@ export class Replicator {
       AccessController: ChainstoreAccessController({ write: writers, rule: 'writers', database: 'chain', checkPayload: p => checkAnnouncementBatch((p as any)?.value), onReject, logger })
     })
     this.#validators = await this.#orbitdb.open(`${name}.validators`, {
-      Database: KeyValueIndexed(),
+      // plain KeyValue: state is read from the LWW fold, not an index
+      Database: KeyValue(),
       entryStorage: await this.#networkStorage(),
       AccessController: ChainstoreAccessController({ write: writers, rule: 'writers', database: 'validators', checkPayload: checkValidatorPayload, onReject, logger })
     })
+    // the fold follows every entry OrbitDB adds (appends, and joins with the
+    // ancestors they bring), then takes in the log as it is on disk
+    this.#validators.events.on('update', (entry: any) => {
+      this.#validatorState.applyWithAncestors(this.#validators.log, entry).catch(err => this.#log.warn({ err: (err as Error).message }, 'validator fold'))
+    })
+    await this.#validatorState.applyAll(this.#validators.log)
     this.#reputationDb = await this.#orbitdb.open(`${name}.reputation`, {
       Database: KeyValueIndexed(),
       entryStorage: await this.#networkStorage(),
@@ -952,22 +962,18 @@ export class Replicator {
   }
 
   async getValidator (id: string): Promise<ValidatorState | undefined> {
-    return await this.#validators.get(id)
+    return this.#validatorState.get(id)
   }
 
   /**
-   * Validator state as OrbitDB's KeyValueIndexed index holds it. Known issue
-   * (docs/FAULTS.md, finding 4, open): after partitions heal, peers can
-   * disagree on a key written concurrently, and a restarted peer can miss
-   * keys. Folding the log by Lamport time instead converges after
-   * partitions but loses acknowledged writes after a SIGKILL (the reopened
-   * log's clock can fall behind entries already written), so the index stays
-   * until the log's heads are made durable with each write.
+   * Validator state: the validators log folded last-writer-wins per key by
+   * (Lamport time, writer id, entry hash), so peers holding the same entries
+   * agree whatever order they arrived in. Not KeyValueIndexed's index: after
+   * partitions healed, peers disagreed on a key written concurrently and a
+   * restarted peer missed keys its log held (docs/FAULTS.md, finding 4).
    */
   async validators (): Promise<Array<{ id: string, state: ValidatorState }>> {
-    const out: Array<{ id: string, state: ValidatorState }> = []
-    for await (const { key, value } of this.#validators.iterator()) out.push({ id: key, state: value })
-    return out.sort((a, b) => a.id < b.id ? -1 : 1)
+    return this.#validatorState.list().map(([id, state]) => ({ id, state }))
   }
 
   /** OrbitDB addresses of the three databases. */

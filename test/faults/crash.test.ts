@@ -145,7 +145,7 @@ describe('kill -9 with replication, validators and pins', () => {
         ledger = newLedger()
         extra = { validators: new Map(), pins: new Set() }
       }
-      const args: NetCrashArgs = { dataDir, seed: chainSeed, identitySeed: IDENTITY, writers: WRITERS, ...CHAIN }
+      const args: NetCrashArgs = { cycle, dataDir, seed: chainSeed, identitySeed: IDENTITY, writers: WRITERS, ...CHAIN }
       const child = new ChildLines(process.execPath, [WRITER, JSON.stringify(args)], live)
       // kill moments: before ready (start-up, OrbitDB open, announcing leftovers) or 0-2.5 s into the writes
       const early = random() < 0.2

@@ -18,7 +18,17 @@ import { createLogger } from '../../../src/logger.ts'
 import { SyntheticChain } from '../../../src/synthetic/chain.ts'
 import { emit } from './lines.ts'
 
-export interface NetCrashArgs { dataDir: string, seed: number, identitySeed: string, writers: string[], txsPerBlock: [number, number], addresses: number, dataBytes: number }
+export interface NetCrashArgs {
+  /** Kill cycle: stakes are 1000 + cycle × 1,000,000 + round, so a later write always carries a larger stake. */
+  cycle: number
+  dataDir: string
+  seed: number
+  identitySeed: string
+  writers: string[]
+  txsPerBlock: [number, number]
+  addresses: number
+  dataBytes: number
+}
 const args = JSON.parse(process.argv[2]) as NetCrashArgs
 let phase = 'open'
 const fail = (err: unknown): never => { emit({ t: 'error', phase, name: (err as Error)?.name, message: String((err as Error)?.message ?? err) }); process.exit(3) }
@@ -55,9 +65,10 @@ for (let round = 0; ; round++) {
   const stored = await store.storeBlocks(chain.take(1 + (round % 3), limits))
   for (const b of stored) emit({ t: 'block', height: b.height, cid: b.cid.toString(), txIds: b.txIds.map(String) })
   const id = `val-${round % 12}`
-  const state = { stake: String(1000 + round), status: 'active' as const, lastSeen: round }
+  const stake = 1000 + args.cycle * 1_000_000 + round
+  const state = { stake: String(stake), status: 'active' as const, lastSeen: round }
   await store.replication!.putValidator(id, state)
-  emit({ t: 'validator', id, stake: 1000 + round })
+  emit({ t: 'validator', id, stake })
   if (round % 2 === 0) {
     const bytes = new TextEncoder().encode(`blob ${args.seed} ${round} `.repeat(1 + (round % 50)))
     const cid = await store.putBytes(bytes, { pin: false })
