@@ -162,7 +162,7 @@ describe('replication between peer processes', () => {
     for (const b of all.stored) expect(await back.call('hasBlock', { cid: b.cid })).toBe(true)
   })
 
-  it('refuses a writer outside the validator set on every honest replica and counts it', async () => {
+  it('refuses a writer outside the validator set and a forged identity on every honest replica and counts them', async () => {
     const w1 = await start('writer-1')
     const a1 = await addrOf(w1)
     const r2 = await start('reader-2', { peers: [a1] })
@@ -177,6 +177,17 @@ describe('replication between peer processes', () => {
     }, 30_000, 'rejections counted on both honest peers')
     // nothing of it reached the fold or the chain
     for (const p of [w1, r2]) expect((await p.call('head')).height).toBe(2)
+    // a forged identity: an entry naming writer-1's identity, signed with the outsider's own key
+    await w1.call('putValidator', { id: 'val-a', state: { stake: '100', status: 'active', lastSeen: 1 } })
+    await until(async () => (await r2.call('validators')).length === 1, 30_000, 'validator replicated')
+    const [vHead] = await w1.call('headEntries', { database: 'validators' })
+    const forged = { op: 'PUT', key: 'val-a', value: { stake: '999', status: 'jailed', lastSeen: 2 } }
+    await outsider.call('forgeIdentity', { topic: databases.validators, hex: vHead.hex, hash: vHead.hash, payload: forged, key: 'own' })
+    await until(async () => {
+      const s = await Promise.all([w1.call('stats'), r2.call('stats')])
+      return s.every(x => x.rejectedByReason['forged-identity'] >= 1)
+    }, 30_000, 'forged identity refused on both honest peers')
+    for (const p of [w1, r2]) expect(await p.call('validators')).toEqual([{ id: 'val-a', state: { stake: '100', status: 'active', lastSeen: 1 } }])
     // and the peer that sent it lost reputation on the honest peers
     const outsiderId = (await outsider.call('info')).peerId
     await until(async () => {

@@ -17,6 +17,9 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { lpStream } from '@libp2p/utils'
 import { useAccessController } from '@orbitdb/core'
 import { ACCESS_CONTROLLER_TYPE } from '../replication/access.ts'
+import * as dagCbor from '@ipld/dag-cbor'
+import { base58btc } from 'multiformats/bases/base58'
+import { cidOf } from '../codec/cid.ts'
 
 interface Init { config: ChainStoreConfigInput, byzantine?: 'wrong-bytes', api?: boolean }
 const init: Init = JSON.parse(process.argv[2])
@@ -109,6 +112,9 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
     // below builds the controller from the manifest type, now the permissive one
     await (await rep.orbitdb.open(address)).close()
     const db = await rep.orbitdb.open(address)
+    // this instance is not the replicator's, so it lacks its 'error' listener:
+    // a peer resetting a head-exchange stream would otherwise kill the process
+    db.events.on('error', () => {})
     const fake = (await store.putBytes(new TextEncoder().encode(`forged ${height}`))).toString()
     const hash = await db.add({ v: 1, blocks: [{ cid: fake, height, parent: null, weight: 1_000_000, finalized: true, txCount: 0 }] })
     return hash
@@ -143,6 +149,24 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
     const db = await rep.orbitdb.open(rep.addressesOfDatabases()[database])
     const heads: any[] = await db.log.heads()
     return heads.map(e => ({ hash: String(e.hash), hex: Buffer.from(store.localBytes(String(e.hash)) ?? new Uint8Array(0)).toString('hex') }))
+  },
+  /**
+   * Fault tests: a forged identity. Builds an entry on top of a real entry of
+   * another writer (`hex`, `hash`), claiming that writer's identity
+   * (`identity` field) with this node's signature: `key: 'own'` puts this
+   * node's public key beside it (a valid signature under a key that is not
+   * the claimed identity's), `key: 'claimed'` the claimed writer's key (a
+   * signature that does not verify). Publishes it on `topic`; returns its hash.
+   */
+  forgeIdentity: async ({ topic, hex, hash, payload, key }: { topic: string, hex: string, hash: string, payload: unknown, key: 'own' | 'claimed' }) => {
+    const real = dagCbor.decode<any>(Buffer.from(hex, 'hex'))
+    const me = rep.orbitdb.identity
+    const publicKey: string = key === 'own' ? me.publicKey : real.key
+    const value = { id: real.id, payload, next: [hash], refs: [], clock: { id: publicKey, time: Number(real.clock.time) + 1 }, v: 2 }
+    const sig: string = await me.sign(me, dagCbor.encode(value))
+    const bytes = dagCbor.encode({ ...value, key: publicKey, identity: real.identity, sig })
+    await (rep.libp2p.services as any).pubsub.publish(topic, bytes)
+    return { hash: cidOf(bytes).toString(base58btc) }
   },
   /**
    * Fault tests: publishes raw bytes on a pubsub topic (an OrbitDB database

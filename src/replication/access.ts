@@ -16,7 +16,7 @@ export const ACCESS_CONTROLLER_TYPE = 'chainstore'
 export type AccessRule = 'writers' | 'own-keys'
 
 /** Why an entry was refused. */
-export type RejectReason = 'unknown-identity' | 'not-a-writer' | 'foreign-key' | 'bad-identity' | 'bad-payload'
+export type RejectReason = 'unknown-identity' | 'forged-identity' | 'not-a-writer' | 'foreign-key' | 'bad-identity' | 'bad-payload'
 
 export interface Rejection {
   database: string
@@ -69,6 +69,13 @@ export function ChainstoreAccessController (options: AccessOptions) {
       const identity = await identities.getIdentity(entry.identity)
       if (identity == null) return reject(entry, 'unknown-identity')
       const id: string = identity.id
+      // OrbitDB verifies an entry's signature against the entry's own `key`,
+      // and access is decided on the identity its `identity` field names (a
+      // public block anyone can point at): unless the two are tied, anyone
+      // can claim a validator's identity and sign with a key of their own.
+      // The clock id must be that key too (the validator-state fold orders
+      // concurrent writes by it). Found by the fault suite (docs/FAULTS.md).
+      if (entry.key !== identity.publicKey || entry.clock?.id !== identity.publicKey) return reject(entry, 'forged-identity', id)
       if (options.rule === 'writers' && !write.includes(id)) return reject(entry, 'not-a-writer', id)
       if (options.rule === 'own-keys') {
         const key = entry.payload?.key

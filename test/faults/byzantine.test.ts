@@ -1,7 +1,8 @@
 /**
  * Byzantine peers and bad input against honest peers in their own processes
- * (127.0.0.1 only): a writer outside the validator set, an entry claiming a
- * validator whose signature does not cover its content, a replayed entry
+ * (127.0.0.1 only): a writer outside the validator set, entries claiming a
+ * validator's identity signed with another key (forged identity), an entry
+ * of a validator whose signature does not cover its content, a replayed entry
  * from another log, an entry with thousands of `next` pointers to missing
  * CIDs, malformed dag-cbor, huge payloads and floods of heads on the chain
  * log's pubsub topic, garbage/oversized/unknown requests on every protocol,
@@ -42,7 +43,7 @@ function config (name: string, peersList: string[] = []): ChainStoreConfigInput 
   return { dataDir: join(dir, name), logLevel: 'silent', network: { enabled: true, seed: name, writers: WRITERS, peers: peersList, intervalMs: 500, quorumTimeoutMs: 3_000, fetchTimeoutMs: 3_000 } }
 }
 async function start (name: string, peersList: string[] = [], options: { byzantine?: 'wrong-bytes' } = {}): Promise<PeerProcess> {
-  const p = await PeerProcess.start(config(name, peersList), { ...options, execArgv: ['--expose-gc'], stdio: 'ignore' })
+  const p = await PeerProcess.start(config(name, peersList), { ...options, execArgv: ['--expose-gc'], stdio: name === 'mallory' ? 'inherit' : 'ignore' })
   peers.push(p)
   return p
 }
@@ -89,8 +90,13 @@ describe('Byzantine peers and bad input', () => {
     const [head] = await w1.call('headEntries', { database: 'chain' }) as Array<{ hash: string, hex: string }>
     const entry = dagCbor.decode<any>(Buffer.from(head.hex, 'hex'))
     const tampered = { ...entry, payload: { ...entry.payload, value: { v: 1, blocks: [{ ...entry.payload.value.blocks[0], weight: 1_000_000, finalized: true }] } } }
-    await attack('forged identity: entry claiming writer-1, signature not over its content', async () => await mallory.call('publishRaw', { topic: dbs.chain, hex: hex(dagCbor.encode(tampered)) }))
+    await attack('tampered entry: writer-1\'s entry with its content changed, signature not over it', async () => await mallory.call('publishRaw', { topic: dbs.chain, hex: hex(dagCbor.encode(tampered)) }))
     const [vHead] = await w1.call('headEntries', { database: 'validators' }) as Array<{ hash: string, hex: string }>
+    // a forged identity: an entry claiming writer-1's identity, signed with mallory's key
+    const forgedState = { op: 'PUT', key: 'val-a', value: { stake: '999999999', status: 'jailed', lastSeen: 2 } }
+    await attack('forged identity: validators entry claiming writer-1, signed by mallory with its own key beside it', async () => await mallory.call('forgeIdentity', { topic: dbs.validators, hex: vHead.hex, hash: vHead.hash, payload: forgedState, key: 'own' }))
+    await attack('forged identity: validators entry claiming writer-1 and its key, signed by mallory', async () => await mallory.call('forgeIdentity', { topic: dbs.validators, hex: vHead.hex, hash: vHead.hash, payload: forgedState, key: 'claimed' }))
+    await attack('forged identity: chain entry claiming writer-1, signed by mallory with its own key beside it', async () => await mallory.call('forgeIdentity', { topic: dbs.chain, hex: head.hex, hash: head.hash, payload: tampered.payload, key: 'own' }))
     await attack('replayed entry from the validators log on the chain log', async () => await mallory.call('publishRaw', { topic: dbs.chain, hex: vHead.hex }))
     const missing = await Promise.all(Array.from({ length: 5000 }, async (_, i) => CID.createV1(0x71, await sha256.digest(Buffer.from(`missing ${i}`)))))
     await attack('entry with 5,000 next pointers to missing CIDs', async () => await mallory.call('publishRaw', { topic: dbs.chain, hex: hex(dagCbor.encode({ ...tampered, next: missing, refs: missing.slice(0, 1000) })) }))

@@ -8,7 +8,10 @@
  * nothing half-written):
  * - every acknowledged validator put is in the validators store (or a later one);
  * - every acknowledged pin is a user pin whose bytes are stored;
- * - every OrbitDB head of the three databases, and every entry it reaches
+ * - every acknowledged attestation reads back with its score and commitment,
+ *   and its sealed payload opens to what was written;
+ * - every OrbitDB head of the four databases (chain, validators,
+ *   reputation, attestations), and every entry it reaches
  *   through `next` and `refs`, is a block in the local store;
  * - the chain log's fold holds every block up to the head once start-up has
  *   announced what the crash left unannounced.
@@ -32,6 +35,8 @@ import { rng } from '../../src/synthetic/chain.ts'
 import { quietLogger, tempDir } from '../helpers/store.ts'
 import { ExpectedChain, KV_BLOCKS, KV_META, newLedger, scanLevel, verifyStore, type Ledger } from '../helpers/verify-store.ts'
 import { ChildLines, type Msg } from './helpers/lines.ts'
+import { randomBytes } from 'node:crypto'
+import { isDeepStrictEqual } from 'node:util'
 import type { NetCrashArgs } from './helpers/net-crash-writer.ts'
 
 const WRITER = fileURLToPath(new URL('./helpers/net-crash-writer.ts', import.meta.url))
@@ -55,7 +60,7 @@ afterEach(async () => {
 })
 
 function networkConfig (dataDir: string): Parameters<typeof createChainStore>[0] {
-  return { dataDir, network: { enabled: true, seed: IDENTITY, writers: WRITERS, listen: ['/ip4/127.0.0.1/tcp/0'], intervalMs: 500 } }
+  return { dataDir, attestations: { enabled: true }, network: { enabled: true, seed: IDENTITY, writers: WRITERS, listen: ['/ip4/127.0.0.1/tcp/0'], intervalMs: 500 } }
 }
 
 /** Every entry reachable from the heads of an OrbitDB log, read from the local store only. */
@@ -77,7 +82,9 @@ function walkLog (store: ChainStore, heads: string[]): { entries: number, missin
   return { entries: seen.size - missing.length, missing }
 }
 
-interface Extra { validators: Map<string, number>, pins: Set<string> }
+interface AckedAttestation { validator: string, height: number, score: number, digest: string, payload: Record<string, unknown> }
+interface Extra { validators: Map<string, number>, pins: Set<string>, attestations: AckedAttestation[] }
+const newExtra = (): Extra => ({ validators: new Map(), pins: new Set(), attestations: [] })
 
 /** The replicated and pinned parts of one reopened store; problems as strings. */
 async function checkReplicated (store: ChainStore, ledger: Ledger, extra: Extra): Promise<{ lost: string[], corrupt: string[], entries: number }> {
@@ -86,7 +93,9 @@ async function checkReplicated (store: ChainStore, ledger: Ledger, extra: Extra)
   const rep = store.replication!
   // the heads of every database and the entries behind them are local
   let entries = 0
-  const dbs = rep.addressesOfDatabases()
+  const dbs: Record<string, string> = { ...rep.addressesOfDatabases() }
+  if (rep.attestationLog != null) dbs.attestations = rep.attestationLog.db.address
+  else corrupt.push('attestations log not open')
   for (const [name, address] of Object.entries(dbs)) {
     const db = await rep.orbitdb.open(address)
     const heads: string[] = (await db.log.heads()).map((e: any) => String(e.hash))
@@ -109,6 +118,18 @@ async function checkReplicated (store: ChainStore, ledger: Ledger, extra: Extra)
     if (bytes == null) lost.push(`pinned blob ${cid}`)
     else if (!bytesMatchCid(CID.parse(cid), bytes)) corrupt.push(`pinned blob ${cid}: bytes do not hash to it`)
   }
+  // attestations: the record as acknowledged, and the sealed payload opens to what was written
+  const att = store.attestations!
+  for (const a of extra.attestations) {
+    const where = `attestation ${a.validator.slice(0, 12)}… @${a.height}`
+    const r = await att.get(a.validator, a.height).catch((err: Error) => err)
+    if (r instanceof Error) { lost.push(`${where}: ${r.name}`); continue }
+    if (r.score !== a.score) corrupt.push(`${where}: score ${r.score}, acknowledged ${a.score}`)
+    if (r.commitment == null || Buffer.from(r.commitment.digest).toString('hex') !== a.digest) corrupt.push(`${where}: commitment differs`)
+    const payload = await att.getPayload(a.validator, a.height).catch((err: Error) => err)
+    if (payload instanceof Error) lost.push(`${where}: payload ${payload.name}: ${payload.message}`)
+    else if (!isDeepStrictEqual(payload, a.payload)) corrupt.push(`${where}: payload ${JSON.stringify(payload)}`)
+  }
   // the chain log holds every block up to the head once start-up announced the leftovers
   await rep.flushAnnouncements()
   const until = Date.now() + 5_000
@@ -125,15 +146,15 @@ async function checkReplicated (store: ChainStore, ledger: Ledger, extra: Extra)
   return { lost, corrupt, entries }
 }
 
-describe('kill -9 with replication, validators and pins', () => {
-  it(`every acknowledged block, announcement, validator put and pin survives SIGKILL; logs resolve locally (${CYCLES} cycles)`, async () => {
+describe('kill -9 with replication, validators, pins and attestations', () => {
+  it(`every acknowledged block, announcement, validator put, pin and attestation survives SIGKILL; logs resolve locally (${CYCLES} cycles)`, async () => {
     const random = rng(SEED)
     const started = performance.now()
-    const t = { cycles: 0, blocks: 0, validators: 0, pins: 0, entries: 0, lost: new Set<string>(), corrupt: new Set<string>(), failedOpens: [] as string[], childErrors: [] as string[] }
+    const t = { cycles: 0, blocks: 0, validators: 0, pins: 0, attestations: 0, entries: 0, lost: new Set<string>(), corrupt: new Set<string>(), failedOpens: [] as string[], childErrors: [] as string[] }
     let dataDir = ''
     let expected: ExpectedChain | undefined
     let ledger = newLedger()
-    let extra: Extra = { validators: new Map(), pins: new Set() }
+    let extra = newExtra()
     let chainSeed = 0
     for (let cycle = 0; cycle < CYCLES; cycle++) {
       if (cycle % EPOCH === 0) {
@@ -143,7 +164,9 @@ describe('kill -9 with replication, validators and pins', () => {
         chainSeed = 1 + (SEED + cycle) % 100_000
         expected = new ExpectedChain({ seed: chainSeed, ...CHAIN }, LIMITS)
         ledger = newLedger()
-        extra = { validators: new Map(), pins: new Set() }
+        extra = newExtra()
+        // one master key per data dir; the writer inherits it, the reopen reads it
+        process.env.CHAINSTORE_MASTER_KEY = randomBytes(32).toString('hex')
       }
       const args: NetCrashArgs = { cycle, dataDir, seed: chainSeed, identitySeed: IDENTITY, writers: WRITERS, ...CHAIN }
       const child = new ChildLines(process.execPath, [WRITER, JSON.stringify(args)], live)
@@ -165,7 +188,7 @@ describe('kill -9 with replication, validators and pins', () => {
         else t.childErrors.push(msg)
       }
       for (const m of child.lines as Msg[]) {
-        if (m.t === 'block') { if (!ledger.blocks.has(m.height)) t.blocks++; ledger.blocks.set(m.height, { cid: m.cid, txIds: m.txIds }) } else if (m.t === 'validator') { t.validators++; extra.validators.set(m.id, Math.max(extra.validators.get(m.id) ?? 0, m.stake)) } else if (m.t === 'pin') { t.pins++; extra.pins.add(m.cid) }
+        if (m.t === 'block') { if (!ledger.blocks.has(m.height)) t.blocks++; ledger.blocks.set(m.height, { cid: m.cid, txIds: m.txIds }) } else if (m.t === 'validator') { t.validators++; extra.validators.set(m.id, Math.max(extra.validators.get(m.id) ?? 0, m.stake)) } else if (m.t === 'pin') { t.pins++; extra.pins.add(m.cid) } else if (m.t === 'attestation') { t.attestations++; extra.attestations.push(m as unknown as AckedAttestation) }
       }
       t.cycles++
 
@@ -191,8 +214,8 @@ describe('kill -9 with replication, validators and pins', () => {
       }
       for (const p of (await scanLevel(dataDir)).problems) t.corrupt.add(`${dataDir}: raw scan: ${p}`)
     }
-    const acked = t.blocks + t.validators + t.pins
-    console.log(`[faults:crash] cycles=${t.cycles} acknowledged=${acked} (blocks=${t.blocks} validatorPuts=${t.validators} pins=${t.pins}) lost=${t.lost.size}/${acked} corrupt=${t.corrupt.size} failedOpens=${t.failedOpens.length} childErrors=${t.childErrors.length} largestLog=${t.entries} entries seed=${SEED} ${((performance.now() - started) / 1000).toFixed(0)}s`)
+    const acked = t.blocks + t.validators + t.pins + t.attestations
+    console.log(`[faults:crash] cycles=${t.cycles} acknowledged=${acked} (blocks=${t.blocks} validatorPuts=${t.validators} pins=${t.pins} attestations=${t.attestations}) lost=${t.lost.size}/${acked} corrupt=${t.corrupt.size} failedOpens=${t.failedOpens.length} childErrors=${t.childErrors.length} largestLog=${t.entries} entries seed=${SEED} ${((performance.now() - started) / 1000).toFixed(0)}s`)
     const sample = (s: Iterable<string>): string[] => [...s].slice(0, 15)
     expect(sample(t.failedOpens), 'failed opens').toEqual([])
     expect(sample(t.childErrors), 'writer errors').toEqual([])
@@ -201,5 +224,6 @@ describe('kill -9 with replication, validators and pins', () => {
     expect(t.blocks).toBeGreaterThan(0)
     expect(t.validators).toBeGreaterThan(0)
     expect(t.pins).toBeGreaterThan(0)
+    expect(t.attestations).toBeGreaterThan(0)
   }, 120_000 + CYCLES * 30_000)
 })

@@ -10,9 +10,16 @@
  *   {t:'validator', id, stake}           acknowledged putValidator
  *   {t:'blob', cid}                      acknowledged putBytes (pin:false)
  *   {t:'pin', cid}                       acknowledged store.pin (recursive:false)
- *   {t:'attestation', …}                 reserved: see ATTESTATION HOOK below
+ *   {t:'attestation', validator, height, score, digest, payload}
+ *                                        acknowledged attestations.ingest of one
+ *                                        attestation of the node's own validator
+ *                                        (published to the attestations log)
+ *
+ * Attestations are on: the master key comes from CHAINSTORE_MASTER_KEY in the
+ * environment the parent passes down (the same key for every cycle of a data dir).
  */
 import { createChainStore, type ChainStore } from '../../../src/index.ts'
+import { commitSample } from '../../../src/attestations/index.ts'
 import { encodeBlock } from '../../../src/codec/encode.ts'
 import { createLogger } from '../../../src/logger.ts'
 import { SyntheticChain } from '../../../src/synthetic/chain.ts'
@@ -38,6 +45,7 @@ process.stdin.on('end', () => process.exit(4)).resume()
 
 const store = await createChainStore({
   dataDir: args.dataDir,
+  attestations: { enabled: true },
   network: { enabled: true, seed: args.identitySeed, writers: args.writers, listen: ['/ip4/127.0.0.1/tcp/0'], intervalMs: 500 }
 }, { logger: createLogger({ level: 'silent' }) })
 
@@ -53,12 +61,21 @@ if (head != null) {
 emit({ t: 'ready', next: chain.height })
 
 /**
- * ATTESTATION HOOK: when the store grows an attestation API that the crash
- * checks can read back, write one here per round and emit
- * {t:'attestation', validator, at, digest}; crash.test.ts's `checkAttestations`
- * is the matching verifier. Left undefined until then.
+ * One attestation per round for the node's own validator (its identity id, so
+ * the attestations log publishes it), at height cycle × 1,000,000 + round so
+ * heights never repeat across cycles; the score, commitment digest and sealed
+ * payload go into the acknowledgement for the parent to compare.
  */
-const writeAttestation = undefined as ((store: ChainStore, round: number) => Promise<Record<string, unknown>>) | undefined
+const SECRET = new Uint8Array(32).fill(9)
+async function writeAttestation (store: ChainStore, round: number): Promise<Record<string, unknown>> {
+  const validator = store.replication!.identityId
+  const height = args.cycle * 1_000_000 + round
+  const score = ((round * 37) % 101) / 100
+  const commitment = commitSample(new TextEncoder().encode(`sample ${height}`), SECRET)
+  const payload = { cycle: args.cycle, round, note: `round ${round}` }
+  await store.attestations!.ingest([{ validator, height, timestamp: Date.now(), score, commitment, payload }])
+  return { validator, height, score, digest: Buffer.from(commitment.digest).toString('hex'), payload }
+}
 
 phase = 'write'
 for (let round = 0; ; round++) {
@@ -76,5 +93,5 @@ for (let round = 0; ; round++) {
     await store.pin(cid, { recursive: false })
     emit({ t: 'pin', cid: cid.toString() })
   }
-  if (writeAttestation != null) emit({ t: 'attestation', ...(await writeAttestation(store, round)) })
+  emit({ t: 'attestation', ...(await writeAttestation(store, round)) })
 }
