@@ -199,6 +199,19 @@ describe('replication between peer processes', () => {
     expect(await sameChain([w1, r2])).toBe(true)
   })
 
+  it('anti-entropy: an entry no pubsub message or join carried reaches a connected peer through the head poll', async () => {
+    const w1 = await start('writer-1')
+    const r2 = await start('reader-2', { peers: [await addrOf(w1)] })
+    await w1.call('putValidator', { id: 'val-a', state: { stake: '100', status: 'active', lastSeen: 1 } })
+    await until(async () => (await r2.call('validators')).length === 1, 30_000, 'validator replicated')
+    // appended to writer-1's log without a pubsub message: only the head poll can tell reader-2
+    const state = { stake: '200', status: 'active', lastSeen: 2 }
+    await w1.call('appendUnpublished', { database: 'validators', payload: { op: 'PUT', key: 'val-b', value: state } })
+    await until(async () => (await r2.call('validators')).some((v: any) => v.id === 'val-b'), 30_000, 'unpublished entry reached reader-2')
+    expect((await r2.call('validators')).find((v: any) => v.id === 'val-b').state).toEqual(state)
+    expect((await r2.call('stats')).resyncs).toBeGreaterThanOrEqual(1)
+  })
+
   it('detects a peer serving wrong bytes, refetches elsewhere and lowers its reputation', async () => {
     const w1 = await start('writer-1')
     const a1 = await addrOf(w1)

@@ -144,7 +144,10 @@ export function encodeBlock (input: BlockInput, limits: CodecLimits): EncodedBlo
   while (start < count) {
     let end = start + 1
     let pageSize = txBytes[start].length
-    while (end < count && pageSize + txBytes[end].length <= limits.pageBytes) {
+    // the page's array header counts too (1 byte up to 23 items, 2 up to 255, …):
+    // without it a page could come out a byte or two over pageBytes (found by
+    // the fault suite's codec property)
+    while (end < count && headLength(end + 1 - start) + pageSize + txBytes[end].length <= limits.pageBytes) {
       pageSize += txBytes[end].length
       end++
     }

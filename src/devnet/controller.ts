@@ -27,6 +27,8 @@ export class PeerProcess {
   exited: Promise<number | null>
   /** Set when the process ended without being asked to (crash, uncaught error): tests assert it stays null. */
   crashed: string | null = null
+  /** The last 4,000 characters the process wrote, when started with stdio 'pipe'. */
+  output = ''
   #stopping = false
 
   private constructor (child: ChildProcess) {
@@ -57,9 +59,11 @@ export class PeerProcess {
       stdio: ['ignore', options.stdio ?? 'inherit', options.stdio ?? 'inherit', 'ipc']
     })
     const peer = new PeerProcess(child)
+    // with stdio 'pipe' the last output is kept, so a peer that dies says why
+    for (const s of [child.stdout, child.stderr]) s?.on('data', (d: Buffer) => { peer.output = (peer.output + d.toString()).slice(-4000) })
     await new Promise<void>((resolve, reject) => {
       peer.events.once('ready', () => resolve())
-      child.once('exit', code => reject(new PeerCallError('PeerExited', `peer process exited during start (${String(code)})`)))
+      child.once('exit', code => reject(new PeerCallError('PeerExited', `peer process exited during start (${String(code)})${peer.output !== '' ? `: ${peer.output.slice(-1500)}` : ''}`)))
     })
     return peer
   }

@@ -151,6 +151,16 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
     return heads.map(e => ({ hash: String(e.hash), hex: Buffer.from(store.localBytes(String(e.hash)) ?? new Uint8Array(0)).toString('hex') }))
   },
   /**
+   * Tests: appends an entry to one of this node's logs without publishing it
+   * (OrbitDB's log.append, not the database's), so peers learn of it only
+   * through anti-entropy; returns its hash.
+   */
+  appendUnpublished: async ({ database, payload }: { database: 'chain' | 'validators' | 'reputation', payload: unknown }) => {
+    const db = await rep.orbitdb.open(rep.addressesOfDatabases()[database])
+    const entry = await db.log.append(payload)
+    return { hash: String(entry.hash) }
+  },
+  /**
    * Fault tests: a forged identity. Builds an entry on top of a real entry of
    * another writer (`hex`, `hash`), claiming that writer's identity
    * (`identity` field) with this node's signature: `key: 'own'` puts this

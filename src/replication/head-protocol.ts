@@ -5,9 +5,10 @@ import { PeerMisbehavedError } from './errors.ts'
 
 /**
  * A peer's chain position, asked of every connected peer on each replication
- * tick: replication lag per peer (status, metrics, dashboard) comes from it.
- * The server writes one small dag-cbor frame and closes; the asker sends
- * nothing.
+ * tick: replication lag per peer (status, metrics, dashboard) comes from it,
+ * and the heads of its OrbitDB logs drive anti-entropy (a peer whose heads
+ * this node lacks gets OrbitDB's head exchange again). The server writes one
+ * small dag-cbor frame and closes; the asker sends nothing.
  */
 export const HEAD_PROTOCOL = '/chainstore/head/1.0.0'
 
@@ -16,16 +17,22 @@ export interface PeerHead {
   height: number
   cid: string | null
   finalized: number
+  /** Entry hashes of the heads of each replicated log, by database (chain, validators, …). */
+  logs?: Record<string, string[]>
 }
 
-/** Largest answer accepted: a height, a CID string and a height. */
-const MAX_HEAD_BYTES = 256
+/** Heads per log a reply may name (a log has a few heads; more is refused). */
+export const MAX_LOG_HEADS = 32
+/** Databases a reply may name. */
+const MAX_LOGS = 8
+/** Largest answer accepted: the position plus up to 8 logs × 32 heads of ≤ 64-character hashes. */
+const MAX_HEAD_BYTES = 24 * 1024
 
-export async function serveHead (stream: Stream, head: () => PeerHead, onError: (err: unknown) => void): Promise<void> {
+export async function serveHead (stream: Stream, head: () => PeerHead | Promise<PeerHead>, onError: (err: unknown) => void): Promise<void> {
   const lp = lpStream(stream, { maxDataLength: MAX_HEAD_BYTES })
   const signal = AbortSignal.timeout(5_000)
   try {
-    await lp.write(dagCbor.encode(head()), { signal })
+    await lp.write(dagCbor.encode(await head()), { signal })
     await stream.close({ signal })
   } catch (err) {
     onError(err)
@@ -46,7 +53,15 @@ export async function requestHead (stream: Stream, peer: string, signal: AbortSi
       !(cid === null || (typeof cid === 'string' && cid.length <= 128))) {
       throw new PeerMisbehavedError(peer, 'head reply has the wrong shape')
     }
-    return { height, cid, finalized }
+    const logs = v.logs
+    if (logs === undefined) return { height, cid, finalized }
+    if (logs === null || typeof logs !== 'object' || Array.isArray(logs) || Object.keys(logs).length > MAX_LOGS) throw new PeerMisbehavedError(peer, 'head reply: logs has the wrong shape')
+    for (const [name, heads] of Object.entries(logs)) {
+      if (name.length > 32 || !Array.isArray(heads) || heads.length > MAX_LOG_HEADS || !heads.every(h => typeof h === 'string' && h.length > 0 && h.length <= 64)) {
+        throw new PeerMisbehavedError(peer, `head reply: heads of log ${name.slice(0, 32)} have the wrong shape`)
+      }
+    }
+    return { height, cid, finalized, logs }
   } finally {
     try { await stream.close({ signal }) } catch { stream.abort(new Error('closed')) }
   }

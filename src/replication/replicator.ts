@@ -22,7 +22,7 @@ import { ACK_PROTOCOL, BLOCKS_PROTOCOL, LOG_PROTOCOL, MAX_WANT, fetchBlocks, fet
 import { Reputation, type PeerScore } from './reputation.ts'
 import { checkValidatorState, type ValidatorState } from './validators.ts'
 import { verifySecp256k1 } from './verify.ts'
-import { HEAD_PROTOCOL, requestHead, serveHead, type PeerHead } from './head-protocol.ts'
+import { HEAD_PROTOCOL, MAX_LOG_HEADS, requestHead, serveHead, type PeerHead } from './head-protocol.ts'
 import { AttestationLog } from './attestation-log.ts'
 import type { AttestationStore } from '../attestations/store.ts'
 import { LwwMap } from './lww.ts'
@@ -70,6 +70,8 @@ export interface ReplicationStats {
   quorumFailures: number
   acksServed: number
   queued: number
+  /** Head exchanges re-run with a peer whose log heads this node lacked (anti-entropy). */
+  resyncs: number
 }
 
 /** Per-peer view for `chainstore peers` and the API. */
@@ -93,6 +95,8 @@ const ANNOUNCED_KEY = 'announced'
 const STOP_GRACE_MS = 2_000
 /** How long announcements wait for more before an append. */
 const ANNOUNCE_LINGER_MS = 50
+/** Least time between two head exchanges this node re-runs for one database and peer. */
+const RESYNC_MIN_MS = 5_000
 /** Blocks whose fetch requests run at once during catch-up. */
 const FETCH_CONCURRENCY = 4
 
@@ -111,7 +115,7 @@ export class Replicator {
   readonly peerHeads = new Map<string, PeerHead & { at: number }>()
   readonly stats: ReplicationStats = {
     startedAt: 0, announced: 0, announceFailures: 0, announcementEntries: 0, announcementsApplied: 0, logEntriesPrefetched: 0, rejected: 0, rejectedByReason: {}, blocksFetched: 0, bytesFetched: 0,
-    fetchFailures: 0, misbehaving: 0, bitswapFallbacks: 0, quorumWrites: 0, quorumFailures: 0, acksServed: 0, queued: 0
+    fetchFailures: 0, misbehaving: 0, bitswapFallbacks: 0, quorumWrites: 0, quorumFailures: 0, acksServed: 0, queued: 0, resyncs: 0
   }
 
   readonly fold = new ForkChoice()
@@ -146,6 +150,10 @@ export class Replicator {
   readonly #unattributed = new Map<string, Rejection>()
   /** Entry hash → peer that gossiped it, to charge rejected entries to their sender. */
   readonly #entrySender = new Map<string, string>()
+  /** Entries this node refused (a peer advertising them as heads is not resynced for them). */
+  readonly #refused = new Set<string>()
+  /** When a head exchange was last re-run, by database and peer. */
+  readonly #resyncAt = new Map<string, number>()
   #pending: Announcement[] = []
   #flushing: Promise<void> | null = null
   #announcedHeight = -1
@@ -249,9 +257,11 @@ export class Replicator {
         err => this.#log.debug({ err }, 'ack request failed')), { maxInboundStreams: 64 })
 
     await this.libp2p.handle(LOG_PROTOCOL, (stream: any) => serveLog(stream, () => this.#logBlocks(), err => this.#log.debug({ err }, 'log request failed')), { maxInboundStreams: 8 })
-    await this.libp2p.handle(HEAD_PROTOCOL, (stream: any) => serveHead(stream, () => {
+    await this.libp2p.handle(HEAD_PROTOCOL, (stream: any) => serveHead(stream, async () => {
       const head = this.#store.head()
-      return { height: head?.height ?? -1, cid: head?.cid.toString() ?? null, finalized: Math.min(this.#store.finalizedHeight(), head?.height ?? -1) }
+      const logs: Record<string, string[]> = {}
+      for (const [name, db] of Object.entries(this.#databases())) logs[name] = (await db.log.heads()).slice(0, MAX_LOG_HEADS).map((e: any) => String(e.hash))
+      return { height: head?.height ?? -1, cid: head?.cid.toString() ?? null, finalized: Math.min(this.#store.finalizedHeight(), head?.height ?? -1), logs }
     }, err => this.#log.debug({ err }, 'head request failed')), { maxInboundStreams: 16 })
 
     // the log as it is on disk: fold every entry once
@@ -526,6 +536,8 @@ export class Replicator {
   }
 
   #onReject (r: Rejection): void {
+    this.#refused.add(r.hash)
+    if (this.#refused.size > 10_000) this.#refused.delete(this.#refused.keys().next().value!)
     this.stats.rejected++
     this.stats.rejectedByReason[r.reason] = (this.stats.rejectedByReason[r.reason] ?? 0) + 1
     // gossiped heads name their sender before OrbitDB sees them
@@ -915,15 +927,60 @@ export class Replicator {
   async #pollHeads (): Promise<void> {
     const connected = new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))
     for (const peer of this.peerHeads.keys()) if (!connected.has(peer)) this.peerHeads.delete(peer)
+    for (const key of this.#resyncAt.keys()) if (!connected.has(key.slice(key.indexOf(' ') + 1))) this.#resyncAt.delete(key)
     await Promise.all([...connected].map(async peer => {
       try {
         const stream = await this.libp2p.dialProtocol(peerIdFromString(peer), HEAD_PROTOCOL, { signal: AbortSignal.timeout(2_000) })
         const head = await requestHead(stream as any, peer, AbortSignal.timeout(2_000))
         this.peerHeads.set(peer, { ...head, at: Date.now() })
+        if (head.logs != null) await this.#antiEntropy(peer, head.logs)
       } catch (err) {
         if (err instanceof PeerMisbehavedError) this.#log.debug({ peer, err: err.message }, 'bad head reply')
       }
     }))
+  }
+
+  /** The replicated OrbitDB databases by the names HEAD_PROTOCOL uses. */
+  #databases (): Record<string, any> {
+    const dbs: Record<string, any> = { chain: this.#chain, validators: this.#validators, reputation: this.#reputationDb }
+    if (this.attestationLog != null) dbs.attestations = this.attestationLog.db
+    return dbs
+  }
+
+  /**
+   * Anti-entropy. OrbitDB exchanges heads with a peer once, when it sees the
+   * peer subscribe; a head whose join fails then (a missing ancestor that
+   * timed out, a stream reset while a partition heals) is dropped with a
+   * console line and never asked for again, so a restarted peer could miss
+   * entries until the next write (the partition fault test caught it). When
+   * a peer's heads (from its HEAD_PROTOCOL reply) include an entry this
+   * node's log lacks and did not refuse, OrbitDB's own exchange is re-run:
+   * the peer is dropped from the database's `peers` (public) and a
+   * subscription of the peer to the database's topic is dispatched on
+   * pubsub, which is the event OrbitDB's sync starts an exchange from, so
+   * the entries arrive through OrbitDB's verify-and-join path. At most once
+   * per RESYNC_MIN_MS per database and peer.
+   */
+  async #antiEntropy (peer: string, logs: Record<string, string[]>): Promise<void> {
+    const dbs = this.#databases()
+    for (const [name, heads] of Object.entries(logs)) {
+      const db = dbs[name]
+      if (db == null) continue
+      const key = `${name} ${peer}`
+      if (Date.now() - (this.#resyncAt.get(key) ?? 0) < RESYNC_MIN_MS) continue
+      let lacking: string | undefined
+      for (const h of heads) {
+        if (this.#refused.has(h)) continue
+        if (!(await db.log.has(h) as boolean)) { lacking = h; break }
+      }
+      if (lacking == null) continue
+      this.#resyncAt.set(key, Date.now())
+      this.stats.resyncs++
+      this.#log.debug({ peer, database: name, head: lacking }, 'peer has a head this log lacks: exchanging heads again')
+      db.peers.delete(peer)
+      const pubsub = (this.libp2p.services as any).pubsub
+      pubsub.dispatchEvent(new CustomEvent('subscription-change', { detail: { peerId: peerIdFromString(peer), subscriptions: [{ topic: db.address, subscribe: true }] } }))
+    }
   }
 
   /**

@@ -91,11 +91,12 @@ function cut (a: number, b: number): void {
     inNs(ns(x), 'iptables', '-A', 'OUTPUT', '-d', ip(y), '-j', 'DROP')
   }
 }
-/** 'netem', or why it fell back to iptables random drops (a kernel without sch_netem). */
-let degradeWith = 'netem'
+/** 'netem', why it fell back to iptables random drops (a kernel without sch_netem), or that no round degraded links. */
+let degradeWith = 'none this run'
 function degrade (i: number, lossPct: number, delayMs: number): void {
   try {
     inNs(ns(i), 'tc', 'qdisc', 'add', 'dev', veth(i), 'root', 'netem', 'delay', `${delayMs}ms`, '10ms', 'loss', `${lossPct}%`)
+    degradeWith = 'netem'
   } catch (err) {
     degradeWith = `iptables-statistic (tc netem unavailable: ${String((err as any).stderr ?? (err as Error).message).trim().slice(0, 60)})`
     for (const chain of ['INPUT', 'OUTPUT']) inNs(ns(i), 'iptables', '-A', chain, '-m', 'statistic', '--mode', 'random', '--probability', String(lossPct / 100), '-j', 'DROP')
@@ -129,7 +130,7 @@ describe('partitions between peers in their own network namespaces', () => {
       }
     })
     const start = async (i: number): Promise<PeerProcess> => {
-      const p = await PeerProcess.start(config(i), { execPath: 'ip', execArgv: ['netns', 'exec', ns(i), process.execPath], stdio: 'ignore' })
+      const p = await PeerProcess.start(config(i), { execPath: 'ip', execArgv: ['netns', 'exec', ns(i), process.execPath], stdio: 'pipe' })
       running.set(i, p)
       return p
     }
