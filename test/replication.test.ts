@@ -168,8 +168,25 @@ describe('replication between peer processes', () => {
     const r2 = await start('reader-2', { peers: [a1] })
     await w1.call('ingest', { count: 3, txs: 5, seed: 9 })
     await r2.waitForHeight(2, 30_000)
+    await w1.call('putValidator', { id: 'val-a', state: { stake: '100', status: 'active', lastSeen: 1 } })
+    await until(async () => (await r2.call('validators')).length === 1, 30_000, 'validator replicated')
     const outsider = await start('outsider-3', { peers: [a1, await addrOf(r2)] })
     const { databases } = await w1.call('info')
+    // a forged identity first (a refused entry costs the sender reputation,
+    // and a low score gets it disconnected): an entry naming writer-1's
+    // identity, signed with the outsider's own key, re-sent every 2 s (with a
+    // new lastSeen, so never a duplicate) until pubsub has delivered it
+    const [vHead] = await w1.call('headEntries', { database: 'validators' })
+    let sent = 0
+    await until(async () => {
+      if (sent++ % 10 === 0) {
+        const forged = { op: 'PUT', key: 'val-a', value: { stake: '999', status: 'jailed', lastSeen: 1 + sent } }
+        await outsider.call('forgeIdentity', { topic: databases.validators, hex: vHead.hex, hash: vHead.hash, payload: forged, key: 'own' }).catch(() => {})
+      }
+      const s = await Promise.all([w1.call('stats'), r2.call('stats')])
+      return s.every(x => x.rejectedByReason['forged-identity'] >= 1)
+    }, 30_000, 'forged identity refused on both honest peers')
+    for (const p of [w1, r2]) expect(await p.call('validators')).toEqual([{ id: 'val-a', state: { stake: '100', status: 'active', lastSeen: 1 } }])
     await outsider.call('forgeAnnouncement', { address: databases.chain, height: 3 })
     await until(async () => {
       const s = await Promise.all([w1.call('stats'), r2.call('stats')])
@@ -177,17 +194,6 @@ describe('replication between peer processes', () => {
     }, 30_000, 'rejections counted on both honest peers')
     // nothing of it reached the fold or the chain
     for (const p of [w1, r2]) expect((await p.call('head')).height).toBe(2)
-    // a forged identity: an entry naming writer-1's identity, signed with the outsider's own key
-    await w1.call('putValidator', { id: 'val-a', state: { stake: '100', status: 'active', lastSeen: 1 } })
-    await until(async () => (await r2.call('validators')).length === 1, 30_000, 'validator replicated')
-    const [vHead] = await w1.call('headEntries', { database: 'validators' })
-    const forged = { op: 'PUT', key: 'val-a', value: { stake: '999', status: 'jailed', lastSeen: 2 } }
-    await outsider.call('forgeIdentity', { topic: databases.validators, hex: vHead.hex, hash: vHead.hash, payload: forged, key: 'own' })
-    await until(async () => {
-      const s = await Promise.all([w1.call('stats'), r2.call('stats')])
-      return s.every(x => x.rejectedByReason['forged-identity'] >= 1)
-    }, 30_000, 'forged identity refused on both honest peers')
-    for (const p of [w1, r2]) expect(await p.call('validators')).toEqual([{ id: 'val-a', state: { stake: '100', status: 'active', lastSeen: 1 } }])
     // and the peer that sent it lost reputation on the honest peers
     const outsiderId = (await outsider.call('info')).peerId
     await until(async () => {

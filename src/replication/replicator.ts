@@ -97,6 +97,8 @@ const STOP_GRACE_MS = 2_000
 const ANNOUNCE_LINGER_MS = 50
 /** Least time between two head exchanges this node re-runs for one database and peer. */
 const RESYNC_MIN_MS = 5_000
+/** How long a peer's head must stay missing here before anti-entropy acts (pubsub usually brings it first). */
+const LACK_GRACE_MS = 3_000
 /** Blocks whose fetch requests run at once during catch-up. */
 const FETCH_CONCURRENCY = 4
 
@@ -154,6 +156,8 @@ export class Replicator {
   readonly #refused = new Set<string>()
   /** When a head exchange was last re-run, by database and peer. */
   readonly #resyncAt = new Map<string, number>()
+  /** Heads of a peer this node's log lacks, with when each was first seen lacking, by database and peer. */
+  readonly #lacking = new Map<string, Map<string, number>>()
   #pending: Announcement[] = []
   #flushing: Promise<void> | null = null
   #announcedHeight = -1
@@ -927,7 +931,9 @@ export class Replicator {
   async #pollHeads (): Promise<void> {
     const connected = new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))
     for (const peer of this.peerHeads.keys()) if (!connected.has(peer)) this.peerHeads.delete(peer)
-    for (const key of this.#resyncAt.keys()) if (!connected.has(key.slice(key.indexOf(' ') + 1))) this.#resyncAt.delete(key)
+    for (const map of [this.#resyncAt, this.#lacking]) {
+      for (const key of map.keys()) if (!connected.has(key.slice(key.indexOf(' ') + 1))) map.delete(key)
+    }
     await Promise.all([...connected].map(async peer => {
       try {
         const stream = await this.libp2p.dialProtocol(peerIdFromString(peer), HEAD_PROTOCOL, { signal: AbortSignal.timeout(2_000) })
@@ -954,7 +960,8 @@ export class Replicator {
    * console line and never asked for again, so a restarted peer could miss
    * entries until the next write (the partition fault test caught it). When
    * a peer's heads (from its HEAD_PROTOCOL reply) include an entry this
-   * node's log lacks and did not refuse, OrbitDB's own exchange is re-run:
+   * node's log lacks and did not refuse, for LACK_GRACE_MS (pubsub usually
+   * brings a fresh head first), OrbitDB's own exchange is re-run:
    * the peer is dropped from the database's `peers` (public) and a
    * subscription of the peer to the database's topic is dispatched on
    * pubsub, which is the event OrbitDB's sync starts an exchange from, so
@@ -963,20 +970,24 @@ export class Replicator {
    */
   async #antiEntropy (peer: string, logs: Record<string, string[]>): Promise<void> {
     const dbs = this.#databases()
+    const now = Date.now()
     for (const [name, heads] of Object.entries(logs)) {
       const db = dbs[name]
       if (db == null) continue
       const key = `${name} ${peer}`
-      if (Date.now() - (this.#resyncAt.get(key) ?? 0) < RESYNC_MIN_MS) continue
-      let lacking: string | undefined
+      const before = this.#lacking.get(key)
+      const lacking = new Map<string, number>()
       for (const h of heads) {
-        if (this.#refused.has(h)) continue
-        if (!(await db.log.has(h) as boolean)) { lacking = h; break }
+        if (this.#refused.has(h) || (await db.log.has(h) as boolean)) continue
+        lacking.set(h, before?.get(h) ?? now)
       }
-      if (lacking == null) continue
-      this.#resyncAt.set(key, Date.now())
+      if (lacking.size === 0) { this.#lacking.delete(key); continue }
+      this.#lacking.set(key, lacking)
+      const overdue = [...lacking].find(([, since]) => now - since >= LACK_GRACE_MS)
+      if (overdue == null || now - (this.#resyncAt.get(key) ?? 0) < RESYNC_MIN_MS) continue
+      this.#resyncAt.set(key, now)
       this.stats.resyncs++
-      this.#log.debug({ peer, database: name, head: lacking }, 'peer has a head this log lacks: exchanging heads again')
+      this.#log.debug({ peer, database: name, head: overdue[0] }, 'peer has a head this log lacks: exchanging heads again')
       db.peers.delete(peer)
       const pubsub = (this.libp2p.services as any).pubsub
       pubsub.dispatchEvent(new CustomEvent('subscription-change', { detail: { peerId: peerIdFromString(peer), subscriptions: [{ topic: db.address, subscribe: true }] } }))
