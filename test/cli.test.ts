@@ -235,7 +235,7 @@ describe('chainstore CLI: network', () => {
       } finally {
         const exited = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
         child.kill('SIGTERM')
-        expect(await exited).toBe(0)
+        expect(await exited, `exit code after SIGTERM; stderr:\n${stderr.slice(-3000)}`).toBe(0)
       }
     } finally {
       await remote.stop()

@@ -108,6 +108,10 @@ program.command('start')
     const shutdown = async (): Promise<void> => {
       if (stopping) return
       stopping = true
+      // a stop that outlasts its grace aborts OrbitDB's network reads, and an
+      // aborted read can reject inside OrbitDB where nothing catches it: on the
+      // way out that is not a failure of the node (see Replicator.stop)
+      process.on('unhandledRejection', err => { logger.debug({ err: (err as Error)?.message }, 'rejection while stopping') })
       await api?.close()
       await store.stop()
       process.exit(EXIT.OK)

@@ -191,7 +191,7 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
     }
     return { sent }
   },
-  stop: async () => { await api?.close(); await store.stop(); setTimeout(() => process.exit(0), 10); return true }
+  stop: async () => { ignoreRejectionsWhileStopping(); await api?.close(); await store.stop(); setTimeout(() => process.exit(0), 10); return true }
 }
 
 process.on('message', (msg: any) => {
@@ -203,7 +203,15 @@ process.on('message', (msg: any) => {
   }).then(result => send({ id, ok: true, result }), (err: any) => send({ id, ok: false, error: { name: err?.name, message: err?.message } }))
 })
 // the parent going away, or Ctrl-C reaching the whole process group: stop cleanly
-const shutdown = (): void => { (api?.close() ?? Promise.resolve()).then(async () => { await store.stop() }).finally(() => process.exit(0)) }
+/**
+ * Once stopping, a rejection nothing catches is not a failure of the peer: a
+ * stop that outlasts its grace aborts OrbitDB's network reads, which can
+ * reject inside OrbitDB (see Replicator.stop).
+ */
+function ignoreRejectionsWhileStopping (): void {
+  process.on('unhandledRejection', () => {})
+}
+const shutdown = (): void => { ignoreRejectionsWhileStopping(); (api?.close() ?? Promise.resolve()).then(async () => { await store.stop() }).finally(() => process.exit(0)) }
 process.on('disconnect', shutdown)
 process.once('SIGINT', shutdown)
 process.once('SIGTERM', shutdown)

@@ -96,9 +96,13 @@ const STOP_GRACE_MS = 2_000
 /** How long announcements wait for more before an append. */
 const ANNOUNCE_LINGER_MS = 50
 /** Least time between two head exchanges this node re-runs for one database and peer. */
-const RESYNC_MIN_MS = 5_000
-/** How long a peer's head must stay missing here before anti-entropy acts (pubsub usually brings it first). */
-const LACK_GRACE_MS = 3_000
+const RESYNC_MIN_MS = 15_000
+/**
+ * How long a peer's head must stay missing here before anti-entropy acts:
+ * pubsub usually brings a fresh head first, and a joiner's first exchange of
+ * a long log takes seconds (an extra exchange then only queues behind it).
+ */
+const LACK_GRACE_MS = 10_000
 /** Blocks whose fetch requests run at once during catch-up. */
 const FETCH_CONCURRENCY = 4
 
