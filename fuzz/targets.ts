@@ -60,11 +60,14 @@ const decodeError = (err: unknown): boolean => {
   return /node_modules\/(cborg|@ipld\/dag-(cbor|pb)|multiformats|@ethereumjs\/(trie|rlp|util))\//.test(top)
 }
 
-function headerWithPage (page: Uint8Array, receipt: Uint8Array | null): Uint8Array {
+/** Reads a block whose header (a real one, relinked) names exactly this transaction page and receipt page. */
+function blockOfPages (page: Uint8Array, receipt: Uint8Array): unknown {
   const h = dagCbor.decode<any>(HEADERS[1])
   h.txPages = [cidOf(page)]
-  h.receiptPages = receipt == null ? [] : [cidOf(receipt)]
-  return dagCbor.encode(h)
+  h.receiptPages = [cidOf(receipt)]
+  const header = dagCbor.encode(h)
+  const pages = new Map([[cidOf(page).toString(), page], [cidOf(receipt).toString(), receipt]])
+  return blockFromBytes(cidOf(header), header, c => pages.get(c.toString()), LIMITS)
 }
 
 /** Serves `bytes` raw on one end of an in-memory stream pair and runs `read` on the other. */
@@ -153,23 +156,13 @@ export const TARGETS: FuzzTarget[] = [
     // a header that links to the fuzz input as its transaction page (and a real receipt page)
     name: 'blockFromBytes.page',
     seeds: () => TX_PAGES,
-    run: d => {
-      const receipt = RECEIPT_PAGES[0]
-      const header = headerWithPage(d, receipt)
-      const pages = new Map([[cidOf(d).toString(), d], [cidOf(receipt).toString(), receipt]])
-      return blockFromBytes(cidOf(header), header, c => pages.get(c.toString()), LIMITS)
-    },
+    run: d => blockOfPages(d, RECEIPT_PAGES[0]),
     expected: typed
   },
   {
     name: 'blockFromBytes.receipts',
     seeds: () => RECEIPT_PAGES,
-    run: d => {
-      const page = TX_PAGES[0]
-      const header = headerWithPage(page, d)
-      const pages = new Map([[cidOf(page).toString(), page], [cidOf(d).toString(), d]])
-      return blockFromBytes(cidOf(header), header, c => pages.get(c.toString()), LIMITS)
-    },
+    run: d => blockOfPages(TX_PAGES[0], d),
     expected: typed
   },
   {

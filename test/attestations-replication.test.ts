@@ -4,15 +4,8 @@ import { commitSample } from '../src/attestations/index.ts'
 import type { ChainStore } from '../src/index.ts'
 import { identityIdFromSeed } from '../src/index.ts'
 import { openTestStore } from './helpers/store.ts'
+import { until } from './helpers/wait.ts'
 
-/** Polls until `check` holds, or fails after `ms`. */
-async function until (check: () => Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-}
 
 function attestation (validator: string, height: number, score: number): any {
   return {

@@ -7,6 +7,7 @@ import { identityIdFromSeed } from '../src/replication/keys.ts'
 import { ACK_PROTOCOL, BLOCKS_PROTOCOL, LOG_PROTOCOL } from '../src/replication/protocol.ts'
 import type { ChainStoreConfigInput } from '../src/index.ts'
 import { tempDir } from './helpers/store.ts'
+import { until } from './helpers/wait.ts'
 
 // Real peers, each in its own process, on 127.0.0.1 only.
 
@@ -44,15 +45,6 @@ async function addrOf (p: PeerProcess): Promise<string> {
   return (await p.call('info')).addresses[0]
 }
 
-/** Polls until `check` returns true. */
-async function until (check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (Date.now() < end) {
-    if (await check()) return
-    await new Promise(r => setTimeout(r, 200))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 async function sameChain (list: PeerProcess[]): Promise<boolean> {
   const heads = await Promise.all(list.map(async p => await p.call('head')))

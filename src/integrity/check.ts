@@ -251,18 +251,7 @@ async function scanPins (view: StoreView, r: CheckResult, find: Find, read: (cid
     // chain pins are checked with the chain (header and pages, not the parent); other reasons walk their DAG
     const walk = deep.some(x => x !== 'chain')
     if (pin.reasons.every(x => x === 'chain')) continue
-    const missing: CID[] = []
-    const stack = [pin.cid]
-    while (stack.length > 0) {
-      const cid = stack.pop()!
-      const k = mhKey(cid)
-      if (expanded.has(k)) continue
-      const bytes = read(cid)
-      if (bytes == null || r.badKeys.has(blockKey(cid))) { missing.push(cid); want(cid); continue }
-      if (!walk) break
-      expanded.add(k)
-      try { for (const l of linksOf(cid, bytes) ?? []) stack.push(l) } catch {}
-    }
+    const missing = missingUnder(pin.cid, walk, expanded, r, read, want)
     const absent = missing.filter(c => !r.badKeys.has(blockKey(c)))
     if (absent.length > 0) find({ kind: 'incomplete-pin', cid: pin.cid.toString(), message: `pin ${pin.cid.toString()} (${pin.reasons.join(',')}): ${absent.length} block(s) missing, first ${absent[0].toString()}` })
     if (r.pins % PROGRESS_EVERY === 0) options.onProgress?.({ phase: 'pins', done: r.pins })
@@ -274,18 +263,32 @@ async function scanState (view: StoreView, r: CheckResult, find: Find, read: (ci
   let head: { height: number, root: CID } | undefined
   for await (const [key, value] of safeIterate(view, { ...prefixRange(Uint8Array.of(PREFIX.STATE_ROOT)) }, 'state roots', find)) head = { height: heightOfRootKey(key), root: CID.decode(value) }
   if (head == null) return
+  const missing = missingUnder(head.root, true, new Set(), r, read, want)
+  if (missing.length > 0) find({ kind: 'missing-state-node', height: head.height, cid: missing[0].toString(), message: `state root ${head.root.toString()} at height ${head.height}: ${missing.length} trie node(s) missing or corrupt, first ${missing[0].toString()}` })
+}
+
+/**
+ * The blocks under `root` (the root only, unless `deep`) that are not stored
+ * here or are known bad, each passed to `want`; read through local reads only.
+ * `expanded` holds blocks whose links were already followed, shared between
+ * walks so a common subtree is walked once; missing blocks never enter it, so
+ * every walk that reaches one reports it.
+ */
+function missingUnder (root: CID, deep: boolean, expanded: Set<string>, r: CheckResult, read: (cid: CID) => Uint8Array | undefined, want: (cid: CID) => void): CID[] {
+  const missing: CID[] = []
   const seen = new Set<string>()
-  const stack = [head.root]
-  let missing = 0
-  let first: CID | undefined
+  const stack = [root]
   while (stack.length > 0) {
     const cid = stack.pop()!
     const k = mhKey(cid)
-    if (seen.has(k)) continue
+    if (expanded.has(k) || seen.has(k)) continue
     seen.add(k)
     const bytes = read(cid)
-    if (bytes == null || r.badKeys.has(blockKey(cid))) { missing++; first ??= cid; want(cid); continue }
+    if (bytes == null || r.badKeys.has(blockKey(cid))) { missing.push(cid); want(cid); continue }
+    if (!deep) break
+    expanded.add(k)
+    // a block that does not decode has no links to follow
     try { for (const l of linksOf(cid, bytes) ?? []) stack.push(l) } catch {}
   }
-  if (missing > 0) find({ kind: 'missing-state-node', height: head.height, cid: first!.toString(), message: `state root ${head.root.toString()} at height ${head.height}: ${missing} trie node(s) missing or corrupt, first ${first!.toString()}` })
+  return missing
 }

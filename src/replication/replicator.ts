@@ -158,10 +158,8 @@ export class Replicator {
   readonly #entrySender = new Map<string, string>()
   /** Entries this node refused (a peer advertising them as heads is not resynced for them). */
   readonly #refused = new Set<string>()
-  /** When a head exchange was last re-run, by database and peer. */
-  readonly #resyncAt = new Map<string, number>()
-  /** Heads of a peer this node's log lacks, with when each was first seen lacking, by database and peer. */
-  readonly #lacking = new Map<string, Map<string, number>>()
+  /** Anti-entropy by database and peer: when an exchange was last re-run, and the peer's heads this log lacks with when each was first seen lacking. */
+  readonly #entropy = new Map<string, { resyncAt: number, lacking: Map<string, number> }>()
   #pending: Announcement[] = []
   #flushing: Promise<void> | null = null
   #announcedHeight = -1
@@ -935,9 +933,7 @@ export class Replicator {
   async #pollHeads (): Promise<void> {
     const connected = new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))
     for (const peer of this.peerHeads.keys()) if (!connected.has(peer)) this.peerHeads.delete(peer)
-    for (const map of [this.#resyncAt, this.#lacking]) {
-      for (const key of map.keys()) if (!connected.has(key.slice(key.indexOf(' ') + 1))) map.delete(key)
-    }
+    for (const key of this.#entropy.keys()) if (!connected.has(key.slice(key.indexOf(' ') + 1))) this.#entropy.delete(key)
     await Promise.all([...connected].map(async peer => {
       try {
         const stream = await this.libp2p.dialProtocol(peerIdFromString(peer), HEAD_PROTOCOL, { signal: AbortSignal.timeout(2_000) })
@@ -979,17 +975,17 @@ export class Replicator {
       const db = dbs[name]
       if (db == null) continue
       const key = `${name} ${peer}`
-      const before = this.#lacking.get(key)
+      const state = this.#entropy.get(key) ?? { resyncAt: 0, lacking: new Map<string, number>() }
       const lacking = new Map<string, number>()
       for (const h of heads) {
         if (this.#refused.has(h) || (await db.log.has(h) as boolean)) continue
-        lacking.set(h, before?.get(h) ?? now)
+        lacking.set(h, state.lacking.get(h) ?? now)
       }
-      if (lacking.size === 0) { this.#lacking.delete(key); continue }
-      this.#lacking.set(key, lacking)
+      state.lacking = lacking
+      this.#entropy.set(key, state)
       const overdue = [...lacking].find(([, since]) => now - since >= LACK_GRACE_MS)
-      if (overdue == null || now - (this.#resyncAt.get(key) ?? 0) < RESYNC_MIN_MS) continue
-      this.#resyncAt.set(key, now)
+      if (overdue == null || now - state.resyncAt < RESYNC_MIN_MS) continue
+      state.resyncAt = now
       this.stats.resyncs++
       this.#log.debug({ peer, database: name, head: overdue[0] }, 'peer has a head this log lacks: exchanging heads again')
       db.peers.delete(peer)

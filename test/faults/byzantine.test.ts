@@ -25,6 +25,7 @@ import { HEAD_PROTOCOL } from '../../src/replication/head-protocol.ts'
 import type { ChainStoreConfigInput } from '../../src/index.ts'
 import { openTestStore, tempDir } from '../helpers/store.ts'
 import { closeTestGateways, testGateway, type Behaviour } from '../helpers/gateway.ts'
+import { eventually } from '../helpers/wait.ts'
 
 const WRITERS = ['writer-1', 'writer-2'].map(identityIdFromSeed)
 let dir: string
@@ -47,11 +48,6 @@ async function start (name: string, peersList: string[] = [], options: { byzanti
   peers.push(p)
   return p
 }
-async function until (check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs
-  while (Date.now() < end) { if (await check()) return true; await new Promise(resolve => setTimeout(resolve, 200)) }
-  return false
-}
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 const MiB = (n: number): string => (n / 1048576).toFixed(1)
 
@@ -64,7 +60,7 @@ describe('Byzantine peers and bad input', () => {
     await w1.call('ingest', { count: 5, txs: 10, seed: 21 })
     await w1.call('putValidator', { id: 'val-a', state: { stake: '100', status: 'active', lastSeen: 1 } })
     await r2.waitForHeight(4, 60_000)
-    await until(async () => (await r2.call('validators')).length === 1, 30_000)
+    await eventually(async () => (await r2.call('validators')).length === 1, 30_000)
     const mallory = await start('mallory', [a1, a2])
     const dbs = (await w1.call('info')).databases as { chain: string, validators: string }
     const memBefore = await r2.call('memory')
@@ -128,7 +124,7 @@ describe('Byzantine peers and bad input', () => {
     const liar = await start('liar-3', [a1], { byzantine: 'wrong-bytes' })
     await liar.waitForHeight(4, 60_000)
     const victim = await start('victim-4', [(await liar.call('info')).addresses[0]])
-    const noticed = await until(async () => (await victim.call('stats')).misbehaving >= 1, 30_000)
+    const noticed = await eventually(async () => (await victim.call('stats')).misbehaving >= 1, 30_000)
     const victimHead = await victim.call('head')
     results.push({ attack: 'peer serving wrong bytes', accepted: !noticed || (victimHead != null && victimHead.cid !== (await w1.call('canonical', { from: victimHead.height, to: victimHead.height }))[0]), detail: noticed ? undefined : 'not detected' })
 
