@@ -18,6 +18,7 @@ import { lpStream } from '@libp2p/utils'
 import { useAccessController } from '@orbitdb/core'
 import { ACCESS_CONTROLLER_TYPE } from '../replication/access.ts'
 import * as dagCbor from '@ipld/dag-cbor'
+import { openDatabase } from '../replication/open-db.ts'
 import { base58btc } from 'multiformats/bases/base58'
 import { cidOf } from '../codec/cid.ts'
 
@@ -111,10 +112,8 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
     // the honest controller is open under this address: close it so the open
     // below builds the controller from the manifest type, now the permissive one
     await (await rep.orbitdb.open(address)).close()
-    const db = await rep.orbitdb.open(address)
-    // this instance is not the replicator's, so it lacks its 'error' listener:
-    // a peer resetting a head-exchange stream would otherwise kill the process
-    db.events.on('error', () => {})
+    // a new instance, not the replicator's: it needs its own 'error' listener
+    const db = await openDatabase(rep.orbitdb, address, {}, 'chain (forging)', logger)
     const fake = (await store.putBytes(new TextEncoder().encode(`forged ${height}`))).toString()
     const hash = await db.add({ v: 1, blocks: [{ cid: fake, height, parent: null, weight: 1_000_000, finalized: true, txCount: 0 }] })
     return hash

@@ -2,6 +2,7 @@ import type { AttestationStore } from '../attestations/store.ts'
 import type { AttestationBatch, ErasureRecord } from '../attestations/types.ts'
 import type { Logger } from '../logger.ts'
 import { ChainstoreAccessController, type Rejection } from './access.ts'
+import { openDatabase } from './open-db.ts'
 
 /** Most attestations one replicated entry may carry (a local `ingest` larger than this is published in several). */
 export const MAX_ATTESTATIONS_PER_ENTRY = 1000
@@ -55,13 +56,12 @@ export class AttestationLog {
 
   static async open (init: { orbitdb: any, name: string, writers: string[], entryStorage: unknown, store: AttestationStore, selfId: string, onReject: (r: Rejection) => void, logger: Logger }): Promise<AttestationLog> {
     const logger = init.logger.child({ room: 'attestation-log' })
-    const db = await init.orbitdb.open(`${init.name}.attestations`, {
+    const db = await openDatabase(init.orbitdb, `${init.name}.attestations`, {
       type: 'events',
       entryStorage: init.entryStorage,
       AccessController: ChainstoreAccessController({ write: init.writers, rule: 'writers', database: 'attestations', checkPayload: checkAttestationPayload, onReject: init.onReject, logger })
-    })
+    }, 'attestations', logger)
     const log = new AttestationLog(db, init.orbitdb, init.store, init.selfId, logger)
-    db.events.on('error', (err: Error) => logger.debug({ err: err.message }, 'orbitdb sync error'))
     db.events.on('update', (entry: any) => { log.#apply(entry) })
     log.#unsubscribe.push(init.store.onIngest(batch => { log.#publishBatch(batch) }))
     log.#unsubscribe.push(init.store.onErasure(record => { log.#publish({ type: 'erasure', record }) }))

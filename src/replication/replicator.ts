@@ -26,6 +26,7 @@ import { HEAD_PROTOCOL, MAX_LOG_HEADS, requestHead, serveHead, type PeerHead } f
 import { AttestationLog } from './attestation-log.ts'
 import type { AttestationStore } from '../attestations/store.ts'
 import { LwwMap } from './lww.ts'
+import { openDatabase } from './open-db.ts'
 
 /** How many confirmations a write waits for. */
 export type Consistency = 'one' | 'quorum' | 'all'
@@ -210,38 +211,32 @@ export class Replicator {
     const onReject = (r: Rejection): void => this.#onReject(r)
     const logger = this.#log
     const name = this.#net.name
-    this.#chain = await this.#orbitdb.open(`${name}.chain`, {
+    this.#chain = await openDatabase(this.#orbitdb, `${name}.chain`, {
       type: 'events',
       entryStorage: await this.#networkStorage(),
       referencesCount: 16,
       AccessController: ChainstoreAccessController({ write: writers, rule: 'writers', database: 'chain', checkPayload: p => checkAnnouncementBatch((p as any)?.value), onReject, logger })
-    })
-    this.#validators = await this.#orbitdb.open(`${name}.validators`, {
+    }, 'chain', logger)
+    this.#validators = await openDatabase(this.#orbitdb, `${name}.validators`, {
       // plain KeyValue: state is read from the LWW fold, not an index
       Database: KeyValue(),
       entryStorage: await this.#networkStorage(),
       AccessController: ChainstoreAccessController({ write: writers, rule: 'writers', database: 'validators', checkPayload: checkValidatorPayload, onReject, logger })
-    })
+    }, 'validators', logger)
     // the fold follows every entry OrbitDB adds (appends, and joins with the
     // ancestors they bring), then takes in the log as it is on disk
     this.#validators.events.on('update', (entry: any) => {
       this.#validatorState.applyWithAncestors(this.#validators.log, entry).catch(err => this.#log.warn({ err: (err as Error).message }, 'validator fold'))
     })
     await this.#validatorState.applyAll(this.#validators.log)
-    this.#reputationDb = await this.#orbitdb.open(`${name}.reputation`, {
+    this.#reputationDb = await openDatabase(this.#orbitdb, `${name}.reputation`, {
       Database: KeyValueIndexed(),
       entryStorage: await this.#networkStorage(),
       AccessController: ChainstoreAccessController({ write: ['*'], rule: 'own-keys', database: 'reputation', checkPayload: checkReputationPayload, onReject, logger })
-    })
+    }, 'reputation', logger)
     this.reputation = new Reputation(this.identityId, this.#reputationDb, this.#net.minReputation)
     if (this.#store.attestations != null) {
       this.attestationLog = await AttestationLog.open({ orbitdb: this.#orbitdb, name, writers, entryStorage: await this.#networkStorage(), store: this.#store.attestations, selfId: this.identityId, onReject, logger })
-    }
-    // OrbitDB's sync emits 'error' on the database's EventEmitter when a peer
-    // resets a head-exchange stream (a peer killed mid-sync does): with no
-    // listener, Node throws it and the whole process dies
-    for (const [db, database] of [[this.#chain, 'chain'], [this.#validators, 'validators'], [this.#reputationDb, 'reputation']]) {
-      db.events.on('error', (err: Error) => this.#log.debug({ database, err: err.message }, 'orbitdb sync error'))
     }
 
     // attribute gossiped heads to the peer that sent them (for rejected entries)

@@ -14,7 +14,8 @@
  *
  * Needs root (mount) and strace: when either is missing the test fails and
  * says so. IO_FAULT_POINTS sets how many injection points (N) each scenario
- * tries (default 2).
+ * tries (default 2); IO_DEBUG=1 prints each point's acknowledged and refused
+ * writes.
  */
 import { execFileSync, spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { once } from 'node:events'
@@ -85,6 +86,16 @@ async function verifyAcks (dataDir: string, acks: Ack[]): Promise<{ lost: string
   }
   corrupt.push(...(await scanLevel(dataDir)).problems)
   return { lost, corrupt }
+}
+
+async function exitsWithin (child: ChildLines, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<false>(resolve => { timer = setTimeout(() => resolve(false), ms) })
+  try {
+    return await Promise.race([child.closed.then(() => true as const), timeout])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 function requireRoot (): void {
@@ -168,9 +179,15 @@ describe('injected I/O errors (strace)', () => {
       const totals = { acks: 0, refused: 0, lost: 0, corrupt: 0, failedOpens: 0, injected: 0 }
       const names = new Set<string>()
       for (let p = 0; p < POINTS; p++) {
-        const n = 5 + p * 7
+        // strace counts `when=N` per thread, and LevelDB's writes run on
+        // whichever libuv pool thread picks them up: with the default pool
+        // of 4 the N-th call on one thread came near the 4N-th write, and
+        // points past ~15 never fired in 60 writes. One pool thread makes N
+        // the N-th call of the process; a run of 60 writes makes ~60
+        // fdatasyncs and ~150 write(2)s on the log, so N stays in 5..54.
+        const n = 5 + (p * 7) % 50
         const dataDir = join(await tempDir(), 'data')
-        const child = new ChildLines(process.execPath, [WRITER, JSON.stringify({ dataDir, durability: sc.durability, maxWrites: 60, refusalsBeforeStop: sc.transient ? 1000 : 4 })], live)
+        const child = new ChildLines(process.execPath, [WRITER, JSON.stringify({ dataDir, durability: sc.durability, maxWrites: 60, refusalsBeforeStop: sc.transient ? 1000 : 4 })], live, { UV_THREADPOOL_SIZE: '1' })
         const open = await child.waitFor(m => m.t === 'open', 'open')
         const log = open.logs[0] as string
         expect(log, 'LevelDB log file').toBeTruthy()
@@ -189,14 +206,26 @@ describe('injected I/O errors (strace)', () => {
         await new Promise(resolve => setTimeout(resolve, 200)) // every thread attached
         child.send('go')
         const done = await child.waitFor(m => m.t === 'done', 'done', 120_000)
+        // let the child exit while still traced (strace ends with its last
+        // tracee). Detaching strace first can leave the exiting child stopped
+        // for good: a CI run hung here until the test's 15-minute timeout.
+        await exitsWithin(child, 30_000)
         strace.kill('SIGTERM')
         await once(strace, 'close').catch(() => {})
         tracers.delete(strace)
-        await child.closed
+        if (!await exitsWithin(child, 5_000)) {
+          // still there: resume it if stopped; 'done' came after stop(), so
+          // everything it acknowledged is already on disk
+          console.log(`${sc.name} N=${n}: the child had not exited 5 s after strace detached; resumed and killed it`)
+          child.child.kill('SIGCONT')
+          child.child.kill('SIGKILL')
+          await child.closed
+        }
         const acks: Ack[] = child.lines.flatMap((m): Ack[] => m.t === 'block' ? [{ kind: 'block', height: m.height, cid: m.cid }] : m.t === 'blob' ? [{ kind: 'blob', cid: m.cid }] : [])
         const refused = child.lines.filter(m => m.t === 'refused')
         for (const r of refused) names.add(r.name)
         if (refused.length > 0) totals.injected++
+        if (process.env.IO_DEBUG != null) console.log(`${sc.name} N=${n}: acks=${acks.length} refused=${refused.length} done=${JSON.stringify(done)}`)
         let result: { lost: string[], corrupt: string[] }
         try {
           result = await verifyAcks(dataDir, acks)

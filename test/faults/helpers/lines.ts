@@ -37,8 +37,8 @@ export class ChildLines {
   #buf = ''
   #waiters: Array<{ test: (m: Msg) => boolean, resolve: (m: Msg) => void }> = []
 
-  constructor (command: string, args: string[], live: Set<ChildProcessWithoutNullStreams>) {
-    this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] })
+  constructor (command: string, args: string[], live: Set<ChildProcessWithoutNullStreams>, env: Record<string, string> = {}) {
+    this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     live.add(this.child)
     this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       this.#buf += chunk
