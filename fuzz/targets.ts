@@ -22,6 +22,7 @@ import { ChainStoreError } from '../src/errors.ts'
 import { decodeBlockRecord, decodeLogRecord, decodeTxRecord, encodeBlockRecord, encodeTxRecord } from '../src/indexes/records.ts'
 import { decodePinValue } from '../src/pinning/records.ts'
 import { readCar } from '../src/backup/car.ts'
+import { decodeFrames, encodeFrame } from '../src/replication/framed-heads.ts'
 import { requestHead } from '../src/replication/head-protocol.ts'
 import { fetchBlocks, fetchLog, requestAck } from '../src/replication/protocol.ts'
 import { SyntheticChain } from '../src/synthetic/chain.ts'
@@ -89,14 +90,12 @@ async function overStream (bytes: Uint8Array, read: (stream: any, signal: AbortS
 
 /** Length-prefixed frames (unsigned varint length, then the frame). */
 function lp (...frames: Uint8Array[]): Uint8Array {
-  const parts: number[] = []
-  for (const f of frames) {
-    let n = f.length
-    while (n >= 0x80) { parts.push((n & 0x7f) | 0x80); n >>>= 7 }
-    parts.push(n)
-    parts.push(...f)
-  }
-  return Uint8Array.from(parts)
+  return Uint8Array.from(frames.flatMap(f => [...encodeFrame(f)]))
+}
+/** The bytes as a stream would deliver them: chunks of 1-8 bytes, the size set by the first byte. */
+async function * chunked (bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  const size = ((bytes[0] ?? 0) % 8) + 1
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size)
 }
 const frame = (kind: number, ...parts: Uint8Array[]): Uint8Array => Uint8Array.from([kind, ...parts.flatMap(p => [...p])])
 
@@ -284,5 +283,11 @@ export const TARGETS: FuzzTarget[] = [
     seeds: () => [lp(dagCbor.encode({ height: 5, cid: BLOCKS[0].cid.toString(), finalized: 3 }))],
     run: async d => await overStream(d, async (s, signal) => await requestHead(s, 'fuzz-peer', signal), false),
     expected: typedOrStream
+  },
+  {
+    name: 'decodeFrames',
+    seeds: () => [lp(HEADERS[0], HEADERS[1]), lp(new Uint8Array(0), HEADERS[2])],
+    run: async d => { for await (const f of decodeFrames(chunked(d), 'fuzz-peer', 4096)) if (f.length > 4096) throw new Error('frame over the bound') },
+    expected: typed
   }
 ]

@@ -67,6 +67,16 @@ export const DEFAULT_MIN_REPUTATION = 0.2
 /** How often the replication queue retries and the replication-factor loop runs. */
 export const DEFAULT_REPLICATION_INTERVAL_MS = 2_000
 /**
+ * How often every connection is pinged, and how long a ping may take before
+ * the connection is dropped (libp2p's connection monitor; its own defaults
+ * are 10 s and an adaptive timeout of at least 5 s). A link that went dead
+ * in a partition otherwise holds OrbitDB's head exchange and bitswap wants
+ * until TCP's backed-off retransmission gets through after the heal; a
+ * dropped connection is redialled every `intervalMs`.
+ */
+export const DEFAULT_PING_INTERVAL_MS = 5_000
+export const DEFAULT_PING_TIMEOUT_MS = 5_000
+/**
  * Public IPFS trustless gateways the default config names. Gateway reads are
  * off unless `gateways.enabled` is set, so nothing leaves the machine by
  * default (and tests never reach these).

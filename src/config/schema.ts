@@ -7,6 +7,7 @@ import {
   DEFAULT_PAGE_BYTES, DEFAULT_LEVEL_CACHE, DEFAULT_LEVEL_WRITE_BUFFER, DEFAULT_LISTEN, DEFAULT_NETWORK_NAME,
   DEFAULT_QUORUM_TIMEOUT_MS, DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_NETWORK_READ_TIMEOUT_MS, DEFAULT_ANNOUNCE_BATCH,
   DEFAULT_FETCH_BATCH, DEFAULT_REPLICATION_FACTOR, DEFAULT_MIN_REPUTATION, DEFAULT_REPLICATION_INTERVAL_MS,
+  DEFAULT_PING_INTERVAL_MS, DEFAULT_PING_TIMEOUT_MS,
   DEFAULT_PUBLIC_GATEWAYS, DEFAULT_GATEWAY_TIMEOUT_MS, DEFAULT_GATEWAY_STALL_MS, DEFAULT_FETCHED_CACHE_BYTES,
   DEFAULT_PIN_CONCURRENCY, DEFAULT_GC_WATERMARK_PERCENT, DEFAULT_GC_CHECK_INTERVAL_MS, DEFAULT_GATEWAY_MAX_CAR_BYTES,
   DEFAULT_ALERT_LAG_HEIGHTS, DEFAULT_ALERT_P99_MS, DEFAULT_ALERT_REJECTED_PER_MINUTE, DEFAULT_ALERT_INTERVAL_MS
@@ -40,7 +41,10 @@ export const networkSchema = z.object({
   fetchBatch: z.number().int().min(1).max(256).default(DEFAULT_FETCH_BATCH),
   replicationFactor: z.number().int().min(1).default(DEFAULT_REPLICATION_FACTOR),
   minReputation: z.number().min(0).max(1).default(DEFAULT_MIN_REPUTATION),
-  intervalMs: z.number().int().positive().default(DEFAULT_REPLICATION_INTERVAL_MS)
+  intervalMs: z.number().int().positive().default(DEFAULT_REPLICATION_INTERVAL_MS),
+  /** Every connection is pinged this often; one whose ping takes longer than `pingTimeoutMs` is dropped (and redialled). */
+  pingIntervalMs: z.number().int().positive().default(DEFAULT_PING_INTERVAL_MS),
+  pingTimeoutMs: z.number().int().positive().default(DEFAULT_PING_TIMEOUT_MS)
 }).strict()
 
 /** Schema of the one typed config; defaults are applied here and nowhere else. */

@@ -27,6 +27,7 @@ import { AttestationLog } from './attestation-log.ts'
 import type { AttestationStore } from '../attestations/store.ts'
 import { LwwMap } from './lww.ts'
 import { openDatabase } from './open-db.ts'
+import { withFramedHeads } from './framed-heads.ts'
 
 /** How many confirmations a write waits for. */
 export type Consistency = 'one' | 'quorum' | 'all'
@@ -199,7 +200,9 @@ export class Replicator {
     const base = await Identities({ keystore, storage: await this.#networkStorage() })
     const identities = { ...base, verify: fastVerify }
     const identity = { ...(await base.createIdentity({ id: IDENTITY_KEY_NAME })), verify: fastVerify }
-    this.#orbitdb = await createOrbitDB({ ipfs: this.#helia, id: IDENTITY_KEY_NAME, identities, identity, directory })
+    // OrbitDB's head exchange is unframed: it gets the node through
+    // withFramedHeads, which frames those streams (src/replication/framed-heads.ts)
+    this.#orbitdb = await createOrbitDB({ ipfs: withFramedHeads(this.#helia), id: IDENTITY_KEY_NAME, identities, identity, directory })
     this.identityId = this.#orbitdb.identity.id
     // a fresh node takes the chain log's entry blocks in one stream before
     // OrbitDB opens the log, so its join walks local blocks (see #prefetchLog)

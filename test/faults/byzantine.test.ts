@@ -49,6 +49,12 @@ async function start (name: string, peersList: string[] = [], options: { byzanti
   return p
 }
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+/** Where two snapshots part: a little context before, then each side. */
+function firstDifference (a: string, b: string): string {
+  let i = 0
+  while (i < a.length && a[i] === b[i]) i++
+  return `…${a.slice(Math.max(0, i - 60), i)} [was] ${a.slice(i, i + 80)} [now] ${b.slice(i, i + 80)}`
+}
 const MiB = (n: number): string => (n / 1048576).toFixed(1)
 
 describe('Byzantine peers and bad input', () => {
@@ -72,11 +78,12 @@ describe('Byzantine peers and bad input', () => {
       let detail: string | undefined
       try { await run() } catch (err) { detail = `attack op failed: ${(err as Error).message}` }
       await new Promise(resolve => setTimeout(resolve, 1_500)) // let it propagate
-      const changed = (await snapshot()) !== baseline
+      const now = await snapshot()
+      const changed = now !== baseline
       const bad = await extra()
       const died = [w1, r2].find(p => p.crashed != null)
       const accepted = changed || bad != null || died != null
-      results.push({ attack: name, accepted, detail: accepted ? (bad ?? (died != null ? `peer died: ${died.crashed}` : 'honest state changed')) : detail })
+      results.push({ attack: name, accepted, detail: accepted ? (bad ?? (died != null ? `peer died: ${died.crashed}` : `honest state changed: ${firstDifference(baseline, now)}`)) : detail })
     }
 
     // 1. a writer outside the validator set

@@ -12,6 +12,9 @@
  *
  *   PARTITION_ROUNDS  rounds (default 4)
  *   PARTITION_SEED    seed of the fault schedule (default random, printed)
+ *   PARTITION_LOG     index of a peer (0-2) whose debug log goes to this
+ *                     output; the rounds then also print what still differs
+ *                     every 2 s until the peers agree
  *
  * Needs root, iproute2 and iptables; without them the test fails and says so.
  */
@@ -26,6 +29,7 @@ import type { ChainStoreConfigInput } from '../../src/index.ts'
 import { tempDir } from '../helpers/store.ts'
 
 const ROUNDS = Number(process.env.PARTITION_ROUNDS ?? 4)
+const LOG_PEER = process.env.PARTITION_LOG
 const SEED = Number(process.env.PARTITION_SEED ?? Math.floor(Math.random() * 0x7fffffff))
 const RUN = randomBytes(2).toString('hex')
 const SUBNET = `10.77.${(parseInt(RUN, 16) % 200) + 20}`
@@ -117,7 +121,7 @@ describe('partitions between peers in their own network namespaces', () => {
     const peerIds = await Promise.all(NAMES.map(async n => await peerIdFromSeed(n)))
     const config = (i: number): ChainStoreConfigInput => ({
       dataDir: join(dir, NAMES[i]),
-      logLevel: 'silent',
+      logLevel: (String(i) === LOG_PEER ? 'debug' : 'silent') as any,
       network: {
         enabled: true,
         seed: NAMES[i],
@@ -130,7 +134,7 @@ describe('partitions between peers in their own network namespaces', () => {
       }
     })
     const start = async (i: number): Promise<PeerProcess> => {
-      const p = await PeerProcess.start(config(i), { execPath: 'ip', execArgv: ['netns', 'exec', ns(i), process.execPath], stdio: 'pipe' })
+      const p = await PeerProcess.start(config(i), { execPath: 'ip', execArgv: ['netns', 'exec', ns(i), process.execPath], stdio: String(i) === LOG_PEER ? 'inherit' : 'pipe' })
       running.set(i, p)
       return p
     }
@@ -177,7 +181,8 @@ describe('partitions between peers in their own network namespaces', () => {
       if (round === killRound) await start(2)
       const healedAt = Date.now()
       let ok = false
-      while (Date.now() - healedAt < 90_000) { if (await agreed()) { ok = true; break } await new Promise(resolve => setTimeout(resolve, 250)) }
+      let lastPrint = 0
+      while (Date.now() - healedAt < 90_000) { if (await agreed()) { ok = true; break } if (Date.now() - lastPrint > 2000) { lastPrint = Date.now(); if (LOG_PEER != null) console.log(`[partition] round ${round} +${Date.now() - healedAt} ms: ${disagreement}`) } await new Promise(resolve => setTimeout(resolve, 250)) }
       if (!ok) problems.push(`round ${round} (${faults[faults.length - 1]}): no agreement 90 s after the heal (${disagreement})`)
       else converge.push(Date.now() - healedAt)
     }
@@ -208,7 +213,7 @@ describe('partitions between peers in their own network namespaces', () => {
 
     const sorted = [...converge].sort((a, b) => a - b)
     const pct = (p: number): number => sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]
-    console.log(`[faults:partition] rounds=${ROUNDS} faults=[${faults.join('; ')}] acknowledged blocks=${ackedBlocks.length} validatorPuts=${[...acked.values()].reduce((n, s) => n + s.length, 0)} lost=${problems.filter(p => p.includes('missing')).length} unexpected=${problems.filter(p => p.includes('unexpected') || p.includes('never written')).length} converge p50=${pct(0.5)}ms p99=${pct(0.99)}ms max=${sorted[sorted.length - 1]}ms reputationAgreedIn=${repAgreed ? Date.now() - repStart : 'never'}ms seed=${SEED} net=${SUBNET}.0/24 degrade=${degradeWith}`)
+    console.log(`[faults:partition] rounds=${ROUNDS} faults=[${faults.join('; ')}] acknowledged blocks=${ackedBlocks.length} validatorPuts=${[...acked.values()].reduce((n, s) => n + s.length, 0)} lost=${problems.filter(p => p.includes('missing')).length} unexpected=${problems.filter(p => p.includes('unexpected') || p.includes('never written')).length} converge p50=${pct(0.5)}ms p99=${pct(0.99)}ms max=${sorted[sorted.length - 1]}ms perRound=[${converge.join(',')}]ms reputationAgreedIn=${repAgreed ? Date.now() - repStart : 'never'}ms seed=${SEED} net=${SUBNET}.0/24 degrade=${degradeWith}`)
     expect(problems.slice(0, 20)).toEqual([])
     const died = [...running.values()].filter(p => p.crashed != null).map(p => p.crashed)
     expect(died).toEqual([])
