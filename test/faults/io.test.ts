@@ -193,6 +193,10 @@ describe('injected I/O errors (strace)', () => {
         expect(log, 'LevelDB log file').toBeTruthy()
         const strace = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-p', String(open.pid), '-P', log, '-e', `trace=${sc.syscalls}`, '-e', `inject=${sc.syscalls}:error=${sc.error}:when=${n}${sc.transient ? '' : '+'}`], { stdio: ['ignore', 'ignore', 'pipe'] })
         tracers.add(strace)
+        // taken now: strace ends by itself when its tracee exits, and a
+        // 'close' already emitted is never seen by a later once() (a local
+        // run of the long budget hung there)
+        const straceClosed = once(strace, 'close').catch(() => {})
         let straceErr = ''
         strace.stderr.setEncoding('utf8').on('data', (c: string) => { straceErr += c })
         // attached once the tracee's status shows a tracer
@@ -210,8 +214,8 @@ describe('injected I/O errors (strace)', () => {
         // tracee). Detaching strace first can leave the exiting child stopped
         // for good: a CI run hung here until the test's 15-minute timeout.
         await exitsWithin(child, 30_000)
-        strace.kill('SIGTERM')
-        await once(strace, 'close').catch(() => {})
+        if (strace.exitCode == null && strace.signalCode == null) strace.kill('SIGTERM')
+        await straceClosed
         tracers.delete(strace)
         if (!await exitsWithin(child, 5_000)) {
           // still there: resume it if stopped; 'done' came after stop(), so
