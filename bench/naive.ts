@@ -12,6 +12,7 @@ import { LevelDatastore } from 'datastore-level'
 import { createHeliaLight } from 'helia'
 import { encodeBlock, type EncodedTx } from '../src/codec/encode.ts'
 import type { BlockInput } from '../src/codec/types.ts'
+import { parseConfig } from '../src/config/index.ts'
 import { withNetwork } from '../src/replication/network.ts'
 import type { Libp2p } from '@libp2p/interface'
 import { LIMITS, envInt, figure, fmt, progress, settle, type Figure } from './common.ts'
@@ -58,7 +59,7 @@ export async function loopbackHelia (dir: string) {
   const datastore = new LevelDatastore(join(dir, 'data'))
   await blockstore.open()
   await datastore.open()
-  const helia = withNetwork(createHeliaLight({ blockstore, datastore, codecs: [dagCbor] }), { listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const helia = withNetwork(createHeliaLight({ blockstore, datastore, codecs: [dagCbor] }), { ...parseConfig({}).network, listen: ['/ip4/127.0.0.1/tcp/0'] })
   await helia.start()
   return { helia: helia as typeof helia & { libp2p: Libp2p }, close: async () => { await helia.stop(); await blockstore.close(); await datastore.close() } }
 }

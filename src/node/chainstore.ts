@@ -214,7 +214,7 @@ export class ChainStore {
       const datastore = new LevelDatastore(db.sublevel(HELIA_SUBLEVEL, { keyEncoding: 'utf8', valueEncoding: 'view' }) as any)
       let helia = createHeliaLight({ blockstore, datastore, codecs: [dagCbor] })
       if (config.network.enabled) {
-        helia = withNetwork(helia, { privateKey: await loadPeerKey(config.dataDir, config.network.seed), listen: config.network.listen, pingIntervalMs: config.network.pingIntervalMs, pingTimeoutMs: config.network.pingTimeoutMs })
+        helia = withNetwork(helia, { ...config.network, privateKey: await loadPeerKey(config.dataDir, config.network.seed) })
       }
       await helia.start()
       const head = readHead(db)

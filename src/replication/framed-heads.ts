@@ -75,57 +75,45 @@ export async function * decodeFrames (source: AsyncIterable<Uint8Array | { subar
   if (buf.length > 0) throw new PeerMisbehavedError(peer, `head exchange ended inside a frame (${buf.length} bytes left)`)
 }
 
-/** The stream as OrbitDB sees it: `send` writes a frame, iteration yields whole frames; everything else is the stream's. */
+/**
+ * `target` with some properties replaced; every other property is the
+ * target's own, methods bound to it (libp2p and Helia objects keep private
+ * fields, which a method called on the proxy could not reach).
+ */
+function overlay<T extends object> (target: T, own: Record<PropertyKey, unknown>): T {
+  return new Proxy(target, {
+    get (t, prop) {
+      if (Object.hasOwn(own, prop)) return own[prop]
+      const value = Reflect.get(t, prop, t)
+      return typeof value === 'function' ? value.bind(t) : value
+    }
+  })
+}
+
+/** The stream as OrbitDB sees it: `send` writes a frame, iteration yields whole frames. */
 export function frameStream (stream: Stream, peer: string): Stream {
-  return new Proxy(stream, {
-    get (target, prop) {
-      if (prop === 'send') return (bytes: Uint8Array) => target.send(encodeFrame(bytes))
-      if (prop === Symbol.asyncIterator) return () => decodeFrames(target, peer, MAX_ENTRY_BYTES)[Symbol.asyncIterator]()
-      const value = Reflect.get(target, prop, target)
-      return typeof value === 'function' ? value.bind(target) : value
-    }
+  return overlay(stream, {
+    send: (bytes: Uint8Array) => stream.send(encodeFrame(bytes)),
+    [Symbol.asyncIterator]: () => decodeFrames(stream, peer, MAX_ENTRY_BYTES)[Symbol.asyncIterator]()
   })
 }
 
-/** libp2p as OrbitDB sees it: the head-exchange protocols framed and renamed, everything else untouched. */
-function framedLibp2p (libp2p: Libp2p): Libp2p {
-  return new Proxy(libp2p, {
-    get (target, prop) {
-      if (prop === 'handle') {
-        return async (protocols: string | string[], handler: (stream: Stream, connection: any) => void | Promise<void>, options?: any) => {
-          const list = Array.isArray(protocols) ? protocols : [protocols]
-          if (!list.some(isHeads)) { await target.handle(protocols, handler as any, options); return }
-          await target.handle(list.map(p => isHeads(p) ? framed(p) : p), ((stream: Stream, connection: any) => handler(frameStream(stream, String(connection?.remotePeer)), connection)) as any, options)
-        }
-      }
-      if (prop === 'unhandle') {
-        return async (protocols: string | string[], options?: any) => {
-          const list = Array.isArray(protocols) ? protocols : [protocols]
-          await target.unhandle(list.map(p => isHeads(p) ? framed(p) : p), options)
-        }
-      }
-      if (prop === 'dialProtocol') {
-        return async (peer: any, protocols: string | string[], options?: any) => {
-          const list = Array.isArray(protocols) ? protocols : [protocols]
-          if (!list.some(isHeads)) return await target.dialProtocol(peer, protocols, options)
-          const stream = await target.dialProtocol(peer, list.map(p => isHeads(p) ? framed(p) : p), options)
-          return frameStream(stream, String(peer))
-        }
-      }
-      const value = Reflect.get(target, prop, target)
-      return typeof value === 'function' ? value.bind(target) : value
-    }
-  })
-}
-
-/** The Helia node to give OrbitDB: the same node, with framed head exchanges on its libp2p. */
+/** The Helia node to give OrbitDB: the same node, its libp2p with the head-exchange protocols framed and renamed. */
 export function withFramedHeads<T extends Helia & { libp2p: Libp2p }> (helia: T): T {
-  const libp2p = framedLibp2p(helia.libp2p)
-  return new Proxy(helia, {
-    get (target, prop) {
-      if (prop === 'libp2p') return libp2p
-      const value = Reflect.get(target, prop, target)
-      return typeof value === 'function' ? value.bind(target) : value
-    }
+  const libp2p = helia.libp2p
+  const renamed = (protocols: string | string[]): string[] => [protocols].flat().map(p => isHeads(p) ? framed(p) : p)
+  const heads = (protocols: string | string[]): boolean => [protocols].flat().some(isHeads)
+  return overlay(helia, {
+    libp2p: overlay(libp2p, {
+      handle: async (protocols: string | string[], handler: (stream: Stream, connection: any) => void | Promise<void>, options?: any) => {
+        const framedHandler = heads(protocols) ? (stream: Stream, connection: any) => handler(frameStream(stream, String(connection?.remotePeer)), connection) : handler
+        await libp2p.handle(renamed(protocols), framedHandler as any, options)
+      },
+      unhandle: async (protocols: string | string[], options?: any) => { await libp2p.unhandle(renamed(protocols), options) },
+      dialProtocol: async (peer: any, protocols: string | string[], options?: any) => {
+        const stream = await libp2p.dialProtocol(peer, renamed(protocols), options)
+        return heads(protocols) ? frameStream(stream, String(peer)) : stream
+      }
+    })
   })
 }

@@ -7,7 +7,6 @@ import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import type { Helia } from 'helia'
-import { DEFAULT_PING_INTERVAL_MS, DEFAULT_PING_TIMEOUT_MS } from '../config/constants.ts'
 
 /**
  * Puts libp2p (TCP, noise, yamux, identify, gossipsub) and bitswap on a
@@ -15,8 +14,7 @@ import { DEFAULT_PING_INTERVAL_MS, DEFAULT_PING_TIMEOUT_MS } from '../config/con
  * peers: no bootstrap list, no mDNS, no DHT, no delegated routing, no UPnP
  * (STACK-NOTES pitfall 1).
  */
-export function withNetwork<T extends Helia> (helia: T, options: { privateKey?: PrivateKey, listen: string[], pingIntervalMs?: number, pingTimeoutMs?: number }): T {
-  const { pingIntervalMs = DEFAULT_PING_INTERVAL_MS, pingTimeoutMs = DEFAULT_PING_TIMEOUT_MS } = options
+export function withNetwork<T extends Helia> (helia: T, options: { privateKey?: PrivateKey, listen: string[], pingIntervalMs: number, pingTimeoutMs: number }): T {
   return withBitswap(withLibp2pLight(helia as any, {
     ...(options.privateKey != null ? { privateKey: options.privateKey } : {}),
     addresses: { listen: options.listen },
@@ -25,9 +23,9 @@ export function withNetwork<T extends Helia> (helia: T, options: { privateKey?: 
     streamMuxers: [yamux()],
     peerDiscovery: [],
     // dead links are found by ping, not by TCP's backed-off retransmission
-    // (config network.pingIntervalMs / pingTimeoutMs); the timeout is
-    // adaptive (RTT x 1.2) between these bounds
-    connectionMonitor: { pingInterval: pingIntervalMs, pingTimeout: { minTimeout: pingTimeoutMs, maxTimeout: Math.max(pingTimeoutMs, 30_000) } },
+    // (config network.pingIntervalMs / pingTimeoutMs); min = max pins
+    // libp2p's adaptive ping timeout to the configured one
+    connectionMonitor: { pingInterval: options.pingIntervalMs, pingTimeout: { minTimeout: options.pingTimeoutMs, maxTimeout: options.pingTimeoutMs } },
     services: {
       identify: identify(),
       // a lone node must still be able to append (pitfall 5)

@@ -3,8 +3,8 @@ import type { Logger } from '../logger.ts'
 /**
  * Opens an OrbitDB database with a listener on its sync errors before sync
  * starts. OrbitDB's sync emits 'error' on the database's EventEmitter when a
- * head exchange fails (a peer resets the stream, or a frame arrives split and
- * does not decode); with no listener Node throws it and the process dies.
+ * head exchange fails (a peer resets the stream or sends bytes that do not
+ * decode); with no listener Node throws it and the process dies.
  * Opened with the default `sync: true`, the exchange starts inside `open`,
  * so a listener attached afterwards can be too late: a peer restarted into a
  * lossy network died at start (the partition fault test caught it). Here the
