@@ -17,7 +17,9 @@ import type { BlockInput, CodecLimits } from '../src/codec/types.ts'
 import { parseConfig } from '../src/config/index.ts'
 import { addBlockToBatch, setHeadInBatch } from '../src/node/write-block.ts'
 import { createLogger } from '../src/logger.ts'
-import { BLOCKS_SUBLEVEL, HELIA_SUBLEVEL, blockKey } from '../src/storage/keys.ts'
+import { BLOCKS_SUBLEVEL, HELIA_SUBLEVEL, META_SCHEMA, blockKey } from '../src/storage/keys.ts'
+import { META_STORE_ID } from '../src/migrations/constants.ts'
+import { FLAT_META_KEY } from '../src/state/keys.ts'
 import type { WriteBatch } from '../src/storage/types.ts'
 import { SyntheticChain } from '../src/synthetic/chain.ts'
 
@@ -182,6 +184,14 @@ export function percentile (sorted: Float64Array | number[], p: number): number 
  * skipping Helia's own sublevel; used to prove the baseline wrote the very
  * same keys and bytes as the store.
  */
+/**
+ * Keys every store writes when it opens, whatever it stores: the schema
+ * version, the store's random identity and the state room's flat-index marker.
+ * The raw baselines write chain data only, so the content check skips these.
+ */
+const OPEN_META_KEYS = [META_SCHEMA, META_STORE_ID, FLAT_META_KEY]
+
+/** Digest of every LevelDB entry but Helia's datastore and the meta keys written at open. */
 export async function contentDigest (db: ClassicLevel<Uint8Array, Uint8Array>): Promise<{ entries: number, bytes: number, sha256: string }> {
   const skip = utf8.encode(`!${HELIA_SUBLEVEL}!`)
   const h = createHash('sha256')
@@ -189,13 +199,17 @@ export async function contentDigest (db: ClassicLevel<Uint8Array, Uint8Array>): 
   let entries = 0
   let bytes = 0
   for await (const [k, v] of db.iterator()) {
-    if (startsWith(k, skip)) continue
+    if (startsWith(k, skip) || OPEN_META_KEYS.some(m => equalBytes(k, m))) continue
     len.writeUInt32BE(k.length); h.update(len); h.update(k)
     len.writeUInt32BE(v.length); h.update(len); h.update(v)
     entries++
     bytes += k.length + v.length
   }
   return { entries, bytes, sha256: h.digest('hex') }
+}
+
+function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && startsWith(a, b)
 }
 
 function startsWith (b: Uint8Array, prefix: Uint8Array): boolean {
