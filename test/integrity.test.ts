@@ -6,7 +6,7 @@ import { verifyStore } from '../src/integrity/index.ts'
 import type { ChainStore } from '../src/index.ts'
 import { StateStore, emptyAccount } from '../src/state/index.ts'
 import { META_HEAD, PREFIX, blockKey, blockTxIdsKey, digestKey, heightKey } from '../src/storage/keys.ts'
-import { setHeadInBatch } from '../src/node/write-block.ts'
+import { setHeadInBatch } from '../src/chain/meta.ts'
 import type { BlockInput } from '../src/codec/types.ts'
 import { openTestStore, quietLogger } from './helpers/store.ts'
 

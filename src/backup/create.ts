@@ -21,7 +21,7 @@ import { BackupBaseMismatchError, BackupNotFoundError } from './errors.ts'
 import { chainOf, scanBackups, writeManifest } from './manifest.ts'
 import { mhKey, openView, type StoreView } from './read-store.ts'
 import { META_FINALIZED, META_HEAD } from '../storage/keys.ts'
-import { decodeFinalized, decodeHead } from '../node/write-block.ts'
+import { decodeFinalized, decodeHead } from '../chain/meta.ts'
 import { readPinsIndex } from './verify.ts'
 import type { BackedUpPin, BackupFile, BackupManifest, BackupProgress, BackupResult, CreateBackupOptions, MaintainedStore } from './types.ts'
 

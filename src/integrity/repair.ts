@@ -1,7 +1,7 @@
 import type { CID } from 'multiformats/cid'
 import { blockFromBytes } from '../codec/from-bytes.ts'
 import { recordBlock, indexBlock } from '../indexes/writer.ts'
-import { setHeadInBatch } from '../node/write-block.ts'
+import { setHeadInBatch } from '../chain/meta.ts'
 import { PREFIX, blockKey, heightKey, prefixRange, readU64 } from '../storage/keys.ts'
 import { startBatch } from '../storage/level.ts'
 import { CID as CIDClass } from 'multiformats/cid'

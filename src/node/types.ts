@@ -1,13 +1,10 @@
-import type { CID } from 'multiformats/cid'
+import type { Head } from '../chain/types.ts'
 import type { CacheStats } from '../storage/cache.ts'
 import type { FetchCacheStats } from '../storage/fetch-cache.ts'
 import type { Alert } from '../metrics/index.ts'
 
-/** The latest stored block. */
-export interface Head {
-  height: number
-  cid: CID
-}
+export type { Head, ReorgEvent, StoreOptions, Consistency, BlockEvent, ImportResult } from '../chain/types.ts'
+export type { PutBytesOptions, AddFileOptions, CatOptions } from '../files/types.ts'
 
 /** What `status()` reports. */
 export interface StoreStatus {
@@ -56,30 +53,4 @@ export interface GetBytesOptions {
   signal?: AbortSignal
   /** How long to wait on the network for a block not stored here (default config `network.readTimeoutMs`). */
   timeoutMs?: number
-}
-
-/** Options of `putBytes`. */
-export interface PutBytesOptions {
-  /** `raw` (default) or `dag-cbor`; dag-cbor bytes must decode. */
-  codec?: 'raw' | 'dag-cbor'
-  /** Record a pin so the bytes are kept (default true). */
-  pin?: boolean
-  signal?: AbortSignal
-}
-
-/** Options of `addFile`. */
-export interface AddFileOptions {
-  signal?: AbortSignal
-}
-
-/** What `setCanonical` changed: the canonical blocks removed and added past the fork point. */
-export interface ReorgEvent {
-  from: Head | null
-  to: Head
-  /** Height of the last block both chains share (-1 when none). */
-  forkHeight: number
-  /** Blocks taken off the canonical chain, lowest first. */
-  removed: CID[]
-  /** Blocks put on it, lowest first. */
-  added: CID[]
 }

@@ -30,7 +30,8 @@ import { openDatabase } from './open-db.ts'
 import { withFramedHeads } from './framed-heads.ts'
 
 /** How many confirmations a write waits for. */
-export type Consistency = 'one' | 'quorum' | 'all'
+import type { Consistency } from '../chain/types.ts'
+export type { Consistency }
 
 /** What the replicator needs from the store (the node room wires the ChainStore in). */
 export interface ReplicaStore {

@@ -101,3 +101,14 @@ export function startBatch (db: RootDb, blocks: BlocksDb): StoreBatch {
     }
   }
 }
+
+/** What maintenance code (backup, integrity checks and repair, migrations) works on. */
+export interface MaintenanceAccess {
+  db: RootDb
+  blocks: BlocksDb
+  sync: boolean
+  /** Runs `fn` under the store's write lock (no other write, pin or GC meanwhile). */
+  exclusive: <T>(fn: () => Promise<T>) => Promise<T>
+  /** Reloads what the store keeps in memory (head, finalized height, memory tier) after a rewrite. */
+  afterRepair: () => void
+}

@@ -14,3 +14,21 @@ export interface WriteBatch {
 export interface AbortOptions {
   signal?: AbortSignal
 }
+
+/** Options of a block read. */
+export interface BlockGetOptions extends AbortOptions {
+  /** How long a network tier may wait for the block. */
+  timeoutMs?: number
+}
+
+/**
+ * A tier that can produce a block's bytes by CID: local LevelDB, the fetch
+ * cache, connected peers, trustless gateways. Bytes a tier returns are
+ * verified against the CID; a block the tier cannot produce is a
+ * `BlockNotFoundError`; an abort rejects with the signal's reason.
+ */
+export interface BlockSource {
+  has: (cid: CID, options?: BlockGetOptions) => Promise<boolean>
+  get: (cid: CID, options?: BlockGetOptions) => Promise<Uint8Array>
+}
+

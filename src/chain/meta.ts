@@ -1,40 +1,8 @@
-import type { EncodedBlock } from '../codec/encode.ts'
-import { indexBlock, recordBlock } from '../indexes/writer.ts'
-import { holdInBatch, releaseInBatch, type PinReader } from '../pinning/records.ts'
 import { CID } from 'multiformats/cid'
 import { META_FINALIZED, META_HEAD, readU64, writeU64 } from '../storage/keys.ts'
 import type { RootDb } from '../storage/level.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import type { Head } from './types.ts'
-
-/**
- * Everything one block writes: its IPLD blocks (header, transaction and receipt
- * pages) where Helia finds them, its block record, its chain pin, and (unless
- * it goes on a side branch) every canonical index entry. The store and the
- * ingest benchmark's raw baseline both build batches with it, so the baseline
- * writes exactly the store's keys and bytes.
- */
-export function addBlockToBatch (batch: WriteBatch, block: EncodedBlock, canonical = true, pin: ChainPin = 'dag', read?: PinReader): void {
-  batch.putBlock(block.header.cid, block.header.bytes)
-  for (const p of block.txPages) batch.putBlock(p.cid, p.bytes)
-  for (const p of block.receiptPages) batch.putBlock(p.cid, p.bytes)
-  recordBlock(batch, block)
-  if (canonical) indexBlock(batch, block)
-  setChainPin(batch, block.cid, block.height, pin, read)
-}
-
-/**
- * How a chain block is pinned: `dag` holds the header and every page
- * (recursive), `header` the header alone (its pages may be collected), null
- * nothing (the whole block may be collected).
- */
-export type ChainPin = 'dag' | 'header' | null
-
-/** Sets (or drops) the chain's hold on a block in a batch; other reasons' holds stay. */
-export function setChainPin (batch: WriteBatch, cid: CID, height: number, pin: ChainPin, read?: PinReader): void {
-  if (pin == null) releaseInBatch(batch, read, cid, 'chain')
-  else holdInBatch(batch, read, cid, 'chain', pin === 'dag', height)
-}
 
 /** Records the head in the same batch. */
 export function setHeadInBatch (batch: WriteBatch, head: Head): void {
@@ -69,4 +37,35 @@ export function writeFinalizedInBatch (batch: WriteBatch, height: number): void 
   const out = new Uint8Array(8)
   writeU64(out, 0, height + 1)
   batch.put(META_FINALIZED, out)
+}
+
+/**
+ * The chain's head and finalized height, in memory and in the meta keys.
+ * Writers change them only after their batch is written; `reload` re-reads
+ * both after maintenance rewrote the database.
+ */
+export class ChainMeta {
+  #head: Head | null
+  #finalized: number
+  readonly #db: RootDb
+
+  constructor (db: RootDb) {
+    this.#db = db
+    this.#head = readHead(db)
+    this.#finalized = readFinalized(db)
+  }
+
+  /** The latest canonical block, or null for an empty store. */
+  head (): Head | null { return this.#head }
+  /** Highest finalized canonical height (-1: none). */
+  finalized (): number { return this.#finalized }
+  /** Adopts a head a written batch recorded. */
+  setHead (head: Head | null): void { this.#head = head }
+  /** Adopts a finalized height a written batch recorded. */
+  setFinalized (height: number): void { this.#finalized = height }
+  /** Re-reads both from the database. */
+  reload (): void {
+    this.#head = readHead(this.#db)
+    this.#finalized = readFinalized(this.#db)
+  }
 }

@@ -1,0 +1,202 @@
+import type { CID } from 'multiformats/cid'
+import { parseCid } from '../codec/cid.ts'
+import { decodeHeader, decodeReceipt, decodeTx, decodeTxPage } from '../codec/decode.ts'
+import type { EncodedBlock, IpldBlock } from '../codec/encode.ts'
+import { CorruptDataError } from '../codec/errors.ts'
+import { blockFromBytes } from '../codec/from-bytes.ts'
+import type { Block, BlockHeader, CodecLimits, ReceiptRecord, TransactionRecord } from '../codec/types.ts'
+import { assertHeight } from '../codec/validate.ts'
+import type { BlockRecords, HeightIndex, TxRecords } from '../indexes/heights.ts'
+import { readAddressHistory, readLogs } from '../indexes/reader.ts'
+import type { TxRecord } from '../indexes/records.ts'
+import type { HistoryOptions, HistoryPage, LogQuery, LogRecord } from '../indexes/types.ts'
+import { cidFromDigest } from '../codec/cid.ts'
+import type { ObjectCache } from '../storage/cache.ts'
+import { BlockNotFoundError, ReceiptNotFoundError, TransactionNotFoundError } from '../storage/errors.ts'
+import type { RootDb } from '../storage/level.ts'
+import type { AbortOptions } from '../storage/types.ts'
+import type { ChainMeta } from './meta.ts'
+
+/** Rough per-object overhead added to byte sizes when sizing cache entries. */
+const OBJECT_OVERHEAD = 64
+
+/** A height, or a block CID (object or string). */
+export type BlockRef = number | string | CID
+
+/** What chain reads use. */
+export interface ChainReaderInit {
+  db: RootDb
+  meta: ChainMeta
+  heights: HeightIndex
+  records: BlockRecords
+  txs: TxRecords
+  /** Bytes of a locally stored IPLD block, or undefined; never the network. */
+  localBytes: (cid: CID) => Uint8Array | undefined
+  /** The memory tier of decoded objects. */
+  cache: ObjectCache
+  limits: CodecLimits
+}
+
+/**
+ * Block, transaction, receipt, history and log reads over the local store,
+ * through the memory tier of decoded objects. Local reads never touch the
+ * network and never wait on I/O threads.
+ */
+export class ChainReader {
+  readonly #i: ChainReaderInit
+
+  constructor (init: ChainReaderInit) {
+    this.#i = init
+  }
+
+  /** The header CID at a canonical height, or undefined. */
+  canonicalAt (height: number): CID | undefined {
+    return this.#i.heights.at(assertHeight(height))
+  }
+
+  /** Height of a stored block header (canonical or side branch), or undefined. */
+  blockHeight (cid: CID): number | undefined {
+    return this.#i.records.heightOf(cid)
+  }
+
+  /** Resolves a height or CID to the CID of a stored block header. */
+  resolve (ref: BlockRef): CID {
+    if (typeof ref === 'number') {
+      const cid = this.#i.heights.at(assertHeight(ref))
+      if (cid == null) throw new BlockNotFoundError(`no block at height ${ref}`)
+      return cid
+    }
+    const cid = parseCid(ref, 'block')
+    if (this.#i.records.heightOf(cid) == null) throw new BlockNotFoundError(`no block ${cid.toString()}`)
+    return cid
+  }
+
+  /** Bytes of a block the index names; throws when they are not stored here. */
+  bytes (cid: CID): Uint8Array {
+    const bytes = this.#i.localBytes(cid)
+    if (bytes == null) throw new BlockNotFoundError(`block ${cid.toString()} is indexed but its bytes are not stored here (the pin policy let them go, or they were lost)`)
+    return bytes
+  }
+
+  /** A stored block rebuilt from its bytes, as indexing needs it. */
+  encoded (cid: CID): EncodedBlock {
+    return blockFromBytes(cid, this.bytes(cid), this.#i.localBytes, this.#i.limits)
+  }
+
+  /** The IPLD blocks of a stored block's DAG: header first, then its pages. */
+  dag (cid: CID): IpldBlock[] {
+    const header = this.bytes(cid)
+    const out: IpldBlock[] = [{ cid, bytes: header }]
+    const h = decodeHeader(header)
+    for (const p of [...h.txPages, ...h.receiptPages]) out.push({ cid: p, bytes: this.bytes(p) })
+    return out
+  }
+
+  /** The decoded header of a block. */
+  header (ref: BlockRef): BlockHeader & { cid: CID } {
+    const key = cacheKey(ref)
+    const hit = this.#i.cache.get<BlockHeader & { cid: CID }>('header', key)
+    if (hit != null) return hit
+    const cid = this.resolve(ref)
+    const bytes = this.bytes(cid)
+    const header = { cid, ...decodeHeader(bytes) }
+    this.#i.cache.set('header', key, header, bytes.length * 2 + OBJECT_OVERHEAD)
+    return header
+  }
+
+  /** A whole block: header, transactions and their ids. */
+  block (ref: BlockRef): Block {
+    const hit = this.#i.cache.get<Block>('block', cacheKey(ref))
+    if (hit != null) return hit
+    return this.#readBlock(this.resolve(ref), true)
+  }
+
+  #readBlock (cid: CID, cache: boolean): Block {
+    const headerBytes = this.bytes(cid)
+    const header = decodeHeader(headerBytes)
+    let size = headerBytes.length
+    const transactions = []
+    for (const pageCid of header.txPages) {
+      const bytes = this.bytes(pageCid)
+      size += bytes.length
+      for (const tx of decodeTxPage(bytes)) transactions.push(tx)
+    }
+    if (transactions.length !== header.txCount) throw new CorruptDataError(`block ${cid.toString()}: header says ${header.txCount} transactions, pages hold ${transactions.length}`)
+    // side-branch blocks have no canonical index entries: ids from the pages
+    const txIds = (this.#i.heights.isCanonical(cid, header.height) ? this.#i.heights.txIds(header.height, header.txCount) : undefined) ??
+      this.encoded(cid).txs.map(t => t.id)
+    const block: Block = { cid, header, transactions, txIds }
+    // decoded objects take about twice their encoded size, plus the id CIDs
+    const estimate = size * 2 + header.txCount * 120 + OBJECT_OVERHEAD
+    if (cache) {
+      this.#i.cache.set('block', header.height, block, estimate)
+      this.#i.cache.set('block', cid.toString(), block, estimate)
+    }
+    return block
+  }
+
+  /**
+   * Blocks from `fromHeight` to `toHeight` inclusive, in order, one at a time
+   * (never the range in memory). A range scan reads past the memory tier
+   * without filling it, so one sync or export does not evict the hot set.
+   */
+  async * blocks (fromHeight: number, toHeight: number, options: AbortOptions = {}): AsyncGenerator<Block> {
+    assertHeight(fromHeight, 'fromHeight')
+    assertHeight(toHeight, 'toHeight')
+    for await (const cid of this.#i.heights.range(fromHeight, toHeight, options)) {
+      yield this.#i.cache.get<Block>('block', cid.toString()) ?? this.#readBlock(cid, false)
+    }
+  }
+
+  #txRecord (txId: string | CID): { id: CID, record: TxRecord } {
+    const id = parseCid(txId, 'txId')
+    const record = this.#i.txs.get(id)
+    if (record == null) throw new TransactionNotFoundError(`no transaction ${id.toString()}`)
+    return { id, record }
+  }
+
+  /** A transaction with its block, page and position. */
+  transaction (txId: string | CID): TransactionRecord {
+    const hit = this.#i.cache.get<TransactionRecord>('tx', cacheKey(txId))
+    if (hit != null) return hit
+    const { id, record } = this.#txRecord(txId)
+    const out: TransactionRecord = {
+      id,
+      transaction: decodeTx(record.txBytes),
+      blockCid: record.blockCid,
+      height: record.height,
+      page: record.page,
+      pageCid: record.pageCid,
+      position: record.position,
+      index: record.index
+    }
+    this.#i.cache.set('tx', id.toString(), out, record.txBytes.length * 2 + 400)
+    return out
+  }
+
+  /** The receipt of a transaction, read from its block's receipt page. */
+  receipt (txId: string | CID): ReceiptRecord {
+    const { id, record } = this.#txRecord(txId)
+    if (record.receiptPageCid == null) throw new ReceiptNotFoundError(`transaction ${id.toString()} was stored without a receipt`)
+    const page = this.bytes(record.receiptPageCid)
+    const receipt = decodeReceipt(page.subarray(record.receiptOffset, record.receiptOffset + record.receiptLength))
+    return { txId: id, receipt, blockCid: record.blockCid, height: record.height, page: record.page, pageCid: record.pageCid, position: record.position, index: record.index }
+  }
+
+  /** One page of the transactions that an address sent or received, oldest first unless `reverse`. */
+  async addressHistory (address: string, options: HistoryOptions = {}): Promise<HistoryPage> {
+    const { entries, cursor } = await readAddressHistory(this.#i.db, address, options)
+    const items = entries.map(e => this.transaction(cidFromDigest(e.txDigest)))
+    return cursor == null ? { items } : { items, cursor }
+  }
+
+  /** Logs matching an address and/or topics over a height range, from the log indexes. */
+  async logs (query: LogQuery = {}): Promise<LogRecord[]> {
+    return await readLogs(this.#i.db, query, this.#i.meta.head()?.height ?? 0)
+  }
+}
+
+/** A height stays a number; a CID becomes the string multiformats caches on it. */
+function cacheKey (ref: BlockRef): string | number {
+  return typeof ref === 'number' || typeof ref === 'string' ? ref : ref.toString()
+}

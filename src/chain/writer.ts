@@ -1,0 +1,233 @@
+import type { EncodedBlock } from '../codec/encode.ts'
+import { InvalidBlockError } from '../codec/errors.ts'
+import type { StoredBlock } from '../codec/types.ts'
+import { assertHeight } from '../codec/validate.ts'
+import type { BlockRecords, HeightIndex } from '../indexes/heights.ts'
+import type { Logger } from '../logger.ts'
+import { HeightConflictError, ParentNotFoundError } from '../storage/errors.ts'
+import type { StoreBatch } from '../storage/level.ts'
+import type { SerialQueue } from '../storage/serial.ts'
+import { setHeadInBatch, writeFinalizedInBatch, type ChainMeta } from './meta.ts'
+import { reorg, type ReorgDeps } from './reorg.ts'
+import type {
+  AfterCommit, BlockEvent, CommitListener, Committed, FinalityStage, Head, ImportResult, ReorgEvent, StoreOptions, WriteStage
+} from './types.ts'
+
+/** What the write pipeline is built from. */
+export interface ChainWriterInit {
+  meta: ChainMeta
+  heights: HeightIndex
+  records: BlockRecords
+  /** Stages in order; each adds its entries to the one batch of a write. */
+  stages: WriteStage[]
+  /** Stages that follow finality (the chain pins). */
+  finality: FinalityStage[]
+  /** Under the write lock, after the batch is durable, in order. */
+  onCommit: CommitListener[]
+  /** After the lock, for local writes, in order. */
+  afterCommit: AfterCommit[]
+  startBatch: () => StoreBatch
+  /** The store's write lock: parent checks and the head see every earlier write. */
+  lock: SerialQueue
+  assertOpen: () => void
+  sync: boolean
+  allowGaps: boolean
+  /** After a reorg, under the lock: nothing keyed by height may be served stale; then the `reorg` / `head` events. */
+  reorged: (event: ReorgEvent) => void
+  /** Rebuilds a stored block from its bytes (reorgs re-index whole blocks). */
+  readEncoded: ReorgDeps['readEncoded']
+  log: Logger
+}
+
+/** A batch plan: what each input became and which blocks to write where. */
+interface Plan<R> {
+  results: R[]
+  write: Array<{ block: EncodedBlock, canonical: boolean, event: BlockEvent }>
+  head: Head | null
+}
+
+/**
+ * The one write pipeline: plan (links, dedupe, where each block goes) → every
+ * stage adds its entries to ONE LevelDB batch (bytes, indexes, pins, meta) →
+ * write → commit listeners in order. Local writes and replicated imports
+ * differ only in their plan.
+ */
+export class ChainWriter {
+  readonly #i: ChainWriterInit
+
+  constructor (init: ChainWriterInit) {
+    this.#i = init
+  }
+
+  /** Runs `fn` under the write lock with the store still open. */
+  async exclusive<T> (fn: () => Promise<T>): Promise<T> {
+    return await this.#i.lock.run(async () => { this.#i.assertOpen(); return await fn() })
+  }
+
+  /** Local write: blocks extend the canonical chain; then the after-commit listeners (finality, announce, quorum). */
+  async store (encoded: EncodedBlock[], options: StoreOptions = {}): Promise<StoredBlock[]> {
+    let committed: Committed | null = null
+    const stored = await this.exclusive(async () => {
+      const plan = this.#planLocal(encoded)
+      committed = await this.#commit(plan, false)
+      return plan.results
+    })
+    for (const listener of this.#i.afterCommit) await listener({ encoded, stored, committed }, options)
+    return stored
+  }
+
+  /**
+   * Replicated import of blocks already rebuilt and verified from their
+   * bytes: a block that extends the canonical tip is indexed at once; any
+   * other goes on a side branch until {@link setCanonical} picks it.
+   */
+  async importBlocks (blocks: EncodedBlock[]): Promise<ImportResult[]> {
+    return await this.exclusive(async () => {
+      const plan = this.#planImport(blocks)
+      await this.#commit(plan, true)
+      return plan.results
+    })
+  }
+
+  async #commit<R> (plan: Plan<R>, replicated: boolean): Promise<Committed | null> {
+    if (plan.write.length === 0) return null
+    const { meta, stages } = this.#i
+    const before = meta.head()
+    const batch = this.#i.startBatch()
+    // pins follow the policy at the head this batch ends with
+    const pinHead = plan.head?.height ?? -1
+    for (const { block, canonical } of plan.write) {
+      const ctx = { canonical, head: pinHead }
+      for (const s of stages) s.stage(batch, block, ctx)
+    }
+    const moved = plan.head !== before && plan.head != null
+    if (moved) {
+      setHeadInBatch(batch, plan.head!)
+      for (const s of stages) s.headMoved?.(batch, before?.height ?? -1, plan.head!.height)
+    }
+    await batch.write(this.#i.sync)
+    meta.setHead(plan.head)
+    const committed: Committed = { replicated, blocks: plan.write.map(w => ({ block: w.block, canonical: w.canonical })), events: plan.write.map(w => w.event), head: plan.head, moved }
+    for (const listener of this.#i.onCommit) listener(committed)
+    return committed
+  }
+
+  /** Applies dedupe, height-conflict and parent rules to a local write. */
+  #planLocal (encoded: EncodedBlock[]): Plan<StoredBlock> {
+    const pending = new Map<string, number>()
+    const pendingHeights = new Map<number, string>()
+    const plan: Plan<StoredBlock> = { results: new Array(encoded.length), write: [], head: this.#i.meta.head() }
+    const order = encoded.map((b, i) => i).sort((a, b) => encoded[a].height - encoded[b].height)
+    for (const i of order) {
+      const block = encoded[i]
+      const key = block.cid.toString()
+      const result: StoredBlock = { cid: block.cid, height: block.height, txIds: block.txs.map(t => t.id), created: false }
+      plan.results[i] = result
+      if (pending.has(key) || this.#i.records.heightOf(block.cid) != null) continue
+      const other = pendingHeights.get(block.height) ?? this.#i.heights.at(block.height)?.toString()
+      if (other != null) {
+        throw new HeightConflictError(`height ${block.height}: block ${other} is already stored there; ${key} conflicts with it`)
+      }
+      const parentHeight = this.#parentHeight(block, pending)
+      if (block.parent != null && parentHeight != null && !pending.has(block.parent.toString()) && !this.#i.heights.isCanonical(block.parent, parentHeight)) {
+        throw new InvalidBlockError(`block ${block.height}: parent ${block.parent.toString()} is on a side branch; local writes extend the canonical chain`)
+      }
+      pending.set(key, block.height)
+      pendingHeights.set(block.height, key)
+      result.created = true
+      plan.write.push({ block, canonical: true, event: { ...result, canonical: true } })
+    }
+    for (const { block } of plan.write) {
+      if (plan.head == null || block.height > plan.head.height) plan.head = { height: block.height, cid: block.cid }
+    }
+    return plan
+  }
+
+  /** Dedupe and parent rules of a replicated import; a block that does not extend the tip goes on a side branch. */
+  #planImport (blocks: EncodedBlock[]): Plan<ImportResult> {
+    const pending = new Map<string, number>()
+    const plan: Plan<ImportResult> = { results: [], write: [], head: this.#i.meta.head() }
+    for (const block of [...blocks].sort((a, b) => a.height - b.height)) {
+      const key = block.cid.toString()
+      if (pending.has(key) || this.#i.records.heightOf(block.cid) != null) {
+        plan.results.push({ cid: block.cid, height: block.height, created: false, canonical: this.#i.heights.isCanonical(block.cid, block.height) })
+        continue
+      }
+      this.#parentHeight(block, pending)
+      const head = plan.head
+      const canonical = head == null
+        ? block.parent == null || this.#i.allowGaps
+        : block.parent != null && block.parent.equals(head.cid) && block.height === head.height + 1
+      if (canonical) plan.head = { height: block.height, cid: block.cid }
+      pending.set(key, block.height)
+      const result = { cid: block.cid, height: block.height, created: true, canonical }
+      plan.results.push(result)
+      plan.write.push({ block, canonical, event: result })
+    }
+    return plan
+  }
+
+  /**
+   * The parent's height (stored or earlier in the same batch), or undefined
+   * for a root or an allowed gap; throws when the parent is missing (gaps
+   * refused) or at the wrong height.
+   */
+  #parentHeight (block: EncodedBlock, pending: Map<string, number>): number | undefined {
+    if (block.parent == null) return undefined
+    const parentHeight = pending.get(block.parent.toString()) ?? this.#i.records.heightOf(block.parent)
+    if (parentHeight == null && !this.#i.allowGaps) {
+      throw new ParentNotFoundError(`block ${block.height}: parent ${block.parent.toString()} is not stored (config allowGaps is false)`)
+    }
+    if (parentHeight != null && parentHeight !== block.height - 1) {
+      throw new InvalidBlockError(`block ${block.height}: parent ${block.parent.toString()} is at height ${parentHeight}, expected ${block.height - 1}`)
+    }
+    return parentHeight
+  }
+
+  /**
+   * Marks the canonical chain final up to `height` (capped at the head). The
+   * finality stages (the chain pins) add their entries to the same batch and
+   * start their follow-up work once it is durable.
+   */
+  async setFinalized (height: number): Promise<void> {
+    this.#i.assertOpen()
+    assertHeight(height)
+    const after: Array<() => void> = []
+    await this.exclusive(async () => {
+      const { meta } = this.#i
+      const head = meta.head()?.height ?? -1
+      const from = meta.finalized()
+      const to = Math.min(height, head)
+      if (to <= from) return
+      const batch = this.#i.startBatch()
+      writeFinalizedInBatch(batch, to)
+      meta.setFinalized(to)
+      try {
+        for (const s of this.#i.finality) {
+          const next = s.finalityMoved(batch, from, to, head)
+          if (next != null) after.push(next)
+        }
+        await batch.write(this.#i.sync)
+      } catch (err) {
+        meta.setFinalized(from)
+        after.length = 0
+        throw err
+      }
+      this.#i.log.debug({ from, to }, 'finalized')
+    })
+    for (const next of after) next()
+  }
+
+  /** Makes `tip` the canonical head; see {@link reorg}. Emits `reorg` when canonical blocks were replaced, and `head`. */
+  async setCanonical (tip: Parameters<typeof reorg>[1]): Promise<ReorgEvent | null> {
+    return await this.exclusive(async () => {
+      const event = await reorg(this.#i, tip)
+      if (event == null) return null
+      if (event.removed.length > 0) {
+        this.#i.log.info({ from: event.from?.height, to: event.to.height, forkHeight: event.forkHeight, removed: event.removed.length, added: event.added.length }, 'reorg')
+      }
+      this.#i.reorged(event)
+      return event
+    })
+  }
+}

@@ -1,0 +1,69 @@
+import { CID } from 'multiformats/cid'
+import { equals } from 'uint8arrays/equals'
+import { cidFromDigest } from '../codec/cid.ts'
+import { PREFIX, blockTxIdsKey, digestKey, heightKey } from '../storage/keys.ts'
+import type { RootDb } from '../storage/level.ts'
+import type { AbortOptions } from '../storage/types.ts'
+import { decodeBlockRecord, decodeTxRecord, type TxRecord } from './records.ts'
+
+/**
+ * The canonical height index (height → header CID): the only reader of its
+ * keys. Entries are written by the index stage ({@link indexBlock}).
+ */
+export class HeightIndex {
+  readonly #db: RootDb
+  constructor (db: RootDb) { this.#db = db }
+
+  /** The header CID at a canonical height, or undefined. */
+  at (height: number): CID | undefined {
+    const bytes = this.#db.getSync(heightKey(height))
+    return bytes == null ? undefined : CID.decode(bytes)
+  }
+
+  /** True when `cid` is the canonical block at `height`. */
+  isCanonical (cid: CID, height: number): boolean {
+    const at = this.#db.getSync(heightKey(height))
+    return at != null && equals(at, cid.bytes)
+  }
+
+  /** Canonical header CIDs from `from` to `to` inclusive, in order. */
+  async * range (from: number, to: number, options: AbortOptions = {}): AsyncGenerator<CID> {
+    for await (const value of this.#db.values({ gte: heightKey(from), lte: heightKey(to) })) {
+      options.signal?.throwIfAborted()
+      yield CID.decode(value)
+    }
+  }
+
+  /** Transaction ids of the canonical block at `height`, in block order (undefined when none). */
+  txIds (height: number, count: number): CID[] | undefined {
+    const ids = this.#db.getSync(blockTxIdsKey(height))
+    if (ids == null) return undefined
+    const out = new Array<CID>(count)
+    for (let i = 0; i < count; i++) out[i] = cidFromDigest(ids.slice(i * 32, i * 32 + 32))
+    return out
+  }
+}
+
+/** Block records (header CID → height, tx count) of every stored block, canonical or not. */
+export class BlockRecords {
+  readonly #db: RootDb
+  constructor (db: RootDb) { this.#db = db }
+
+  /** Height of a stored block header, or undefined. */
+  heightOf (cid: CID): number | undefined {
+    const rec = this.#db.getSync(digestKey(PREFIX.BLOCK, cid.multihash.digest))
+    return rec == null ? undefined : decodeBlockRecord(rec).height
+  }
+}
+
+/** Covering transaction records (tx id → location and bytes) of the canonical chain. */
+export class TxRecords {
+  readonly #db: RootDb
+  constructor (db: RootDb) { this.#db = db }
+
+  /** The record of a canonical transaction, or undefined. */
+  get (id: CID): TxRecord | undefined {
+    const bytes = this.#db.getSync(digestKey(PREFIX.TX, id.multihash.digest))
+    return bytes == null ? undefined : decodeTxRecord(bytes)
+  }
+}

@@ -1,0 +1,75 @@
+import type { CID } from 'multiformats/cid'
+import { BlockNotFoundError } from './errors.ts'
+import { blockKey } from './keys.ts'
+import type { BlocksDb } from './level.ts'
+import type { BlockGetOptions, BlockSource } from './types.ts'
+
+/** The local tier: blocks in LevelDB (written verified, read as stored). */
+export function levelSource (blocks: BlocksDb): BlockSource & { getSync: (cid: CID) => Uint8Array | undefined } {
+  const getSync = (cid: CID): Uint8Array | undefined => blocks.getSync(blockKey(cid)) ?? undefined
+  return {
+    getSync,
+    has: async (cid, o) => { o?.signal?.throwIfAborted(); return getSync(cid) != null },
+    get: async (cid, o) => {
+      o?.signal?.throwIfAborted()
+      const bytes = getSync(cid)
+      if (bytes == null) throw new BlockNotFoundError(`no block ${cid.toString()} in this store`)
+      return bytes
+    }
+  }
+}
+
+/** A network tier of a {@link RemoteBlocks} stack. */
+export interface RemoteTier {
+  /** What a failure message says was tried (`connected peers within 5000 ms`); the error's message when absent. */
+  describe?: (options: BlockGetOptions) => string
+  source: BlockSource
+}
+
+/**
+ * The network tiers in order (connected peers, then trustless gateways): the
+ * first that produces the block wins; each verifies what it returns. When
+ * none does, one `BlockNotFoundError` says what was tried, with the last
+ * failure as its cause. An abort by the caller is never swallowed.
+ */
+export class RemoteBlocks implements BlockSource {
+  readonly #tiers: RemoteTier[] = []
+
+  /** Adds a tier (replication adds its peers before the gateways when it starts). */
+  add (tier: RemoteTier, first = false): void {
+    if (first) this.#tiers.unshift(tier)
+    else this.#tiers.push(tier)
+  }
+
+  /** Takes a tier out (replication stopping). */
+  remove (tier: RemoteTier): void {
+    const i = this.#tiers.indexOf(tier)
+    if (i >= 0) this.#tiers.splice(i, 1)
+  }
+
+  async has (cid: CID, options: BlockGetOptions = {}): Promise<boolean> {
+    try {
+      await this.get(cid, options)
+      return true
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+      return false
+    }
+  }
+
+  async get (cid: CID, options: BlockGetOptions = {}): Promise<Uint8Array> {
+    options.signal?.throwIfAborted()
+    const tried: string[] = []
+    let cause: unknown
+    for (const tier of [...this.#tiers]) {
+      try {
+        return await tier.source.get(cid, options)
+      } catch (err) {
+        if (options.signal?.aborted === true) throw err
+        tried.push(tier.describe?.(options) ?? (err as Error).message)
+        cause = err
+      }
+    }
+    throw new BlockNotFoundError(`no block ${cid.toString()} in this store${tried.length > 0 ? `, ${tried.join('; ')}` : ''}`, { cause })
+  }
+}
