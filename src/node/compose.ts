@@ -27,7 +27,9 @@ import { PinService } from '../pinning/service.ts'
 import { StatePins } from '../pinning/state-pins.ts'
 import { NETWORK_DIR, loadPeerKey } from '../replication/keys.ts'
 import { withNetwork } from '../replication/network.ts'
-import { Replicator } from '../replication/replicator.ts'
+import { replication, type Replicator } from '../replication/replicator.ts'
+import type { ReplicationComponents } from '../replication/types.ts'
+import type { Libp2p } from '@libp2p/interface'
 import { StateStore } from '../state/index.ts'
 import { ObjectCache } from '../storage/cache.ts'
 import { InvalidQueryError, StoreClosedError } from '../storage/errors.ts'
@@ -280,8 +282,8 @@ export function addLifecycle (r: Rooms, logger: Logger, statusOf: () => Promise<
     name: 'replication',
     start: async () => {
       if (!config.network.enabled) return
-      r.replication = new Replicator({ store: replicaStoreOf(r), helia: r.helia as any, config, logger })
-      const replication = r.replication
+      const service = replication({ network: config.network, dataDir: config.dataDir, limits: config.limits, allowGaps: config.allowGaps })(replicationComponents(r, logger))
+      r.replication = service
       const ms = (o: { timeoutMs?: number }): number => o.timeoutMs ?? config.network.readTimeoutMs
       r.remote.add({
         describe: o => `connected peers within ${ms(o)} ms`,
@@ -289,11 +291,11 @@ export function addLifecycle (r: Rooms, logger: Logger, statusOf: () => Promise<
           has: async () => false,
           get: async (cid, o = {}) => {
             const timeout = AbortSignal.timeout(ms(o))
-            return await replication.getBytes(cid, o.signal != null ? AbortSignal.any([o.signal, timeout]) : timeout)
+            return await service.getBytes(cid, o.signal != null ? AbortSignal.any([o.signal, timeout]) : timeout)
           }
         }
       }, true)
-      await replication.start()
+      await service.start()
     },
     // replication first: a sync round in flight may still import into the open store
     stop: async () => { await r.replication?.stop() }
@@ -315,26 +317,35 @@ export function addLifecycle (r: Rooms, logger: Logger, statusOf: () => Promise<
   lifecycle.add({ name: 'gc-schedule', start: () => { r.collector.start() }, stop: () => { r.collector.stop() } })
 }
 
-/** What replication reads and writes of the chain and storage: the rooms' contracts, never the node. */
-function replicaStoreOf (r: Rooms): ConstructorParameters<typeof Replicator>[0]['store'] {
+/** What replication uses of the rooms: the chain's contracts and the block sink, never the node. */
+function replicationComponents (r: Rooms, logger: Logger): ReplicationComponents {
+  const w = r.writer
   return {
-    hasBlock: cid => r.reader.blockHeight(cid) != null,
-    localBytes: r.localBytes,
-    putVerifiedBlocks: async blocks => {
-      r.assertOpen()
-      const batch = r.batch()
-      for (const b of blocks) batch.putBlock(b.cid, b.bytes)
-      await batch.write(r.sync)
+    libp2p: (r.helia as Helia & { libp2p: Libp2p }).libp2p,
+    helia: r.helia as Helia & { libp2p: Libp2p },
+    chain: {
+      head: () => r.meta.head(),
+      finalizedHeight: () => r.meta.finalized(),
+      canonicalAt: height => r.reader.canonicalAt(height),
+      blockHeight: cid => r.reader.blockHeight(cid),
+      hasBlock: cid => r.reader.blockHeight(cid) != null,
+      blockDag: cid => r.reader.dag(cid),
+      importBlocks: async blocks => await w.importBlocks(blocks),
+      setCanonical: async tip => await w.setCanonical(tip),
+      setFinalized: async height => { await w.setFinalized(height) }
     },
-    blockDag: cid => r.reader.dag(cid),
-    importBlocks: async blocks => await r.writer.importBlocks(blocks),
-    setCanonical: async tip => await r.writer.setCanonical(tip),
-    get attestations () { return r.attestations?.attestations ?? null },
-    setFinalized: async height => { await r.writer.setFinalized(height) },
-    finalizedHeight: () => r.meta.finalized(),
-    canonicalAt: height => r.reader.canonicalAt(height),
-    head: () => r.meta.head(),
-    kv: namespace => kvOf(r, namespace)
+    blocks: {
+      localBytes: r.localBytes,
+      putVerifiedBlocks: async blocks => {
+        r.assertOpen()
+        const batch = r.batch()
+        for (const b of blocks) batch.putBlock(b.cid, b.bytes)
+        await batch.write(r.sync)
+      }
+    },
+    kv: namespace => kvOf(r, namespace),
+    attestations: () => r.attestations?.attestations ?? null,
+    logger
   }
 }
 

@@ -11,7 +11,7 @@ import { decodeHeader } from '../codec/decode.ts'
 import type { EncodedBlock } from '../codec/encode.ts'
 import { blockFromBytes } from '../codec/from-bytes.ts'
 import type { CodecLimits } from '../codec/types.ts'
-import type { ChainStoreConfig } from '../config/index.ts'
+import type { BlockSink, ReplicatedChain, ReplicationComponents, ReplicationInit } from './types.ts'
 import type { Logger } from '../logger.ts'
 import type { KvStore } from '../storage/kv.ts'
 import { ChainstoreAccessController, type RejectReason, type Rejection } from './access.ts'
@@ -32,26 +32,6 @@ import { withFramedHeads } from './framed-heads.ts'
 /** How many confirmations a write waits for. */
 import type { Consistency } from '../chain/types.ts'
 export type { Consistency }
-
-/** What the replicator needs from the store (the node room wires the ChainStore in). */
-export interface ReplicaStore {
-  hasBlock: (cid: CID) => boolean
-  /** Bytes of any IPLD block stored here, without touching the network. */
-  localBytes: (cid: CID) => Uint8Array | undefined
-  /** Writes IPLD blocks the caller has hashed against their CIDs, in one batch, unpinned. */
-  putVerifiedBlocks: (blocks: Array<{ cid: CID, bytes: Uint8Array }>) => Promise<void>
-  blockDag: (cid: CID) => Array<{ cid: CID, bytes: Uint8Array }>
-  importBlocks: (blocks: EncodedBlock[]) => Promise<Array<{ cid: CID, height: number, created: boolean, canonical: boolean }>>
-  setCanonical: (tip: CID) => Promise<unknown>
-  /** Validator attestations to replicate, when the node keeps them. */
-  attestations: AttestationStore | null
-  /** Marks the canonical chain final up to a height (pins follow the policy's finality rules). */
-  setFinalized: (height: number) => Promise<void>
-  finalizedHeight: () => number
-  canonicalAt: (height: number) => CID | undefined
-  head: () => { height: number, cid: CID } | null
-  kv: <V>(namespace: string) => KvStore<V>
-}
 
 /** Counters the status API and (later) the metrics registry read. */
 export interface ReplicationStats {
@@ -109,6 +89,11 @@ const LACK_GRACE_MS = 10_000
 /** Blocks whose fetch requests run at once during catch-up. */
 const FETCH_CONCURRENCY = 4
 
+/** The replication service, js-libp2p style: `replication(init)(components)`; start and stop it with the node. */
+export function replication (init: ReplicationInit): (components: ReplicationComponents) => Replicator {
+  return components => new Replicator(init, components)
+}
+
 /**
  * Replication of one node: the chain index (an OrbitDB log of block
  * announcements, folded by {@link ForkChoice}), validator state and peer
@@ -128,10 +113,11 @@ export class Replicator {
   }
 
   readonly fold = new ForkChoice()
-  readonly #store: ReplicaStore
-  readonly #helia: Helia & { libp2p: Libp2p }
-  readonly #config: ChainStoreConfig
-  readonly #net: ChainStoreConfig['network']
+  readonly #store: ReplicatedChain
+  readonly #blocks: BlockSink
+  readonly #components: ReplicationComponents
+  readonly #init: ReplicationInit
+  readonly #net: ReplicationInit['network']
   readonly #limits: CodecLimits
   readonly #log: Logger
   readonly #kv: KvStore<any>
@@ -172,24 +158,25 @@ export class Replicator {
   #stopped = false
   readonly #abort = new AbortController()
 
-  constructor (init: { store: ReplicaStore, helia: Helia & { libp2p: Libp2p }, config: ChainStoreConfig, logger: Logger }) {
-    this.#store = init.store
-    this.#helia = init.helia
-    this.#config = init.config
-    this.#net = init.config.network
-    this.#limits = init.config.limits
-    this.#log = init.logger.child({ room: 'replication' })
-    this.#kv = init.store.kv<any>('replication')
+  constructor (init: ReplicationInit, components: ReplicationComponents) {
+    this.#init = init
+    this.#components = components
+    this.#store = components.chain
+    this.#blocks = components.blocks
+    this.#net = init.network
+    this.#limits = init.limits
+    this.#log = components.logger.child({ room: 'replication' })
+    this.#kv = components.kv<any>('replication')
   }
 
-  get libp2p (): Libp2p { return this.#helia.libp2p }
+  get libp2p (): Libp2p { return this.#components.libp2p }
   /** The OrbitDB instance (for tools and fault tests). */
   get orbitdb (): any { return this.#orbitdb }
   get peerId (): string { return this.libp2p.peerId.toString() }
 
   async start (): Promise<void> {
     this.stats.startedAt = Date.now()
-    const directory = join(this.#config.dataDir, NETWORK_DIR, 'orbitdb')
+    const directory = join(this.#init.dataDir, NETWORK_DIR, 'orbitdb')
     const keystore = await KeyStore({ path: join(directory, 'keystore') })
     if (this.#net.seed != null && !(await keystore.hasKey(IDENTITY_KEY_NAME) as boolean)) {
       await keystore.addKey(IDENTITY_KEY_NAME, { privateKey: identityKeyFromSeed(this.#net.seed) })
@@ -203,7 +190,7 @@ export class Replicator {
     const identity = { ...(await base.createIdentity({ id: IDENTITY_KEY_NAME })), verify: fastVerify }
     // OrbitDB's head exchange is unframed: it gets the node through
     // withFramedHeads, which frames those streams (src/replication/framed-heads.ts)
-    this.#orbitdb = await createOrbitDB({ ipfs: withFramedHeads(this.#helia), id: IDENTITY_KEY_NAME, identities, identity, directory })
+    this.#orbitdb = await createOrbitDB({ ipfs: withFramedHeads(this.#components.helia), id: IDENTITY_KEY_NAME, identities, identity, directory })
     this.identityId = this.#orbitdb.identity.id
     // a fresh node takes the chain log's entry blocks in one stream before
     // OrbitDB opens the log, so its join walks local blocks (see #prefetchLog)
@@ -239,8 +226,8 @@ export class Replicator {
       AccessController: ChainstoreAccessController({ write: ['*'], rule: 'own-keys', database: 'reputation', checkPayload: checkReputationPayload, onReject, logger })
     }, 'reputation', logger)
     this.reputation = new Reputation(this.identityId, this.#reputationDb, this.#net.minReputation)
-    if (this.#store.attestations != null) {
-      this.attestationLog = await AttestationLog.open({ orbitdb: this.#orbitdb, name, writers, entryStorage: await this.#networkStorage(), store: this.#store.attestations, selfId: this.identityId, onReject, logger })
+    if (this.#components.attestations() != null) {
+      this.attestationLog = await AttestationLog.open({ orbitdb: this.#orbitdb, name, writers, entryStorage: await this.#networkStorage(), store: this.#components.attestations()!, selfId: this.identityId, onReject, logger })
     }
 
     // attribute gossiped heads to the peer that sent them (for rejected entries)
@@ -292,7 +279,7 @@ export class Replicator {
       // seconds on a starved machine; stop() aborts reads via close(). No Helia
       // pins: chainstore never runs Helia's GC, and `pins.add` per entry (a
       // DAG walk and datastore writes) was a third of a joiner's log sync
-      await IPFSBlockStorage({ ipfs: this.#helia, pin: false })
+      await IPFSBlockStorage({ ipfs: this.#components.helia, pin: false })
     )
     this.#networkStorages.push(storage)
     return storage
@@ -418,7 +405,7 @@ export class Replicator {
       const cid = this.#store.canonicalAt(h)
       if (cid == null || this.fold.get(cid.toString()) != null) continue
       // the header says all an announcement needs: no page is read or hashed at start-up
-      const header = decodeHeader(this.#store.localBytes(cid)!)
+      const header = decodeHeader(this.#blocks.localBytes(cid)!)
       list.push({ cid: cid.toString(), height: h, parent: header.parent?.toString() ?? null, weight: 1, finalized: false, txCount: header.txCount })
     }
     if (list.length > 0) {
@@ -489,7 +476,7 @@ export class Replicator {
   * #logBlocks (): Generator<{ cid: CID, bytes: Uint8Array }> {
     for (const hash of [...this.#seenEntries]) {
       const cid = CID.parse(hash, base58btc)
-      const bytes = this.#store.localBytes(cid)
+      const bytes = this.#blocks.localBytes(cid)
       if (bytes != null) yield { cid, bytes }
     }
   }
@@ -511,9 +498,9 @@ export class Replicator {
         const n = await fetchLog(stream, peer.toString(), async (cid, bytes) => {
           this.#prefetched.push(cid)
           pending.push({ cid, bytes })
-          if (pending.length >= 1000) { await this.#store.putVerifiedBlocks(pending); pending = [] }
+          if (pending.length >= 1000) { await this.#blocks.putVerifiedBlocks(pending); pending = [] }
         }, signal)
-        if (pending.length > 0) await this.#store.putVerifiedBlocks(pending)
+        if (pending.length > 0) await this.#blocks.putVerifiedBlocks(pending)
         this.stats.logEntriesPrefetched += n
         this.#log.debug({ peer: peer.toString(), entries: n }, 'chain log prefetched')
         return
@@ -708,7 +695,7 @@ export class Replicator {
   /** Bytes of any block from the network (bitswap through Helia), verified against the CID. */
   async getBytes (cid: CID, signal: AbortSignal): Promise<Uint8Array> {
     const chunks: Uint8Array[] = []
-    for await (const chunk of this.#helia.blockstore.get(cid, { signal } as any)) chunks.push(chunk)
+    for await (const chunk of this.#components.helia.blockstore.get(cid, { signal } as any)) chunks.push(chunk)
     const bytes = Buffer.concat(chunks)
     if (!bytesMatchCid(cid, bytes)) throw new PeerMisbehavedError('bitswap', `bytes for ${cid.toString()} do not hash to it`)
     return bytes
@@ -759,7 +746,7 @@ export class Replicator {
     const accepted = new Set<string>()
     const importable: EncodedBlock[] = []
     for (const b of blocks) {
-      if (b.parent == null || this.#store.hasBlock(b.parent) || accepted.has(b.parent.toString()) || this.#config.allowGaps) {
+      if (b.parent == null || this.#store.hasBlock(b.parent) || accepted.has(b.parent.toString()) || this.#init.allowGaps) {
         accepted.add(b.cid.toString())
         importable.push(b)
       }
