@@ -17,4 +17,16 @@ describe('examples', () => {
     const summary = JSON.parse(stdout)
     expect(summary).toMatchObject({ validatorHead: 9, followerHead: 9, sameBlock: true, validators: ['validator-1'] })
   })
+
+  it('examples/host-libp2p.ts embeds chainstore on the application\'s libp2p node: peers see the host\'s peer id, a devnet peer follows, stop leaves the host running', async () => {
+    const { stdout } = await run(process.execPath, ['examples/host-libp2p.ts'], { timeout: 90_000 })
+    const summary = JSON.parse(stdout)
+    expect(summary.storePeerId).toBe(summary.hostPeerId)
+    expect(summary.followerPeerId).not.toBe(summary.hostPeerId)
+    expect(summary).toMatchObject({ followerSeesHost: true, followerHead: 4, sameHead: true, hostRunningAfterStop: true })
+    // chainstore's protocols came and left with the store; the application's own stayed
+    expect(summary.addedWhileEmbedded).toEqual(expect.arrayContaining(['/chainstore/blocks/1.0.0', '/chainstore/head/1.0.0']))
+    expect(summary.leftAfterStop).toEqual([])
+    expect(summary.hostHelloAfterStop).toBe(true)
+  })
 })

@@ -21,8 +21,9 @@ import { NetworkDisabledError } from '../replication/errors.ts'
 import type { Replicator } from '../replication/replicator.ts'
 import { exportSnapshot, importSnapshot, type SnapshotInfo, type SnapshotManifest, type SnapshotProgress, type StateStore } from '../state/index.ts'
 import type { KvStore } from '../storage/kv.ts'
+import type { BlockSource } from '../storage/types.ts'
 import { openLevel, type MaintenanceAccess } from '../storage/level.ts'
-import { addLifecycle, composeRooms, kvOf, type Rooms, type StoreEventMap } from './compose.ts'
+import { addLifecycle, composeRooms, kvOf, type HostParts, type Rooms, type StoreEventMap } from './compose.ts'
 import { StatusReader } from './status.ts'
 import type { GetBytesOptions, Head, StoreStatus } from './types.ts'
 
@@ -57,10 +58,10 @@ export class ChainStore {
   }
 
   /** Opens the data dir, builds the rooms and starts them. Use `createChainStore`. */
-  static async open (config: ChainStoreConfig, logger: Logger): Promise<ChainStore> {
+  static async open (config: ChainStoreConfig, logger: Logger, host: HostParts = {}): Promise<ChainStore> {
     const { db, blocks } = await openLevel(config.dataDir, config.level)
     try {
-      const rooms = await composeRooms(config, logger, db, blocks)
+      const rooms = await composeRooms(config, logger, db, blocks, host)
       const store = new ChainStore(rooms)
       addLifecycle(rooms, logger, async () => await store.status())
       try {
@@ -77,16 +78,14 @@ export class ChainStore {
     }
   }
 
-  /**
-   * Account and validator state (src/state): a Merkle Patricia Trie whose
-   * nodes are IPLD blocks here; every root a commit records is pinned as the
-   * pin policy's `state` rules say.
-   */
+  /** Account and validator state: a Merkle Patricia Trie of IPLD blocks, roots pinned by the policy's `state` rules. */
   get state (): StateStore { return this.#r.stateStore! }
   /** Validator attestations (config `attestations.enabled`): null when off. */
   get attestations (): AttestationStore | null { return this.#r.attestations?.attestations ?? null }
   /** The master-key keystore that seals attestation payloads (null when attestations are off). */
   get keystore (): Keystore | null { return this.#r.attestations?.keystore ?? null }
+  /** Bytes by CID through every tier (local, fetch cache, peers, gateways), verified, filled upward: what `getBytes` reads. */
+  get blocks (): BlockSource { return this.#r.tiered }
   /** Replication over libp2p + OrbitDB, when `network.enabled`. */
   get replication (): Replicator | null { return this.#r.replication }
 
@@ -107,11 +106,10 @@ export class ChainStore {
   }
 
   /**
-   * Validates and encodes blocks, then writes their bytes, every index entry,
-   * their pin records and the new head in one LevelDB batch. Blocks already
-   * stored are skipped (`created: false`). Nothing is written when any block is
-   * invalid. With replication on, the blocks are then announced in the chain
-   * index (see {@link StoreOptions} for waiting on replicas).
+   * Validates and encodes blocks, then writes their bytes, index entries, pins
+   * and the new head in one LevelDB batch (nothing when any block is invalid;
+   * stored ones are skipped). With replication on, then announces them
+   * (see {@link StoreOptions} for waiting on replicas).
    */
   async storeBlocks (blocks: BlockInput[], options: StoreOptions = {}): Promise<StoredBlock[]> {
     return await this.#timed('storeBlocks', async () => {
@@ -124,11 +122,7 @@ export class ChainStore {
     })
   }
 
-  /**
-   * Stores blocks received from peers, already rebuilt and verified from their
-   * bytes: a block that extends the canonical tip is indexed at once; any
-   * other goes on a side branch until {@link setCanonical} picks it.
-   */
+  /** Stores blocks received from peers (rebuilt and verified): side branches wait for {@link setCanonical}. */
   async importBlocks (blocks: EncodedBlock[]): Promise<ImportResult[]> {
     return await this.#timed('importBlocks', async () => await this.#r.writer.importBlocks(blocks))
   }
@@ -267,11 +261,9 @@ export class ChainStore {
   }
 
   /**
-   * Bytes of a block by CID: this store first; then, with replication on,
-   * connected peers (bitswap, `timeoutMs`, default `network.readTimeoutMs`);
-   * then, with `gateways.enabled`, IPFS trustless gateways in score order.
-   * Bytes from a peer or gateway are hashed against the CID before they are
-   * returned, and kept in the fetch cache (unpinned, LRU by bytes).
+   * Bytes of a block by CID through {@link blocks}: this store, connected
+   * peers (within `timeoutMs`), trustless gateways; every tier's bytes are
+   * hashed against the CID, remote ones kept in the fetch cache.
    */
   async getBytes (cid: string | CID, options: GetBytesOptions = {}): Promise<Uint8Array> {
     return await this.#timed('getBytes', async () => await this.#r.tiered.get(parseCid(cid), options))
@@ -288,12 +280,7 @@ export class ChainStore {
     yield * this.#r.files.cat(parseCid(cid), options)
   }
 
-  /**
-   * Deletes every block no pin, fetch-cache entry or replicated log holds
-   * (stop-the-world: store writes wait). With `compact`, LevelDB gives the
-   * disk space back now. Refused (GcUnsafeError) when the data dir holds
-   * replicated logs but replication is off.
-   */
+  /** Deletes every block no pin, fetch-cache entry or replicated log holds (writes wait); GcUnsafeError when logs exist but replication is off. */
   async gc (options: GcOptions = {}): Promise<GcSummary> {
     return await this.#timed('gc', async () => await this.#r.collector.gc(options))
   }
@@ -304,12 +291,7 @@ export class ChainStore {
     return await this.#r.collector.blockstoreBytes()
   }
 
-  /**
-   * Pins a root for the user (recursive by default): `queued`, then a job
-   * fetches what is missing (verified) while `pinning`, then `pinned`, or
-   * `failed` with the reason. With `wait` (default) resolves with the pinned
-   * record or throws PinFailedError; without, returns the queued record.
-   */
+  /** Pins a root for the user (recursive by default): queued → pinning → pinned or failed; with `wait` (default) resolves pinned or throws PinFailedError. */
   async pin (cid: CID | string, options: { recursive?: boolean, wait?: boolean, signal?: AbortSignal } = {}): Promise<PinRecord> {
     return await this.#timed('pin', async () => await this.#r.pins.pin(parseCid(cid), options))
   }

@@ -15,6 +15,7 @@ import { STORE_EVENTS } from '../chain/constants.ts'
 import type { ChainStoreConfig } from '../config/index.ts'
 import { Files } from '../files/service.ts'
 import { GatewayClient, type GatewayScore } from '../gateway/client.ts'
+import { gatewayBlockSource } from '../gateway/tier.ts'
 import { BlockRecords, HeightIndex, TxRecords } from '../indexes/heights.ts'
 import type { Logger } from '../logger.ts'
 import { StoreMetrics } from '../metrics/index.ts'
@@ -27,6 +28,9 @@ import { PinService } from '../pinning/service.ts'
 import { StatePins } from '../pinning/state-pins.ts'
 import { NETWORK_DIR, loadPeerKey } from '../replication/keys.ts'
 import { withNetwork } from '../replication/network.ts'
+import { onHostLibp2p } from '../replication/host.ts'
+import { peerBlockSource } from '../replication/bitswap-tier.ts'
+import { withBitswap } from '@helia/bitswap'
 import { replication, type Replicator } from '../replication/replicator.ts'
 import type { ReplicationComponents } from '../replication/types.ts'
 import type { Libp2p } from '@libp2p/interface'
@@ -101,7 +105,13 @@ export interface Rooms {
  * builds every room from its slice of the config, wiring the write stages
  * and commit listeners of the one write pipeline. Nothing is started.
  */
-export async function composeRooms (config: ChainStoreConfig, logger: Logger, db: RootDb, blocks: BlocksDb): Promise<Rooms> {
+/** What an embedding application may hand in. */
+export interface HostParts {
+  /** The application's own libp2p node: chainstore registers its protocols and topics on it and opens no host of its own. */
+  libp2p?: Libp2p
+}
+
+export async function composeRooms (config: ChainStoreConfig, logger: Logger, db: RootDb, blocks: BlocksDb, host: HostParts = {}): Promise<Rooms> {
   const log = logger.child({ room: 'node' })
   const policy = await resolvePolicy(config.pinning.preset, config.pinning.rules != null ? { rules: config.pinning.rules } : {})
   // schema first: a store from a newer version is refused before anything is written
@@ -109,7 +119,9 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
   const blockstore = new ImportAwareBlockstore(blocks as any)
   const datastore = new LevelDatastore(db.sublevel(HELIA_SUBLEVEL, { keyEncoding: 'utf8', valueEncoding: 'view' }) as any)
   let helia = createHeliaLight({ blockstore, datastore, codecs: [dagCbor] })
-  if (config.network.enabled) {
+  if (config.network.enabled && host.libp2p != null) {
+    helia = withBitswap(onHostLibp2p(helia, host.libp2p), { sendWantlistDebounce: 10, sendBlocksDebounce: 10 } as any)
+  } else if (config.network.enabled) {
     helia = withNetwork(helia, { ...config.network, privateKey: await loadPeerKey(config.dataDir, config.network.seed) })
   }
   await helia.start()
@@ -156,8 +168,8 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
     ? new GatewayClient({ gateways: gw.urls, timeoutMs: gw.timeoutMs, stallMs: gw.stallMs, maxBytes: config.limits.maxBlockBytes, maxCarBytes: gw.maxCarBytes, scores: openKv<GatewayScore>(db, GATEWAY_SCORES_NAMESPACE, { sync, isOpen }), logger: log, onAttempt: a => { metrics.gatewayRequest(a.gateway, a.outcome) } })
     : null
   const remote = new RemoteBlocks()
-  if (gateways != null) remote.add({ source: { has: async () => false, get: async (cid, o) => await gateways.fetchBlock(cid, { signal: o?.signal }) } })
-  const tiered = new TieredBlocks({ db, blocks, fetched, remote, exclusive: async fn => await writes.run(fn), startBatch: storeBatch, lock, isPinned: cid => pins.readPin(cid) != null, isOpen, sync, log })
+  if (gateways != null) remote.add({ source: gatewayBlockSource(gateways) })
+  const tiered = new TieredBlocks({ db, blocks, local, fetched, remote, exclusive: async fn => await writes.run(fn), startBatch: storeBatch, lock, isPinned: cid => pins.readPin(cid) != null, isOpen, sync, log })
 
   let rooms: Rooms | null = null
   const chainPins = new ChainPins({ policy, heights, readPin: cid => pins.readPin(cid), finalized: () => meta.finalized() })
@@ -284,17 +296,8 @@ export function addLifecycle (r: Rooms, logger: Logger, statusOf: () => Promise<
       if (!config.network.enabled) return
       const service = replication({ network: config.network, dataDir: config.dataDir, limits: config.limits, allowGaps: config.allowGaps })(replicationComponents(r, logger))
       r.replication = service
-      const ms = (o: { timeoutMs?: number }): number => o.timeoutMs ?? config.network.readTimeoutMs
-      r.remote.add({
-        describe: o => `connected peers within ${ms(o)} ms`,
-        source: {
-          has: async () => false,
-          get: async (cid, o = {}) => {
-            const timeout = AbortSignal.timeout(ms(o))
-            return await service.getBytes(cid, o.signal != null ? AbortSignal.any([o.signal, timeout]) : timeout)
-          }
-        }
-      }, true)
+      const peers = peerBlockSource(async (cid, signal) => await service.getBytes(cid, signal), config.network.readTimeoutMs)
+      r.remote.add({ describe: peers.describe, source: peers }, true)
       await service.start()
     },
     // replication first: a sync round in flight may still import into the open store
@@ -359,5 +362,5 @@ export function kvOf<V = unknown> (r: Rooms, namespace: string): KvStore<V> {
   if (!r.config.attestations.encryptKinds.includes(`kv.${namespace}`)) return kv
   const keystore = r.attestations?.keystore
   if (keystore == null) throw new InvalidQueryError(`kv namespace ${namespace} is to be encrypted (attestations.encryptKinds) but there is no keystore: enable attestations and give a master key`)
-  return sealedKv<V>(kv as unknown as KvStore<string>, keystore)
+  return sealedKv<V>(kv as unknown as KvStore<string>, keystore, { assertOpen: r.assertOpen })
 }

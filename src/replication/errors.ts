@@ -25,3 +25,6 @@ export class ProtocolRequestError extends ChainStoreError {}
 
 /** The network part of the store is not running (config `network.enabled` is false). */
 export class NetworkDisabledError extends ChainStoreError {}
+
+/** A libp2p node handed in by the embedding application lacks what chainstore needs (its `pubsub` or `identify` service). */
+export class HostLibp2pError extends ChainStoreError {}

@@ -1,4 +1,4 @@
-import type { Libp2p } from '@libp2p/interface'
+import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Helia } from 'helia'
 import type { CID } from 'multiformats/cid'
 import type { AttestationStore } from '../attestations/store.ts'
@@ -8,6 +8,10 @@ import type { CodecLimits } from '../codec/types.ts'
 import type { ChainStoreConfig } from '../config/index.ts'
 import type { Logger } from '../logger.ts'
 import type { KvStore } from '../storage/kv.ts'
+import type { RejectReason } from './access.ts'
+import type { Announcement, ForkChoice } from './fold.ts'
+import type { PeerHead } from './head-protocol.ts'
+import type { Reputation } from './reputation.ts'
 
 /** The config slice replication reads. */
 export interface ReplicationInit {
@@ -48,4 +52,94 @@ export interface ReplicationComponents {
   /** Validator attestations to replicate, when the node keeps them. */
   attestations: () => AttestationStore | null
   logger: Logger
+}
+
+/** Counters the status API and the metrics registry read. */
+export interface ReplicationStats {
+  /** When start() began (ms since epoch): index-sync rates are measured from it. */
+  startedAt: number
+  announced: number
+  announceFailures: number
+  announcementEntries: number
+  announcementsApplied: number
+  logEntriesPrefetched: number
+  rejected: number
+  rejectedByReason: Partial<Record<RejectReason, number>>
+  blocksFetched: number
+  bytesFetched: number
+  fetchFailures: number
+  misbehaving: number
+  bitswapFallbacks: number
+  quorumWrites: number
+  quorumFailures: number
+  acksServed: number
+  queued: number
+  /** Head exchanges re-run with a peer whose log heads this node lacked (anti-entropy). */
+  resyncs: number
+}
+
+/** Per-peer view for `chainstore peers` and the API. */
+export interface PeerInfo {
+  peerId: string
+  addresses: string[]
+  reputation: number
+  observers: number
+  banned: boolean
+  /** The peer's head from its last HEAD_PROTOCOL reply (null before one). */
+  head: { height: number, finalized: number } | null
+  /** Heights it trails the best chain known here (null before a reply). */
+  lag: number | null
+}
+
+/** One block waiting in the replication queue for its copies. */
+export interface QueueEntry { height: number, needed: number, confirmed: string[], since: number }
+
+/** The peers part, as the other parts call it. */
+export interface PeersPart {
+  /** Charges a peer that broke a protocol. */
+  penalize: (peer: string, why: string) => void
+  /** Connected, unbanned peers, best reputation first. */
+  byReputation: () => PeerId[]
+}
+
+/** The sync part, as the other parts call it. */
+export interface SyncPart {
+  /** Runs a sync round soon (or another one after the current). */
+  schedule: () => void
+  /** Blocks of the sync round in flight (by CID string). */
+  readonly fetching: Set<string>
+  /** Blocks a replica confirmation is fetching (by CID string); the sync round leaves them. */
+  readonly ackFetching: Set<string>
+  /** Blocks from one peer over BLOCKS_PROTOCOL, rebuilt and verified. */
+  fetchFrom: (peer: PeerId, want: CID[], signal?: AbortSignal) => Promise<EncodedBlock[]>
+}
+
+/**
+ * What the parts of the replication service share: their slice of config,
+ * the components, the counters and views the status reads, and each other
+ * (by the small interfaces above, so no part imports another).
+ */
+export interface ReplicationContext {
+  init: ReplicationInit
+  net: ReplicationInit['network']
+  components: ReplicationComponents
+  chain: ReplicatedChain
+  blocks: BlockSink
+  libp2p: Libp2p
+  log: Logger
+  /** The `replication` kv namespace (queue, announced marker). */
+  kv: KvStore<any>
+  stats: ReplicationStats
+  fold: ForkChoice
+  /** Connected peers' heads, refreshed every tick (HEAD_PROTOCOL). */
+  peerHeads: Map<string, PeerHead & { at: number }>
+  /** Aborted by stop: every network wait of the service ends with it. */
+  signal: AbortSignal
+  stopped: () => boolean
+  peerId: () => string
+  /** Set once the databases are open. */
+  reputation: () => Reputation | undefined
+  peers: PeersPart
+  sync: SyncPart
+  announce: (list: Announcement[]) => void
 }

@@ -5,12 +5,15 @@ import { blockKey } from './keys.ts'
 import type { BlocksDb, RootDb, StoreBatch } from './level.ts'
 import { startBatch } from './level.ts'
 import type { ImportDeleteLock } from './lock.ts'
+import type { LevelSource } from './sources.ts'
 import type { BlockGetOptions, BlockSource } from './types.ts'
 
 /** What the tiered source is built from. */
 export interface TieredBlocksInit {
   db: RootDb
   blocks: BlocksDb
+  /** The local tier (verified reads). */
+  local: LevelSource
   fetched: FetchCache
   /** The network tiers (peers, gateways), verified. */
   remote: BlockSource
@@ -27,9 +30,10 @@ export interface TieredBlocksInit {
 }
 
 /**
- * The read path for bytes by CID: local LevelDB → the fetch cache (blocks on
- * disk, LRU by bytes) → the network tiers. A block from the network is
- * verified by its tier once, then filled upward: written to the blockstore
+ * The read path for bytes by CID: local LevelDB (the fetch cache's blocks
+ * live there too, LRU by bytes) → the network tiers. Every tier verifies what
+ * it returns once (local reads re-hash: damage at rest is a CorruptDataError);
+ * a block from the network is then filled upward: written to the blockstore
  * and admitted to the fetch cache, so the next read is local.
  */
 export class TieredBlocks implements BlockSource {
@@ -48,7 +52,7 @@ export class TieredBlocks implements BlockSource {
   async get (cid: CID, options: BlockGetOptions = {}): Promise<Uint8Array> {
     options.signal?.throwIfAborted()
     const key = blockKey(cid)
-    const local = this.#i.blocks.getSync(key)
+    const local = this.#i.local.getVerifiedSync(cid)
     if (local != null) {
       this.#i.fetched.touch(key)
       return local

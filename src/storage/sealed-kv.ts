@@ -18,7 +18,9 @@ const decoder = new TextDecoder()
  * yielding garbage. Keys stay clear (they order the range reads): name
  * entries with nothing personal.
  */
-export function sealedKv<V> (inner: KvStore<string>, sealer: Sealer): KvStore<V> {
+export function sealedKv<V> (inner: KvStore<string>, sealer: Sealer, options: { assertOpen?: () => void } = {}): KvStore<V> {
+  // sealing reads the keystore: a stopped store must refuse before that, as a plain namespace does
+  const assertOpen = options.assertOpen ?? (() => {})
   const kind = `kv.${inner.namespace}`
   const seal = async (key: string, value: V): Promise<string> => Buffer.from(await sealer.seal(kind, encoder.encode(JSON.stringify(value)), { aad: encoder.encode(key) })).toString('base64')
   const open = async (key: string, stored: string | undefined): Promise<V | undefined> => {
@@ -38,9 +40,10 @@ export function sealedKv<V> (inner: KvStore<string>, sealer: Sealer): KvStore<V>
     namespace: inner.namespace,
     get: async key => await open(key, await inner.get(key)),
     getMany: async keys => await Promise.all((await inner.getMany(keys)).map(async (s, i) => await open(keys[i], s))),
-    put: async (key, value) => { await inner.put(key, await seal(key, value)) },
+    put: async (key, value) => { assertOpen(); await inner.put(key, await seal(key, value)) },
     del: async key => { await inner.del(key) },
     batch: async (ops: Array<KvBatchOp<V>>) => {
+      assertOpen()
       await inner.batch(await Promise.all(ops.map(async op => op.type === 'put' ? { type: 'put' as const, key: op.key, value: await seal(op.key, op.value) } : op)))
     },
     iterate: (range?: KvRange) => openAll(inner.iterate(range)),

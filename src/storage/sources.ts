@@ -1,18 +1,38 @@
 import type { CID } from 'multiformats/cid'
+import { bytesMatchCid } from '../codec/cid.ts'
+import { CorruptDataError } from '../codec/errors.ts'
 import { BlockNotFoundError } from './errors.ts'
 import { blockKey } from './keys.ts'
 import type { BlocksDb } from './level.ts'
 import type { BlockGetOptions, BlockSource } from './types.ts'
 
-/** The local tier: blocks in LevelDB (written verified, read as stored). */
-export function levelSource (blocks: BlocksDb): BlockSource & { getSync: (cid: CID) => Uint8Array | undefined } {
+/** The local tier: blocks in LevelDB. */
+export interface LevelSource extends BlockSource {
+  /** The stored bytes as they are, or undefined (hot paths that verify elsewhere). */
+  getSync: (cid: CID) => Uint8Array | undefined
+  /** The stored bytes, re-hashed against the CID (CorruptDataError when they do not match), or undefined. */
+  getVerifiedSync: (cid: CID) => Uint8Array | undefined
+}
+
+/**
+ * The local tier: blocks in LevelDB. `get` re-hashes what it read against
+ * the CID (Kubo's HashOnRead): bytes damaged at rest are a CorruptDataError
+ * naming the CID, never returned.
+ */
+export function levelSource (blocks: BlocksDb): LevelSource {
   const getSync = (cid: CID): Uint8Array | undefined => blocks.getSync(blockKey(cid)) ?? undefined
+  const getVerifiedSync = (cid: CID): Uint8Array | undefined => {
+    const bytes = getSync(cid)
+    if (bytes != null && !bytesMatchCid(cid, bytes)) throw new CorruptDataError(`block ${cid.toString()}: the stored bytes do not hash to it`)
+    return bytes
+  }
   return {
     getSync,
+    getVerifiedSync,
     has: async (cid, o) => { o?.signal?.throwIfAborted(); return getSync(cid) != null },
     get: async (cid, o) => {
       o?.signal?.throwIfAborted()
-      const bytes = getSync(cid)
+      const bytes = getVerifiedSync(cid)
       if (bytes == null) throw new BlockNotFoundError(`no block ${cid.toString()} in this store`)
       return bytes
     }

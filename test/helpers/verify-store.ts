@@ -146,7 +146,9 @@ export async function verifyStore (store: ChainStore, expected: ExpectedChain, l
         checked.pages++
         if (!bytesMatchCid(c, bytes)) corrupt.push(`block ${h}: bytes of ${c.toString()} do not hash to it`)
       } catch (err) {
-        corrupt.push(`block ${h}: bytes of ${c.toString()} unreadable (${describeError(err)})`)
+        // the store re-hashes local reads itself: damage is refused as CorruptDataError
+        if ((err as Error).name === 'CorruptDataError') corrupt.push(`block ${h}: bytes of ${c.toString()} do not hash to it (refused by the store)`)
+        else corrupt.push(`block ${h}: bytes of ${c.toString()} unreadable (${describeError(err)})`)
       }
     }
     const wantTxs = expected.txs[h]
