@@ -87,7 +87,7 @@ describe('chainstore CLI', () => {
 
     const status = JSON.parse((await cli(['-d', dataDir, '--json', 'status'])).stdout)
     expect(status.head).toEqual({ height: 2, cid: stored[2].cid })
-  })
+  }, 120_000) // about twenty CLI processes, each a cold start: a loaded machine needs more than the default minute
 
   it('errors print the typed error and exit with the documented code', async () => {
     const missing = await cli(['-d', dataDir, '--json', 'block', 'get', '999'])

@@ -1,16 +1,7 @@
 /** One day in milliseconds. */
 export const DAY_MS = 86_400_000
 
-/** Keep score records (and the rollups built from them) this long. */
-export const DEFAULT_SCORE_RETENTION_DAYS = 90
-/** Keep biometric commitments this long (capped by the score retention: a commitment lives in its record). */
-export const DEFAULT_COMMITMENT_RETENTION_DAYS = 30
-/** Keep encrypted private payloads this long (capped by the score retention). */
-export const DEFAULT_PAYLOAD_RETENTION_DAYS = 30
-/** How far an attestation's timestamp may lie ahead of the node's clock. */
-export const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60_000
-/** Environment variable read for the node master key when no file is configured. */
-export const DEFAULT_MASTER_KEY_ENV = 'CHAINSTORE_MASTER_KEY'
+export { DEFAULT_SCORE_RETENTION_DAYS, DEFAULT_COMMITMENT_RETENTION_DAYS, DEFAULT_PAYLOAD_RETENTION_DAYS, DEFAULT_MAX_CLOCK_SKEW_MS, DEFAULT_MASTER_KEY_ENV } from '../config/constants.ts'
 
 /** Scores are fractions: 0 (lowest) to 1 (highest). */
 export const SCORE_MIN = 0

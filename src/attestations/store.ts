@@ -1,23 +1,25 @@
 import { CID } from 'multiformats/cid'
-import { RAW, bytesMatchCid, cidOf } from '../codec/cid.ts'
+import { RAW, cidOf } from '../codec/cid.ts'
 import type { Logger } from '../logger.ts'
-import { holdInBatch, readPin, releaseInBatch } from '../pinning/records.ts'
+import { holdInBatch, readPin } from '../pinning/records.ts'
 import { InvalidQueryError } from '../storage/errors.ts'
-import { PREFIX, blockKey, prefixRange, readU64, writeU64 } from '../storage/keys.ts'
+import { PREFIX, prefixRange, readU64 } from '../storage/keys.ts'
 import { startBatch, type BlocksDb, type RootDb, type StoreBatch } from '../storage/level.ts'
 import type { AbortOptions } from '../storage/types.ts'
-import { decodeRecord, encodeRecord, type RecordValue } from './codec.ts'
-import { DEFAULT_MAX_CLOCK_SKEW_MS, MAX_INGEST_BATCH, SWEEP_CHUNK, VALIDATOR_SLOT } from './constants.ts'
+import { encodeRecord, type RecordValue } from './codec.ts'
+import { DEFAULT_MAX_CLOCK_SKEW_MS, MAX_INGEST_BATCH } from './constants.ts'
 import {
-  AttestationConflictError, AttestationNotFoundError, AttestationsClosedError, DataKeyUnavailableError, ErasedError,
-  ForeignAttestationError, InvalidReplicationRecordError, KeyDestroyedError, PayloadNotFoundError, TamperedCiphertextError
+  AttestationConflictError, AttestationNotFoundError, AttestationsClosedError, ErasedError,
+  ForeignAttestationError, InvalidReplicationRecordError
 } from './errors.ts'
-import { erasureKey, heightKey, metaKey, parseRecordKey, parseTimeKey, recordKey, recordPrefix, registryKey, timeBound, timeKey, validatorOfKey } from './keys.ts'
+import { erasureKey, heightKey, parseRecordKey, recordKey, recordPrefix, timeKey, validatorOfKey } from './keys.ts'
 import type { Keystore } from './keystore.ts'
-import { checkValidatorId, unframePayload, validateAttestation, validateWire, type ValidAttestation } from './model.ts'
+import { checkValidatorId, validateAttestation, validateWire, type ValidAttestation } from './model.ts'
 import * as queries from './queries.ts'
-import { RollupChanges, goneId } from './rollups.ts'
-import { SerialQueue } from '../storage/serial.ts'
+import { RollupChanges } from './rollups.ts'
+import { openPayload, payloadAad, validatorSlot, type PayloadContext } from './payloads.ts'
+import { countDelta, purgeValidator, removeOlderThan, stripField, u64, type RemovalContext } from './removal.ts'
+import { OpenGuard } from '../storage/guard.ts'
 import type {
   AggregateQuery, AttestationBatch, AttestationInput, AttestationRecord, AttestationStoreInit, BucketAggregate, ErasureListener,
   ErasureRecord, ErasureResult, ExportedAttestation, IngestListener, IngestResult, PrivatePayload, RangeQuery, RetentionPolicy,
@@ -25,34 +27,9 @@ import type {
 } from './types.ts'
 
 const EMPTY = new Uint8Array(0)
-const utf8 = new TextEncoder()
-const WATERMARK = { commitments: metaKey('sweep.commitments'), payload: metaKey('sweep.payload') } as const
-
-function u64 (n: number): Uint8Array {
-  const b = new Uint8Array(8)
-  writeU64(b, 0, n)
-  return b
-}
-
-/** Additional data of a payload's seal: binds the ciphertext to its record, so it cannot be moved to another. */
-function payloadAad (validator: string, height: number): Uint8Array {
-  return utf8.encode(`${validator}\0${height}`)
-}
-
-function validatorSlot (validator: string): string {
-  return VALIDATOR_SLOT + validator
-}
 
 function sameScores (a: { score: number, scores?: Record<string, number> }, b: ValidAttestation): boolean {
   return a.score === b.score && JSON.stringify(a.scores ?? null) === JSON.stringify(b.scores ?? null)
-}
-
-/** A stored record being removed: where it is and what it holds. */
-interface Doomed {
-  validator: string
-  timestamp: number
-  height: number
-  value: RecordValue
 }
 
 /**
@@ -73,8 +50,9 @@ export class AttestationStore {
   readonly #erased = new Map<string, number>()
   readonly #ingestListeners = new Set<IngestListener>()
   readonly #erasureListeners = new Set<ErasureListener>()
-  readonly #queue = new SerialQueue()
-  #closed = false
+  readonly #removal: RemovalContext
+  readonly #payloads: PayloadContext
+  readonly #guard = new OpenGuard(() => new AttestationsClosedError('the attestation store is closed'))
 
   private constructor (init: AttestationStoreInit) {
     this.#db = init.db
@@ -85,6 +63,8 @@ export class AttestationStore {
     this.#skew = init.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS
     this.#now = init.now ?? Date.now
     this.#retention = checkRetention(init.retention)
+    this.#removal = { db: init.db, sync: init.sync, batch: () => this.#batch() }
+    this.#payloads = { blocks: init.blocks, keystore: init.keystore, erased: v => this.#erased.has(v) }
   }
 
   /** Opens the attestations kept in a node's LevelDB; finishes any erasure a crash interrupted. */
@@ -95,7 +75,7 @@ export class AttestationStore {
     }
     for (const [validator, erasedAt] of store.#erased) {
       options.signal?.throwIfAborted()
-      const left = await store.#purge(validator, erasedAt, options)
+      const left = await purgeValidator(store.#removal, validator, erasedAt, options)
       if (left.records > 0) store.#log.info({ records: left.records, payloads: left.payloads }, 'finished an interrupted erasure')
     }
     return store
@@ -113,9 +93,8 @@ export class AttestationStore {
 
   /** Waits for running writes, then refuses new calls. The LevelDB handle belongs to the caller. */
   async close (): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    await this.#queue.idle()
+    if (!this.#guard.open) return
+    await this.#guard.close()
     this.#ingestListeners.clear()
     this.#erasureListeners.clear()
   }
@@ -224,7 +203,7 @@ export class AttestationStore {
    */
   async getPayload (validator: string, height: number): Promise<PrivatePayload> {
     const record = await this.get(validator, height)
-    return await this.#openPayload(record)
+    return await openPayload(this.#payloads, record)
   }
 
   /**
@@ -264,28 +243,10 @@ export class AttestationStore {
       const cut = this.#cutoffs(at)
       const result: SweepResult = { records: 0, commitments: 0, payloads: 0, rebuilt: 0, ms: 0 }
       // scores: whole records go, oldest first
-      for (;;) {
-        options.signal?.throwIfAborted()
-        const doomed: Doomed[] = []
-        const orphans: Uint8Array[] = []
-        for await (const key of this.#db.keys({ gte: timeBound(0), lt: timeBound(cut.scores), limit: SWEEP_CHUNK })) {
-          const { timestamp, validator, height } = parseTimeKey(key)
-          const value = this.#db.getSync(recordKey(validator, timestamp, height))
-          if (value == null) orphans.push(key)
-          else doomed.push({ validator, timestamp, height, value: decodeRecord(value) })
-        }
-        if (doomed.length === 0 && orphans.length === 0) break
-        const batch = this.#batch()
-        for (const k of orphans) batch.del(k)
-        const removed = await this.#remove(batch, doomed)
-        await batch.write(this.#sync)
-        result.records += doomed.length
-        result.payloads += removed.payloads
-        result.rebuilt += removed.rebuilt
-      }
+      Object.assign(result, await removeOlderThan(this.#removal, cut.scores, options))
       // commitments and payloads: strip them from records that stay
-      result.commitments = await this.#strip('commitments', cut.commitments, options)
-      result.payloads += await this.#strip('payload', cut.payload, options)
+      result.commitments = await stripField(this.#removal, 'commitments', cut.commitments, options)
+      result.payloads += await stripField(this.#removal, 'payload', cut.payload, options)
       result.ms = performance.now() - started
       this.#log.info({ records: result.records, commitments: result.commitments, payloads: result.payloads, rebuilt: result.rebuilt, ms: Math.round(result.ms) }, 'attestation retention sweep')
       return result
@@ -300,7 +261,7 @@ export class AttestationStore {
     for await (const r of queries.series(this.#db, validator, { signal: options.signal })) {
       const e: ExportedAttestation = { ...r }
       if (r.payload != null) {
-        try { e.payloadPlaintext = await this.#openPayload(r) } catch (err) { e.payloadError = (err as Error).name }
+        try { e.payloadPlaintext = await openPayload(this.#payloads, r) } catch (err) { e.payloadError = (err as Error).name }
       }
       attestations.push(e)
     }
@@ -373,7 +334,7 @@ export class AttestationStore {
     }
     if (result.stored === 0) return result
     rollups.applyAdd(this.#db, batch)
-    this.#count(batch, counts)
+    countDelta(this.#removal, batch, counts)
     try {
       await batch.write(this.#sync)
     } catch (err) {
@@ -383,70 +344,6 @@ export class AttestationStore {
     this.#log.debug({ stored: result.stored, duplicates: result.duplicates, local }, 'attestations ingested')
     if (local && wire.length > 0) for (const l of this.#ingestListeners) this.#safely(() => { l({ attestations: wire }) })
     return result
-  }
-
-  /** Deletes records in a batch: record, indexes, rollup share, payload pin and block, registry count. */
-  async #remove (batch: StoreBatch, doomed: Doomed[]): Promise<{ payloads: number, rebuilt: number }> {
-    const rollups = new RollupChanges()
-    const counts = new Map<string, number>()
-    const gone = new Set<string>()
-    let payloads = 0
-    for (const d of doomed) {
-      batch.del(recordKey(d.validator, d.timestamp, d.height))
-      batch.del(heightKey(d.validator, d.height))
-      batch.del(timeKey(d.timestamp, d.validator, d.height))
-      if (d.value.payload != null) { this.#dropPayload(batch, d.value.payload); payloads++ }
-      rollups.add(d.validator, d.height, d.timestamp, d.value.score)
-      counts.set(d.validator, (counts.get(d.validator) ?? 0) - 1)
-      gone.add(goneId(d.validator, d.timestamp, d.height))
-    }
-    const rebuilt = await rollups.applyRemove(this.#db, batch, gone)
-    this.#count(batch, counts)
-    return { payloads, rebuilt }
-  }
-
-  /** Releases the attestation hold on a payload and deletes its block when nothing else holds it. */
-  #dropPayload (batch: StoreBatch, cid: CID): void {
-    const pin = readPin(this.#db, cid)
-    releaseInBatch(batch, () => pin, cid, 'attestation')
-    if (pin == null || pin.reasons.every(r => r === 'attestation')) batch.delBlock(blockKey(cid))
-  }
-
-  /** Strips one field from records older than `cutoff`, walking the time index from the last sweep's watermark. */
-  async #strip (field: 'commitments' | 'payload', cutoff: number, options: AbortOptions): Promise<number> {
-    const mark = this.#db.getSync(WATERMARK[field])
-    const from = mark == null ? 0 : readU64(mark, 0)
-    if (cutoff <= from) return 0
-    let stripped = 0
-    let after: Uint8Array | undefined
-    for (;;) {
-      options.signal?.throwIfAborted()
-      const batch = this.#batch()
-      let seen = 0
-      const range = after == null ? { gte: timeBound(from) } : { gt: after }
-      for await (const key of this.#db.keys({ ...range, lt: timeBound(cutoff), limit: SWEEP_CHUNK })) {
-        seen++
-        after = key
-        const { timestamp, validator, height } = parseTimeKey(key)
-        const rk = recordKey(validator, timestamp, height)
-        const bytes = this.#db.getSync(rk)
-        if (bytes == null) continue
-        const value = decodeRecord(bytes)
-        if (field === 'commitments') {
-          if (value.commitment == null) continue
-          delete value.commitment
-        } else {
-          if (value.payload == null) continue
-          this.#dropPayload(batch, value.payload)
-          delete value.payload
-        }
-        batch.put(rk, encodeRecord(value))
-        stripped++
-      }
-      if (seen < SWEEP_CHUNK) batch.put(WATERMARK[field], u64(cutoff))
-      await batch.write(this.#sync)
-      if (seen < SWEEP_CHUNK) return stripped
-    }
   }
 
   async #erase (record: ErasureRecord, options: AbortOptions): Promise<ErasureResult> {
@@ -461,50 +358,9 @@ export class AttestationStore {
     await batch.write(this.#sync)
     this.#erased.set(validator, erasedAt)
     await this.#keystore.compact(slot)
-    const purged = await this.#purge(validator, erasedAt, options)
+    const purged = await purgeValidator(this.#removal, validator, erasedAt, options)
     this.#log.info({ validator, records: purged.records, payloads: purged.payloads, keyDestroyed }, 'validator erased (data key destroyed)')
     return { validator, erasedAt, ...purged, keyDestroyed }
-  }
-
-  /** Deletes a validator's records dated at or before `upTo`, chunk by chunk, then compacts their key ranges. */
-  async #purge (validator: string, upTo: number, options: AbortOptions): Promise<{ records: number, payloads: number }> {
-    let records = 0
-    let payloads = 0
-    const gte = recordPrefix(validator, 0)
-    const lt = recordPrefix(validator, upTo + 1)
-    for (;;) {
-      options.signal?.throwIfAborted()
-      const doomed: Doomed[] = []
-      for await (const [key, value] of this.#db.iterator({ gte, lt, limit: SWEEP_CHUNK })) {
-        const { timestamp, height } = parseRecordKey(key)
-        doomed.push({ validator, timestamp, height, value: decodeRecord(value) })
-      }
-      if (doomed.length === 0) break
-      const batch = this.#batch()
-      const removed = await this.#remove(batch, doomed)
-      await batch.write(this.#sync)
-      records += doomed.length
-      payloads += removed.payloads
-    }
-    if (records > 0) await this.#db.compactRange(gte, lt)
-    return { records, payloads }
-  }
-
-  async #openPayload (record: AttestationRecord): Promise<PrivatePayload> {
-    const { validator, height } = record
-    if (record.payload == null) throw new PayloadNotFoundError(`attestation of ${validator} at height ${height} holds no payload (none was given, or retention swept it)`)
-    const sealed = await this.#blocks.get(blockKey(record.payload))
-    if (sealed == null) throw new PayloadNotFoundError(`payload block of ${validator} at height ${height} is not stored here`)
-    if (!bytesMatchCid(record.payload, sealed)) throw new TamperedCiphertextError(`payload of ${validator} at height ${height} does not hash to its CID: altered ciphertext`)
-    try {
-      return unframePayload(this.#keystore.openSealed(validatorSlot(validator), sealed, payloadAad(validator, height)))
-    } catch (err) {
-      if (err instanceof KeyDestroyedError) {
-        if (this.#erased.has(validator)) throw new ErasedError(`validator ${validator} was erased: its data key is destroyed`, { cause: err })
-        throw new DataKeyUnavailableError(`payload of ${validator} at height ${height} was sealed by another node`, { cause: err })
-      }
-      throw err
-    }
   }
 
   /** The latest timestamp stored for a validator (0 when none). */
@@ -512,16 +368,6 @@ export class AttestationStore {
     let latest = 0
     for await (const key of this.#db.keys({ gte: recordPrefix(validator, 0), lt: recordPrefix(validator, Number.MAX_SAFE_INTEGER), reverse: true, limit: 1 })) latest = parseRecordKey(key).timestamp
     return latest
-  }
-
-  #count (batch: StoreBatch, deltas: Map<string, number>): void {
-    for (const [validator, d] of deltas) {
-      const key = registryKey(validator)
-      const stored = this.#db.getSync(key)
-      const n = (stored == null ? 0 : readU64(stored, 0)) + d
-      if (n <= 0) batch.del(key)
-      else batch.put(key, u64(n))
-    }
   }
 
   #cutoffs (now: number): { scores: number, commitments: number, payload: number } {
@@ -540,12 +386,11 @@ export class AttestationStore {
   }
 
   #open (): void {
-    if (this.#closed) throw new AttestationsClosedError('the attestation store is closed')
+    this.#guard.assertOpen()
   }
 
   async #serial<T> (options: AbortOptions, fn: () => Promise<T>): Promise<T> {
-    this.#open()
-    return await this.#queue.run(fn, options.signal)
+    return await this.#guard.serial(fn, options.signal)
   }
 }
 

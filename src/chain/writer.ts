@@ -6,7 +6,7 @@ import type { BlockRecords, HeightIndex } from '../indexes/heights.ts'
 import type { Logger } from '../logger.ts'
 import { HeightConflictError, ParentNotFoundError } from '../storage/errors.ts'
 import type { StoreBatch } from '../storage/level.ts'
-import type { SerialQueue } from '../storage/serial.ts'
+import type { SerialLock } from '../storage/types.ts'
 import { setHeadInBatch, writeFinalizedInBatch, type ChainMeta } from './meta.ts'
 import { reorg, type ReorgDeps } from './reorg.ts'
 import type {
@@ -28,7 +28,7 @@ export interface ChainWriterInit {
   afterCommit: AfterCommit[]
   startBatch: () => StoreBatch
   /** The store's write lock: parent checks and the head see every earlier write. */
-  lock: SerialQueue
+  lock: SerialLock
   assertOpen: () => void
   sync: boolean
   allowGaps: boolean

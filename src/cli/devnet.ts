@@ -7,41 +7,18 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import cliProgress from 'cli-progress'
 import { parseConfig, type ChainStoreConfig, type ChainStoreConfigInput } from '../config/index.ts'
 import { PeerProcess } from '../devnet/controller.ts'
+import type { DevnetManifest, DevnetPeerSpec, DevnetRole } from '../devnet/types.ts'
 import { identityIdFromSeed, peerIdFromSeed } from '../replication/keys.ts'
+import { note, startDisplay, type Display, type PeerView } from './devnet-display.ts'
 
 /** Where the profiles live: `peers/` beside `src/`. */
 export const PEERS_DIR = fileURLToPath(new URL('../../peers/', import.meta.url))
 /** The devnet manifest inside the profiles directory. */
 export const MANIFEST = 'devnet.json'
 
-/** Role of a devnet peer: a writer is in `network.writers` and ingests; a replica follows and confirms. */
-export type DevnetRole = 'writer' | 'replica'
-
-/**
- * Devnet-only facts about a peer that the (strict) config schema has no field
- * for, kept in `peers/devnet.json` beside the profiles.
- */
-export interface DevnetPeerSpec {
-  name: string
-  /** Config file of the peer, relative to the manifest. */
-  profile: string
-  role: DevnetRole
-  writer: boolean
-  /** Pinning preset: every peer keeps every block ('archive') until pinning presets land. */
-  pinPreset: 'archive'
-  peerId: string
-  identity: string
-  listen: string
-  api: string
-}
-
-export interface DevnetManifest {
-  network: string
-  peers: DevnetPeerSpec[]
-}
+export type { DevnetRole, DevnetPeerSpec, DevnetManifest } from '../devnet/types.ts'
 
 export interface ProfileOptions {
   count?: number
@@ -136,20 +113,6 @@ export interface DevnetOptions {
   json?: boolean
 }
 
-interface PeerView {
-  spec: DevnetPeerSpec
-  process?: PeerProcess
-  height: number
-  cid: string
-  /** (time, height) samples of the last few seconds, for blocks/s. */
-  samples: Array<[number, number]>
-  /** When the peer first had the final height. */
-  reachedAt?: number
-  addresses: string[]
-  peerId: string
-  /** The peer's HTTP API and dashboard. */
-  api?: string
-}
 
 export interface DevnetSummary {
   network: string
@@ -160,99 +123,6 @@ export interface DevnetSummary {
   seconds: number
 }
 
-const RATE_WINDOW_MS = 3000
-
-function rateOf (v: PeerView, now: number): number {
-  const recent = v.samples.filter(([t]) => now - t <= RATE_WINDOW_MS)
-  v.samples = recent
-  if (recent.length < 2) return 0
-  const [t0, h0] = recent[0]
-  const [t1, h1] = recent[recent.length - 1]
-  return t1 > t0 ? (h1 - h0) / ((now - t0) / 1000) : 0
-}
-
-function note (v: PeerView, height: number, cid: string): void {
-  if (height < v.height && v.height >= 0) return
-  v.height = height
-  v.cid = cid
-  v.samples.push([Date.now(), height])
-}
-
-function formatSeconds (s: number): string {
-  const r = Math.round(s)
-  return r < 60 ? `${r}s` : `${Math.floor(r / 60)}m${String(r % 60).padStart(2, '0')}s`
-}
-
-/** The live view: a bar per peer on a TTY, plain lines once a second otherwise. */
-interface Display {
-  tick: (views: PeerView[], target: number, final: boolean) => void
-  log: (line: string) => void
-  stop: () => void
-}
-
-function startDisplay (views: PeerView[], target: number): Display {
-  const started = Date.now()
-  const width = Math.max(...views.map(v => `${v.spec.name} ${v.spec.role}`.length))
-  const label = (v: PeerView): string => `${v.spec.name} ${v.spec.role}`.padEnd(width)
-  if (process.stderr.isTTY === true) {
-    const multi = new cliProgress.MultiBar({
-      stream: process.stderr,
-      hideCursor: true,
-      clearOnComplete: false,
-      stopOnComplete: false,
-      autopadding: true,
-      barsize: 24,
-      fps: 10
-    }, cliProgress.Presets.shades_classic)
-    const bars = views.map((v, i) => multi.create(target + 1, Math.max(0, v.height + 1), { label: label(v), height: v.height < 0 ? '-' : String(v.height), lag: '0', rate: '0', etaText: '-' }, {
-      format: i === 0
-        ? `{label} [{bar}] {percentage}% | height {height}/${target} | {rate} blocks/s | ETA {etaText}`
-        : '{label} [{bar}] {percentage}% | height {height} | lag {lag} | {rate} blocks/s'
-    }))
-    return {
-      tick (vs, tgt) {
-        const now = Date.now()
-        const lead = vs[0].height
-        vs.forEach((v, i) => {
-          const rate = rateOf(v, now)
-          bars[i].setTotal(tgt + 1)
-          bars[i].update(Math.max(0, v.height + 1), {
-            height: v.height < 0 ? '-' : String(v.height),
-            lag: String(Math.max(0, lead - v.height)),
-            rate: String(Math.round(rate)),
-            etaText: v.height >= tgt ? 'done' : rate > 0 ? formatSeconds((tgt - v.height) / rate) : '-'
-          })
-        })
-      },
-      log (line) { multi.log(line + '\n') },
-      // a redraw flushes lines logged since the last frame
-      stop () { multi.update(); multi.stop() }
-    }
-  }
-  let last = 0
-  let lastKey = ''
-  return {
-    tick (vs, tgt, final) {
-      const now = Date.now()
-      const key = vs.map(v => v.height).join()
-      if (key === lastKey || (!final && now - last < 1000)) return
-      last = now
-      lastKey = key
-      const lead = vs[0]
-      const leadRate = rateOf(lead, now)
-      const eta = lead.height >= tgt ? 'done' : leadRate > 0 ? formatSeconds((tgt - lead.height) / leadRate) : '-'
-      const parts = [
-        `${lead.spec.name} ${Math.max(lead.height, 0)}/${tgt} (${Math.floor((lead.height + 1) / (tgt + 1) * 100)}%) ${Math.round(leadRate)} blocks/s ETA ${eta}`,
-        ...vs.slice(1).map(v => `${v.spec.name} ${v.height < 0 ? '-' : v.height} lag ${Math.max(0, lead.height - v.height)} ${Math.round(rateOf(v, now))} blocks/s`)
-      ]
-      process.stderr.write(`devnet ${((now - started) / 1000).toFixed(1)}s: ${parts.join(' | ')}\n`)
-    },
-    log (line) { process.stderr.write(line + '\n') },
-    stop () {}
-  }
-}
-
-/** Serves GET /peers and /head of one devnet peer (the peer's own process has no HTTP server). */
 function forwardOutput (p: PeerProcess, name: string, log: (line: string) => void): void {
   for (const stream of [p.child.stdout, p.child.stderr]) {
     if (stream == null) continue
@@ -260,22 +130,16 @@ function forwardOutput (p: PeerProcess, name: string, log: (line: string) => voi
   }
 }
 
-/**
- * Runs the devnet until Ctrl-C (or, with `exit`, until every peer holds the
- * last block). Progress goes to stderr; the summary is returned.
- */
-export async function runDevnet (o: DevnetOptions): Promise<DevnetSummary> {
-  const started = Date.now()
+/** Reads the manifest and the profiles, applying the run's overrides (data root, ports, log level). */
+async function loadConfigs (o: DevnetOptions): Promise<{ manifest: DevnetManifest, configs: ChainStoreConfig[] }> {
   const dir = o.profiles ?? PEERS_DIR
   const manifest: DevnetManifest = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8'))
-  const randomPorts = o.basePort === 0
   const configs: ChainStoreConfig[] = []
-  for (const spec of manifest.peers) {
+  for (const [i, spec] of manifest.peers.entries()) {
     const cfg = JSON.parse(await readFile(join(dir, spec.profile), 'utf8'))
     if (o.dir != null) cfg.dataDir = join(o.dir, spec.name)
     if (o.basePort != null) {
-      const i = manifest.peers.indexOf(spec)
-      cfg.network.listen = [`/ip4/127.0.0.1/tcp/${randomPorts ? 0 : o.basePort + i + 1}`]
+      cfg.network.listen = [`/ip4/127.0.0.1/tcp/${o.basePort === 0 ? 0 : o.basePort + i + 1}`]
       cfg.network.peers = []
       cfg.api = { ...cfg.api, port: 0 }
     }
@@ -285,132 +149,182 @@ export async function runDevnet (o: DevnetOptions): Promise<DevnetSummary> {
   if (o.fresh === true) {
     for (const c of configs) await rm(resolve(c.dataDir), { recursive: true, force: true })
   }
+  return { manifest, configs }
+}
 
-  const views: PeerView[] = manifest.peers.map(spec => ({ spec, height: -1, cid: '', samples: [], addresses: [], peerId: spec.peerId }))
-  const target = o.blocks - 1
-  let display: Display | undefined
-  const pendingLog: string[] = []
-  const log = (line: string): void => { if (display != null) display.log(line); else pendingLog.push(line) }
-  let stopping = false
-  let failure: Error | undefined
-  let wake: () => void = () => {}
-  const woken = (): Promise<void> => new Promise(resolve => { wake = resolve })
+/**
+ * Runs the devnet until Ctrl-C (or, with `exit`, until every peer holds the
+ * last block). Progress goes to stderr; the summary is returned.
+ */
+export async function runDevnet (o: DevnetOptions): Promise<DevnetSummary> {
+  const { manifest, configs } = await loadConfigs(o)
+  return await new DevnetRun(o, manifest, configs).run()
+}
 
-  const stopAll = async (): Promise<void> => {
-    await Promise.all(views.map(async v => await v.process?.stop().catch(() => {})))
+/** One devnet run: its peers, the display, and the state the signal handlers and head events share. */
+class DevnetRun {
+  readonly #o: DevnetOptions
+  readonly #manifest: DevnetManifest
+  readonly #configs: ChainStoreConfig[]
+  readonly #views: PeerView[]
+  readonly #target: number
+  readonly #started = Date.now()
+  readonly #pendingLog: string[] = []
+  readonly #ingested = { blocks: 0, transactions: 0, seconds: 0, blocksPerSecond: 0 }
+  #display: Display | undefined
+  #stopping = false
+  #failure: Error | undefined
+  #wake: () => void = () => {}
+
+  constructor (o: DevnetOptions, manifest: DevnetManifest, configs: ChainStoreConfig[]) {
+    this.#o = o
+    this.#manifest = manifest
+    this.#configs = configs
+    this.#views = manifest.peers.map(spec => ({ spec, height: -1, cid: '', samples: [], addresses: [], peerId: spec.peerId }))
+    this.#target = o.blocks - 1
   }
 
-  // peers dial the addresses in their profile; with overridden ports the
-  // others learn the earlier peers' real addresses as they start
-  const startPeer = async (i: number): Promise<void> => {
-    const v = views[i]
-    const cfg = configs[i]
-    if (o.basePort != null && i > 0) cfg.network.peers = views[0].addresses.slice(0, 1)
-    const p = await PeerProcess.start(cfg, { stdio: 'pipe', api: o.api !== false })
+  #log (line: string): void {
+    if (this.#display != null) this.#display.log(line)
+    else this.#pendingLog.push(line)
+  }
+
+  async #woken (): Promise<void> {
+    await new Promise<void>(resolve => { this.#wake = resolve })
+  }
+
+  async run (): Promise<DevnetSummary> {
+    const onSignal = (): void => { this.#stopping = true; this.#wake() }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    try {
+      await this.#startPeers()
+      if (this.#stopping) return this.#summarize()
+      const display = startDisplay(this.#views, this.#target)
+      this.#display = display
+      for (const line of this.#pendingLog.splice(0)) display.log(line)
+      const timer = setInterval(() => display.tick(this.#views, this.#target, false), 200)
+      await this.#ingest()
+      const announced = await this.#follow(display)
+      clearInterval(timer)
+      if (!announced) display.tick(this.#views, this.#target, true)
+    } finally {
+      this.#stopping = true
+      this.#display?.stop()
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+      await Promise.all(this.#views.map(async v => await v.process?.stop().catch(() => {})))
+    }
+    if (this.#failure != null) throw this.#failure
+    return this.#summarize()
+  }
+
+  /** Peer 1 first: with overridden ports the others only learn its address once it listens. */
+  async #startPeers (): Promise<void> {
+    const views = this.#views
+    process.stderr.write(`devnet ${this.#manifest.network}: starting ${views.length} peers, each in its own process…\n`)
+    await this.#up(0)
+    await Promise.all(views.slice(1).map(async (_, i) => { await this.#up(i + 1) }))
+    if (this.#o.basePort != null) {
+      // the later peers learnt peer 1 only: connect them to each other
+      for (let i = 2; i < views.length; i++) {
+        for (let j = 1; j < i; j++) await views[i].process!.call('dial', { addr: views[j].addresses[0] }).catch(() => {})
+      }
+    }
+  }
+
+  async #up (i: number): Promise<void> {
+    const t = Date.now()
+    await this.#startPeer(i)
+    const v = this.#views[i]
+    process.stderr.write(`  ${v.spec.name} ${v.spec.role.padEnd(7)} ${v.peerId} ${v.addresses[0] ?? ''}${v.api != null ? ` dashboard ${v.api}/` : ''} (up in ${((Date.now() - t) / 1000).toFixed(1)} s${v.height >= 0 ? `, height ${v.height}` : ''})\n`)
+  }
+
+  /** Peers dial the addresses in their profile; with overridden ports the others learn the earlier peers' real addresses as they start. */
+  async #startPeer (i: number): Promise<void> {
+    const v = this.#views[i]
+    const cfg = this.#configs[i]
+    if (this.#o.basePort != null && i > 0) cfg.network.peers = this.#views[0].addresses.slice(0, 1)
+    const p = await PeerProcess.start(cfg, { stdio: 'pipe', api: this.#o.api !== false })
     v.process = p
-    forwardOutput(p, v.spec.name, log)
+    forwardOutput(p, v.spec.name, line => { this.#log(line) })
     const info = await p.call('info')
     v.addresses = info.addresses
     v.peerId = info.peerId
     if (info.api != null) v.api = info.api
     const head = await p.call('head')
     if (head != null) note(v, head.height, head.cid)
-    p.events.on('head', (h: { height: number, cid: string }) => { note(v, h.height, h.cid); if (h.height >= target && v.reachedAt == null) v.reachedAt = Date.now(); wake() })
+    p.events.on('head', (h: { height: number, cid: string }) => {
+      note(v, h.height, h.cid)
+      if (h.height >= this.#target && v.reachedAt == null) v.reachedAt = Date.now()
+      this.#wake()
+    })
     void p.exited.then(code => {
-      if (stopping) return
-      failure ??= new Error(`${v.spec.name} exited unexpectedly (${String(code)})`)
-      wake()
+      if (this.#stopping) return
+      this.#failure ??= new Error(`${v.spec.name} exited unexpectedly (${String(code)})`)
+      this.#wake()
     })
   }
 
-  const onSignal = (): void => { stopping = true; wake() }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
-
-  const ingested = { blocks: 0, transactions: 0, seconds: 0, blocksPerSecond: 0 }
-  try {
-    process.stderr.write(`devnet ${manifest.network}: starting ${views.length} peers, each in its own process…\n`)
-    const up = async (i: number): Promise<void> => {
-      const t = Date.now()
-      await startPeer(i)
-      const v = views[i]
-      process.stderr.write(`  ${v.spec.name} ${v.spec.role.padEnd(7)} ${v.peerId} ${v.addresses[0] ?? ''}${v.api != null ? ` dashboard ${v.api}/` : ''} (up in ${((Date.now() - t) / 1000).toFixed(1)} s${v.height >= 0 ? `, height ${v.height}` : ''})\n`)
-    }
-    // peer 1 first: with overridden ports the others only learn its address once it listens
-    await up(0)
-    await Promise.all(views.slice(1).map(async (_, i) => await up(i + 1)))
-    if (o.basePort != null) {
-      // the later peers learnt peer 1 only: connect them to each other
-      for (let i = 2; i < views.length; i++) {
-        for (let j = 1; j < i; j++) await views[i].process!.call('dial', { addr: views[j].addresses[0] }).catch(() => {})
-      }
-    }
-    if (stopping) return summarize()
-    display = startDisplay(views, target)
-    for (const line of pendingLog.splice(0)) display.log(line)
-    const timer = setInterval(() => display?.tick(views, target, false), 200)
-
-    // ingest on peer 1 in chunks: one progress step per `ingest` call
-    const writer = views[0]
-    const chunk = o.chunk ?? 20
+  /** Ingests on peer 1 in chunks: one progress step per `ingest` call. */
+  async #ingest (): Promise<void> {
+    const writer = this.#views[0]
+    const chunk = this.#o.chunk ?? 20
+    const txs = this.#o.txsPerBlock ?? 100
     const t0 = performance.now()
     try {
-      while (!stopping && failure == null && writer.height < target) {
-        const n = Math.min(chunk, target - writer.height)
-        const r = await writer.process!.call('ingest', { count: n, batch: n, txs: o.txsPerBlock ?? 100, seed: 1 })
+      while (!this.#stopping && this.#failure == null && writer.height < this.#target) {
+        const n = Math.min(chunk, this.#target - writer.height)
+        const r = await writer.process!.call('ingest', { count: n, batch: n, txs, seed: 1 })
         if (r.errors.length > 0) throw new Error(`ingest on ${writer.spec.name}: ${r.errors[0].name as string}: ${r.errors[0].message as string}`)
-        ingested.blocks += r.stored.length
-        ingested.transactions += r.stored.length * (o.txsPerBlock ?? 100)
+        this.#ingested.blocks += r.stored.length
+        this.#ingested.transactions += r.stored.length * txs
         const last = r.stored[r.stored.length - 1]
         if (last != null) note(writer, last.height, last.cid)
       }
     } catch (err) {
-      if (!stopping) throw err
+      if (!this.#stopping) throw err
     }
-    ingested.seconds = (performance.now() - t0) / 1000
-    ingested.blocksPerSecond = ingested.blocks / Math.max(ingested.seconds, 1e-9)
-    if (writer.height >= target) writer.reachedAt ??= Date.now()
+    this.#ingested.seconds = (performance.now() - t0) / 1000
+    this.#ingested.blocksPerSecond = this.#ingested.blocks / Math.max(this.#ingested.seconds, 1e-9)
+    if (writer.height >= this.#target) writer.reachedAt ??= Date.now()
+  }
 
-    // follow the others until they hold the writer's head (and after, until Ctrl-C)
-    const deadline = Date.now() + (o.timeoutMs ?? 300_000)
+  /** Follows the others until they hold the writer's head (and after, until Ctrl-C); true once all converged. */
+  async #follow (display: Display): Promise<boolean> {
+    const views = this.#views
+    const timeoutMs = this.#o.timeoutMs ?? 300_000
+    const deadline = Date.now() + timeoutMs
     let announced = false
-    while (!stopping && failure == null) {
+    while (!this.#stopping && this.#failure == null) {
       const lead = views[0]
       const caughtUp = views.every(v => v.height >= lead.height && v.cid === lead.cid)
       if (caughtUp && !announced) {
         announced = true
-        display.tick(views, target, true)
+        display.tick(views, this.#target, true)
         const after = views.slice(1).map(v => v.reachedAt != null && lead.reachedAt != null ? `${v.spec.name} +${v.reachedAt - lead.reachedAt} ms` : v.spec.name)
         display.log(`all ${views.length} peers at height ${lead.height} (${lead.cid}); caught up after the writer: ${after.join(', ')}`)
-        if (o.exit === true) break
+        if (this.#o.exit === true) break
         display.log('following the peers; Ctrl-C to stop')
       }
-      if (o.exit === true && Date.now() > deadline) { failure = new Error(`peers did not converge within ${o.timeoutMs ?? 300_000} ms`); break }
+      if (this.#o.exit === true && Date.now() > deadline) { this.#failure = new Error(`peers did not converge within ${timeoutMs} ms`); break }
       // head events drive the view; a poll now and then covers a missed event
-      await Promise.race([woken(), new Promise(resolve => setTimeout(resolve, 1000))])
+      await Promise.race([this.#woken(), new Promise(resolve => setTimeout(resolve, 1000))])
       await Promise.all(views.map(async v => {
         const h = await v.process?.call('head').catch(() => null)
         if (h != null) note(v, h.height, h.cid)
       }))
     }
-    clearInterval(timer)
-    if (!announced) display.tick(views, target, true)
-  } finally {
-    stopping = true
-    display?.stop()
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
-    await stopAll()
+    return announced
   }
-  if (failure != null) throw failure
-  return summarize()
 
-  function summarize (): DevnetSummary {
+  #summarize (): DevnetSummary {
+    const views = this.#views
     const lead = views[0]
     return {
-      network: manifest.network,
-      target,
-      ingested,
+      network: this.#manifest.network,
+      target: this.#target,
+      ingested: this.#ingested,
       peers: views.map(v => ({
         name: v.spec.name,
         role: v.spec.role,
@@ -422,7 +336,7 @@ export async function runDevnet (o: DevnetOptions): Promise<DevnetSummary> {
         caughtUpMs: v.reachedAt != null && lead.reachedAt != null ? Math.max(0, v.reachedAt - lead.reachedAt) : null
       })),
       converged: views.every(v => v.height === lead.height && v.cid === lead.cid && v.height >= 0),
-      seconds: (Date.now() - started) / 1000
+      seconds: (Date.now() - this.#started) / 1000
     }
   }
 }

@@ -104,3 +104,14 @@ export const DEFAULT_ALERT_LAG_HEIGHTS = 100
 export const DEFAULT_ALERT_P99_MS = 500
 export const DEFAULT_ALERT_REJECTED_PER_MINUTE = 10
 export const DEFAULT_ALERT_INTERVAL_MS = 5_000
+
+/** Keep score records (and the rollups built from them) this long. */
+export const DEFAULT_SCORE_RETENTION_DAYS = 90
+/** Keep biometric commitments this long (capped by the score retention: a commitment lives in its record). */
+export const DEFAULT_COMMITMENT_RETENTION_DAYS = 30
+/** Keep encrypted private payloads this long (capped by the score retention). */
+export const DEFAULT_PAYLOAD_RETENTION_DAYS = 30
+/** How far an attestation's timestamp may lie ahead of the node's clock. */
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60_000
+/** Environment variable read for the node master key when no file is configured. */
+export const DEFAULT_MASTER_KEY_ENV = 'CHAINSTORE_MASTER_KEY'

@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { PRESETS, pinRuleSchema } from '../pinning/policy.ts'
-import { attestationsConfigSchema } from '../attestations/config.ts'
+import { PRESETS, pinRuleSchema } from './pinning.ts'
+import { attestationsConfigSchema } from './attestations.ts'
 import {
   DEFAULT_ALLOW_GAPS, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_CACHE_BYTES, DEFAULT_DATA_DIR,
   DEFAULT_DURABILITY, DEFAULT_MAX_BLOCK_BYTES, DEFAULT_MAX_TX_BYTES, DEFAULT_MAX_TXS_PER_BLOCK,

@@ -23,7 +23,8 @@ import { exportSnapshot, importSnapshot, type SnapshotInfo, type SnapshotManifes
 import type { KvStore } from '../storage/kv.ts'
 import type { BlockSource } from '../storage/types.ts'
 import { openLevel, type MaintenanceAccess } from '../storage/level.ts'
-import { addLifecycle, composeRooms, kvOf, type HostParts, type Rooms, type StoreEventMap } from './compose.ts'
+import { composeRooms, kvOf, maintenanceOf, type HostParts, type Rooms, type StoreEventMap } from './compose.ts'
+import { addLifecycle } from './start.ts'
 import { StatusReader } from './status.ts'
 import type { GetBytesOptions, Head, StoreStatus } from './types.ts'
 
@@ -173,10 +174,7 @@ export class ChainStore {
 
   /** Writes IPLD blocks in one batch without pin records (a cache fill); the caller hashed each against its CID. */
   async putVerifiedBlocks (blocks: Array<{ cid: CID, bytes: Uint8Array }>): Promise<void> {
-    this.#r.assertOpen()
-    const batch = this.#r.batch()
-    for (const b of blocks) batch.putBlock(b.cid, b.bytes)
-    await batch.write(this.#r.sync)
+    await this.#r.putVerified(blocks)
   }
 
   /** The decoded header of a block. */
@@ -235,18 +233,8 @@ export class ChainStore {
 
   /** The raw parts maintenance modules (backup, integrity, migrations) work on; see {@link MaintenanceAccess}. */
   maintenance (): MaintenanceAccess {
-    const r = this.#r
-    r.assertOpen()
-    return {
-      db: r.db,
-      blocks: r.blocks,
-      sync: r.sync,
-      exclusive: async <T>(fn: () => Promise<T>): Promise<T> => await r.writer.exclusive(fn),
-      afterRepair: () => {
-        r.meta.reload()
-        r.cache.clear()
-      }
-    }
+    this.#r.assertOpen()
+    return maintenanceOf(this.#r)
   }
 
   /** A namespaced key-value store over the same LevelDB (JSON values; sealed when `attestations.encryptKinds` names it). */
@@ -330,11 +318,10 @@ export class ChainStore {
 
   /** Waits for writes in flight, stops every room in reverse start order and closes LevelDB. Safe to call twice. */
   async stop (): Promise<void> {
-    const s = this.#r.state
-    if (!s.open || s.stopping) return
-    s.stopping = true
-    await this.#r.lifecycle.stop()
-    s.open = false
+    const r = this.#r
+    if (!r.guard.open || r.stopping.value) return
+    r.stopping.value = true
+    await r.lifecycle.stop()
     this.#r.log.info('store stopped')
   }
 }

@@ -6,15 +6,19 @@ import { linksOf } from '../codec/links.ts'
 import type { FinalityStage, Head } from '../chain/types.ts'
 import type { HeightIndex } from '../indexes/heights.ts'
 import type { Logger } from '../logger.ts'
-import type { GatewayClient } from '../gateway/client.ts'
 import type { FetchCache } from '../storage/fetch-cache.ts'
 import type { RootDb, StoreBatch } from '../storage/level.ts'
-import type { SerialQueue } from '../storage/serial.ts'
+import type { SerialLock } from '../storage/types.ts'
 import type { BlockSource, WriteBatch } from '../storage/types.ts'
 import { setChainPin, type ChainPins } from './chain-pin.ts'
 import { PinQueue, dequeueInBatch, queueInBatch, readQueue, type PinJob } from './queue.ts'
 import { holdInBatch, listPins, readPin, releaseInBatch, type PinReader, type PinRecord, type PinState } from './records.ts'
 import { PREFIX, prefixRange } from '../storage/keys.ts'
+
+/** Fetches a whole DAG in one request (a gateway CAR), every block verified against its CID. */
+export interface DagFetcher {
+  fetchDag: (root: CID, options: { scope: 'entity' | 'all', signal?: AbortSignal }) => Promise<Array<{ cid: CID, bytes: Uint8Array }>>
+}
 
 /** What the pin service is built from. */
 export interface PinServiceInit {
@@ -27,14 +31,15 @@ export interface PinServiceInit {
   localBytes: (cid: CID) => Uint8Array | undefined
   /** Peers, then gateways; verified. */
   remote: BlockSource
-  gateways: GatewayClient | null
+  /** Trustless gateways that can send a whole DAG as one CAR (verified), or null. */
+  gateways: DagFetcher | null
   /** True when peers are connected (a DAG is then fetched from them, not as a gateway CAR). */
   hasPeers: () => boolean
   fetched: FetchCache
   /** The store's write lock, refusing work once the store is stopped. */
   exclusive: <T>(fn: () => Promise<T>) => Promise<T>
   /** The same lock, not refusing (settling a job after stop is skipped, not an error). */
-  lock: SerialQueue
+  lock: SerialLock
   startBatch: () => StoreBatch
   isOpen: () => boolean
   sync: boolean

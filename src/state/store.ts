@@ -5,7 +5,7 @@ import { stateNodeCid } from '../codec/links.ts'
 import type { Logger } from '../logger.ts'
 import { PREFIX, prefixRange } from '../storage/keys.ts'
 import { startBatch, type BlocksDb, type RootDb } from '../storage/level.ts'
-import { SerialQueue } from '../storage/serial.ts'
+import { OpenGuard } from '../storage/guard.ts'
 import type { AbortOptions } from '../storage/types.ts'
 import { checkKey, decodeAccount, encodeAccount } from './account.ts'
 import { DEFAULT_NODE_CACHE_BYTES, FLAT_REBUILD_BATCH } from './constants.ts'
@@ -39,8 +39,7 @@ export class StateStore {
   readonly #overlay = new Map<string, { key: Uint8Array, value: Uint8Array | null }>()
   /** The flat layer mirrors the committed head (false while it is rebuilt). */
   #flatFresh = false
-  readonly #queue = new SerialQueue()
-  #closed = false
+  readonly #guard = new OpenGuard(() => new StateClosedError('the state store is closed'))
 
   private constructor (init: StateStoreInit) {
     this.#db = init.db
@@ -307,8 +306,7 @@ export class StateStore {
 
   /** Waits for running writes; further calls throw StateClosedError. The LevelDB stays open (the store owns it). */
   async close (): Promise<void> {
-    this.#closed = true
-    await this.#queue.idle()
+    await this.#guard.close()
   }
 
   async #rebuildFlat (options: AbortOptions): Promise<number> {
@@ -367,12 +365,11 @@ export class StateStore {
   }
 
   #open (): void {
-    if (this.#closed) throw new StateClosedError('the state store is closed')
+    this.#guard.assertOpen()
   }
 
   async #serial<T> (options: AbortOptions, fn: () => Promise<T>): Promise<T> {
-    this.#open()
-    return await this.#queue.run(fn, options.signal)
+    return await this.#guard.serial(fn, options.signal)
   }
 }
 

@@ -32,3 +32,8 @@ export interface BlockSource {
   get: (cid: CID, options?: BlockGetOptions) => Promise<Uint8Array>
 }
 
+
+/** A lock that runs async work one at a time, in call order. */
+export interface SerialLock {
+  run: <T>(fn: () => Promise<T>) => Promise<T>
+}

@@ -1,0 +1,96 @@
+import type { Libp2p } from '@libp2p/interface'
+import type { Helia } from 'helia'
+import { startAttestations } from '../attestations/index.ts'
+import type { Logger } from '../logger.ts'
+import { peerBlockSource } from '../replication/bitswap-tier.ts'
+import { replication } from '../replication/replicator.ts'
+import type { ReplicationComponents } from '../replication/types.ts'
+import { StateStore } from '../state/index.ts'
+import { kvOf, type Rooms } from './compose.ts'
+
+/** Registers every room's start and stop, in the order they depend on each other (stop runs in reverse). */
+export function addLifecycle (r: Rooms, logger: Logger, statusOf: () => Promise<unknown>): void {
+  const { config, lifecycle } = r
+  lifecycle.add({ name: 'level', stop: async () => { await r.db.close() } })
+  lifecycle.add({ name: 'helia', stop: async () => { await r.helia.stop() } })
+  lifecycle.add({ name: 'fetch-cache', start: async () => { await r.fetched.load(r.db) } })
+  lifecycle.add({
+    name: 'attestations',
+    start: async () => {
+      if (config.attestations.enabled) r.attestations = await startAttestations(config.attestations, { db: r.db, blocks: r.blocks, logger, sync: r.sync })
+    },
+    stop: async () => { await r.attestations?.stop() }
+  })
+  lifecycle.add({
+    name: 'state',
+    start: async () => {
+      r.stateStore = await StateStore.open({
+        db: r.db,
+        blocks: r.blocks,
+        sync: r.sync,
+        logger,
+        hooks: {
+          commit: async (batch, root, height) => { await r.statePins.commit(batch, root, height) },
+          rollback: async (batch, dropped) => { await r.statePins.rollback(batch, dropped) }
+        }
+      })
+      r.statePins.attach(r.stateStore)
+    },
+    stop: async () => { await r.stateStore?.close() }
+  })
+  // stopping closes the gate: writes in flight finish, new (and queued) ones are refused
+  lifecycle.add({ name: 'writes', stop: async () => { await r.guard.close() } })
+  lifecycle.add({
+    name: 'replication',
+    start: async () => {
+      if (!config.network.enabled) return
+      const service = replication({ network: config.network, dataDir: config.dataDir, limits: config.limits, allowGaps: config.allowGaps })(replicationComponents(r, logger))
+      r.replication = service
+      const peers = peerBlockSource(async (cid, signal) => await service.getBytes(cid, signal), config.network.readTimeoutMs)
+      r.remote.add({ describe: peers.describe, source: peers }, true)
+      await service.start()
+    },
+    // replication first: a sync round in flight may still import into the open store
+    stop: async () => { await r.replication?.stop() }
+  })
+  // pin jobs keep their queue entries: the next open resumes them
+  lifecycle.add({ name: 'pins', start: async () => { await r.pins.start() }, stop: async () => { await r.pins.stop() } })
+  lifecycle.add({
+    name: 'metrics',
+    start: () => {
+      r.metrics.start({
+        status: statusOf as any,
+        pinCounts: async () => await r.pins.counts(),
+        peerLags: () => r.replication == null ? null : [...r.replication.peerHeads.keys()].map(peer => ({ peer, lag: r.replication!.lagOf(peer) })),
+        announcementsApplied: () => r.replication?.stats.announcementsApplied ?? 0
+      })
+    },
+    stop: () => { r.metrics.stop() }
+  })
+  lifecycle.add({ name: 'gc-schedule', start: () => { r.collector.start() }, stop: () => { r.collector.stop() } })
+}
+
+/** What replication uses of the rooms: the chain's contracts and the block sink, never the node. */
+function replicationComponents (r: Rooms, logger: Logger): ReplicationComponents {
+  const w = r.writer
+  return {
+    libp2p: (r.helia as Helia & { libp2p: Libp2p }).libp2p,
+    helia: r.helia as Helia & { libp2p: Libp2p },
+    chain: {
+      head: () => r.meta.head(),
+      finalizedHeight: () => r.meta.finalized(),
+      canonicalAt: height => r.reader.canonicalAt(height),
+      blockHeight: cid => r.reader.blockHeight(cid),
+      hasBlock: cid => r.reader.blockHeight(cid) != null,
+      blockDag: cid => r.reader.dag(cid),
+      importBlocks: async blocks => await w.importBlocks(blocks),
+      setCanonical: async tip => await w.setCanonical(tip),
+      setFinalized: async height => { await w.setFinalized(height) }
+    },
+    blocks: { localBytes: r.localBytes, putVerifiedBlocks: r.putVerified },
+    kv: namespace => kvOf(r, namespace),
+    attestations: () => r.attestations?.attestations ?? null,
+    logger
+  }
+}
+
