@@ -1,5 +1,6 @@
 import type { CID } from 'multiformats/cid'
 import { BlockNotFoundError } from '../storage/errors.ts'
+import { hasByGet } from '../storage/sources.ts'
 import type { BlockGetOptions, BlockSource } from '../storage/types.ts'
 import type { GatewayClient } from './client.ts'
 
@@ -21,14 +22,6 @@ export function gatewayBlockSource (client: GatewayClient): BlockSource {
   }
   return {
     get,
-    has: async (cid, o = {}) => {
-      try {
-        await get(cid, o)
-        return true
-      } catch (err) {
-        if (o.signal?.aborted === true) throw err
-        return false
-      }
-    }
+    has: hasByGet(get)
   }
 }

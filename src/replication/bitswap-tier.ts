@@ -1,5 +1,6 @@
 import type { CID } from 'multiformats/cid'
 import { BlockNotFoundError } from '../storage/errors.ts'
+import { hasByGet } from '../storage/sources.ts'
 import type { BlockGetOptions, BlockSource } from '../storage/types.ts'
 
 /** Reads a block from connected peers (bitswap), verified against its CID; rejects when the signal ends. */
@@ -26,14 +27,6 @@ export function peerBlockSource (read: PeerRead, defaultTimeoutMs: number): Bloc
   return {
     describe: o => `connected peers within ${ms(o)} ms`,
     get,
-    has: async (cid, o = {}) => {
-      try {
-        await get(cid, o)
-        return true
-      } catch (err) {
-        if (o.signal?.aborted === true) throw err
-        return false
-      }
-    }
+    has: hasByGet(get)
   }
 }

@@ -39,6 +39,23 @@ export function levelSource (blocks: BlocksDb): LevelSource {
   }
 }
 
+/**
+ * `has` for a tier that can only learn whether it has a block by fetching it
+ * (peers, gateways): true when `get` produced verified bytes, false when it
+ * did not, and the caller's abort rethrown.
+ */
+export function hasByGet (get: BlockSource['get']): BlockSource['has'] {
+  return async (cid, options = {}) => {
+    try {
+      await get(cid, options)
+      return true
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+      return false
+    }
+  }
+}
+
 /** A network tier of a {@link RemoteBlocks} stack. */
 export interface RemoteTier {
   /** What a failure message says was tried (`connected peers within 5000 ms`); the error's message when absent. */
@@ -67,15 +84,7 @@ export class RemoteBlocks implements BlockSource {
     if (i >= 0) this.#tiers.splice(i, 1)
   }
 
-  async has (cid: CID, options: BlockGetOptions = {}): Promise<boolean> {
-    try {
-      await this.get(cid, options)
-      return true
-    } catch (err) {
-      if (options.signal?.aborted === true) throw err
-      return false
-    }
-  }
+  readonly has = hasByGet(async (cid, options) => await this.get(cid, options))
 
   async get (cid: CID, options: BlockGetOptions = {}): Promise<Uint8Array> {
     options.signal?.throwIfAborted()
