@@ -5,6 +5,9 @@ import { createVerifiedFetchWithHelia } from '@helia/verified-fetch'
 import { CarReader } from '@ipld/car'
 import { createHeliaLight } from 'helia'
 import { CID } from 'multiformats/cid'
+import { identity } from 'multiformats/hashes/identity'
+import * as dagCbor from '@ipld/dag-cbor'
+import * as dagPb from '@ipld/dag-pb'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startReadApi, type ReadApi } from '../src/api/server.ts'
 import { bytesMatchCid } from '../src/codec/cid.ts'
@@ -102,6 +105,56 @@ describe('trustless gateway: format=raw', () => {
     expect((await res.arrayBuffer()).byteLength).toBe(0)
   })
 })
+
+describe('trustless gateway: identity CIDs', () => {
+  const identityCid = (codec: number, bytes: Uint8Array): CID => CID.createV1(codec, identity.digest(bytes))
+  const cases: Array<{ name: string, cid: CID, bytes: Uint8Array, decodes: boolean }> = [
+    { name: 'bafyaaap7 (dag-pb, 0xff)', cid: CID.parse('bafyaaap7'), bytes: Uint8Array.of(0xff), decodes: false },
+    { name: 'dag-pb, valid empty node', cid: identityCid(0x70, dagPb.encode({ Links: [] })), bytes: dagPb.encode({ Links: [] }), decodes: true },
+    { name: 'dag-cbor, valid map', cid: identityCid(0x71, dagCbor.encode({ a: 1 })), bytes: dagCbor.encode({ a: 1 }), decodes: true },
+    { name: 'dag-cbor, not CBOR', cid: identityCid(0x71, Uint8Array.of(0xff, 0x00)), bytes: Uint8Array.of(0xff, 0x00), decodes: false },
+    { name: 'eth-state-trie, not RLP', cid: identityCid(0x96, Uint8Array.of(0xc1)), bytes: Uint8Array.of(0xc1), decodes: false },
+    { name: 'an unknown codec', cid: identityCid(0x300001, Uint8Array.of(1, 2, 3)), bytes: Uint8Array.of(1, 2, 3), decodes: false },
+    { name: 'raw', cid: identityCid(0x55, Uint8Array.of(1, 2, 3)), bytes: Uint8Array.of(1, 2, 3), decodes: true }
+  ]
+
+  it('answers every identity CID from the CID itself or with a 4xx, never a 5xx (GET and HEAD, raw and CAR, every scope)', async () => {
+    const queries = ['format=raw', 'format=car', 'format=car&dag-scope=block', 'format=car&dag-scope=entity', 'format=car&dag-scope=all']
+    for (const c of cases) {
+      for (const q of queries) {
+        for (const method of ['GET', 'HEAD']) {
+          const res = await get(`/ipfs/${c.cid.toString()}?${q}`, { method })
+          const where = `${method} ${c.name} ?${q}`
+          expect(res.status, where).toBeLessThan(500)
+          if (method === 'HEAD') { expect((await res.arrayBuffer()).byteLength, where).toBe(0); continue }
+          if (q === 'format=raw') {
+            expect(res.status, where).toBe(200)
+            expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(c.bytes)), where).toBe(true)
+          } else if (res.status === 200) {
+            const { roots, cids, reader } = await readCarAny(res)
+            expect(roots.map(r => r.toString()), where).toEqual([c.cid.toString()])
+            expect(cids, where).toEqual([c.cid.toString()])
+            expect(Buffer.from((await reader.get(c.cid))!.bytes).equals(Buffer.from(c.bytes)), where).toBe(true)
+          } else {
+            // only a block that does not decode may be refused, and only when its links are needed
+            expect(c.decodes, where).toBe(false)
+            expect(q === 'format=car' || q.endsWith('all') || q.endsWith('entity'), where).toBe(true)
+            expect(res.status, where).toBe(422)
+            expect(((await res.json()) as { error: string }).error, where).toBe('InvalidIdentityCid')
+          }
+        }
+      }
+    }
+  })
+})
+
+/** A CAR whose blocks may be identity blocks (their bytes are the digest, not hashed). */
+async function readCarAny (res: Response): Promise<{ roots: CID[], cids: string[], reader: CarReader }> {
+  const reader = await CarReader.fromBytes(new Uint8Array(await res.arrayBuffer()))
+  const cids: string[] = []
+  for await (const b of reader.blocks()) cids.push(b.cid.toString())
+  return { roots: await reader.getRoots(), cids, reader }
+}
 
 describe('trustless gateway: errors', () => {
   it('404 for a CID not stored here (GET and HEAD), without asking anyone else', async () => {

@@ -216,6 +216,28 @@ function entityLinksOf (cid: CID, bytes: Uint8Array): Array<[CID, Scope]> {
   return []
 }
 
+/**
+ * The links to follow from a block under a scope. Bytes that do not decode
+ * under the CID's codec are the request's problem, not the server's: an
+ * identity CID carries them in the request itself, and a stored block's bytes
+ * hash to its CID (so they are what was asked for, only not decodable). Both
+ * answer 422; an identity CID whose codec we cannot walk is 422 as well (the
+ * 501 for stored blocks says this server lacks a feature, and a client would
+ * count it against us for its own input).
+ */
+function linksInScope (cid: CID, bytes: Uint8Array, scope: Scope): Array<[CID, Scope]> {
+  const inline = cid.multihash.code === IDENTITY
+  try {
+    return scope === 'all' ? linksOrFail(cid, bytes).map(c => [c, 'all']) : entityLinksOf(cid, bytes)
+  } catch (err) {
+    if (err instanceof GatewayError && !(inline && err.status >= 500)) throw err
+    const what = inline ? `the bytes inside identity CID ${cid.toString()}` : `the bytes of block ${cid.toString()}`
+    const e = new GatewayError(422, inline ? 'InvalidIdentityCid' : 'UndecodableBlock', `${what} do not decode as codec 0x${cid.code.toString(16)}: ${(err as Error).message}`)
+    e.cause = err
+    throw e
+  }
+}
+
 /** Blocks walked between two yields to the event loop (local reads are synchronous). */
 const WALK_SLICE = 1024
 
@@ -234,7 +256,7 @@ async function walk (source: GatewayBlockSource, root: CID, scope: Scope): Promi
     out.push({ cid, size: bytes.length })
     if (out.length % WALK_SLICE === 0) await new Promise(resolve => setImmediate(resolve))
     if (s === 'block') continue
-    const links: Array<[CID, Scope]> = s === 'all' ? linksOrFail(cid, bytes).map(c => [c, 'all']) : entityLinksOf(cid, bytes)
+    const links = linksInScope(cid, bytes, s)
     for (let i = links.length - 1; i >= 0; i--) stack.push(links[i])
   }
   return out
