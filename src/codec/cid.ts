@@ -32,6 +32,14 @@ export function cidFromDigest (digest: Uint8Array, codec: number = DAG_CBOR): CI
   return CID.createV1(codec, Digest.create(SHA2_256, digest))
 }
 
+/** Multihash code of identity (the "digest" is the bytes themselves). */
+export const IDENTITY = 0x00
+
+/** True when chainstore can hash bytes under this multihash function, so {@link bytesMatchCid} can say yes. */
+export function isVerifiableHash (code: number): boolean {
+  return code === SHA2_256 || code === KECCAK_256
+}
+
 /** True when `bytes` hash to `cid` under the CID's own hash function (sha2-256 only). */
 export function bytesMatchCid (cid: CID, bytes: Uint8Array): boolean {
   if (cid.multihash.code === SHA2_256) return Buffer.compare(hash('sha256', bytes, 'buffer'), cid.multihash.digest) === 0

@@ -1,6 +1,7 @@
 import { CarBlockIterator } from '@ipld/car/iterator'
 import type { CID } from 'multiformats/cid'
-import { bytesMatchCid } from '../codec/cid.ts'
+import { bytesMatchCid, IDENTITY, isVerifiableHash } from '../codec/cid.ts'
+import { linksOf } from '../codec/links.ts'
 import { ChainStoreError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { KvStore } from '../storage/kv.ts'
@@ -15,10 +16,31 @@ export class GatewayFetchError extends ChainStoreError {
   }
 }
 
+/**
+ * A CID whose hash function chainstore cannot compute (sha2-512, blake3, …)
+ * or an identity CID: no gateway's answer could be verified, so none is asked
+ * and no gateway is scored for it.
+ */
+export class UnverifiableCidError extends ChainStoreError {
+  readonly cid: string
+  constructor (cid: CID, options?: { cause?: unknown }) {
+    super(cid.multihash.code === IDENTITY
+      ? `${cid.toString()} is an identity CID: its bytes are inside the CID, no gateway is asked for them`
+      : `cannot verify ${cid.toString()}: multihash 0x${cid.multihash.code.toString(16)} is not one chainstore hashes (sha2-256, keccak-256), so no gateway is asked for it`, options)
+    this.cid = cid.toString()
+  }
+}
+
 /** One gateway's answer to one request. */
 export interface GatewayAttempt {
   gateway: string
-  outcome: 'ok' | 'not-found' | 'http-error' | 'wrong-bytes' | 'too-large' | 'timeout' | 'stalled' | 'network-error'
+  /**
+   * `encoded`: a `Content-Encoding` we did not accept (we ask for identity, so
+   * a compressed body cannot expand past the byte limit after it was checked);
+   * `unverifiable`: the answer holds a block whose hash we cannot compute
+   * (nobody is scored for it).
+   */
+  outcome: 'ok' | 'not-found' | 'http-error' | 'wrong-bytes' | 'too-large' | 'encoded' | 'timeout' | 'stalled' | 'network-error' | 'unverifiable'
   ms: number
 }
 
@@ -26,7 +48,7 @@ export interface GatewayAttempt {
 export interface GatewayScore {
   ok: number
   failed: number
-  /** Answers that were provably wrong (bytes not matching the CID, oversized). */
+  /** Answers that were provably wrong (bytes not matching the CID, blocks outside the DAG, oversized, encoded against our Accept-Encoding). */
   lied: number
   /** Milliseconds since the epoch of the last answer. */
   at: number
@@ -103,6 +125,7 @@ export class GatewayClient {
 
   /** The verified bytes of one block, from the first gateway that has them. */
   async fetchBlock (cid: CID, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    assertVerifiable(cid)
     return await this.#fromAny(cid, options.signal, async (gateway, signal) => {
       const r = await this.#try(gateway, `/ipfs/${cid.toString()}?format=raw`, 'application/vnd.ipld.raw', this.#opts.maxBytes, signal)
       if (r.outcome !== 'ok') return r
@@ -114,40 +137,55 @@ export class GatewayClient {
    * A whole DAG in one request (`format=car`, `dag-scope`), for pins that
    * would otherwise fetch block by block: the CAR's root must be `root`, its
    * first block the root, and every block hashes to its CID, or the gateway
-   * counts as lying and the next is asked. Blocks come back in the CAR's
-   * order (depth-first: parents before children).
+   * counts as lying and the next is asked. Every block must also be linked
+   * from one before it (the DAG under `root`): a CAR padded with unrelated
+   * blocks is a lie too. Blocks come back in the CAR's order (depth-first:
+   * parents before children); identity blocks are checked and left out.
    */
   async fetchDag (root: CID, options: { scope: 'entity' | 'all', signal?: AbortSignal }): Promise<Array<{ cid: CID, bytes: Uint8Array }>> {
+    assertVerifiable(root)
     return await this.#fromAny(root, options.signal, async (gateway, signal) => {
       const r = await this.#try(gateway, `/ipfs/${root.toString()}?format=car&dag-scope=${options.scope}`, 'application/vnd.ipld.car;version=1;order=dfs;dups=n', this.#opts.maxCarBytes, signal)
       if (r.outcome !== 'ok') return r
-      try {
-        const car = await CarBlockIterator.fromBytes(r.bytes!)
-        const roots = await car.getRoots()
-        if (roots.length !== 1 || !roots[0].equals(root)) return { outcome: 'wrong-bytes' }
-        const blocks: Array<{ cid: CID, bytes: Uint8Array }> = []
-        for await (const b of car) {
-          if (!bytesMatchCid(b.cid, b.bytes) || b.bytes.length > this.#opts.maxBytes) return { outcome: 'wrong-bytes' }
-          blocks.push({ cid: b.cid, bytes: b.bytes })
-        }
-        if (blocks.length === 0 || !blocks[0].cid.equals(root)) return { outcome: 'wrong-bytes' }
-        return { outcome: 'ok', value: blocks }
-      } catch {
-        return { outcome: 'wrong-bytes' }
-      }
+      return await this.#readCar(root, r.bytes!)
     })
   }
 
+  /** The verified blocks of a CAR answer for `root`, or the outcome that refuses it. */
+  async #readCar (root: CID, bytes: Uint8Array): Promise<{ outcome: GatewayAttempt['outcome'], value?: Array<{ cid: CID, bytes: Uint8Array }>, unverifiable?: CID }> {
+    try {
+      const car = await CarBlockIterator.fromBytes(bytes)
+      const roots = await car.getRoots()
+      if (roots.length !== 1 || !roots[0].equals(root)) return { outcome: 'wrong-bytes' }
+      const blocks: Array<{ cid: CID, bytes: Uint8Array }> = []
+      const linked = new Set([root.toString()])
+      for await (const b of car) {
+        if (!linked.has(b.cid.toString()) || b.bytes.length > this.#opts.maxBytes) return { outcome: 'wrong-bytes' }
+        const inline = b.cid.multihash.code === IDENTITY
+        if (!inline && !isVerifiableHash(b.cid.multihash.code)) return { outcome: 'unverifiable', unverifiable: b.cid }
+        if (inline ? Buffer.compare(b.cid.multihash.digest, b.bytes) !== 0 : !bytesMatchCid(b.cid, b.bytes)) return { outcome: 'wrong-bytes' }
+        for (const link of linksOrNone(b.cid, b.bytes)) linked.add(link.toString())
+        if (!inline) blocks.push({ cid: b.cid, bytes: b.bytes })
+      }
+      if (blocks.length === 0 || !blocks[0].cid.equals(root)) return { outcome: 'wrong-bytes' }
+      return { outcome: 'ok', value: blocks }
+    } catch {
+      return { outcome: 'wrong-bytes' }
+    }
+  }
+
   /** Asks gateways best first until one answers `ok`; records every attempt's outcome in the scores. */
-  async #fromAny<T> (cid: CID, outer: AbortSignal | undefined, ask: (gateway: string, signal?: AbortSignal) => Promise<{ outcome: GatewayAttempt['outcome'], value?: T }>): Promise<T> {
+  async #fromAny<T> (cid: CID, outer: AbortSignal | undefined, ask: (gateway: string, signal?: AbortSignal) => Promise<{ outcome: GatewayAttempt['outcome'], value?: T, unverifiable?: CID }>): Promise<T> {
     const attempts: GatewayAttempt[] = []
     for (const gateway of await this.order()) {
       outer?.throwIfAborted()
       const started = performance.now()
-      const { outcome, value } = await ask(gateway, outer)
+      const { outcome, value, unverifiable } = await ask(gateway, outer)
       const attempt: GatewayAttempt = { gateway, outcome, ms: performance.now() - started }
       attempts.push(attempt)
       this.#opts.onAttempt?.(attempt)
+      // the DAG holds a block no answer could prove: no gateway is at fault, and asking another cannot help
+      if (unverifiable != null) throw new UnverifiableCidError(unverifiable)
       await this.#record(gateway, outcome)
       if (outcome === 'ok') return value!
       if (outer?.aborted === true) break
@@ -169,9 +207,12 @@ export class GatewayClient {
     }
     try {
       armStall()
-      const res = await fetch(new URL(path, gateway), { signal, headers: { accept }, redirect: 'error' })
+      // identity only: fetch would inflate gzip/br/deflate bodies, and the byte limit must hold on the wire
+      const res = await fetch(new URL(path, gateway), { signal, headers: { accept, 'accept-encoding': 'identity' }, redirect: 'error' })
       if (res.status === 404) { await res.body?.cancel(); return { outcome: 'not-found' } }
       if (!res.ok || res.body == null) { await res.body?.cancel(); return { outcome: 'http-error' } }
+      const encoding = (res.headers.get('content-encoding') ?? 'identity').trim().toLowerCase()
+      if (encoding !== 'identity' && encoding !== '') { await res.body.cancel(); return { outcome: 'encoded' } }
       const declared = Number(res.headers.get('content-length') ?? NaN)
       if (declared > maxBytes) { await res.body.cancel(); return { outcome: 'too-large' } }
       const chunks: Uint8Array[] = []
@@ -196,10 +237,24 @@ export class GatewayClient {
   async #record (gateway: string, outcome: GatewayAttempt['outcome']): Promise<void> {
     const s = { ...(this.#scores.get(gateway) ?? { ok: 0, failed: 0, lied: 0, at: 0 }) }
     if (outcome === 'ok') s.ok++
-    else if (outcome === 'wrong-bytes' || outcome === 'too-large') s.lied++
+    else if (outcome === 'wrong-bytes' || outcome === 'too-large' || outcome === 'encoded') s.lied++
     else if (outcome !== 'not-found') s.failed++
     s.at = Date.now()
     this.#scores.set(gateway, s)
     await this.#opts.scores.put(gateway, s)
+  }
+}
+
+/** Throws {@link UnverifiableCidError} for a CID whose bytes no gateway answer could prove. */
+function assertVerifiable (cid: CID): void {
+  if (!isVerifiableHash(cid.multihash.code)) throw new UnverifiableCidError(cid)
+}
+
+/** The links of a verified block, or none when its bytes do not decode (a CAR cannot then go below it). */
+function linksOrNone (cid: CID, bytes: Uint8Array): CID[] {
+  try {
+    return linksOf(cid, bytes) ?? []
+  } catch {
+    return []
   }
 }
