@@ -59,7 +59,27 @@ const SAMPLES = 600
 const BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10]
 
 /**
- * The node's metrics: a prom-client registry (exposed on `/metrics`), the
+ * The process's own metrics (CPU, heap, GC, event-loop lag, handles), in one
+ * registry for the whole process, made on first use. They describe the
+ * process, not a store, and prom-client's collectors cannot be stopped: the
+ * GC histogram's `PerformanceObserver` and the event-loop delay monitor stay
+ * registered for the life of the process and hold the registry they write
+ * to. Per store they would keep every stopped store reachable (its registry's
+ * gauges close over the store) and add a monitor per reopen; shared, there is
+ * one of each and it references no store.
+ */
+let processRegistry: Registry | undefined
+function processMetrics (): Registry {
+  if (processRegistry == null) {
+    processRegistry = new Registry()
+    collectDefaultMetrics({ register: processRegistry })
+  }
+  return processRegistry
+}
+
+/**
+ * The node's metrics: a prom-client registry (exposed on `/metrics` with the
+ * process's metrics beside it), the
  * recent latencies alerts read, the one-second rate samples the dashboard
  * charts, and the alert evaluation. Counters the store drives directly
  * (operations, blocks stored, GC, gateway requests) are updated as things
@@ -92,7 +112,7 @@ export class StoreMetrics {
     this.#thresholds = thresholds
     this.#log = logger.child({ room: 'metrics' })
     const registers = [this.registry]
-    collectDefaultMetrics({ register: this.registry })
+    processMetrics()
     this.#ops = new Histogram({ name: METRIC.OPERATION_SECONDS, help: 'Time of each store operation', labelNames: ['op'], buckets: BUCKETS, registers })
     this.#blocks = new Counter({ name: METRIC.BLOCKS_STORED, help: 'Blocks written here (local writes and replicated imports)', registers })
     this.#txs = new Counter({ name: METRIC.TRANSACTIONS_STORED, help: 'Transactions written here', registers })
@@ -150,7 +170,8 @@ export class StoreMetrics {
   /** The Prometheus text of every metric, from one fresh read of the store. */
   async scrape (): Promise<string> {
     this.#snapshot = null
-    return await this.registry.metrics()
+    // a throwaway registry over both: the store's metrics and the process's
+    return await Registry.merge([this.registry, processMetrics()]).metrics()
   }
 
   /** Pin records by state; a key scan over the records, so at most every 10 s. */
