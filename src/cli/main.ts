@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { spawn } from 'node:child_process'
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { Command, Option } from 'commander'
+import { Command, CommanderError, Option } from 'commander'
 import { loadConfig, parseConfig, type ChainStoreConfig } from '../config/index.ts'
 import { createLogger } from '../logger.ts'
 import { ChainStore } from '../node/chainstore.ts'
@@ -17,9 +17,10 @@ import { registerMaintenanceCommands } from './maintenance.ts'
 import { PIN_STATES, type PinState } from '../pinning/records.ts'
 import { InvalidQueryError } from '../storage/errors.ts'
 import type { PeerInfo } from '../replication/replicator.ts'
+import { assertStoreExists, intOption, outputFileError, readJsonFile } from './input.ts'
 
-/** Exit codes, documented in the README. */
-export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, NOT_FOUND: 3, LOCKED: 4 } as const
+/** Exit codes, documented in the README's table (one test, test/cli-errors.test.ts, drives each). */
+export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, NOT_FOUND: 3, LOCKED: 4, READ_ONLY: 5 } as const
 
 interface GlobalOptions { config?: string, dataDir?: string, json?: boolean, logLevel?: string }
 
@@ -31,6 +32,10 @@ const program = new Command()
   .option('--json', 'machine-readable JSON on stdout')
   .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('warn'))
   .showHelpAfterError()
+  // usage errors throw (CommanderError) instead of exiting 1, so they get the bad-input code; subcommands inherit it
+  .exitOverride()
+  // commander's own messages carry the error name too, like every other error on stderr
+  .configureOutput({ outputError: (str, write) => { write(str.replace(/^error: /, 'error: UsageError: ')) } })
 
 function globals (): GlobalOptions { return program.opts<GlobalOptions>() }
 
@@ -39,8 +44,15 @@ async function config (overrides: Record<string, unknown> = {}): Promise<ChainSt
   return await loadConfig({ file: g.config, overrides: { ...(g.dataDir != null ? { dataDir: g.dataDir } : {}), ...overrides } })
 }
 
-async function withStore<T> (fn: (store: ChainStore) => Promise<T>, overrides: Record<string, unknown> = {}): Promise<T> {
-  const store = await ChainStore.open(await config(overrides), createLogger({ level: globals().logLevel }))
+/**
+ * Opens the store, runs `fn`, stops it. Only commands that create a store
+ * (`create`: init, start, block put, pin add, peers) may open a data dir that
+ * holds none; the others get DataDirNotFoundError instead of an empty store.
+ */
+async function withStore<T> (fn: (store: ChainStore) => Promise<T>, overrides: Record<string, unknown> = {}, options: { create?: boolean } = {}): Promise<T> {
+  const cfg = await config(overrides)
+  if (options.create !== true) await assertStoreExists(cfg.dataDir)
+  const store = await ChainStore.open(cfg, createLogger({ level: globals().logLevel }))
   try { return await fn(store) } finally { await store.stop() }
 }
 
@@ -54,8 +66,8 @@ program.command('init')
   .addHelpText('after', '\nExample:\n  $ chainstore init --data-dir /var/lib/chainstore -o /etc/chainstore.json')
   .action(async (opts: { out: string }) => {
     const cfg = await config()
-    await writeFile(opts.out, JSON.stringify(cfg, null, 2) + '\n')
-    await withStore(async () => {})
+    await writeFile(opts.out, JSON.stringify(cfg, null, 2) + '\n').catch(err => { throw outputFileError(opts.out, err) })
+    await withStore(async () => {}, {}, { create: true })
     print(`wrote ${opts.out}; data dir ${cfg.dataDir} ready`, { config: opts.out, dataDir: cfg.dataDir })
   })
 
@@ -83,8 +95,8 @@ function withNetworkOptions (cfg: ChainStoreConfig, opts: { peer: string[], writ
 program.command('start')
   .description('open the store and serve the read API until Ctrl-C; --demo first ingests a synthetic chain; --peer joins a network')
   .option('--demo', 'ingest a synthetic chain (100-500 tx per block, 3,000 addresses) before serving')
-  .option('--blocks <n>', 'demo: chain length to reach', '2000')
-  .option('--port <port>', 'read API port (overrides config)')
+  .option('--blocks <n>', 'demo: chain length to reach', intOption(1), 2000)
+  .option('--port <port>', 'read API port (overrides config)', intOption(0, 65535))
   .option('--exit', 'exit after the demo ingest instead of serving')
   .option('--peer <multiaddr>', 'join a network: dial this peer (/ip4/…/tcp/…/p2p/<id>) and replicate; repeatable', collect, [])
   .option('--writer <identity>', 'identity id (66 hex) allowed to append blocks, added to network.writers; repeatable', collect, [])
@@ -97,10 +109,10 @@ program.command('start')
     '  $ chainstore -d .chainstore/joiner start --port 7080 \\',
     '      --peer /ip4/127.0.0.1/tcp/4101/p2p/<peer-1 id> --writer <peer-1 identity>   # join the devnet (ids in peers/devnet.json)'
   ].join('\n'))
-  .action(async (opts: { demo?: boolean, blocks: string, port?: string, exit?: boolean, peer: string[], writer: string[], listen?: string }) => {
+  .action(async (opts: { demo?: boolean, blocks: number, port?: number, exit?: boolean, peer: string[], writer: string[], listen?: string }) => {
     const g = globals()
     const overrides: Record<string, unknown> = {}
-    if (opts.port != null) overrides.api = { port: Number(opts.port) }
+    if (opts.port != null) overrides.api = { port: opts.port }
     const cfg = withNetworkOptions(await config(overrides), opts)
     const logger = createLogger({ level: g.logLevel === 'warn' ? 'info' : g.logLevel })
     const store = await ChainStore.open(cfg, logger)
@@ -120,7 +132,7 @@ program.command('start')
     process.on('SIGINT', () => { void shutdown() })
     process.on('SIGTERM', () => { void shutdown() })
     if (opts.demo === true) {
-      const target = Number(opts.blocks) - 1
+      const target = opts.blocks - 1
       const s = await ingestSynthetic(store, { targetHeight: target })
       const status = await store.status()
       print([
@@ -146,8 +158,8 @@ program.command('start')
 program.command('peers')
   .description('connected peers with their reputation')
   .option('--peer <multiaddr>', 'also dial this peer; repeatable', collect, [])
-  .option('--wait <ms>', 'how long to wait for connections when this command runs the node itself', '2000')
-  .option('--port <port>', 'API port of the node holding the data dir (default: the config\'s api.port)')
+  .option('--wait <ms>', 'how long to wait for connections when this command runs the node itself', intOption(0), 2000)
+  .option('--port <port>', 'API port of the node holding the data dir (default: the config\'s api.port)', intOption(0, 65535))
   .addHelpText('after', [
     '',
     'When a node holds the data dir, asks it over its API port (GET /peers; the devnet serves it).',
@@ -158,20 +170,20 @@ program.command('peers')
     '  $ chainstore -c peers/peer-2.json peers          # while npm start runs',
     '  $ chainstore --json peers --peer /ip4/127.0.0.1/tcp/4101/p2p/<id>'
   ].join('\n'))
-  .action(async (opts: { peer: string[], wait: string, port?: string }) => {
-    const cfg = withNetworkOptions(await config(opts.port != null ? { api: { port: Number(opts.port) } } : {}), { peer: opts.peer, writer: [], listen: undefined })
+  .action(async (opts: { peer: string[], wait: number, port?: number }) => {
+    const cfg = withNetworkOptions(await config(opts.port != null ? { api: { port: opts.port } } : {}), { peer: opts.peer, writer: [], listen: undefined })
     let list: PeerInfo[]
     let self: { peerId: string, source: 'node' | 'running node' } | undefined
     try {
       const net = parseConfig({ ...cfg, network: { ...cfg.network, enabled: true } })
       list = await withStore(async s => {
         const rep = s.replication!
-        const end = Date.now() + Number(opts.wait)
+        const end = Date.now() + opts.wait
         await Promise.all(net.network.peers.map(async a => { await rep.dial(a).catch(() => {}) }))
         while (Date.now() < end) await new Promise(resolve => setTimeout(resolve, 100))
         self = { peerId: rep.peerId, source: 'node' }
         return await rep.peers()
-      }, { network: net.network })
+      }, { network: net.network }, { create: true })
     } catch (err) {
       if ((err as Error).name !== 'StoreLockedError') throw err
       const res = await fetch(`http://${cfg.api.host}:${cfg.api.port}/peers`).catch(() => undefined)
@@ -193,13 +205,13 @@ program.command('peers')
 
 const devnet = program.command('devnet')
   .description('3 peers on 127.0.0.1, each in its own process: peer 1 ingests a synthetic chain, the others catch up (npm start)')
-  .option('--blocks <n>', 'chain length peer 1 ingests up to', '2000')
-  .option('--txs <n>', 'transactions per block', '100')
+  .option('--blocks <n>', 'chain length peer 1 ingests up to', intOption(1), 2000)
+  .option('--txs <n>', 'transactions per block', intOption(1), 100)
   .option('--exit', 'stop once every peer holds the last block (exit code 1 if they do not converge in --timeout)')
-  .option('--timeout <s>', 'with --exit: seconds to wait for the peers after the ingest', '300')
+  .option('--timeout <s>', 'with --exit: seconds to wait for the peers after the ingest', intOption(1), 300)
   .option('--fresh', 'wipe the peers\' data dirs first')
   .option('--dir <path>', 'data root instead of the profiles\' .chainstore/devnet: <path>/peer-N')
-  .option('--base-port <n>', 'libp2p ports n+1… instead of the profiles\'; 0 = random free ports; API ports become random too')
+  .option('--base-port <n>', 'libp2p ports n+1… instead of the profiles\'; 0 = random free ports; API ports become random too', intOption(0, 65000))
   .option('--profiles <dir>', 'directory with devnet.json and the peer profiles', PEERS_DIR)
   .option('--no-api', 'peers do not serve their HTTP API and dashboard on the profiles\' API ports')
   .addHelpText('after', [
@@ -212,17 +224,17 @@ const devnet = program.command('devnet')
     '  $ chainstore --json devnet --exit --blocks 200 --base-port 0 --dir /tmp/devnet',
     '  $ chainstore devnet profiles                   # regenerate peers/*.json'
   ].join('\n'))
-  .action(async (opts: { blocks: string, txs: string, exit?: boolean, timeout: string, fresh?: boolean, dir?: string, basePort?: string, profiles: string, api: boolean }) => {
+  .action(async (opts: { blocks: number, txs: number, exit?: boolean, timeout: number, fresh?: boolean, dir?: string, basePort?: number, profiles: string, api: boolean }) => {
     const g = globals()
     const s = await runDevnet({
       profiles: opts.profiles,
-      blocks: Number(opts.blocks),
-      txsPerBlock: Number(opts.txs),
+      blocks: opts.blocks,
+      txsPerBlock: opts.txs,
       exit: opts.exit === true,
-      timeoutMs: Number(opts.timeout) * 1000,
+      timeoutMs: opts.timeout * 1000,
       fresh: opts.fresh === true,
       dir: opts.dir,
-      basePort: opts.basePort != null ? Number(opts.basePort) : undefined,
+      basePort: opts.basePort,
       api: opts.api,
       logLevel: g.logLevel
     })
@@ -238,13 +250,13 @@ const devnet = program.command('devnet')
 devnet.command('profiles')
   .description('regenerate the devnet profiles (peer-N.json, devnet.json) with ids derived from the seeds peer-1…peer-N')
   .option('-o, --out <dir>', 'directory to write', PEERS_DIR)
-  .option('--count <n>', 'number of peers', '3')
+  .option('--count <n>', 'number of peers', intOption(1, 100), 3)
   // not --base-port: the devnet command's options are parsed wherever they appear
-  .option('--listen-base <n>', 'libp2p ports n+1…', '4100')
-  .option('--api-base <n>', 'API ports n+1…', '7070')
+  .option('--listen-base <n>', 'libp2p ports n+1…', intOption(0, 65000), 4100)
+  .option('--api-base <n>', 'API ports n+1…', intOption(0, 65000), 7070)
   .option('--data-root <dir>', 'data dirs <dir>/peer-N', '.chainstore/devnet')
-  .action(async (opts: { out: string, count: string, listenBase: string, apiBase: string, dataRoot: string }) => {
-    const files = await writeProfiles(opts.out, { count: Number(opts.count), basePort: Number(opts.listenBase), apiBasePort: Number(opts.apiBase), dataRoot: opts.dataRoot })
+  .action(async (opts: { out: string, count: number, listenBase: number, apiBase: number, dataRoot: string }) => {
+    const files = await writeProfiles(opts.out, { count: opts.count, basePort: opts.listenBase, apiBasePort: opts.apiBase, dataRoot: opts.dataRoot })
     print(files.map(f => `wrote ${f}`).join('\n'), { files })
   })
 
@@ -253,9 +265,9 @@ block.command('put <file>')
   .description('store a block (or an array of blocks) from a JSON file')
   .addHelpText('after', '\nThe JSON has the BlockInput shape (README "Data model"): numbers, 0x-hex strings, CID strings.\nExample:\n  $ chainstore block put block-12.json')
   .action(async (file: string) => {
-    const parsed = JSON.parse(await readFile(file, 'utf8'))
+    const parsed = await readJsonFile(file)
     const blocks = Array.isArray(parsed) ? parsed : [parsed]
-    const stored = await withStore(async s => await s.storeBlocks(blocks))
+    const stored = await withStore(async s => await s.storeBlocks(blocks), {}, { create: true })
     print(stored.map(b => `${b.created ? 'stored' : 'already stored'} block ${b.height} ${b.cid.toString()} (${b.txIds.length} transactions)`).join('\n'), stored)
   })
 block.command('get <ref>')
@@ -355,7 +367,7 @@ pin.command('add <cid>')
   .option('--background', 'return once the pin is queued; `pin ls` shows it go pinning → pinned (or failed), and a running node resumes it after a restart')
   .addHelpText('after', '\nExamples:\n  $ chainstore pin add bafy... --root-only\n  $ chainstore pin add bafy... --background --json')
   .action(async (cid: string, opts: { rootOnly?: boolean, background?: boolean }) => {
-    const record = await withStore(async s => await s.pin(cid, { recursive: opts.rootOnly !== true, wait: opts.background !== true }))
+    const record = await withStore(async s => await s.pin(cid, { recursive: opts.rootOnly !== true, wait: opts.background !== true }), {}, { create: true })
     print(`${record.state} ${record.cid.toString()} (${record.reasons.join(',')})`, record)
   })
 pin.command('rm <cid>')
@@ -443,9 +455,12 @@ program.command('bench')
 
 registerMaintenanceCommands(program, { withStore, print, config })
 
+/** The README's exit code of an error, by its stable name. */
 function exitCodeOf (err: Error): number {
+  if (err instanceof CommanderError) return EXIT.USAGE
   if (/NotFound/.test(err.name)) return EXIT.NOT_FOUND
   if (err.name === 'StoreLockedError') return EXIT.LOCKED
+  if (err.name === 'StoreReadOnlyError') return EXIT.READ_ONLY
   if (/^Invalid|TooLarge/.test(err.name)) return EXIT.USAGE
   return EXIT.ERROR
 }
@@ -454,7 +469,13 @@ try {
   await program.parseAsync(process.argv)
 } catch (err) {
   const e = err as Error
-  if (globals().json === true) process.stdout.write(toJson({ error: e.name, message: e.message }) + '\n')
-  else console.error(`error: ${e.name}: ${e.message}`)
+  // --help and --version end through the same override, with code 0
+  if (e instanceof CommanderError && e.exitCode === 0) process.exit(EXIT.OK)
+  const name = e instanceof CommanderError ? 'UsageError' : e.name
+  const message = e instanceof CommanderError ? e.message.replace(/^error: /, '') : e.message
+  // commander has already written its own usage errors to stderr
+  if (!(e instanceof CommanderError)) process.stderr.write(`error: ${name}: ${message}\n`)
+  // scripts read the error from stdout; stderr says it to a person watching
+  if (globals().json === true) process.stdout.write(toJson({ error: name, message, exitCode: exitCodeOf(e) }) + '\n')
   process.exit(exitCodeOf(e))
 }

@@ -31,11 +31,17 @@ export const ENV_OVERRIDES = {
 export async function loadConfig (options: { file?: string, env?: NodeJS.ProcessEnv, overrides?: ChainStoreConfigInput } = {}): Promise<ChainStoreConfig> {
   let fromFile: Record<string, unknown> = {}
   if (options.file != null) {
+    let parsed: unknown
     try {
-      fromFile = JSON.parse(await readFile(options.file, 'utf8'))
+      parsed = JSON.parse(await readFile(options.file, 'utf8'))
     } catch (err) {
       throw new InvalidConfigError(`cannot read config file ${options.file}: ${(err as Error).message}`, { cause: err })
     }
+    // `null`, an array or a scalar is no config: taking it as "all defaults" would hide a broken file
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new InvalidConfigError(`config file ${options.file} holds ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : `a ${typeof parsed}`}; expected a JSON object`)
+    }
+    fromFile = parsed as Record<string, unknown>
   }
   const merged: Record<string, any> = structuredClone(fromFile)
   const env = options.env ?? process.env

@@ -10,6 +10,12 @@ export class ReceiptNotFoundError extends ChainStoreError {}
 export class StoreClosedError extends ChainStoreError {}
 /** Another process holds the data directory. */
 export class StoreLockedError extends ChainStoreError {}
+/** The data directory cannot be written (a read-only mount, `chattr +i`, no write permission). */
+export class StoreReadOnlyError extends ChainStoreError {}
+/** The data directory path cannot be a directory (a file is in the way, a name too long). */
+export class InvalidDataDirError extends ChainStoreError {}
+/** A command that only reads was pointed at a data directory that holds no store. */
+export class DataDirNotFoundError extends ChainStoreError {}
 /** The data directory could not be opened for a reason other than a lock. */
 export class StoreOpenError extends ChainStoreError {}
 /** A block's parent is not stored and the config does not allow gaps. */

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import type { CID } from 'multiformats/cid'
-import { StoreLockedError, StoreOpenError, WriteFailedError } from './errors.ts'
+import { InvalidDataDirError, StoreLockedError, StoreOpenError, StoreReadOnlyError, WriteFailedError } from './errors.ts'
 import { BLOCKS_SUBLEVEL, blockKey } from './keys.ts'
 import type { WriteBatch } from './types.ts'
 
@@ -18,11 +18,42 @@ export type BlocksDb = ReturnType<typeof blocksOf>
 /** Subdirectory of the data dir that holds the LevelDB files. */
 export const LEVEL_DIR = 'level'
 
+/**
+ * True when another process holds LevelDB's lock. Only classic-level's code
+ * (or LevelDB's own "lock <path>: …" message): a data dir that cannot be
+ * written fails on `<path>/LOCK: Permission denied`, which names the lock
+ * file but is no lock held by anyone.
+ */
 function isLocked (err: unknown): boolean {
   for (let e: any = err; e != null; e = e.cause) {
-    if (e.code === 'LEVEL_LOCKED' || /lock/i.test(String(e.message))) return true
+    if (e.code === 'LEVEL_LOCKED' || /^IO error: lock /.test(String(e.message))) return true
   }
   return false
+}
+
+/** errno codes and LevelDB messages of a directory that cannot be written. */
+const READ_ONLY_CODES = new Set(['EACCES', 'EPERM', 'EROFS'])
+const READ_ONLY_MESSAGE = /Permission denied|Operation not permitted|Read-only file system/
+
+function isReadOnly (err: unknown): boolean {
+  for (let e: any = err; e != null; e = e.cause) {
+    if (READ_ONLY_CODES.has(e.code) || (e.code === 'LEVEL_IO_ERROR' && READ_ONLY_MESSAGE.test(String(e.message)))) return true
+  }
+  return false
+}
+
+/** errno codes of a path that cannot be (or hold) a directory. */
+const NOT_A_DIR_CODES = new Set(['ENOTDIR', 'EEXIST', 'EISDIR', 'ENAMETOOLONG'])
+
+function readOnly (dataDir: string, err: unknown): StoreReadOnlyError {
+  return new StoreReadOnlyError(`data dir ${dataDir} cannot be written (read-only file system, immutable, or no write permission): ${innermost(err)}`, { cause: err })
+}
+
+/** The deepest cause's message (classic-level's outer one is only "Database failed to open"). */
+function innermost (err: unknown): string {
+  let e: any = err
+  while (e?.cause != null) e = e.cause
+  return String(e?.message ?? e)
 }
 
 /** LevelDB tuning the config exposes. */
@@ -34,13 +65,21 @@ export interface LevelTuning {
 /** Opens (creating if missing) the node's LevelDB; a second process gets StoreLockedError. */
 export async function openLevel (dataDir: string, tuning: LevelTuning): Promise<{ db: RootDb, blocks: BlocksDb }> {
   const location = join(dataDir, LEVEL_DIR)
-  await mkdir(location, { recursive: true })
+  try {
+    await mkdir(location, { recursive: true })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? ''
+    if (NOT_A_DIR_CODES.has(code)) throw new InvalidDataDirError(`data dir ${dataDir} cannot be a directory (${code}: a file is in the way or the name is too long)`, { cause: err })
+    if (isReadOnly(err)) throw readOnly(dataDir, err)
+    throw new StoreOpenError(`cannot create data dir ${dataDir}: ${(err as Error).message}`, { cause: err })
+  }
   const db = new ClassicLevel<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view', ...tuning })
   try {
     await db.open()
   } catch (err) {
     if (isLocked(err)) throw new StoreLockedError(`data dir ${dataDir} is in use by another process (LevelDB lock held)`, { cause: err })
-    throw new StoreOpenError(`cannot open data dir ${dataDir}: ${(err as Error).message}`, { cause: err })
+    if (isReadOnly(err)) throw readOnly(dataDir, err)
+    throw new StoreOpenError(`cannot open data dir ${dataDir}: ${innermost(err)}`, { cause: err })
   }
   return { db, blocks: blocksOf(db) }
 }

@@ -1,0 +1,10 @@
+import { ChainStoreError } from '../errors.ts'
+
+/** A command-line option or argument that does not parse (`--blocks abc`), or a usage error commander reports. */
+export class InvalidOptionError extends ChainStoreError {}
+/** An input file (a `block put` file) that is empty, cut short, not JSON, binary, or not readable as a file. */
+export class InvalidInputFileError extends ChainStoreError {}
+/** An input file that does not exist. */
+export class InputFileNotFoundError extends ChainStoreError {}
+/** An output file (`init -o`) that cannot be written where it was asked. */
+export class InvalidOutputFileError extends ChainStoreError {}
