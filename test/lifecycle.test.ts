@@ -2,7 +2,7 @@ import { runInNewContext } from 'node:vm'
 import { setFlagsFromString } from 'node:v8'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { createChainStore } from '../src/index.ts'
+import { createChainStore, identityIdFromSeed } from '../src/index.ts'
 import { SyntheticChain } from '../src/synthetic/chain.ts'
 import { quietLogger, tempDir } from './helpers/store.ts'
 
@@ -55,5 +55,34 @@ describe('store lifecycle', () => {
     expect(collected).toBe(CYCLES)
     // 21 MiB a cycle when stores leaked; 40 more cycles must not add more than a few allocator pages
     expect((rss[1] - rss[0]) / 1024 / 1024).toBeLessThan(64)
+  })
+
+  it('stores with replication on (libp2p, Helia, OrbitDB) are collected once stopped', async () => {
+    const gc = exposedGc()
+    const NETWORK_CYCLES = 5
+    let collected = 0
+    const registry = new FinalizationRegistry<number>(() => { collected++ })
+    const { dir, cleanup } = await tempDir('chainstore-lifecycle-net-')
+    try {
+      const cycle = async (i: number): Promise<void> => {
+        const store = await createChainStore({
+          dataDir: join(dir, 'data'),
+          network: { enabled: true, seed: 'lifecycle', writers: [identityIdFromSeed('lifecycle')] }
+        }, { logger: quietLogger })
+        expect(store.replication).toBeDefined()
+        await store.stop()
+        registry.register(store, i)
+      }
+      for (let i = 0; i < NETWORK_CYCLES; i++) await cycle(i)
+      // gossipsub's first heartbeat (100 ms) and direct-connect (1 s) timers outlive its stop
+      // (docs/PITFALLS.md) and hold the node until they fire: collect until they have
+      for (let round = 0; round < 100 && collected < NETWORK_CYCLES; round++) {
+        gc()
+        await new Promise(resolve => setTimeout(resolve, 50))
+      }
+    } finally {
+      await cleanup()
+    }
+    expect(collected).toBe(NETWORK_CYCLES)
   })
 })
