@@ -115,6 +115,9 @@ describe('CLI errors and exit codes', () => {
       { what: 'a data dir whose level/ is a file, read', args: ['-d', d('level-is-file'), 'block', 'get', '0'], code: 2, error: 'InvalidDataDirError' },
       { what: 'a data dir name too long (ENAMETOOLONG)', args: ['-d', d('x'.repeat(300)), 'block', 'put', d('blocks.json')], code: 2, error: 'InvalidDataDirError' },
       { what: 'init -o a directory (EISDIR)', args: ['-d', data, 'init', '-o', dir], code: 2, error: 'InvalidOutputFileError' },
+      { what: 'a backup directory under a file (ENOTDIR)', args: ['-d', data, 'backup', 'create', join(d('a-file'), 'backups')], code: 2, error: 'InvalidPathError' },
+      { what: 'a backup directory that is a file (EEXIST)', args: ['-d', data, 'backup', 'create', d('a-file')], code: 2, error: 'InvalidPathError' },
+      { what: 'a backup directory in an immutable directory', args: ['-d', data, 'backup', 'create', join(d('readonly'), 'backups')], code: 1, error: 'PathNotPermittedError' },
       { what: 'a block not stored', args: ['-d', data, 'block', 'get', '999'], code: 3, error: 'BlockNotFoundError' },
       { what: 'a block file that does not exist', args: put('missing.json'), code: 3, error: 'InputFileNotFoundError' },
       {
@@ -156,9 +159,20 @@ describe('CLI errors and exit codes', () => {
       }
       await c.check?.()
     }
-    // two at a time: each case starts a Node process (two CPUs, shared with other test runs)
+    // two at a time (each case starts a Node process; two CPUs, shared), never two on one data dir:
+    // a second process on it would get the LevelDB lock instead of the error under test
     const queue = [...cases]
-    await Promise.all([0, 1].map(async () => { while (queue.length > 0) await run(queue.shift()!) }))
+    const busy = new Set<string>()
+    const dataDirOf = (c: Case): string => c.args[c.args.indexOf('-d') + 1] ?? ''
+    await Promise.all([0, 1].map(async () => {
+      while (queue.length > 0) {
+        const i = queue.findIndex(c => !busy.has(dataDirOf(c)))
+        if (i < 0) { await new Promise(resolve => setTimeout(resolve, 20)); continue }
+        const [c] = queue.splice(i, 1)
+        busy.add(dataDirOf(c))
+        try { await run(c) } finally { busy.delete(dataDirOf(c)) }
+      }
+    }))
     expect(failures).toEqual([])
   }, 600_000)
 })

@@ -8,3 +8,9 @@ export class InvalidInputFileError extends ChainStoreError {}
 export class InputFileNotFoundError extends ChainStoreError {}
 /** An output file (`init -o`) that cannot be written where it was asked. */
 export class InvalidOutputFileError extends ChainStoreError {}
+/** A path the user named that cannot be used as asked (ENOTDIR, EEXIST, EISDIR, ENAMETOOLONG, ELOOP), from any command. */
+export class InvalidPathError extends ChainStoreError {}
+/** A path the user named that does not exist (ENOENT), from any command. */
+export class PathNotFoundError extends ChainStoreError {}
+/** A path the user named that this process may not read or write (EACCES, EPERM, EROFS). */
+export class PathNotPermittedError extends ChainStoreError {}

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { InvalidArgumentError } from 'commander'
 import { DataDirNotFoundError, InvalidDataDirError, StoreOpenError } from '../storage/errors.ts'
 import { LEVEL_DIR } from '../storage/level.ts'
-import { InputFileNotFoundError, InvalidInputFileError, InvalidOutputFileError } from './errors.ts'
+import { InputFileNotFoundError, InvalidInputFileError, InvalidOutputFileError, InvalidPathError, PathNotFoundError, PathNotPermittedError } from './errors.ts'
 
 /** errno codes of a path that names no readable (or writable) regular file. */
 const BAD_PATH_CODES = new Set(['ENOTDIR', 'EISDIR', 'ENAMETOOLONG', 'EEXIST', 'ELOOP'])
@@ -77,4 +77,19 @@ export async function assertStoreExists (dataDir: string): Promise<void> {
     if (NOT_WRITABLE_CODES.has(code)) throw new StoreOpenError(`data dir ${dataDir} cannot be read (${code}: no permission)`, { cause: err })
     throw err
   }
+}
+
+/**
+ * A file system error that reached the CLI untyped (a backup directory that
+ * is a file, a name too long, …) as a typed error naming the path; other
+ * errors as they are.
+ */
+export function typedFsError (err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException
+  if (typeof e?.code !== 'string' || typeof e.syscall !== 'string') return err
+  const where = `${e.path != null ? `${e.path}: ` : ''}${e.code} (${e.syscall})`
+  if (BAD_PATH_CODES.has(e.code)) return new InvalidPathError(`${where}: a file is in the way, a directory was expected to be a file, or the name is too long`, { cause: err })
+  if (e.code === 'ENOENT') return new PathNotFoundError(`${where}: no such file or directory`, { cause: err })
+  if (NOT_WRITABLE_CODES.has(e.code)) return new PathNotPermittedError(`${where}: not permitted (permissions, an immutable file or a read-only file system)`, { cause: err })
+  return err
 }

@@ -17,7 +17,7 @@ import { registerMaintenanceCommands } from './maintenance.ts'
 import { PIN_STATES, type PinState } from '../pinning/records.ts'
 import { InvalidQueryError } from '../storage/errors.ts'
 import type { PeerInfo } from '../replication/replicator.ts'
-import { assertStoreExists, intOption, outputFileError, readJsonFile } from './input.ts'
+import { assertStoreExists, intOption, outputFileError, readJsonFile, typedFsError } from './input.ts'
 
 /** Exit codes, documented in the README's table (one test, test/cli-errors.test.ts, drives each). */
 export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, NOT_FOUND: 3, LOCKED: 4, READ_ONLY: 5 } as const
@@ -468,7 +468,7 @@ function exitCodeOf (err: Error): number {
 try {
   await program.parseAsync(process.argv)
 } catch (err) {
-  const e = err as Error
+  const e = typedFsError(err) as Error
   // --help and --version end through the same override, with code 0
   if (e instanceof CommanderError && e.exitCode === 0) process.exit(EXIT.OK)
   const name = e instanceof CommanderError ? 'UsageError' : e.name
