@@ -57,12 +57,15 @@ describe('store lifecycle', () => {
     expect((rss[1] - rss[0]) / 1024 / 1024).toBeLessThan(64)
   })
 
-  it('stores with replication on (libp2p, Helia, OrbitDB) are collected once stopped', async () => {
+  it('stores with replication on (libp2p, Helia, OrbitDB) are collected once stopped, and leave no timer behind', async () => {
     const gc = exposedGc()
     const NETWORK_CYCLES = 5
     let collected = 0
     const registry = new FinalizationRegistry<number>(() => { collected++ })
     const { dir, cleanup } = await tempDir('chainstore-lifecycle-net-')
+    const timers = (): number => process.getActiveResourcesInfo().filter(r => r === 'Timeout').length
+    const timersBefore = timers()
+    let timersAfter = -1
     try {
       const cycle = async (i: number): Promise<void> => {
         const store = await createChainStore({
@@ -80,9 +83,12 @@ describe('store lifecycle', () => {
         gc()
         await new Promise(resolve => setTimeout(resolve, 50))
       }
+      timersAfter = timers()
     } finally {
       await cleanup()
     }
     expect(collected).toBe(NETWORK_CYCLES)
+    // and nothing of theirs still holds the event loop (a 2 s stop-grace timer did, after every stop)
+    expect(timersAfter).toBeLessThanOrEqual(timersBefore)
   })
 })

@@ -166,7 +166,10 @@ export class Databases {
   async close (graceMs: number): Promise<void> {
     await this.attestationLog?.close().catch(() => {})
     const stopping = this.orbitdb?.stop()
-    const slow = await Promise.race([stopping?.then(() => false), new Promise(resolve => setTimeout(resolve, graceMs, true))])
+    let grace: NodeJS.Timeout | undefined
+    const slow = await Promise.race([stopping?.then(() => false), new Promise(resolve => { grace = setTimeout(resolve, graceMs, true) })])
+    // a fast stop must not leave the grace timer holding the event loop open for its full length
+    clearTimeout(grace)
     if (slow === true) {
       this.#ctx.log.debug('orbitdb stop waits on network reads; aborting them')
       for (const storage of this.#storages) await storage.close().catch(() => {})
