@@ -148,6 +148,21 @@ describe('trustless gateway: identity CIDs', () => {
   })
 })
 
+describe('trustless gateway: a stored block that does not decode', () => {
+  it('serves it as raw and as a one-block CAR, and answers 422 where its links are needed', async () => {
+    const junk = Uint8Array.of(0xff, 0x00, 0xff)
+    const cid = CID.createV1(0x70, (await import('multiformats/hashes/sha2')).sha256.digest(junk) as any)
+    await store.helia.blockstore.put(cid, junk)
+    expect((await get(`/ipfs/${cid.toString()}?format=raw`)).status).toBe(200)
+    expect((await get(`/ipfs/${cid.toString()}?format=car&dag-scope=block`)).status).toBe(200)
+    for (const scope of ['all', 'entity']) {
+      const res = await get(`/ipfs/${cid.toString()}?format=car&dag-scope=${scope}`)
+      expect(res.status, scope).toBe(422)
+      expect(((await res.json()) as { error: string }).error).toBe('UndecodableBlock')
+    }
+  })
+})
+
 /** A CAR whose blocks may be identity blocks (their bytes are the digest, not hashed). */
 async function readCarAny (res: Response): Promise<{ roots: CID[], cids: string[], reader: CarReader }> {
   const reader = await CarReader.fromBytes(new Uint8Array(await res.arrayBuffer()))
