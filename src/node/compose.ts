@@ -38,6 +38,7 @@ import { InvalidQueryError, StoreClosedError } from '../storage/errors.ts'
 import { FetchCache } from '../storage/fetch-cache.ts'
 import { TieredBlocks } from '../storage/fetch-tier.ts'
 import { ImportAwareBlockstore } from '../storage/import-aware.ts'
+import { withNotFound } from '../storage/helia-blockstore.ts'
 import { HELIA_SUBLEVEL } from '../storage/keys.ts'
 import { openKv, type KvStore } from '../storage/kv.ts'
 import { sealedKv } from '../storage/sealed-kv.ts'
@@ -209,6 +210,8 @@ async function startHelia (b: Base, storage: ReturnType<typeof buildStorage>, ho
   const { config } = b
   const datastore = new LevelDatastore(b.db.sublevel(HELIA_SUBLEVEL, { keyEncoding: 'utf8', valueEncoding: 'view' }) as any)
   let helia = createHeliaLight({ blockstore: storage.blockstore, datastore, codecs: [dagCbor] })
+  // what we hand to others keeps the Blockstore contract: a missing block is NotFoundError
+  helia.blockstore = withNotFound(helia.blockstore)
   if (config.network.enabled && host.libp2p != null) {
     helia = withBitswap(onHostLibp2p(helia, host.libp2p), { sendWantlistDebounce: 10, sendBlocksDebounce: 10 } as any)
   } else if (config.network.enabled) {
