@@ -5,7 +5,7 @@ import { CID } from 'multiformats/cid'
 import { DAG_CBOR, cidOf } from '../codec/cid.ts'
 import { CorruptDataError } from '../codec/errors.ts'
 import { headerLinks } from '../codec/from-bytes.ts'
-import { linksOf } from '../codec/links.ts'
+import { walkDag } from '../codec/walk.ts'
 import { readStoreId } from '../migrations/index.ts'
 import { decodePinValue, type PinReason } from '../pinning/records.ts'
 import { MissingStateNodeError } from '../state/errors.ts'
@@ -217,19 +217,13 @@ async function * statePages (view: StoreView, from: number, signal?: AbortSignal
 }
 
 /** Every stored trie node under `root`, parents first, skipping subtrees in `known` (each node in it has its whole subtree there). */
-function * trieNodes (view: StoreView, root: CID, known: Set<string>): Generator<{ cid: CID, bytes: Uint8Array }> {
-  const stack = [root]
-  while (stack.length > 0) {
-    const cid = stack.pop()!
-    const key = mhKey(cid)
-    if (known.has(key)) continue
-    known.add(key)
+function trieNodes (view: StoreView, root: CID, known: Set<string>, signal?: AbortSignal): AsyncGenerator<{ cid: CID, bytes?: Uint8Array }> {
+  const load = (cid: CID): Uint8Array => {
     const bytes = view.block(blockKey(cid))
     if (bytes == null) throw new MissingStateNodeError(`backup: state trie node ${cid.toString()} under root ${root.toString()} is not in the store; run verify`)
-    yield { cid, bytes }
-    const links = linksOf(cid, bytes) ?? []
-    for (let i = links.length - 1; i >= 0; i--) stack.push(links[i])
+    return bytes
   }
+  return walkDag(root, load, { key: mhKey, expanded: known, signal })
 }
 
 /**
@@ -252,7 +246,7 @@ async function writeState (view: StoreView, dir: string, from: number, prevRoot:
   const known = new Set<string>()
   // what the previous backups hold: the trie under their last root (walked from this store, when it still has it)
   if (prevRoot != null) {
-    try { for (const _ of trieNodes(view, prevRoot, known)) { signal?.throwIfAborted() } } catch (err) {
+    try { for await (const _ of trieNodes(view, prevRoot, known, signal)) {} } catch (err) {
       if (!(err instanceof MissingStateNodeError)) throw err
       known.clear()
     }
@@ -264,9 +258,8 @@ async function writeState (view: StoreView, dir: string, from: number, prevRoot:
     for await (const page of statePages(view, from, signal)) {
       await putIndex(car, { type: STATE_PAGE_TYPE, roots: page })
       for (const [, stateRoot] of page) {
-        for (const n of trieNodes(view, stateRoot, known)) {
-          signal?.throwIfAborted()
-          await putChecked(car, n.cid, n.bytes)
+        for await (const n of trieNodes(view, stateRoot, known, signal)) {
+          await putChecked(car, n.cid, n.bytes!)
           if (++nodes % PROGRESS_EVERY === 0) progress?.({ phase: 'state', done: nodes, bytes: car.bytes })
         }
       }
@@ -319,23 +312,18 @@ async function writePins (view: StoreView, dir: string, carried: Set<string>, pr
     for (const pin of ordered) {
       if (carried.has(mhKey(pin.cid))) continue
       const recursive = pin.deep.length > 0
-      const stack = [pin.cid]
-      while (stack.length > 0) {
-        signal?.throwIfAborted()
-        const cid = stack.pop()!
-        const key = mhKey(cid)
-        if (expanded.has(key) || (!recursive && written.has(key))) continue
+      if (!recursive && written.has(mhKey(pin.cid))) continue
+      const load = (cid: CID): Uint8Array => {
         const bytes = view.block(blockKey(cid))
         if (bytes == null) throw new CorruptDataError(`backup: block ${cid.toString()} of pinned DAG ${pin.cid.toString()} is not in the store; run verify --repair`)
-        if (!written.has(key)) {
-          await putChecked(car, cid, bytes)
-          written.add(key)
-          if (++n % PROGRESS_EVERY === 0) progress?.({ phase: 'pins', done: n, bytes: car.bytes })
-        }
-        if (!recursive) continue
-        expanded.add(key)
-        const links = linksOf(cid, bytes) ?? []
-        for (let i = links.length - 1; i >= 0; i--) stack.push(links[i])
+        return bytes
+      }
+      for await (const { cid, bytes } of walkDag(pin.cid, load, { key: mhKey, expanded, maxDepth: recursive ? Infinity : 0, signal })) {
+        const key = mhKey(cid)
+        if (written.has(key)) continue
+        await putChecked(car, cid, bytes!)
+        written.add(key)
+        if (++n % PROGRESS_EVERY === 0) progress?.({ phase: 'pins', done: n, bytes: car.bytes })
       }
     }
     progress?.({ phase: 'pins', done: n, bytes: car.bytes })

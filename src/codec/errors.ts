@@ -14,3 +14,5 @@ export class InvalidAddressError extends ChainStoreError {}
 export class InvalidHeightError extends ChainStoreError {}
 /** Stored or received bytes that do not decode as what they claim to be. */
 export class CorruptDataError extends ChainStoreError {}
+/** A block a DAG walk needs is not where the walk's loader looked (and the walk was not asked to report it). */
+export class MissingBlockError extends ChainStoreError {}

@@ -136,3 +136,39 @@ export interface CodecLimits {
   maxTxsPerBlock: number
   pageBytes: number
 }
+
+/** Reads a block for a DAG walk: its bytes, or `undefined` when it is not there (throw for anything else). */
+export type BlockLoader = (cid: CID, options: { signal?: AbortSignal }) => Uint8Array | undefined | Promise<Uint8Array | undefined>
+
+/** Options of {@link walkDag}. */
+export interface WalkOptions {
+  /** `depth-first` (default: parents before children, children in the order their parent links them) or `breadth-first`. */
+  order?: 'depth-first' | 'breadth-first'
+  /** Links are followed below this depth only: 0 visits the root alone. Default: the whole DAG. */
+  maxDepth?: number
+  /** Yield a block `load` did not find (with no bytes) and go on, instead of throwing MissingBlockError. */
+  reportMissing?: boolean
+  /**
+   * Keys of blocks whose links were already followed, shared between walks so
+   * a common subtree is walked once; the walk adds each block it expands. A
+   * missing block never enters it, so every walk that reaches one reports it.
+   */
+  expanded?: Set<string>
+  /** The dedup key of a block (default: its CID string). */
+  key?: (cid: CID) => string
+  /**
+   * The links to follow from a block (default: every link `linksOf` reads, none
+   * for a codec it cannot read). Errors thrown here end the walk unchanged.
+   */
+  links?: (cid: CID, bytes: Uint8Array) => CID[]
+  signal?: AbortSignal
+}
+
+/** One block reached by a DAG walk. */
+export interface WalkedBlock {
+  cid: CID
+  /** Links from the root to here (the root is 0). */
+  depth: number
+  /** The block's bytes; absent when the loader did not find it (with `reportMissing`). */
+  bytes?: Uint8Array
+}

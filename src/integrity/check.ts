@@ -3,7 +3,7 @@ import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { RAW, cidFromDigest } from '../codec/cid.ts'
 import { decodeHeader } from '../codec/decode.ts'
-import { linksOf } from '../codec/links.ts'
+import { readableLinks, walkDag } from '../codec/walk.ts'
 import { bytesMatchCid } from '../codec/cid.ts'
 import { mhKey, openView, type StoreView } from '../backup/read-store.ts'
 import { decodeHead } from '../chain/meta.ts'
@@ -251,7 +251,7 @@ async function scanPins (view: StoreView, r: CheckResult, find: Find, read: (cid
     // chain pins are checked with the chain (header and pages, not the parent); other reasons walk their DAG
     const walk = deep.some(x => x !== 'chain')
     if (pin.reasons.every(x => x === 'chain')) continue
-    const missing = missingUnder(pin.cid, walk, expanded, r, read, want)
+    const missing = await missingUnder(pin.cid, walk, expanded, read, want)
     const absent = missing.filter(c => !r.badKeys.has(blockKey(c)))
     if (absent.length > 0) find({ kind: 'incomplete-pin', cid: pin.cid.toString(), message: `pin ${pin.cid.toString()} (${pin.reasons.join(',')}): ${absent.length} block(s) missing, first ${absent[0].toString()}` })
     if (r.pins % PROGRESS_EVERY === 0) options.onProgress?.({ phase: 'pins', done: r.pins })
@@ -263,7 +263,7 @@ async function scanState (view: StoreView, r: CheckResult, find: Find, read: (ci
   let head: { height: number, root: CID } | undefined
   for await (const [key, value] of safeIterate(view, { ...prefixRange(Uint8Array.of(PREFIX.STATE_ROOT)) }, 'state roots', find)) head = { height: heightOfRootKey(key), root: CID.decode(value) }
   if (head == null) return
-  const missing = missingUnder(head.root, true, new Set(), r, read, want)
+  const missing = await missingUnder(head.root, true, new Set(), read, want)
   if (missing.length > 0) find({ kind: 'missing-state-node', height: head.height, cid: missing[0].toString(), message: `state root ${head.root.toString()} at height ${head.height}: ${missing.length} trie node(s) missing or corrupt, first ${missing[0].toString()}` })
 }
 
@@ -274,21 +274,12 @@ async function scanState (view: StoreView, r: CheckResult, find: Find, read: (ci
  * walks so a common subtree is walked once; missing blocks never enter it, so
  * every walk that reaches one reports it.
  */
-function missingUnder (root: CID, deep: boolean, expanded: Set<string>, r: CheckResult, read: (cid: CID) => Uint8Array | undefined, want: (cid: CID) => void): CID[] {
+async function missingUnder (root: CID, deep: boolean, expanded: Set<string>, read: (cid: CID) => Uint8Array | undefined, want: (cid: CID) => void): Promise<CID[]> {
   const missing: CID[] = []
-  const seen = new Set<string>()
-  const stack = [root]
-  while (stack.length > 0) {
-    const cid = stack.pop()!
-    const k = mhKey(cid)
-    if (expanded.has(k) || seen.has(k)) continue
-    seen.add(k)
-    const bytes = read(cid)
-    if (bytes == null || r.badKeys.has(blockKey(cid))) { missing.push(cid); want(cid); continue }
-    if (!deep) break
-    expanded.add(k)
-    // a block that does not decode has no links to follow
-    try { for (const l of linksOf(cid, bytes) ?? []) stack.push(l) } catch {}
+  // a block that does not decode has no links to follow
+  const links = (cid: CID, bytes: Uint8Array): CID[] => { try { return readableLinks(cid, bytes) } catch { return [] } }
+  for await (const { cid, bytes } of walkDag(root, read, { key: mhKey, expanded, reportMissing: true, maxDepth: deep ? Infinity : 0, links })) {
+    if (bytes == null) { missing.push(cid); want(cid) }
   }
   return missing
 }

@@ -1,6 +1,6 @@
 import { CID } from 'multiformats/cid'
 import { headerLinks } from '../codec/from-bytes.ts'
-import { linksOf } from '../codec/links.ts'
+import { readableLinks, walkDag } from '../codec/walk.ts'
 import { ChainStoreError } from '../errors.ts'
 import { PREFIX, blockKey, prefixRange } from '../storage/keys.ts'
 import type { BlocksDb, RootDb } from '../storage/level.ts'
@@ -52,24 +52,17 @@ export async function collectGarbage (db: RootDb, blocks: BlocksDb, extraRoots: 
     const read = async (key: string): Promise<Uint8Array | undefined> => await blocks.get(key, { snapshot } as any) ?? undefined
     /** Marks a root (and with `recursive` its whole DAG); false when a block of it is missing or undecodable. */
     const mark = async (root: CID, recursive: boolean): Promise<boolean> => {
+      if (!recursive && marked.has(blockKey(root))) return true
       let complete = true
-      const stack = [root]
-      while (stack.length > 0) {
-        const cid = stack.pop()!
-        const key = blockKey(cid)
-        if (expanded.has(key) || (!recursive && marked.has(key))) continue
-        marked.add(key)
+      // a codec whose links cannot be read keeps only itself; one whose bytes do not decode makes the pin incomplete
+      const links = (cid: CID, bytes: Uint8Array): CID[] => {
+        try { return readableLinks(cid, bytes) } catch { complete = false; return [] }
+      }
+      const walk = walkDag(root, async cid => await read(blockKey(cid)), { key: blockKey, expanded, reportMissing: true, maxDepth: recursive ? Infinity : 0, links, signal: options.signal })
+      for await (const { cid, bytes } of walk) {
+        marked.add(blockKey(cid))
         if (marked.size % 1000 === 0) options.onProgress?.({ phase: 'mark', done: Math.min(marked.size, total), total })
-        const bytes = await read(key)
-        if (bytes == null) { complete = false; continue }
-        if (!recursive) continue
-        expanded.add(key)
-        try {
-          // a codec whose links cannot be read keeps only itself
-          for (const l of linksOf(cid, bytes) ?? []) stack.push(l)
-        } catch {
-          complete = false
-        }
+        if (bytes == null) complete = false
       }
       return complete
     }

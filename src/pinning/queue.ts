@@ -2,6 +2,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { InvalidBlockError } from '../codec/errors.ts'
 import { linksOf } from '../codec/links.ts'
+import { walkDag } from '../codec/walk.ts'
 import { ChainStoreError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { PREFIX, prefixRange, prefixedKey } from '../storage/keys.ts'
@@ -183,8 +184,6 @@ export class PinQueue {
   /** Depth-first from the root: parents are stored before their children, so GC marking the record always reaches what is here. */
   async #walk (job: PinJob, signal: AbortSignal): Promise<void> {
     if (this.#host.localBytes(job.cid) == null) await this.#host.prefetch?.(job, signal)
-    const stack = [job.cid]
-    const seen = new Set<string>()
     let fetched: Array<{ cid: CID, bytes: Uint8Array }> = []
     let local: CID[] = []
     const flush = async (): Promise<void> => {
@@ -193,28 +192,23 @@ export class PinQueue {
       fetched = []
       local = []
     }
-    while (stack.length > 0) {
-      signal.throwIfAborted()
-      const cid = stack.pop()!
-      const key = cid.toString()
-      if (seen.has(key)) continue
-      seen.add(key)
-      let bytes = this.#host.localBytes(cid)
-      if (bytes == null) {
-        // walk order puts a parent before its children in `fetched`, and
-        // batches are written in order: GC marking from the record reaches
-        // every block written so far
-        bytes = await this.#host.fetch(cid, signal)
-        fetched.push({ cid, bytes })
-      } else {
-        local.push(cid)
-      }
-      if (fetched.length + local.length >= FLUSH_BLOCKS) await flush()
-      if (!job.recursive) break
-      const links = linksOf(cid, bytes)
-      if (links == null) throw new InvalidBlockError(`cannot follow the links of ${cid.toString()} (codec 0x${cid.code.toString(16)}); pin it root-only`)
+    // walk order puts a parent before its children in `fetched`, and batches
+    // are written in order: GC marking from the record reaches every block written so far
+    const load = async (cid: CID): Promise<Uint8Array> => {
+      const bytes = this.#host.localBytes(cid)
+      if (bytes != null) { local.push(cid); return bytes }
+      const got = await this.#host.fetch(cid, signal)
+      fetched.push({ cid, bytes: got })
+      return got
+    }
+    const links = (cid: CID, bytes: Uint8Array): CID[] => {
+      const all = linksOf(cid, bytes)
+      if (all == null) throw new InvalidBlockError(`cannot follow the links of ${cid.toString()} (codec 0x${cid.code.toString(16)}); pin it root-only`)
       const skip = this.#host.skipLink(cid, bytes)
-      for (let i = links.length - 1; i >= 0; i--) if (skip == null || !links[i].equals(skip)) stack.push(links[i])
+      return skip == null ? all : all.filter(l => !l.equals(skip))
+    }
+    for await (const _ of walkDag(job.cid, load, { maxDepth: job.recursive ? Infinity : 0, links, signal })) {
+      if (fetched.length + local.length >= FLUSH_BLOCKS) await flush()
     }
     await flush()
   }

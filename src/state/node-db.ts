@@ -1,6 +1,8 @@
 import type { BatchDBOp, DB } from '@ethereumjs/util'
 import { LRUCache } from 'lru-cache'
-import { linksOf, stateNodeCid } from '../codec/links.ts'
+import type { CID } from 'multiformats/cid'
+import { stateNodeCid } from '../codec/links.ts'
+import { readableLinks, walkDag } from '../codec/walk.ts'
 import { blockKey } from '../storage/keys.ts'
 import type { BlocksDb, StoreBatch } from '../storage/level.ts'
 import { CorruptStateError, MissingStateNodeError } from './errors.ts'
@@ -76,26 +78,19 @@ export class TrieNodeDb implements DB<string, string | Uint8Array> {
    * node that is not pending points into an already stored subtree, which is
    * complete (it was committed whole), so the walk stops there.
    */
-  collect (root: Uint8Array): TrieNodeEntry[] {
+  async collect (root: Uint8Array): Promise<TrieNodeEntry[]> {
     const out: TrieNodeEntry[] = []
     if (bytesEqual(root, EMPTY_ROOT_HASH)) return out
-    const seen = new Set<string>()
-    const stack = [root]
-    while (stack.length > 0) {
-      const hash = stack.pop()!
-      const key = hex(hash)
-      if (seen.has(key)) continue
-      seen.add(key)
-      const bytes = this.#pending.get(key)
-      if (bytes == null) continue
-      out.push({ hash, bytes })
-      let links
+    const load = (cid: CID): Uint8Array | undefined => this.#pending.get(hex(cid.multihash.digest))
+    const links = (cid: CID, bytes: Uint8Array): CID[] => {
       try {
-        links = linksOf(stateNodeCid(hash), bytes) ?? []
+        return readableLinks(cid, bytes)
       } catch (err) {
-        throw new CorruptStateError(`state trie node ${key} written by the trie does not decode`, { cause: err })
+        throw new CorruptStateError(`state trie node ${hex(cid.multihash.digest)} written by the trie does not decode`, { cause: err })
       }
-      for (const l of links) stack.push(l.multihash.digest)
+    }
+    for await (const { cid, bytes } of walkDag(stateNodeCid(root), load, { reportMissing: true, links })) {
+      if (bytes != null) out.push({ hash: cid.multihash.digest, bytes })
     }
     return out
   }

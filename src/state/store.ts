@@ -156,7 +156,7 @@ export class StateStore {
       const rootHash = Uint8Array.from(this.#trie.root())
       const root = stateNodeCid(rootHash)
       const batch = startBatch(this.#db, this.#blocks)
-      const nodes = this.#nodes.collect(rootHash)
+      const nodes = await this.#nodes.collect(rootHash)
       let bytes = TrieNodeDb.addToBatch(batch, nodes)
       // the empty root is a real block (RLP of ""), so even an empty state's root can be fetched and pinned
       if (bytesEqual(rootHash, EMPTY_ROOT_HASH)) { batch.putBlock(EMPTY_ROOT_CID, EMPTY_TRIE_NODE); bytes += 1 }
@@ -289,7 +289,7 @@ export class StateStore {
     this.#open()
     const root = await this.#rootOrThrow(height)
     if (bytesEqual(root.multihash.digest, EMPTY_ROOT_HASH)) { yield { cid: root, bytes: EMPTY_TRIE_NODE }; return }
-    for await (const n of walkNodes(async h => await this.#nodes.node(h), root.multihash.digest)) {
+    for await (const n of walkNodes(async h => await this.#nodes.node(h), root.multihash.digest, options)) {
       options.signal?.throwIfAborted()
       yield n
     }

@@ -1,6 +1,7 @@
 import { ExtensionNode, LeafNode, decodeNode, decodeRawNode, isRawNode, type EmbeddedNode, type TrieNode } from '@ethereumjs/trie'
 import type { CID } from 'multiformats/cid'
-import { linksOf, stateNodeCid } from '../codec/links.ts'
+import { stateNodeCid } from '../codec/links.ts'
+import { readableLinks, walkDag } from '../codec/walk.ts'
 import { STATE_KEY_BYTES } from './constants.ts'
 import { CorruptStateError } from './errors.ts'
 import { EMPTY_ROOT_HASH, bytesEqual, hex } from './keys.ts'
@@ -34,24 +35,17 @@ export async function * walkLeaves (read: NodeReader, root: Uint8Array): AsyncGe
 }
 
 /** Every stored node under a root (hashed nodes only; inlined ones travel inside their parents), parents first. */
-export async function * walkNodes (read: NodeReader, root: Uint8Array): AsyncGenerator<{ cid: CID, bytes: Uint8Array }> {
-  const seen = new Set<string>()
-  const stack = [root]
-  while (stack.length > 0) {
-    const hash = stack.pop()!
-    const key = hex(hash)
-    if (seen.has(key)) continue
-    seen.add(key)
-    const cid = stateNodeCid(hash)
-    const bytes = await read(hash)
-    yield { cid, bytes }
-    let links
-    try {
-      links = linksOf(cid, bytes) ?? []
-    } catch (err) {
-      throw new CorruptStateError(`state trie node ${cid.toString()} does not decode`, { cause: err })
-    }
-    for (let i = links.length - 1; i >= 0; i--) stack.push(links[i].multihash.digest)
+export async function * walkNodes (read: NodeReader, root: Uint8Array, options: { signal?: AbortSignal } = {}): AsyncGenerator<{ cid: CID, bytes: Uint8Array }> {
+  const load = async (cid: CID): Promise<Uint8Array> => await read(cid.multihash.digest)
+  for await (const { cid, bytes } of walkDag(stateNodeCid(root), load, { links: trieLinks, signal: options.signal })) yield { cid, bytes: bytes! }
+}
+
+/** A trie node's hashed children; CorruptStateError when it does not decode. */
+export function trieLinks (cid: CID, bytes: Uint8Array): CID[] {
+  try {
+    return readableLinks(cid, bytes)
+  } catch (err) {
+    throw new CorruptStateError(`state trie node ${cid.toString()} does not decode`, { cause: err })
   }
 }
 
