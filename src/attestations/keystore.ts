@@ -9,6 +9,7 @@ import type { AbortOptions, WriteBatch } from '../storage/types.ts'
 import { DEFAULT_MASTER_KEY_ENV, KIND_SLOT } from './constants.ts'
 import { DataKeyUnavailableError, InvalidMasterKeyError, KeyDestroyedError, MissingMasterKeyError, TamperedCiphertextError, WrongMasterKeyError } from './errors.ts'
 import { KEYSTORE_CHECK_KEY, keystoreKey } from './keys.ts'
+import type { SlotKeys } from './types.ts'
 
 const KEY_BYTES = 32
 const IV_BYTES = 12
@@ -165,7 +166,7 @@ export interface KeystoreInit {
  * PREFIX.ATTEST_KEYS. Destroying a slot's key (crypto-shredding) makes every
  * blob sealed under it unreadable, wherever copies of the blob went.
  */
-export class Keystore {
+export class Keystore implements SlotKeys {
   readonly #db: RootDb
   #master: MasterKey
   readonly #sync: boolean

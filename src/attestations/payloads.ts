@@ -3,16 +3,15 @@ import { blockKey } from '../storage/keys.ts'
 import type { BlocksDb } from '../storage/level.ts'
 import { VALIDATOR_SLOT } from './constants.ts'
 import { DataKeyUnavailableError, ErasedError, KeyDestroyedError, PayloadNotFoundError, TamperedCiphertextError } from './errors.ts'
-import type { Keystore } from './keystore.ts'
 import { unframePayload } from './model.ts'
-import type { AttestationRecord, PrivatePayload } from './types.ts'
+import type { AttestationRecord, PrivatePayload, SlotKeys } from './types.ts'
 
 const utf8 = new TextEncoder()
 
 /** What opening a sealed payload reads. */
 export interface PayloadContext {
   blocks: BlocksDb
-  keystore: Keystore
+  keystore: SlotKeys
   /** True when the validator was erased (its key destroyed on purpose). */
   erased: (validator: string) => boolean
 }

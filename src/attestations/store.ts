@@ -13,7 +13,6 @@ import {
   ForeignAttestationError, InvalidReplicationRecordError
 } from './errors.ts'
 import { erasureKey, heightKey, parseRecordKey, recordKey, recordPrefix, timeKey, validatorOfKey } from './keys.ts'
-import type { Keystore } from './keystore.ts'
 import { checkValidatorId, validateAttestation, validateWire, type ValidAttestation } from './model.ts'
 import * as queries from './queries.ts'
 import { RollupChanges } from './rollups.ts'
@@ -23,7 +22,7 @@ import { OpenGuard } from '../storage/guard.ts'
 import type {
   AggregateQuery, AttestationBatch, AttestationInput, AttestationRecord, AttestationStoreInit, BucketAggregate, ErasureListener,
   ErasureRecord, ErasureResult, ExportedAttestation, IngestListener, IngestResult, PrivatePayload, RangeQuery, RetentionPolicy,
-  SweepResult, TimeWindow, TrendEntry, ValidatorExport, WireAttestation
+  SlotKeys, SweepResult, TimeWindow, TrendEntry, ValidatorExport, WireAttestation
 } from './types.ts'
 
 const EMPTY = new Uint8Array(0)
@@ -41,7 +40,7 @@ function sameScores (a: { score: number, scores?: Record<string, number> }, b: V
 export class AttestationStore {
   readonly #db: RootDb
   readonly #blocks: BlocksDb
-  readonly #keystore: Keystore
+  readonly #keystore: SlotKeys
   readonly #log: Logger
   readonly #sync: boolean
   readonly #skew: number

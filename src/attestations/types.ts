@@ -1,8 +1,8 @@
 import type { CID } from 'multiformats/cid'
 import type { Logger } from '../logger.ts'
 import type { BlocksDb, RootDb } from '../storage/level.ts'
+import type { WriteBatch } from '../storage/types.ts'
 import type { COMMITMENT_SCHEMES, RESOLUTIONS } from './constants.ts'
-import type { Keystore } from './keystore.ts'
 
 /** How a biometric sample was committed to. */
 export type CommitmentScheme = typeof COMMITMENT_SCHEMES[number]
@@ -188,11 +188,27 @@ export type IngestListener = (batch: AttestationBatch) => void
 /** Called after a local `erase`: a replicator publishes the record. */
 export type ErasureListener = (record: ErasureRecord) => void
 
+/** What the attestation store needs of the keystore: one data key per slot, written in the store's own batches (`Keystore` fits). */
+export interface SlotKeys {
+  /** True when the slot has a data key on this node. */
+  hasKey: (slot: string) => boolean
+  /** Seals bytes under a slot's key, adding a new key to `batch` when the slot has none. */
+  sealInBatch: (batch: WriteBatch, slot: string, plaintext: Uint8Array, aad: Uint8Array) => Uint8Array
+  /** Opens a blob sealed under a slot. */
+  openSealed: (slot: string, sealed: Uint8Array, aad: Uint8Array) => Uint8Array
+  /** Drops a slot from the memory cache (after a batch that created its key failed). */
+  forget: (slot: string) => void
+  /** Deletes a slot's key in a batch; `compact(slot)` once it is written. */
+  destroyInBatch: (batch: WriteBatch, slot: string) => boolean
+  /** Compacts a slot's key range so the deleted key leaves LevelDB's files. */
+  compact: (slot: string) => Promise<void>
+}
+
 /** What opening an attestation store needs. */
 export interface AttestationStoreInit {
   db: RootDb
   blocks: BlocksDb
-  keystore: Keystore
+  keystore: SlotKeys
   logger: Logger
   /** fsync each batch (the store's `durability` is `power`). */
   sync: boolean

@@ -1,57 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Logger } from '../logger.ts'
-import type { StoreStatus } from '../node/types.ts'
 import type { GcSummary } from '../pinning/gc.ts'
 import type { PinState } from '../pinning/records.ts'
 import { METRIC, type TimedOperation } from './names.ts'
+import type { Alert, AlertThresholds, MetricsSource, RateSample, StatusReading } from './types.ts'
 
 export { METRIC, TIMED_OPERATIONS, type TimedOperation } from './names.ts'
-
-/** Thresholds (config `alerts`); null turns one off. */
-export interface AlertThresholds {
-  /** Local head behind the chain index's tip, or any peer behind the best chain, by more than this. */
-  replicationLagHeights: number | null
-  /** p99 of any operation over its last 1,000 calls above this. */
-  p99LatencyMs: number | null
-  /** The data dir's bytes on disk above this. */
-  diskBytes: number | null
-  /** Replicated entries rejected in the last minute above this. */
-  rejectedEntriesPerMinute: number | null
-  /** How often alerts are evaluated (and rates sampled for the dashboard, every second regardless). */
-  intervalMs: number
-}
-
-/** An alert that is firing. */
-export interface Alert {
-  name: 'replication-lag' | 'p99-latency' | 'disk-usage' | 'rejected-entries'
-  message: string
-  value: number
-  threshold: number
-  /** Milliseconds since the epoch when it started firing. */
-  since: number
-}
-
-/** One dashboard sample: cumulative counters at a moment. */
-export interface RateSample {
-  at: number
-  blocks: number
-  transactions: number
-  /** Blocks this node received from peers (replicated imports). */
-  replicated: number
-  /** Announcements applied from the chain index. */
-  announcements: number
-}
-
-/** What the metrics read from the store when scraped or sampled. */
-export interface MetricsSource {
-  status: () => Promise<StoreStatus>
-  /** Pin records by state (a key scan; cached by the caller). */
-  pinCounts: () => Promise<Record<PinState, number>>
-  /** Connected peers with their lag (null without replication). */
-  peerLags: () => Array<{ peer: string, lag: number | null }> | null
-  /** Chain-index announcements applied so far (0 without replication). */
-  announcementsApplied: () => number
-}
+export type { Alert, AlertThresholds, MetricsSource, RateSample, StatusReading } from './types.ts'
 
 const RECENT = 1000
 const SAMPLES = 600
@@ -99,7 +54,7 @@ export class StoreMetrics {
   readonly #thresholds: AlertThresholds
   readonly #log: Logger
   #source: MetricsSource | null = null
-  #snapshot: { at: number, value: Promise<StoreStatus> } | null = null
+  #snapshot: { at: number, value: Promise<StatusReading> } | null = null
   #pins: { at: number, value: Promise<Record<PinState, number>> } | null = null
   readonly samples: RateSample[] = []
   /** Plain copies of the counters the dashboard samples (prom-client reads them asynchronously). */
@@ -193,7 +148,7 @@ export class StoreMetrics {
   start (source: MetricsSource): void {
     this.#source = source
     const registers = [this.registry]
-    const status = async (): Promise<StoreStatus> => {
+    const status = async (): Promise<StatusReading> => {
       // one store read per scrape, however many gauges ask
       if (this.#snapshot == null || Date.now() - this.#snapshot.at > 500) this.#snapshot = { at: Date.now(), value: source.status() }
       return await this.#snapshot.value
@@ -264,7 +219,7 @@ export class StoreMetrics {
   async evaluate (): Promise<Alert[]> {
     if (this.#source == null) return []
     const t = this.#thresholds
-    let s: StoreStatus
+    let s: StatusReading
     try { s = await this.#source.status() } catch { return this.alerts() }
     const firing = new Map<Alert['name'], { message: string, value: number, threshold: number }>()
     if (t.replicationLagHeights != null) {

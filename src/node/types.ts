@@ -1,7 +1,7 @@
 import type { Head } from '../chain/types.ts'
 import type { CacheStats } from '../storage/cache.ts'
 import type { FetchCacheStats } from '../storage/fetch-cache.ts'
-import type { Alert } from '../metrics/index.ts'
+import type { Alert } from '../metrics/types.ts'
 
 export type { Head, ReorgEvent, StoreOptions, Consistency, BlockEvent, ImportResult } from '../chain/types.ts'
 export type { PutBytesOptions, AddFileOptions, CatOptions } from '../files/types.ts'
