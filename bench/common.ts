@@ -12,6 +12,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { ClassicLevel } from 'classic-level'
 import type { CID } from 'multiformats/cid'
+import { equals } from 'uint8arrays/equals'
 import { encodeBlock, type EncodedBlock } from '../src/codec/encode.ts'
 import type { BlockInput, CodecLimits } from '../src/codec/types.ts'
 import { parseConfig } from '../src/config/index.ts'
@@ -214,9 +215,7 @@ function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
 }
 
 function startsWith (b: Uint8Array, prefix: Uint8Array): boolean {
-  if (b.length < prefix.length) return false
-  for (let i = 0; i < prefix.length; i++) if (b[i] !== prefix[i]) return false
-  return true
+  return b.length >= prefix.length && equals(b.subarray(0, prefix.length), prefix)
 }
 
 // `npm run bench` runs plain `node bench/run.ts`; this exposes gc() without a command-line flag

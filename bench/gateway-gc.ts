@@ -19,6 +19,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import type { CID } from 'multiformats/cid'
+import { equals } from 'uint8arrays/equals'
 import { startReadApi } from '../src/api/server.ts'
 import { cidOf, RAW } from '../src/codec/cid.ts'
 import { createChainStore } from '../src/index.ts'
@@ -87,9 +88,6 @@ function summary (t: Timed): { blocks: number, ms: number, blocksPerSec: number,
   return { blocks: n, ms: t.ms, blocksPerSec: n / t.ms * 1000, p50ms: percentile(t.lat, 50), p99ms: percentile(t.lat, 99), maxMs: t.lat[n - 1] }
 }
 
-function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.compare(a, b) === 0
-}
 
 async function listen (server: Server): Promise<string> {
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve) })
@@ -135,7 +133,7 @@ async function runGateway (root: string, opts: GatewayGcOptions): Promise<Figure
   const base = await mapServer(new Map(all.map(b => [b.s, b.bytes])))
   const stores: ChainStore[] = []
   const check = (what: string, t: Timed): void => {
-    for (let i = 0; i < n; i++) if (!sameBytes(t.results[i], blocks[i].bytes)) throw new Error(`gateway: ${what} returned wrong bytes for block ${i}`)
+    for (let i = 0; i < n; i++) if (!equals(t.results[i], blocks[i].bytes)) throw new Error(`gateway: ${what} returned wrong bytes for block ${i}`)
   }
   const measured: Record<string, ReturnType<typeof summary>> = {}
   try {

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { inspect } from 'node:util'
+import { equals } from 'uint8arrays/equals'
 import type { Logger } from '../logger.ts'
 import { PREFIX, concat } from '../storage/keys.ts'
 import type { RootDb } from '../storage/level.ts'
@@ -59,9 +60,6 @@ function keyIdOf (blob: Uint8Array): Uint8Array | undefined {
   return blob.subarray(1, 1 + KEY_ID_BYTES)
 }
 
-function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0
-}
 
 /**
  * The node master key: 32 bytes that wrap every data key. The bytes live in
@@ -194,7 +192,7 @@ export class Keystore implements SlotKeys {
       ks.#log.info('keystore initialised under this master key')
     } else {
       const opened = init.masterKey.unwrap(check, KEYSTORE_CHECK_KEY)
-      if (opened == null || !sameBytes(opened, CHECK_PLAINTEXT)) throw new WrongMasterKeyError('the master key does not open this keystore (check value fails authentication): wrong key, or the keystore was initialised under another one')
+      if (opened == null || !equals(opened, CHECK_PLAINTEXT)) throw new WrongMasterKeyError('the master key does not open this keystore (check value fails authentication): wrong key, or the keystore was initialised under another one')
     }
     return ks
   }
@@ -229,7 +227,7 @@ export class Keystore implements SlotKeys {
     if (id == null) throw new TamperedCiphertextError('sealed blob: too short or of an unknown version')
     const dk = this.#load(slot)
     if (dk == null) throw new KeyDestroyedError(`no data key for ${slotLabel(slot)}: destroyed or never created`)
-    if (!sameBytes(id, dk.id)) throw new DataKeyUnavailableError(`blob sealed under a data key of ${slotLabel(slot)} this node does not hold`)
+    if (!equals(id, dk.id)) throw new DataKeyUnavailableError(`blob sealed under a data key of ${slotLabel(slot)} this node does not hold`)
     const plain = gcmOpen(dk.key, sealed, sealAad(slot, aad))
     if (plain == null) throw new TamperedCiphertextError(`sealed blob of ${slotLabel(slot)} fails authentication: altered ciphertext`)
     return plain

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
+import { equals } from 'uint8arrays/equals'
 import { decodeHeader } from '../codec/decode.ts'
 import { linksOf } from '../codec/links.ts'
 import type { PinReason } from '../pinning/records.ts'
@@ -199,7 +200,7 @@ export async function verifyFile (b: BackupInfo, f: BackupFile, ctx: ChainVerify
   if (count !== f.blocks) throw new BackupManifestError(`backup ${b.id}: ${f.name} holds ${count} blocks, the manifest counts ${f.blocks}`, at())
   if (f.kind === 'chain' && heights === 0) throw new BackupManifestError(`backup ${b.id}: ${f.name} indexes no heights`, at())
   const sha = car.sha256()
-  if (Buffer.compare(sha, f.sha256) !== 0 || size !== f.bytes) {
+  if (!equals(sha, f.sha256) || size !== f.bytes) {
     throw new BackupCorruptError(`backup ${b.id}: ${f.name}: every block checks out but the file's sha256 (or size, ${size} vs ${f.bytes}) differs from the manifest's: the file was altered`, at())
   }
   return { blocks: count, bytes }

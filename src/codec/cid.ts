@@ -4,6 +4,7 @@ import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { keccak256 } from 'ethereum-cryptography/keccak.js'
+import { equals } from 'uint8arrays/equals'
 import { InvalidCidError } from './errors.ts'
 
 /** Multicodec of dag-cbor, the codec of every header, page and transaction. */
@@ -42,9 +43,9 @@ export function isVerifiableHash (code: number): boolean {
 
 /** True when `bytes` hash to `cid` under the CID's own hash function (sha2-256 only). */
 export function bytesMatchCid (cid: CID, bytes: Uint8Array): boolean {
-  if (cid.multihash.code === SHA2_256) return Buffer.compare(hash('sha256', bytes, 'buffer'), cid.multihash.digest) === 0
+  if (cid.multihash.code === SHA2_256) return equals(hash('sha256', bytes, 'buffer'), cid.multihash.digest)
   // state trie nodes (src/state) are addressed by keccak-256, as Ethereum's are
-  if (cid.multihash.code === KECCAK_256) return Buffer.compare(keccak256(bytes), cid.multihash.digest) === 0
+  if (cid.multihash.code === KECCAK_256) return equals(keccak256(bytes), cid.multihash.digest)
   return false
 }
 

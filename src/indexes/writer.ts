@@ -1,3 +1,4 @@
+import { equals } from 'uint8arrays/equals'
 import type { EncodedBlock } from '../codec/encode.ts'
 import { PREFIX, addressKey, blockTxIdsKey, concat, digestKey, heightKey, logPosition } from '../storage/keys.ts'
 import type { WriteBatch } from '../storage/types.ts'
@@ -47,7 +48,7 @@ function canonicalEntries (block: EncodedBlock, emit: (key: Uint8Array, value: U
       txBytes: tx.bytes
     }))
     emit(addressKey(tx.from, height, i), digest)
-    if (tx.to != null && !sameBytes(tx.to, tx.from)) emit(addressKey(tx.to, height, i), digest)
+    if (tx.to != null && !equals(tx.to, tx.from)) emit(addressKey(tx.to, height, i), digest)
     for (let l = 0; l < tx.logs.length; l++) {
       const log = tx.logs[l]
       const pos = logPosition(height, i, l)
@@ -61,8 +62,3 @@ function canonicalEntries (block: EncodedBlock, emit: (key: Uint8Array, value: U
   emit(blockTxIdsKey(height), ids)
 }
 
-function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}

@@ -1,6 +1,7 @@
 import { base32upper } from 'multiformats/bases/base32'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
+import { equals } from 'uint8arrays/equals'
 import { RAW, cidFromDigest } from '../codec/cid.ts'
 import { decodeHeader } from '../codec/decode.ts'
 import { readableLinks, walkDag } from '../codec/walk.ts'
@@ -191,7 +192,7 @@ async function scanChain (view: StoreView, r: CheckResult, find: Find, read: (ci
         const digest = ids.subarray(i * 32, i * 32 + 32)
         const tx = get(digestKey(PREFIX.TX, digest))
         if (tx == null) { r.reindex = true; find({ kind: 'missing-index', ...at, message: `height ${height}: transaction ${cidFromDigest(digest).toString()} has no transaction record` }); continue }
-        if (tx.length < 32 || Buffer.compare(tx.subarray(0, 32), cid.multihash.digest) !== 0) { r.reindex = true; find({ kind: 'index-mismatch', ...at, message: `transaction ${cidFromDigest(digest).toString()}: its record names another block` }) }
+        if (tx.length < 32 || !equals(tx.subarray(0, 32), cid.multihash.digest)) { r.reindex = true; find({ kind: 'index-mismatch', ...at, message: `transaction ${cidFromDigest(digest).toString()}: its record names another block` }) }
       }
     }
     prev = { height, cid }

@@ -44,7 +44,3 @@ export function hex (b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex')
 }
 
-/** Equality of two byte arrays. */
-export function bytesEqual (a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0
-}

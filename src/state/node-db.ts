@@ -1,12 +1,13 @@
 import type { BatchDBOp, DB } from '@ethereumjs/util'
 import { LRUCache } from 'lru-cache'
 import type { CID } from 'multiformats/cid'
+import { equals } from 'uint8arrays/equals'
 import { stateNodeCid } from '../codec/links.ts'
 import { readableLinks, walkDag } from '../codec/walk.ts'
 import { blockKey } from '../storage/keys.ts'
 import type { BlocksDb, StoreBatch } from '../storage/level.ts'
 import { CorruptStateError, MissingStateNodeError } from './errors.ts'
-import { EMPTY_ROOT_HASH, bytesEqual, hex } from './keys.ts'
+import { EMPTY_ROOT_HASH, hex } from './keys.ts'
 
 const EMPTY_ROOT_HEX = hex(EMPTY_ROOT_HASH)
 
@@ -80,7 +81,7 @@ export class TrieNodeDb implements DB<string, string | Uint8Array> {
    */
   async collect (root: Uint8Array): Promise<TrieNodeEntry[]> {
     const out: TrieNodeEntry[] = []
-    if (bytesEqual(root, EMPTY_ROOT_HASH)) return out
+    if (equals(root, EMPTY_ROOT_HASH)) return out
     const load = (cid: CID): Uint8Array | undefined => this.#pending.get(hex(cid.multihash.digest))
     const links = (cid: CID, bytes: Uint8Array): CID[] => {
       try {

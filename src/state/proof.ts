@@ -1,9 +1,10 @@
 import { Trie } from '@ethereumjs/trie'
 import { CID } from 'multiformats/cid'
+import { equals } from 'uint8arrays/equals'
 import { describe } from '../codec/cid.ts'
 import { checkKey, decodeAccount } from './account.ts'
 import { InvalidProofError } from './errors.ts'
-import { EMPTY_ROOT_HASH, bytesEqual, isStateNodeCid } from './keys.ts'
+import { EMPTY_ROOT_HASH, isStateNodeCid } from './keys.ts'
 import type { AccountState } from './types.ts'
 
 /** The 32-byte keccak root of a state root given as a CID (eth-state-trie, keccak-256) or as the hash itself. */
@@ -34,7 +35,7 @@ export async function verifyProof (root: CID | Uint8Array, key: Uint8Array, proo
   checkKey(key)
   const rootHash = rootHashOf(root)
   if (!Array.isArray(proof) || !proof.every(n => n instanceof Uint8Array)) throw new InvalidProofError('proof: expected an array of byte arrays (RLP trie nodes)')
-  if (bytesEqual(rootHash, EMPTY_ROOT_HASH)) {
+  if (equals(rootHash, EMPTY_ROOT_HASH)) {
     if (proof.length === 0) return undefined
     throw new InvalidProofError('proof: the empty state root has no nodes to prove with')
   }

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises'
 import { CarWriter } from '@ipld/car/writer'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
+import { equals } from 'uint8arrays/equals'
 import { DAG_CBOR, SHA2_256, bytesMatchCid, cidOf } from '../codec/cid.ts'
 import { streamCar, type CarBlock } from '../codec/car-read.ts'
 import { startBatch } from '../storage/level.ts'
@@ -12,7 +13,7 @@ import type { AbortOptions } from '../storage/types.ts'
 import { stateNodeCid } from '../codec/links.ts'
 import { SNAPSHOT_IMPORT_BATCH, SNAPSHOT_TYPE, SNAPSHOT_VERSION } from './constants.ts'
 import { SnapshotCorruptError, SnapshotIncompleteError, SnapshotManifestError, SnapshotTruncatedError, UnknownStateHeightError } from './errors.ts'
-import { EMPTY_ROOT_HASH, bytesEqual, hex, isStateNodeCid } from './keys.ts'
+import { EMPTY_ROOT_HASH, hex, isStateNodeCid } from './keys.ts'
 import type { StateStore } from './store.ts'
 import type { CommitHook } from './types.ts'
 import { walkNodes } from './walk.ts'
@@ -142,7 +143,7 @@ export async function importSnapshot (file: string, into: StateStore, options: A
     if (!seen.has(hex(hash))) throw new SnapshotIncompleteError(`snapshot ${file}: trie node ${stateNodeCid(hash).toString()} under root ${manifest!.stateRoot.toString()} is not in the file`)
     return await into.getNode(stateNodeCid(hash))
   }
-  if (bytesEqual(rootHash, EMPTY_ROOT_HASH) && !seen.has(hex(rootHash))) throw new SnapshotIncompleteError(`snapshot ${file}: the empty root's node is not in the file`)
+  if (equals(rootHash, EMPTY_ROOT_HASH) && !seen.has(hex(rootHash))) throw new SnapshotIncompleteError(`snapshot ${file}: the empty root's node is not in the file`)
   for await (const n of walkNodes(read, rootHash)) {
     options.signal?.throwIfAborted()
     reached++

@@ -1,6 +1,7 @@
 import { Trie } from '@ethereumjs/trie'
 import { ValueEncoding } from '@ethereumjs/util'
 import { CID } from 'multiformats/cid'
+import { equals } from 'uint8arrays/equals'
 import { stateNodeCid } from '../codec/links.ts'
 import type { Logger } from '../logger.ts'
 import { PREFIX, prefixRange } from '../storage/keys.ts'
@@ -10,7 +11,7 @@ import type { AbortOptions } from '../storage/types.ts'
 import { checkKey, decodeAccount, encodeAccount } from './account.ts'
 import { DEFAULT_NODE_CACHE_BYTES, FLAT_REBUILD_BATCH } from './constants.ts'
 import { CorruptStateError, InvalidStateHeightError, StateClosedError, StateConflictError, UnknownStateHeightError } from './errors.ts'
-import { EMPTY_ROOT_CID, EMPTY_ROOT_HASH, EMPTY_TRIE_NODE, FLAT_META_KEY, bytesEqual, flatKey, heightOfRootKey, hex, isStateNodeCid, stateRootKey } from './keys.ts'
+import { EMPTY_ROOT_CID, EMPTY_ROOT_HASH, EMPTY_TRIE_NODE, FLAT_META_KEY, flatKey, heightOfRootKey, hex, isStateNodeCid, stateRootKey } from './keys.ts'
 import { TrieNodeDb } from './node-db.ts'
 import { rootHashOf, verifyProof } from './proof.ts'
 import type { AccountState, CommitHook, CommitResult, DroppedRoot, RollbackHook, StateHead, StateProof, StateStoreInit } from './types.ts'
@@ -59,7 +60,7 @@ export class StateStore {
     if (state.#head != null) state.#trie.root(state.#head.root.multihash.digest)
     const flatRoot = await init.db.get(FLAT_META_KEY)
     const headHash = state.#head?.root.multihash.digest ?? EMPTY_ROOT_HASH
-    if (flatRoot != null && bytesEqual(flatRoot, headHash)) {
+    if (flatRoot != null && equals(flatRoot, headHash)) {
       state.#flatFresh = true
     } else {
       state.#log.info({ height: state.#head?.height, flatRoot: flatRoot == null ? null : hex(flatRoot) }, 'flat state layer is stale or missing: rebuilding from the trie')
@@ -114,7 +115,7 @@ export class StateStore {
     this.#open()
     checkKey(key)
     const trie = options.height == null ? this.#trie : this.#trieAt(await this.#rootOrThrow(options.height))
-    if (bytesEqual(trie.root(), EMPTY_ROOT_HASH)) return undefined
+    if (equals(trie.root(), EMPTY_ROOT_HASH)) return undefined
     // throwIfMissing: without it a missing node reads as "no such key" (findPath swallows 'Missing node in DB')
     const bytes = await trie.get(key, true)
     return bytes == null ? undefined : decodeAccount(bytes)
@@ -159,7 +160,7 @@ export class StateStore {
       const nodes = await this.#nodes.collect(rootHash)
       let bytes = TrieNodeDb.addToBatch(batch, nodes)
       // the empty root is a real block (RLP of ""), so even an empty state's root can be fetched and pinned
-      if (bytesEqual(rootHash, EMPTY_ROOT_HASH)) { batch.putBlock(EMPTY_ROOT_CID, EMPTY_TRIE_NODE); bytes += 1 }
+      if (equals(rootHash, EMPTY_ROOT_HASH)) { batch.putBlock(EMPTY_ROOT_CID, EMPTY_TRIE_NODE); bytes += 1 }
       batch.put(stateRootKey(height), root.bytes)
       // open and rollback rebuild the layer before any write runs; only a failed rebuild leaves it stale,
       // and then it stays marked stale (no meta) so the next open rebuilds it
@@ -244,9 +245,9 @@ export class StateStore {
     await this.#serial(options, async () => {
       if (this.#overlay.size > 0) throw new StateConflictError(`adopt: ${this.#overlay.size} uncommitted changes; commit or discard them first`)
       if (this.#head != null && this.#head.height >= height) throw new StateConflictError(`adopt at height ${height}: the state head is already at ${this.#head.height}`)
-      if (!bytesEqual(root.multihash.digest, EMPTY_ROOT_HASH)) await this.#nodes.node(root.multihash.digest)
+      if (!equals(root.multihash.digest, EMPTY_ROOT_HASH)) await this.#nodes.node(root.multihash.digest)
       const batch = startBatch(this.#db, this.#blocks)
-      if (bytesEqual(root.multihash.digest, EMPTY_ROOT_HASH)) batch.putBlock(EMPTY_ROOT_CID, EMPTY_TRIE_NODE)
+      if (equals(root.multihash.digest, EMPTY_ROOT_HASH)) batch.putBlock(EMPTY_ROOT_CID, EMPTY_TRIE_NODE)
       batch.put(stateRootKey(height), root.bytes)
       batch.del(FLAT_META_KEY)
       await this.#hooks?.commit?.(batch, root, height)
@@ -266,8 +267,8 @@ export class StateStore {
     if (head == null) throw new UnknownStateHeightError('prove: nothing committed yet')
     const hash = head.root.multihash.digest
     // proofs are of committed roots: with uncommitted changes the working trie's root is not the head's
-    const trie = this.#overlay.size === 0 && bytesEqual(this.#trie.root(), hash) ? this.#trie : this.#trieAt(head.root)
-    const nodes = bytesEqual(hash, EMPTY_ROOT_HASH) ? [] : await trie.createProof(key)
+    const trie = this.#overlay.size === 0 && equals(this.#trie.root(), hash) ? this.#trie : this.#trieAt(head.root)
+    const nodes = equals(hash, EMPTY_ROOT_HASH) ? [] : await trie.createProof(key)
     const value = await verifyProof(head.root, key, nodes)
     return { root: head.root, height: head.height, key: Uint8Array.from(key), value, nodes }
   }
@@ -280,7 +281,7 @@ export class StateStore {
   /** A stored trie node's RLP by CID (eth-state-trie, keccak-256); MissingStateNodeError when absent. */
   async getNode (cid: CID): Promise<Uint8Array> {
     this.#open()
-    if (bytesEqual(cid.multihash.digest, EMPTY_ROOT_HASH)) return EMPTY_TRIE_NODE
+    if (equals(cid.multihash.digest, EMPTY_ROOT_HASH)) return EMPTY_TRIE_NODE
     return await this.#nodes.node(rootHashOf(cid))
   }
 
@@ -288,7 +289,7 @@ export class StateStore {
   async * nodesAt (height: number, options: AbortOptions = {}): AsyncGenerator<{ cid: CID, bytes: Uint8Array }> {
     this.#open()
     const root = await this.#rootOrThrow(height)
-    if (bytesEqual(root.multihash.digest, EMPTY_ROOT_HASH)) { yield { cid: root, bytes: EMPTY_TRIE_NODE }; return }
+    if (equals(root.multihash.digest, EMPTY_ROOT_HASH)) { yield { cid: root, bytes: EMPTY_TRIE_NODE }; return }
     for await (const n of walkNodes(async h => await this.#nodes.node(h), root.multihash.digest, options)) {
       options.signal?.throwIfAborted()
       yield n

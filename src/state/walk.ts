@@ -1,10 +1,11 @@
 import { ExtensionNode, LeafNode, decodeNode, decodeRawNode, isRawNode, type EmbeddedNode, type TrieNode } from '@ethereumjs/trie'
 import type { CID } from 'multiformats/cid'
+import { equals } from 'uint8arrays/equals'
 import { stateNodeCid } from '../codec/links.ts'
 import { readableLinks, walkDag } from '../codec/walk.ts'
 import { STATE_KEY_BYTES } from './constants.ts'
 import { CorruptStateError } from './errors.ts'
-import { EMPTY_ROOT_HASH, bytesEqual, hex } from './keys.ts'
+import { EMPTY_ROOT_HASH, hex } from './keys.ts'
 
 /** Reads a node's RLP by hash; throws MissingStateNodeError when absent. */
 export type NodeReader = (hash: Uint8Array) => Promise<Uint8Array>
@@ -16,7 +17,7 @@ export type NodeReader = (hash: Uint8Array) => Promise<Uint8Array>
  * rebuild a flat layer with accounts missing. This one throws.
  */
 export async function * walkLeaves (read: NodeReader, root: Uint8Array): AsyncGenerator<[Uint8Array, Uint8Array]> {
-  if (bytesEqual(root, EMPTY_ROOT_HASH)) return
+  if (equals(root, EMPTY_ROOT_HASH)) return
   const stack: Array<{ ref: EmbeddedNode, path: number[] }> = [{ ref: root, path: [] }]
   while (stack.length > 0) {
     const { ref, path } = stack.pop()!
