@@ -1,31 +1,15 @@
 import { CID } from 'multiformats/cid'
 import { headerLinks } from '../codec/from-bytes.ts'
 import { readableLinks, walkDag } from '../codec/walk.ts'
-import { ChainStoreError } from '../errors.ts'
 import { PREFIX, blockKey, prefixRange } from '../storage/keys.ts'
 import type { BlocksDb, RootDb } from '../storage/level.ts'
+import { GcUnsafeError } from './errors.ts'
 import { decodePinValue } from './records.ts'
+import type { GcProgress, GcSummary } from './types.ts'
 
-/** GC would not be able to tell what must be kept (e.g. replicated logs on disk but replication off). */
-export class GcUnsafeError extends ChainStoreError {}
+export { GcUnsafeError }
+export type { GcProgress, GcSummary }
 
-/** What one collection did. */
-export interface GcSummary {
-  /** Blocks in the store when the collection started. */
-  scanned: number
-  /** Blocks reachable from a pin or a replicated log: kept. */
-  marked: number
-  deleted: number
-  bytesFreed: number
-  /** Pinned records whose DAG has a block missing (reported, never "fixed" by deleting); holds still fetching are not counted. */
-  incompletePins: number
-  ms: number
-  /** Time spent compacting the blocks' key range afterwards (gc with `compact`). */
-  compactMs?: number
-}
-
-/** Progress of a collection: phase and counts so far. */
-export type GcProgress = (p: { phase: 'mark' | 'sweep', done: number, total: number }) => void
 
 /**
  * Mark and sweep over the blocks sublevel, in one LevelDB snapshot:

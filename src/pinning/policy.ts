@@ -1,12 +1,11 @@
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { PRESETS, pinPolicySchema, type PinKind, type PinPolicy, type PinRule, type PresetName } from '../config/pinning.ts'
-import { ChainStoreError } from '../errors.ts'
+import { InvalidPinPolicyError } from './errors.ts'
 
 export { PIN_KINDS, PRESETS, pinRuleSchema, pinPolicySchema, type PinKind, type PresetName, type PinRule, type PinPolicy } from '../config/pinning.ts'
 
-/** A policy file or config value that does not have the shape of a policy. */
-export class InvalidPinPolicyError extends ChainStoreError {}
+export { InvalidPinPolicyError }
 
 /** One item the policy decides about. */
 export interface PinItem {

@@ -3,23 +3,18 @@ import { CID } from 'multiformats/cid'
 import { InvalidBlockError } from '../codec/errors.ts'
 import { linksOf } from '../codec/links.ts'
 import { walkDag } from '../codec/walk.ts'
-import { ChainStoreError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import { PREFIX, prefixRange, prefixedKey } from '../storage/keys.ts'
 import type { RootDb } from '../storage/level.ts'
 import type { WriteBatch } from '../storage/types.ts'
-import type { PinReason, PinRecord, PinState } from './records.ts'
+import { PinFailedError } from './errors.ts'
+import type { PinRecord, PinState } from './records.ts'
+import type { PinJob } from './types.ts'
 
-/** A pin whose DAG could not be completed (every attempt failed); its record says `failed`. */
-export class PinFailedError extends ChainStoreError {}
+export { PinFailedError }
+export type { PinJob }
 
-/** A hold waiting on blocks from the network; persisted until it is pinned or failed. */
-export interface PinJob {
-  cid: CID
-  reason: PinReason
-  recursive: boolean
-  height?: number
-}
+
 
 /** Fetched blocks are written this many at a time (one batch each), so a large DAG never sits in memory. */
 const FLUSH_BLOCKS = 256

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest'
+import * as api from '../src/index.ts'
+import * as attestationErrors from '../src/attestations/errors.ts'
+import * as codecErrors from '../src/codec/errors.ts'
+import * as configErrors from '../src/config/errors.ts'
+import * as migrationErrors from '../src/migrations/errors.ts'
+import * as pinningErrors from '../src/pinning/errors.ts'
+import * as replicationErrors from '../src/replication/errors.ts'
+import * as stateErrors from '../src/state/errors.ts'
+import * as storageErrors from '../src/storage/errors.ts'
+
+/** Rooms whose errors reach callers of the public API. */
+const rooms = { attestationErrors, codecErrors, configErrors, migrationErrors, pinningErrors, replicationErrors, stateErrors, storageErrors }
+
+describe('public errors', () => {
+  it('src/index.ts exports every error class of the rooms behind the public API', () => {
+    const exported = api as Record<string, unknown>
+    for (const [room, errors] of Object.entries(rooms)) {
+      for (const [name, value] of Object.entries(errors)) {
+        if (typeof value !== 'function') continue
+        expect(exported[name], `${room}: ${name}`).toBe(value)
+        expect(value.prototype, name).toBeInstanceOf(api.ChainStoreError)
+      }
+    }
+  })
+
+  it('exports the errors thrown by pin and gc, and the ones defined outside errors.ts', () => {
+    for (const name of ['PinFailedError', 'GcUnsafeError', 'InvalidPinPolicyError', 'GatewayFetchError', 'InvalidNamespaceError', 'InvalidValidatorStateError', 'MissingBlockError']) {
+      const Err = (api as Record<string, unknown>)[name] as (new (message: string, options?: { cause?: unknown }) => Error) | undefined
+      expect(Err, name).toBeTypeOf('function')
+    }
+    const cause = new Error('underneath')
+    const err = new api.PinFailedError('pin failed', { cause })
+    expect(err.name).toBe('PinFailedError')
+    expect(err.cause).toBe(cause)
+    expect(new api.GcUnsafeError('unsafe').name).toBe('GcUnsafeError')
+  })
+})
