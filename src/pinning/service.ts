@@ -3,6 +3,7 @@ import { CID } from 'multiformats/cid'
 import { decodeHeader } from '../codec/decode.ts'
 import { headerLinks } from '../codec/from-bytes.ts'
 import { linksOf } from '../codec/links.ts'
+import { walkDag } from '../codec/walk.ts'
 import type { FinalityStage, Head } from '../chain/types.ts'
 import type { HeightIndex } from '../indexes/heights.ts'
 import type { Logger } from '../logger.ts'
@@ -210,20 +211,13 @@ export class PinService implements FinalityStage {
       this.#i.log.debug({ cid: job.cid.toString(), err: (err as Error).message }, 'no CAR for the DAG; fetching block by block')
       return
     }
-    const byCid = new Map(blocks.map(b => [b.cid.toString(), b]))
+    // only blocks reachable from the root are kept, parents first; bytes that
+    // hash right but do not decode end their branch (the pin walk reports them)
+    const byCid = new Map(blocks.map(b => [b.cid.toString(), b.bytes]))
     const reachable: Array<{ cid: CID, bytes: Uint8Array }> = []
-    const stack = [job.cid]
-    const seen = new Set<string>()
-    while (stack.length > 0) {
-      const cid = stack.pop()!
-      const b = byCid.get(cid.toString())
-      if (b == null || seen.has(cid.toString())) continue
-      seen.add(cid.toString())
-      if (this.#i.localBytes(cid) == null) reachable.push(b)
-      let links: CID[] = []
-      // bytes that hash right but do not decode: the walk's own check reports it
-      try { links = linksOf(cid, b.bytes) ?? [] } catch {}
-      for (let i = links.length - 1; i >= 0; i--) stack.push(links[i])
+    const links = (cid: CID, bytes: Uint8Array): CID[] => { try { return linksOf(cid, bytes) ?? [] } catch { return [] } }
+    for await (const b of walkDag(job.cid, cid => byCid.get(cid.toString()), { reportMissing: true, links, signal })) {
+      if (b.bytes != null && this.#i.localBytes(b.cid) == null) reachable.push({ cid: b.cid, bytes: b.bytes })
     }
     for (let i = 0; i < reachable.length; i += 256) await this.#storeBlocks(reachable.slice(i, i + 256), [])
   }
