@@ -5,14 +5,15 @@ import { fromHex } from '../codec/hex.ts'
 import { assertHeight, parseAddress } from '../codec/validate.ts'
 import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from '../config/constants.ts'
 import { InvalidCursorError, InvalidQueryError } from '../storage/errors.ts'
-import { PREFIX, concat, logPosition, prefixRange, readU16, readU32, readU64, writeU32, writeU64 } from '../storage/keys.ts'
+import { PREFIX, concat, prefixRange, readU32, readU64, writeU32, writeU64 } from '../storage/keys.ts'
+import { decodeAddressPostings, decodeLogPostings, logBlockCount, logBlockKey, logBlockRow } from './postings.ts'
 import { DEFAULT_LOG_LIMIT, MAX_LOG_LIMIT } from './constants.ts'
 import { decodeLogRecord } from './records.ts'
 import type { LogQuery, LogRecord, TopicFilter } from './types.ts'
 
 type Db = ClassicLevel<Uint8Array, Uint8Array>
 
-/** A page of (height, index, tx digest) entries from the address index. */
+/** A page of (height, index, tx digest) entries from the address postings. */
 export interface AddressEntries {
   entries: Array<{ height: number, index: number, txDigest: Uint8Array }>
   cursor?: string
@@ -41,22 +42,37 @@ function decodeCursor (cursor: unknown): Uint8Array {
   return b
 }
 
-/** Reads one page of an address's history from the address index. */
+/**
+ * Reads one page of an address's history from its posting lists, one per
+ * block: a page may end inside a block, and the cursor (height, index of the
+ * last entry) resumes right after it.
+ */
 export async function readAddressHistory (db: Db, address: string, options: { limit?: number, cursor?: string, reverse?: boolean, signal?: AbortSignal }): Promise<AddressEntries> {
   const addr = parseAddress(address)
   const limit = limitOf(options.limit, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT)
-  const prefix = concat([Uint8Array.of(PREFIX.ADDRESS), addr])
+  const reverse = options.reverse === true
+  const prefix = concat([Uint8Array.of(PREFIX.ADDRESS_POSTINGS), addr])
   const range: Record<string, Uint8Array> = prefixRange(prefix)
+  let after: { height: number, index: number } | undefined
   if (options.cursor != null) {
-    const after = concat([prefix, decodeCursor(options.cursor)])
-    if (options.reverse === true) range.lt = after
-    else { delete range.gte; range.gt = after }
+    const c = decodeCursor(options.cursor)
+    after = { height: readU64(c, 0), index: readU32(c, 8) }
+    const at = concat([prefix, c.subarray(0, 8)])
+    if (reverse) { delete range.lt; range.lte = at } else range.gte = at
   }
   const entries: AddressEntries['entries'] = []
   // one more than asked tells whether a next page exists without a second query
-  for await (const [key, value] of db.iterator({ ...range, reverse: options.reverse === true, limit: limit + 1 })) {
+  for await (const [key, value] of db.iterator({ ...range, reverse })) {
     options.signal?.throwIfAborted()
-    entries.push({ height: readU64(key, 21), index: readU32(key, 29), txDigest: value })
+    const height = readU64(key, 21)
+    const postings = decodeAddressPostings(value)
+    if (reverse) postings.reverse()
+    for (const { index, txDigest } of postings) {
+      if (after != null && height === after.height && (reverse ? index >= after.index : index <= after.index)) continue
+      entries.push({ height, index, txDigest })
+      if (entries.length > limit) break
+    }
+    if (entries.length > limit) break
   }
   let cursor: string | undefined
   if (entries.length > limit) {
@@ -82,9 +98,9 @@ function topicSets (topics: TopicFilter[] | undefined): Array<Set<string> | null
 }
 
 /**
- * Answers `getLogs` from the log indexes: the emitting-address index when an
- * address is given, else the index of the first single-topic slot, else the
- * position index over the height range. Never reads blocks.
+ * Answers `getLogs` from the log indexes: the emitting-address postings when
+ * an address is given, else the postings of the first single-topic slot,
+ * else every block's log record over the height range. Never reads blocks.
  */
 export async function readLogs (db: Db, query: LogQuery, head: number): Promise<LogRecord[]> {
   const from = query.fromHeight == null ? 0 : assertHeight(query.fromHeight, 'fromHeight')
@@ -96,27 +112,36 @@ export async function readLogs (db: Db, query: LogQuery, head: number): Promise<
   if (query.address != null) {
     try { address = parseAddress(query.address) } catch (err) { throw new InvalidQueryError((err as Error).message, { cause: err }) }
   }
-  const lo = logPosition(from, 0, 0)
-  const hi = logPosition(to + 1 > Number.MAX_SAFE_INTEGER ? to : to + 1, 0, 0)
   let prefix: Uint8Array
   const slot = sets.findIndex(s => s?.size === 1)
-  if (address != null) prefix = concat([Uint8Array.of(PREFIX.LOG_ADDRESS), address])
-  else if (slot >= 0) prefix = concat([Uint8Array.of(PREFIX.LOG_TOPIC, slot), fromHex([...sets[slot]!][0]) as Uint8Array])
-  else prefix = Uint8Array.of(PREFIX.LOG)
-  const usesPositionIndex = prefix.length === 1
+  if (address != null) prefix = concat([Uint8Array.of(PREFIX.LOG_ADDRESS_POSTINGS), address])
+  else if (slot >= 0) prefix = concat([Uint8Array.of(PREFIX.LOG_TOPIC_POSTINGS, slot), fromHex([...sets[slot]!][0]) as Uint8Array])
+  else prefix = Uint8Array.of(PREFIX.LOG_BLOCK)
+  const blockScan = prefix.length === 1
+  const heightAt = prefix.length
 
   const out: LogRecord[] = []
-  for await (const [key, value] of db.iterator({ gte: concat([prefix, lo]), lt: concat([prefix, hi]) })) {
+  for await (const [key, value] of db.iterator({ gte: concat([prefix, u64(from)]), lte: concat([prefix, u64(to)]) })) {
     query.signal?.throwIfAborted()
-    const pos = key.subarray(prefix.length)
-    const recordBytes = usesPositionIndex ? value : db.getSync(concat([Uint8Array.of(PREFIX.LOG), pos]))
-    if (recordBytes == null) continue
-    const { txDigest, log: stored } = decodeLogRecord(recordBytes)
-    const log = fromStoredLog(stored)
-    if (address != null && query.address!.toLowerCase() !== log.address) continue
-    if (!sets.every((s, i) => s == null || (log.topics[i] != null && s.has(log.topics[i])))) continue
-    out.push({ ...log, txId: cidFromDigest(txDigest), height: readU64(pos, 0), index: readU32(pos, 8), logIndex: readU16(pos, 12) })
-    if (out.length >= limit) break
+    const height = readU64(key, heightAt)
+    const logs = blockScan ? value : db.getSync(logBlockKey(height))
+    if (logs == null) continue
+    const ordinals = blockScan ? Array.from({ length: logBlockCount(logs) }, (_, i) => i) : decodeLogPostings(value)
+    for (const ordinal of ordinals) {
+      const row = logBlockRow(logs, ordinal)
+      const { txDigest, log: stored } = decodeLogRecord(row.record)
+      const log = fromStoredLog(stored)
+      if (address != null && query.address!.toLowerCase() !== log.address) continue
+      if (!sets.every((s, i) => s == null || (log.topics[i] != null && s.has(log.topics[i])))) continue
+      out.push({ ...log, txId: cidFromDigest(txDigest), height, index: row.index, logIndex: row.logIndex })
+      if (out.length >= limit) return out
+    }
   }
   return out
+}
+
+function u64 (n: number): Uint8Array {
+  const b = new Uint8Array(8)
+  writeU64(b, 0, n)
+  return b
 }

@@ -5,6 +5,7 @@ import { CorruptDataError } from '../codec/errors.ts'
 import type { StoredLog } from '../codec/validate.ts'
 import type { TransactionLocation } from '../codec/types.ts'
 import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from '../storage/keys.ts'
+import type { Slab } from '../storage/slab.ts'
 
 /**
  * A transaction record is a covering index: location (fixed binary, 122 bytes)
@@ -28,8 +29,8 @@ export interface TxRecord extends TransactionLocation {
 export function encodeTxRecord (r: {
   blockCid: CID, pageCid: CID, receiptPageCid: CID | null, height: number, page: number, position: number,
   index: number, receiptOffset: number, receiptLength: number, txBytes: Uint8Array
-}): Uint8Array {
-  const out = new Uint8Array(TX_RECORD_HEAD + r.txBytes.length)
+}, slab?: Slab): Uint8Array {
+  const out = slab?.take(TX_RECORD_HEAD + r.txBytes.length) ?? new Uint8Array(TX_RECORD_HEAD + r.txBytes.length)
   out.set(r.blockCid.multihash.digest, 0)
   out.set(r.pageCid.multihash.digest, 32)
   out.set(r.receiptPageCid?.multihash.digest ?? ZERO32, 64)

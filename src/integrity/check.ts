@@ -8,6 +8,7 @@ import { readableLinks, walkDag } from '../codec/walk.ts'
 import { bytesMatchCid } from '../codec/cid.ts'
 import { mhKey, openView, type StoreView } from '../backup/read-store.ts'
 import { decodeHead } from '../chain/meta.ts'
+import { decodeAddressPostings, decodeLogPostings, logBlockCount, logBlockKey, logBlockRow } from '../indexes/postings.ts'
 import { TX_RECORD_HEAD, decodeBlockRecord, decodeLogRecord } from '../indexes/records.ts'
 import { decodePinValue, type PinRecord } from '../pinning/records.ts'
 import { heightOfRootKey } from '../state/keys.ts'
@@ -228,15 +229,38 @@ async function scanIndexes (view: StoreView, r: CheckResult, find: Find, get: (k
     }
   }
   const txExists = (digest: Uint8Array): boolean => ids != null ? ids.has(Buffer.from(digest.buffer, digest.byteOffset, 32).toString('latin1')) : get(digestKey(PREFIX.TX, digest)) != null
-  for await (const [key, value] of safeIterate(view, prefixRange(Uint8Array.of(PREFIX.ADDRESS)), 'address history', find)) {
+  const dangling = (key: Uint8Array, height: number, message: string): void => { r.dangling.push(key); r.reindex = true; find({ kind: 'dangling-index', height, message }) }
+  for await (const [key, value] of safeIterate(view, prefixRange(Uint8Array.of(PREFIX.ADDRESS_POSTINGS)), 'address history', find)) {
     options.signal?.throwIfAborted()
-    if (value.length !== 32 || !txExists(value)) { r.dangling.push(key); r.reindex = true; find({ kind: 'dangling-index', height: readU64(key, 21), message: `address history entry at height ${readU64(key, 21)} points at transaction ${value.length === 32 ? cidFromDigest(value).toString() : '(malformed)'}, which has no record` }) }
+    const height = readU64(key, 21)
+    let bad: string | undefined
+    try {
+      const missing = decodeAddressPostings(value).find(p => !txExists(p.txDigest))
+      if (missing != null) bad = `points at transaction ${cidFromDigest(missing.txDigest).toString()}, which has no record`
+    } catch { bad = 'does not decode' }
+    if (bad != null) dangling(key, height, `address history at height ${height} ${bad}`)
   }
-  for await (const [key, value] of safeIterate(view, prefixRange(Uint8Array.of(PREFIX.LOG)), 'the log index', find)) {
+  for await (const [key, value] of safeIterate(view, prefixRange(Uint8Array.of(PREFIX.LOG_BLOCK)), 'the log index', find)) {
     options.signal?.throwIfAborted()
-    let digest: Uint8Array
-    try { digest = decodeLogRecord(value).txDigest } catch { r.dangling.push(key); r.reindex = true; find({ kind: 'dangling-index', message: 'a log record does not decode' }); continue }
-    if (!txExists(digest)) { r.dangling.push(key); r.reindex = true; find({ kind: 'dangling-index', height: readU64(key, 1), message: `log at height ${readU64(key, 1)} points at transaction ${cidFromDigest(digest).toString()}, which has no record` }) }
+    const height = readU64(key, 1)
+    let bad: string | undefined
+    try {
+      for (let i = 0; i < logBlockCount(value) && bad == null; i++) {
+        const digest = decodeLogRecord(logBlockRow(value, i).record).txDigest
+        if (!txExists(digest)) bad = `points at transaction ${cidFromDigest(digest).toString()}, which has no record`
+      }
+    } catch { bad = 'does not decode' }
+    if (bad != null) dangling(key, height, `log record of height ${height} ${bad}`)
+  }
+  for (const [prefix, heightAt, what] of [[PREFIX.LOG_ADDRESS_POSTINGS, 21, 'log address'], [PREFIX.LOG_TOPIC_POSTINGS, 34, 'log topic']] as const) {
+    for await (const [key, value] of safeIterate(view, prefixRange(Uint8Array.of(prefix)), `the ${what} index`, find)) {
+      options.signal?.throwIfAborted()
+      const height = readU64(key, heightAt)
+      const logs = get(logBlockKey(height))
+      let ok = false
+      try { ok = logs != null && decodeLogPostings(value).every(o => o < logBlockCount(logs)) } catch {}
+      if (!ok) dangling(key, height, `${what} entry at height ${height} names a log its block's log record does not hold`)
+    }
   }
 }
 

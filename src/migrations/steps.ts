@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { RootDb } from '../storage/level.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import { META_STORE_ID, STORE_ID_BYTES } from './constants.ts'
+import { META_POSTINGS_CONVERTED, convertToPostings } from './postings.ts'
 
 /** What a step may use: the database to read, and progress. */
 export interface MigrationContext {
@@ -40,5 +41,19 @@ const storeIdentity: Migration = {
   }
 }
 
+/**
+ * v3: address history and the log indexes hold one posting list per key per
+ * block instead of one key per transaction or log (fewer LevelDB puts per
+ * transaction). Resumable, not one batch: see {@link convertToPostings}.
+ */
+const indexPostings: Migration = {
+  to: 3,
+  name: 'index-postings',
+  async run (batch, ctx) {
+    await convertToPostings(ctx)
+    batch.del(META_POSTINGS_CONVERTED)
+  }
+}
+
 /** Every migration, in order; the last one's `to` is CURRENT_SCHEMA. */
-export const MIGRATIONS: readonly Migration[] = [storeIdentity]
+export const MIGRATIONS: readonly Migration[] = [storeIdentity, indexPostings]

@@ -13,15 +13,27 @@ export const PREFIX = {
   BLOCK: 0x03,
   BLOCK_TXIDS: 0x04,
   TX: 0x05,
+  /** Schema 2 only (one key per address per transaction); migration 3 rewrites them as ADDRESS_POSTINGS. */
   ADDRESS: 0x06,
+  /** Schema 2 only (one key per log); migration 3 rewrites them as LOG_BLOCK. */
   LOG: 0x07,
+  /** Schema 2 only (one key per log); migration 3 rewrites them as LOG_ADDRESS_POSTINGS. */
   LOG_ADDRESS: 0x08,
+  /** Schema 2 only (one key per topic per log); migration 3 rewrites them as LOG_TOPIC_POSTINGS. */
   LOG_TOPIC: 0x09,
   PIN: 0x0a,
   /** Fetched-block cache tier: blocks read from peers or gateways, held unpinned under an LRU byte budget. */
   FETCHED: 0x0b,
   /** Pins waiting on the network (queued or pinning), resumed at open. */
   PIN_QUEUE: 0x0c,
+  /** Address history: (address, height) → the block's transactions that address sent or received. */
+  ADDRESS_POSTINGS: 0x0d,
+  /** Logs of a canonical block: height → every log of the block, with an offset table. */
+  LOG_BLOCK: 0x0e,
+  /** Logs by emitting address: (address, height) → ordinals of the block's logs. */
+  LOG_ADDRESS_POSTINGS: 0x0f,
+  /** Logs by topic: (slot, topic, height) → ordinals of the block's logs. */
+  LOG_TOPIC_POSTINGS: 0x20,
   /** State (src/state): roots per height, flat current-state layer, and its own metadata; 0x10-0x17. */
   STATE_ROOT: 0x10,
   STATE_FLAT: 0x11,
@@ -138,25 +150,6 @@ export function blockTxIdsKey (height: number): Uint8Array {
 
 /** Key made of a prefix and a 32-byte digest (block and transaction records). */
 export const digestKey = prefixedKey
-
-/** `ADDRESS` key: address, height, index in block. */
-export function addressKey (address: Uint8Array, height: number, index: number): Uint8Array {
-  const k = new Uint8Array(33)
-  k[0] = PREFIX.ADDRESS
-  k.set(address, 1)
-  writeU64(k, 21, height)
-  writeU32(k, 29, index)
-  return k
-}
-
-/** Position of a log in the chain: height, tx index in block, log index in receipt (14 bytes). */
-export function logPosition (height: number, index: number, logIndex: number): Uint8Array {
-  const k = new Uint8Array(14)
-  writeU64(k, 0, height)
-  writeU32(k, 8, index)
-  writeU16(k, 12, logIndex)
-  return k
-}
 
 /** Iterator bounds that cover exactly the keys starting with `prefix`. */
 export function prefixRange (prefix: Uint8Array): { gte: Uint8Array, lt: Uint8Array } {

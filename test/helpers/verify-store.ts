@@ -14,6 +14,7 @@ import { bytesMatchCid, SHA2_256 } from '../../src/codec/cid.ts'
 import { encodeBlock } from '../../src/codec/encode.ts'
 import type { CodecLimits } from '../../src/codec/types.ts'
 import { decodeBlockRecord, decodeTxRecord } from '../../src/indexes/records.ts'
+import { ADDRESS_POSTING_BYTES, logBlockCount } from '../../src/indexes/postings.ts'
 import type { ChainStore } from '../../src/index.ts'
 import { BLOCKS_SUBLEVEL, META_HEAD, PREFIX, readU64 } from '../../src/storage/keys.ts'
 import { LEVEL_DIR } from '../../src/storage/level.ts'
@@ -289,16 +290,18 @@ export async function scanLevel (dataDir: string): Promise<ScanResult> {
           past('transaction record', rec.height)
           txRecordsPerHeight.set(rec.height, (txRecordsPerHeight.get(rec.height) ?? 0) + 1)
         } catch (err) { problems.push(`transaction record: ${describeError(err)}`) }
-      } else if (prefix === PREFIX.ADDRESS) {
-        counts.addressEntries++
+      } else if (prefix === PREFIX.ADDRESS_POSTINGS) {
+        counts.addressEntries += value.length / ADDRESS_POSTING_BYTES
         past('address history entry', readU64(key, 21))
-      } else if (prefix === PREFIX.LOG) {
-        counts.logEntries++
+      } else if (prefix === PREFIX.LOG_BLOCK) {
+        try { counts.logEntries += logBlockCount(value) } catch (err) { problems.push(`log record: ${describeError(err)}`) }
         past('log', readU64(key, 1))
-      } else if (prefix === PREFIX.LOG_ADDRESS) {
+      } else if (prefix === PREFIX.LOG_ADDRESS_POSTINGS) {
         past('log address entry', readU64(key, 21))
-      } else if (prefix === PREFIX.LOG_TOPIC) {
+      } else if (prefix === PREFIX.LOG_TOPIC_POSTINGS) {
         past('log topic entry', readU64(key, 34))
+      } else if (prefix >= PREFIX.ADDRESS && prefix <= PREFIX.LOG_TOPIC) {
+        problems.push(`a schema-2 index key (prefix ${prefix}) in a schema-3 store`)
       }
     }
     if (counts.heights !== head + 1) problems.push(`height index holds ${counts.heights} heights, head is ${head}`)
