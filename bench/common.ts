@@ -138,6 +138,26 @@ export function recordStoreOps (blocks: EncodedBlock[]): RawBatch {
   return { keys, values, bytes }
 }
 
+/**
+ * Only the IPLD blocks of each block (header and pages, one put each, keys
+ * as the store's blocks sublevel writes them): the least any
+ * content-addressed store of the chain must write.
+ */
+export function recordIpldOps (blocks: EncodedBlock[]): RawBatch {
+  const keys: Uint8Array[] = []
+  const values: Uint8Array[] = []
+  let bytes = 0
+  for (const block of blocks) {
+    for (const b of [block.header, ...block.txPages, ...block.receiptPages]) {
+      const key = rootBlockKey(b.cid)
+      keys.push(key)
+      values.push(b.bytes)
+      bytes += key.length + b.bytes.length
+    }
+  }
+  return { keys, values, bytes }
+}
+
 /** Opens a raw LevelDB with the store's encodings (binary keys and values) and its default LevelDB tuning. */
 export async function openRaw (location: string): Promise<ClassicLevel<Uint8Array, Uint8Array>> {
   const db = new ClassicLevel<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view', ...parseConfig({}).level })

@@ -1,11 +1,11 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { describe, expect, it } from 'vitest'
 import { cidOf } from '../src/codec/cid.ts'
-import { decodeHeader, decodeTx, decodeTxPage } from '../src/codec/decode.ts'
+import { decodeHeader, decodeTx, decodeTxPage, fromStoredTx } from '../src/codec/decode.ts'
 import { cborArray, encodeBlock } from '../src/codec/encode.ts'
-import { decodeTxPageFast, encodeLogEntry, encodeReceipt, encodeTx } from '../src/codec/fast-cbor.ts'
+import { decodeTxFast, decodeTxPageFast, encodeLogEntry, encodeReceipt, encodeTx } from '../src/codec/fast-cbor.ts'
 import { fromHex, toHex } from '../src/codec/hex.ts'
-import { normalizeReceipt, normalizeTx } from '../src/codec/validate.ts'
+import { normalizeReceipt, normalizeTx, type StoredTx } from '../src/codec/validate.ts'
 import { parseConfig } from '../src/config/index.ts'
 import { SyntheticChain } from '../src/synthetic/chain.ts'
 
@@ -65,6 +65,21 @@ describe('codec', () => {
     expect(decodeTxPageFast(one.subarray(0, one.length - 1))).toBeUndefined()
     expect(decodeTxPageFast(Uint8Array.of(...one, 0))).toBeUndefined()
     expect(() => decodeTxPage(dagCbor.encode([{ a: 1 }]))).toThrow(expect.objectContaining({ name: 'CorruptDataError' }))
+  })
+
+  it('the fast single-transaction decoder reads what dag-cbor reads, and declines anything else', () => {
+    const chain = new SyntheticChain({ seed: 12, txsPerBlock: 50 })
+    const block = chain.next(limits)
+    block.transactions[3] = { ...block.transactions[3], to: null, nonce: 2 ** 33, data: new Uint8Array(300) }
+    for (const tx of encodeBlock(block, limits).txs) {
+      const fast = decodeTxFast(tx.bytes)
+      expect(fast).toBeDefined()
+      expect(hex(dagCbor.encode(fast))).toBe(hex(dagCbor.encode(dagCbor.decode(tx.bytes))))
+      expect(decodeTx(tx.bytes)).toEqual(fromStoredTx(dagCbor.decode<StoredTx>(tx.bytes)))
+      expect(decodeTxFast(tx.bytes.subarray(0, tx.bytes.length - 1))).toBeUndefined()
+      expect(decodeTxFast(Uint8Array.of(...tx.bytes, 0))).toBeUndefined()
+    }
+    expect(decodeTxFast(dagCbor.encode({ a: 1 }))).toBeUndefined()
   })
 
   it('splits transactions into pages bounded by pageBytes and links them from the header', () => {

@@ -94,21 +94,22 @@ export class ChainReader {
 
   /** The decoded header of a block. */
   header (ref: BlockRef): BlockHeader & { cid: CID } {
-    const key = cacheKey(ref)
-    const hit = this.#i.cache.get<BlockHeader & { cid: CID }>('header', key)
+    const { cache } = this.#i
+    const key = cache.enabled ? cacheKey(ref) : 0
+    const hit = cache.enabled ? cache.get<BlockHeader & { cid: CID }>('header', key) : undefined
     if (hit != null) return hit
     const cid = this.resolve(ref)
     const bytes = this.bytes(cid)
     const header = { cid, ...decodeHeader(bytes) }
-    this.#i.cache.set('header', key, header, bytes.length * 2 + OBJECT_OVERHEAD)
+    if (cache.enabled) cache.set('header', key, header, bytes.length * 2 + OBJECT_OVERHEAD)
     return header
   }
 
   /** A whole block: header, transactions and their ids. */
   block (ref: BlockRef): Block {
-    const hit = this.#i.cache.get<Block>('block', cacheKey(ref))
+    const hit = this.#i.cache.enabled ? this.#i.cache.get<Block>('block', cacheKey(ref)) : undefined
     if (hit != null) return hit
-    return this.#readBlock(this.resolve(ref), true)
+    return this.#readBlock(this.resolve(ref), this.#i.cache.enabled)
   }
 
   #readBlock (cid: CID, cache: boolean): Block {
@@ -144,7 +145,7 @@ export class ChainReader {
     assertHeight(fromHeight, 'fromHeight')
     assertHeight(toHeight, 'toHeight')
     for await (const cid of this.#i.heights.range(fromHeight, toHeight, options)) {
-      yield this.#i.cache.get<Block>('block', cid.toString()) ?? this.#readBlock(cid, false)
+      yield (this.#i.cache.enabled ? this.#i.cache.get<Block>('block', cid.toString()) : undefined) ?? this.#readBlock(cid, false)
     }
   }
 
@@ -157,7 +158,8 @@ export class ChainReader {
 
   /** A transaction with its block, page and position. */
   transaction (txId: string | CID): TransactionRecord {
-    const hit = this.#i.cache.get<TransactionRecord>('tx', cacheKey(txId))
+    const { cache } = this.#i
+    const hit = cache.enabled ? cache.get<TransactionRecord>('tx', cacheKey(txId)) : undefined
     if (hit != null) return hit
     const { id, record } = this.#txRecord(txId)
     const out: TransactionRecord = {
@@ -170,7 +172,7 @@ export class ChainReader {
       position: record.position,
       index: record.index
     }
-    this.#i.cache.set('tx', id.toString(), out, record.txBytes.length * 2 + 400)
+    if (cache.enabled) cache.set('tx', id.toString(), out, record.txBytes.length * 2 + 400)
     return out
   }
 

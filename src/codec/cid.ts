@@ -28,9 +28,40 @@ export function cidOf (bytes: Uint8Array, codec: number = DAG_CBOR): CID {
   return CID.createV1(codec, sha256Digest(bytes))
 }
 
+/** Bytes of a CIDv1 with a one-byte codec and a sha2-256 multihash. */
+const CID_V1_BYTES = 36
+
 /** A dag-cbor CIDv1 rebuilt from a 32-byte sha2-256 digest (how indexes store CIDs compactly). */
 export function cidFromDigest (digest: Uint8Array, codec: number = DAG_CBOR): CID {
-  return CID.createV1(codec, Digest.create(SHA2_256, digest))
+  if (digest.length !== 32 || codec >= 0x80) return CID.createV1(codec, Digest.create(SHA2_256, digest))
+  return cidsFromDigests(digest, 1, 0, 32, codec)[0]
+}
+
+/**
+ * dag-cbor CIDv1s rebuilt from `count` 32-byte sha2-256 digests found in
+ * `src` from `offset`, every `stride` bytes, in ONE off-heap allocation.
+ * `Digest.create` + `CID.createV1` allocate two small arrays per CID, which
+ * V8 keeps on its heap, and multiformats asks for each one's `.buffer`,
+ * which makes V8 copy it off-heap: four allocations and two copies per CID.
+ * Here each CID's bytes, multihash and digest are views of one ArrayBuffer,
+ * which multiformats takes as they are.
+ */
+export function cidsFromDigests (src: Uint8Array, count: number, offset = 0, stride = 32, codec: number = DAG_CBOR): CID[] {
+  const slab = new Uint8Array(new ArrayBuffer(count * CID_V1_BYTES))
+  const out = new Array<CID>(count)
+  for (let i = 0; i < count; i++) {
+    const at = i * CID_V1_BYTES
+    const from = offset + i * stride
+    slab[at] = 1
+    slab[at + 1] = codec
+    slab[at + 2] = SHA2_256
+    slab[at + 3] = 32
+    slab.set(src.subarray(from, from + 32), at + 4)
+    const bytes = slab.subarray(at, at + CID_V1_BYTES)
+    const mh = bytes.subarray(2)
+    out[i] = new CID(1, codec, new Digest.Digest(SHA2_256, 32, mh.subarray(2), mh), bytes)
+  }
+  return out
 }
 
 /** Multihash code of identity (the "digest" is the bytes themselves). */

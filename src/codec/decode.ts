@@ -1,7 +1,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import type { StoredHeader } from './encode.ts'
-import { decodeTxPageFast } from './fast-cbor.ts'
+import { decodeTxFast, decodeTxPageFast } from './fast-cbor.ts'
 import { CorruptDataError } from './errors.ts'
 import { bytesToBigint, toHex } from './hex.ts'
 import type { BlockHeader, Log, Receipt, Transaction } from './types.ts'
@@ -64,7 +64,7 @@ export function fromStoredTx (t: StoredTx): Transaction {
 
 /** Decodes one transaction's own dag-cbor bytes. */
 export function decodeTx (bytes: Uint8Array): Transaction {
-  return fromStoredTx(decodeCbor<StoredTx>(bytes, 'transaction'))
+  return fromStoredTx(decodeTxFast(bytes) ?? decodeCbor<StoredTx>(bytes, 'transaction'))
 }
 
 /** Decodes a transaction page (fixed-layout fast path, generic dag-cbor otherwise). */

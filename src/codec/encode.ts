@@ -1,6 +1,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
-import { cidOf } from './cid.ts'
+import { hash } from 'node:crypto'
+import { cidOf, cidsFromDigests } from './cid.ts'
 import { Writer, encodeReceipt, encodeTx } from './fast-cbor.ts'
 import { BlockTooLargeError, TransactionTooLargeError } from './errors.ts'
 import { normalizeHeaderFields, normalizeReceipt, normalizeTx, type StoredLog, type StoredTx } from './validate.ts'
@@ -102,41 +103,82 @@ function headLength (n: number): number {
  */
 export function encodeBlock (input: BlockInput, limits: CodecLimits): EncodedBlock {
   const fields = normalizeHeaderFields(input)
+  const items = encodeItems(input, limits)
+  const { txPages, receiptPages, txs } = paginate(items, limits)
+  const header: StoredHeader = {
+    v: HEADER_VERSION,
+    height: fields.height,
+    parent: fields.parent,
+    timestamp: fields.timestamp,
+    proposer: fields.proposer,
+    stateRoot: fields.stateRoot,
+    txCount: txs.length,
+    txPages: txPages.map(p => p.cid),
+    receiptPages: receiptPages.map(p => p.cid)
+  }
+  const headerBytes = dagCbor.encode(header)
+  let size = headerBytes.length
+  for (const p of txPages) size += p.bytes.length
+  for (const p of receiptPages) size += p.bytes.length
+  if (size > limits.maxBlockBytes) {
+    throw new BlockTooLargeError(`block: ${size} bytes encoded, limit is ${limits.maxBlockBytes}`)
+  }
+  const cid = cidOf(headerBytes)
+  return { cid, height: fields.height, parent: fields.parent, header: { cid, bytes: headerBytes }, txPages, receiptPages, txs, size }
+}
+
+/** A block's transactions and receipts, each normalised and encoded once. */
+interface EncodedItems {
+  txBytes: Uint8Array[]
+  stored: StoredTx[]
+  receiptBytes: Uint8Array[] | null
+  logs: StoredLog[][]
+}
+
+/** Normalises and encodes every transaction and receipt of a block, checking the size limits on the way. */
+function encodeItems (input: BlockInput, limits: CodecLimits): EncodedItems {
   const inputs = input.transactions
   if (inputs.length > limits.maxTxsPerBlock) {
     throw new BlockTooLargeError(`block.transactions: ${inputs.length} transactions, limit is ${limits.maxTxsPerBlock}`)
   }
   const count = inputs.length
-  const txBytes: Uint8Array[] = new Array(count)
-  const stored: StoredTx[] = new Array(count)
-  const receiptBytes: Uint8Array[] | null = input.receipts != null ? new Array(count) : null
-  const logs: StoredLog[][] = new Array(count)
+  const items: EncodedItems = { txBytes: new Array(count), stored: new Array(count), receiptBytes: input.receipts != null ? new Array(count) : null, logs: new Array(count) }
   let size = 0
   // growing a writer leaves earlier views on the old buffer intact, so views stay valid
   const txWriter = new Writer(Math.max(1024, count * 320))
-  const receiptWriter = new Writer(receiptBytes != null ? Math.max(1024, count * 128) : 0)
+  const receiptWriter = new Writer(items.receiptBytes != null ? Math.max(1024, count * 128) : 0)
   for (let i = 0; i < count; i++) {
     const tx = normalizeTx(inputs[i], `block.transactions[${i}]`)
     const bytes = encodeTx(tx, txWriter)
     if (bytes.length > limits.maxTxBytes) {
       throw new TransactionTooLargeError(`block.transactions[${i}]: ${bytes.length} bytes encoded, limit is ${limits.maxTxBytes}`)
     }
-    stored[i] = tx
-    txBytes[i] = bytes
+    items.stored[i] = tx
+    items.txBytes[i] = bytes
     size += bytes.length
-    if (receiptBytes != null) {
+    if (items.receiptBytes != null) {
       const receipt = normalizeReceipt(input.receipts![i], `block.receipts[${i}]`)
-      receiptBytes[i] = encodeReceipt(receipt, receiptWriter)
-      size += receiptBytes[i].length
-      logs[i] = receipt.logs
+      items.receiptBytes[i] = encodeReceipt(receipt, receiptWriter)
+      size += items.receiptBytes[i].length
+      items.logs[i] = receipt.logs
     } else {
-      logs[i] = []
+      items.logs[i] = []
     }
     if (size > limits.maxBlockBytes) {
       throw new BlockTooLargeError(`block: more than ${limits.maxBlockBytes} bytes of transactions and receipts`)
     }
   }
+  return items
+}
 
+/**
+ * Splits encoded transactions (and receipts) into pages bounded by
+ * `pageBytes`; transaction ids are built in one allocation for the block.
+ */
+function paginate (items: EncodedItems, limits: CodecLimits): { txPages: IpldBlock[], receiptPages: IpldBlock[], txs: EncodedTx[] } {
+  const { txBytes, stored, receiptBytes, logs } = items
+  const count = txBytes.length
+  const ids = txIdsOf(txBytes)
   const txPages: IpldBlock[] = []
   const receiptPages: IpldBlock[] = []
   const txs: EncodedTx[] = new Array(count)
@@ -160,13 +202,12 @@ export function encodeBlock (input: BlockInput, limits: CodecLimits): EncodedBlo
       receiptPages.push({ cid: cidOf(rBytes), bytes: rBytes })
     }
     for (let i = start; i < end; i++) {
-      const tx = stored[i]
       const receiptLength = receiptBytes != null ? receiptBytes[i].length : 0
       txs[i] = {
-        id: cidOf(txBytes[i]),
+        id: ids[i],
         bytes: txBytes[i],
-        from: tx.from,
-        to: tx.to,
+        from: stored[i].from,
+        to: stored[i].to,
         page,
         position: i - start,
         receiptOffset: receiptBytes != null ? receiptOffset : 0,
@@ -177,25 +218,12 @@ export function encodeBlock (input: BlockInput, limits: CodecLimits): EncodedBlo
     }
     start = end
   }
+  return { txPages, receiptPages, txs }
+}
 
-  const header: StoredHeader = {
-    v: HEADER_VERSION,
-    height: fields.height,
-    parent: fields.parent,
-    timestamp: fields.timestamp,
-    proposer: fields.proposer,
-    stateRoot: fields.stateRoot,
-    txCount: count,
-    txPages: txPages.map(p => p.cid),
-    receiptPages: receiptPages.map(p => p.cid)
-  }
-  const headerBytes = dagCbor.encode(header)
-  size = headerBytes.length
-  for (const p of txPages) size += p.bytes.length
-  for (const p of receiptPages) size += p.bytes.length
-  if (size > limits.maxBlockBytes) {
-    throw new BlockTooLargeError(`block: ${size} bytes encoded, limit is ${limits.maxBlockBytes}`)
-  }
-  const cid = cidOf(headerBytes)
-  return { cid, height: fields.height, parent: fields.parent, header: { cid, bytes: headerBytes }, txPages, receiptPages, txs, size }
+/** The ids (dag-cbor CIDs) of encoded transactions: their digests hashed into one buffer, the CIDs built in one more. */
+function txIdsOf (txBytes: Uint8Array[]): CID[] {
+  const digests = new Uint8Array(txBytes.length * 32)
+  for (let i = 0; i < txBytes.length; i++) digests.set(hash('sha256', txBytes[i], 'buffer'), i * 32)
+  return cidsFromDigests(digests, txBytes.length)
 }

@@ -130,32 +130,45 @@ export function decodeTxPageFast (page: Uint8Array): StoredTx[] | undefined {
   if (n < 0 || n > page.length) return undefined
   const out: StoredTx[] = new Array(n)
   for (let i = 0; i < n; i++) {
-    if (r.head(5) !== 8 || !r.key(K.to)) return undefined
-    let to: Uint8Array | null = null
-    if (page[r.pos] === NULL) r.pos++
-    else {
-      const t = r.bytes()
-      if (t == null) return undefined
-      to = t
-    }
-    if (!r.key(K.gas)) return undefined
-    const gas = r.head(0)
-    if (!r.key(K.sig)) return undefined
-    const sig = r.bytes()
-    if (sig == null || !r.key(K.data)) return undefined
-    const data = r.bytes()
-    if (data == null || !r.key(K.from)) return undefined
-    const from = r.bytes()
-    if (from == null || !r.key(K.nonce)) return undefined
-    const nonce = r.head(0)
-    if (!r.key(K.value)) return undefined
-    const value = r.bytes()
-    if (value == null || !r.key(K.gasPrice)) return undefined
-    const gasPrice = r.bytes()
-    if (gasPrice == null || gas < 0 || nonce < 0) return undefined
-    out[i] = { to, gas, sig, data, from, nonce, value, gasPrice }
+    const tx = readTx(r)
+    if (tx == null) return undefined
+    out[i] = tx
   }
   return r.pos === page.length ? out : undefined
+}
+
+/** One transaction's own bytes in the layout `encodeTx` writes, or `undefined` (the caller falls back to dag-cbor). */
+export function decodeTxFast (bytes: Uint8Array): StoredTx | undefined {
+  const r = new Reader(bytes)
+  const tx = readTx(r)
+  return tx != null && r.pos === bytes.length ? tx : undefined
+}
+
+function readTx (r: Reader): StoredTx | undefined {
+  if (r.head(5) !== 8 || !r.key(K.to)) return undefined
+  let to: Uint8Array | null = null
+  if (r.buf[r.pos] === NULL) r.pos++
+  else {
+    const t = r.bytes()
+    if (t == null) return undefined
+    to = t
+  }
+  if (!r.key(K.gas)) return undefined
+  const gas = r.head(0)
+  if (!r.key(K.sig)) return undefined
+  const sig = r.bytes()
+  if (sig == null || !r.key(K.data)) return undefined
+  const data = r.bytes()
+  if (data == null || !r.key(K.from)) return undefined
+  const from = r.bytes()
+  if (from == null || !r.key(K.nonce)) return undefined
+  const nonce = r.head(0)
+  if (!r.key(K.value)) return undefined
+  const value = r.bytes()
+  if (value == null || !r.key(K.gasPrice)) return undefined
+  const gasPrice = r.bytes()
+  if (gasPrice == null || gas < 0 || nonce < 0) return undefined
+  return { to, gas, sig, data, from, nonce, value, gasPrice }
 }
 
 class Reader {

@@ -1,6 +1,6 @@
 import { CID } from 'multiformats/cid'
 import { equals } from 'uint8arrays/equals'
-import { cidFromDigest } from '../codec/cid.ts'
+import { cidsFromDigests } from '../codec/cid.ts'
 import { PREFIX, blockTxIdsKey, digestKey, heightKey } from '../storage/keys.ts'
 import type { RootDb } from '../storage/level.ts'
 import type { AbortOptions } from '../storage/types.ts'
@@ -38,9 +38,8 @@ export class HeightIndex {
   txIds (height: number, count: number): CID[] | undefined {
     const ids = this.#db.getSync(blockTxIdsKey(height))
     if (ids == null) return undefined
-    const out = new Array<CID>(count)
-    for (let i = 0; i < count; i++) out[i] = cidFromDigest(ids.slice(i * 32, i * 32 + 32))
-    return out
+    if (ids.length < count * 32) return undefined
+    return cidsFromDigests(ids, count)
   }
 }
 

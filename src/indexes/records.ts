@@ -1,6 +1,6 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
-import { cidFromDigest } from '../codec/cid.ts'
+import { cidsFromDigests } from '../codec/cid.ts'
 import { CorruptDataError } from '../codec/errors.ts'
 import type { StoredLog } from '../codec/validate.ts'
 import type { TransactionLocation } from '../codec/types.ts'
@@ -48,10 +48,11 @@ export function encodeTxRecord (r: {
 export function decodeTxRecord (b: Uint8Array): TxRecord {
   if (b.length <= TX_RECORD_HEAD) throw new CorruptDataError(`transaction record: ${b.length} bytes, shorter than its ${TX_RECORD_HEAD}-byte head`)
   const receiptLength = readU32(b, 118)
+  const [blockCid, pageCid, receiptPageCid] = cidsFromDigests(b, receiptLength > 0 ? 3 : 2)
   return {
-    blockCid: cidFromDigest(b.slice(0, 32)),
-    pageCid: cidFromDigest(b.slice(32, 64)),
-    receiptPageCid: receiptLength > 0 ? cidFromDigest(b.slice(64, 96)) : null,
+    blockCid,
+    pageCid,
+    receiptPageCid: receiptPageCid ?? null,
     height: readU64(b, 96),
     page: readU16(b, 104),
     position: readU32(b, 106),

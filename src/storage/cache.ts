@@ -27,9 +27,12 @@ export class ObjectCache {
   readonly #maxBytes: number
   hits = 0
   misses = 0
+  /** False with a zero budget: callers skip building keys (a CID's string) for a tier that holds nothing. */
+  readonly enabled: boolean
 
   constructor (maxBytes: number) {
     this.#maxBytes = maxBytes
+    this.enabled = maxBytes > 0
     if (maxBytes > 0) {
       const lru = (kind: CacheKind): LRUCache<string | number, { value: unknown }> =>
         new LRUCache({ maxSize: Math.max(1, Math.floor(maxBytes * SHARES[kind])) })

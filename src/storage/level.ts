@@ -118,24 +118,37 @@ export function markWriteFailed (db: RootDb, err: unknown): void {
 /** One atomic batch: root-keyspace entries, blocks, and the write. */
 export type StoreBatch = WriteBatch & { delBlock: (key: string) => void, write: (sync: boolean) => Promise<void>, length: number }
 
-/** Starts one atomic batch over the root keyspace and the blocks sublevel. */
+type BatchOp = { type: 'put', key: Uint8Array, value: Uint8Array } | { type: 'del', key: Uint8Array }
+
+/**
+ * Starts one atomic batch over the root keyspace and the blocks sublevel.
+ * The operations are collected and written as one array batch: a chained
+ * batch keeps its native copy of every entry until V8 collects the batch
+ * object, which V8 does not see as memory pressure (RSS grew by ~1 MiB per
+ * call while ingesting); the array batch's native copy is freed as soon as
+ * the write returns. Block keys are prefixed here (the root-keyspace key of
+ * blockstore-level's key in the blocks sublevel) so every entry is plain bytes.
+ */
 export function startBatch (db: RootDb, blocks: BlocksDb): StoreBatch {
-  const chained = db.batch()
-  const blockOpts = { sublevel: blocks as any, keyEncoding: 'utf8', valueEncoding: 'view' }
+  const ops: BatchOp[] = []
+  const prefix = blocks.prefix
+  const rootKey = (key: string): Uint8Array => Buffer.from(prefix + key, 'latin1')
   return {
-    put (key, value) { chained.put(key, value) },
-    del (key) { chained.del(key) },
-    putBlock (cid: CID, bytes: Uint8Array) { chained.put(blockKey(cid) as any, bytes, blockOpts as any) },
+    put (key, value) { ops.push({ type: 'put', key, value }) },
+    del (key) { ops.push({ type: 'del', key }) },
+    putBlock (cid: CID, bytes: Uint8Array) { ops.push({ type: 'put', key: rootKey(blockKey(cid)), value: bytes }) },
     /** Deletes a block by its blocks-sublevel key. */
-    delBlock (key: string) { chained.del(key as any, blockOpts as any) },
-    get length () { return chained.length },
+    delBlock (key: string) { ops.push({ type: 'del', key: rootKey(key) }) },
+    get length () { return ops.length },
     async write (sync: boolean) {
       assertWritable(db)
       try {
-        await chained.write({ sync })
+        await db.batch(ops, { sync })
       } catch (err) {
         markWriteFailed(db, err)
-        throw new WriteFailedError(`LevelDB batch of ${chained.length} entries failed: ${(err as Error).message}`, { cause: err })
+        throw new WriteFailedError(`LevelDB batch of ${ops.length} entries failed: ${(err as Error).message}`, { cause: err })
+      } finally {
+        ops.length = 0
       }
     }
   }
