@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { spawn } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, Option } from 'commander'
@@ -22,6 +23,9 @@ import { assertStoreExists, intOption, outputFileError, readJsonFile, typedFsErr
 /** Exit codes, documented in the README's table (one test, test/cli-errors.test.ts, drives each). */
 export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, NOT_FOUND: 3, LOCKED: 4, READ_ONLY: 5 } as const
 
+/** package.json sits two levels up from src/cli/main.ts and from dist/cli/main.js alike. */
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
 interface GlobalOptions { config?: string, dataDir?: string, json?: boolean, logLevel?: string }
 
 const program = new Command()
@@ -31,6 +35,7 @@ const program = new Command()
   .option('-d, --data-dir <dir>', 'data directory (overrides config and CHAINSTORE_DATA_DIR)')
   .option('--json', 'machine-readable JSON on stdout')
   .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('warn'))
+  .version(PACKAGE_VERSION, '-V, --version', 'print the package version')
   .showHelpAfterError()
   // usage errors throw (CommanderError) instead of exiting 1, so they get the bad-input code; subcommands inherit it
   .exitOverride()
@@ -440,6 +445,10 @@ program.command('gc')
     ].join('\n'), summary)
   })
 
+program.command('version')
+  .description('print the package version')
+  .action(() => { print(PACKAGE_VERSION, { version: PACKAGE_VERSION }) })
+
 program.command('bench')
   .description('run the benchmark suite (same as npm run bench); figures go to bench/results/')
   .option('--name <name>', 'name of the results file', 'cli')
@@ -447,6 +456,8 @@ program.command('bench')
   .action(async (opts: { name: string }) => {
     // the suite lives in bench/ beside src/; a child process keeps its peak-RSS figures its own
     const script = fileURLToPath(new URL('../../bench/run.ts', import.meta.url))
+    // the installed package ships no bench/: it runs from a source checkout only
+    if (!existsSync(script)) throw new Error('the benchmark suite runs from a source checkout of chainstore (npm run bench); the installed package does not ship it')
     const code = await new Promise<number>((resolve, reject) => {
       spawn(process.execPath, [script, '--name', opts.name], { stdio: 'inherit' }).once('error', reject).once('exit', c => { resolve(c ?? EXIT.ERROR) })
     })

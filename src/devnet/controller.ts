@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url'
 import type { ChainStoreConfigInput } from '../config/index.ts'
 import { ChainStoreError } from '../errors.ts'
 
-const PEER_SCRIPT = fileURLToPath(new URL('./peer.ts', import.meta.url))
+// peer.ts beside this file in a source checkout, peer.js beside it in the built package (dist/)
+const PEER_SCRIPT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './peer.ts' : './peer.js', import.meta.url))
 
 /** An error a peer process reported, with the name it had there. */
 export class PeerCallError extends ChainStoreError {
