@@ -4,7 +4,7 @@ import {
 } from '../indexes/postings.ts'
 import { PREFIX, metaKey, prefixRange, readU16, readU32, readU64 } from '../storage/keys.ts'
 import type { RootDb } from '../storage/level.ts'
-import type { MigrationContext } from './steps.ts'
+import type { MigrationContext } from './types.ts'
 
 /** Ops per chunk batch of the conversion. */
 const CHUNK_OPS = 10_000

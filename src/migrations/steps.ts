@@ -1,28 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import type { RootDb } from '../storage/level.ts'
-import type { WriteBatch } from '../storage/types.ts'
 import { META_STORE_ID, STORE_ID_BYTES } from './constants.ts'
 import { META_POSTINGS_CONVERTED, convertToPostings } from './postings.ts'
+import type { Migration } from './types.ts'
 
-/** What a step may use: the database to read, and progress. */
-export interface MigrationContext {
-  db: RootDb
-  progress: (done: number, total: number) => void
-  signal?: AbortSignal
-}
-
-/**
- * One schema step, `to - 1` → `to`. `run` adds every write to `batch`; the
- * runner adds the new version to the same batch and writes it once, so a
- * step is all or nothing (a crash leaves the store at the version before).
- * A step whose writes would not fit one batch must be idempotent and
- * resumable instead (write in chunks, version last) and say so.
- */
-export interface Migration {
-  to: number
-  name: string
-  run: (batch: WriteBatch, ctx: MigrationContext) => Promise<void>
-}
+export type { Migration, MigrationContext } from './types.ts'
 
 /**
  * v2: the store records its schema version (absent before: version 1) and a
