@@ -67,6 +67,10 @@ describe('Byzantine peers and bad input', () => {
     await w1.call('putValidator', { id: 'val-a', state: { stake: '100', status: 'active', lastSeen: 1 } })
     await r2.waitForHeight(4, 60_000)
     await eventually(async () => (await r2.call('validators')).length === 1, 30_000)
+    // the reader may hold the blocks (replica confirmations fetch them directly) before its chain log
+    // has folded their announcements: the baseline is taken once both folds agree, or a late fold
+    // looks like a change an attack made
+    await eventually(async () => (await r2.call('stats')).fold === (await w1.call('stats')).fold && (await w1.call('stats')).fold > 0, 30_000)
     const mallory = await start('mallory', [a1, a2])
     const dbs = (await w1.call('info')).databases as { chain: string, validators: string }
     const memBefore = await r2.call('memory')
