@@ -1,11 +1,12 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
 import {
-  ATTESTATION_FIELDS, COMMITMENT_FIELDS, COMMITMENT_NONCE_BYTES, COMMITMENT_SCHEMES, MAX_PAYLOAD_BYTES,
+  ATTESTATION_FIELDS, COMMITMENT_FIELDS, COMMITMENT_NONCE_BYTES, COMMITMENT_SCHEMES, MAX_INGEST_BATCH, MAX_PAYLOAD_BYTES,
   MAX_SCORE_DIMENSIONS, MIN_SECRET_BYTES, RAW_BIOMETRIC_FIELDS, SCORE_MAX, SCORE_MIN, SECRET_FIELDS
 } from './constants.ts'
 import { CommitmentSecretFieldError, InvalidAttestationError, RawBiometricFieldError, UnknownFieldError } from './errors.ts'
-import type { AttestationRecord, BiometricCommitment, CommitmentScheme, PrivatePayload } from './types.ts'
+import type { AttestationRecord, BiometricCommitment, CommitmentScheme, PrivatePayload, RetentionPolicy } from './types.ts'
+import { InvalidQueryError } from '../storage/errors.ts'
 
 const VALIDATOR_ID = /^[A-Za-z0-9._:-]{1,128}$/
 const DIMENSION = /^[a-z][a-z0-9_]{0,31}$/
@@ -205,4 +206,18 @@ function describe (v: unknown): string {
   if (typeof v === 'string') return `a string of ${v.length} characters`
   if (typeof v === 'number') return String(v)
   return typeof v
+}
+
+/** A retention policy with every field a positive number of milliseconds, or InvalidQueryError. */
+export function checkRetention (r: RetentionPolicy): RetentionPolicy {
+  for (const k of ['scoresMs', 'commitmentsMs', 'payloadMs'] as const) {
+    if (r == null || !Number.isSafeInteger(r[k]) || r[k] <= 0) throw new InvalidQueryError(`retention.${k}: expected a positive number of milliseconds, got ${String(r?.[k])}`)
+  }
+  return { scoresMs: r.scoresMs, commitmentsMs: r.commitmentsMs, payloadMs: r.payloadMs }
+}
+
+/** An array of at most MAX_INGEST_BATCH items, or InvalidQueryError. */
+export function checkBatchSize (items: unknown, what: string): void {
+  if (!Array.isArray(items)) throw new InvalidQueryError(`${what}: expected an array`)
+  if (items.length > MAX_INGEST_BATCH) throw new InvalidQueryError(`${what}: ${items.length} attestations exceeds ${MAX_INGEST_BATCH} per batch`)
 }

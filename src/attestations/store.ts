@@ -2,18 +2,17 @@ import { CID } from 'multiformats/cid'
 import { RAW, cidOf } from '../codec/cid.ts'
 import type { Logger } from '../logger.ts'
 import { holdInBatch, readPin } from '../pinning/records.ts'
-import { InvalidQueryError } from '../storage/errors.ts'
 import { PREFIX, prefixRange, readU64 } from '../storage/keys.ts'
 import { startBatch, type BlocksDb, type RootDb, type StoreBatch } from '../storage/level.ts'
 import type { AbortOptions } from '../storage/types.ts'
 import { encodeRecord, type RecordValue } from './codec.ts'
-import { DEFAULT_MAX_CLOCK_SKEW_MS, MAX_INGEST_BATCH } from './constants.ts'
+import { DEFAULT_MAX_CLOCK_SKEW_MS } from './constants.ts'
 import {
   AttestationConflictError, AttestationNotFoundError, AttestationsClosedError, ErasedError,
   ForeignAttestationError, InvalidReplicationRecordError
 } from './errors.ts'
 import { erasureKey, heightKey, parseRecordKey, recordKey, recordPrefix, timeKey, validatorOfKey } from './keys.ts'
-import { checkValidatorId, validateAttestation, validateWire, type ValidAttestation } from './model.ts'
+import { checkBatchSize, checkRetention, checkValidatorId, validateAttestation, validateWire, type ValidAttestation } from './model.ts'
 import * as queries from './queries.ts'
 import { RollupChanges } from './rollups.ts'
 import { openPayload, payloadAad, validatorSlot, type PayloadContext } from './payloads.ts'
@@ -391,16 +390,4 @@ export class AttestationStore {
   async #serial<T> (options: AbortOptions, fn: () => Promise<T>): Promise<T> {
     return await this.#guard.serial(fn, options.signal)
   }
-}
-
-function checkRetention (r: RetentionPolicy): RetentionPolicy {
-  for (const k of ['scoresMs', 'commitmentsMs', 'payloadMs'] as const) {
-    if (r == null || !Number.isSafeInteger(r[k]) || r[k] <= 0) throw new InvalidQueryError(`retention.${k}: expected a positive number of milliseconds, got ${String(r?.[k])}`)
-  }
-  return { scoresMs: r.scoresMs, commitmentsMs: r.commitmentsMs, payloadMs: r.payloadMs }
-}
-
-function checkBatchSize (items: unknown, what: string): void {
-  if (!Array.isArray(items)) throw new InvalidQueryError(`${what}: expected an array`)
-  if (items.length > MAX_INGEST_BATCH) throw new InvalidQueryError(`${what}: ${items.length} attestations exceeds ${MAX_INGEST_BATCH} per batch`)
 }
