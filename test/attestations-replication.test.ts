@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { commitSample } from '../src/attestations/index.ts'
-import type { ChainStore } from '../src/index.ts'
 import { identityIdFromSeed } from '../src/index.ts'
 import { openTestStore } from './helpers/store.ts'
 import { until } from './helpers/wait.ts'

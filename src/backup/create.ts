@@ -10,7 +10,8 @@ import { readStoreId } from '../migrations/index.ts'
 import { decodePinValue, type PinReason } from '../pinning/records.ts'
 import { MissingStateNodeError } from '../state/errors.ts'
 import { heightOfRootKey, stateRootKey } from '../state/keys.ts'
-import { PREFIX, blockKey, heightKey, prefixRange } from '../storage/keys.ts'
+import { PREFIX, blockKey, prefixRange } from '../storage/keys.ts'
+import { HeightIndex } from '../indexes/heights.ts'
 import { startCar, type CarOut } from './car.ts'
 import { bytesMatchCid } from '../codec/cid.ts'
 import {
@@ -64,8 +65,7 @@ export async function createBackup (store: MaintainedStore, dir: string, options
         throw new BackupBaseMismatchError(`incremental backup: the newest backup ${prev.id} is of store ${prev.manifest.storeId}, this store is ${storeId}`, { backup: prev.id })
       }
       if (base != null) {
-        const at = view.get(heightKey(base.height))
-        if (at == null || !CID.decode(at).equals(base.cid)) {
+        if (!new HeightIndex(view).isCanonical(base.cid, base.height)) {
           throw new BackupBaseMismatchError(`incremental backup: the head of backup ${prev.id} (height ${base.height}, ${base.cid.toString()}) is no longer on the canonical chain (a reorg); take a full backup`, { backup: prev.id, cid: base.cid.toString() })
         }
       }
@@ -146,19 +146,14 @@ function scopeOf (view: StoreView, cid: CID): { scope: number, header?: Uint8Arr
 async function * chainPages (view: StoreView, from: number, to: number, signal?: AbortSignal, scopes?: Uint8Array[]): AsyncGenerator<ChainEntry[]> {
   let page: ChainEntry[] = []
   let n = 0
-  for await (const [key, value] of view.iterator({ gte: heightKey(from), lte: heightKey(to) })) {
-    signal?.throwIfAborted()
-    const cid = CID.decode(value)
+  for await (const [height, cid] of new HeightIndex(view).entries(from, to, { signal })) {
     const known = scopes?.[n]?.[page.length]
-    page.push([heightOfKey(key), cid, known ?? scopeOf(view, cid).scope])
+    page.push([height, cid, known ?? scopeOf(view, cid).scope])
     if (page.length === INDEX_PAGE_ENTRIES) { yield page; page = []; n++ }
   }
   if (page.length > 0) yield page
 }
 
-function heightOfKey (key: Uint8Array): number {
-  return key[1] * 2 ** 56 + key[2] * 2 ** 48 + key[3] * 2 ** 40 + key[4] * 2 ** 32 + ((key[5] << 24) >>> 0) + (key[6] << 16) + (key[7] << 8) + key[8]
-}
 
 /**
  * chain.car: the root (height range, page CIDs), then for each page of

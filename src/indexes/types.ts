@@ -42,3 +42,9 @@ export interface LogRecord extends Log {
   /** Log index in the receipt. */
   logIndex: number
 }
+
+/** What the index repositories read through: a live database or a snapshot view of one. */
+export interface IndexSource {
+  get: (key: Uint8Array) => Uint8Array | undefined
+  iterator: (range: { gte?: Uint8Array, lte?: Uint8Array }) => AsyncIterable<[Uint8Array, Uint8Array]>
+}

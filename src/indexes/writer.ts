@@ -1,7 +1,8 @@
 import { equals } from 'uint8arrays/equals'
 import type { EncodedBlock } from '../codec/encode.ts'
 import { encodeLogEntry } from '../codec/fast-cbor.ts'
-import { PREFIX, digestKey, writeU64 } from '../storage/keys.ts'
+import type { CID } from 'multiformats/cid'
+import { PREFIX, digestKey, heightKey, writeU64 } from '../storage/keys.ts'
 import { Slab } from '../storage/slab.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import {
@@ -23,6 +24,20 @@ export function recordBlock (batch: WriteBatch, block: EncodedBlock): void {
  */
 export function indexBlock (batch: WriteBatch, block: EncodedBlock): void {
   canonicalEntries(block, (key, value) => { batch.put(key, value) })
+}
+
+/**
+ * Indexes a canonical block whose pages are not held (a header-only
+ * backup): its record and its height, without transaction entries.
+ */
+export function indexHeaderOnly (batch: WriteBatch, cid: CID, height: number, txCount: number): void {
+  batch.put(digestKey(PREFIX.BLOCK, cid.multihash.digest), encodeBlockRecord(height, txCount))
+  indexHeightOnly(batch, cid, height)
+}
+
+/** Indexes only the CID of a canonical height (neither header nor pages are held; they can be fetched by it). */
+export function indexHeightOnly (batch: WriteBatch, cid: CID, height: number): void {
+  batch.put(heightKey(height), cid.bytes)
 }
 
 /** Removes exactly the entries {@link indexBlock} added (a reorg takes the block off the canonical chain). */

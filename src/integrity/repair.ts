@@ -2,9 +2,9 @@ import type { CID } from 'multiformats/cid'
 import { blockFromBytes } from '../codec/from-bytes.ts'
 import { recordBlock, indexBlock } from '../indexes/writer.ts'
 import { setHeadInBatch } from '../chain/meta.ts'
-import { PREFIX, blockKey, heightKey, prefixRange, readU64 } from '../storage/keys.ts'
+import { blockKey } from '../storage/keys.ts'
+import { HeightIndex } from '../indexes/heights.ts'
 import { startBatch } from '../storage/level.ts'
-import { CID as CIDClass } from 'multiformats/cid'
 import type { CheckResult } from './check.ts'
 import type { IntegrityProgress, RepairableStore } from './types.ts'
 
@@ -55,6 +55,7 @@ export async function repairStore (store: RepairableStore, found: CheckResult, o
   if (found.reindex || found.holes.length > 0 || found.dangling.length > 0 || found.headWrong || out.refetched > 0) {
     await m.exclusive(async () => {
       let batch = startBatch(m.db, m.blocks)
+      const heights = new HeightIndex(m.db)
       for (const key of found.dangling) batch.del(key)
       // holes first: walk back from each missing parent while its height is not indexed
       for (let cid of found.holes) {
@@ -63,7 +64,7 @@ export async function repairStore (store: RepairableStore, found: CheckResult, o
           if (header == null) break
           let block
           try { block = blockFromBytes(cid, header, c => m.blocks.getSync(blockKey(c)) ?? undefined, store.config.limits) } catch { break }
-          if (m.db.getSync(heightKey(block.height)) != null) break
+          if (heights.at(block.height) != null) break
           recordBlock(batch, block)
           indexBlock(batch, block)
           await batch.write(m.sync)
@@ -73,10 +74,7 @@ export async function repairStore (store: RepairableStore, found: CheckResult, o
         }
       }
       let top: { height: number, cid: CID } | undefined
-      for await (const [key, value] of m.db.iterator(prefixRange(Uint8Array.of(PREFIX.HEIGHT)))) {
-        options.signal?.throwIfAborted()
-        const height = readU64(key, 1)
-        const cid = CIDClass.decode(value)
+      for await (const [height, cid] of heights.entries(0, Number.MAX_SAFE_INTEGER, options)) {
         top = { height, cid }
         const header = m.blocks.getSync(blockKey(cid))
         if (header == null) continue
