@@ -19,10 +19,16 @@ export interface NetworkCliContext {
 
 /** `chainstore peers` and `chainstore devnet [profiles]`. */
 export function registerNetworkCommands (program: Command, ctx: NetworkCliContext): void {
-  const { config, withStore, print, globals, withNetworkOptions, collect } = ctx
+  registerPeers(program, ctx)
+  registerDevnet(program, ctx)
+}
+
+interface PeersOptions { peer: string[], wait: number, port?: number }
+
+function registerPeers (program: Command, ctx: NetworkCliContext): void {
   program.command('peers')
     .description('connected peers with their reputation')
-    .option('--peer <multiaddr>', 'also dial this peer; repeatable', collect, [])
+    .option('--peer <multiaddr>', 'also dial this peer; repeatable', ctx.collect, [])
     .option('--wait <ms>', 'how long to wait for connections when this command runs the node itself', intOption(0), 2000)
     .option('--port <port>', 'API port of the node holding the data dir (default: the config\'s api.port)', intOption(0, 65535))
     .addHelpText('after', [
@@ -35,39 +41,46 @@ export function registerNetworkCommands (program: Command, ctx: NetworkCliContex
       '  $ chainstore -c peers/peer-2.json peers          # while npm start runs',
       '  $ chainstore --json peers --peer /ip4/127.0.0.1/tcp/4101/p2p/<id>'
     ].join('\n'))
-    .action(async (opts: { peer: string[], wait: number, port?: number }) => {
-      const cfg = withNetworkOptions(await config(opts.port != null ? { api: { port: opts.port } } : {}), { peer: opts.peer, writer: [], listen: undefined })
-      let list: PeerInfo[]
-      let self: { peerId: string, source: 'node' | 'running node' } | undefined
-      try {
-        const net = parseConfig({ ...cfg, network: { ...cfg.network, enabled: true } })
-        list = await withStore(async s => {
-          const rep = s.replication!
-          const end = Date.now() + opts.wait
-          await Promise.all(net.network.peers.map(async a => { await rep.dial(a).catch(() => {}) }))
-          while (Date.now() < end) await new Promise(resolve => setTimeout(resolve, 100))
-          self = { peerId: rep.peerId, source: 'node' }
-          return await rep.peers()
-        }, { network: net.network }, { create: true })
-      } catch (err) {
-        if ((err as Error).name !== 'StoreLockedError') throw err
-        const res = await fetch(`http://${cfg.api.host}:${cfg.api.port}/peers`).catch(() => undefined)
-        if (res == null || !res.ok) {
-          const e = new Error(`${(err as Error).message}; the node holding it does not answer GET http://${cfg.api.host}:${cfg.api.port}/peers`)
-          e.name = 'StoreLockedError'
-          throw e
-        }
-        list = await res.json() as typeof list
-        self = { peerId: '', source: 'running node' }
-      }
-      list.sort((a, b) => b.reputation - a.reputation || (a.peerId < b.peerId ? -1 : 1))
-      const rows = list.map(p => `${p.peerId}  ${p.reputation.toFixed(2).padStart(10)}  ${String(p.observers).padStart(9)}  ${String(p.head?.height ?? '-').padStart(8)}  ${String(p.lag ?? '-').padStart(5)}  ${p.banned ? 'banned' : 'ok    '}  ${p.addresses.join(', ')}`)
-      print([
-        list.length === 0 ? 'no peers connected' : `${'peer id'.padEnd(list[0].peerId.length)}  reputation  observers      head    lag  status  addresses`,
-        ...rows
-      ].join('\n'), { peers: list, ...(self?.peerId !== '' ? { self: self?.peerId } : {}) })
-    })
+    .action(async (opts: PeersOptions) => { await peers(ctx, opts) })
+}
 
+/** Lists the peers: this process runs the node, or asks the node that holds the data dir over its API. */
+async function peers (ctx: NetworkCliContext, opts: PeersOptions): Promise<void> {
+  const { config, withStore, print, withNetworkOptions } = ctx
+  const cfg = withNetworkOptions(await config(opts.port != null ? { api: { port: opts.port } } : {}), { peer: opts.peer, writer: [], listen: undefined })
+  let list: PeerInfo[]
+  let self: { peerId: string, source: 'node' | 'running node' } | undefined
+  try {
+    const net = parseConfig({ ...cfg, network: { ...cfg.network, enabled: true } })
+    list = await withStore(async s => {
+      const rep = s.replication!
+      const end = Date.now() + opts.wait
+      await Promise.all(net.network.peers.map(async a => { await rep.dial(a).catch(() => {}) }))
+      while (Date.now() < end) await new Promise(resolve => setTimeout(resolve, 100))
+      self = { peerId: rep.peerId, source: 'node' }
+      return await rep.peers()
+    }, { network: net.network }, { create: true })
+  } catch (err) {
+    if ((err as Error).name !== 'StoreLockedError') throw err
+    const res = await fetch(`http://${cfg.api.host}:${cfg.api.port}/peers`).catch(() => undefined)
+    if (res == null || !res.ok) {
+      const e = new Error(`${(err as Error).message}; the node holding it does not answer GET http://${cfg.api.host}:${cfg.api.port}/peers`)
+      e.name = 'StoreLockedError'
+      throw e
+    }
+    list = await res.json() as typeof list
+    self = { peerId: '', source: 'running node' }
+  }
+  list.sort((a, b) => b.reputation - a.reputation || (a.peerId < b.peerId ? -1 : 1))
+  const rows = list.map(p => `${p.peerId}  ${p.reputation.toFixed(2).padStart(10)}  ${String(p.observers).padStart(9)}  ${String(p.head?.height ?? '-').padStart(8)}  ${String(p.lag ?? '-').padStart(5)}  ${p.banned ? 'banned' : 'ok    '}  ${p.addresses.join(', ')}`)
+  print([
+    list.length === 0 ? 'no peers connected' : `${'peer id'.padEnd(list[0].peerId.length)}  reputation  observers      head    lag  status  addresses`,
+    ...rows
+  ].join('\n'), { peers: list, ...(self?.peerId !== '' ? { self: self?.peerId } : {}) })
+}
+
+function registerDevnet (program: Command, ctx: NetworkCliContext): void {
+  const { print, globals } = ctx
   const devnet = program.command('devnet')
     .description('3 peers on 127.0.0.1, each in its own process: peer 1 ingests a synthetic chain, the others catch up (npm start)')
     .option('--blocks <n>', 'chain length peer 1 ingests up to', intOption(1), 2000)

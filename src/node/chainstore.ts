@@ -90,6 +90,12 @@ export class ChainStore {
   /** Replication over libp2p + OrbitDB, when `network.enabled`. */
   get replication (): Replicator | null { return this.#r.replication }
 
+  /** The rooms of an open store (StoreClosedError once stopped). */
+  #open (): Rooms {
+    this.#r.assertOpen()
+    return this.#r
+  }
+
   /** Runs a public operation on an open store, timed into the metrics under its name. */
   async #timed<T> (op: TimedOperation, fn: () => Promise<T> | T): Promise<T> {
     const started = performance.now()
@@ -143,34 +149,19 @@ export class ChainStore {
   finalizedHeight (): number { return this.#r.meta.finalized() }
 
   /** The latest stored block, or null for an empty store. */
-  head (): Head | null {
-    this.#r.assertOpen()
-    return this.#r.meta.head()
-  }
+  head (): Head | null { return this.#open().meta.head() }
 
   /** True when the block's header is stored here (canonical or side branch). */
-  hasBlock (cid: CID | string): boolean {
-    this.#r.assertOpen()
-    return this.#r.reader.blockHeight(parseCid(cid, 'block')) != null
-  }
+  hasBlock (cid: CID | string): boolean { return this.#open().reader.blockHeight(parseCid(cid, 'block')) != null }
 
   /** The header CID at a canonical height, or undefined. */
-  canonicalAt (height: number): CID | undefined {
-    this.#r.assertOpen()
-    return this.#r.reader.canonicalAt(height)
-  }
+  canonicalAt (height: number): CID | undefined { return this.#open().reader.canonicalAt(height) }
 
   /** The IPLD blocks of a stored block's DAG: header first, then its pages. */
-  blockDag (cid: CID | string): IpldBlock[] {
-    this.#r.assertOpen()
-    return this.#r.reader.dag(parseCid(cid, 'block'))
-  }
+  blockDag (cid: CID | string): IpldBlock[] { return this.#open().reader.dag(parseCid(cid, 'block')) }
 
   /** Bytes of any IPLD block stored here (chain or not), or undefined; never touches the network. */
-  localBytes (cid: CID | string): Uint8Array | undefined {
-    this.#r.assertOpen()
-    return this.#r.localBytes(parseCid(cid))
-  }
+  localBytes (cid: CID | string): Uint8Array | undefined { return this.#open().localBytes(parseCid(cid)) }
 
   /** Writes IPLD blocks in one batch without pin records (a cache fill); the caller hashed each against its CID. */
   async putVerifiedBlocks (blocks: Array<{ cid: CID, bytes: Uint8Array }>): Promise<void> {
@@ -183,10 +174,7 @@ export class ChainStore {
   }
 
   /** Synchronous {@link getHeader}: local reads never wait on I/O threads. */
-  getHeaderSync (ref: BlockRef): BlockHeader & { cid: CID } {
-    this.#r.assertOpen()
-    return this.#r.reader.header(ref)
-  }
+  getHeaderSync (ref: BlockRef): BlockHeader & { cid: CID } { return this.#open().reader.header(ref) }
 
   /** A whole block: header, transactions and their ids. */
   async getBlock (ref: BlockRef): Promise<Block> {
@@ -194,15 +182,11 @@ export class ChainStore {
   }
 
   /** Synchronous {@link getBlock}. */
-  getBlockSync (ref: BlockRef): Block {
-    this.#r.assertOpen()
-    return this.#r.reader.block(ref)
-  }
+  getBlockSync (ref: BlockRef): Block { return this.#open().reader.block(ref) }
 
   /** Blocks from `fromHeight` to `toHeight` inclusive, in order, one at a time, past the memory tier. */
-  async * getBlocks (fromHeight: number, toHeight: number, options: { signal?: AbortSignal } = {}): AsyncGenerator<Block> {
-    this.#r.assertOpen()
-    yield * this.#r.reader.blocks(fromHeight, toHeight, options)
+  async * getBlocks (fromHeight: number, toHeight: number, options: {
+    signal?: AbortSignal } = {}): AsyncGenerator<Block> { yield * this.#open().reader.blocks(fromHeight, toHeight, options)
   }
 
   /** A transaction with its block, page and position. */
@@ -211,10 +195,7 @@ export class ChainStore {
   }
 
   /** Synchronous {@link getTransaction}. */
-  getTransactionSync (txId: string | CID): TransactionRecord {
-    this.#r.assertOpen()
-    return this.#r.reader.transaction(txId)
-  }
+  getTransactionSync (txId: string | CID): TransactionRecord { return this.#open().reader.transaction(txId) }
 
   /** The receipt of a transaction, read from its block's receipt page. */
   async getReceipt (txId: string | CID): Promise<ReceiptRecord> {
@@ -263,10 +244,7 @@ export class ChainStore {
   }
 
   /** Streams a UnixFS file's bytes. */
-  async * cat (cid: string | CID, options: CatOptions = {}): AsyncGenerator<Uint8Array> {
-    this.#r.assertOpen()
-    yield * this.#r.files.cat(parseCid(cid), options)
-  }
+  async * cat (cid: string | CID, options: CatOptions = {}): AsyncGenerator<Uint8Array> { yield * this.#open().files.cat(parseCid(cid), options) }
 
   /** Deletes every block no pin, fetch-cache entry or replicated log holds (writes wait); GcUnsafeError when logs exist but replication is off. */
   async gc (options: GcOptions = {}): Promise<GcSummary> {
@@ -274,10 +252,7 @@ export class ChainStore {
   }
 
   /** LevelDB's estimate of the bytes the blockstore takes on disk. */
-  async blockstoreBytes (): Promise<number> {
-    this.#r.assertOpen()
-    return await this.#r.collector.blockstoreBytes()
-  }
+  async blockstoreBytes (): Promise<number> { return await this.#open().collector.blockstoreBytes() }
 
   /** Pins a root for the user (recursive by default): queued → pinning → pinned or failed; with `wait` (default) resolves pinned or throws PinFailedError. */
   async pin (cid: CID | string, options: { recursive?: boolean, wait?: boolean, signal?: AbortSignal } = {}): Promise<PinRecord> {
@@ -290,10 +265,7 @@ export class ChainStore {
   }
 
   /** Pin records; with `state`, only those in it. */
-  async * pins (options: { state?: PinState, signal?: AbortSignal } = {}): AsyncGenerator<PinRecord> {
-    this.#r.assertOpen()
-    yield * this.#r.pins.pins(options)
-  }
+  async * pins (options: { state?: PinState, signal?: AbortSignal } = {}): AsyncGenerator<PinRecord> { yield * this.#open().pins.pins(options) }
 
   /** Counts of holds not yet pinned, by state. */
   pinStates (): Record<Exclude<PinState, 'pinned'>, number> { return this.#r.pins.states() }
@@ -306,8 +278,7 @@ export class ChainStore {
 
   /** Imports a state snapshot (every node re-hashed, the DAG checked complete) and adopts its root, pinned; GC waits meanwhile. */
   async importStateSnapshot (file: string, options: { onProgress?: SnapshotProgress, signal?: AbortSignal } = {}): Promise<SnapshotManifest> {
-    this.#r.assertOpen()
-    return await this.#r.lock.import(async () => await importSnapshot(file, this.state, options))
+    return await this.#open().lock.import(async () => await importSnapshot(file, this.state, options))
   }
 
   /** Head, cache, pin and disk figures, and the network's when replication runs. */
