@@ -1,4 +1,5 @@
 import { CarBlockIterator } from '@ipld/car/iterator'
+import { equals } from 'uint8arrays/equals'
 import type { CID } from 'multiformats/cid'
 import { bytesMatchCid, IDENTITY, isVerifiableHash } from '../codec/cid.ts'
 import { linksOf } from '../codec/links.ts'
@@ -163,7 +164,7 @@ export class GatewayClient {
         if (!linked.has(b.cid.toString()) || b.bytes.length > this.#opts.maxBytes) return { outcome: 'wrong-bytes' }
         const inline = b.cid.multihash.code === IDENTITY
         if (!inline && !isVerifiableHash(b.cid.multihash.code)) return { outcome: 'unverifiable', unverifiable: b.cid }
-        if (inline ? Buffer.compare(b.cid.multihash.digest, b.bytes) !== 0 : !bytesMatchCid(b.cid, b.bytes)) return { outcome: 'wrong-bytes' }
+        if (inline ? !equals(b.cid.multihash.digest, b.bytes) : !bytesMatchCid(b.cid, b.bytes)) return { outcome: 'wrong-bytes' }
         for (const link of linksOrNone(b.cid, b.bytes)) linked.add(link.toString())
         if (!inline) blocks.push({ cid: b.cid, bytes: b.bytes })
       }

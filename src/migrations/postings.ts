@@ -1,3 +1,4 @@
+import { equals } from 'uint8arrays/equals'
 import { decodeLogRecord } from '../indexes/records.ts'
 import {
   addressHeightKey, encodeAddressPostings, encodeLogBlock, encodeLogPostings, logBlockKey, topicHeightKey, type LogRow
@@ -66,7 +67,7 @@ async function convertAddresses (db: RootDb, chunks: Chunks, signal?: AbortSigna
     signal?.throwIfAborted()
     const address = key.subarray(1, 21)
     const height = readU64(key, 21)
-    if (group == null || group.height !== height || Buffer.compare(group.address, address) !== 0) {
+    if (group == null || group.height !== height || !equals(group.address, address)) {
       await flush()
       group = { address: address.slice(), height, entries: [] }
     }
