@@ -30,7 +30,7 @@ import { createChainStore, type ChainStore } from '../../src/index.ts'
 import { SyntheticChain } from '../../src/synthetic/chain.ts'
 import { quietLogger } from '../helpers/store.ts'
 import { scanLevel } from '../helpers/verify-store.ts'
-import { ChildLines } from './helpers/lines.ts'
+import { ChildLines, deadline } from './helpers/lines.ts'
 
 const WRITER = fileURLToPath(new URL('./helpers/io-writer.ts', import.meta.url))
 const POINTS = Number(process.env.IO_FAULT_POINTS ?? 2)
@@ -168,6 +168,7 @@ describe('injected I/O errors (strace)', () => {
       requireStrace()
       const totals = { acks: 0, refused: 0, lost: 0, corrupt: 0, failedOpens: 0, injected: 0 }
       const names = new Set<string>()
+      const openFailures: string[] = []
       for (let p = 0; p < POINTS; p++) {
         // strace counts `when=N` per thread, and LevelDB's writes run on
         // whichever libuv pool thread picks them up: with the default pool
@@ -202,9 +203,9 @@ describe('injected I/O errors (strace)', () => {
         child.send('go')
         const done = await child.waitFor(m => m.t === 'done', 'done', 120_000)
         strace.kill('SIGTERM') // no-op when it already ended with its tracee
-        await straceClosed
+        await deadline(straceClosed, 30_000, 'strace to end')
         tracers.delete(strace)
-        await child.closed
+        await child.exited(60_000)
         const acks: Ack[] = child.lines.flatMap((m): Ack[] => m.t === 'block' ? [{ kind: 'block', height: m.height, cid: m.cid }] : m.t === 'blob' ? [{ kind: 'blob', cid: m.cid }] : [])
         const refused = child.lines.filter(m => m.t === 'refused')
         for (const r of refused) names.add(r.name)
@@ -212,9 +213,11 @@ describe('injected I/O errors (strace)', () => {
         if (process.env.IO_DEBUG != null) console.log(`${sc.name} N=${n}: acks=${acks.length} refused=${refused.length} done=${JSON.stringify(done)}`)
         let result: { lost: string[], corrupt: string[] }
         try {
-          result = await verifyAcks(dataDir, acks)
+          // a reopen that hangs fails this point instead of the suite's 15-minute timeout
+          result = await deadline(verifyAcks(dataDir, acks), 120_000, `the reopen of ${dataDir}`)
         } catch (err) {
           totals.failedOpens++
+          openFailures.push(`N=${n}: ${(err as Error).name}: ${(err as Error).message}`)
           result = { lost: [`reopen failed: ${(err as Error).name}: ${(err as Error).message}`], corrupt: [] }
         }
         totals.acks += acks.length
@@ -226,7 +229,7 @@ describe('injected I/O errors (strace)', () => {
       figures.push(`[faults:io] ${sc.name}${sc.transient ? '' : '+'} points=${POINTS} acknowledged=${totals.acks} refused=${totals.refused} lost=${totals.lost} corrupt=${totals.corrupt} failedOpens=${totals.failedOpens} errors=${[...names].join(',')}${sc.known != null ? ` KNOWN BUG: ${sc.known}` : ''}`)
       expect(totals.injected, 'no write was refused: the injection did not reach LevelDB').toBe(POINTS)
       expect([...names]).toEqual(['WriteFailedError'])
-      expect(totals.failedOpens).toBe(0)
+      expect(totals.failedOpens, openFailures.join('; ')).toBe(0)
       expect(totals.lost).toBe(0)
       expect(totals.corrupt).toBe(0)
     })

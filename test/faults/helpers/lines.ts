@@ -77,10 +77,34 @@ export class ChildLines {
     }
   }
 
+  /** Waits for the child to exit; after `timeoutMs` kills it and throws, naming what it was doing. */
+  async exited (timeoutMs = 60_000): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
+    try {
+      return await deadline(this.closed, timeoutMs, 'the child to exit')
+    } catch (err) {
+      this.child.kill('SIGKILL')
+      await this.closed
+      throw new Error(`${(err as Error).message}: ${this.describe()}`)
+    }
+  }
+
   send (line: string): void { this.child.stdin.write(line + '\n') }
 
   describe (): string {
     const err = this.lines.find(m => m.t === 'error')
     return err != null ? `${err.name} in ${err.phase}: ${err.message}` : `stderr: ${this.stderr.slice(-1500)}`
+  }
+}
+
+/** Resolves as `p`, or rejects once `ms` have passed: a fault test fails with a reason instead of hanging. */
+export async function deadline<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`timed out after ${ms} ms waiting for ${what}`)) }, ms) })
+    ])
+  } finally {
+    clearTimeout(timer)
   }
 }
