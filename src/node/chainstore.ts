@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events'
 import type { Helia } from 'helia'
+import type { Blockstore } from 'interface-blockstore'
 import type { CID } from 'multiformats/cid'
 import type { AttestationStore, Keystore } from '../attestations/index.ts'
 import type { BlockRef } from '../chain/reader.ts'
@@ -41,7 +42,6 @@ const CONSISTENCIES = ['one', 'quorum', 'all']
  */
 export class ChainStore {
   readonly config: ChainStoreConfig
-  readonly helia: Helia
   /** `block`, `head`, `reorg` and `gc` events (names in STORE_EVENTS, payloads in StoreEventMap). */
   readonly events: EventEmitter<StoreEventMap>
   /** Prometheus registry, recent latencies, dashboard rate samples and alerts. */
@@ -52,7 +52,6 @@ export class ChainStore {
   private constructor (rooms: Rooms) {
     this.#r = rooms
     this.config = rooms.config
-    this.helia = rooms.helia
     this.events = rooms.events
     this.metrics = rooms.metrics
     this.#status = new StatusReader(rooms)
@@ -79,6 +78,14 @@ export class ChainStore {
     }
   }
 
+  /**
+   * A Helia over this store's blockstore: with the network on, the node's
+   * (libp2p, bitswap); with it off, a light one built on first access (its
+   * package loads ~1.2 s of network modules a local store does not need).
+   */
+  get helia (): Helia { return this.#open().helia.get() }
+  /** The store's blocks as a Blockstore (js-stores contract: a missing block is NotFoundError); local only, no Helia needed. */
+  get blockstore (): Blockstore { return this.#open().blockstore }
   /** Account and validator state: a Merkle Patricia Trie of IPLD blocks, roots pinned by the policy's `state` rules. */
   get state (): StateStore { return this.#r.stateStore! }
   /** Validator attestations (config `attestations.enabled`): null when off. */

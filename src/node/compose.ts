@@ -1,9 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
-import * as dagCbor from '@ipld/dag-cbor'
 import { unixfs } from '@helia/unixfs'
-import { LevelDatastore } from 'datastore-level'
-import { createHeliaLight, type Helia } from 'helia'
 import type { CID } from 'multiformats/cid'
 import type { AttestationsRoom } from '../attestations/index.ts'
 import { ChainMeta } from '../chain/meta.ts'
@@ -26,27 +23,23 @@ import type { GcSummary } from '../pinning/gc.ts'
 import { resolvePolicy, type PinPolicy } from '../pinning/policy.ts'
 import { PinService } from '../pinning/service.ts'
 import { StatePins } from '../pinning/state-pins.ts'
-import { NETWORK_DIR, loadPeerKey } from '../replication/keys.ts'
-import { withNetwork } from '../replication/network.ts'
-import { onHostLibp2p } from '../replication/host.ts'
-import { withBitswap } from '@helia/bitswap'
+import { NETWORK_DIR } from '../replication/constants.ts'
 import type { Replicator } from '../replication/replicator.ts'
-import type { Libp2p } from '@libp2p/interface'
 import type { StateStore } from '../state/index.ts'
 import { ObjectCache } from '../storage/cache.ts'
 import { InvalidQueryError, StoreClosedError } from '../storage/errors.ts'
 import { FetchCache } from '../storage/fetch-cache.ts'
 import { TieredBlocks } from '../storage/fetch-tier.ts'
 import { ImportAwareBlockstore } from '../storage/import-aware.ts'
-import { withNotFound } from '../storage/helia-blockstore.ts'
-import { HELIA_SUBLEVEL } from '../storage/keys.ts'
 import { openKv, type KvStore } from '../storage/kv.ts'
 import { sealedKv } from '../storage/sealed-kv.ts'
 import { startBatch, type BlocksDb, type MaintenanceAccess, type RootDb, type StoreBatch } from '../storage/level.ts'
 import { ImportDeleteLock } from '../storage/lock.ts'
 import { OpenGuard } from '../storage/guard.ts'
 import { RemoteBlocks, levelSource, type LevelSource } from '../storage/sources.ts'
+import { HeliaRoom } from './helia.ts'
 import { Lifecycle } from './lifecycle.ts'
+import type { HostParts } from './types.ts'
 
 /** kv namespace where gateway scores persist. */
 const GATEWAY_SCORES_NAMESPACE = 'gateway-scores'
@@ -64,7 +57,10 @@ export interface Rooms {
   db: RootDb
   blocks: BlocksDb
   sync: boolean
-  helia: Helia
+  /** The store's Helia: networked when the network is on, else built on first use. */
+  helia: HeliaRoom
+  /** The blocks sublevel as a Blockstore (what Helia and UnixFS write through). */
+  blockstore: ImportAwareBlockstore
   /** Open/closed and the write lock, shared by every room that must refuse work after stop. */
   guard: OpenGuard
   /** Set while stop runs (scheduled work stands down). */
@@ -99,10 +95,7 @@ export interface Rooms {
 }
 
 /** What an embedding application may hand in. */
-export interface HostParts {
-  /** The application's own libp2p node: chainstore registers its protocols and topics on it and opens no host of its own. */
-  libp2p?: Libp2p
-}
+export type { HostParts }
 
 /** What every room is built with: the config, LevelDB, the write lock and the open state. */
 interface Base {
@@ -149,10 +142,10 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
     rooms: () => rooms
   }
   const storage = buildStorage(base)
-  const helia = await startHelia(base, storage, host)
+  const helia = await HeliaRoom.open(config, db, storage.blockstore, host, log)
   const chain = buildChain(base, storage, policy)
   const collector = buildCollector(base, storage, chain.cache)
-  const files = new Files({ fs: unixfs(helia), maxBlockBytes: config.limits.maxBlockBytes, exclusive: base.exclusive, startBatch: storage.batch, lock: storage.lock, readPin: chain.pins.readPin, sync: base.sync })
+  const files = new Files({ fs: unixfs(helia.built ? helia.get() : { blockstore: storage.blockstore }), maxBlockBytes: config.limits.maxBlockBytes, exclusive: base.exclusive, startBatch: storage.batch, lock: storage.lock, readPin: chain.pins.readPin, sync: base.sync })
   rooms = {
     ...base, ...storage, ...chain, helia, collector, files,
     statePins: new StatePins(policy, chain.pins.readPin),
@@ -203,22 +196,6 @@ function buildStorage (b: Base): Pick<Rooms, 'batch' | 'fetched' | 'lock' | 'loc
   const isPinned = (cid: CID): boolean => b.rooms()?.pins.readPin(cid) != null
   const tiered = new TieredBlocks({ db, blocks, local, fetched, remote, exclusive: async fn => await b.guard.run(fn), startBatch: batch, lock, isPinned, isOpen: b.isOpen, sync, log: b.log })
   return { batch, fetched, lock, local, localBytes: local.getSync, remote, tiered, blockstore, gateways }
-}
-
-/** A light Helia over the store's blockstore and datastore, with libp2p and bitswap when the network is on. */
-async function startHelia (b: Base, storage: ReturnType<typeof buildStorage>, host: HostParts): Promise<Helia> {
-  const { config } = b
-  const datastore = new LevelDatastore(b.db.sublevel(HELIA_SUBLEVEL, { keyEncoding: 'utf8', valueEncoding: 'view' }) as any)
-  let helia = createHeliaLight({ blockstore: storage.blockstore, datastore, codecs: [dagCbor] })
-  // what we hand to others keeps the Blockstore contract: a missing block is NotFoundError
-  helia.blockstore = withNotFound(helia.blockstore)
-  if (config.network.enabled && host.libp2p != null) {
-    helia = withBitswap(onHostLibp2p(helia, host.libp2p), { sendWantlistDebounce: 10, sendBlocksDebounce: 10 } as any)
-  } else if (config.network.enabled) {
-    helia = withNetwork(helia, { ...config.network, privateKey: await loadPeerKey(config.dataDir, config.network.seed) })
-  }
-  await helia.start()
-  return helia
 }
 
 /** The chain room (reads, the write pipeline with its stages and listeners) and the pin service its stages feed. */

@@ -1,9 +1,6 @@
 import type { Libp2p } from '@libp2p/interface'
 import type { Helia } from 'helia'
-import { startAttestations } from '../attestations/index.ts'
 import type { Logger } from '../logger.ts'
-import { peerBlockSource } from '../replication/bitswap-tier.ts'
-import { replication } from '../replication/replicator.ts'
 import type { ReplicationComponents } from '../replication/types.ts'
 import { StateStore } from '../state/index.ts'
 import { kvOf, type Rooms } from './compose.ts'
@@ -17,7 +14,7 @@ export function addLifecycle (r: Rooms, logger: Logger, statusOf: () => Promise<
   lifecycle.add({
     name: 'attestations',
     start: async () => {
-      if (config.attestations.enabled) r.attestations = await startAttestations(config.attestations, { db: r.db, blocks: r.blocks, logger, sync: r.sync })
+      if (config.attestations.enabled) r.attestations = await (await import('../attestations/index.ts')).startAttestations(config.attestations, { db: r.db, blocks: r.blocks, logger, sync: r.sync })
     },
     stop: async () => { await r.attestations?.stop() }
   })
@@ -44,6 +41,8 @@ export function addLifecycle (r: Rooms, logger: Logger, statusOf: () => Promise<
     name: 'replication',
     start: async () => {
       if (!config.network.enabled) return
+      // loaded only when the network is on: OrbitDB, libp2p and bitswap stay out of a local store's start
+      const [{ replication }, { peerBlockSource }] = await Promise.all([import('../replication/replicator.ts'), import('../replication/bitswap-tier.ts')])
       const service = replication({ network: config.network, dataDir: config.dataDir, limits: config.limits, allowGaps: config.allowGaps })(replicationComponents(r, logger))
       r.replication = service
       const peers = peerBlockSource(async (cid, signal) => await service.getBytes(cid, signal), config.network.readTimeoutMs)
@@ -74,8 +73,8 @@ export function addLifecycle (r: Rooms, logger: Logger, statusOf: () => Promise<
 function replicationComponents (r: Rooms, logger: Logger): ReplicationComponents {
   const w = r.writer
   return {
-    libp2p: (r.helia as Helia & { libp2p: Libp2p }).libp2p,
-    helia: r.helia as Helia & { libp2p: Libp2p },
+    libp2p: (r.helia.get() as Helia & { libp2p: Libp2p }).libp2p,
+    helia: r.helia.get() as Helia & { libp2p: Libp2p },
     chain: {
       head: () => r.meta.head(),
       finalizedHeight: () => r.meta.finalized(),

@@ -1,3 +1,4 @@
+import type { Libp2p } from '@libp2p/interface'
 import type { Head } from '../chain/types.ts'
 import type { CacheStats } from '../storage/cache.ts'
 import type { FetchCacheStats } from '../storage/fetch-cache.ts'
@@ -53,4 +54,10 @@ export interface GetBytesOptions {
   signal?: AbortSignal
   /** How long to wait on the network for a block not stored here (default config `network.readTimeoutMs`). */
   timeoutMs?: number
+}
+
+/** What the application hands to `createChainStore` of its own stack. */
+export interface HostParts {
+  /** The application's own libp2p node: chainstore registers its protocols and topics on it and opens no host of its own. */
+  libp2p?: Libp2p
 }

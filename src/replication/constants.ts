@@ -1,3 +1,5 @@
+/** Subdirectory of the data dir holding the node's keys and OrbitDB's files. */
+export const NETWORK_DIR = 'network'
 /** kv key prefix of the persistent replication queue (blocks waiting for replica confirmations). */
 export const QUEUE_PREFIX = 'q/'
 /** kv key of the highest height announced in the chain log. */

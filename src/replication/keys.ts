@@ -5,8 +5,9 @@ import { generateKeyPair, generateKeyPairFromSeed, privateKeyFromProtobuf, priva
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 
-/** Subdirectory of the data dir holding the node's keys and OrbitDB's files. */
-export const NETWORK_DIR = 'network'
+import { NETWORK_DIR } from './constants.ts'
+
+export { NETWORK_DIR }
 /** Name of the OrbitDB identity key in its keystore. */
 export const IDENTITY_KEY_NAME = 'chainstore'
 

@@ -1,8 +1,8 @@
 /**
  * js-stores' interface-blockstore-tests against every Blockstore chainstore
- * hands to others: Helia's blockstore of a store with the network off (what
- * `store.helia` exposes) and with gateways on, and the LevelDB blockstore
- * underneath it.
+ * hands to others: `store.blockstore`, Helia's blockstore of a store with the
+ * network off (what `store.helia` exposes) and with gateways on, and the
+ * LevelDB blockstore underneath them.
  */
 import { join } from 'node:path'
 import { interfaceBlockstoreTests } from 'interface-blockstore-tests'
@@ -27,6 +27,10 @@ async function closeAll (): Promise<void> {
   for (const o of opened.splice(0)) { await o.store.stop(); await o.cleanup() }
   await closeTestGateways()
 }
+
+describe('interface-blockstore: store.blockstore', () => {
+  interfaceBlockstoreTests({ setup: async () => (await open()).blockstore as any, teardown: closeAll })
+})
 
 describe('interface-blockstore: store.helia.blockstore (network off)', () => {
   interfaceBlockstoreTests({ setup: async () => (await open()).helia.blockstore as any, teardown: closeAll })
