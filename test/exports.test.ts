@@ -37,4 +37,10 @@ describe('public errors', () => {
     expect(err.cause).toBe(cause)
     expect(new api.GcUnsafeError('unsafe').name).toBe('GcUnsafeError')
   })
+
+  it('exports the state helpers the README shows (verifyProof, account codecs)', () => {
+    for (const name of ['verifyProof', 'encodeAccount', 'decodeAccount', 'emptyAccount', 'isStateNodeCid']) {
+      expect((api as Record<string, unknown>)[name], name).toBeTypeOf('function')
+    }
+  })
 })
