@@ -1,5 +1,5 @@
 import type { CID } from 'multiformats/cid'
-import { parseCid } from '../codec/cid.ts'
+import { bytesMatchCid, parseCid } from '../codec/cid.ts'
 import { decodeHeader, decodeReceipt, decodeTx, decodeTxPage } from '../codec/decode.ts'
 import type { EncodedBlock, IpldBlock } from '../codec/encode.ts'
 import { CorruptDataError } from '../codec/errors.ts'
@@ -31,11 +31,15 @@ export interface ChainReaderInit {
   heights: HeightIndex
   records: BlockRecords
   txs: TxRecords
-  /** Bytes of a locally stored IPLD block, or undefined; never the network. */
+  /** Bytes of a locally stored IPLD block, or undefined; never the network. Re-hashed against the CID unless the disk is trusted. */
   localBytes: (cid: CID) => Uint8Array | undefined
   /** The memory tier of decoded objects. */
   cache: ObjectCache
   limits: CodecLimits
+  /** Re-hash each transaction record's bytes against the transaction id (config `verifyReads`). */
+  verifyReads: boolean
+  /** Told of every local read refused as corrupt. */
+  onCorrupt: (kind: 'block' | 'transaction') => void
 }
 
 /**
@@ -154,6 +158,10 @@ export class ChainReader {
     const id = parseCid(txId, 'txId')
     const record = this.#i.txs.get(id)
     if (record == null) throw new TransactionNotFoundError(`no transaction ${id.toString()}`)
+    if (this.#i.verifyReads && !bytesMatchCid(id, record.txBytes)) {
+      this.#i.onCorrupt('transaction')
+      throw new CorruptDataError(`transaction ${id.toString()}: the stored record's bytes do not hash to it`)
+    }
     return { id, record }
   }
 

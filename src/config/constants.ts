@@ -19,6 +19,8 @@ export const DEFAULT_FETCHED_CACHE_BYTES = 256 * 1024 * 1024
  * nodes opt in with `allowGaps: true`.
  */
 export const DEFAULT_ALLOW_GAPS = false
+/** Local reads are re-hashed against their CIDs unless the config says the disk is trusted. */
+export const DEFAULT_VERIFY_READS = true
 /**
  * `process`: a write is acknowledged once LevelDB's write-ahead log has it in the
  * OS page cache (survives a killed process, not a power cut). `power`: fsync on

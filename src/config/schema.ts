@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { PRESETS, pinRuleSchema } from './pinning.ts'
 import { attestationsConfigSchema } from './attestations.ts'
 import {
-  DEFAULT_ALLOW_GAPS, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_CACHE_BYTES, DEFAULT_DATA_DIR,
+  DEFAULT_ALLOW_GAPS, DEFAULT_VERIFY_READS, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_CACHE_BYTES, DEFAULT_DATA_DIR,
   DEFAULT_DURABILITY, DEFAULT_MAX_BLOCK_BYTES, DEFAULT_MAX_TX_BYTES, DEFAULT_MAX_TXS_PER_BLOCK,
   DEFAULT_PAGE_BYTES, DEFAULT_LEVEL_CACHE, DEFAULT_LEVEL_WRITE_BUFFER, DEFAULT_LISTEN, DEFAULT_NETWORK_NAME,
   DEFAULT_QUORUM_TIMEOUT_MS, DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_NETWORK_READ_TIMEOUT_MS, DEFAULT_ANNOUNCE_BATCH,
@@ -52,6 +52,8 @@ export const configSchema = z.object({
   dataDir: z.string().min(1).default(DEFAULT_DATA_DIR),
   durability: z.enum(['process', 'power']).default(DEFAULT_DURABILITY),
   allowGaps: z.boolean().default(DEFAULT_ALLOW_GAPS),
+  /** Re-hash every block and transaction read from local storage against its CID (false: a trusted disk). */
+  verifyReads: z.boolean().default(DEFAULT_VERIFY_READS),
   limits: z.object({
     maxTxBytes: z.number().int().positive().default(DEFAULT_MAX_TX_BYTES),
     maxBlockBytes: z.number().int().positive().default(DEFAULT_MAX_BLOCK_BYTES),

@@ -51,6 +51,7 @@ export class StoreMetrics {
   readonly #gcDeleted: Counter
   readonly #gcFreed: Counter
   readonly #gateway: Counter<'gateway' | 'outcome'>
+  readonly #corrupt: Counter<'kind'>
   readonly #thresholds: AlertThresholds
   readonly #log: Logger
   #source: MetricsSource | null = null
@@ -75,6 +76,7 @@ export class StoreMetrics {
     this.#gcRuns = new Counter({ name: METRIC.GC_RUNS, help: 'Garbage collections run', registers })
     this.#gcDeleted = new Counter({ name: METRIC.GC_DELETED_BLOCKS, help: 'Blocks garbage collection deleted', registers })
     this.#gcFreed = new Counter({ name: METRIC.GC_FREED_BYTES, help: 'Block bytes garbage collection freed', registers })
+    this.#corrupt = new Counter({ name: METRIC.CORRUPT_READS, help: 'Local reads whose bytes did not hash to their CID (refused with CorruptDataError)', labelNames: ['kind'], registers })
     this.#gateway = new Counter({ name: METRIC.GATEWAY_REQUESTS, help: 'Requests to IPFS trustless gateways by outcome', labelNames: ['gateway', 'outcome'], registers })
   }
 
@@ -114,6 +116,11 @@ export class StoreMetrics {
     this.#gcRuns.inc()
     this.#gcDeleted.inc(s.deleted)
     this.#gcFreed.inc(s.bytesFreed)
+  }
+
+  /** A local read refused because its bytes did not hash to their CID (`block` bytes or a `transaction` record). */
+  corruptRead (kind: 'block' | 'transaction'): void {
+    this.#corrupt.inc({ kind })
   }
 
   gatewayRequest (gateway: string, outcome: string): void {

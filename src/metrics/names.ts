@@ -42,6 +42,7 @@ export const METRIC = {
   QUORUM_FAILURES: 'chainstore_quorum_failures_total',
   /** Counter, labels `gateway` (host) and `outcome` (ok, not-found, wrong-bytes, …). */
   GATEWAY_REQUESTS: 'chainstore_gateway_requests_total',
+  CORRUPT_READS: 'chainstore_corrupt_reads_total',
   /** Gauge, label `alert`: 1 while an alert is active. */
   ALERT_ACTIVE: 'chainstore_alert_active'
 } as const

@@ -27,6 +27,7 @@ import { NETWORK_DIR } from '../replication/constants.ts'
 import type { Replicator } from '../replication/replicator.ts'
 import type { StateStore } from '../state/index.ts'
 import { ObjectCache } from '../storage/cache.ts'
+import { CorruptDataError } from '../codec/errors.ts'
 import { InvalidQueryError, StoreClosedError } from '../storage/errors.ts'
 import { FetchCache } from '../storage/fetch-cache.ts'
 import { TieredBlocks } from '../storage/fetch-tier.ts'
@@ -195,7 +196,16 @@ function buildStorage (b: Base): Pick<Rooms, 'batch' | 'fetched' | 'lock' | 'loc
   if (gateways != null) remote.add({ source: gatewayBlockSource(gateways) })
   const isPinned = (cid: CID): boolean => b.rooms()?.pins.readPin(cid) != null
   const tiered = new TieredBlocks({ db, blocks, local, fetched, remote, exclusive: async fn => await b.guard.run(fn), startBatch: batch, lock, isPinned, isOpen: b.isOpen, sync, log: b.log })
-  return { batch, fetched, lock, local, localBytes: local.getSync, remote, tiered, blockstore, gateways }
+  // every chain read re-hashes what it read (Kubo's HashOnRead) unless the config trusts the disk
+  const verified = (cid: CID): Uint8Array | undefined => {
+    try {
+      return local.getVerifiedSync(cid)
+    } catch (err) {
+      if (err instanceof CorruptDataError) b.metrics.corruptRead('block')
+      throw err
+    }
+  }
+  return { batch, fetched, lock, local, localBytes: config.verifyReads ? verified : local.getSync, remote, tiered, blockstore, gateways }
 }
 
 /** The chain room (reads, the write pipeline with its stages and listeners) and the pin service its stages feed. */
@@ -212,7 +222,7 @@ function buildChain (b: Base, storage: ReturnType<typeof buildStorage>, policy: 
     fetched: storage.fetched, exclusive: b.exclusive, lock: b.guard, startBatch: storage.batch, isOpen: b.isOpen, sync: b.sync,
     concurrency: config.pinning.concurrency, log: b.logger.child({ room: 'pins' })
   })
-  const reader = new ChainReader({ db, meta, heights, records, txs: new TxRecords(db), localBytes: storage.localBytes, cache, limits: config.limits })
+  const reader = new ChainReader({ db, meta, heights, records, txs: new TxRecords(db), localBytes: storage.localBytes, cache, limits: config.limits, verifyReads: config.verifyReads, onCorrupt: kind => { metrics.corruptRead(kind) } })
   const onCommit: CommitListener[] = [
     c => { metrics.blocksStored(c.blocks.length, c.blocks.reduce((n, x) => n + x.block.txs.length, 0), c.replicated) },
     c => {

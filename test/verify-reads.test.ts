@@ -1,0 +1,84 @@
+/**
+ * Damage at rest never comes back as valid data: every block a chain read
+ * takes from LevelDB is re-hashed against its CID and every transaction
+ * record's bytes against the transaction id (config `verifyReads`, on by
+ * default); a mismatch is a CorruptDataError naming the CID, counted in the
+ * `chainstore_corrupt_reads_total` metric. The damage is written the way
+ * LevelDB would hand it back: altered bytes under the original key.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { CorruptDataError } from '../src/index.ts'
+import { PREFIX, blockKey, digestKey } from '../src/storage/keys.ts'
+import { openTestStore } from './helpers/store.ts'
+
+type Opened = Awaited<ReturnType<typeof openTestStore>>
+const open: Opened[] = []
+afterEach(async () => { for (const t of open.splice(0)) await t.cleanup() })
+
+async function storeWithChain (config: Record<string, unknown> = {}): Promise<Opened> {
+  const t = await openTestStore({ cache: { maxBytes: 0 }, ...config })
+  open.push(t)
+  await t.store.storeBlocks(t.chain.take(3, t.store.config.limits))
+  return t
+}
+
+/** Flips one byte of the stored value under `key` (in the blocks sublevel when `block`). */
+async function flip (t: Opened, key: Uint8Array | string, block: boolean, at: (length: number) => number): Promise<void> {
+  const m = t.store.maintenance()
+  const target: any = block ? m.blocks : m.db
+  const value: Uint8Array = await target.get(key)
+  const altered = Uint8Array.from(value)
+  altered[at(altered.length)] ^= 0x01
+  await target.put(key, altered)
+}
+
+async function corruptReads (t: Opened): Promise<Record<string, number>> {
+  const text = await t.store.metrics.registry.getSingleMetricAsString('chainstore_corrupt_reads_total')
+  const out: Record<string, number> = {}
+  for (const m of text.matchAll(/kind="(\w+)"\} (\d+)/g)) out[m[1]] = Number(m[2])
+  return out
+}
+
+describe('verified local reads', () => {
+  it('a flipped byte in a transaction page makes getBlock a CorruptDataError naming the page, counted in metrics', async () => {
+    const t = await storeWithChain()
+    const block = await t.store.getBlock(1)
+    const page = block.header.txPages[0]
+    await flip(t, blockKey(page), true, n => n - 3)
+    const err = await t.store.getBlock(1).catch(e => e)
+    expect(err).toBeInstanceOf(CorruptDataError)
+    expect(err.message).toContain(page.toString())
+    expect(() => t.store.getBlockSync(1)).toThrow(CorruptDataError)
+    expect((await corruptReads(t)).block).toBe(2)
+    // the other blocks still read
+    expect((await t.store.getBlock(2)).header.height).toBe(2)
+  })
+
+  it('a flipped byte in a header makes getHeader and getBlock fail, not return another header', async () => {
+    const t = await storeWithChain()
+    const cid = t.store.canonicalAt(0)!
+    await flip(t, blockKey(cid), true, () => 5)
+    await expect(t.store.getHeader(0)).rejects.toBeInstanceOf(CorruptDataError)
+    await expect(t.store.getBlock(cid)).rejects.toBeInstanceOf(CorruptDataError)
+  })
+
+  it('a flipped byte in a transaction record\'s bytes makes getTransaction and getReceipt fail', async () => {
+    const t = await storeWithChain()
+    const id = (await t.store.getBlock(2)).txIds[0]
+    await flip(t, digestKey(PREFIX.TX, id.multihash.digest), false, n => n - 1)
+    await expect(t.store.getTransaction(id)).rejects.toBeInstanceOf(CorruptDataError)
+    expect(() => t.store.getTransactionSync(id.toString())).toThrow(/do not hash to it/)
+    await expect(t.store.getReceipt(id)).rejects.toBeInstanceOf(CorruptDataError)
+    expect((await corruptReads(t)).transaction).toBe(3)
+  })
+
+  it('with verifyReads: false (a trusted disk) the same damage is read back unchecked', async () => {
+    const t = await storeWithChain({ verifyReads: false })
+    const id = (await t.store.getBlock(2)).txIds[0]
+    const before = await t.store.getTransaction(id)
+    await flip(t, digestKey(PREFIX.TX, id.multihash.digest), false, n => n - 1)
+    const after = await t.store.getTransaction(id)
+    expect(after.id.equals(before.id)).toBe(true)
+    expect(after.transaction).not.toEqual(before.transaction)
+  })
+})
