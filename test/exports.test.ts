@@ -4,6 +4,7 @@ import * as attestationErrors from '../src/attestations/errors.ts'
 import * as chainErrors from '../src/chain/errors.ts'
 import * as codecErrors from '../src/codec/errors.ts'
 import * as configErrors from '../src/config/errors.ts'
+import * as fileErrors from '../src/files/errors.ts'
 import * as indexErrors from '../src/indexes/errors.ts'
 import * as migrationErrors from '../src/migrations/errors.ts'
 import * as pinningErrors from '../src/pinning/errors.ts'
@@ -12,7 +13,7 @@ import * as stateErrors from '../src/state/errors.ts'
 import * as storageErrors from '../src/storage/errors.ts'
 
 /** Rooms whose errors reach callers of the public API. */
-const rooms = { attestationErrors, chainErrors, codecErrors, configErrors, indexErrors, migrationErrors, pinningErrors, replicationErrors, stateErrors, storageErrors }
+const rooms = { attestationErrors, chainErrors, codecErrors, configErrors, fileErrors, indexErrors, migrationErrors, pinningErrors, replicationErrors, stateErrors, storageErrors }
 
 describe('public errors', () => {
   it('src/index.ts exports every error class of the rooms behind the public API', () => {

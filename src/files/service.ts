@@ -6,6 +6,7 @@ import { InvalidBlockError } from '../codec/errors.ts'
 import { holdInBatch, type PinReader } from '../pinning/records.ts'
 import type { StoreBatch } from '../storage/level.ts'
 import type { ImportDeleteLock } from '../storage/lock.ts'
+import { importSettings, resolveFileSettings, type ImportSettings } from './options.ts'
 import type { AddFileOptions, CatOptions, PutBytesOptions } from './types.ts'
 
 /** What the file service is built from. */
@@ -48,13 +49,25 @@ export class Files {
     })
   }
 
-  /** Adds a payload of any size as a UnixFS DAG (standard IPFS file) and pins its root. */
+  /**
+   * Adds a payload of any size as a UnixFS DAG (standard IPFS file) and pins
+   * its root. The options pick a profile (`unixfs-v1-2025` by default;
+   * `unixfs-v0-2015` gives Kubo's `ipfs add` CIDs) and override its settings;
+   * unknown or out-of-range ones throw `InvalidFileOptionsError` before any
+   * byte is read.
+   */
   async addFile (content: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: AddFileOptions = {}): Promise<CID> {
+    const settings = importSettings(resolveFileSettings(options, this.#i.maxBlockBytes))
+    options.signal?.throwIfAborted()
+    return await this.#add(content, settings, options.signal)
+  }
+
+  async #add (content: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, settings: ImportSettings, signal?: AbortSignal): Promise<CID> {
     // a file's blocks land one Helia put at a time before its pin record
     return await this.#i.lock.import(async () => {
       const cid = content instanceof Uint8Array
-        ? await this.#i.fs.addBytes(content, { signal: options.signal })
-        : await this.#i.fs.addByteStream(content as AsyncIterable<Uint8Array>, { signal: options.signal })
+        ? await this.#i.fs.addBytes(content, { ...settings, signal })
+        : await this.#i.fs.addByteStream(content as AsyncIterable<Uint8Array>, { ...settings, signal })
       // the pin record's write comes after the blocks in LevelDB's log, so
       // syncing it makes all of them durable too
       const batch = this.#i.startBatch()
