@@ -51,7 +51,7 @@ export async function restoreBackup (dir: string, target: string | MaintainedSto
   try {
     return await m.exclusive(async () => await run(m.db, m.blocks, m.sync))
   } finally {
-    m.afterRepair()
+    await m.afterRepair()
   }
 }
 

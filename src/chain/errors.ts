@@ -8,3 +8,5 @@ export class ReceiptNotFoundError extends ChainStoreError {}
 export class ParentNotFoundError extends ChainStoreError {}
 /** A different block is already stored at that height. */
 export class HeightConflictError extends ChainStoreError {}
+/** The canonical chain has heights missing below the head (acknowledged writes lost to damage): writes on top of it are refused until it is repaired. */
+export class ChainHoleError extends ChainStoreError {}

@@ -4,7 +4,7 @@ import type { StoredBlock } from '../codec/types.ts'
 import { assertHeight } from '../codec/validate.ts'
 import type { BlockRecords, HeightIndex } from '../indexes/heights.ts'
 import type { Logger } from '../logger.ts'
-import { HeightConflictError, ParentNotFoundError } from './errors.ts'
+import { ChainHoleError, HeightConflictError, ParentNotFoundError } from './errors.ts'
 import type { StoreBatch } from '../storage/level.ts'
 import type { SerialLock } from '../storage/types.ts'
 import { setHeadInBatch, writeFinalizedInBatch, type ChainMeta } from './meta.ts'
@@ -54,6 +54,8 @@ interface Plan<R> {
  */
 export class ChainWriter {
   readonly #i: ChainWriterInit
+  /** Why local writes are refused (heights lost below the head), or null. */
+  #damage: string | null = null
 
   constructor (init: ChainWriterInit) {
     this.#i = init
@@ -64,10 +66,19 @@ export class ChainWriter {
     return await this.#i.lock.run(async () => { this.#i.assertOpen(); return await fn() })
   }
 
+  /** Refuses local writes (ChainHoleError with `reason`) until {@link recheck} finds the chain whole; null lifts it. */
+  refuseWrites (reason: string | null): void {
+    this.#damage = reason
+  }
+
+  /** Why local writes are refused, or null. */
+  get damage (): string | null { return this.#damage }
+
   /** Local write: blocks extend the canonical chain; then the after-commit listeners (finality, announce, quorum). */
   async store (encoded: EncodedBlock[], options: StoreOptions = {}): Promise<StoredBlock[]> {
     let committed: Committed | null = null
     const stored = await this.exclusive(async () => {
+      if (this.#damage != null) throw new ChainHoleError(`local writes refused: ${this.#damage}; run \`chainstore verify --repair\` or let peers fill the missing heights`)
       const plan = this.#planLocal(encoded)
       committed = await this.#commit(plan, false)
       return plan.results

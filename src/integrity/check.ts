@@ -9,7 +9,7 @@ import { bytesMatchCid } from '../codec/cid.ts'
 import { mhKey, openView, type StoreView } from '../backup/read-store.ts'
 import { decodeHead } from '../chain/meta.ts'
 import { decodeAddressPostings, decodeLogPostings, logBlockCount, logBlockKey, logBlockRow } from '../indexes/postings.ts'
-import { TX_RECORD_HEAD, decodeBlockRecord, decodeLogRecord } from '../indexes/records.ts'
+import { TX_RECORD_HEAD, decodeBlockRecord, decodeLogRecord, decodeTxRecord } from '../indexes/records.ts'
 import { decodePinValue, type PinRecord } from '../pinning/records.ts'
 import { heightOfRootKey } from '../state/keys.ts'
 import { META_HEAD, PREFIX, blockKey, blockTxIdsKey, digestKey, prefixRange, readU64 } from '../storage/keys.ts'
@@ -41,6 +41,8 @@ export interface CheckResult {
   headWrong: boolean
   /** Stored blocks missing from the height index below a canonical block that links them (reindexed by the repair). */
   holes: CID[]
+  /** Canonical blocks lost below the head (neither indexed nor stored): the header CID at the top of each gap and the gap's lowest height. */
+  lost: Array<{ cid: CID, height: number, from: number }>
   /** Header digest by canonical height (latin1), for checking transaction records without a read each. */
   canonical: Map<number, string>
 }
@@ -57,10 +59,10 @@ export function cidOfBlockKey (key: string): CID {
  * that disagrees with the height index, a state root at head with missing
  * trie nodes. LevelDB errors become findings; the scan goes on where it can.
  */
-export async function checkStore (db: RootDb, blocksDb: BlocksDb, options: { onProgress?: IntegrityProgress, signal?: AbortSignal, maxFindings?: number } = {}): Promise<CheckResult> {
+export async function checkStore (db: RootDb, blocksDb: BlocksDb, options: { onProgress?: IntegrityProgress, signal?: AbortSignal, maxFindings?: number, allowGaps?: boolean } = {}): Promise<CheckResult> {
   const view = openView(db, blocksDb)
   const max = options.maxFindings ?? 1000
-  const r: CheckResult = { findings: [], counts: {}, blocks: 0, bytes: 0, heights: 0, pins: 0, refetch: new Map(), badKeys: new Set(), dangling: [], reindex: false, headWrong: false, holes: [], canonical: new Map() }
+  const r: CheckResult = { findings: [], counts: {}, blocks: 0, bytes: 0, heights: 0, pins: 0, refetch: new Map(), badKeys: new Set(), dangling: [], reindex: false, headWrong: false, holes: [], lost: [], canonical: new Map() }
   const find = (f: Finding): void => {
     r.counts[f.kind] = (r.counts[f.kind] ?? 0) + 1
     if (r.findings.length < max) r.findings.push(f)
@@ -110,7 +112,7 @@ async function * safeIterate (view: StoreView, range: Parameters<StoreView['iter
   }
 }
 
-async function scanBlocks (view: StoreView, r: CheckResult, find: Find, want: (cid: CID) => void, options: { onProgress?: IntegrityProgress, signal?: AbortSignal }): Promise<void> {
+async function scanBlocks (view: StoreView, r: CheckResult, find: Find, want: (cid: CID) => void, options: { onProgress?: IntegrityProgress, signal?: AbortSignal, allowGaps?: boolean }): Promise<void> {
   let total: number | undefined
   if (options.onProgress != null) {
     total = 0
@@ -140,7 +142,7 @@ async function scanBlocks (view: StoreView, r: CheckResult, find: Find, want: (c
   options.onProgress?.({ phase: 'blocks', done: r.blocks, total: total ?? r.blocks })
 }
 
-async function scanChain (view: StoreView, r: CheckResult, find: Find, read: (cid: CID) => Uint8Array | undefined, get: (k: Uint8Array) => Uint8Array | undefined, want: (cid: CID) => void, options: { onProgress?: IntegrityProgress, signal?: AbortSignal }): Promise<void> {
+async function scanChain (view: StoreView, r: CheckResult, find: Find, read: (cid: CID) => Uint8Array | undefined, get: (k: Uint8Array) => Uint8Array | undefined, want: (cid: CID) => void, options: { onProgress?: IntegrityProgress, signal?: AbortSignal, allowGaps?: boolean }): Promise<void> {
   r.canonical.clear()
   let prev: { height: number, cid: CID } | undefined
   let top: { height: number, cid: CID } | undefined
@@ -173,6 +175,11 @@ async function scanChain (view: StoreView, r: CheckResult, find: Find, read: (ci
         r.holes.push(h.parent)
         r.reindex = true
         find({ kind: 'missing-index', height: height - 1, cid: h.parent.toString(), message: `height ${height - 1} is missing from the height index; its block ${h.parent.toString()} is stored` })
+      } else if (!options.allowGaps) {
+        // neither indexed nor stored: acknowledged blocks lost below the head (a damaged log); peers can refill them
+        const from = prev == null ? 0 : prev.height + 1
+        r.lost.push({ cid: h.parent, height: height - 1, from })
+        find({ kind: 'missing-height', height: height - 1, cid: h.parent.toString(), message: `heights ${from}..${height - 1} are missing below the head and their blocks are not stored (block ${h.parent.toString()} at ${height - 1} among them); fetch them from peers` })
       }
     }
     if (prev != null && prev.height === height - 1 && (h.parent == null || !h.parent.equals(prev.cid))) {
@@ -221,6 +228,14 @@ async function scanIndexes (view: StoreView, r: CheckResult, find: Find, get: (k
     if (ids != null) ids = ids.size < TX_ID_SET_MAX ? ids.add(Buffer.from(key.buffer, key.byteOffset + 1, 32).toString('latin1')) : undefined
     if (value.length <= TX_RECORD_HEAD) { r.dangling.push(key); r.reindex = true; find({ kind: 'dangling-index', message: `transaction record ${cidFromDigest(key.subarray(1)).toString()} does not decode` }); continue }
     const height = readU64(value, 96)
+    let txBytes: Uint8Array | undefined
+    try { txBytes = decodeTxRecord(value).txBytes } catch {}
+    if (txBytes == null || !bytesMatchCid(cidFromDigest(key.subarray(1)), txBytes)) {
+      r.dangling.push(key)
+      r.reindex = true
+      find({ kind: 'corrupt-record', height, cid: cidFromDigest(key.subarray(1)).toString(), message: `transaction ${cidFromDigest(key.subarray(1)).toString()}: the record's bytes do not hash to its id` })
+      continue
+    }
     const at = r.canonical.get(height)
     if (at == null || at !== Buffer.from(value.buffer, value.byteOffset, 32).toString('latin1')) {
       r.dangling.push(key)
@@ -265,7 +280,7 @@ async function scanIndexes (view: StoreView, r: CheckResult, find: Find, get: (k
 }
 
 /** Every pinned DAG (state `pinned`) is whole: chain pins hold header (and pages), other deep pins their whole DAG. */
-async function scanPins (view: StoreView, r: CheckResult, find: Find, read: (cid: CID) => Uint8Array | undefined, want: (cid: CID) => void, options: { onProgress?: IntegrityProgress, signal?: AbortSignal }): Promise<void> {
+async function scanPins (view: StoreView, r: CheckResult, find: Find, read: (cid: CID) => Uint8Array | undefined, want: (cid: CID) => void, options: { onProgress?: IntegrityProgress, signal?: AbortSignal, allowGaps?: boolean }): Promise<void> {
   const expanded = new Set<string>()
   for await (const [key, value] of safeIterate(view, prefixRange(Uint8Array.of(PREFIX.PIN)), 'pin records', find)) {
     options.signal?.throwIfAborted()

@@ -23,14 +23,15 @@ function total (counts: Partial<Record<FindingKind, number>>): number {
 export async function verifyStore (store: RepairableStore, options: VerifyStoreOptions = {}): Promise<IntegritySummary> {
   const started = performance.now()
   const m = store.maintenance()
-  const first = await checkStore(m.db, m.blocks, options)
+  const allowGaps = store.config.allowGaps === true
+  const first = await checkStore(m.db, m.blocks, { ...options, allowGaps })
   const problems = total(first.counts)
   let after: CheckResult = first
   let repairedInfo = { refetched: 0, refetchFailed: [] as Array<{ cid: string, reason: string }>, reindexed: 0 }
   if (options.repair === true && options.reindex === true) first.reindex = true
   if (options.repair === true && (problems > 0 || options.reindex === true)) {
     repairedInfo = await repairStore(store, first, options)
-    after = await checkStore(m.db, m.blocks, { ...options, onProgress: undefined })
+    after = await checkStore(m.db, m.blocks, { ...options, allowGaps, onProgress: undefined })
   }
   const left = total(after.counts)
   return {

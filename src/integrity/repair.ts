@@ -1,5 +1,5 @@
 import type { CID } from 'multiformats/cid'
-import { blockFromBytes } from '../codec/from-bytes.ts'
+import { blockFromBytes, headerLinks } from '../codec/from-bytes.ts'
 import { recordBlock, indexBlock } from '../indexes/writer.ts'
 import { setHeadInBatch } from '../chain/meta.ts'
 import { blockKey } from '../storage/keys.ts'
@@ -52,6 +52,7 @@ export async function repairStore (store: RepairableStore, found: CheckResult, o
     }
     options.onProgress?.({ phase: 'refetch', done: ++done, total: found.refetch.size })
   }
+  await refillLost(store, found, out, options)
   if (found.reindex || found.holes.length > 0 || found.dangling.length > 0 || found.headWrong || out.refetched > 0) {
     await m.exclusive(async () => {
       let batch = startBatch(m.db, m.blocks)
@@ -96,7 +97,39 @@ export async function repairStore (store: RepairableStore, found: CheckResult, o
       if (found.headWrong && top != null) setHeadInBatch(batch, top)
       await batch.write(true)
     })
-    m.afterRepair()
+    await m.afterRepair()
   }
   return out
+}
+
+/**
+ * Fetches back canonical blocks lost below the head (header, then its pages,
+ * each verified by `store.getBytes`), walking parent links down each gap;
+ * the refilled blocks are then indexed by the hole walk of the repair.
+ */
+async function refillLost (store: RepairableStore, found: CheckResult, out: RepairOutcome, options: { onProgress?: IntegrityProgress, signal?: AbortSignal }): Promise<void> {
+  const m = store.maintenance()
+  for (const gap of found.lost) {
+    let cid: CID | null = gap.cid
+    for (let height = gap.height; cid != null && height >= gap.from; height--) {
+      options.signal?.throwIfAborted()
+      const at: CID = cid
+      if (m.blocks.getSync(blockKey(at)) != null) break
+      try {
+        const header = await store.getBytes(at, { signal: options.signal })
+        const links = headerLinks(header)
+        const pages = []
+        for (const p of links.pages) pages.push({ cid: p, bytes: await store.getBytes(p, { signal: options.signal }) })
+        await store.putVerifiedBlocks([{ cid: at, bytes: header }, ...pages])
+        out.refetched += 1 + pages.length
+        if (height === gap.height) found.holes.push(at)
+        cid = links.parent
+      } catch (err) {
+        if (options.signal?.aborted === true) throw err
+        out.refetchFailed.push({ cid: at.toString(), reason: `height ${height}, lost below the head: ${(err as Error).message}` })
+        break
+      }
+      options.onProgress?.({ phase: 'refetch', done: gap.height - height + 1, total: gap.height - gap.from + 1 })
+    }
+  }
 }

@@ -4,7 +4,7 @@ import type { MaintenanceAccess } from '../node/chainstore.ts'
 /** Kinds of problem a check finds. */
 export const FINDING_KINDS = [
   'corrupt-block', 'unreadable', 'storage-corruption', 'missing-block', 'missing-index', 'dangling-index',
-  'index-mismatch', 'incomplete-pin', 'head-mismatch', 'missing-state-node'
+  'index-mismatch', 'incomplete-pin', 'head-mismatch', 'missing-state-node', 'corrupt-record', 'missing-height'
 ] as const
 export type FindingKind = typeof FINDING_KINDS[number]
 
@@ -59,7 +59,7 @@ export interface IntegritySummary {
 /** What integrity repair needs of a store beyond maintenance: network reads and verified block writes (a ChainStore fits). */
 export interface RepairableStore {
   maintenance: () => MaintenanceAccess
-  config: { limits: import('../codec/types.ts').CodecLimits }
+  config: { limits: import('../codec/types.ts').CodecLimits, allowGaps?: boolean }
   getBytes: (cid: CID, options?: { signal?: AbortSignal, timeoutMs?: number }) => Promise<Uint8Array>
   putVerifiedBlocks: (blocks: Array<{ cid: CID, bytes: Uint8Array }>) => Promise<void>
 }

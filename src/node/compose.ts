@@ -8,6 +8,7 @@ import { ChainReader } from '../chain/reader.ts'
 import { blockBytesStage, indexStage } from '../chain/stages.ts'
 import type { ChainEventMap, CommitListener } from '../chain/types.ts'
 import { ChainWriter } from '../chain/writer.ts'
+import { checkContinuity, describeContinuity } from '../chain/continuity.ts'
 import { STORE_EVENTS } from '../chain/constants.ts'
 import type { ChainStoreConfig } from '../config/index.ts'
 import { Files } from '../files/service.ts'
@@ -58,6 +59,8 @@ export interface Rooms {
   db: RootDb
   blocks: BlocksDb
   sync: boolean
+  /** Checks the canonical heights below the head (at open, after a repair); local writes are refused while some are missing. */
+  checkChain: () => Promise<void>
   /** The store's Helia: networked when the network is on, else built on first use. */
   helia: HeliaRoom
   /** The blocks sublevel as a Blockstore (what Helia and UnixFS write through). */
@@ -156,8 +159,15 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
       for (const x of list) batch.putBlock(x.cid, x.bytes)
       await batch.write(base.sync)
     },
-    stateStore: null, attestations: null, replication: null, lifecycle: new Lifecycle()
+    stateStore: null, attestations: null, replication: null, lifecycle: new Lifecycle(),
+    checkChain: async () => {
+      const found = await checkContinuity(new HeightIndex(db), chain.meta.head(), { allowGaps: config.allowGaps })
+      const reason = describeContinuity(found)
+      if (reason != null) log.error({ missing: found.missing.slice(0, 20), aboveHead: found.aboveHead }, `chain damaged: ${reason}`)
+      chain.writer.refuseWrites(reason)
+    }
   }
+  await rooms.checkChain()
   return rooms
 }
 
@@ -297,9 +307,10 @@ export function maintenanceOf (r: Rooms): MaintenanceAccess {
     blocks: r.blocks,
     sync: r.sync,
     exclusive: async <T>(fn: () => Promise<T>): Promise<T> => await r.writer.exclusive(fn),
-    afterRepair: () => {
+    afterRepair: async () => {
       r.meta.reload()
       r.cache.clear()
+      await r.checkChain()
     }
   }
 }

@@ -161,6 +161,6 @@ export interface MaintenanceAccess {
   sync: boolean
   /** Runs `fn` under the store's write lock (no other write, pin or GC meanwhile). */
   exclusive: <T>(fn: () => Promise<T>) => Promise<T>
-  /** Reloads what the store keeps in memory (head, finalized height, memory tier) after a rewrite. */
-  afterRepair: () => void
+  /** Reloads what the store keeps in memory (head, finalized height, memory tier) after a rewrite and checks the chain again. */
+  afterRepair: () => Promise<void>
 }
