@@ -200,6 +200,15 @@ describe('addFile: options it does not know or cannot use', () => {
   })
 })
 
+describe('cat', () => {
+  it('a file the store does not hold throws FileNotFoundError naming its CID', async () => {
+    const absent = 'QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB' // a well-known CID nothing here added
+    const err = await catAll(absent).catch((e: Error) => e)
+    expect((err as Error).name).toBe('FileNotFoundError')
+    expect((err as Error).message).toContain(absent)
+  })
+})
+
 async function countPins (): Promise<number> {
   let n = 0
   for await (const _ of store.pins()) n++

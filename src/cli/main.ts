@@ -15,6 +15,7 @@ import { startProgress, type Progress } from './progress.ts'
 import { showSyncProgress } from './sync-progress.ts'
 import { registerMaintenanceCommands } from './maintenance.ts'
 import { registerNetworkCommands } from './network-commands.ts'
+import { registerFileCommands } from './file-commands.ts'
 import { PIN_STATES, type PinState } from '../pinning/records.ts'
 import { InvalidQueryError } from '../storage/errors.ts'
 import { assertStoreExists, intOption, outputFileError, readJsonFile, typedFsError } from './input.ts'
@@ -361,6 +362,7 @@ program.command('bench')
     if (code !== 0) process.exit(code)
   })
 
+registerFileCommands(program, { withStore, print })
 registerMaintenanceCommands(program, { withStore, print, config })
 
 /** The README's exit code of an error, by its stable name. */

@@ -6,6 +6,7 @@ import { InvalidBlockError } from '../codec/errors.ts'
 import { holdInBatch, type PinReader } from '../pinning/records.ts'
 import type { StoreBatch } from '../storage/level.ts'
 import type { ImportDeleteLock } from '../storage/lock.ts'
+import { FileNotFoundError } from './errors.ts'
 import { importSettings, resolveFileSettings, type ImportSettings } from './options.ts'
 import type { AddFileOptions, CatOptions, PutBytesOptions } from './types.ts'
 
@@ -77,8 +78,14 @@ export class Files {
     })
   }
 
-  /** Streams a UnixFS file's bytes from local blocks. */
+  /** Streams a UnixFS file's bytes from local blocks; a block this store does not hold throws `FileNotFoundError`. */
   async * cat (cid: CID, options: CatOptions = {}): AsyncGenerator<Uint8Array> {
-    yield * this.#i.fs.cat(cid, { ...options, offline: true } as any)
+    try {
+      yield * this.#i.fs.cat(cid, { ...options, offline: true } as any)
+    } catch (err) {
+      // Helia says only "Not Found", not which file
+      if ((err as Error).name === 'NotFoundError') throw new FileNotFoundError(`cat ${cid.toString()}: a block of this file is not in the store (cat reads local blocks only)`, { cause: err })
+      throw err
+    }
   }
 }
