@@ -190,4 +190,33 @@ describe('integrity', () => {
     expect(repaired.unfixed).toEqual([])
     expect((await b.store.getTransaction(id)).id.equals(id)).toBe(true)
   })
+
+  it('log records LevelDB dropped at open are reported: local writes refused, verify names the lost writes and the gap they left; repair clears the mark, the gap keeps writes refused', async () => {
+    const t = await openTestStore()
+    cleanups.push(t.cleanup)
+    for (let i = 0; i < 4; i++) await t.store.storeBlocks(t.chain.take(5, t.store.config.limits))
+    await t.store.stop()
+    const levelDir = join(t.dir, 'data', 'level')
+    const log = (await readdir(levelDir)).find(f => f.endsWith('.log'))!
+    const bytes = await readFile(join(levelDir, log))
+    expect(bytes.length).toBeGreaterThan(4096)
+    // a flip in the middle of the log: LevelDB drops the damaged records and opens anyway
+    bytes[Math.floor(bytes.length / 2)] ^= 0x20
+    await writeFile(join(levelDir, log), bytes)
+    const reopened = await t.reopen()
+    const refused = await reopened.storeBlocks(t.chain.take(1, reopened.config.limits)).catch(e => e)
+    expect(refused).toBeInstanceOf(ChainHoleError)
+    expect(refused.message).toMatch(/dropped \d+ bytes of its write-ahead log/)
+    const found = await verifyStore(reopened)
+    expect(found.counts['lost-writes']).toBe(1)
+    const repaired = await verifyStore(reopened, { repair: true })
+    expect(repaired.unfixedCounts['lost-writes'] ?? 0).toBe(0)
+    // the flip takes a middle batch (or two): its heights are gone, the last batch survived above them; with no peer
+    // or gateway to refill them, verify still names the gap and local writes stay refused (never built upon)
+    expect(repaired.unfixedCounts['missing-height']).toBe(1)
+    const still = await reopened.storeBlocks(t.chain.take(1, reopened.config.limits)).catch(e => e)
+    expect(still).toBeInstanceOf(ChainHoleError)
+    expect(still.message).toContain('below the head are missing')
+    expect(still.message).not.toMatch(/write-ahead log/)
+  })
 })

@@ -14,6 +14,7 @@ import { decodePinValue, type PinRecord } from '../pinning/records.ts'
 import { heightOfRootKey } from '../state/keys.ts'
 import { META_HEAD, PREFIX, blockKey, blockTxIdsKey, digestKey, prefixRange, readU64 } from '../storage/keys.ts'
 import type { BlocksDb, RootDb } from '../storage/level.ts'
+import { describeLogDamage, readLogDamage } from '../storage/damage.ts'
 import type { Finding, FindingKind, IntegrityProgress } from './types.ts'
 
 /** Emit progress every this many items. */
@@ -43,6 +44,8 @@ export interface CheckResult {
   holes: CID[]
   /** Canonical blocks lost below the head (neither indexed nor stored): the header CID at the top of each gap and the gap's lowest height. */
   lost: Array<{ cid: CID, height: number, from: number }>
+  /** The store holds a log-damage mark (LevelDB dropped log records at an open). */
+  logDamage: boolean
   /** Header digest by canonical height (latin1), for checking transaction records without a read each. */
   canonical: Map<number, string>
 }
@@ -62,7 +65,7 @@ export function cidOfBlockKey (key: string): CID {
 export async function checkStore (db: RootDb, blocksDb: BlocksDb, options: { onProgress?: IntegrityProgress, signal?: AbortSignal, maxFindings?: number, allowGaps?: boolean } = {}): Promise<CheckResult> {
   const view = openView(db, blocksDb)
   const max = options.maxFindings ?? 1000
-  const r: CheckResult = { findings: [], counts: {}, blocks: 0, bytes: 0, heights: 0, pins: 0, refetch: new Map(), badKeys: new Set(), dangling: [], reindex: false, headWrong: false, holes: [], lost: [], canonical: new Map() }
+  const r: CheckResult = { findings: [], counts: {}, blocks: 0, bytes: 0, heights: 0, pins: 0, refetch: new Map(), badKeys: new Set(), dangling: [], reindex: false, headWrong: false, holes: [], lost: [], logDamage: false, canonical: new Map() }
   const find = (f: Finding): void => {
     r.counts[f.kind] = (r.counts[f.kind] ?? 0) + 1
     if (r.findings.length < max) r.findings.push(f)
@@ -87,6 +90,11 @@ export async function checkStore (db: RootDb, blocksDb: BlocksDb, options: { onP
       r.reindex = true
       return undefined
     }
+  }
+  const damage = readLogDamage({ getSync: (key: Uint8Array) => get(key) } as any)
+  if (damage != null) {
+    r.logDamage = true
+    find({ kind: 'lost-writes', message: `${describeLogDamage(damage)}; they cannot be rebuilt from this store (peers resend what they hold); repair clears the mark so local writes resume` })
   }
   try {
     await scanBlocks(view, r, find, wantBlock, options)

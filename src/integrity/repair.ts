@@ -5,6 +5,7 @@ import { setHeadInBatch } from '../chain/meta.ts'
 import { blockKey } from '../storage/keys.ts'
 import { HeightIndex } from '../indexes/heights.ts'
 import { startBatch } from '../storage/level.ts'
+import { LOG_DAMAGE_KEY } from '../storage/damage.ts'
 import type { CheckResult } from './check.ts'
 import type { IntegrityProgress, RepairableStore } from './types.ts'
 
@@ -53,7 +54,7 @@ export async function repairStore (store: RepairableStore, found: CheckResult, o
     options.onProgress?.({ phase: 'refetch', done: ++done, total: found.refetch.size })
   }
   await refillLost(store, found, out, options)
-  if (found.reindex || found.holes.length > 0 || found.dangling.length > 0 || found.headWrong || out.refetched > 0) {
+  if (found.reindex || found.holes.length > 0 || found.dangling.length > 0 || found.headWrong || found.logDamage || out.refetched > 0) {
     await m.exclusive(async () => {
       let batch = startBatch(m.db, m.blocks)
       const heights = new HeightIndex(m.db)
@@ -95,6 +96,8 @@ export async function repairStore (store: RepairableStore, found: CheckResult, o
         }
       }
       if (found.headWrong && top != null) setHeadInBatch(batch, top)
+      // what the damaged log held is gone from here: the mark has told its story (verify's findings, the error log)
+      if (found.logDamage) batch.del(LOG_DAMAGE_KEY)
       await batch.write(true)
     })
     await m.afterRepair()

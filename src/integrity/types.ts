@@ -4,7 +4,7 @@ import type { MaintenanceAccess } from '../node/chainstore.ts'
 /** Kinds of problem a check finds. */
 export const FINDING_KINDS = [
   'corrupt-block', 'unreadable', 'storage-corruption', 'missing-block', 'missing-index', 'dangling-index',
-  'index-mismatch', 'incomplete-pin', 'head-mismatch', 'missing-state-node', 'corrupt-record', 'missing-height'
+  'index-mismatch', 'incomplete-pin', 'head-mismatch', 'missing-state-node', 'corrupt-record', 'missing-height', 'lost-writes'
 ] as const
 export type FindingKind = typeof FINDING_KINDS[number]
 

@@ -24,6 +24,7 @@ import { exportSnapshot, importSnapshot, type SnapshotInfo, type SnapshotManifes
 import type { KvStore } from '../storage/kv.ts'
 import type { BlockSource } from '../storage/types.ts'
 import { openLevel, type MaintenanceAccess } from '../storage/level.ts'
+import { recordLogDamage } from '../storage/damage.ts'
 import { composeRooms, kvOf, maintenanceOf, type HostParts, type Rooms, type StoreEventMap } from './compose.ts'
 import { addLifecycle } from './start.ts'
 import { StatusReader } from './status.ts'
@@ -59,8 +60,9 @@ export class ChainStore {
 
   /** Opens the data dir, builds the rooms and starts them. Use `createChainStore`. */
   static async open (config: ChainStoreConfig, logger: Logger, host: HostParts = {}): Promise<ChainStore> {
-    const { db, blocks } = await openLevel(config.dataDir, config.level)
+    const { db, blocks, logDamage } = await openLevel(config.dataDir, config.level)
     try {
+      if (logDamage != null) await recordLogDamage(db, logDamage)
       const rooms = await composeRooms(config, logger, db, blocks, host)
       const store = new ChainStore(rooms)
       addLifecycle(rooms, logger, async () => await store.status())

@@ -9,6 +9,7 @@ import { blockBytesStage, indexStage } from '../chain/stages.ts'
 import type { ChainEventMap, CommitListener } from '../chain/types.ts'
 import { ChainWriter } from '../chain/writer.ts'
 import { checkContinuity, describeContinuity } from '../chain/continuity.ts'
+import { describeLogDamage, readLogDamage } from '../storage/damage.ts'
 import { STORE_EVENTS } from '../chain/constants.ts'
 import type { ChainStoreConfig } from '../config/index.ts'
 import { Files } from '../files/service.ts'
@@ -162,8 +163,9 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
     stateStore: null, attestations: null, replication: null, lifecycle: new Lifecycle(),
     checkChain: async () => {
       const found = await checkContinuity(new HeightIndex(db), chain.meta.head(), { allowGaps: config.allowGaps })
-      const reason = describeContinuity(found)
-      if (reason != null) log.error({ missing: found.missing.slice(0, 20), aboveHead: found.aboveHead }, `chain damaged: ${reason}`)
+      const damage = readLogDamage(db)
+      const reason = [describeContinuity(found), damage == null ? null : describeLogDamage(damage)].filter(x => x != null).join('; ') || null
+      if (reason != null) log.error({ missing: found.missing.slice(0, 20), aboveHead: found.aboveHead, logDamage: damage }, `chain damaged: ${reason}`)
       chain.writer.refuseWrites(reason)
     }
   }

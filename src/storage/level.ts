@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import type { CID } from 'multiformats/cid'
@@ -63,7 +63,7 @@ export interface LevelTuning {
 }
 
 /** Opens (creating if missing) the node's LevelDB; a second process gets StoreLockedError. */
-export async function openLevel (dataDir: string, tuning: LevelTuning): Promise<{ db: RootDb, blocks: BlocksDb }> {
+export async function openLevel (dataDir: string, tuning: LevelTuning): Promise<{ db: RootDb, blocks: BlocksDb, logDamage: LogDamage | null }> {
   const location = join(dataDir, LEVEL_DIR)
   try {
     await mkdir(location, { recursive: true })
@@ -81,7 +81,40 @@ export async function openLevel (dataDir: string, tuning: LevelTuning): Promise<
     if (isReadOnly(err)) throw readOnly(dataDir, err)
     throw new StoreOpenError(`cannot open data dir ${dataDir}: ${innermost(err)}`, { cause: err })
   }
-  return { db, blocks: blocksOf(db) }
+  return { db, blocks: blocksOf(db), logDamage: await recoveryDamage(location) }
+}
+
+/** What LevelDB dropped of its write-ahead log while recovering it at open. */
+export interface LogDamage {
+  /** Bytes of log records dropped. */
+  droppedBytes: number
+  /** Log records (or runs of them) dropped. */
+  drops: number
+  /** The first few lines LevelDB wrote about it. */
+  lines: string[]
+}
+
+/**
+ * Reads what LevelDB reported while recovering its log at this open.
+ * Without paranoid checks (classic-level offers no option for them) LevelDB
+ * skips log records it cannot read ("dropping N bytes; Corruption: …") and
+ * opens anyway, losing every write in them; it says so only in the info log
+ * (`LOG`, started afresh at each open, the previous one kept as `LOG.old`).
+ */
+export async function recoveryDamage (location: string): Promise<LogDamage | null> {
+  let text: string
+  try { text = await readFile(join(location, 'LOG'), 'utf8') } catch { return null }
+  let droppedBytes = 0
+  let drops = 0
+  const lines: string[] = []
+  for (const line of text.split('\n')) {
+    const m = /dropping (\d+) bytes; Corruption/.exec(line)
+    if (m == null) continue
+    droppedBytes += Number(m[1])
+    drops++
+    if (lines.length < 5) lines.push(line.replace(/^\S+ \S+ /, ''))
+  }
+  return drops === 0 ? null : { droppedBytes, drops, lines }
 }
 
 /**
