@@ -40,8 +40,9 @@ describe('migrations', () => {
     const progress: string[] = []
     const r = await runMigrations(db, { logger: quietLogger, onProgress: p => progress.push(`${p.step}/${p.of} ${p.name} ${p.done}/${p.total}`) })
     expect(r).toEqual({ from: 1, to: CURRENT_SCHEMA, applied: MIGRATIONS.map(m => m.name) })
-    expect(progress).toContain('1/2 store-identity 1/1')
-    expect(progress).toContain('2/2 index-postings 3/3')
+    expect(progress).toContain('1/3 store-identity 1/1')
+    expect(progress).toContain('2/3 index-postings 3/3')
+    expect(progress.some(p => p.startsWith('3/3 record-checksums'))).toBe(true)
     expect(readSchemaVersion(db)).toBe(CURRENT_SCHEMA)
     const id = readStoreId(db)
     expect(id).toMatch(/^[0-9a-f]{32}$/)
@@ -90,7 +91,7 @@ describe('migrations', () => {
       return n
     }
     expect(await legacy()).toBeGreaterThan(100)
-    expect(await runMigrations(db, { logger: quietLogger })).toEqual({ from: 2, to: 3, applied: ['index-postings'] })
+    expect(await runMigrations(db, { logger: quietLogger })).toEqual({ from: 2, to: CURRENT_SCHEMA, applied: ['index-postings', 'record-checksums'] })
     expect(await legacy()).toBe(0)
     expect(db.getSync(META_POSTINGS_CONVERTED)).toBeUndefined()
     await db.close()

@@ -8,7 +8,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { CorruptDataError } from '../src/index.ts'
-import { PREFIX, blockKey, digestKey } from '../src/storage/keys.ts'
+import { PREFIX, blockKey, blockTxIdsKey, digestKey } from '../src/storage/keys.ts'
 import { openTestStore } from './helpers/store.ts'
 
 type Opened = Awaited<ReturnType<typeof openTestStore>>
@@ -67,18 +67,32 @@ describe('verified local reads', () => {
     const id = (await t.store.getBlock(2)).txIds[0]
     await flip(t, digestKey(PREFIX.TX, id.multihash.digest), false, n => n - 1)
     await expect(t.store.getTransaction(id)).rejects.toBeInstanceOf(CorruptDataError)
-    expect(() => t.store.getTransactionSync(id.toString())).toThrow(/do not hash to it/)
+    expect(() => t.store.getTransactionSync(id.toString())).toThrow(CorruptDataError)
     await expect(t.store.getReceipt(id)).rejects.toBeInstanceOf(CorruptDataError)
     expect((await corruptReads(t)).transaction).toBe(3)
   })
 
-  it('with verifyReads: false (a trusted disk) the same damage is read back unchecked', async () => {
+  it('with verifyReads: false (a trusted disk) damaged block bytes are read back unchecked', async () => {
+    const t = await storeWithChain({ verifyReads: false })
+    const page = (await t.store.getBlock(1)).header.txPages[0]
+    const before = Uint8Array.from(t.store.localBytes(page)!)
+    await flip(t, blockKey(page), true, n => n - 3)
+    const after = t.store.localBytes(page)!
+    expect(after).not.toEqual(before)
+    expect((await corruptReads(t)).block ?? 0).toBe(0)
+  })
+
+  it('a flipped byte in a transaction record\'s location (no CID covers it) fails the record\'s checksum', async () => {
     const t = await storeWithChain({ verifyReads: false })
     const id = (await t.store.getBlock(2)).txIds[0]
-    const before = await t.store.getTransaction(id)
-    await flip(t, digestKey(PREFIX.TX, id.multihash.digest), false, n => n - 1)
-    const after = await t.store.getTransaction(id)
-    expect(after.id.equals(before.id)).toBe(true)
-    expect(after.transaction).not.toEqual(before.transaction)
+    // byte 100: inside the height field of the record's fixed head
+    await flip(t, digestKey(PREFIX.TX, id.multihash.digest), false, () => 100)
+    await expect(t.store.getTransaction(id)).rejects.toThrow(/fail their checksum/)
+  })
+
+  it('a flipped byte in a block\'s transaction id list fails its checksum instead of naming other transactions', async () => {
+    const t = await storeWithChain()
+    await flip(t, blockTxIdsKey(1), false, () => 7)
+    expect(() => t.store.getBlockSync(1)).toThrow(CorruptDataError)
   })
 })

@@ -129,7 +129,7 @@ export class ChainReader {
     }
     if (transactions.length !== header.txCount) throw new CorruptDataError(`block ${cid.toString()}: header says ${header.txCount} transactions, pages hold ${transactions.length}`)
     // side-branch blocks have no canonical index entries: ids from the pages
-    const txIds = (this.#i.heights.isCanonical(cid, header.height) ? this.#i.heights.txIds(header.height, header.txCount) : undefined) ??
+    const txIds = (this.#i.heights.isCanonical(cid, header.height) ? this.#canonicalTxIds(header.height, header.txCount) : undefined) ??
       this.encoded(cid).txs.map(t => t.id)
     const block: Block = { cid, header, transactions, txIds }
     // decoded objects take about twice their encoded size, plus the id CIDs
@@ -139,6 +139,15 @@ export class ChainReader {
       this.#i.cache.set('block', cid.toString(), block, estimate)
     }
     return block
+  }
+
+  #canonicalTxIds (height: number, count: number): CID[] | undefined {
+    try {
+      return this.#i.heights.txIds(height, count)
+    } catch (err) {
+      if (err instanceof CorruptDataError) this.#i.onCorrupt('block')
+      throw err
+    }
   }
 
   /**
@@ -156,7 +165,13 @@ export class ChainReader {
 
   #txRecord (txId: string | CID): { id: CID, record: TxRecord } {
     const id = parseCid(txId, 'txId')
-    const record = this.#i.txs.get(id)
+    let record: TxRecord | undefined
+    try {
+      record = this.#i.txs.get(id)
+    } catch (err) {
+      if (err instanceof CorruptDataError) this.#i.onCorrupt('transaction')
+      throw err
+    }
     if (record == null) throw new TransactionNotFoundError(`no transaction ${id.toString()}`)
     if (this.#i.verifyReads && !bytesMatchCid(id, record.txBytes)) {
       this.#i.onCorrupt('transaction')

@@ -123,9 +123,11 @@ program.command('start')
     const logger = createLogger({ level: g.logLevel === 'warn' ? 'info' : g.logLevel })
     const store = await ChainStore.open(cfg, logger)
     let stopping = false
+    let stopSyncProgress = (): void => {}
     const shutdown = async (): Promise<void> => {
       if (stopping) return
       stopping = true
+      stopSyncProgress()
       // a stop that outlasts its grace aborts OrbitDB's network reads, and an
       // aborted read can reject inside OrbitDB where nothing catches it: on the
       // way out that is not a failure of the node (see Replicator.stop)
@@ -158,7 +160,7 @@ program.command('start')
       : ''
     print(`serving reads on ${api.url} (Ctrl-C to stop); dashboard ${api.url}/${example}${network}`, { api: api.url, ...(rep != null ? { peerId: rep.peerId, identity: rep.identityId, addresses: rep.addresses() } : {}) })
     // catching up with the network shows progress (and says when it is in sync)
-    if (rep != null) showSyncProgress(store)
+    if (rep != null) stopSyncProgress = showSyncProgress(store)
   })
 
 registerNetworkCommands(program, { config, withStore, print, globals, withNetworkOptions, collect })

@@ -4,7 +4,7 @@ import { cidsFromDigests } from '../codec/cid.ts'
 import { PREFIX, blockTxIdsKey, digestKey, heightKey, readU64 } from '../storage/keys.ts'
 import type { RootDb } from '../storage/level.ts'
 import type { AbortOptions } from '../storage/types.ts'
-import { decodeBlockRecord, decodeTxRecord, type TxRecord } from './records.ts'
+import { decodeBlockRecord, decodeTxRecord, openRecord, type TxRecord } from './records.ts'
 import type { IndexSource } from './types.ts'
 
 /** An {@link IndexSource} over a live database. */
@@ -48,8 +48,9 @@ export class HeightIndex {
 
   /** Transaction ids of the canonical block at `height`, in block order (undefined when none). */
   txIds (height: number, count: number): CID[] | undefined {
-    const ids = this.#src.get(blockTxIdsKey(height))
-    if (ids == null) return undefined
+    const sealed = this.#src.get(blockTxIdsKey(height))
+    if (sealed == null) return undefined
+    const ids = openRecord(sealed, `transaction id list of height ${height}`)
     if (ids.length < count * 32) return undefined
     return cidsFromDigests(ids, count)
   }

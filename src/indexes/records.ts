@@ -4,6 +4,7 @@ import { cidsFromDigests } from '../codec/cid.ts'
 import { CorruptDataError } from '../codec/errors.ts'
 import type { StoredLog } from '../codec/validate.ts'
 import type { TransactionLocation } from '../codec/types.ts'
+import { crc32 } from 'node:zlib'
 import { readU16, readU32, readU64, writeU16, writeU32, writeU64 } from '../storage/keys.ts'
 import type { Slab } from '../storage/slab.ts'
 
@@ -12,8 +13,33 @@ import type { Slab } from '../storage/slab.ts'
  * followed by the transaction's own bytes, so `getTransaction` is one LevelDB
  * read plus one small decode instead of reading and decoding a whole page. The
  * price is storing each transaction's bytes twice (here and in its page).
+ * Since schema 4 a CRC-32 of everything before it closes the record (see
+ * {@link RECORD_CRC_BYTES}).
  */
 export const TX_RECORD_HEAD = 32 * 3 + 8 + 2 + 4 + 4 + 4 + 4
+
+/**
+ * Bytes of the CRC-32 trailer of a transaction record and of a block's
+ * transaction id list (schema 4). LevelDB does not verify its own block
+ * checksums on reads (classic-level exposes no option), and these two are
+ * derived values with no CID to re-hash against: a flipped byte in a
+ * record's location or in an id list would read back as valid data.
+ */
+export const RECORD_CRC_BYTES = 4
+
+/** Writes the CRC-32 of `out[0 .. length - 4]` into its last 4 bytes. */
+export function sealRecord (out: Uint8Array): Uint8Array {
+  writeU32(out, out.length - RECORD_CRC_BYTES, crc32(out.subarray(0, out.length - RECORD_CRC_BYTES)))
+  return out
+}
+
+/** The bytes of a sealed record without its trailer; CorruptDataError when the CRC does not match. */
+export function openRecord (b: Uint8Array, what: string): Uint8Array {
+  if (b.length < RECORD_CRC_BYTES) throw new CorruptDataError(`${what}: ${b.length} bytes, shorter than its checksum`)
+  const body = b.subarray(0, b.length - RECORD_CRC_BYTES)
+  if (crc32(body) !== readU32(b, b.length - RECORD_CRC_BYTES)) throw new CorruptDataError(`${what}: the stored bytes fail their checksum (damaged on disk)`)
+  return body
+}
 
 const ZERO32 = new Uint8Array(32)
 
@@ -30,7 +56,8 @@ export function encodeTxRecord (r: {
   blockCid: CID, pageCid: CID, receiptPageCid: CID | null, height: number, page: number, position: number,
   index: number, receiptOffset: number, receiptLength: number, txBytes: Uint8Array
 }, slab?: Slab): Uint8Array {
-  const out = slab?.take(TX_RECORD_HEAD + r.txBytes.length) ?? new Uint8Array(TX_RECORD_HEAD + r.txBytes.length)
+  const size = TX_RECORD_HEAD + r.txBytes.length + RECORD_CRC_BYTES
+  const out = slab?.take(size) ?? new Uint8Array(size)
   out.set(r.blockCid.multihash.digest, 0)
   out.set(r.pageCid.multihash.digest, 32)
   out.set(r.receiptPageCid?.multihash.digest ?? ZERO32, 64)
@@ -41,11 +68,12 @@ export function encodeTxRecord (r: {
   writeU32(out, 114, r.receiptOffset)
   writeU32(out, 118, r.receiptLength)
   out.set(r.txBytes, TX_RECORD_HEAD)
-  return out
+  return sealRecord(out)
 }
 
-/** Decodes a transaction record. */
-export function decodeTxRecord (b: Uint8Array): TxRecord {
+/** Decodes a transaction record, its checksum verified (CorruptDataError when damaged). */
+export function decodeTxRecord (sealed: Uint8Array): TxRecord {
+  const b = openRecord(sealed, 'transaction record')
   if (b.length <= TX_RECORD_HEAD) throw new CorruptDataError(`transaction record: ${b.length} bytes, shorter than its ${TX_RECORD_HEAD}-byte head`)
   const receiptLength = readU32(b, 118)
   const [blockCid, pageCid, receiptPageCid] = cidsFromDigests(b, receiptLength > 0 ? 3 : 2)

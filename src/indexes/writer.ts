@@ -8,7 +8,7 @@ import type { WriteBatch } from '../storage/types.ts'
 import {
   addressHeightKey, encodeAddressPostings, encodeLogBlock, encodeLogPostings, logBlockKey, topicHeightKey, type LogRow
 } from './postings.ts'
-import { encodeBlockRecord, encodeTxRecord } from './records.ts'
+import { RECORD_CRC_BYTES, encodeBlockRecord, encodeTxRecord, sealRecord } from './records.ts'
 
 /** Records that a block is stored (canonical or not): its height and transaction count. */
 export function recordBlock (batch: WriteBatch, block: EncodedBlock): void {
@@ -59,7 +59,7 @@ function canonicalEntries (block: EncodedBlock, emit: Emit): void {
   const height = block.height
   const slab = new Slab()
   emit(u64KeyIn(slab, PREFIX.HEIGHT, height), block.cid.bytes)
-  const ids = slab.take(32 * block.txs.length)
+  const ids = slab.take(32 * block.txs.length + RECORD_CRC_BYTES)
   const p: BlockPostings = { addresses: new Map(), logs: [], logAddresses: new Map(), topics: new Map() }
   for (let i = 0; i < block.txs.length; i++) {
     const tx = block.txs[i]
@@ -82,7 +82,7 @@ function canonicalEntries (block: EncodedBlock, emit: Emit): void {
     if (tx.to != null && !equals(tx.to, tx.from)) postAddress(p, tx.to, i, sent)
     for (let l = 0; l < tx.logs.length; l++) postLog(p, i, l, digest, tx.logs[l])
   }
-  emit(u64KeyIn(slab, PREFIX.BLOCK_TXIDS, height), ids)
+  emit(u64KeyIn(slab, PREFIX.BLOCK_TXIDS, height), sealRecord(ids))
   emitPostings(p, height, slab, emit)
 }
 

@@ -9,7 +9,7 @@ import { bytesMatchCid } from '../codec/cid.ts'
 import { mhKey, openView, type StoreView } from '../backup/read-store.ts'
 import { decodeHead } from '../chain/meta.ts'
 import { decodeAddressPostings, decodeLogPostings, logBlockCount, logBlockKey, logBlockRow } from '../indexes/postings.ts'
-import { TX_RECORD_HEAD, decodeBlockRecord, decodeLogRecord, decodeTxRecord } from '../indexes/records.ts'
+import { TX_RECORD_HEAD, decodeBlockRecord, decodeLogRecord, decodeTxRecord, openRecord } from '../indexes/records.ts'
 import { decodePinValue, type PinRecord } from '../pinning/records.ts'
 import { heightOfRootKey } from '../state/keys.ts'
 import { META_HEAD, PREFIX, blockKey, blockTxIdsKey, digestKey, prefixRange, readU64 } from '../storage/keys.ts'
@@ -199,8 +199,15 @@ async function scanChain (view: StoreView, r: CheckResult, find: Find, read: (ci
         if (read(p) == null && !r.badKeys.has(blockKey(p))) { want(p); find({ kind: 'missing-block', ...at, cid: p.toString(), message: `height ${height}: page ${p.toString()} of a pinned block is not stored` }) } else if (r.badKeys.has(blockKey(p))) want(p)
       }
     }
-    const ids = get(blockTxIdsKey(height))
-    if (ids == null || ids.length !== h.txCount * 32) {
+    const sealed = get(blockTxIdsKey(height))
+    let ids: Uint8Array | undefined
+    try { ids = sealed == null ? undefined : openRecord(sealed, 'id list') } catch {
+      r.reindex = true
+      find({ kind: 'corrupt-record', ...at, message: `height ${height}: the block's transaction id list fails its checksum (damaged on disk)` })
+    }
+    if (sealed != null && ids == null) {
+      // reported above
+    } else if (ids == null || ids.length !== h.txCount * 32) {
       r.reindex = true
       find({ kind: 'missing-index', ...at, message: `height ${height}: the block's transaction id list is missing or has the wrong length` })
     } else {

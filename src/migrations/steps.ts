@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { META_STORE_ID, STORE_ID_BYTES } from './constants.ts'
+import { META_CHECKSUMS_AT, sealRecords } from './checksums.ts'
 import { META_POSTINGS_CONVERTED, convertToPostings } from './postings.ts'
 import type { Migration } from './types.ts'
 
@@ -36,5 +37,20 @@ const indexPostings: Migration = {
   }
 }
 
+/**
+ * v4: transaction records and transaction id lists carry a CRC-32, so a
+ * byte flipped on disk in these derived values (no CID to re-hash them
+ * against) is a CorruptDataError, not a wrong answer. Resumable: see
+ * {@link sealRecords}.
+ */
+const recordChecksums: Migration = {
+  to: 4,
+  name: 'record-checksums',
+  async run (batch, ctx) {
+    await sealRecords(ctx)
+    batch.del(META_CHECKSUMS_AT)
+  }
+}
+
 /** Every migration, in order; the last one's `to` is CURRENT_SCHEMA. */
-export const MIGRATIONS: readonly Migration[] = [storeIdentity, indexPostings]
+export const MIGRATIONS: readonly Migration[] = [storeIdentity, indexPostings, recordChecksums]
