@@ -9,7 +9,7 @@ export type { Head, StoreStatus, NetworkStatus, ReorgEvent, GetBytesOptions, Put
 export type { Consistency, ReplicationStats, PeerInfo, Replicator } from './replication/replicator.ts'
 export type { ValidatorState } from './replication/validators.ts'
 export { InvalidValidatorStateError } from './replication/validators.ts'
-export { identityIdFromSeed, peerIdFromSeed } from './replication/keys.ts'
+export { identityIdFromSeed, peerIdFromSeed } from './replication/seed-ids.ts'
 export { ForkChoice, type Announcement } from './replication/fold.ts'
 export { parseConfig, loadConfig, InvalidConfigError, type ChainStoreConfig, type ChainStoreConfigInput } from './config/index.ts'
 export * from './config/constants.ts'

@@ -44,4 +44,14 @@ describe('public errors', () => {
       expect((api as Record<string, unknown>)[name], name).toBeTypeOf('function')
     }
   })
+
+  it('the seed ids the root exports (no libp2p loaded) equal the keys libp2p derives from the same seeds', async () => {
+    const { privateKeyFromRaw, generateKeyPairFromSeed } = await import('@libp2p/crypto/keys')
+    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+    const { seedBytes } = await import('../src/replication/seed-ids.ts')
+    for (const seed of ['peer-1', 'peer-2', 'validator-7']) {
+      expect(api.identityIdFromSeed(seed)).toBe(Buffer.from(privateKeyFromRaw(seedBytes(seed, 'orbitdb')).publicKey.raw).toString('hex'))
+      expect(await api.peerIdFromSeed(seed)).toBe(peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', seedBytes(seed, 'libp2p'))).toString())
+    }
+  })
 })

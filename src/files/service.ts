@@ -12,7 +12,8 @@ import type { AddFileOptions, CatOptions, PutBytesOptions } from './types.ts'
 
 /** What the file service is built from. */
 export interface FilesInit {
-  fs: UnixFS
+  /** UnixFS over the store's blockstore, loaded on first use (@helia/unixfs and its importer and exporter are ~0.3 s of start-up a store that adds no file does not pay). */
+  fs: () => Promise<UnixFS>
   maxBlockBytes: number
   /** The store's write lock, refusing a stopped store. */
   exclusive: <T>(fn: () => Promise<T>) => Promise<T>
@@ -25,9 +26,15 @@ export interface FilesInit {
 /** Bytes and files by CID: single IPLD blocks (putBytes) and UnixFS files (addFile, cat), each held by a pin. */
 export class Files {
   readonly #i: FilesInit
+  #fs: Promise<UnixFS> | null = null
 
   constructor (init: FilesInit) {
     this.#i = init
+  }
+
+  async #unixfs (): Promise<UnixFS> {
+    this.#fs ??= this.#i.fs()
+    return await this.#fs
   }
 
   /** Stores raw bytes (or dag-cbor) as an IPLD block and returns its CID. */
@@ -65,10 +72,11 @@ export class Files {
 
   async #add (content: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, settings: ImportSettings, signal?: AbortSignal): Promise<CID> {
     // a file's blocks land one Helia put at a time before its pin record
+    const fs = await this.#unixfs()
     return await this.#i.lock.import(async () => {
       const cid = content instanceof Uint8Array
-        ? await this.#i.fs.addBytes(content, { ...settings, signal })
-        : await this.#i.fs.addByteStream(content as AsyncIterable<Uint8Array>, { ...settings, signal })
+        ? await fs.addBytes(content, { ...settings, signal })
+        : await fs.addByteStream(content as AsyncIterable<Uint8Array>, { ...settings, signal })
       // the pin record's write comes after the blocks in LevelDB's log, so
       // syncing it makes all of them durable too
       const batch = this.#i.startBatch()
@@ -81,7 +89,8 @@ export class Files {
   /** Streams a UnixFS file's bytes from local blocks; a block this store does not hold throws `FileNotFoundError`. */
   async * cat (cid: CID, options: CatOptions = {}): AsyncGenerator<Uint8Array> {
     try {
-      yield * this.#i.fs.cat(cid, { ...options, offline: true } as any)
+      const fs = await this.#unixfs()
+      yield * fs.cat(cid, { ...options, offline: true } as any)
     } catch (err) {
       // Helia says only "Not Found", not which file
       if ((err as Error).name === 'NotFoundError') throw new FileNotFoundError(`cat ${cid.toString()}: a block of this file is not in the store (cat reads local blocks only)`, { cause: err })

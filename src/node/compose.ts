@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
-import { unixfs } from '@helia/unixfs'
 import type { CID } from 'multiformats/cid'
 import type { AttestationsRoom } from '../attestations/index.ts'
 import { ChainMeta } from '../chain/meta.ts'
@@ -150,7 +149,7 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
   const helia = await HeliaRoom.open(config, db, storage.blockstore, host, log)
   const chain = buildChain(base, storage, policy)
   const collector = buildCollector(base, storage, chain.cache)
-  const files = new Files({ fs: unixfs(helia.built ? helia.get() : { blockstore: storage.blockstore }), maxBlockBytes: config.limits.maxBlockBytes, exclusive: base.exclusive, startBatch: storage.batch, lock: storage.lock, readPin: chain.pins.readPin, sync: base.sync })
+  const files = new Files({ fs: async () => (await import('@helia/unixfs')).unixfs(helia.built ? helia.get() : { blockstore: storage.blockstore }), maxBlockBytes: config.limits.maxBlockBytes, exclusive: base.exclusive, startBatch: storage.batch, lock: storage.lock, readPin: chain.pins.readPin, sync: base.sync })
   rooms = {
     ...base, ...storage, ...chain, helia, collector, files,
     statePins: new StatePins(policy, chain.pins.readPin),

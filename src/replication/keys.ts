@@ -1,19 +1,16 @@
-import { createHash } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { generateKeyPair, generateKeyPairFromSeed, privateKeyFromProtobuf, privateKeyFromRaw, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { generateKeyPair, generateKeyPairFromSeed, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 
 import { NETWORK_DIR } from './constants.ts'
+import { seedBytes } from './seed-ids.ts'
 
 export { NETWORK_DIR }
 /** Name of the OrbitDB identity key in its keystore. */
 export const IDENTITY_KEY_NAME = 'chainstore'
 
-function seedBytes (seed: string, purpose: string): Uint8Array {
-  return createHash('sha256').update(`chainstore/${purpose}/${seed}`).digest()
-}
+export { identityIdFromSeed, peerIdFromSeed } from './seed-ids.ts'
 
 /**
  * The node's libp2p key: derived from the devnet seed when there is one,
@@ -40,12 +37,4 @@ export function identityKeyFromSeed (seed: string): Uint8Array {
   return seedBytes(seed, 'orbitdb')
 }
 
-/** The OrbitDB identity id (hex public key) a seed gives: what `network.writers` lists. */
-export function identityIdFromSeed (seed: string): string {
-  return Buffer.from(privateKeyFromRaw(identityKeyFromSeed(seed)).publicKey.raw).toString('hex')
-}
 
-/** The libp2p peer id a seed gives: what `network.replicas` lists. */
-export async function peerIdFromSeed (seed: string): Promise<string> {
-  return peerIdFromPrivateKey(await loadPeerKey('', seed)).toString()
-}
