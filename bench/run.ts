@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --name <name>] [-- --parts ingest,reads,import,naive,rss,replication,gatewaygc,state,attestations,backup]`
+ * `npm run bench [-- --name <name>] [-- --parts ingest,reads,import,coldstart,naive,rss,replication,gatewaygc,state,attestations,backup]`
  *
  * Measures chainstore against raw baselines measured in the same run on the
  * same data, prints a table on stdout (progress on stderr) and writes
@@ -11,6 +11,7 @@ import { attestationOptionsFromEnv, runAttestations } from './attestations.ts'
 import { backupOptionsFromEnv, runBackup } from './backup.ts'
 import { cpuMeter, fmt, generateChain, envInt, progress, tempRoot, type CpuShare, type Figure } from './common.ts'
 import { gatewayGcOptionsFromEnv, runGatewayGc } from './gateway-gc.ts'
+import { coldStartOptionsFromEnv, runColdStart } from './cold-start.ts'
 import { importOptionsFromEnv, runImport } from './import.ts'
 import { ingestOptionsFromEnv, runIngest } from './ingest.ts'
 import { naiveOptionsFromEnv, runNaive } from './naive.ts'
@@ -20,7 +21,7 @@ import { machineInfo, renderTable, writeResults } from './report.ts'
 import { liveChildren, rssOptionsFromEnv, runRss } from './rss.ts'
 import { runState, stateOptionsFromEnv } from './state.ts'
 
-const PARTS = ['ingest', 'reads', 'import', 'naive', 'rss', 'replication', 'gatewaygc', 'state', 'attestations', 'backup'] as const
+const PARTS = ['ingest', 'reads', 'import', 'coldstart', 'naive', 'rss', 'replication', 'gatewaygc', 'state', 'attestations', 'backup'] as const
 type Part = typeof PARTS[number]
 
 function parseArgs (argv: string[]): { name: string, parts: Set<Part> } {
@@ -42,7 +43,7 @@ function parseArgs (argv: string[]): { name: string, parts: Set<Part> } {
 }
 
 /** Each part's usual wall time on the 2-core machine (seconds), for the run's ETA. */
-const TYPICAL_SECONDS: Record<string, number> = { ingest: 150, reads: 60, import: 40, naive: 60, rss: 110, replication: 160, gatewaygc: 25, state: 40, attestations: 120, backup: 60 }
+const TYPICAL_SECONDS: Record<string, number> = { ingest: 150, reads: 60, import: 40, coldstart: 20, naive: 60, rss: 110, replication: 160, gatewaygc: 25, state: 40, attestations: 120, backup: 60 }
 
 async function main (): Promise<void> {
   const { name, parts } = parseArgs(process.argv.slice(2))
@@ -115,6 +116,7 @@ async function main (): Promise<void> {
       storeLabel = `chainstore ${best.label}`
       if (parts.has('reads')) await part('reads', async () => { figures.push(...await runReads(ingest!.dataDir, ingest!.index, readOpts)) })
     }
+    if (parts.has('coldstart')) await part('coldstart', async () => { figures.push(...await runColdStart(root, coldStartOptionsFromEnv())) })
     if (parts.has('import')) await part('import', async () => { figures.push(...await runImport(root, importOpts)) })
     if (parts.has('naive')) await part('naive', async () => { figures.push(...await runNaive(root, naiveInputs, storeTps, storeLabel, naiveOpts)) })
     if (parts.has('rss')) await part('rss', async () => { figures.push(...await runRss(root, rssOpts)) })
@@ -140,7 +142,7 @@ async function main (): Promise<void> {
     machine,
     loadAverage: { before: loadBefore, after: loadAfter, note: 'os.loadavg() [1, 5, 15 min]; "before" well above 0 means other processes shared the cores' },
     cpuPerPart: cpuShares,
-    settings: { parts: [...parts], ingest: ingestOpts, reads: readOpts, import: importOpts, naive: naiveOpts, rss: rssOpts, replication: replicationOpts, gatewaygc: gatewayGcOpts, state: stateOpts, attestations: attestationOpts, chain: { txsPerBlock: 100, dataBytes: 80, seed: 7 } },
+    settings: { parts: [...parts], ingest: ingestOpts, reads: readOpts, import: importOpts, coldstart: coldStartOptionsFromEnv(), naive: naiveOpts, rss: rssOpts, replication: replicationOpts, gatewaygc: gatewayGcOpts, state: stateOpts, attestations: attestationOpts, chain: { txsPerBlock: 100, dataBytes: 80, seed: 7 } },
     dataset,
     figures: Object.fromEntries(figures.map(f => [f.id, f])),
     goals: figures.filter(f => f.goal != null).map(f => ({ id: f.id, goal: f.goal!.text, met: f.goal!.met, value: f.value, unit: f.unit })),

@@ -54,14 +54,32 @@ export class ChainReader {
     this.#i = init
   }
 
+  /**
+   * Runs a read, turning a corruption LevelDB reports (a table block whose
+   * compressed contents or checksum fail) into CorruptDataError, counted.
+   */
+  #level<T> (read: () => T): T {
+    try {
+      return read()
+    } catch (err) {
+      throw this.#damage(err)
+    }
+  }
+
+  #damage (err: unknown): unknown {
+    if ((err as { code?: string })?.code !== 'LEVEL_CORRUPTION') return err
+    this.#i.onCorrupt('block')
+    return new CorruptDataError(`LevelDB reports damage on disk: ${(err as Error).message}`, { cause: err })
+  }
+
   /** The header CID at a canonical height, or undefined. */
   canonicalAt (height: number): CID | undefined {
-    return this.#i.heights.at(assertHeight(height))
+    return this.#level(() => this.#i.heights.at(assertHeight(height)))
   }
 
   /** Height of a stored block header (canonical or side branch), or undefined. */
   blockHeight (cid: CID): number | undefined {
-    return this.#i.records.heightOf(cid)
+    return this.#level(() => this.#i.records.heightOf(cid))
   }
 
   /** Resolves a height or CID to the CID of a stored block header. */
@@ -89,7 +107,9 @@ export class ChainReader {
   }
 
   /** The IPLD blocks of a stored block's DAG: header first, then its pages. */
-  dag (cid: CID): IpldBlock[] {
+  dag (cid: CID): IpldBlock[] { return this.#level(() => this.#dag(cid)) }
+
+  #dag (cid: CID): IpldBlock[] {
     const header = this.bytes(cid)
     const out: IpldBlock[] = [{ cid, bytes: header }]
     const h = decodeHeader(header)
@@ -98,7 +118,9 @@ export class ChainReader {
   }
 
   /** The decoded header of a block. */
-  header (ref: BlockRef): BlockHeader & { cid: CID } {
+  header (ref: BlockRef): BlockHeader & { cid: CID } { return this.#level(() => this.#header(ref)) }
+
+  #header (ref: BlockRef): BlockHeader & { cid: CID } {
     const { cache } = this.#i
     const key = cache.enabled ? cacheKey(ref) : 0
     const hit = cache.enabled ? cache.get<BlockHeader & { cid: CID }>('header', key) : undefined
@@ -111,7 +133,9 @@ export class ChainReader {
   }
 
   /** A whole block: header, transactions and their ids. */
-  block (ref: BlockRef): Block {
+  block (ref: BlockRef): Block { return this.#level(() => this.#block(ref)) }
+
+  #block (ref: BlockRef): Block {
     const hit = this.#i.cache.enabled ? this.#i.cache.get<Block>('block', cacheKey(ref)) : undefined
     if (hit != null) return hit
     return this.#readBlock(this.resolve(ref), this.#i.cache.enabled)
@@ -159,7 +183,7 @@ export class ChainReader {
     assertHeight(fromHeight, 'fromHeight')
     assertHeight(toHeight, 'toHeight')
     for await (const cid of this.#i.heights.range(fromHeight, toHeight, options)) {
-      yield (this.#i.cache.enabled ? this.#i.cache.get<Block>('block', cid.toString()) : undefined) ?? this.#readBlock(cid, false)
+      yield (this.#i.cache.enabled ? this.#i.cache.get<Block>('block', cid.toString()) : undefined) ?? this.#level(() => this.#readBlock(cid, false))
     }
   }
 
@@ -181,7 +205,9 @@ export class ChainReader {
   }
 
   /** A transaction with its block, page and position. */
-  transaction (txId: string | CID): TransactionRecord {
+  transaction (txId: string | CID): TransactionRecord { return this.#level(() => this.#transaction(txId)) }
+
+  #transaction (txId: string | CID): TransactionRecord {
     const { cache } = this.#i
     const hit = cache.enabled ? cache.get<TransactionRecord>('tx', cacheKey(txId)) : undefined
     if (hit != null) return hit
@@ -201,7 +227,9 @@ export class ChainReader {
   }
 
   /** The receipt of a transaction, read from its block's receipt page. */
-  receipt (txId: string | CID): ReceiptRecord {
+  receipt (txId: string | CID): ReceiptRecord { return this.#level(() => this.#receipt(txId)) }
+
+  #receipt (txId: string | CID): ReceiptRecord {
     const { id, record } = this.#txRecord(txId)
     if (record.receiptPageCid == null) throw new ReceiptNotFoundError(`transaction ${id.toString()} was stored without a receipt`)
     const page = this.bytes(record.receiptPageCid)
@@ -211,14 +239,22 @@ export class ChainReader {
 
   /** One page of the transactions that an address sent or received, oldest first unless `reverse`. */
   async addressHistory (address: string, options: HistoryOptions = {}): Promise<HistoryPage> {
-    const { entries, cursor } = await readAddressHistory(this.#i.db, address, options)
-    const items = entries.map(e => this.transaction(cidFromDigest(e.txDigest)))
-    return cursor == null ? { items } : { items, cursor }
+    try {
+      const { entries, cursor } = await readAddressHistory(this.#i.db, address, options)
+      const items = entries.map(e => this.transaction(cidFromDigest(e.txDigest)))
+      return cursor == null ? { items } : { items, cursor }
+    } catch (err) {
+      throw this.#damage(err)
+    }
   }
 
   /** Logs matching an address and/or topics over a height range, from the log indexes. */
   async logs (query: LogQuery = {}): Promise<LogRecord[]> {
-    return await readLogs(this.#i.db, query, this.#i.meta.head()?.height ?? 0)
+    try {
+      return await readLogs(this.#i.db, query, this.#i.meta.head()?.height ?? 0)
+    } catch (err) {
+      throw this.#damage(err)
+    }
   }
 }
 
