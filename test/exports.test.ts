@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
 import * as api from '../src/index.ts'
 import * as attestationErrors from '../src/attestations/errors.ts'
@@ -53,5 +54,22 @@ describe('public errors', () => {
       expect(api.identityIdFromSeed(seed)).toBe(Buffer.from(privateKeyFromRaw(seedBytes(seed, 'orbitdb')).publicKey.raw).toString('hex'))
       expect(await api.peerIdFromSeed(seed)).toBe(peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', seedBytes(seed, 'libp2p'))).toString())
     }
+  })
+
+  it('every subpath package.json exports is built from a src module, and the optional rooms export what their docs show', async () => {
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { exports: Record<string, string | { types: string, import: string }> }
+    const wanted: Record<string, string[]> = {
+      './backup': ['createBackup', 'listBackups', 'verifyBackup', 'restoreBackup', 'BackupNotFoundError', 'BackupCorruptError'],
+      './integrity': ['verifyStore', 'checkStore', 'repairStore'],
+      './attestations': ['AttestationStore', 'loadMasterKey', 'commitSample', 'verifyCommitment']
+    }
+    for (const [path, target] of Object.entries(pkg.exports)) {
+      if (typeof target === 'string') continue
+      const src = target.import.replace('./dist/', '../src/').replace(/\.js$/, '.ts')
+      const mod = await import(src) as Record<string, unknown>
+      for (const name of wanted[path] ?? []) expect(mod[name], `${path}: ${name}`).toBeDefined()
+      expect(target.types).toBe(target.import.replace(/\.js$/, '.d.ts'))
+    }
+    for (const path of Object.keys(wanted)) expect(pkg.exports[path], path).toBeDefined()
   })
 })
