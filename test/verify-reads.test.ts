@@ -10,10 +10,11 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { CorruptDataError } from '../src/index.ts'
 import { PREFIX, blockKey, blockTxIdsKey, digestKey } from '../src/storage/keys.ts'
 import { openTestStore } from './helpers/store.ts'
+import { closeTestGateways, testGateway } from './helpers/gateway.ts'
 
 type Opened = Awaited<ReturnType<typeof openTestStore>>
 const open: Opened[] = []
-afterEach(async () => { for (const t of open.splice(0)) await t.cleanup() })
+afterEach(async () => { for (const t of open.splice(0)) await t.cleanup(); await closeTestGateways() })
 
 async function storeWithChain (config: Record<string, unknown> = {}): Promise<Opened> {
   const t = await openTestStore({ cache: { maxBytes: 0 }, ...config })
@@ -94,5 +95,30 @@ describe('verified local reads', () => {
     const t = await storeWithChain()
     await flip(t, blockTxIdsKey(1), false, () => 7)
     expect(() => t.store.getBlockSync(1)).toThrow(CorruptDataError)
+  })
+
+  it('a damaged block is fetched again from a gateway: getBytes answers with the verified copy at once, a chain read after the background repair', async () => {
+    const source = await storeWithChain()
+    const held = new Map<string, Uint8Array>()
+    const header = source.store.getHeaderSync(1)
+    for (const c of [header.cid, ...header.txPages, ...header.receiptPages]) held.set(c.toString(), source.store.localBytes(c)!)
+    const gw = await testGateway('honest', held)
+    const t = await openTestStore({ cache: { maxBytes: 0 }, gateways: { enabled: true, urls: [gw.url], timeoutMs: 2_000 } })
+    open.push(t)
+    await t.store.storeBlocks(t.chain.take(3, t.store.config.limits))
+    const [page, receipts] = [header.txPages[0], header.receiptPages[0]]
+    await flip(t, blockKey(page), true, n => n - 3)
+    await flip(t, blockKey(receipts), true, n => n - 3)
+    // the chain read fails now, and queues the page for repair
+    expect(() => t.store.getBlockSync(1)).toThrow(CorruptDataError)
+    const deadline = Date.now() + 10_000
+    let block
+    while (block == null && Date.now() < deadline) {
+      try { block = t.store.getBlockSync(1) } catch { await new Promise(resolve => setTimeout(resolve, 50)) }
+    }
+    expect(block?.cid.equals(header.cid)).toBe(true)
+    // getBytes does not wait for the queue: it takes the network's verified copy and writes it over the damaged one
+    expect(await t.store.getBytes(receipts)).toEqual(held.get(receipts.toString()))
+    expect(t.store.localBytes(receipts)).toEqual(held.get(receipts.toString()))
   })
 })

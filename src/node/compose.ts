@@ -37,6 +37,7 @@ import { openKv, type KvStore } from '../storage/kv.ts'
 import { sealedKv } from '../storage/sealed-kv.ts'
 import { startBatch, type BlocksDb, type MaintenanceAccess, type RootDb, type StoreBatch } from '../storage/level.ts'
 import { ImportDeleteLock } from '../storage/lock.ts'
+import { RepairQueue } from '../storage/repair-queue.ts'
 import { OpenGuard } from '../storage/guard.ts'
 import { RemoteBlocks, levelSource, type LevelSource } from '../storage/sources.ts'
 import { HeliaRoom } from './helia.ts'
@@ -63,6 +64,8 @@ export interface Rooms {
   checkChain: () => Promise<void>
   /** The store's Helia: networked when the network is on, else built on first use. */
   helia: HeliaRoom
+  /** Damaged blocks a read found, fetched again from peers or gateways. */
+  repairs: RepairQueue
   /** The blocks sublevel as a Blockstore (what Helia and UnixFS write through). */
   blockstore: ImportAwareBlockstore
   /** Open/closed and the write lock, shared by every room that must refuse work after stop. */
@@ -173,7 +176,7 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
 }
 
 /** Storage's parts: the claiming batch, the fetch cache, the import/delete lock and the block source tiers. */
-function buildStorage (b: Base): Pick<Rooms, 'batch' | 'fetched' | 'lock' | 'localBytes' | 'remote' | 'tiered'> & { local: LevelSource, blockstore: ImportAwareBlockstore, gateways: GatewayClient | null } {
+function buildStorage (b: Base): Pick<Rooms, 'batch' | 'fetched' | 'lock' | 'localBytes' | 'remote' | 'tiered' | 'repairs'> & { local: LevelSource, blockstore: ImportAwareBlockstore, gateways: GatewayClient | null } {
   const { config, db, blocks, sync } = b
   const fetched = new FetchCache(config.cache.fetchedMaxBytes)
   const lock = new ImportDeleteLock()
@@ -207,16 +210,18 @@ function buildStorage (b: Base): Pick<Rooms, 'batch' | 'fetched' | 'lock' | 'loc
   if (gateways != null) remote.add({ source: gatewayBlockSource(gateways) })
   const isPinned = (cid: CID): boolean => b.rooms()?.pins.readPin(cid) != null
   const tiered = new TieredBlocks({ db, blocks, local, fetched, remote, exclusive: async fn => await b.guard.run(fn), startBatch: batch, lock, isPinned, isOpen: b.isOpen, sync, log: b.log })
-  // every chain read re-hashes what it read (Kubo's HashOnRead) unless the config trusts the disk
+  const repairs = new RepairQueue({ remote, exclusive: async fn => await b.guard.run(fn), startBatch: batch, isOpen: b.isOpen, sync, log: b.log })
+  // every chain read re-hashes what it read (Kubo's HashOnRead) unless the config trusts the disk;
+  // a damaged block is fetched again from peers or gateways in the background
   const verified = (cid: CID): Uint8Array | undefined => {
     try {
       return local.getVerifiedSync(cid)
     } catch (err) {
-      if (err instanceof CorruptDataError) b.metrics.corruptRead('block')
+      if (err instanceof CorruptDataError) { b.metrics.corruptRead('block'); repairs.add(cid) }
       throw err
     }
   }
-  return { batch, fetched, lock, local, localBytes: config.verifyReads ? verified : local.getSync, remote, tiered, blockstore, gateways }
+  return { batch, fetched, lock, local, localBytes: config.verifyReads ? verified : local.getSync, remote, tiered, blockstore, gateways, repairs }
 }
 
 /** The chain room (reads, the write pipeline with its stages and listeners) and the pin service its stages feed. */

@@ -10,6 +10,7 @@ export function addLifecycle (r: Rooms, logger: Logger, statusOf: () => Promise<
   const { config, lifecycle } = r
   lifecycle.add({ name: 'level', stop: async () => { await r.db.close() } })
   lifecycle.add({ name: 'helia', stop: async () => { await r.helia.stop() } })
+  lifecycle.add({ name: 'repairs', stop: async () => { await r.repairs.stop() } })
   lifecycle.add({ name: 'fetch-cache', start: async () => { await r.fetched.load(r.db) } })
   lifecycle.add({
     name: 'attestations',

@@ -1,4 +1,5 @@
 import type { CID } from 'multiformats/cid'
+import { CorruptDataError } from '../codec/errors.ts'
 import type { Logger } from '../logger.ts'
 import type { FetchCache } from './fetch-cache.ts'
 import { blockKey } from './keys.ts'
@@ -52,14 +53,28 @@ export class TieredBlocks implements BlockSource {
   async get (cid: CID, options: BlockGetOptions = {}): Promise<Uint8Array> {
     options.signal?.throwIfAborted()
     const key = blockKey(cid)
-    const local = this.#i.local.getVerifiedSync(cid)
+    let local: Uint8Array | undefined
+    let damaged: CorruptDataError | undefined
+    try {
+      local = this.#i.local.getVerifiedSync(cid)
+    } catch (err) {
+      // damaged at rest: the network tiers may still have it, and their copy replaces this one
+      if (!(err instanceof CorruptDataError)) throw err
+      damaged = err
+    }
     if (local != null) {
       this.#i.fetched.touch(key)
       return local
     }
     this.#i.fetched.miss()
-    const bytes = await this.#i.remote.get(cid, options)
-    await this.#admit(cid, bytes)
+    let bytes: Uint8Array
+    try {
+      bytes = await this.#i.remote.get(cid, options)
+    } catch (err) {
+      throw damaged ?? err
+    }
+    await this.#admit(cid, bytes, damaged != null)
+    if (damaged != null) this.#i.log.warn({ cid: cid.toString() }, 'damaged block replaced by a verified copy from the network')
     return bytes
   }
 
@@ -68,12 +83,12 @@ export class TieredBlocks implements BlockSource {
    * cache record in one batch, then deletes what the LRU evicted. Under the
    * write lock, so no pin can take over a block while eviction deletes it.
    */
-  async #admit (cid: CID, bytes: Uint8Array): Promise<void> {
+  async #admit (cid: CID, bytes: Uint8Array, overwrite = false): Promise<void> {
     await this.#i.exclusive(async () => {
       if (!this.#i.isOpen()) return
       const batch = this.#i.startBatch()
       // bitswap may already have written the bytes through Helia
-      if (this.#i.blocks.getSync(blockKey(cid)) == null) batch.putBlock(cid, bytes)
+      if (overwrite || this.#i.blocks.getSync(blockKey(cid)) == null) batch.putBlock(cid, bytes)
       // a block a pin already holds stays out of the cache
       const admit = !this.#i.isPinned(cid) && this.#i.fetched.admitInBatch(batch, cid, bytes.length)
       if (batch.length === 0) return
