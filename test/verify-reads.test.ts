@@ -121,4 +121,13 @@ describe('verified local reads', () => {
     expect(await t.store.getBytes(receipts)).toEqual(held.get(receipts.toString()))
     expect(t.store.localBytes(receipts)).toEqual(held.get(receipts.toString()))
   })
+
+  it('store.blockstore and store.helia.blockstore refuse damaged bytes too (they are what others read our blocks through)', async () => {
+    const t = await storeWithChain()
+    const page = (await t.store.getBlock(1)).header.txPages[0]
+    await flip(t, blockKey(page), true, n => n - 3)
+    const drain = async (it: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<number> => { let n = 0; for await (const c of it) n += c.length; return n }
+    await expect(drain(t.store.blockstore.get(page))).rejects.toBeInstanceOf(CorruptDataError)
+    await expect(drain(t.store.helia.blockstore.get(page))).rejects.toThrow(/do not hash to it/)
+  })
 })

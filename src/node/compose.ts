@@ -195,6 +195,7 @@ function buildStorage (b: Base): Pick<Rooms, 'batch' | 'fetched' | 'lock' | 'loc
     return out
   }
   const blockstore = new ImportAwareBlockstore(blocks as any)
+  blockstore.verify = config.verifyReads
   // a file import touched a block: if the fetch cache holds it, the file's pin will; take it out now
   blockstore.touched = async (cid: CID) => {
     if (!lock.importing || !fetched.holds(cid)) return

@@ -1,14 +1,21 @@
 import { LevelBlockstore } from 'blockstore-level'
 import type { CID } from 'multiformats/cid'
+import { bytesMatchCid, isVerifiableHash } from '../codec/cid.ts'
+import { CorruptDataError } from '../codec/errors.ts'
 
 /**
  * The LevelDB blockstore Helia writes through, telling the store which
  * blocks a file import touches: Helia skips the put of a block it already
  * has (`has` first), so both calls count. The store uses it to take such
- * blocks out of the fetch cache before the file's pin holds them.
+ * blocks out of the fetch cache before the file's pin holds them. Reads
+ * re-hash what they return against the CID (unless `verify` is off, a
+ * trusted disk): damage at rest is a CorruptDataError, not a block.
  */
 export class ImportAwareBlockstore extends LevelBlockstore {
   touched?: (cid: CID) => Promise<void>
+  /** Re-hash reads against their CIDs (config `verifyReads`). */
+  verify = true
+
   override async has (cid: CID, options?: any): Promise<boolean> {
     await this.touched?.(cid)
     return await super.has(cid, options)
@@ -17,5 +24,12 @@ export class ImportAwareBlockstore extends LevelBlockstore {
   override async put (cid: CID, bytes: Uint8Array, options?: any): Promise<CID> {
     await this.touched?.(cid)
     return await super.put(cid, bytes, options)
+  }
+
+  override async * get (cid: CID, options?: any): AsyncGenerator<Uint8Array> {
+    for await (const bytes of super.get(cid, options)) {
+      if (this.verify && isVerifiableHash(cid.multihash.code) && !bytesMatchCid(cid, bytes)) throw new CorruptDataError(`block ${cid.toString()}: the stored bytes do not hash to it`)
+      yield bytes
+    }
   }
 }
