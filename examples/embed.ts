@@ -8,8 +8,8 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createChainStore, createLogger } from '../src/index.ts'
-import { SyntheticChain } from '../src/synthetic/chain.ts'
+import { createChainStore, createLogger } from 'chainstore'
+import { SyntheticChain } from 'chainstore/synthetic'
 
 const dir = await mkdtemp(join(tmpdir(), 'chainstore-embed-'))
 const logger = createLogger({ level: 'warn' })

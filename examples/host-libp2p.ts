@@ -20,9 +20,9 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
-import { createChainStore, createLogger, identityIdFromSeed } from '../src/index.ts'
-import { PeerProcess } from '../src/devnet/controller.ts'
-import { SyntheticChain } from '../src/synthetic/chain.ts'
+import { createChainStore, createLogger, identityIdFromSeed } from 'chainstore'
+import { PeerProcess } from 'chainstore/devnet'
+import { SyntheticChain } from 'chainstore/synthetic'
 
 const HELLO = '/example/hello/1.0.0'
 const dir = await mkdtemp(join(tmpdir(), 'chainstore-host-'))

@@ -10,8 +10,8 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createChainStore, createLogger, identityIdFromSeed } from '../src/index.ts'
-import { SyntheticChain } from '../src/synthetic/chain.ts'
+import { createChainStore, createLogger, identityIdFromSeed } from 'chainstore'
+import { SyntheticChain } from 'chainstore/synthetic'
 
 const dir = await mkdtemp(join(tmpdir(), 'chainstore-replicate-'))
 const logger = createLogger({ level: 'warn' })

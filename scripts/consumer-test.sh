@@ -6,6 +6,7 @@
 #   (b) a plain JavaScript ESM consumer stores, reads and replicates blocks
 #       between two stores on 127.0.0.1 (gateways off, nothing beyond loopback);
 #   (c) `npx chainstore --help` and `npx chainstore version` run from the install;
+#   (d) the examples (examples/*.ts, which import `chainstore`) run against it;
 # Prints the tarball size, the install footprint and the browser-only packages a
 # plain install brings (helia depends on @helia/libp2p, whose default transports
 # pull in WebRTC and, through its peer dependency, react-native); exits non-zero
@@ -32,6 +33,7 @@ fi
 step "npm install the tarball into $work/app"
 mkdir "$work/app"
 cp "$repo/scripts/consumer/index.ts" "$repo/scripts/consumer/tsconfig.json" "$repo/scripts/consumer/replicate.mjs" "$work/app/"
+mkdir "$work/app/examples" && cp "$repo"/examples/*.ts "$work/app/examples/"
 cd "$work/app"
 printf '{ "name": "chainstore-consumer", "private": true, "type": "module" }\n' > package.json
 npm install --no-audit --no-fund --loglevel=error "$tarball"
@@ -60,6 +62,12 @@ got="$(npx --no-install chainstore version)"
 [ "$got" = "$want" ] || { echo "chainstore version printed '$got', expected '$want'" >&2; exit 1; }
 [ "$(npx --no-install chainstore --version)" = "$want" ]
 echo "chainstore version: $got"
+
+step "(d) the examples against the installed package"
+for example in examples/*.ts; do
+  echo "$example"
+  timeout 120 node "$example" > /dev/null
+done
 
 step "figures"
 printf 'tarball       %s bytes (%s KiB), %s files\n' "$tar_bytes" "$(( (tar_bytes + 1023) / 1024 ))" "$tar_files"
