@@ -7,16 +7,19 @@
 #       between two stores on 127.0.0.1 (gateways off, nothing beyond loopback);
 #   (c) `npx chainstore --help` and `npx chainstore version` run from the install;
 #   (d) the examples (examples/*.ts, which import `chainstore`) run against it;
-# Prints the tarball size, the install footprint and the browser-only packages a
-# plain install brings (helia depends on @helia/libp2p, whose default transports
-# pull in WebRTC and, through its peer dependency, react-native); exits non-zero
-# if (a), (b) or (c) fails.
+# Prints the tarball size, the install footprint, the time taken and the
+# browser-only packages a plain install brings (helia depends on @helia/libp2p,
+# whose default transports pull in WebRTC and, through its peer dependency,
+# react-native: reported, not failed on); exits non-zero if (a)-(d) fails or the
+# install was not a strict-peer one (legacy-peer-deps on).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 # Node 24 from the `node` devDependency (npm run puts it first on PATH too)
 export PATH="$repo/node_modules/.bin:$PATH"
-# a plain install: no legacy-peer-deps from any npmrc the caller may have
+# a plain install: no legacy-peer-deps from any npmrc the caller may have (npm run
+# exports the repo's .npmrc settings as npm_config_* to this script)
 export npm_config_legacy_peer_deps=false
+started=$SECONDS
 work="$(mktemp -d "${TMPDIR:-/tmp}/chainstore-consumer-XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 step () { printf '\n== %s\n' "$*"; }
@@ -36,14 +39,25 @@ cp "$repo/scripts/consumer/index.ts" "$repo/scripts/consumer/tsconfig.json" "$re
 mkdir "$work/app/examples" && cp "$repo"/examples/*.ts "$work/app/examples/"
 cd "$work/app"
 printf '{ "name": "chainstore-consumer", "private": true, "type": "module" }\n' > package.json
-npm install --no-audit --no-fund --loglevel=error "$tarball"
+# the project's own npmrc: peers resolved and installed as npm does by default
+printf 'legacy-peer-deps=false\n' > .npmrc
+lpd="$(npm config get legacy-peer-deps)"
+[ "$lpd" = "false" ] || { echo "legacy-peer-deps is '$lpd' in $work/app; the install would not be a plain one" >&2; exit 1; }
+install_started=$SECONDS
+npm install --no-audit --no-fund --loglevel=error --no-legacy-peer-deps "$tarball"
+install_seconds=$(( SECONDS - install_started ))
 footprint="$(du -sh node_modules | cut -f1)"
 footprint_mb="$(du -sm node_modules | cut -f1)"
-packages="$(npm ls --all --parseable 2>/dev/null | tail -n +2 | sort -u | wc -l)"
-browser=""
-for unwanted in react-native react-native-webrtc @libp2p/webrtc @libp2p/websockets node-datachannel @helia/libp2p; do
-  if [ -e "node_modules/$unwanted" ]; then browser="$browser $unwanted"; fi
-done
+tree="$(npm ls --all --parseable 2>/dev/null | tail -n +2 | sort -u)"
+packages="$(printf '%s\n' "$tree" | wc -l)"
+# browser-only transports and what they bring, wherever they sit in the tree
+browser="$(printf '%s\n' "$tree" | sed 's#.*/node_modules/##' | sort -u \
+  | grep -E '^(react|react-native.*|@react-native/.*|hermes-.*|@libp2p/(webrtc|websockets|webtransport)|node-datachannel|@node-datachannel/.*)$' || true)"
+browser_count="$(printf '%s' "$browser" | grep -c . || true)"
+browser_mb=0
+if [ -n "$browser" ]; then
+  browser_mb="$(printf '%s\n' "$tree" | grep -E '/node_modules/(react|react-native[^/]*|@react-native/[^/]+|hermes-[^/]+|@libp2p/(webrtc|websockets|webtransport)|node-datachannel|@node-datachannel/[^/]+)$' | xargs du -smc | tail -n 1 | cut -f1)"
+fi
 
 step "(a) strict TypeScript consumer (strict, NodeNext, skipLibCheck false)"
 # @types/node for the consumer's own `types: ["node"]`; installed after the footprint is measured
@@ -71,7 +85,17 @@ done
 
 step "figures"
 printf 'tarball       %s bytes (%s KiB), %s files\n' "$tar_bytes" "$(( (tar_bytes + 1023) / 1024 ))" "$tar_files"
-printf 'install       node_modules %s (%s MB), %s packages\n' "$footprint" "$footprint_mb" "$packages"
-printf 'browser-only  %s\n' "${browser:- none}"
-if [ -n "$browser" ]; then printf '              (through: %s)\n' "$(npm explain react-native 2>/dev/null | grep -m1 -o 'helia@[^ ]*' || echo '?')"; fi
+printf 'install       node_modules %s (%s MB), %s packages, plain npm install in %s s\n' "$footprint" "$footprint_mb" "$packages" "$install_seconds"
+if [ -n "$browser" ]; then
+  printf 'browser-only  %s packages, %s MB: %s\n' "$browser_count" "$browser_mb" "$(printf '%s' "$browser" | tr '\n' ' ')"
+  # each link's direct dependents, from npm explain's first level
+  for pkg in react-native react-native-webrtc @libp2p/webrtc @helia/libp2p; do
+    [ -e "node_modules/$pkg" ] || continue
+    from="$(npm explain "$pkg" 2>/dev/null | grep -E '^  [^ ].* from ' | sed -E 's/.* from ([^ ]+)$/\1/; s/(.)@[^@]*$/\1/' | sort -u | paste -sd, - || true)"
+    printf '              %s <- %s\n' "$pkg" "${from:-?}"
+  done
+else
+  printf 'browser-only  none\n'
+fi
+printf 'time          %s s in all\n' "$(( SECONDS - started ))"
 echo "consumer test: ok"
