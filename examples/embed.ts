@@ -3,7 +3,9 @@
  * state, store blocks as consensus finalises them, answer peers' and RPC reads
  * from it, keep the node's own records in kv namespaces, and stop cleanly.
  *
- * Run: npm run example   (exits 0; CI runs it)
+ * Run: npm run example   (exits 0; CI runs it here and against the packed package)
+ * In a source checkout scripts/source-exports.mjs resolves `chainstore` to src/:
+ * node --import ./scripts/source-exports.mjs examples/embed.ts
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'

@@ -8,7 +8,8 @@
  * process follows the chain it writes. Stopping the store leaves the host
  * running with its own protocol; the application stops it.
  *
- * Run: node examples/host-libp2p.ts   (exits 0; the test suite runs it)
+ * Run: node --import ./scripts/source-exports.mjs examples/host-libp2p.ts   (exits 0;
+ * the test suite runs it, and the consumer test against the packed package)
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'

@@ -5,7 +5,8 @@
  * it, indexes it and follows the canonical head. (Both nodes share a process
  * here to keep the example short; real deployments run one node per process.)
  *
- * Run: node examples/replicate.ts   (exits 0; the test suite runs it)
+ * Run: node --import ./scripts/source-exports.mjs examples/replicate.ts   (exits 0; the
+ * test suite runs it, and the consumer test against the packed package)
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
