@@ -21,9 +21,9 @@ async function cli (args: string[]): Promise<{ code: number, stdout: string, std
   }
 }
 
-/** The README's exit code table, parsed: every code it documents. */
+/** The exit code table in docs/OPERATIONS.md, parsed: every code it documents. */
 async function documentedCodes (): Promise<number[]> {
-  const readme = await readFile('README.md', 'utf8')
+  const readme = await readFile('docs/OPERATIONS.md', 'utf8')
   const table = readme.slice(readme.indexOf('| code | meaning | errors |'))
   return [...table.matchAll(/^\| `(\d+)` \|/gm)].map(m => Number(m[1]))
 }
@@ -132,7 +132,7 @@ describe('CLI errors and exit codes', () => {
       { what: 'a data dir that cannot be written', args: ['-d', d('readonly'), 'block', 'get', '0'], code: 5, error: 'StoreReadOnlyError' },
       { what: 'a write to a data dir that cannot be written', args: ['-d', d('readonly'), 'block', 'put', d('blocks.json')], code: 5, error: 'StoreReadOnlyError' }
     ]
-    // the table covers every code the README documents, and documents every code the table uses
+    // the table covers every code docs/OPERATIONS.md documents, and documents every code the table uses
     expect([...new Set(cases.map(c => c.code))].sort()).toEqual((await documentedCodes()).sort())
 
     const failures: string[] = []

@@ -12,7 +12,7 @@ declare const document: any
 
 /** Debian's chromium, installed by .ci/run (apt-get install chromium). */
 const CHROMIUM = '/usr/bin/chromium'
-/** Where the test leaves its screenshot; `CHAINSTORE_UPDATE_SCREENSHOT=1` also copies it to docs/ for the README. */
+/** Where the test leaves its screenshot; `CHAINSTORE_UPDATE_SCREENSHOT=1` also copies it to docs/ for docs/OPERATIONS.md. */
 const ARTIFACTS = join('test', 'artifacts')
 
 let dir: { dir: string, cleanup: () => Promise<void> }

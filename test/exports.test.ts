@@ -40,7 +40,7 @@ describe('public errors', () => {
     expect(new api.GcUnsafeError('unsafe').name).toBe('GcUnsafeError')
   })
 
-  it('exports the state helpers the README shows (verifyProof, account codecs)', () => {
+  it('exports the state helpers docs/DATA-MODEL.md shows (verifyProof, account codecs)', () => {
     for (const name of ['verifyProof', 'encodeAccount', 'decodeAccount', 'emptyAccount', 'isStateNodeCid']) {
       expect((api as Record<string, unknown>)[name], name).toBeTypeOf('function')
     }

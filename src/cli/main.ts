@@ -20,7 +20,7 @@ import { PIN_STATES, type PinState } from '../pinning/records.ts'
 import { InvalidQueryError } from '../storage/errors.ts'
 import { assertStoreExists, intOption, outputFileError, readJsonFile, typedFsError } from './input.ts'
 
-/** Exit codes, documented in the README's table (one test, test/cli-errors.test.ts, drives each). */
+/** Exit codes, documented in docs/OPERATIONS.md's table (one test, test/cli-errors.test.ts, drives each). */
 export { EXIT } from './exit.ts'
 import { EXIT } from './exit.ts'
 
@@ -32,7 +32,7 @@ interface GlobalOptions { config?: string, dataDir?: string, json?: boolean, log
 const program = new Command()
   .name('chainstore')
   .description('Content-addressed, indexed storage for blockchain P2P nodes')
-  .option('-c, --config <file>', 'JSON config file (see README "Config")')
+  .option('-c, --config <file>', 'JSON config file (keys: docs/CONFIG.md; chainstore init writes every default)')
   .option('-d, --data-dir <dir>', 'data directory (overrides config and CHAINSTORE_DATA_DIR)')
   .option('--json', 'machine-readable JSON on stdout')
   .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('warn'))
@@ -168,7 +168,7 @@ registerNetworkCommands(program, { config, withStore, print, globals, withNetwor
 const block = program.command('block').description('store and read blocks')
 block.command('put <file>')
   .description('store a block (or an array of blocks) from a JSON file')
-  .addHelpText('after', '\nThe JSON has the BlockInput shape (README "Data model"): numbers, 0x-hex strings, CID strings.\nExample:\n  $ chainstore block put block-12.json')
+  .addHelpText('after', '\nThe JSON has the BlockInput shape (docs/DATA-MODEL.md): numbers, 0x-hex strings, CID strings.\nExample:\n  $ chainstore block put block-12.json')
   .action(async (file: string) => {
     const parsed = await readJsonFile(file)
     const blocks = Array.isArray(parsed) ? parsed : [parsed]
@@ -367,7 +367,7 @@ program.command('bench')
 registerFileCommands(program, { withStore, print })
 registerMaintenanceCommands(program, { withStore, print, config })
 
-/** The README's exit code of an error, by its stable name. */
+/** The exit code (docs/OPERATIONS.md) of an error, by its stable name. */
 function exitCodeOf (err: Error): number {
   if (err instanceof CommanderError) return EXIT.USAGE
   if (/NotFound/.test(err.name)) return EXIT.NOT_FOUND
