@@ -49,6 +49,7 @@ describe('verified local reads', () => {
     const err = await t.store.getBlock(1).catch(e => e)
     expect(err).toBeInstanceOf(CorruptDataError)
     expect(err.message).toContain(page.toString())
+    expect(err.cid).toBe(page.toString())
     expect(() => t.store.getBlockSync(1)).toThrow(CorruptDataError)
     expect((await corruptReads(t)).block).toBe(2)
     // the other blocks still read

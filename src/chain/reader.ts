@@ -199,7 +199,7 @@ export class ChainReader {
     if (record == null) throw new TransactionNotFoundError(`no transaction ${id.toString()}`)
     if (this.#i.verifyReads && !bytesMatchCid(id, record.txBytes)) {
       this.#i.onCorrupt('transaction')
-      throw new CorruptDataError(`transaction ${id.toString()}: the stored record's bytes do not hash to it`)
+      throw new CorruptDataError(`transaction ${id.toString()}: the stored record's bytes do not hash to it`, { cid: id.toString() })
     }
     return { id, record }
   }

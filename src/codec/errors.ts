@@ -12,7 +12,13 @@ export class InvalidCidError extends ChainStoreError {}
 export class InvalidAddressError extends ChainStoreError {}
 /** A height that is not a non-negative safe integer. */
 export class InvalidHeightError extends ChainStoreError {}
-/** Stored or received bytes that do not decode as what they claim to be. */
-export class CorruptDataError extends ChainStoreError {}
+/** Stored or received bytes that do not decode as what they claim to be; `cid` names the damaged block when one is known. */
+export class CorruptDataError extends ChainStoreError {
+  readonly cid?: string
+  constructor (message: string, options?: { cause?: unknown, cid?: string }) {
+    super(message, options)
+    if (options?.cid != null) this.cid = options.cid
+  }
+}
 /** A block a DAG walk needs is not where the walk's loader looked (and the walk was not asked to report it). */
 export class MissingBlockError extends ChainStoreError {}

@@ -1,7 +1,7 @@
 import { LevelBlockstore } from 'blockstore-level'
 import type { CID } from 'multiformats/cid'
 import { bytesMatchCid, isVerifiableHash } from '../codec/cid.ts'
-import { CorruptDataError } from '../codec/errors.ts'
+import { damagedBlock } from './sources.ts'
 
 /**
  * The LevelDB blockstore Helia writes through, telling the store which
@@ -28,7 +28,7 @@ export class ImportAwareBlockstore extends LevelBlockstore {
 
   override async * get (cid: CID, options?: any): AsyncGenerator<Uint8Array> {
     for await (const bytes of super.get(cid, options)) {
-      if (this.verify && isVerifiableHash(cid.multihash.code) && !bytesMatchCid(cid, bytes)) throw new CorruptDataError(`block ${cid.toString()}: the stored bytes do not hash to it`)
+      if (this.verify && isVerifiableHash(cid.multihash.code) && !bytesMatchCid(cid, bytes)) throw damagedBlock(cid)
       yield bytes
     }
   }

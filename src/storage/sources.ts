@@ -19,11 +19,16 @@ export interface LevelSource extends BlockSource {
  * the CID (Kubo's HashOnRead): bytes damaged at rest are a CorruptDataError
  * naming the CID, never returned.
  */
+/** The error of a local read whose bytes do not hash to their CID (every local tier throws this one). */
+export function damagedBlock (cid: CID): CorruptDataError {
+  return new CorruptDataError(`block ${cid.toString()}: the stored bytes do not hash to it`, { cid: cid.toString() })
+}
+
 export function levelSource (blocks: BlocksDb): LevelSource {
   const getSync = (cid: CID): Uint8Array | undefined => blocks.getSync(blockKey(cid)) ?? undefined
   const getVerifiedSync = (cid: CID): Uint8Array | undefined => {
     const bytes = getSync(cid)
-    if (bytes != null && !bytesMatchCid(cid, bytes)) throw new CorruptDataError(`block ${cid.toString()}: the stored bytes do not hash to it`)
+    if (bytes != null && !bytesMatchCid(cid, bytes)) throw damagedBlock(cid)
     return bytes
   }
   return {

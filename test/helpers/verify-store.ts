@@ -131,7 +131,7 @@ export async function verifyStore (store: ChainStore, expected: ExpectedChain, l
       block = await store.getBlock(h)
     } catch (err) {
       // reads re-hash what they take from disk: damaged bytes are refused, naming the block they belong to
-      const damaged = (err as Error).name === 'CorruptDataError' ? /block (\S+): the stored bytes do not hash to it/.exec((err as Error).message)?.[1] : undefined
+      const damaged = (err as Error).name === 'CorruptDataError' ? (err as { cid?: string }).cid : undefined
       if (damaged != null) corrupt.push(`block ${h}: bytes of ${damaged} do not hash to it (refused by the store)`)
       else corrupt.push(`block ${h}: below head ${headHeight} but unreadable (${describeError(err)})`)
       continue
