@@ -1,7 +1,9 @@
 import type { Command } from 'commander'
 import { createBackup, listBackups, restoreBackup, verifyBackup, BackupError, type BackupProgress } from '../backup/index.ts'
 import type { ChainStoreConfig } from '../config/index.ts'
-import { verifyStore, type IntegrityProgress, type IntegritySummary } from '../integrity/index.ts'
+import { salvageBlocks, setAsideTables, verifyStore, type IntegrityProgress, type IntegritySummary, type TableSalvage } from '../integrity/index.ts'
+import { DamagedTablesError } from '../storage/errors.ts'
+import type { DamagedTable } from '../storage/tables.ts'
 import type { ChainStore } from '../node/chainstore.ts'
 import { formatBytes, formatCount } from './format.ts'
 import { startProgress, type Progress } from './progress.ts'
@@ -9,7 +11,7 @@ import { startProgress, type Progress } from './progress.ts'
 /** What the maintenance commands take from the CLI's composition (src/cli/main.ts). */
 export interface MaintenanceCliContext {
   /** Opens the store of the global options, runs `fn`, stops it. */
-  withStore: <T>(fn: (store: ChainStore) => Promise<T>) => Promise<T>
+  withStore: <T>(fn: (store: ChainStore) => Promise<T>, overrides?: Record<string, unknown>) => Promise<T>
   /** The config of the global options (`-c`, `-d`, env). */
   config: () => Promise<ChainStoreConfig>
   /** Human text, or the JSON of `data` with `--json`. */
@@ -50,6 +52,20 @@ function refusal (ctx: MaintenanceCliContext, err: unknown): boolean {
   return true
 }
 
+/** A repair that began by setting damaged tables aside: they count as problems, fixed by the set-aside. */
+function withSalvage (s: IntegritySummary, salvage: TableSalvage): IntegritySummary {
+  const n = salvage.tables.length
+  return {
+    ...s,
+    salvage,
+    counts: { 'damaged-table': n, ...s.counts },
+    problems: s.problems + n,
+    fixed: s.fixed + n,
+    repaired: true,
+    findings: [...salvage.tables.map(t => ({ kind: 'damaged-table' as const, message: `LevelDB table ${t.file}: ${t.reason} (set aside in ${salvage.dir})` })), ...s.findings]
+  }
+}
+
 function summaryText (s: IntegritySummary): string {
   const kinds = Object.entries(s.counts).map(([k, n]) => `    ${k.padEnd(20)} ${n}`)
   const left = Object.entries(s.unfixedCounts).map(([k, n]) => `    ${k.padEnd(20)} ${n}`)
@@ -58,6 +74,7 @@ function summaryText (s: IntegritySummary): string {
     `problems    ${s.problems}`,
     ...kinds,
     ...s.findings.slice(0, 10).map(f => `    - ${f.message}`),
+    ...(s.salvage != null ? [`set aside   ${s.salvage.tables.length} damaged table file(s) in ${s.salvage.dir}; salvaged ${s.salvage.salvaged} sound block(s) (${s.salvage.present} held elsewhere, ${s.salvage.refused} refused)`] : []),
     ...(s.repaired
       ? [
           `repair      refetched ${s.refetched} block(s), ${s.refetchFailed.length} not found on any peer or gateway; reindexed ${s.reindexed} height(s)`,
@@ -145,7 +162,27 @@ export function registerMaintenanceCommands (program: Command, ctx: MaintenanceC
     .addHelpText('after', '\nExit code 0: no problem (or all fixed); 1: problems found (without --repair) or left unfixed.\nExamples:\n  $ chainstore verify\n  $ chainstore -c node.json verify --repair --json')
     .action(async (opts: { repair?: boolean, reindex?: boolean }) => {
       const p = phased('items')
-      const s = await ctx.withStore(async store => await verifyStore(store, { repair: opts.repair === true, reindex: opts.reindex === true, onProgress: p.onProgress })).finally(p.stop)
+      const repair = opts.repair === true
+      // every table file's CRC is checked before LevelDB opens (not only the ones new since the last open)
+      const run = async (aside?: { dir: string, tables: DamagedTable[] }): Promise<IntegritySummary> => await ctx.withStore(async store => {
+        const salvage = aside != null ? await salvageBlocks(store, aside.dir, aside.tables) : undefined
+        const s = await verifyStore(store, { repair, reindex: opts.reindex === true || salvage != null, onProgress: p.onProgress })
+        return salvage != null ? withSalvage(s, salvage) : s
+      }, { level: { checkTables: 'all' } })
+      let s: IntegritySummary
+      try {
+        s = await run()
+      } catch (err) {
+        if (!(err instanceof DamagedTablesError)) throw err
+        if (!repair) {
+          ctx.print(`damaged     ${err.tables.length} LevelDB table file(s); the store does not open on them\n${err.tables.map(t => `    - ${t.file}: ${t.reason}`).join('\n')}\nrun verify --repair to set them aside, keep their sound blocks, fetch back the rest and rebuild indexes`,
+            { ok: false, error: err.name, message: err.message, counts: { 'damaged-table': err.tables.length }, tables: err.tables })
+          process.exitCode = MAINTENANCE_EXIT.PROBLEMS
+          return
+        }
+        const dir = await setAsideTables((await ctx.config()).dataDir, err.tables)
+        s = await run({ dir, tables: err.tables })
+      } finally { p.stop() }
       ctx.print(summaryText(s), s)
       const left = s.repaired ? s.problems - s.fixed : s.problems
       if (left > 0) process.exitCode = MAINTENANCE_EXIT.PROBLEMS

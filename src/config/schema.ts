@@ -67,7 +67,8 @@ export const configSchema = z.object({
   }).prefault({}),
   level: z.object({
     writeBufferSize: z.number().int().min(1024 * 1024).default(DEFAULT_LEVEL_WRITE_BUFFER),
-    cacheSize: z.number().int().nonnegative().default(DEFAULT_LEVEL_CACHE)
+    cacheSize: z.number().int().nonnegative().default(DEFAULT_LEVEL_CACHE),
+    checkTables: z.enum(['changed', 'all', 'off']).default('changed')
   }).prefault({}),
   api: z.object({
     host: z.string().default(DEFAULT_API_HOST),

@@ -1,10 +1,14 @@
+import { join } from 'node:path'
 import { readStoreId } from '../migrations/index.ts'
+import { LEVEL_DIR } from '../storage/level.ts'
+import { checkTables, type TableCheck } from '../storage/tables.ts'
 import { checkStore, type CheckResult } from './check.ts'
 import { repairStore } from './repair.ts'
 import type { Finding, FindingKind, IntegritySummary, RepairableStore, VerifyStoreOptions } from './types.ts'
 
 export { checkStore, cidOfBlockKey, type CheckResult } from './check.ts'
 export { repairStore, type RepairOutcome } from './repair.ts'
+export { salvageBlocks, setAsideTables, type TableSalvage } from './tables.ts'
 export * from './types.ts'
 
 function total (counts: Partial<Record<FindingKind, number>>): number {
@@ -24,7 +28,9 @@ export async function verifyStore (store: RepairableStore, options: VerifyStoreO
   const started = performance.now()
   const m = store.maintenance()
   const allowGaps = store.config.allowGaps === true
+  const tables = await checkTables(store.config.dataDir, join(store.config.dataDir, LEVEL_DIR), 'all')
   const first = await checkStore(m.db, m.blocks, { ...options, allowGaps })
+  tableFindings(first, tables)
   const problems = total(first.counts)
   let after: CheckResult = first
   let repairedInfo = { refetched: 0, refetchFailed: [] as Array<{ cid: string, reason: string }>, reindexed: 0 }
@@ -32,6 +38,7 @@ export async function verifyStore (store: RepairableStore, options: VerifyStoreO
   if (options.repair === true && (problems > 0 || options.reindex === true)) {
     repairedInfo = await repairStore(store, first, options)
     after = await checkStore(m.db, m.blocks, { ...options, allowGaps, onProgress: undefined })
+    tableFindings(after, tables)
   }
   const left = total(after.counts)
   return {
@@ -48,6 +55,14 @@ export async function verifyStore (store: RepairableStore, options: VerifyStoreO
     unfixedCounts: after.counts,
     unfixed: after.findings as Finding[],
     ...repairedInfo,
+    tables: { checked: tables.checked, bytes: tables.bytes, damaged: tables.damaged.length },
     ms: performance.now() - started
   }
+}
+
+/** Damaged table files as findings: an open store cannot set them aside (stop it and run `chainstore verify --repair`). */
+function tableFindings (r: CheckResult, tables: TableCheck): void {
+  if (tables.damaged.length === 0) return
+  r.counts['damaged-table'] = tables.damaged.length
+  for (const t of tables.damaged) r.findings.unshift({ kind: 'damaged-table', message: `LevelDB table ${t.file}: ${t.reason} — stop the store and run \`chainstore verify --repair\`` })
 }

@@ -113,19 +113,22 @@ export async function repairStore (store: RepairableStore, found: CheckResult, o
 async function refillLost (store: RepairableStore, found: CheckResult, out: RepairOutcome, options: { onProgress?: IntegrityProgress, signal?: AbortSignal }): Promise<void> {
   const m = store.maintenance()
   for (const gap of found.lost) {
+    found.holes.push(gap.cid) // the hole walk indexes down from the gap's top once its blocks are here
     let cid: CID | null = gap.cid
     for (let height = gap.height; cid != null && height >= gap.from; height--) {
       options.signal?.throwIfAborted()
       const at: CID = cid
-      if (m.blocks.getSync(blockKey(at)) != null) break
       try {
-        const header = await store.getBytes(at, { signal: options.signal })
+        // a header may be here already (salvaged from a damaged table) with pages that are not
+        const local = m.blocks.getSync(blockKey(at))
+        const header = local ?? await store.getBytes(at, { signal: options.signal })
         const links = headerLinks(header)
-        const pages = []
-        for (const p of links.pages) pages.push({ cid: p, bytes: await store.getBytes(p, { signal: options.signal }) })
-        await store.putVerifiedBlocks([{ cid: at, bytes: header }, ...pages])
-        out.refetched += 1 + pages.length
-        if (height === gap.height) found.holes.push(at)
+        const fetched = local == null ? [{ cid: at, bytes: header }] : []
+        for (const p of links.pages) {
+          if (m.blocks.getSync(blockKey(p)) == null) fetched.push({ cid: p, bytes: await store.getBytes(p, { signal: options.signal }) })
+        }
+        if (fetched.length > 0) await store.putVerifiedBlocks(fetched)
+        out.refetched += fetched.length
         cid = links.parent
       } catch (err) {
         if (options.signal?.aborted === true) throw err

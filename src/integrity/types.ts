@@ -4,7 +4,8 @@ import type { MaintenanceAccess } from '../node/chainstore.ts'
 /** Kinds of problem a check finds. */
 export const FINDING_KINDS = [
   'corrupt-block', 'unreadable', 'storage-corruption', 'missing-block', 'missing-index', 'dangling-index',
-  'index-mismatch', 'incomplete-pin', 'head-mismatch', 'missing-state-node', 'corrupt-record', 'missing-height', 'lost-writes'
+  'index-mismatch', 'incomplete-pin', 'head-mismatch', 'missing-state-node', 'corrupt-record', 'missing-height', 'lost-writes',
+  'damaged-table'
 ] as const
 export type FindingKind = typeof FINDING_KINDS[number]
 
@@ -53,13 +54,17 @@ export interface IntegritySummary {
   refetchFailed: Array<{ cid: string, reason: string }>
   /** Canonical heights reindexed from their blocks. */
   reindexed: number
+  /** LevelDB table files checked (every block's CRC) and found damaged. */
+  tables: { checked: number, bytes: number, damaged: number }
+  /** Damaged tables set aside before this run and what was salvaged of them (`chainstore verify --repair`). */
+  salvage?: import('./tables.ts').TableSalvage
   ms: number
 }
 
 /** What integrity repair needs of a store beyond maintenance: network reads and verified block writes (a ChainStore fits). */
 export interface RepairableStore {
   maintenance: () => MaintenanceAccess
-  config: { limits: import('../codec/types.ts').CodecLimits, allowGaps?: boolean }
+  config: { dataDir: string, limits: import('../codec/types.ts').CodecLimits, allowGaps?: boolean }
   getBytes: (cid: CID, options?: { signal?: AbortSignal, timeoutMs?: number }) => Promise<Uint8Array>
   putVerifiedBlocks: (blocks: Array<{ cid: CID, bytes: Uint8Array }>) => Promise<void>
 }

@@ -60,8 +60,9 @@ export class ChainStore {
 
   /** Opens the data dir, builds the rooms and starts them. Use `createChainStore`. */
   static async open (config: ChainStoreConfig, logger: Logger, host: HostParts = {}): Promise<ChainStore> {
-    const { db, blocks, logDamage } = await openLevel(config.dataDir, config.level)
+    const { db, blocks, logDamage, tables } = await openLevel(config.dataDir, config.level)
     try {
+      if (tables.checked > 0) logger.debug({ tables: tables.tables, checked: tables.checked, bytes: tables.bytes, ms: Math.round(tables.ms) }, 'table files checked')
       if (logDamage != null) await recordLogDamage(db, logDamage)
       const rooms = await composeRooms(config, logger, db, blocks, host)
       const store = new ChainStore(rooms)

@@ -1,4 +1,6 @@
+import { CorruptDataError } from '../codec/errors.ts'
 import { ChainStoreError } from '../errors.ts'
+import type { DamagedTable } from './tables.ts'
 
 /** No block at that height or with that CID. */
 export class BlockNotFoundError extends ChainStoreError {}
@@ -18,3 +20,16 @@ export class StoreOpenError extends ChainStoreError {}
 export class InvalidQueryError extends ChainStoreError {}
 /** A write to LevelDB failed; nothing of the batch was applied. */
 export class WriteFailedError extends ChainStoreError {}
+/**
+ * LevelDB table files of the data dir fail their checksums (storage/tables.ts):
+ * the store does not open on them, since LevelDB would read the damage as
+ * data and can abort the process compacting it. `chainstore verify --repair`
+ * sets them aside, salvages their sound blocks and fetches back the rest.
+ */
+export class DamagedTablesError extends CorruptDataError {
+  readonly tables: DamagedTable[]
+  constructor (message: string, tables: DamagedTable[]) {
+    super(message)
+    this.tables = tables
+  }
+}

@@ -2,8 +2,9 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import type { CID } from 'multiformats/cid'
-import { InvalidDataDirError, StoreLockedError, StoreOpenError, StoreReadOnlyError, WriteFailedError } from './errors.ts'
+import { DamagedTablesError, InvalidDataDirError, StoreLockedError, StoreOpenError, StoreReadOnlyError, WriteFailedError } from './errors.ts'
 import { BLOCKS_SUBLEVEL, blockKey } from './keys.ts'
+import { checkTables, type TableCheck, type TableCheckMode } from './tables.ts'
 import type { WriteBatch } from './types.ts'
 
 /** The root database: binary keys and values. */
@@ -60,10 +61,18 @@ function innermost (err: unknown): string {
 export interface LevelTuning {
   writeBufferSize: number
   cacheSize: number
+  /** Which table files are checked before LevelDB opens (storage/tables.ts); default `changed`. */
+  checkTables?: TableCheckMode
+}
+
+/** The error a damaged table check becomes: names each table and what to run. */
+export function damagedTables (dataDir: string, check: TableCheck): DamagedTablesError {
+  const list = check.damaged.map(t => `${t.file} (${t.reason}${t.blocks > 0 ? `; ${t.badBlocks} of ${t.blocks} data blocks` : ''})`).join(', ')
+  return new DamagedTablesError(`data dir ${dataDir}: ${check.damaged.length} LevelDB table file(s) fail their checksums: ${list}; the store does not open on damaged tables — run \`chainstore verify --repair\` to set them aside, keep their sound blocks and fetch back the rest`, check.damaged)
 }
 
 /** Opens (creating if missing) the node's LevelDB; a second process gets StoreLockedError. */
-export async function openLevel (dataDir: string, tuning: LevelTuning): Promise<{ db: RootDb, blocks: BlocksDb, logDamage: LogDamage | null }> {
+export async function openLevel (dataDir: string, tuning: LevelTuning): Promise<{ db: RootDb, blocks: BlocksDb, logDamage: LogDamage | null, tables: TableCheck }> {
   const location = join(dataDir, LEVEL_DIR)
   try {
     await mkdir(location, { recursive: true })
@@ -73,7 +82,9 @@ export async function openLevel (dataDir: string, tuning: LevelTuning): Promise<
     if (isReadOnly(err)) throw readOnly(dataDir, err)
     throw new StoreOpenError(`cannot create data dir ${dataDir}: ${(err as Error).message}`, { cause: err })
   }
-  const db = new ClassicLevel<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view', ...tuning })
+  const tables = await checkTables(dataDir, location, tuning.checkTables ?? 'changed')
+  if (tables.damaged.length > 0) throw damagedTables(dataDir, tables)
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view', writeBufferSize: tuning.writeBufferSize, cacheSize: tuning.cacheSize })
   try {
     await db.open()
   } catch (err) {
@@ -81,7 +92,7 @@ export async function openLevel (dataDir: string, tuning: LevelTuning): Promise<
     if (isReadOnly(err)) throw readOnly(dataDir, err)
     throw new StoreOpenError(`cannot open data dir ${dataDir}: ${innermost(err)}`, { cause: err })
   }
-  return { db, blocks: blocksOf(db), logDamage: await recoveryDamage(location) }
+  return { db, blocks: blocksOf(db), logDamage: await recoveryDamage(location), tables }
 }
 
 /** What LevelDB dropped of its write-ahead log while recovering it at open. */

@@ -56,7 +56,7 @@ async function damage (dataDir: string, kind: 'ldb' | 'log', n: number, random: 
 
 describe('corruption at rest', () => {
   it(`${TRIALS} trials of ${FLIPS} flipped bytes in table files and the log: no silently wrong read, no undetected hole, no abort`, async () => {
-    const t = { trials: 0, flips: 0, reads: 0, right: 0, detected: 0, wrong: 0, untyped: 0, holes: 0, undetectedHoles: 0, aborts: 0, openErrors: 0 }
+    const t = { trials: 0, flips: 0, tablesSetAside: 0, salvaged: 0, reads: 0, right: 0, detected: 0, wrong: 0, untyped: 0, holes: 0, undetectedHoles: 0, aborts: 0, openErrors: 0 }
     const notes: string[] = []
     for (let trial = 0; trial < TRIALS; trial++) {
       const seed = FIRST_SEED + trial
@@ -78,6 +78,7 @@ describe('corruption at rest', () => {
         }
         const r = child.lines[child.lines.length - 1] as unknown as CorruptionReport
         if (!r.opened) { t.openErrors++; notes.push(`seed ${seed} ${kind}: open refused: ${r.openError}`); continue }
+        t.tablesSetAside += r.tablesSetAside; t.salvaged += r.salvaged
         t.reads += r.reads; t.right += r.right; t.detected += r.detected; t.wrong += r.wrong; t.untyped += r.untyped
         if (r.missingHeights.length > 0) {
           t.holes++
@@ -89,7 +90,7 @@ describe('corruption at rest', () => {
         await cleanup()
       }
     }
-    console.log(`[faults:corruption] trials=${t.trials} flips=${t.flips} reads=${t.reads} right=${t.right} detected=${t.detected} silentlyWrong=${t.wrong} untyped=${t.untyped} holes=${t.holes} undetectedHoles=${t.undetectedHoles} aborts=${t.aborts} openRefused=${t.openErrors}`)
+    console.log(`[faults:corruption] trials=${t.trials} flips=${t.flips} tablesSetAside=${t.tablesSetAside} salvagedBlocks=${t.salvaged} reads=${t.reads} right=${t.right} detected=${t.detected} silentlyWrong=${t.wrong} untyped=${t.untyped} holes=${t.holes} undetectedHoles=${t.undetectedHoles} aborts=${t.aborts} openRefused=${t.openErrors}`)
     for (const n of notes) console.log(`[faults:corruption] ${n}`)
     expect(t.wrong, notes.join('\n')).toBe(0)
     expect(t.untyped, notes.join('\n')).toBe(0)

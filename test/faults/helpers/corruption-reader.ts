@@ -9,8 +9,8 @@
 import { isDeepStrictEqual } from 'node:util'
 import { decodeTx } from '../../../src/codec/decode.ts'
 import { encodeBlock } from '../../../src/codec/encode.ts'
-import { ChainStoreError, createChainStore, createLogger, type ChainStore } from '../../../src/index.ts'
-import { verifyStore } from '../../../src/integrity/index.ts'
+import { ChainStoreError, DamagedTablesError, createChainStore, createLogger, type ChainStore } from '../../../src/index.ts'
+import { salvageBlocks, setAsideTables, verifyStore } from '../../../src/integrity/index.ts'
 import { SyntheticChain } from '../../../src/synthetic/chain.ts'
 
 export interface CorruptionArgs { dataDir: string, seed: number, blocks: number, txsPerBlock: number }
@@ -18,6 +18,10 @@ export interface CorruptionArgs { dataDir: string, seed: number, blocks: number,
 export interface CorruptionReport {
   opened: boolean
   openError?: string
+  /** Table files the open refused as damaged, set aside as `verify --repair` does (then reopened, salvaged, reindexed). */
+  tablesSetAside: number
+  /** Blocks salvaged from the set-aside tables' sound data blocks. */
+  salvaged: number
   reads: number
   right: number
   detected: number
@@ -34,7 +38,7 @@ export interface CorruptionReport {
 }
 
 const args = JSON.parse(process.argv[2]) as CorruptionArgs
-const report: CorruptionReport = { opened: false, reads: 0, right: 0, detected: 0, wrong: 0, untyped: 0, missingHeights: [], writeRefused: false, verify: {}, examples: [] }
+const report: CorruptionReport = { opened: false, tablesSetAside: 0, salvaged: 0, reads: 0, right: 0, detected: 0, wrong: 0, untyped: 0, missingHeights: [], writeRefused: false, verify: {}, examples: [] }
 const note = (s: string): void => { if (report.examples.length < 5) report.examples.push(s) }
 
 /** Runs one read: right when `check` passes, detected on a typed error, else wrong or untyped. */
@@ -59,8 +63,19 @@ function read (what: string, fn: () => unknown, check: (v: any) => boolean, onNo
 
 const chain = new SyntheticChain({ seed: args.seed, txsPerBlock: args.txsPerBlock, addresses: 200 })
 let store: ChainStore
+const open = async (): Promise<ChainStore> => await createChainStore({ dataDir: args.dataDir }, { logger: createLogger({ level: 'silent' }) })
 try {
-  store = await createChainStore({ dataDir: args.dataDir }, { logger: createLogger({ level: 'silent' }) })
+  try {
+    store = await open()
+  } catch (err) {
+    if (!(err instanceof DamagedTablesError)) throw err
+    // what an operator's `chainstore verify --repair` does, without peers or gateways to fetch from
+    report.tablesSetAside = err.tables.length
+    const dir = await setAsideTables(args.dataDir, err.tables)
+    store = await open()
+    report.salvaged = (await salvageBlocks(store, dir, err.tables)).salvaged
+    await verifyStore(store, { repair: true, reindex: true })
+  }
   report.opened = true
 } catch (err) {
   report.openError = `${(err as Error).name}: ${(err as Error).message}`.slice(0, 300)
