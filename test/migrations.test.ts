@@ -40,9 +40,10 @@ describe('migrations', () => {
     const progress: string[] = []
     const r = await runMigrations(db, { logger: quietLogger, onProgress: p => progress.push(`${p.step}/${p.of} ${p.name} ${p.done}/${p.total}`) })
     expect(r).toEqual({ from: 1, to: CURRENT_SCHEMA, applied: MIGRATIONS.map(m => m.name) })
-    expect(progress).toContain('1/3 store-identity 1/1')
-    expect(progress).toContain('2/3 index-postings 3/3')
-    expect(progress.some(p => p.startsWith('3/3 record-checksums'))).toBe(true)
+    expect(progress).toContain(`1/${MIGRATIONS.length} store-identity 1/1`)
+    expect(progress).toContain(`2/${MIGRATIONS.length} index-postings 3/3`)
+    expect(progress.some(p => p.startsWith(`3/${MIGRATIONS.length} record-checksums`))).toBe(true)
+    expect(progress.some(p => p.startsWith(`4/${MIGRATIONS.length} log-checksums`))).toBe(true)
     expect(readSchemaVersion(db)).toBe(CURRENT_SCHEMA)
     const id = readStoreId(db)
     expect(id).toMatch(/^[0-9a-f]{32}$/)
@@ -91,7 +92,7 @@ describe('migrations', () => {
       return n
     }
     expect(await legacy()).toBeGreaterThan(100)
-    expect(await runMigrations(db, { logger: quietLogger })).toEqual({ from: 2, to: CURRENT_SCHEMA, applied: ['index-postings', 'record-checksums'] })
+    expect(await runMigrations(db, { logger: quietLogger })).toEqual({ from: 2, to: CURRENT_SCHEMA, applied: ['index-postings', 'record-checksums', 'log-checksums'] })
     expect(await legacy()).toBe(0)
     expect(db.getSync(META_POSTINGS_CONVERTED)).toBeUndefined()
     await db.close()

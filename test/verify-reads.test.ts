@@ -8,6 +8,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { CorruptDataError } from '../src/index.ts'
+import { addressHeightKey, logBlockKey } from '../src/indexes/postings.ts'
+import { verifyStore } from '../src/integrity/index.ts'
 import { PREFIX, blockKey, blockTxIdsKey, digestKey } from '../src/storage/keys.ts'
 import { openTestStore } from './helpers/store.ts'
 import { closeTestGateways, testGateway } from './helpers/gateway.ts'
@@ -96,6 +98,35 @@ describe('verified local reads', () => {
     const t = await storeWithChain()
     await flip(t, blockTxIdsKey(1), false, () => 7)
     expect(() => t.store.getBlockSync(1)).toThrow(CorruptDataError)
+  })
+
+  it('a flipped byte in a block\'s log record fails its checksum: getLogs is a CorruptDataError, verify names it, repair --reindex rebuilds it', async () => {
+    const t = await storeWithChain()
+    const before = await t.store.getLogs({ fromHeight: 1, toHeight: 1 })
+    expect(before.length).toBeGreaterThan(0)
+    // inside the first log's record (after the count and the offset table)
+    await flip(t, logBlockKey(1), false, n => n - 20)
+    await expect(t.store.getLogs({ fromHeight: 1, toHeight: 1 })).rejects.toThrow(/log block: the stored bytes fail their checksum/)
+    await expect(t.store.getLogs({ address: before[0].address })).rejects.toThrow(CorruptDataError)
+    const found = await verifyStore(t.store)
+    expect(found.findings.some(f => f.kind === 'dangling-index' && /log record of height 1 is damaged/.test(f.message))).toBe(true)
+    const repaired = await verifyStore(t.store, { repair: true, reindex: true })
+    expect(repaired.unfixed).toEqual([])
+    expect(await t.store.getLogs({ fromHeight: 1, toHeight: 1 })).toEqual(before)
+  })
+
+  it('an address history entry that names a transaction of another address (a damaged posting list) is a CorruptDataError, counted', async () => {
+    const t = await storeWithChain()
+    const tx = (await t.store.getBlock(2)).transactions[0]
+    const stranger = '0x' + 'ab'.repeat(20)
+    const from = Uint8Array.from(Buffer.from(tx.from.slice(2), 'hex'))
+    // the sender's posting list of height 2, as if a flipped key byte had moved it under another address
+    const m = t.store.maintenance()
+    const value = await m.db.get(addressHeightKey(PREFIX.ADDRESS_POSTINGS, from, 2))
+    await m.db.put(addressHeightKey(PREFIX.ADDRESS_POSTINGS, Uint8Array.from(Buffer.from(stranger.slice(2), 'hex')), 2), value!)
+    await expect(t.store.getAddressHistory(stranger)).rejects.toThrow(/posting list is damaged/)
+    expect((await corruptReads(t)).index).toBe(1)
+    expect((await t.store.getAddressHistory(tx.from)).items.length).toBeGreaterThan(0)
   })
 
   it('a damaged block is fetched again from a gateway: getBytes answers with the verified copy at once, a chain read after the background repair', async () => {

@@ -39,7 +39,7 @@ export interface ChainReaderInit {
   /** Re-hash each transaction record's bytes against the transaction id (config `verifyReads`). */
   verifyReads: boolean
   /** Told of every local read refused as corrupt. */
-  onCorrupt: (kind: 'block' | 'transaction') => void
+  onCorrupt: (kind: 'block' | 'transaction' | 'index') => void
 }
 
 /**
@@ -241,7 +241,17 @@ export class ChainReader {
   async addressHistory (address: string, options: HistoryOptions = {}): Promise<HistoryPage> {
     try {
       const { entries, cursor } = await readAddressHistory(this.#i.db, address, options)
-      const items = entries.map(e => this.transaction(cidFromDigest(e.txDigest)))
+      const want = address.toLowerCase()
+      const items = entries.map(e => {
+        const item = this.transaction(cidFromDigest(e.txDigest))
+        // postings carry no hash of their own: the transaction (verified against its id) must be the address's, where the entry says
+        const t = item.transaction
+        if ((t.from.toLowerCase() !== want && t.to?.toLowerCase() !== want) || item.height !== e.height || item.index !== e.index) {
+          this.#i.onCorrupt('index')
+          throw new CorruptDataError(`address history of ${want}: the entry at height ${e.height}, index ${e.index} names transaction ${item.id.toString()} (height ${item.height}, index ${item.index}, from ${t.from}, to ${t.to ?? 'none'}): the posting list is damaged; run \`chainstore verify --repair --reindex\``)
+        }
+        return item
+      })
       return cursor == null ? { items } : { items, cursor }
     } catch (err) {
       throw this.#damage(err)

@@ -1,6 +1,7 @@
 import { CorruptDataError } from '../codec/errors.ts'
 import { PREFIX, readU16, readU32, writeU16, writeU32, writeU64 } from '../storage/keys.ts'
 import type { Slab } from '../storage/slab.ts'
+import { RECORD_CRC_BYTES, openRecord, sealRecord } from './records.ts'
 
 /**
  * Schema 3 index values: one entry per address, log address, topic and
@@ -86,9 +87,14 @@ export interface LogRow {
   record: Uint8Array
 }
 
-/** A block's logs: count (u32), offset table, then each log record; rows in (tx index, log index) order. */
-export function encodeLogBlock (rows: LogRow[], slab?: Slab): Uint8Array {
-  let size = 4 + rows.length * LOG_ROW_BYTES
+/**
+ * A block's logs: count (u32), offset table, then each log record; rows in
+ * (tx index, log index) order; since schema 5 closed by a CRC-32 (log
+ * records are derived values no CID covers; `openLogBlock` checks it).
+ * `sealed: false` writes the schema 3 layout (migration 3 only).
+ */
+export function encodeLogBlock (rows: LogRow[], slab?: Slab, sealed = true): Uint8Array {
+  let size = 4 + rows.length * LOG_ROW_BYTES + (sealed ? RECORD_CRC_BYTES : 0)
   for (const r of rows) size += r.record.length
   const out = slab?.take(size) ?? new Uint8Array(size)
   writeU32(out, 0, rows.length)
@@ -102,7 +108,12 @@ export function encodeLogBlock (rows: LogRow[], slab?: Slab): Uint8Array {
     out.set(rows[i].record, data)
     data += rows[i].record.length
   }
-  return out
+  return sealed ? sealRecord(out) : out
+}
+
+/** A stored LOG_BLOCK value without its CRC trailer; CorruptDataError when it fails. */
+export function openLogBlock (stored: Uint8Array): Uint8Array {
+  return openRecord(stored, 'log block')
 }
 
 /** Number of logs in a LOG_BLOCK record. */

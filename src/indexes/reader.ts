@@ -7,7 +7,7 @@ import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from '../config/constants.ts'
 import { InvalidQueryError } from '../storage/errors.ts'
 import { InvalidCursorError } from './errors.ts'
 import { PREFIX, concat, prefixRange, readU32, readU64, writeU32, writeU64 } from '../storage/keys.ts'
-import { decodeAddressPostings, decodeLogPostings, logBlockCount, logBlockKey, logBlockRow } from './postings.ts'
+import { decodeAddressPostings, decodeLogPostings, logBlockCount, logBlockKey, logBlockRow, openLogBlock } from './postings.ts'
 import { DEFAULT_LOG_LIMIT, MAX_LOG_LIMIT } from './constants.ts'
 import { decodeLogRecord } from './records.ts'
 import type { LogQuery, LogRecord, TopicFilter } from './types.ts'
@@ -125,8 +125,9 @@ export async function readLogs (db: Db, query: LogQuery, head: number): Promise<
   for await (const [key, value] of db.iterator({ gte: concat([prefix, u64(from)]), lte: concat([prefix, u64(to)]) })) {
     query.signal?.throwIfAborted()
     const height = readU64(key, heightAt)
-    const logs = blockScan ? value : db.getSync(logBlockKey(height))
-    if (logs == null) continue
+    const stored = blockScan ? value : db.getSync(logBlockKey(height))
+    if (stored == null) continue
+    const logs = openLogBlock(stored)
     const ordinals = blockScan ? Array.from({ length: logBlockCount(logs) }, (_, i) => i) : decodeLogPostings(value)
     for (const ordinal of ordinals) {
       const row = logBlockRow(logs, ordinal)

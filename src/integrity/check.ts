@@ -6,9 +6,10 @@ import { RAW, cidFromDigest } from '../codec/cid.ts'
 import { decodeHeader } from '../codec/decode.ts'
 import { readableLinks, walkDag } from '../codec/walk.ts'
 import { bytesMatchCid } from '../codec/cid.ts'
+import { CorruptDataError } from '../codec/errors.ts'
 import { mhKey, openView, type StoreView } from '../backup/read-store.ts'
 import { decodeHead } from '../chain/meta.ts'
-import { decodeAddressPostings, decodeLogPostings, logBlockCount, logBlockKey, logBlockRow } from '../indexes/postings.ts'
+import { decodeAddressPostings, decodeLogPostings, logBlockCount, logBlockKey, logBlockRow, openLogBlock } from '../indexes/postings.ts'
 import { TX_RECORD_HEAD, decodeBlockRecord, decodeLogRecord, decodeTxRecord, openRecord } from '../indexes/records.ts'
 import { decodePinValue, type PinRecord } from '../pinning/records.ts'
 import { heightOfRootKey } from '../state/keys.ts'
@@ -275,11 +276,12 @@ async function scanIndexes (view: StoreView, r: CheckResult, find: Find, get: (k
     const height = readU64(key, 1)
     let bad: string | undefined
     try {
-      for (let i = 0; i < logBlockCount(value) && bad == null; i++) {
-        const digest = decodeLogRecord(logBlockRow(value, i).record).txDigest
+      const logs = openLogBlock(value)
+      for (let i = 0; i < logBlockCount(logs) && bad == null; i++) {
+        const digest = decodeLogRecord(logBlockRow(logs, i).record).txDigest
         if (!txExists(digest)) bad = `points at transaction ${cidFromDigest(digest).toString()}, which has no record`
       }
-    } catch { bad = 'does not decode' }
+    } catch (err) { bad = err instanceof CorruptDataError ? `is damaged (${err.message})` : 'does not decode' }
     if (bad != null) dangling(key, height, `log record of height ${height} ${bad}`)
   }
   for (const [prefix, heightAt, what] of [[PREFIX.LOG_ADDRESS_POSTINGS, 21, 'log address'], [PREFIX.LOG_TOPIC_POSTINGS, 34, 'log topic']] as const) {
@@ -288,7 +290,7 @@ async function scanIndexes (view: StoreView, r: CheckResult, find: Find, get: (k
       const height = readU64(key, heightAt)
       const logs = get(logBlockKey(height))
       let ok = false
-      try { ok = logs != null && decodeLogPostings(value).every(o => o < logBlockCount(logs)) } catch {}
+      try { ok = logs != null && decodeLogPostings(value).every(o => o < logBlockCount(openLogBlock(logs))) } catch {}
       if (!ok) dangling(key, height, `${what} entry at height ${height} names a log its block's log record does not hold`)
     }
   }

@@ -118,8 +118,8 @@ export class StoreMetrics {
     this.#gcFreed.inc(s.bytesFreed)
   }
 
-  /** A local read refused because its bytes did not hash to their CID (`block` bytes or a `transaction` record). */
-  corruptRead (kind: 'block' | 'transaction'): void {
+  /** A local read refused: `block` bytes that do not hash to their CID, a `transaction` record that fails its id or checksum, an `index` entry (posting list, log record) that is damaged. */
+  corruptRead (kind: 'block' | 'transaction' | 'index'): void {
     this.#corrupt.inc({ kind })
   }
 

@@ -110,7 +110,7 @@ function blockLogEntries (height: number, rows: LogRow[]): Array<[Uint8Array, Ui
       t.ordinals.push(ordinal)
     })
   })
-  const out: Array<[Uint8Array, Uint8Array]> = [[logBlockKey(height), encodeLogBlock(rows)]]
+  const out: Array<[Uint8Array, Uint8Array]> = [[logBlockKey(height), encodeLogBlock(rows, undefined, false)]] // schema 3: unsealed (migration 5 seals)
   for (const { address, ordinals } of byAddress.values()) out.push([addressHeightKey(PREFIX.LOG_ADDRESS_POSTINGS, address, height), encodeLogPostings(ordinals)])
   for (const { slot, topic, ordinals } of byTopic.values()) out.push([topicHeightKey(slot, topic, height), encodeLogPostings(ordinals)])
   return out

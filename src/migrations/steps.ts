@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { META_STORE_ID, STORE_ID_BYTES } from './constants.ts'
-import { META_CHECKSUMS_AT, sealRecords } from './checksums.ts'
+import { META_CHECKSUMS_AT, META_LOG_CHECKSUMS_AT, sealLogRecords, sealRecords } from './checksums.ts'
 import { META_POSTINGS_CONVERTED, convertToPostings } from './postings.ts'
 import type { Migration } from './types.ts'
 
@@ -52,5 +52,18 @@ const recordChecksums: Migration = {
   }
 }
 
+/**
+ * v5: each block's log record (what `getLogs` answers from without reading
+ * blocks) carries the same CRC-32. Resumable: see {@link sealLogRecords}.
+ */
+const logChecksums: Migration = {
+  to: 5,
+  name: 'log-checksums',
+  async run (batch, ctx) {
+    await sealLogRecords(ctx)
+    batch.del(META_LOG_CHECKSUMS_AT)
+  }
+}
+
 /** Every migration, in order; the last one's `to` is CURRENT_SCHEMA. */
-export const MIGRATIONS: readonly Migration[] = [storeIdentity, indexPostings, recordChecksums]
+export const MIGRATIONS: readonly Migration[] = [storeIdentity, indexPostings, recordChecksums, logChecksums]
