@@ -5,7 +5,7 @@
  * through a bounded memory tier.
  */
 export { createChainStore, ChainStore, type BlockRef, type CreateOptions } from './node/index.ts'
-export type { Head, StoreStatus, NetworkStatus, ReorgEvent, GetBytesOptions, PutBytesOptions, AddFileOptions, StoreOptions } from './node/index.ts'
+export type { Head, Health, StoreStatus, NetworkStatus, ReorgEvent, GetBytesOptions, PutBytesOptions, AddFileOptions, StoreOptions } from './node/index.ts'
 export type { Consistency, ReplicationStats, PeerInfo, Replicator } from './replication/replicator.ts'
 export type { ValidatorState } from './replication/validators.ts'
 export { InvalidValidatorStateError } from './replication/validators.ts'

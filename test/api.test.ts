@@ -4,6 +4,7 @@ import { identityIdFromSeed } from '../src/index.ts'
 import { METRIC } from '../src/metrics/index.ts'
 import type { StoredBlock } from '../src/codec/types.ts'
 import { openTestStore, quietLogger } from './helpers/store.ts'
+import { until } from './helpers/wait.ts'
 
 let t: Awaited<ReturnType<typeof openTestStore>>
 let api: ReadApi
@@ -49,6 +50,31 @@ afterAll(async () => {
 })
 
 describe('HTTP API routes', () => {
+  it('GET /healthz and /readyz: 200 with the network off; a networked node is live but not ready alone, ready once a peer connects; 503 after stop', async () => {
+    for (const path of ['/healthz', '/readyz']) {
+      const r = await get(path, {}, offlineApi.url)
+      expect(r.status).toBe(200)
+      expect(await r.json()).toMatchObject({ status: 'ok', live: true, ready: true, reasons: [] })
+    }
+    expect((await get('/healthz')).status).toBe(200)
+    const alone = await get('/readyz')
+    expect(alone.status).toBe(503)
+    expect(await alone.json()).toMatchObject({ status: 'unavailable', live: true, ready: false, reasons: ['no peer connected'], network: { connectedPeers: 0 } })
+    const peer = await openTestStore({ network: { enabled: true, seed: 'api-peer', writers: [identityIdFromSeed('api-node')], peers: t.store.replication!.addresses() } })
+    try {
+      await until(async () => (await get('/readyz')).status === 200, 20_000, '/readyz to turn 200 once a peer is connected')
+      expect(await json('/readyz')).toMatchObject({ ready: true, network: { connectedPeers: 1, lag: 0 } })
+    } finally { await peer.cleanup() }
+    const gone = await openTestStore()
+    const goneApi = await startReadApi(gone.store, { host: '127.0.0.1', port: 0, logger: quietLogger })
+    try {
+      await gone.store.stop()
+      const r = await get('/healthz', {}, goneApi.url)
+      expect(r.status).toBe(503)
+      expect(await r.json()).toMatchObject({ live: false, reasons: ['the store is stopped'] })
+    } finally { await goneApi.close(); await gone.cleanup() }
+  })
+
   it('GET /status: head, finality, pins, disk, caches, latencies and alerts', async () => {
     const s = await json('/status')
     expect(s.head.height).toBe(4)

@@ -73,8 +73,8 @@ export async function startReadApi (store: ChainStore, options: { host: string, 
   }
   const app = Fastify({
     bodyLimit: BODY_LIMIT,
-    maxParamLength: MAX_PARAM_LENGTH,
-    disableRequestLogging: true,
+    // fastify 5.x: router options under routerOptions (the top-level key is deprecated); no logger, so no request logging to disable
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     logger: false,
     // errors fastify raises before a route runs (a URL it cannot decode, a parameter too long): same body shape as ours
     frameworkErrors: (err: Error & { statusCode?: number, code?: string }, _req, reply: any) => {
@@ -104,6 +104,13 @@ export async function startReadApi (store: ChainStore, options: { host: string, 
   })
 
   for (const [path, asset] of assets) app.get(path, async (_req, reply) => reply.type(asset.type).header('cache-control', 'no-cache').send(asset.body))
+  // liveness and readiness (docs/OPERATIONS.md): 200 or 503, cheap enough for a probe every second
+  for (const [path, pick] of [['/healthz', 'live'], ['/readyz', 'ready']] as const) {
+    app.get(path, async (_req, reply) => {
+      const h = store.health()
+      return json(reply.code(h[pick] ? 200 : 503).header('cache-control', 'no-store'), { status: h[pick] ? 'ok' : 'unavailable', ...h })
+    })
+  }
   get('/status', async () => await store.status())
   get('/blocks/:ref', async ({ ref }) => await store.getBlock(/^\d+$/.test(ref) ? Number(ref) : ref))
   get('/tx/:id', async ({ id }) => await store.getTransaction(id))

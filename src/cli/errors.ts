@@ -14,3 +14,5 @@ export class InvalidPathError extends ChainStoreError {}
 export class PathNotFoundError extends ChainStoreError {}
 /** A path the user named that this process may not read or write (EACCES, EPERM, EROFS). */
 export class PathNotPermittedError extends ChainStoreError {}
+/** `chainstore init` found a config file where it would write one (pass --force to overwrite it). */
+export class ConfigExistsError extends ChainStoreError {}

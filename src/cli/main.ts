@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 import { spawn } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
-import { writeFile } from 'node:fs/promises'
+import { existsSync, statSync } from 'node:fs'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, Option } from 'commander'
 import { loadConfig, parseConfig, type ChainStoreConfig } from '../config/index.ts'
-import { createLogger } from '../logger.ts'
+import { createLogger, type LogFormat, type Logger } from '../logger.ts'
+import { CONFIG_FILE_NAME, nodePlaces } from './home.ts'
+import { buildInfo } from '../build-info.ts'
 import { ChainStore } from '../node/chainstore.ts'
 import { startReadApi } from '../api/server.ts'
 import { ingestSynthetic } from './demo.ts'
@@ -16,6 +19,8 @@ import { showSyncProgress } from './sync-progress.ts'
 import { registerMaintenanceCommands } from './maintenance.ts'
 import { registerNetworkCommands } from './network-commands.ts'
 import { registerFileCommands } from './file-commands.ts'
+import { registerNodeCommands } from './node-commands.ts'
+import { ConfigExistsError } from './errors.ts'
 import { PIN_STATES, type PinState } from '../pinning/records.ts'
 import { InvalidQueryError } from '../storage/errors.ts'
 import { assertStoreExists, intOption, outputFileError, readJsonFile, typedFsError } from './input.ts'
@@ -24,18 +29,18 @@ import { assertStoreExists, intOption, outputFileError, readJsonFile, typedFsErr
 export { EXIT } from './exit.ts'
 import { EXIT } from './exit.ts'
 
-/** package.json sits two levels up from src/cli/main.ts and from dist/cli/main.js alike. */
-const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+const PACKAGE_VERSION = buildInfo().version
 
-interface GlobalOptions { config?: string, dataDir?: string, json?: boolean, logLevel?: string }
+interface GlobalOptions { config?: string, dataDir?: string, json?: boolean, logLevel?: string, logFormat?: LogFormat }
 
 const program = new Command()
   .name('chainstore')
   .description('Content-addressed, indexed storage for blockchain P2P nodes')
-  .option('-c, --config <file>', 'JSON config file (keys: docs/CONFIG.md; chainstore init writes every default)')
-  .option('-d, --data-dir <dir>', 'data directory (overrides config and CHAINSTORE_DATA_DIR)')
+  .option('-c, --config <file>', 'JSON config file (default: <home>/config.json when it exists; keys: docs/CONFIG.md)')
+  .option('-d, --data-dir <dir>', 'data directory and node home (default: $CHAINSTORE_PATH or ~/.chainstore)')
   .option('--json', 'machine-readable JSON on stdout')
-  .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('warn'))
+  .addOption(new Option('--log-level <level>', 'log level on stderr (default: CHAINSTORE_LOG_LEVEL, config logLevel, else warn; start: info)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+  .addOption(new Option('--log-format <format>', 'log lines on stderr: pretty (default on a TTY) or json (default otherwise; CHAINSTORE_LOG_FORMAT)').choices(['pretty', 'json']))
   .version(PACKAGE_VERSION, '-V, --version', 'print the package version')
   .showHelpAfterError()
   // usage errors throw (CommanderError) instead of exiting 1, so they get the bad-input code; subcommands inherit it
@@ -45,9 +50,28 @@ const program = new Command()
 
 function globals (): GlobalOptions { return program.opts<GlobalOptions>() }
 
+/** The config of this run: flags, then CHAINSTORE_* variables, then the config file, then the node home (src/cli/home.ts). */
 async function config (overrides: Record<string, unknown> = {}): Promise<ChainStoreConfig> {
   const g = globals()
-  return await loadConfig({ file: g.config, overrides: { ...(g.dataDir != null ? { dataDir: g.dataDir } : {}), ...overrides } })
+  const places = nodePlaces(g)
+  return await loadConfig({ file: places.configFile, overrides: { ...(g.dataDir != null ? { dataDir: g.dataDir } : {}), ...overrides }, defaults: { dataDir: places.home } })
+}
+
+/**
+ * The CLI's logger: level from --log-level, CHAINSTORE_LOG_LEVEL, the
+ * config's logLevel, else `fallback`; pretty lines on a TTY, JSON otherwise
+ * (--log-format or CHAINSTORE_LOG_FORMAT say which).
+ */
+function cliLogger (cfg: ChainStoreConfig, fallback: string): Logger {
+  const g = globals()
+  const level = g.logLevel ?? nonEmpty(process.env.CHAINSTORE_LOG_LEVEL) ?? cfg.logLevel ?? fallback
+  const envFormat = process.env.CHAINSTORE_LOG_FORMAT
+  const format: LogFormat = g.logFormat ?? (envFormat === 'json' || envFormat === 'pretty' ? envFormat : process.stderr.isTTY === true ? 'pretty' : 'json')
+  return createLogger({ level, format })
+}
+
+function nonEmpty (v: string | undefined): string | undefined {
+  return v == null || v === '' ? undefined : v
 }
 
 /**
@@ -58,7 +82,7 @@ async function config (overrides: Record<string, unknown> = {}): Promise<ChainSt
 async function withStore<T> (fn: (store: ChainStore) => Promise<T>, overrides: Record<string, unknown> = {}, options: { create?: boolean } = {}): Promise<T> {
   const cfg = await config(overrides)
   if (options.create !== true) await assertStoreExists(cfg.dataDir)
-  const store = await ChainStore.open(cfg, createLogger({ level: globals().logLevel }))
+  const store = await ChainStore.open(cfg, cliLogger(cfg, 'warn'))
   try { return await fn(store) } finally { await store.stop() }
 }
 
@@ -67,14 +91,18 @@ function print (human: string, data: unknown): void {
 }
 
 program.command('init')
-  .description('write a config file with every default and create the data directory')
-  .option('-o, --out <file>', 'config file to write', 'chainstore.config.json')
-  .addHelpText('after', '\nExample:\n  $ chainstore init --data-dir /var/lib/chainstore -o /etc/chainstore.json')
-  .action(async (opts: { out: string }) => {
+  .description('create the node home: the data directory and a config file with every default in it (found there without -c)')
+  .option('-o, --out <file>', 'config file to write (default: <home>/config.json)')
+  .option('-f, --force', 'overwrite a config file that exists')
+  .addHelpText('after', '\nThe home is -d, else $CHAINSTORE_PATH, else ~/.chainstore.\nExamples:\n  $ chainstore init                                  # ~/.chainstore/config.json\n  $ CHAINSTORE_PATH=/var/lib/chainstore chainstore init\n  $ chainstore init -d /var/lib/chainstore -o /etc/chainstore.json')
+  .action(async (opts: { out?: string, force?: boolean }) => {
     const cfg = await config()
-    await writeFile(opts.out, JSON.stringify(cfg, null, 2) + '\n').catch(err => { throw outputFileError(opts.out, err) })
+    const out = opts.out ?? join(nodePlaces(globals()).home, CONFIG_FILE_NAME)
+    if (opts.force !== true && existsSync(out) && statSync(out).isFile()) throw new ConfigExistsError(`${out} exists (this home is initialised); edit it with chainstore config set, or pass --force to overwrite it with defaults`)
+    await mkdir(dirname(out), { recursive: true }).catch(err => { throw outputFileError(out, err) })
+    await writeFile(out, JSON.stringify(cfg, null, 2) + '\n').catch(err => { throw outputFileError(out, err) })
     await withStore(async () => {}, {}, { create: true })
-    print(`wrote ${opts.out}; data dir ${cfg.dataDir} ready`, { config: opts.out, dataDir: cfg.dataDir })
+    print(`wrote ${out}; data dir ${cfg.dataDir} ready`, { config: out, dataDir: cfg.dataDir })
   })
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value]
@@ -116,11 +144,10 @@ program.command('start')
     '      --peer /ip4/127.0.0.1/tcp/4101/p2p/<peer-1 id> --writer <peer-1 identity>   # join the devnet (ids in peers/devnet.json)'
   ].join('\n'))
   .action(async (opts: { demo?: boolean, blocks: number, port?: number, exit?: boolean, peer: string[], writer: string[], listen?: string }) => {
-    const g = globals()
     const overrides: Record<string, unknown> = {}
     if (opts.port != null) overrides.api = { port: opts.port }
     const cfg = withNetworkOptions(await config(overrides), opts)
-    const logger = createLogger({ level: g.logLevel === 'warn' ? 'info' : g.logLevel })
+    const logger = cliLogger(cfg, 'info')
     const store = await ChainStore.open(cfg, logger)
     let stopping = false
     let stopSyncProgress = (): void => {}
@@ -137,8 +164,14 @@ program.command('start')
       process.exit(EXIT.OK)
     }
     let api: Awaited<ReturnType<typeof startReadApi>> | undefined
-    process.on('SIGINT', () => { void shutdown() })
-    process.on('SIGTERM', () => { void shutdown() })
+    // the first Ctrl-C (or SIGTERM) stops cleanly; a second one while stopping forces the exit
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (!stopping) { process.stderr.write(`${signal}: stopping (press Ctrl-C again to force)\n`); void shutdown(); return }
+      process.stderr.write(`${signal} again: exiting without waiting for the stop to finish\n`)
+      process.exit(EXIT.INTERRUPTED)
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
     if (opts.demo === true) {
       const target = opts.blocks - 1
       const s = await ingestSynthetic(store, { targetHeight: target })
@@ -346,8 +379,8 @@ program.command('gc')
   })
 
 program.command('version')
-  .description('print the package version')
-  .action(() => { print(PACKAGE_VERSION, { version: PACKAGE_VERSION }) })
+  .description('print the package version and the commit it was built from')
+  .action(() => { const b = buildInfo(); print(`chainstore ${b.version} (commit ${b.commit.slice(0, 12)})`, b) })
 
 program.command('bench')
   .description('run the benchmark suite (same as npm run bench); figures go to bench/results/')
@@ -365,6 +398,7 @@ program.command('bench')
   })
 
 registerFileCommands(program, { withStore, print })
+registerNodeCommands(program, { config, globals, print })
 registerMaintenanceCommands(program, { withStore, print, config })
 
 /** The exit code (docs/OPERATIONS.md) of an error, by its stable name. */

@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress'
+import { setLogInterleave } from '../logger.ts'
 
 /** A progress display: a bar with rate and ETA on a TTY, plain periodic lines otherwise. */
 export interface Progress {
@@ -16,9 +17,11 @@ export function startProgress (label: string, total: number, unit: string): Prog
       hideCursor: true
     }, cliProgress.Presets.shades_classic)
     bar.start(total, 0, { rate: '0' })
+    // a log line clears the bar's line first and the bar is drawn again under it
+    setLogInterleave({ before: () => { process.stderr.write('\r\x1b[2K') }, after: () => { (bar as unknown as { render: (force: boolean) => void }).render(true) } })
     return {
       update (done) { bar.update(done, { rate: Math.round(done / Math.max(0.001, (Date.now() - started) / 1000)).toString() }) },
-      stop () { bar.stop() }
+      stop () { setLogInterleave(null); bar.stop() }
     }
   }
   let lastLine = 0

@@ -33,6 +33,8 @@ export const MAX_PAGE_LIMIT = 1000
 export const DEFAULT_PAGE_LIMIT = 100
 /** Port of the node's read API (`chainstore start`). */
 export const DEFAULT_API_PORT = 7077
+/** Heights behind the best known head `/readyz` still calls in sync. */
+export const DEFAULT_READY_MAX_LAG = 10
 /** Host the read API binds to; loopback unless configured otherwise. */
 export const DEFAULT_API_HOST = '127.0.0.1'
 /**

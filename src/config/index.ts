@@ -25,10 +25,11 @@ export const ENV_OVERRIDES = {
 } as const
 
 /**
- * Loads config: a JSON file (if named), then `CHAINSTORE_*` environment
- * overrides, then explicit overrides, then defaults.
+ * Loads config. Highest first: explicit overrides (the CLI's flags), then
+ * `CHAINSTORE_*` environment variables, then the JSON file (if named), then
+ * `defaults` (the CLI's node home as data dir), then the schema's defaults.
  */
-export async function loadConfig (options: { file?: string, env?: NodeJS.ProcessEnv, overrides?: ChainStoreConfigInput } = {}): Promise<ChainStoreConfig> {
+export async function loadConfig (options: { file?: string, env?: NodeJS.ProcessEnv, overrides?: ChainStoreConfigInput, defaults?: ChainStoreConfigInput } = {}): Promise<ChainStoreConfig> {
   let fromFile: Record<string, unknown> = {}
   if (options.file != null) {
     let parsed: unknown
@@ -43,7 +44,7 @@ export async function loadConfig (options: { file?: string, env?: NodeJS.Process
     }
     fromFile = parsed as Record<string, unknown>
   }
-  const merged: Record<string, any> = structuredClone(fromFile)
+  const merged: Record<string, any> = { ...structuredClone(options.defaults ?? {}), ...structuredClone(fromFile) }
   const env = options.env ?? process.env
   for (const [name, path] of Object.entries(ENV_OVERRIDES)) {
     const raw = env[name]

@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { PRESETS, pinRuleSchema } from './pinning.ts'
 import { attestationsConfigSchema } from './attestations.ts'
 import {
-  DEFAULT_ALLOW_GAPS, DEFAULT_VERIFY_READS, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_CACHE_BYTES, DEFAULT_DATA_DIR,
+  DEFAULT_ALLOW_GAPS, DEFAULT_VERIFY_READS, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_READY_MAX_LAG, DEFAULT_CACHE_BYTES, DEFAULT_DATA_DIR,
   DEFAULT_DURABILITY, DEFAULT_MAX_BLOCK_BYTES, DEFAULT_MAX_TX_BYTES, DEFAULT_MAX_TXS_PER_BLOCK,
   DEFAULT_PAGE_BYTES, DEFAULT_LEVEL_CACHE, DEFAULT_LEVEL_WRITE_BUFFER, DEFAULT_LISTEN, DEFAULT_NETWORK_NAME,
   DEFAULT_QUORUM_TIMEOUT_MS, DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_NETWORK_READ_TIMEOUT_MS, DEFAULT_ANNOUNCE_BATCH,
@@ -22,6 +22,8 @@ export const networkSchema = z.object({
   /** Network name: prefix of the OrbitDB databases, so separate networks never mix. */
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/).default(DEFAULT_NETWORK_NAME),
   listen: z.array(z.string()).default(DEFAULT_LISTEN),
+  /** Multiaddrs peers are told to dial (a public IP or DNS name in front of a private listen address); empty: the listen addresses. */
+  announce: z.array(z.string()).default([]),
   /** Multiaddrs (with /p2p/<peer id>) dialled at start. */
   peers: z.array(z.string()).default([]),
   /**
@@ -72,7 +74,9 @@ export const configSchema = z.object({
   }).prefault({}),
   api: z.object({
     host: z.string().default(DEFAULT_API_HOST),
-    port: z.number().int().min(0).max(65535).default(DEFAULT_API_PORT)
+    port: z.number().int().min(0).max(65535).default(DEFAULT_API_PORT),
+    /** `/readyz` says ready while the local head trails the best known head by at most this many heights. */
+    readyMaxLag: z.number().int().nonnegative().default(DEFAULT_READY_MAX_LAG)
   }).prefault({}),
   network: networkSchema.prefault({}),
   /** Which blocks this node keeps pinned (pinning/*.json); `rules` replaces the preset's rules. */

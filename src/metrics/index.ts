@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { buildInfo } from '../build-info.ts'
 import type { Logger } from '../logger.ts'
 import type { GcSummary } from '../pinning/gc.ts'
 import type { PinState } from '../pinning/records.ts'
@@ -76,6 +77,7 @@ export class StoreMetrics {
     this.#gcRuns = new Counter({ name: METRIC.GC_RUNS, help: 'Garbage collections run', registers })
     this.#gcDeleted = new Counter({ name: METRIC.GC_DELETED_BLOCKS, help: 'Blocks garbage collection deleted', registers })
     this.#gcFreed = new Counter({ name: METRIC.GC_FREED_BYTES, help: 'Block bytes garbage collection freed', registers })
+    new Gauge({ name: METRIC.BUILD_INFO, help: 'The chainstore version and commit this node runs (always 1)', labelNames: ['version', 'commit'], registers }).set({ ...buildInfo() }, 1)
     this.#corrupt = new Counter({ name: METRIC.CORRUPT_READS, help: 'Local reads whose bytes did not hash to their CID (refused with CorruptDataError)', labelNames: ['kind'], registers })
     this.#gateway = new Counter({ name: METRIC.GATEWAY_REQUESTS, help: 'Requests to IPFS trustless gateways by outcome', labelNames: ['gateway', 'outcome'], registers })
   }

@@ -43,6 +43,7 @@ export const METRIC = {
   /** Counter, labels `gateway` (host) and `outcome` (ok, not-found, wrong-bytes, …). */
   GATEWAY_REQUESTS: 'chainstore_gateway_requests_total',
   CORRUPT_READS: 'chainstore_corrupt_reads_total',
+  BUILD_INFO: 'chainstore_build_info',
   /** Gauge, label `alert`: 1 while an alert is active. */
   ALERT_ACTIVE: 'chainstore_alert_active'
 } as const

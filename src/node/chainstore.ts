@@ -28,7 +28,7 @@ import { recordLogDamage } from '../storage/damage.ts'
 import { composeRooms, kvOf, maintenanceOf, type HostParts, type Rooms, type StoreEventMap } from './compose.ts'
 import { addLifecycle } from './start.ts'
 import { StatusReader } from './status.ts'
-import type { GetBytesOptions, Head, StoreStatus } from './types.ts'
+import type { GetBytesOptions, Head, Health, StoreStatus } from './types.ts'
 
 export type { BlockRef } from '../chain/reader.ts'
 export type { StoreOptions } from '../chain/types.ts'
@@ -289,6 +289,11 @@ export class ChainStore {
   /** Imports a state snapshot (every node re-hashed, the DAG checked complete) and adopts its root, pinned; GC waits meanwhile. */
   async importStateSnapshot (file: string, options: { onProgress?: SnapshotProgress, signal?: AbortSignal } = {}): Promise<SnapshotManifest> {
     return await this.#open().lock.import(async () => await importSnapshot(file, this.state, options))
+  }
+
+  /** Liveness and readiness for `/healthz` and `/readyz` (no I/O; answers after stop too). */
+  health (maxLag: number = this.config.api.readyMaxLag): Health {
+    return this.#status.health(this.#r.guard.open, maxLag)
   }
 
   /** Head, cache, pin and disk figures, and the network's when replication runs. */

@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Replicator } from '../replication/replicator.ts'
 import type { Rooms } from './compose.ts'
-import type { NetworkStatus, StoreStatus } from './types.ts'
+import type { Health, NetworkStatus, StoreStatus } from './types.ts'
 
 /** How long a measured data-dir size is reused (status is polled every second by the dashboard). */
 const DISK_BYTES_TTL_MS = 2_000
@@ -35,6 +35,23 @@ export class StatusReader {
       latencyMs: r.metrics.latencies(),
       ...(r.replication != null ? { network: this.#network(r.replication) } : {})
     }
+  }
+
+  /** Liveness and readiness (see {@link Health}); `maxLag` heights behind the index tip still count as in sync. */
+  health (open: boolean, maxLag: number): Health {
+    const r = this.#r
+    const head = open ? r.meta.head()?.height ?? null : null
+    if (!open) return { live: false, ready: false, reasons: ['the store is stopped'], head }
+    const rep = r.replication
+    if (rep == null) return { live: true, ready: true, reasons: [], head }
+    const connectedPeers = new Set(rep.libp2p.getConnections().map(c => c.remotePeer.toString())).size
+    const tip = rep.fold.tip()
+    const lag = tip == null ? 0 : Math.max(0, tip.height - (head ?? -1))
+    const reasons = [
+      ...(connectedPeers === 0 ? ['no peer connected'] : []),
+      ...(lag > maxLag ? [`${lag} heights behind the best known head (${tip!.height}); ready within ${maxLag}`] : [])
+    ]
+    return { live: true, ready: reasons.length === 0, reasons, head, network: { connectedPeers, lag, maxLag } }
   }
 
   #network (rep: Replicator): NetworkStatus {

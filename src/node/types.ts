@@ -49,6 +49,19 @@ export interface NetworkStatus {
   stats: Record<string, unknown>
 }
 
+/** What `/healthz` and `/readyz` answer from (cheap: no disk walk, no I/O). */
+export interface Health {
+  /** The store is open (LevelDB open, rooms started). */
+  live: boolean
+  /** Open, and with the network on: connected to a peer and within `maxLag` heights of the best head known. */
+  ready: boolean
+  /** Why not ready (empty when ready). */
+  reasons: string[]
+  head: number | null
+  /** With the network on: distinct connected peers and heights behind the chain index's tip. */
+  network?: { connectedPeers: number, lag: number, maxLag: number }
+}
+
 /** Options of `getBytes`. */
 export interface GetBytesOptions {
   signal?: AbortSignal

@@ -14,10 +14,10 @@ import type { Helia } from 'helia'
  * peers: no bootstrap list, no mDNS, no DHT, no delegated routing, no UPnP
  * (STACK-NOTES pitfall 1).
  */
-export function withNetwork<T extends Helia> (helia: T, options: { privateKey?: PrivateKey, listen: string[], pingIntervalMs: number, pingTimeoutMs: number }): T {
+export function withNetwork<T extends Helia> (helia: T, options: { privateKey?: PrivateKey, listen: string[], announce?: string[], pingIntervalMs: number, pingTimeoutMs: number }): T {
   return withBitswap(withLibp2pLight(helia as any, {
     ...(options.privateKey != null ? { privateKey: options.privateKey } : {}),
-    addresses: { listen: options.listen },
+    addresses: { listen: options.listen, ...(options.announce != null && options.announce.length > 0 ? { announce: options.announce } : {}) },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
