@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --name <name>] [-- --parts ingest,reads,import,coldstart,naive,rss,replication,gatewaygc,state,attestations,backup]`
+ * `npm run bench [-- --name <name>] [-- --parts ingest,reads,import,coldstart,api,naive,rss,replication,gatewaygc,state,attestations,backup]`
  *
  * Measures chainstore against raw baselines measured in the same run on the
  * same data, prints a table on stdout (progress on stderr) and writes
@@ -12,6 +12,7 @@ import { backupOptionsFromEnv, runBackup } from './backup.ts'
 import { cpuMeter, fmt, generateChain, envInt, progress, tempRoot, type CpuShare, type Figure } from './common.ts'
 import { gatewayGcOptionsFromEnv, runGatewayGc } from './gateway-gc.ts'
 import { coldStartOptionsFromEnv, runColdStart } from './cold-start.ts'
+import { runApi } from './api.ts'
 import { importOptionsFromEnv, runImport } from './import.ts'
 import { ingestOptionsFromEnv, runIngest } from './ingest.ts'
 import { naiveOptionsFromEnv, runNaive } from './naive.ts'
@@ -21,7 +22,7 @@ import { machineInfo, renderTable, writeResults } from './report.ts'
 import { liveChildren, rssOptionsFromEnv, runRss } from './rss.ts'
 import { runState, stateOptionsFromEnv } from './state.ts'
 
-const PARTS = ['ingest', 'reads', 'import', 'coldstart', 'naive', 'rss', 'replication', 'gatewaygc', 'state', 'attestations', 'backup'] as const
+const PARTS = ['ingest', 'reads', 'import', 'coldstart', 'api', 'naive', 'rss', 'replication', 'gatewaygc', 'state', 'attestations', 'backup'] as const
 type Part = typeof PARTS[number]
 
 function parseArgs (argv: string[]): { name: string, parts: Set<Part> } {
@@ -116,6 +117,7 @@ async function main (): Promise<void> {
       storeLabel = `chainstore ${best.label}`
       if (parts.has('reads')) await part('reads', async () => { figures.push(...await runReads(ingest!.dataDir, ingest!.index, readOpts)) })
     }
+    if (parts.has('api')) await part('api', async () => { figures.push(...await runApi(root)) })
     if (parts.has('coldstart')) await part('coldstart', async () => { figures.push(...await runColdStart(root, coldStartOptionsFromEnv())) })
     if (parts.has('import')) await part('import', async () => { figures.push(...await runImport(root, importOpts)) })
     if (parts.has('naive')) await part('naive', async () => { figures.push(...await runNaive(root, naiveInputs, storeTps, storeLabel, naiveOpts)) })

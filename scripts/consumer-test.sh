@@ -72,8 +72,10 @@ step "(c) the installed CLI"
 npx --no-install chainstore --help > help.txt
 grep -q 'Usage: chainstore' help.txt
 want="$(node -p "require('$repo/package.json').version")"
-got="$(npx --no-install chainstore version)"
-[ "$got" = "$want" ] || { echo "chainstore version printed '$got', expected '$want'" >&2; exit 1; }
+got="$(npx --no-install chainstore --json version)"
+[ "$(node -p "JSON.parse(process.argv[1]).version" "$got")" = "$want" ] || { echo "chainstore version printed '$got', expected version '$want'" >&2; exit 1; }
+# the build wrote the commit it ran on into dist/build-info.json
+node -e "const c = JSON.parse(process.argv[1]).commit; if (!/^[0-9a-f]{40}\$/.test(c)) { console.error('no commit in the installed build: ' + c); process.exit(1) }" "$got"
 [ "$(npx --no-install chainstore --version)" = "$want" ]
 echo "chainstore version: $got"
 

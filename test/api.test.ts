@@ -92,6 +92,17 @@ describe('HTTP API routes', () => {
     expect(alerts[0].message).toMatch(/^p99 of \w+ is/)
   })
 
+  it('the p99 alert covers a time window: it fires on slow calls and clears once they age out of the window on an idle node', async () => {
+    const n = await openTestStore({ alerts: { p99LatencyMs: 0.000001, intervalMs: 50, windowMs: 1500 } })
+    try {
+      await n.store.storeBlocks(n.chain.take(2, n.store.config.limits))
+      for (let i = 0; i < 25; i++) await n.store.getBlock(i % 2)
+      await until(async () => (await n.store.status()).alerts.some(a => a.name === 'p99-latency'), 5_000, 'the p99 alert to fire')
+      await until(async () => (await n.store.status()).alerts.length === 0, 10_000, 'the p99 alert to clear once the calls are older than the window')
+      expect(n.store.metrics.latencies().getBlock).toBeUndefined()
+    } finally { await n.cleanup() }
+  })
+
   it('GET /blocks/:heightOrCid, /tx/:id, /tx/:id/receipt, /address/:addr/history (paginated)', async () => {
     const byHeight = await json('/blocks/2')
     const byCid = await json(`/blocks/${stored[2].cid.toString()}`)

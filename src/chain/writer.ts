@@ -2,6 +2,7 @@ import type { EncodedBlock } from '../codec/encode.ts'
 import { InvalidBlockError } from '../codec/errors.ts'
 import type { StoredBlock } from '../codec/types.ts'
 import { assertHeight } from '../codec/validate.ts'
+import { slicer } from '../scheduling.ts'
 import type { BlockRecords, HeightIndex } from '../indexes/heights.ts'
 import type { Logger } from '../logger.ts'
 import { ChainHoleError, HeightConflictError, ParentNotFoundError } from './errors.ts'
@@ -107,9 +108,12 @@ export class ChainWriter {
     const batch = this.#i.startBatch()
     // pins follow the policy at the head this batch ends with
     const pinHead = plan.head?.height ?? -1
+    // staged in slices (under the lock: no other write meanwhile), so requests and timers run between blocks
+    const slice = slicer()
     for (const { block, canonical } of plan.write) {
       const ctx = { canonical, head: pinHead }
       for (const s of stages) s.stage(batch, block, ctx)
+      await slice.maybeYield()
     }
     const moved = plan.head !== before && plan.head != null
     if (moved) {

@@ -35,6 +35,8 @@ export const DEFAULT_PAGE_LIMIT = 100
 export const DEFAULT_API_PORT = 7077
 /** Heights behind the best known head `/readyz` still calls in sync. */
 export const DEFAULT_READY_MAX_LAG = 10
+/** Window of the latency figures and the p99 alert: 5 minutes, like a Prometheus rate over [5m]. */
+export const DEFAULT_ALERT_WINDOW_MS = 300_000
 /** Host the read API binds to; loopback unless configured otherwise. */
 export const DEFAULT_API_HOST = '127.0.0.1'
 /**

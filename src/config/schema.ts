@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { PRESETS, pinRuleSchema } from './pinning.ts'
 import { attestationsConfigSchema } from './attestations.ts'
 import {
-  DEFAULT_ALLOW_GAPS, DEFAULT_VERIFY_READS, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_READY_MAX_LAG, DEFAULT_CACHE_BYTES, DEFAULT_DATA_DIR,
+  DEFAULT_ALLOW_GAPS, DEFAULT_VERIFY_READS, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_READY_MAX_LAG, DEFAULT_ALERT_WINDOW_MS, DEFAULT_CACHE_BYTES, DEFAULT_DATA_DIR,
   DEFAULT_DURABILITY, DEFAULT_MAX_BLOCK_BYTES, DEFAULT_MAX_TX_BYTES, DEFAULT_MAX_TXS_PER_BLOCK,
   DEFAULT_PAGE_BYTES, DEFAULT_LEVEL_CACHE, DEFAULT_LEVEL_WRITE_BUFFER, DEFAULT_LISTEN, DEFAULT_NETWORK_NAME,
   DEFAULT_QUORUM_TIMEOUT_MS, DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_NETWORK_READ_TIMEOUT_MS, DEFAULT_ANNOUNCE_BATCH,
@@ -105,6 +105,8 @@ export const configSchema = z.object({
   alerts: z.object({
     replicationLagHeights: z.number().int().positive().nullable().default(DEFAULT_ALERT_LAG_HEIGHTS),
     p99LatencyMs: z.number().positive().nullable().default(DEFAULT_ALERT_P99_MS),
+    /** Latency figures and the p99 alert cover the calls of this last window (at most the last 1,000 per operation). */
+    windowMs: z.number().int().min(1000).default(DEFAULT_ALERT_WINDOW_MS),
     diskBytes: z.number().int().positive().nullable().default(null),
     rejectedEntriesPerMinute: z.number().int().nonnegative().nullable().default(DEFAULT_ALERT_REJECTED_PER_MINUTE),
     intervalMs: z.number().int().min(10).default(DEFAULT_ALERT_INTERVAL_MS)

@@ -44,7 +44,9 @@ function processMetrics (): Registry {
 export class StoreMetrics {
   readonly registry = new Registry()
   readonly #ops: Histogram<'op'>
-  readonly #recent = new Map<string, { values: Float64Array, next: number, count: number, histogram: { observe: (v: number) => void } }>()
+  readonly #recent = new Map<string, { values: Float64Array, at: Float64Array, next: number, count: number, histogram: { observe: (v: number) => void } }>()
+  /** A coarse clock for `observe` (ms, set by the one-second sample tick): cheaper than a clock read per call. */
+  #clock = Date.now()
   readonly #blocks: Counter
   readonly #txs: Counter
   readonly #replicated: Counter
@@ -87,21 +89,26 @@ export class StoreMetrics {
     let r = this.#recent.get(op)
     if (r == null) {
       // the labelled child is kept: looking labels up per call costs as much as a cached read
-      r = { values: new Float64Array(RECENT), next: 0, count: 0, histogram: this.#ops.labels(op) }
+      r = { values: new Float64Array(RECENT), at: new Float64Array(RECENT), next: 0, count: 0, histogram: this.#ops.labels(op) }
       this.#recent.set(op, r)
     }
     r.histogram.observe(ms / 1000)
     r.values[r.next] = ms
+    r.at[r.next] = this.#clock
     r.next = (r.next + 1) % RECENT
     r.count = Math.min(RECENT, r.count + 1)
   }
 
-  /** p50 and p99 in ms of each operation over its last 1,000 calls. */
+  /** p50 and p99 in ms of each operation over its calls in the last `alerts.windowMs` (at most its last 1,000); operations idle that long are left out. */
   latencies (): Record<string, { p50: number, p99: number, count: number }> {
     const out: Record<string, { p50: number, p99: number, count: number }> = {}
+    const since = Date.now() - this.#thresholds.windowMs
     for (const [op, r] of this.#recent) {
-      const sorted = Float64Array.from(r.values.subarray(0, r.count)).sort()
-      out[op] = { p50: sorted[Math.floor((sorted.length - 1) * 0.5)], p99: sorted[Math.floor((sorted.length - 1) * 0.99)], count: r.count }
+      const inWindow: number[] = []
+      for (let i = 0; i < r.count; i++) if (r.at[i] >= since) inWindow.push(r.values[i])
+      if (inWindow.length === 0) continue
+      const sorted = Float64Array.from(inWindow).sort()
+      out[op] = { p50: sorted[Math.floor((sorted.length - 1) * 0.5)], p99: sorted[Math.floor((sorted.length - 1) * 0.99)], count: sorted.length }
     }
     return out
   }
@@ -220,6 +227,7 @@ export class StoreMetrics {
 
   /** Takes the counters and the time together, synchronously, so no write lands between them. */
   #sample (): void {
+    this.#clock = Date.now()
     this.samples.push({ at: Date.now(), ...this.#counts, announcements: this.#source?.announcementsApplied() ?? 0 })
     if (this.samples.length > SAMPLES) this.samples.splice(0, this.samples.length - SAMPLES)
   }

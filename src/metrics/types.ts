@@ -19,8 +19,10 @@ export interface StatusReading {
 export interface AlertThresholds {
   /** Local head behind the chain index's tip, or any peer behind the best chain, by more than this. */
   replicationLagHeights: number | null
-  /** p99 of any operation over its last 1,000 calls above this. */
+  /** p99 of any operation over its calls in the last `windowMs` (at most the last 1,000) above this. */
   p99LatencyMs: number | null
+  /** The time window latency figures and the p99 alert look at: an idle node's old slow calls age out and the alert clears. */
+  windowMs: number
   /** The data dir's bytes on disk above this. */
   diskBytes: number | null
   /** Replicated entries rejected in the last minute above this. */

@@ -29,6 +29,7 @@ import { composeRooms, kvOf, maintenanceOf, type HostParts, type Rooms, type Sto
 import { addLifecycle } from './start.ts'
 import { StatusReader } from './status.ts'
 import type { GetBytesOptions, Head, Health, StoreStatus } from './types.ts'
+import { slicer } from '../scheduling.ts'
 
 export type { BlockRef } from '../chain/reader.ts'
 export type { StoreOptions } from '../chain/types.ts'
@@ -134,7 +135,13 @@ export class ChainStore {
       const consistency = options.consistency ?? 'one'
       if (!CONSISTENCIES.includes(consistency)) throw new InvalidBlockError(`consistency: expected one, quorum or all, got ${String(consistency)}`)
       if (consistency !== 'one' && this.#r.replication == null) throw new NetworkDisabledError(`consistency '${consistency}' needs replication (config network.enabled)`)
-      const encoded = blocks.map(b => encodeBlock(b, this.config.limits))
+      // encoded in slices, so requests and timers run between blocks of a large batch
+      const encoded: EncodedBlock[] = []
+      const slice = slicer()
+      for (const b of blocks) {
+        encoded.push(encodeBlock(b, this.config.limits))
+        await slice.maybeYield()
+      }
       return await this.#r.writer.store(encoded, options)
     })
   }

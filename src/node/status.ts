@@ -4,21 +4,33 @@ import type { Replicator } from '../replication/replicator.ts'
 import type { Rooms } from './compose.ts'
 import type { Health, NetworkStatus, StoreStatus } from './types.ts'
 
-/** How long a measured data-dir size is reused (status is polled every second by the dashboard). */
-const DISK_BYTES_TTL_MS = 2_000
+/** How old the measured sizes may get before a status call starts measuring again (status is polled every second by the dashboard). */
+const SIZES_TTL_MS = 2_000
+
+interface Sizes { approximateBytes: number, diskBytes: number, blockstoreBytes: number }
 
 /** Head, cache, pin and disk figures of a store, and its network when replication runs. */
 export class StatusReader {
   readonly #r: Rooms
-  #disk: { at: number, value: Promise<number> } | null = null
+  /** The last sizes measured, and the measurement under way. */
+  #sizes: { at: number, value: Sizes } | null = null
+  #measuring: Promise<Sizes> | null = null
 
   constructor (rooms: Rooms) {
     this.#r = rooms
   }
 
+  /**
+   * Everything but the sizes is read from memory. The sizes (a walk over the
+   * data dir, LevelDB's size estimates) are measured off the request path:
+   * a call answers with the last measurement and, when it is older than
+   * {@link SIZES_TTL_MS}, starts the next one; only the first call waits.
+   * While the node ingests, each await of a walk waits behind a write
+   * batch's CPU work, so a walk in the request took seconds.
+   */
   async status (): Promise<StoreStatus> {
     const r = this.#r
-    const approximateBytes = await r.db.approximateSize(new Uint8Array([0]), new Uint8Array([0xff]))
+    const sizes = await this.#currentSizes()
     return {
       dataDir: r.config.dataDir,
       head: r.meta.head(),
@@ -28,9 +40,7 @@ export class StatusReader {
       fetchCache: { ...r.fetched.stats },
       finalized: r.meta.finalized(),
       pins: r.pins.states(),
-      approximateBytes,
-      diskBytes: await this.#diskBytes(),
-      blockstoreBytes: await r.collector.blockstoreBytes(),
+      ...sizes,
       alerts: r.metrics.alerts(),
       latencyMs: r.metrics.latencies(),
       ...(r.replication != null ? { network: this.#network(r.replication) } : {})
@@ -68,9 +78,16 @@ export class StatusReader {
     }
   }
 
-  /** The data dir's size on disk: a walk over its files, cached for a moment. */
-  async #diskBytes (): Promise<number> {
-    if (this.#disk != null && Date.now() - this.#disk.at < DISK_BYTES_TTL_MS) return await this.#disk.value
+  async #currentSizes (): Promise<Sizes> {
+    const fresh = this.#sizes != null && Date.now() - this.#sizes.at < SIZES_TTL_MS
+    if (!fresh && this.#measuring == null) {
+      this.#measuring = this.#measure().then(value => { this.#sizes = { at: Date.now(), value }; return value }).finally(() => { this.#measuring = null })
+    }
+    return this.#sizes?.value ?? await this.#measuring!
+  }
+
+  async #measure (): Promise<Sizes> {
+    const r = this.#r
     const walk = async (dir: string): Promise<number> => {
       let total = 0
       for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
@@ -80,7 +97,12 @@ export class StatusReader {
       }
       return total
     }
-    this.#disk = { at: Date.now(), value: walk(this.#r.config.dataDir) }
-    return await this.#disk.value
+    const [approximateBytes, diskBytes, blockstoreBytes] = await Promise.all([
+      r.db.approximateSize(new Uint8Array([0]), new Uint8Array([0xff])),
+      walk(r.config.dataDir),
+      r.collector.blockstoreBytes()
+    ])
+    return { approximateBytes, diskBytes, blockstoreBytes }
   }
+
 }
