@@ -1,3 +1,4 @@
+import { buildInfo } from '../build-info.ts'
 import type { ChainStore } from '../node/chainstore.ts'
 import type { RateSample } from '../metrics/index.ts'
 
@@ -48,7 +49,7 @@ function rates (samples: RateSample[]): Array<{ at: number, blocks: number, tran
  * with lag and reputation, pins and disk, cache hit rates, operation
  * latencies, validator score trends and alerts.
  */
-export async function dashboardData (store: ChainStore): Promise<unknown> {
+export async function dashboardData (store: ChainStore, where: { api: string }): Promise<unknown> {
   const status = await store.status()
   const peers = store.replication != null ? await store.replication.peers() : []
   const validators = store.replication != null ? await store.replication.validators() : []
@@ -67,8 +68,20 @@ export async function dashboardData (store: ChainStore): Promise<unknown> {
   }
   const hitRate = (hits: number, misses: number): number | null => hits + misses === 0 ? null : hits / (hits + misses)
   const attested = await attestationTrends(store, now)
+  const cfg = store.config
   return {
     now,
+    node: {
+      ...buildInfo(),
+      uptimeSeconds: Math.round(process.uptime()),
+      dataDir: status.dataDir,
+      durability: status.durability,
+      network: store.replication != null ? 'on' : 'off',
+      listen: store.replication != null ? cfg.network.listen : [],
+      announce: store.replication != null ? cfg.network.announce : [],
+      addresses: status.network?.addresses ?? [],
+      api: where.api
+    },
     head: status.head,
     finalized: status.finalized,
     network: status.network == null
@@ -83,6 +96,7 @@ export async function dashboardData (store: ChainStore): Promise<unknown> {
       fetched: { hits: status.fetchCache.hits, entries: status.fetchCache.entries, bytes: status.fetchCache.bytes, maxBytes: status.fetchCache.maxBytes, evicted: status.fetchCache.evicted }
     },
     latencyMs: status.latencyMs,
+    latencyWindowMs: cfg.alerts.windowMs,
     validators: [
       ...validators.map(v => ({ id: v.id, status: v.state.status, stake: v.state.stake, score: v.state.score ?? null, trend: attested.get(v.id) ?? trends.series.get(v.id) ?? [] })),
       // validators known only from attestations kept here

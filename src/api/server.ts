@@ -43,9 +43,12 @@ const DASHBOARD_DIR = new URL('./dashboard/', import.meta.url)
 const ASSETS: Record<string, string> = {
   '/': 'index.html',
   '/dashboard.js': 'dashboard.js',
-  '/dashboard.css': 'dashboard.css'
+  '/dashboard.css': 'dashboard.css',
+  '/favicon.svg': 'favicon.svg',
+  // browsers ask for this one whatever the page links: the same icon (an SVG is a valid favicon)
+  '/favicon.ico': 'favicon.svg'
 }
-const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' }
+const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8', svg: 'image/svg+xml' }
 
 /** A query parameter that must be an integer in a range. */
 function intParam (q: Record<string, string | undefined>, name: string, min: number, max: number): number | undefined {
@@ -131,7 +134,9 @@ export async function startReadApi (store: ChainStore, options: { host: string, 
     for await (const p of store.pins({ state: state as PinState | undefined })) { if (out.length >= limit) break; out.push(p) }
     return out
   })
-  get('/api/dashboard', async () => await dashboardData(store))
+  // the address the API is bound to (port 0 in the config picks a free one): set once listening
+  let boundAt = `${options.host}:${options.port}`
+  get('/api/dashboard', async () => await dashboardData(store, { api: boundAt }))
   app.get('/metrics', async (_req, reply) => reply.type(store.metrics.registry.contentType).send(await store.metrics.scrape()))
   // the trustless gateway writes its own responses (streamed CARs, 304s, HEAD)
   const gateway = (req: FastifyRequest, reply: FastifyReply): void => {
@@ -145,6 +150,7 @@ export async function startReadApi (store: ChainStore, options: { host: string, 
   await app.listen({ port: options.port, host: options.host })
   const { port } = app.server.address() as AddressInfo
   const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`
+  boundAt = url.slice('http://'.length)
   log.info({ url }, 'read API listening')
   return {
     url,
