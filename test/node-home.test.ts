@@ -12,6 +12,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createChainStore } from '../src/index.ts'
 import { quietLogger, tempDir } from './helpers/store.ts'
+import { until } from './helpers/wait.ts'
 
 const execFileP = promisify(execFile)
 let root: { dir: string, cleanup: () => Promise<void> }
@@ -111,5 +112,44 @@ describe('node home', () => {
     const v = JSON.parse((await cli(['--json', 'version'])).stdout)
     expect(v.version).toBe(JSON.parse(await readFile('package.json', 'utf8')).version)
     expect(v.commit).toMatch(/^[0-9a-f]{40}$/)
+  })
+})
+
+describe('start and signals', () => {
+  /** Starts `chainstore start` and resolves once it serves (its "serving reads" line). */
+  async function started (home: string, extra: string[] = []): Promise<{ child: import('node:child_process').ChildProcess, stderr: () => string, exit: Promise<number | null>, url: string }> {
+    const { spawn } = await import('node:child_process')
+    const child = spawn(process.execPath, ['src/cli/main.ts', '--log-level', 'warn', 'start', '--port', '0', ...extra], { env: { ...process.env, CHAINSTORE_PATH: home, CHAINSTORE_LOG_LEVEL: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stderr!.on('data', d => { err += String(d) })
+    const exit = new Promise<number | null>(resolve => child.once('exit', code => { resolve(code) }))
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', d => { out += String(d); if (out.includes('serving reads')) resolve() })
+      void exit.then(code => { reject(new Error(`start exited ${code} before serving: ${err}`)) })
+    })
+    return { child, stderr: () => err, exit, url: /serving reads on (\S+)/.exec(out)![1] }
+  }
+
+  it('SIGTERM stops the node cleanly: exit 0, after saying it stops', async () => {
+    const a = await started(join(root.dir, 'sig-a'))
+    a.child.kill('SIGTERM')
+    expect(await a.exit).toBe(0)
+    expect(a.stderr()).toContain('SIGTERM: stopping (press Ctrl-C again to force)')
+  })
+
+  it('a second Ctrl-C while the stop runs exits at once with 130 and says so (the handler start installs, around a stop that hangs)', async () => {
+    const { spawn } = await import('node:child_process')
+    const code = "const { onStopSignals } = await import('./src/cli/signals.ts'); onStopSignals(() => new Promise(() => {})); setInterval(() => {}, 1000); process.stdout.write('ready\\n')"
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let err = ''
+    child.stderr.on('data', d => { err += String(d) })
+    const exit = new Promise<number | null>(resolve => child.once('exit', c => { resolve(c) }))
+    await new Promise(resolve => child.stdout.once('data', resolve))
+    child.kill('SIGINT')
+    await until(async () => err.includes('SIGINT: stopping (press Ctrl-C again to force)'), 10_000, 'the first SIGINT to be taken')
+    child.kill('SIGINT')
+    expect(await exit).toBe(130)
+    expect(err).toContain('SIGINT again: exiting without waiting for the stop to finish')
   })
 })

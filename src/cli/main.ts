@@ -20,6 +20,7 @@ import { registerMaintenanceCommands } from './maintenance.ts'
 import { registerNetworkCommands } from './network-commands.ts'
 import { registerFileCommands } from './file-commands.ts'
 import { registerNodeCommands } from './node-commands.ts'
+import { onStopSignals } from './signals.ts'
 import { ConfigExistsError } from './errors.ts'
 import { PIN_STATES, type PinState } from '../pinning/records.ts'
 import { InvalidQueryError } from '../storage/errors.ts'
@@ -165,13 +166,7 @@ program.command('start')
     }
     let api: Awaited<ReturnType<typeof startReadApi>> | undefined
     // the first Ctrl-C (or SIGTERM) stops cleanly; a second one while stopping forces the exit
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (!stopping) { process.stderr.write(`${signal}: stopping (press Ctrl-C again to force)\n`); void shutdown(); return }
-      process.stderr.write(`${signal} again: exiting without waiting for the stop to finish\n`)
-      process.exit(EXIT.INTERRUPTED)
-    }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
+    onStopSignals(shutdown)
     if (opts.demo === true) {
       const target = opts.blocks - 1
       const s = await ingestSynthetic(store, { targetHeight: target })
