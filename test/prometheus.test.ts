@@ -205,7 +205,7 @@ describe('a live node scraped by Debian\'s prometheus with the rules loaded', ()
     tmp = await tempDir('chainstore-prometheus-')
     const target = new URL(api.url).host
     const config = join(tmp.dir, 'prometheus.yml')
-    // the node runs without replication: network 'off' keeps ChainstoreNoPeers quiet
+    // the node runs without replication: its chainstore_network_enabled 0 keeps ChainstoreNoPeers quiet
     await writeFile(config, [
       'global:',
       '  scrape_interval: 1s',
@@ -216,8 +216,6 @@ describe('a live node scraped by Debian\'s prometheus with the rules loaded', ()
       '  - job_name: chainstore',
       '    static_configs:',
       `      - targets: [${JSON.stringify(target)}]`,
-      '        labels:',
-      "          network: 'off'",
       ''
     ].join('\n'))
     const port = await freePort()

@@ -75,7 +75,7 @@ export class StoreMetrics {
     this.#ops = new Histogram({ name: METRIC.OPERATION_SECONDS, help: 'Time of each store operation', labelNames: ['op'], buckets: BUCKETS, registers })
     this.#blocks = new Counter({ name: METRIC.BLOCKS_STORED, help: 'Blocks written here (local writes and replicated imports)', registers })
     this.#txs = new Counter({ name: METRIC.TRANSACTIONS_STORED, help: 'Transactions written here', registers })
-    this.#replicated = new Counter({ name: 'chainstore_blocks_replicated_total', help: 'Blocks received from peers and imported', registers })
+    this.#replicated = new Counter({ name: METRIC.BLOCKS_REPLICATED, help: 'Blocks received from peers and imported', registers })
     this.#gcRuns = new Counter({ name: METRIC.GC_RUNS, help: 'Garbage collections run', registers })
     this.#gcDeleted = new Counter({ name: METRIC.GC_DELETED_BLOCKS, help: 'Blocks garbage collection deleted', registers })
     this.#gcFreed = new Counter({ name: METRIC.GC_FREED_BYTES, help: 'Block bytes garbage collection freed', registers })
@@ -205,6 +205,7 @@ export class StoreMetrics {
       for (const [state, n] of Object.entries(await pins())) g.set({ state }, n)
     })
     gauge(METRIC.PEERS_CONNECTED, 'Connected peers', [], async g => { g.set((await status()).network?.connectedPeers ?? 0) })
+    gauge(METRIC.NETWORK_ENABLED, 'Replication runs on this node (1) or not (0)', [], async g => { g.set((await status()).network != null ? 1 : 0) })
     gauge(METRIC.REPLICATION_LAG, "Heights this node's head trails the chain index's tip", [], async g => { g.set((await status()).network?.lag ?? 0) })
     gauge(METRIC.PEER_LAG, 'Heights a connected peer trails the best chain known here', ['peer'], async g => {
       for (const { peer, lag } of source.peerLags() ?? []) if (lag != null) g.set({ peer }, lag)

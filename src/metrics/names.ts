@@ -31,6 +31,9 @@ export const METRIC = {
   GC_FREED_BYTES: 'chainstore_gc_freed_bytes_total',
   /** Gauge: connected peers. */
   PEERS_CONNECTED: 'chainstore_peers_connected',
+  /** 1 when replication runs (config network.enabled), else 0: what tells a node alone from a node that needs peers. */
+  NETWORK_ENABLED: 'chainstore_network_enabled',
+  BLOCKS_REPLICATED: 'chainstore_blocks_replicated_total',
   /** Gauge: heights this node's head trails the chain index's tip. */
   REPLICATION_LAG: 'chainstore_replication_lag_heights',
   /** Gauge, label `peer`: heights a connected peer trails the best chain known here. */
