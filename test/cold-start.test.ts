@@ -39,10 +39,10 @@ await store.stop()
 const pkg = (urls: string[], name: string): boolean => urls.some(u => u.includes(`/node_modules/${name}/`))
 
 describe('cold start with the network off', () => {
-  it('opens a store and reads without loading Helia, UnixFS, libp2p (or its crypto), bitswap or OrbitDB', async () => {
+  it('opens a store and reads without loading Helia, UnixFS, libp2p (or its crypto), bitswap, OrbitDB, the state trie, snapshots\' CAR code or the Ethereum crypto', async () => {
     const urls = await loadedBy('store.head(); await store.putBytes(new Uint8Array([1, 2, 3]))')
     expect(urls.some(u => u.endsWith('/src/node/chainstore.ts')), 'the store itself was loaded').toBe(true)
-    for (const name of ['helia', '@helia/libp2p', '@helia/bitswap', 'libp2p', '@orbitdb/core', '@libp2p/webrtc', '@helia/unixfs', '@libp2p/crypto']) {
+    for (const name of ['helia', '@helia/libp2p', '@helia/bitswap', 'libp2p', '@orbitdb/core', '@libp2p/webrtc', '@helia/unixfs', '@libp2p/crypto', 'ipfs-unixfs-importer', '@ethereumjs/trie', '@ethereumjs/util', 'ethereum-cryptography']) {
       expect(pkg(urls, name), `${name} loaded by a network-off open`).toBe(false)
     }
   })

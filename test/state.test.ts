@@ -12,7 +12,7 @@ import { holdInBatch } from '../src/pinning/records.ts'
 import { blockKey } from '../src/storage/keys.ts'
 import { openLevel, type BlocksDb, type RootDb } from '../src/storage/level.ts'
 import { addScore, emptyAccount, encodeAccount } from '../src/state/account.ts'
-import { EMPTY_ROOT_CID, FLAT_META_KEY, keccak256 } from '../src/state/keys.ts'
+import { EMPTY_ROOT_CID, EMPTY_ROOT_HASH, EMPTY_TRIE_NODE, FLAT_META_KEY, keccak256 } from '../src/state/keys.ts'
 import { StateStore, verifyProof, type AccountState } from '../src/state/index.ts'
 
 const logger = createLogger({ level: 'silent' })
@@ -64,6 +64,8 @@ describe('state store', () => {
     const { state, db } = await openState()
     expect(state.head()).toBeUndefined()
     expect(state.root().equals(EMPTY_ROOT_CID)).toBe(true)
+    // the empty root is written out in keys.ts (not hashed at import): it must be the hash of the empty node
+    expect(EMPTY_ROOT_HASH).toEqual(keccak256(EMPTY_TRIE_NODE))
     await state.put(addr(1), account(1))
     await state.put(addr(2), account(2))
     expect(await state.get(addr(1))).toEqual(account(1))

@@ -1,6 +1,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import * as dagPb from '@ipld/dag-pb'
-import { BranchNode, ExtensionNode, decodeNode, decodeRawNode, isRawNode, type EmbeddedNode, type TrieNode } from '@ethereumjs/trie'
+import type { EmbeddedNode, TrieNode } from '@ethereumjs/trie'
+import { trieLib } from './trie-lib.ts'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { DAG_CBOR, KECCAK_256, RAW } from './cid.ts'
@@ -48,6 +49,7 @@ export function linksOf (cid: CID, bytes: Uint8Array): CID[] | undefined {
 /** Children of a trie node: 32-byte references are hashes of stored nodes; shorter nodes sit inline in their parent. */
 function stateTrieLinks (bytes: Uint8Array): CID[] {
   if (bytes.length === 1 && bytes[0] === EMPTY_TRIE_NODE) return []
+  const { BranchNode, ExtensionNode, decodeNode, decodeRawNode, isRawNode } = trieLib()
   const out: CID[] = []
   const child = (ref: EmbeddedNode | null, depth: number): void => {
     if (ref == null || ref.length === 0) return

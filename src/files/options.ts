@@ -1,5 +1,5 @@
-import { fixedSize, type Chunker } from 'ipfs-unixfs-importer/chunker'
-import { balanced, trickle, type FileLayout } from 'ipfs-unixfs-importer/layout'
+import type { Chunker } from 'ipfs-unixfs-importer/chunker'
+import type { FileLayout } from 'ipfs-unixfs-importer/layout'
 import { ADD_FILE_OPTION_KEYS, DEFAULT_FILE_PROFILE, FILE_PROFILES, MAX_CHILDREN_PER_NODE, MAX_CHUNK_SIZE, MIN_CHILDREN_PER_NODE, type ProfileSettings } from './constants.ts'
 import { InvalidFileOptionsError } from './errors.ts'
 import type { AddFileOptions } from './types.ts'
@@ -67,7 +67,9 @@ export function resolveFileSettings (options: AddFileOptions, maxBlockBytes: num
  * `balanced(1024)` into every add, and the importer applies a profile's
  * chunk size and link count only when neither is given (docs/PITFALLS.md).
  */
-export function importSettings (s: ProfileSettings): ImportSettings {
+export async function importSettings (s: ProfileSettings): Promise<ImportSettings> {
+  // loaded with the first file added, not when the store opens
+  const [{ fixedSize }, { balanced, trickle }] = await Promise.all([import('ipfs-unixfs-importer/chunker'), import('ipfs-unixfs-importer/layout')])
   return {
     cidVersion: s.cidVersion,
     rawLeaves: s.rawLeaves,

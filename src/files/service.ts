@@ -65,7 +65,7 @@ export class Files {
    * byte is read.
    */
   async addFile (content: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: AddFileOptions = {}): Promise<CID> {
-    const settings = importSettings(resolveFileSettings(options, this.#i.maxBlockBytes))
+    const settings = await importSettings(resolveFileSettings(options, this.#i.maxBlockBytes))
     options.signal?.throwIfAborted()
     return await this.#add(content, settings, options.signal)
   }

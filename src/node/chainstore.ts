@@ -20,7 +20,7 @@ import type { GcSummary } from '../pinning/gc.ts'
 import type { PinRecord, PinState } from '../pinning/records.ts'
 import { NetworkDisabledError } from '../replication/errors.ts'
 import type { Replicator } from '../replication/replicator.ts'
-import { exportSnapshot, importSnapshot, type SnapshotInfo, type SnapshotManifest, type SnapshotProgress, type StateStore } from '../state/index.ts'
+import type { SnapshotInfo, SnapshotManifest, SnapshotProgress, StateStore } from '../state/index.ts'
 import type { KvStore } from '../storage/kv.ts'
 import type { BlockSource } from '../storage/types.ts'
 import { openLevel, type MaintenanceAccess } from '../storage/level.ts'
@@ -290,11 +290,14 @@ export class ChainStore {
   /** Writes a CARv1 snapshot of the state root at `height` (every trie node under it, with a manifest). */
   async exportStateSnapshot (height: number, file: string, options: { onProgress?: SnapshotProgress, signal?: AbortSignal } = {}): Promise<SnapshotInfo> {
     this.#r.assertOpen()
+    // snapshots (CAR writing and reading) load with the first one
+    const { exportSnapshot } = await import('../state/snapshot.ts')
     return await exportSnapshot(this.state, height, file, options)
   }
 
   /** Imports a state snapshot (every node re-hashed, the DAG checked complete) and adopts its root, pinned; GC waits meanwhile. */
   async importStateSnapshot (file: string, options: { onProgress?: SnapshotProgress, signal?: AbortSignal } = {}): Promise<SnapshotManifest> {
+    const { importSnapshot } = await import('../state/snapshot.ts')
     return await this.#open().lock.import(async () => await importSnapshot(file, this.state, options))
   }
 

@@ -2,7 +2,7 @@ import type { Libp2p } from '@libp2p/interface'
 import type { Helia } from 'helia'
 import type { Logger } from '../logger.ts'
 import type { ReplicationComponents } from '../replication/types.ts'
-import { StateStore } from '../state/index.ts'
+import { StateStore } from '../state/store.ts'
 import { kvOf, type Rooms } from './compose.ts'
 
 /** Registers every room's start and stop, in the order they depend on each other (stop runs in reverse). */

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto'
-import { secp256k1 } from 'ethereum-cryptography/secp256k1.js'
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
 
 /**
  * Ids a devnet seed gives, without loading libp2p: the package root exports
@@ -14,6 +16,8 @@ export function seedBytes (seed: string, purpose: string): Uint8Array {
 
 /** The OrbitDB identity id (hex compressed secp256k1 public key) a seed gives: what `network.writers` lists. */
 export function identityIdFromSeed (seed: string): string {
+  // secp256k1 loads with the first id asked for, not with the package
+  const { secp256k1 } = require('ethereum-cryptography/secp256k1.js') as typeof import('ethereum-cryptography/secp256k1.js')
   return Buffer.from(secp256k1.getPublicKey(seedBytes(seed, 'orbitdb'), true)).toString('hex')
 }
 

@@ -1,4 +1,4 @@
-import { keccak256 } from 'ethereum-cryptography/keccak.js'
+import { keccak256 } from '../codec/trie-lib.ts'
 import type { CID } from 'multiformats/cid'
 import { ETH_STATE_TRIE, KECCAK_256, stateNodeCid } from '../codec/links.ts'
 import { PREFIX, prefixedKey, readU64, u64Key } from '../storage/keys.ts'
@@ -11,7 +11,8 @@ export { keccak256 }
 /** RLP of the empty string: the single node of an empty trie. */
 export const EMPTY_TRIE_NODE = Uint8Array.of(0x80)
 /** keccak-256 of the empty trie node: the root of an empty state. */
-export const EMPTY_ROOT_HASH = keccak256(EMPTY_TRIE_NODE)
+/** keccak256(EMPTY_TRIE_NODE), written out: hashing it at import would load the hash library with the package (test/state.test.ts checks it). */
+export const EMPTY_ROOT_HASH = Uint8Array.from(Buffer.from('56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421', 'hex'))
 /** CID of the empty state root. */
 export const EMPTY_ROOT_CID = stateNodeCid(EMPTY_ROOT_HASH)
 

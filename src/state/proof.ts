@@ -1,4 +1,4 @@
-import { Trie } from '@ethereumjs/trie'
+import { trieLib } from '../codec/trie-lib.ts'
 import { CID } from 'multiformats/cid'
 import { equals } from 'uint8arrays/equals'
 import { describe } from '../codec/cid.ts'
@@ -42,7 +42,7 @@ export async function verifyProof (root: CID | Uint8Array, key: Uint8Array, proo
   let value: Uint8Array | null
   try {
     // an in-memory trie (MapDB) for the proof's nodes alone; nothing touches the store
-    value = await new Trie().verifyProof(rootHash, key, proof)
+    value = await new (trieLib().Trie)().verifyProof(rootHash, key, proof)
   } catch (err) {
     throw new InvalidProofError(`proof does not lead from root ${Buffer.from(rootHash).toString('hex')} to key ${Buffer.from(key).toString('hex')}: ${(err as Error).message}`, { cause: err })
   }

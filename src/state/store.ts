@@ -1,5 +1,5 @@
-import { Trie } from '@ethereumjs/trie'
-import { ValueEncoding } from '@ethereumjs/util'
+import type { Trie } from '@ethereumjs/trie'
+import { ethUtilLib, trieLib } from '../codec/trie-lib.ts'
 import { CID } from 'multiformats/cid'
 import { equals } from 'uint8arrays/equals'
 import { stateNodeCid } from '../codec/links.ts'
@@ -34,7 +34,8 @@ export class StateStore {
   readonly #log: Logger
   readonly #hooks: StateStoreInit['hooks']
   readonly #nodes: TrieNodeDb
-  readonly #trie: Trie
+  /** The working trie, made on first use (loading @ethereumjs/trie then, not when the store opens). */
+  #working: Trie | undefined
   #head: StateHead | undefined
   /** Uncommitted changes by key hex: encoded record, or null for a delete. */
   readonly #overlay = new Map<string, { key: Uint8Array, value: Uint8Array | null }>()
@@ -49,15 +50,23 @@ export class StateStore {
     this.#log = init.logger.child({ room: 'state' })
     this.#hooks = init.hooks
     this.#nodes = new TrieNodeDb(init.blocks, init.nodeCacheBytes ?? DEFAULT_NODE_CACHE_BYTES)
+  }
+
+  /** The working trie at the head (or the root a write moved it to). */
+  get #trie (): Trie {
+    this.#working ??= this.#newTrie(this.#head?.root.multihash.digest)
+    return this.#working
+  }
+
+  #newTrie (root?: Uint8Array): Trie {
     // valueEncoding Bytes: the default (String) makes CheckpointDB hex-encode every node value on the way to us
-    this.#trie = new Trie({ db: this.#nodes, valueEncoding: ValueEncoding.Bytes })
+    return new (trieLib().Trie)({ db: this.#nodes, valueEncoding: ethUtilLib().ValueEncoding.Bytes, ...(root != null ? { root } : {}) })
   }
 
   /** Opens the state kept in a node's LevelDB; rebuilds the flat layer when it does not mirror the head. */
   static async open (init: StateStoreInit, options: AbortOptions = {}): Promise<StateStore> {
     const state = new StateStore(init)
     state.#head = await state.#readHead()
-    if (state.#head != null) state.#trie.root(state.#head.root.multihash.digest)
     const flatRoot = await init.db.get(FLAT_META_KEY)
     const headHash = state.#head?.root.multihash.digest ?? EMPTY_ROOT_HASH
     if (flatRoot != null && equals(flatRoot, headHash)) {
@@ -348,7 +357,7 @@ export class StateStore {
   }
 
   #trieAt (root: CID): Trie {
-    return new Trie({ db: this.#nodes, valueEncoding: ValueEncoding.Bytes, root: root.multihash.digest })
+    return this.#newTrie(root.multihash.digest)
   }
 
   async #rootOrThrow (height: number): Promise<CID> {

@@ -1,4 +1,5 @@
-import { ExtensionNode, LeafNode, decodeNode, decodeRawNode, isRawNode, type EmbeddedNode, type TrieNode } from '@ethereumjs/trie'
+import type { EmbeddedNode, TrieNode } from '@ethereumjs/trie'
+import { trieLib } from '../codec/trie-lib.ts'
 import type { CID } from 'multiformats/cid'
 import { equals } from 'uint8arrays/equals'
 import { stateNodeCid } from '../codec/links.ts'
@@ -18,6 +19,7 @@ export type NodeReader = (hash: Uint8Array) => Promise<Uint8Array>
  */
 export async function * walkLeaves (read: NodeReader, root: Uint8Array): AsyncGenerator<[Uint8Array, Uint8Array]> {
   if (equals(root, EMPTY_ROOT_HASH)) return
+  const { LeafNode, ExtensionNode } = trieLib()
   const stack: Array<{ ref: EmbeddedNode, path: number[] }> = [{ ref: root, path: [] }]
   while (stack.length > 0) {
     const { ref, path } = stack.pop()!
@@ -51,6 +53,7 @@ export function trieLinks (cid: CID, bytes: Uint8Array): CID[] {
 }
 
 async function load (read: NodeReader, ref: EmbeddedNode): Promise<TrieNode> {
+  const { decodeNode, decodeRawNode, isRawNode } = trieLib()
   try {
     if (isRawNode(ref)) return decodeRawNode(ref)
     return decodeNode(await read(ref))
