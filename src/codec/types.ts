@@ -140,7 +140,7 @@ export interface CodecLimits {
 /** Reads a block for a DAG walk: its bytes, or `undefined` when it is not there (throw for anything else). */
 export type BlockLoader = (cid: CID, options: { signal?: AbortSignal }) => Uint8Array | undefined | Promise<Uint8Array | undefined>
 
-/** Options of {@link walkDag}. */
+/** Options of the DAG walker (`walkDag` in src/codec/walk.ts): what a pin, GC, backup or integrity walk passes. */
 export interface WalkOptions {
   /** `depth-first` (default: parents before children, children in the order their parent links them) or `breadth-first`. */
   order?: 'depth-first' | 'breadth-first'

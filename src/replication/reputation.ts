@@ -23,8 +23,8 @@ export function observerScore (o: Observation): number {
 /**
  * Peer reputation, CRDT-style: every node writes only keys `<own id>/<peer>`
  * (the access controller refuses any other key), so no observer overwrites
- * another. A peer's score is the mean over observers of each one's score in
- * [0, 1]: a single lying observer moves it by at most 1/observers.
+ * another. A peer's score is the mean over observers of each one's score (0 to 1):
+ * a single lying observer moves it by at most 1/observers.
  */
 export class Reputation {
   readonly #self: string
