@@ -4,6 +4,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { toJson } from '../codec/json.ts'
 import { handleGatewayRequest } from '../gateway/server.ts'
 import { dashboardData } from './dashboard.ts'
+import { registerPinningService } from './pinning-service.ts'
 import type { ChainStore } from '../node/chainstore.ts'
 import type { Logger } from '../logger.ts'
 import { NetworkDisabledError } from '../replication/errors.ts'
@@ -145,6 +146,7 @@ export async function startReadApi (store: ChainStore, options: { host: string, 
     void handleGatewayRequest({ localBytes: cid => store.localBytes(cid) }, req.raw, reply.raw, url,
       err => { log.error({ err, path: url.pathname }, 'gateway request failed') })
   }
+  if (store.config.pinningService.enabled) registerPinningService(app, store, store.config.pinningService.tokens)
   for (const url of ['/ipfs', '/ipfs/*']) app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'], url, exposeHeadRoute: false, handler: gateway })
 
   await app.listen({ port: options.port, host: options.host })

@@ -27,7 +27,7 @@ import { readPinsIndex } from './verify.ts'
 import type { BackedUpPin, BackupFile, BackupManifest, BackupProgress, BackupResult, CreateBackupOptions, MaintainedStore } from './types.ts'
 
 /** Pin reasons a backup carries as pin records: chain pins come back from the chain index, state pins from the state roots, attestation payloads stay out (their keys never leave the node). */
-const BACKED_UP_REASONS: readonly PinReason[] = ['blob', 'user']
+const BACKED_UP_REASONS: readonly PinReason[] = ['blob', 'user', 'remote']
 
 /**
  * Writes a backup of `store` into a new directory under `dir`: a full one

@@ -111,6 +111,12 @@ export const configSchema = z.object({
     rejectedEntriesPerMinute: z.number().int().nonnegative().nullable().default(DEFAULT_ALERT_REJECTED_PER_MINUTE),
     intervalMs: z.number().int().min(10).default(DEFAULT_ALERT_INTERVAL_MS)
   }).strict().prefault({}),
+  /** The IPFS Pinning Service API under /psa on the HTTP API (src/api/pinning-service.ts): off unless enabled with at least one bearer token. */
+  pinningService: z.object({
+    enabled: z.boolean().default(false),
+    /** Bearer tokens a client may send (keep the config file private: mode 600). */
+    tokens: z.array(z.string().min(16, 'a pinning service token must have at least 16 characters')).default([])
+  }).strict().refine(p => !p.enabled || p.tokens.length > 0, { message: 'pinningService.enabled needs at least one token in pinningService.tokens', path: ['tokens'] }).prefault({}),
   /** Validator attestations (src/attestations, docs/PRIVACY.md); off unless enabled, since they need a master key. */
   attestations: attestationsConfigSchema.prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional()

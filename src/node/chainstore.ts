@@ -17,7 +17,7 @@ import type { Logger } from '../logger.ts'
 import type { StoreMetrics, TimedOperation } from '../metrics/index.ts'
 import type { GcOptions } from '../pinning/collector.ts'
 import type { GcSummary } from '../pinning/gc.ts'
-import type { PinRecord, PinState } from '../pinning/records.ts'
+import type { HoldReason, PinRecord, PinState } from '../pinning/records.ts'
 import { NetworkDisabledError } from '../replication/errors.ts'
 import type { Replicator } from '../replication/replicator.ts'
 import type { SnapshotInfo, SnapshotManifest, SnapshotProgress, StateStore } from '../state/index.ts'
@@ -272,13 +272,18 @@ export class ChainStore {
   async blockstoreBytes (): Promise<number> { return await this.#open().collector.blockstoreBytes() }
 
   /** Pins a root for the user (recursive by default): queued → pinning → pinned or failed; with `wait` (default) resolves pinned or throws PinFailedError. */
-  async pin (cid: CID | string, options: { recursive?: boolean, wait?: boolean, signal?: AbortSignal } = {}): Promise<PinRecord> {
+  async pin (cid: CID | string, options: { recursive?: boolean, wait?: boolean, signal?: AbortSignal, reason?: HoldReason } = {}): Promise<PinRecord> {
     return await this.#timed('pin', async () => await this.#r.pins.pin(parseCid(cid), options))
   }
 
-  /** Drops the user's hold on a root (cancelling its pin job); returns whether the user held it. */
-  async unpin (cid: CID | string): Promise<boolean> {
-    return await this.#timed('unpin', async () => await this.#r.pins.unpin(parseCid(cid)))
+  /** Drops the user's hold (or with `reason: 'remote'`, the Pinning Service API's) on a root, cancelling its pin job when no other such hold is left; returns whether it was held so. */
+  async unpin (cid: CID | string, options: { reason?: HoldReason } = {}): Promise<boolean> {
+    return await this.#timed('unpin', async () => await this.#r.pins.unpin(parseCid(cid), options))
+  }
+
+  /** The pin record of a root, or undefined when nothing holds it. */
+  pinRecord (cid: CID | string): PinRecord | undefined {
+    return this.#open().pins.readPin(parseCid(cid))
   }
 
   /** Pin records; with `state`, only those in it. */

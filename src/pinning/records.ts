@@ -6,7 +6,11 @@ import { PREFIX, prefixRange, prefixedKey } from '../storage/keys.ts'
 import type { WriteBatch } from '../storage/types.ts'
 
 /** Why a DAG is pinned; one root can be held for several reasons. */
-export type PinReason = 'chain' | 'blob' | 'user' | 'state' | 'attestation'
+export type PinReason = 'chain' | 'blob' | 'user' | 'remote' | 'state' | 'attestation'
+
+/** Reasons a person (or their client) placed: `user` (the API, the CLI) and `remote` (requests through the Pinning Service API). */
+export type HoldReason = Extract<PinReason, 'user' | 'remote'>
+export const HOLD_REASONS: ReadonlySet<PinReason> = new Set<PinReason>(['user', 'remote'])
 
 /**
  * Where a pin stands. Holds written with their blocks (chain, blob, state,

@@ -13,7 +13,7 @@ import type { SerialLock } from '../storage/types.ts'
 import type { BlockSource, WriteBatch } from '../storage/types.ts'
 import { setChainPin, type ChainPins } from './chain-pin.ts'
 import { PinQueue, dequeueInBatch, queueInBatch, readQueue, type PinJob } from './queue.ts'
-import { holdInBatch, listPins, readPin, releaseInBatch, type PinReader, type PinRecord, type PinState } from './records.ts'
+import { HOLD_REASONS, holdInBatch, listPins, readPin, releaseInBatch, type HoldReason, type PinReader, type PinRecord, type PinState } from './records.ts'
 import { PREFIX, prefixRange } from '../storage/keys.ts'
 
 /** Fetches a whole DAG in one request (a gateway CAR), every block verified against its CID. */
@@ -90,15 +90,16 @@ export class PinService implements FinalityStage {
   }
 
   /** See `ChainStore.pin`. */
-  async pin (root: CID, options: { recursive?: boolean, wait?: boolean, signal?: AbortSignal } = {}): Promise<PinRecord> {
-    const job: PinJob = { cid: root, reason: 'user', recursive: options.recursive ?? true }
+  async pin (root: CID, options: { recursive?: boolean, wait?: boolean, signal?: AbortSignal, reason?: HoldReason } = {}): Promise<PinRecord> {
+    const reason = options.reason ?? 'user'
+    const job: PinJob = { cid: root, reason, recursive: options.recursive ?? true }
     const record = await this.#i.exclusive(async () => {
       const existing = this.readPin(root)
-      const holds = existing?.reasons.includes('user') === true && (existing.deep?.includes('user') ?? existing.recursive) === job.recursive
+      const holds = existing?.reasons.includes(reason) === true && (existing.deep?.includes(reason) ?? existing.recursive) === job.recursive
       if (holds && existing!.state === 'pinned') return existing
       if (holds && (existing!.state === 'queued' || existing!.state === 'pinning') && this.#queue.has(root)) return existing
       const batch = this.#i.startBatch()
-      holdInBatch(batch, this.readPin, root, 'user', job.recursive, undefined, { state: 'queued' })
+      holdInBatch(batch, this.readPin, root, reason, job.recursive, undefined, { state: 'queued' })
       queueInBatch(batch, job, 'queued')
       await batch.write(this.#i.sync)
       this.#states.set(root.toString(), 'queued')
@@ -115,17 +116,25 @@ export class PinService implements FinalityStage {
     return (await Promise.race([done, aborted])) ?? this.readPin(root)!
   }
 
-  /** Drops the user's hold on a root (cancelling its pin job); other reasons' holds stay. Returns whether the user held it. */
-  async unpin (root: CID): Promise<boolean> {
-    await this.#queue.cancel(root)
+  /**
+   * Drops one hold (`user` by default, or `remote`) on a root; other
+   * reasons' holds stay. Its pin job is cancelled only when no other hold
+   * of a person remains (a job still fetching for both settles for the one
+   * left). Returns whether the root was held for that reason.
+   */
+  async unpin (root: CID, options: { reason?: HoldReason } = {}): Promise<boolean> {
+    const reason = options.reason ?? 'user'
+    const before = this.readPin(root)
+    const othersHold = before?.reasons.some(r => r !== reason && HOLD_REASONS.has(r)) === true
+    if (!othersHold) await this.#queue.cancel(root)
     return await this.#i.exclusive(async () => {
-      const held = this.readPin(root)?.reasons.includes('user') === true
+      const held = this.readPin(root)?.reasons.includes(reason) === true
       if (!held) return false
       const batch = this.#i.startBatch()
-      releaseInBatch(batch, this.readPin, root, 'user', true)
-      dequeueInBatch(batch, root)
+      releaseInBatch(batch, this.readPin, root, reason, true)
+      if (!othersHold) dequeueInBatch(batch, root)
       await batch.write(this.#i.sync)
-      this.#states.delete(root.toString())
+      if (!othersHold) this.#states.delete(root.toString())
       return true
     })
   }
@@ -237,8 +246,10 @@ export class PinService implements FinalityStage {
     return await this.#i.lock.run(async () => {
       if (!this.#i.isOpen()) return undefined
       const existing = this.readPin(job.cid)
+      // a person's job settles for whichever of their holds is left (user or remote)
+      const reason = existing?.reasons.includes(job.reason) === true ? job.reason : HOLD_REASONS.has(job.reason) ? existing?.reasons.find(r => HOLD_REASONS.has(r)) : undefined
       // unpinned (or the chain let go) while the job ran: nothing to settle
-      if (existing == null || !existing.reasons.includes(job.reason)) return undefined
+      if (existing == null || reason == null) return undefined
       const batch = this.#i.startBatch()
       if (job.reason === 'chain' && job.height != null) {
         // the policy may have moved on while the blocks were fetched
@@ -246,7 +257,7 @@ export class PinService implements FinalityStage {
         if (pin == null) releaseInBatch(batch, this.readPin, job.cid, 'chain', true)
         else holdInBatch(batch, this.readPin, job.cid, 'chain', pin === 'dag', job.height, { state })
       } else {
-        holdInBatch(batch, this.readPin, job.cid, job.reason, job.recursive, undefined, { state, ...(error != null ? { error } : {}) })
+        holdInBatch(batch, this.readPin, job.cid, reason, job.recursive, undefined, { state, ...(error != null ? { error } : {}) })
       }
       if (state === 'pinned') dequeueInBatch(batch, job.cid)
       else queueInBatch(batch, job, state)
