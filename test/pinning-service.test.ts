@@ -55,7 +55,7 @@ describe('Pinning Service API (/psa)', () => {
     expect(all.results.map(r => r.requestid)).toEqual([second.requestid])
     expect((await client.pinsGet({ before: all.results[0].created })).results.map(r => r.requestid)).toEqual([created.requestid])
     const meta = await fetch(`${api.url}/psa/pins?meta=${encodeURIComponent(JSON.stringify({ app: 'notes' }))}`, { headers: { authorization: `Bearer ${TOKEN}` } })
-    expect((await meta.json()).results.map((r: any) => r.requestid)).toEqual([created.requestid])
+    expect((await meta.json() as any).results.map((r: any) => r.requestid)).toEqual([created.requestid])
   })
 
   it('replace gives a new request and releases the old CID; delete releases it; a user pin on the same CID survives', async () => {
@@ -104,9 +104,54 @@ describe('Pinning Service API (/psa)', () => {
     expect(await httpStatus(client.pinsPost({ pin: { cid: 'not-a-cid' } }))).toBe(400)
     const bad = await fetch(`${api.url}/psa/pins?limit=5000`, { headers: { authorization: `Bearer ${TOKEN}` } })
     expect(bad.status).toBe(400)
-    expect((await bad.json()).error.reason).toBe('BAD_REQUEST')
+    expect((await bad.json() as any).error.reason).toBe('BAD_REQUEST')
     expect((await client.pinsGet({ status: [Status.Queued, Status.Pinning, Status.Pinned, Status.Failed] })).count).toBe(before)
     // the rest of the API stays read-only
     expect((await fetch(`${api.url}/pins`, { method: 'POST' })).status).toBe(405)
+  })
+})
+
+describe('remote pinning services as extra replicas (config remotePinning)', () => {
+  async function freePort (): Promise<number> {
+    const { createServer } = await import('node:net')
+    return await new Promise(resolve => { const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as any).port; s.close(() => { resolve(p) }) }) })
+  }
+
+  it('a root pinned here is pinned at the service too (which fetches it from this node\'s gateway) and released with the local pin; a service that is down is kept to retry; the token is never in the statuses', async () => {
+    const portA = await freePort()
+    const down = await freePort()
+    // B: a chainstore serving the Pinning Service API, fetching what it is asked to pin from A's trustless gateway
+    const b = await openTestStore({ pinningService: { enabled: true, tokens: [TOKEN] }, gateways: { enabled: true, urls: [`http://127.0.0.1:${portA}`], timeoutMs: 5_000, stallMs: 2_000 } })
+    const apiB = await startReadApi(b.store, { host: '127.0.0.1', port: 0, logger: quietLogger })
+    const a = await openTestStore({
+      remotePinning: { services: [{ name: 'b', endpoint: `${apiB.url}/psa`, token: TOKEN }, { name: 'down', endpoint: `http://127.0.0.1:${down}/psa`, token: 'another-token' }], intervalMs: 200 }
+    })
+    const apiA = await startReadApi(a.store, { host: '127.0.0.1', port: portA, logger: quietLogger })
+    try {
+      const content = new Uint8Array(300_000).map((_, i) => (i * 7919) % 251)
+      const cid = await a.store.addFile(content)
+      const at = async (service: string) => (await a.store.remotePins({ refresh: true })).find(s => s.service === service && s.cid === cid.toString())
+      await until(async () => (await at('b'))?.status === 'pinned', 20_000, 'the remote pin at b to be pinned')
+      expect(b.store.pinRecord(cid)).toMatchObject({ state: 'pinned', reasons: ['remote'] })
+      const back: Uint8Array[] = []
+      for await (const chunk of b.store.cat(cid)) back.push(chunk)
+      expect(Buffer.concat(back).equals(Buffer.from(content))).toBe(true)
+      // the service that is down: not accepted, kept and retried
+      const unsent = await at('down')
+      expect(unsent).toMatchObject({ status: 'unsent', requestid: null })
+      expect(unsent!.error).toMatch(/fetch failed|ECONNREFUSED/)
+      expect(JSON.stringify(await a.store.remotePins())).not.toContain(TOKEN)
+
+      // a user pin follows the same way; when it goes, the remote request is removed and b lets the root go
+      const held = await a.store.putBytes(bytes('held for a while'), { pin: false })
+      await a.store.pin(held)
+      await until(async () => (await a.store.remotePins({ refresh: true })).some(s => s.service === 'b' && s.cid === held.toString() && s.status === 'pinned'), 20_000, 'the user pin at b')
+      expect(await a.store.unpin(held)).toBe(true)
+      await until(async () => (await a.store.remotePins()).every(s => s.cid !== held.toString()), 10_000, 'the remote requests to be removed')
+      await until(async () => b.store.pinRecord(held) === undefined, 10_000, 'b to release the root')
+      expect(b.store.pinRecord(cid)?.state).toBe('pinned')
+    } finally {
+      await apiA.close(); await a.cleanup(); await apiB.close(); await b.cleanup()
+    }
   })
 })

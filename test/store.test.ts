@@ -28,6 +28,16 @@ describe('storing and reading blocks', () => {
     expect(block.header.parent?.equals(stored[3].cid)).toBe(true)
   })
 
+  it('calls in flight at once reach the writer in call order, though a large batch encodes in slices and a small one after it finishes first', async () => {
+    ctx = await openTestStore({}, { txsPerBlock: 200 })
+    const big = ctx.chain.take(30, ctx.store.config.limits)
+    const small = ctx.chain.take(1, ctx.store.config.limits)
+    const [a, b] = await Promise.all([ctx.store.storeBlocks(big), ctx.store.storeBlocks(small)])
+    expect(a).toHaveLength(30)
+    expect(b[0].height).toBe(30)
+    expect(ctx.store.head()?.height).toBe(30)
+  })
+
   it('reads a block by height, by CID and by CID string, header alone too', async () => {
     const { store, stored } = await withChain(3)
     const byCid = await store.getBlock(stored[2].cid)

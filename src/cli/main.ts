@@ -311,6 +311,17 @@ pin.command('rm <cid>')
     print(removed ? `unpinned ${cid}` : `${cid} was not pinned by the user`, { cid, removed })
   })
 
+pin.command('remote')
+  .description('where each root pinned here stands at the remote pinning services (config remotePinning): queued, pinning, pinned, failed, or unsent (retried)')
+  .option('--refresh', 'ask the services now instead of showing the last answers')
+  .addHelpText('after', '\nExample:\n  $ chainstore pin remote --refresh --json')
+  .action(async (opts: { refresh?: boolean }) => {
+    const list = await withStore(async s => await s.remotePins({ refresh: opts.refresh === true }))
+    print(list.length === 0
+      ? 'no remote pins (config remotePinning.services names the services)'
+      : list.map(r => `${r.service.padEnd(12)} ${r.status.padEnd(8)} ${r.cid}${r.error != null ? `  (${r.error})` : ''}`).join('\n'), list)
+  })
+
 const attest = program.command('attest').description('validator attestations (config attestations.enabled; master key from attestations.masterKeyFile or $CHAINSTORE_MASTER_KEY)')
 /** The attestation store of an opened node, or a usage error saying how to turn it on. */
 function attestationsOf (s: ChainStore): NonNullable<ChainStore['attestations']> {

@@ -121,3 +121,7 @@ export const DEFAULT_PAYLOAD_RETENTION_DAYS = 30
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60_000
 /** Environment variable read for the node master key when no file is configured. */
 export const DEFAULT_MASTER_KEY_ENV = 'CHAINSTORE_MASTER_KEY'
+/** How often remote pinning services are asked how their pins stand (and refused requests retried). */
+export const DEFAULT_REMOTE_PIN_INTERVAL_MS = 30_000
+/** How long one call to a remote pinning service may take. */
+export const DEFAULT_REMOTE_PIN_TIMEOUT_MS = 10_000

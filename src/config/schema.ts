@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { PRESETS, pinRuleSchema } from './pinning.ts'
 import { attestationsConfigSchema } from './attestations.ts'
 import {
-  DEFAULT_ALLOW_GAPS, DEFAULT_VERIFY_READS, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_READY_MAX_LAG, DEFAULT_ALERT_WINDOW_MS, DEFAULT_CACHE_BYTES, DEFAULT_DATA_DIR,
+  DEFAULT_ALLOW_GAPS, DEFAULT_VERIFY_READS, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_READY_MAX_LAG, DEFAULT_ALERT_WINDOW_MS, DEFAULT_REMOTE_PIN_INTERVAL_MS, DEFAULT_REMOTE_PIN_TIMEOUT_MS, DEFAULT_CACHE_BYTES, DEFAULT_DATA_DIR,
   DEFAULT_DURABILITY, DEFAULT_MAX_BLOCK_BYTES, DEFAULT_MAX_TX_BYTES, DEFAULT_MAX_TXS_PER_BLOCK,
   DEFAULT_PAGE_BYTES, DEFAULT_LEVEL_CACHE, DEFAULT_LEVEL_WRITE_BUFFER, DEFAULT_LISTEN, DEFAULT_NETWORK_NAME,
   DEFAULT_QUORUM_TIMEOUT_MS, DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_NETWORK_READ_TIMEOUT_MS, DEFAULT_ANNOUNCE_BATCH,
@@ -117,6 +117,17 @@ export const configSchema = z.object({
     /** Bearer tokens a client may send (keep the config file private: mode 600). */
     tokens: z.array(z.string().min(16, 'a pinning service token must have at least 16 characters')).default([])
   }).strict().refine(p => !p.enabled || p.tokens.length > 0, { message: 'pinningService.enabled needs at least one token in pinningService.tokens', path: ['tokens'] }).prefault({}),
+  /** Remote pinning services as extra replicas (src/pinning/remote.ts): roots pinned here for `reasons` are pinned there too. */
+  remotePinning: z.object({
+    services: z.array(z.object({
+      name: z.string().min(1).max(64),
+      endpoint: z.string().url().refine(u => /^https?:\/\//.test(u), 'an http(s) URL'),
+      token: z.string().min(1)
+    }).strict()).default([]),
+    reasons: z.array(z.enum(['user', 'blob', 'remote', 'chain', 'state', 'attestation'])).default(['user', 'blob']),
+    intervalMs: z.number().int().min(100).default(DEFAULT_REMOTE_PIN_INTERVAL_MS),
+    timeoutMs: z.number().int().min(100).default(DEFAULT_REMOTE_PIN_TIMEOUT_MS)
+  }).strict().refine(r => new Set(r.services.map(x => x.name)).size === r.services.length, { message: 'remotePinning.services: names must be unique', path: ['services'] }).prefault({}),
   /** Validator attestations (src/attestations, docs/PRIVACY.md); off unless enabled, since they need a master key. */
   attestations: attestationsConfigSchema.prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional()

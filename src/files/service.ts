@@ -21,6 +21,8 @@ export interface FilesInit {
   lock: ImportDeleteLock
   readPin: PinReader
   sync: boolean
+  /** Called once a root this service pinned is held (remote pinning follows it). */
+  onPinned?: (cid: CID) => void
 }
 
 /** Bytes and files by CID: single IPLD blocks (putBytes) and UnixFS files (addFile, cat), each held by a pin. */
@@ -53,6 +55,7 @@ export class Files {
       batch.putBlock(cid, bytes)
       if (options.pin !== false) holdInBatch(batch, this.#i.readPin, cid, 'user', false)
       await batch.write(this.#i.sync)
+      if (options.pin !== false) this.#i.onPinned?.(cid)
       return cid
     })
   }
@@ -82,6 +85,7 @@ export class Files {
       const batch = this.#i.startBatch()
       holdInBatch(batch, this.#i.readPin, cid, 'blob', true)
       await batch.write(this.#i.sync)
+      this.#i.onPinned?.(cid)
       return cid
     })
   }

@@ -18,6 +18,7 @@ import type { StoreMetrics, TimedOperation } from '../metrics/index.ts'
 import type { GcOptions } from '../pinning/collector.ts'
 import type { GcSummary } from '../pinning/gc.ts'
 import type { HoldReason, PinRecord, PinState } from '../pinning/records.ts'
+import type { RemotePinStatus } from '../pinning/remote.ts'
 import { NetworkDisabledError } from '../replication/errors.ts'
 import type { Replicator } from '../replication/replicator.ts'
 import type { SnapshotInfo, SnapshotManifest, SnapshotProgress, StateStore } from '../state/index.ts'
@@ -50,6 +51,8 @@ export class ChainStore {
   readonly metrics: StoreMetrics
   readonly #r: Rooms
   readonly #status: StatusReader
+  /** The last `storeBlocks` call's turn at the writer: calls encode concurrently but reach the writer in call order. */
+  #writeOrder: Promise<void> = Promise.resolve()
 
   private constructor (rooms: Rooms) {
     this.#r = rooms
@@ -135,14 +138,29 @@ export class ChainStore {
       const consistency = options.consistency ?? 'one'
       if (!CONSISTENCIES.includes(consistency)) throw new InvalidBlockError(`consistency: expected one, quorum or all, got ${String(consistency)}`)
       if (consistency !== 'one' && this.#r.replication == null) throw new NetworkDisabledError(`consistency '${consistency}' needs replication (config network.enabled)`)
-      // encoded in slices, so requests and timers run between blocks of a large batch
-      const encoded: EncodedBlock[] = []
-      const slice = slicer()
-      for (const b of blocks) {
-        encoded.push(encodeBlock(b, this.config.limits))
-        await slice.maybeYield()
+      // encoded in slices, so requests and timers run between blocks of a large batch;
+      // calls still reach the writer in call order (a later call may finish encoding first)
+      const turn = this.#writeOrder
+      let ourTurnDone!: () => void
+      this.#writeOrder = new Promise<void>(resolve => { ourTurnDone = resolve })
+      let encoded: EncodedBlock[]
+      try {
+        encoded = []
+        const slice = slicer()
+        for (const b of blocks) {
+          encoded.push(encodeBlock(b, this.config.limits))
+          await slice.maybeYield()
+        }
+      } catch (err) {
+        await turn
+        ourTurnDone()
+        throw err
       }
-      return await this.#r.writer.store(encoded, options)
+      await turn
+      // the writer queues the call on its lock synchronously: order is kept from here on
+      const stored = this.#r.writer.store(encoded, options)
+      ourTurnDone()
+      return await stored
     })
   }
 
@@ -279,6 +297,14 @@ export class ChainStore {
   /** Drops the user's hold (or with `reason: 'remote'`, the Pinning Service API's) on a root, cancelling its pin job when no other such hold is left; returns whether it was held so. */
   async unpin (cid: CID | string, options: { reason?: HoldReason } = {}): Promise<boolean> {
     return await this.#timed('unpin', async () => await this.#r.pins.unpin(parseCid(cid), options))
+  }
+
+  /** Where each root pinned here stands at each remote pinning service (config remotePinning); empty without services. `refresh` asks the services first. */
+  async remotePins (options: { refresh?: boolean } = {}): Promise<RemotePinStatus[]> {
+    const remote = this.#open().remotePins
+    if (remote == null) return []
+    if (options.refresh === true) await remote.sync()
+    return await remote.list()
   }
 
   /** The pin record of a root, or undefined when nothing holds it. */

@@ -41,8 +41,12 @@ import { RepairQueue } from '../storage/repair-queue.ts'
 import { OpenGuard } from '../storage/guard.ts'
 import { RemoteBlocks, levelSource, type LevelSource } from '../storage/sources.ts'
 import { HeliaRoom } from './helia.ts'
+import { RemotePins, type RemotePinStatus } from '../pinning/remote.ts'
 import { Lifecycle } from './lifecycle.ts'
 import type { HostParts } from './types.ts'
+
+/** kv namespace where remote pins' statuses persist. */
+const REMOTE_PINS_NAMESPACE = 'remote-pins'
 
 /** kv namespace where gateway scores persist. */
 const GATEWAY_SCORES_NAMESPACE = 'gateway-scores'
@@ -82,6 +86,8 @@ export interface Rooms {
   tiered: TieredBlocks
   remote: RemoteBlocks
   pins: PinService
+  /** Remote pinning services as extra replicas, when config remotePinning names any. */
+  remotePins: RemotePins | null
   collector: Collector
   files: Files
   statePins: StatePins
@@ -152,7 +158,7 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
   const helia = await HeliaRoom.open(config, db, storage.blockstore, host, log)
   const chain = buildChain(base, storage, policy)
   const collector = buildCollector(base, storage, chain.cache)
-  const files = new Files({ fs: async () => (await import('@helia/unixfs')).unixfs(helia.built ? helia.get() : { blockstore: storage.blockstore }), maxBlockBytes: config.limits.maxBlockBytes, exclusive: base.exclusive, startBatch: storage.batch, lock: storage.lock, readPin: chain.pins.readPin, sync: base.sync })
+  const files = new Files({ fs: async () => (await import('@helia/unixfs')).unixfs(helia.built ? helia.get() : { blockstore: storage.blockstore }), maxBlockBytes: config.limits.maxBlockBytes, exclusive: base.exclusive, startBatch: storage.batch, lock: storage.lock, readPin: chain.pins.readPin, sync: base.sync, onPinned: cid => { rooms?.remotePins?.changed(cid) } })
   rooms = {
     ...base, ...storage, ...chain, helia, collector, files,
     statePins: new StatePins(policy, chain.pins.readPin),
@@ -162,6 +168,7 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
       for (const x of list) batch.putBlock(x.cid, x.bytes)
       await batch.write(base.sync)
     },
+    remotePins: buildRemotePins(base, chain.pins),
     stateStore: null, attestations: null, replication: null, lifecycle: new Lifecycle(),
     checkChain: async () => {
       const found = await checkContinuity(new HeightIndex(db), chain.meta.head(), { allowGaps: config.allowGaps })
@@ -237,7 +244,8 @@ function buildChain (b: Base, storage: ReturnType<typeof buildStorage>, policy: 
     db, heights, chainPins, head: () => meta.head(), blockHeight: cid => records.heightOf(cid), localBytes: storage.localBytes,
     remote: storage.remote, gateways: storage.gateways, hasPeers: () => (b.rooms()?.replication?.libp2p.getConnections().length ?? 0) > 0,
     fetched: storage.fetched, exclusive: b.exclusive, lock: b.guard, startBatch: storage.batch, isOpen: b.isOpen, sync: b.sync,
-    concurrency: config.pinning.concurrency, log: b.logger.child({ room: 'pins' })
+    concurrency: config.pinning.concurrency, log: b.logger.child({ room: 'pins' }),
+    onChange: cid => { b.rooms()?.remotePins?.changed(cid) }
   })
   const reader = new ChainReader({ db, meta, heights, records, txs: new TxRecords(db), localBytes: storage.localBytes, cache, limits: config.limits, verifyReads: config.verifyReads, onCorrupt: kind => { metrics.corruptRead(kind) } })
   const onCommit: CommitListener[] = [
@@ -269,6 +277,22 @@ function buildChain (b: Base, storage: ReturnType<typeof buildStorage>, policy: 
     log: b.log
   })
   return { meta, cache, reader, writer, pins }
+}
+
+/** Remote pinning (src/pinning/remote.ts) when config remotePinning names services; its statuses persist in the kv store. */
+function buildRemotePins (b: Base, pins: PinService): RemotePins | null {
+  const r = b.config.remotePinning
+  if (r.services.length === 0) return null
+  return new RemotePins({
+    services: r.services,
+    reasons: r.reasons,
+    intervalMs: r.intervalMs,
+    timeoutMs: r.timeoutMs,
+    kv: openKv<RemotePinStatus>(b.db, REMOTE_PINS_NAMESPACE, { sync: b.sync, isOpen: b.isOpen }),
+    readPin: cid => pins.readPin(cid),
+    origins: () => b.rooms()?.replication?.addresses() ?? [],
+    log: b.logger.child({ room: 'remote-pins' })
+  })
 }
 
 /** The garbage collector over the pin records, the fetch cache and replication's roots. */

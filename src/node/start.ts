@@ -55,6 +55,7 @@ export function addLifecycle (r: Rooms, logger: Logger, statusOf: () => Promise<
   })
   // pin jobs keep their queue entries: the next open resumes them
   lifecycle.add({ name: 'pins', start: async () => { await r.pins.start() }, stop: async () => { await r.pins.stop() } })
+  lifecycle.add({ name: 'remote-pins', start: async () => { r.remotePins?.start() }, stop: async () => { await r.remotePins?.stop() } })
   lifecycle.add({
     name: 'metrics',
     start: () => {

@@ -46,6 +46,8 @@ export interface PinServiceInit {
   sync: boolean
   concurrency: number
   log: Logger
+  /** Called after a root's record settled (pinned, failed) or a hold on it was dropped (remote pinning follows it). */
+  onChange?: (cid: CID) => void
 }
 
 /**
@@ -135,6 +137,7 @@ export class PinService implements FinalityStage {
       if (!othersHold) dequeueInBatch(batch, root)
       await batch.write(this.#i.sync)
       if (!othersHold) this.#states.delete(root.toString())
+      this.#i.onChange?.(root)
       return true
     })
   }
@@ -264,6 +267,7 @@ export class PinService implements FinalityStage {
       await batch.write(this.#i.sync)
       if (state === 'pinned') this.#states.delete(job.cid.toString())
       else this.#states.set(job.cid.toString(), state)
+      if (state !== 'pinning') this.#i.onChange?.(job.cid)
       return this.readPin(job.cid)
     })
   }
