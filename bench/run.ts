@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --name <name>] [-- --parts ingest,reads,import,coldstart,api,naive,rss,replication,gatewaygc,state,attestations,backup]`
+ * `npm run bench [-- --name <name>] [-- --parts ingest,reads,import,coldstart,api,audit,naive,rss,replication,gatewaygc,state,attestations,backup]`
  *
  * Measures chainstore against raw baselines measured in the same run on the
  * same data, prints a table on stdout (progress on stderr) and writes
@@ -13,6 +13,7 @@ import { cpuMeter, fmt, generateChain, envInt, progress, tempRoot, type CpuShare
 import { gatewayGcOptionsFromEnv, runGatewayGc } from './gateway-gc.ts'
 import { coldStartOptionsFromEnv, runColdStart } from './cold-start.ts'
 import { runApi } from './api.ts'
+import { runAudit } from './audit.ts'
 import { importOptionsFromEnv, runImport } from './import.ts'
 import { ingestOptionsFromEnv, runIngest } from './ingest.ts'
 import { naiveOptionsFromEnv, runNaive } from './naive.ts'
@@ -22,7 +23,7 @@ import { machineInfo, renderTable, writeResults } from './report.ts'
 import { liveChildren, rssOptionsFromEnv, runRss } from './rss.ts'
 import { runState, stateOptionsFromEnv } from './state.ts'
 
-const PARTS = ['ingest', 'reads', 'import', 'coldstart', 'api', 'naive', 'rss', 'replication', 'gatewaygc', 'state', 'attestations', 'backup'] as const
+const PARTS = ['ingest', 'reads', 'import', 'coldstart', 'api', 'audit', 'naive', 'rss', 'replication', 'gatewaygc', 'state', 'attestations', 'backup'] as const
 type Part = typeof PARTS[number]
 
 function parseArgs (argv: string[]): { name: string, parts: Set<Part> } {
@@ -117,6 +118,7 @@ async function main (): Promise<void> {
       storeLabel = `chainstore ${best.label}`
       if (parts.has('reads')) await part('reads', async () => { figures.push(...await runReads(ingest!.dataDir, ingest!.index, readOpts)) })
     }
+    if (parts.has('audit')) await part('audit', async () => { figures.push(...await runAudit(root)) })
     if (parts.has('api')) await part('api', async () => { figures.push(...await runApi(root)) })
     if (parts.has('coldstart')) await part('coldstart', async () => { figures.push(...await runColdStart(root, coldStartOptionsFromEnv())) })
     if (parts.has('import')) await part('import', async () => { figures.push(...await runImport(root, importOpts)) })

@@ -147,6 +147,9 @@ export async function startReadApi (store: ChainStore, options: { host: string, 
       err => { log.error({ err, path: url.pathname }, 'gateway request failed') })
   }
   if (store.config.pinningService.enabled) registerPinningService(app, store, store.config.pinningService.tokens)
+  // reads through the API in the audit trail (config audit.reads): the route's pattern and the status, nothing about the caller
+  const audit = store.config.audit.reads ? store.audit : null
+  if (audit != null) app.addHook('onResponse', async (req, reply) => { audit.append('read', { method: req.method, route: req.routeOptions.url ?? 'none', status: reply.statusCode }) })
   for (const url of ['/ipfs', '/ipfs/*']) app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'], url, exposeHeadRoute: false, handler: gateway })
 
   await app.listen({ port: options.port, host: options.host })

@@ -102,6 +102,7 @@ export async function createBackup (store: MaintainedStore, dir: string, options
     }
     const manifestCid = await writeManifest(partial, manifest)
     await rename(partial, join(dir, id))
+    store.audit?.append('backup.created', { id, manifest: manifestCid.toString(), kind: manifest.kind, blocks: manifest.blocks, bytes: manifest.bytes, head: manifest.head?.height ?? null })
     return { id, dir: join(dir, id), manifestCid, manifest, ms: performance.now() - started }
   } catch (err) {
     await rm(partial, { recursive: true, force: true })

@@ -121,4 +121,6 @@ export interface BackedUpPin {
 export interface MaintainedStore {
   maintenance: () => MaintenanceAccess
   config: { limits: CodecLimits, dataDir: string }
+  /** The store's audit trail, when it keeps one: a backup made is recorded there. */
+  audit?: { append: (kind: 'backup.created', detail: Record<string, unknown>) => void } | null
 }

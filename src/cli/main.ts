@@ -21,6 +21,7 @@ import { registerNetworkCommands } from './network-commands.ts'
 import { registerFileCommands } from './file-commands.ts'
 import { registerNodeCommands } from './node-commands.ts'
 import { onStopSignals } from './signals.ts'
+import { registerAuditCommands } from './audit-commands.ts'
 import { ConfigExistsError } from './errors.ts'
 import { PIN_STATES, type PinState } from '../pinning/records.ts'
 import { InvalidQueryError } from '../storage/errors.ts'
@@ -405,6 +406,7 @@ program.command('bench')
 
 registerFileCommands(program, { withStore, print })
 registerNodeCommands(program, { config, globals, print })
+registerAuditCommands(program, { withStore, print })
 registerMaintenanceCommands(program, { withStore, print, config })
 
 /** The exit code (docs/OPERATIONS.md) of an error, by its stable name. */

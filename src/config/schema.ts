@@ -117,6 +117,11 @@ export const configSchema = z.object({
     /** Bearer tokens a client may send (keep the config file private: mode 600). */
     tokens: z.array(z.string().min(16, 'a pinning service token must have at least 16 characters')).default([])
   }).strict().refine(p => !p.enabled || p.tokens.length > 0, { message: 'pinningService.enabled needs at least one token in pinningService.tokens', path: ['tokens'] }).prefault({}),
+  /** The audit trail (src/audit): signed, hash-chained events of storage operations; `reads` adds one per HTTP API read (off: they are many). */
+  audit: z.object({
+    enabled: z.boolean().default(true),
+    reads: z.boolean().default(false)
+  }).strict().prefault({}),
   /** Remote pinning services as extra replicas (src/pinning/remote.ts): roots pinned here for `reasons` are pinned there too. */
   remotePinning: z.object({
     services: z.array(z.object({

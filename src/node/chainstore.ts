@@ -19,6 +19,7 @@ import type { GcOptions } from '../pinning/collector.ts'
 import type { GcSummary } from '../pinning/gc.ts'
 import type { HoldReason, PinRecord, PinState } from '../pinning/records.ts'
 import type { RemotePinStatus } from '../pinning/remote.ts'
+import type { AuditLog } from '../audit/log.ts'
 import { NetworkDisabledError } from '../replication/errors.ts'
 import type { Replicator } from '../replication/replicator.ts'
 import type { SnapshotInfo, SnapshotManifest, SnapshotProgress, StateStore } from '../state/index.ts'
@@ -306,6 +307,9 @@ export class ChainStore {
     if (options.refresh === true) await remote.sync()
     return await remote.list()
   }
+
+  /** The audit trail: signed, hash-chained events of storage operations (null with config audit.enabled false). */
+  get audit (): AuditLog | null { return this.#r.audit }
 
   /** The pin record of a root, or undefined when nothing holds it. */
   pinRecord (cid: CID | string): PinRecord | undefined {

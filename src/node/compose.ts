@@ -42,6 +42,8 @@ import { OpenGuard } from '../storage/guard.ts'
 import { RemoteBlocks, levelSource, type LevelSource } from '../storage/sources.ts'
 import { HeliaRoom } from './helia.ts'
 import { RemotePins, type RemotePinStatus } from '../pinning/remote.ts'
+import { AuditLog } from '../audit/log.ts'
+import { loadNodeKey } from '../audit/node-key.ts'
 import { Lifecycle } from './lifecycle.ts'
 import type { HostParts } from './types.ts'
 
@@ -88,6 +90,8 @@ export interface Rooms {
   pins: PinService
   /** Remote pinning services as extra replicas, when config remotePinning names any. */
   remotePins: RemotePins | null
+  /** The audit trail (config audit.enabled). */
+  audit: AuditLog | null
   collector: Collector
   files: Files
   statePins: StatePins
@@ -158,7 +162,7 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
   const helia = await HeliaRoom.open(config, db, storage.blockstore, host, log)
   const chain = buildChain(base, storage, policy)
   const collector = buildCollector(base, storage, chain.cache)
-  const files = new Files({ fs: async () => (await import('@helia/unixfs')).unixfs(helia.built ? helia.get() : { blockstore: storage.blockstore }), maxBlockBytes: config.limits.maxBlockBytes, exclusive: base.exclusive, startBatch: storage.batch, lock: storage.lock, readPin: chain.pins.readPin, sync: base.sync, onPinned: cid => { rooms?.remotePins?.changed(cid) } })
+  const files = new Files({ fs: async () => (await import('@helia/unixfs')).unixfs(helia.built ? helia.get() : { blockstore: storage.blockstore }), maxBlockBytes: config.limits.maxBlockBytes, exclusive: base.exclusive, startBatch: storage.batch, lock: storage.lock, readPin: chain.pins.readPin, sync: base.sync, onPinned: cid => { rooms?.remotePins?.changed(cid); rooms?.audit?.append('pin.added', { cid: cid.toString(), state: 'pinned', reasons: chain.pins.readPin(cid)?.reasons ?? [] }) } })
   rooms = {
     ...base, ...storage, ...chain, helia, collector, files,
     statePins: new StatePins(policy, chain.pins.readPin),
@@ -169,6 +173,7 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
       await batch.write(base.sync)
     },
     remotePins: buildRemotePins(base, chain.pins),
+    audit: config.audit.enabled ? await AuditLog.open({ db, key: await loadNodeKey(config.dataDir, config.network.seed), sync: base.sync, logger }) : null,
     stateStore: null, attestations: null, replication: null, lifecycle: new Lifecycle(),
     checkChain: async () => {
       const found = await checkContinuity(new HeightIndex(db), chain.meta.head(), { allowGaps: config.allowGaps })
@@ -245,11 +250,27 @@ function buildChain (b: Base, storage: ReturnType<typeof buildStorage>, policy: 
     remote: storage.remote, gateways: storage.gateways, hasPeers: () => (b.rooms()?.replication?.libp2p.getConnections().length ?? 0) > 0,
     fetched: storage.fetched, exclusive: b.exclusive, lock: b.guard, startBatch: storage.batch, isOpen: b.isOpen, sync: b.sync,
     concurrency: config.pinning.concurrency, log: b.logger.child({ room: 'pins' }),
-    onChange: cid => { b.rooms()?.remotePins?.changed(cid) }
+    onChange: (cid, change) => {
+      const r = b.rooms()
+      r?.remotePins?.changed(cid)
+      const record = pins.readPin(cid)
+      r?.audit?.append(change === 'released' ? 'pin.removed' : 'pin.added', { cid: cid.toString(), state: record?.state ?? 'none', reasons: record?.reasons ?? [] })
+    }
   })
   const reader = new ChainReader({ db, meta, heights, records, txs: new TxRecords(db), localBytes: storage.localBytes, cache, limits: config.limits, verifyReads: config.verifyReads, onCorrupt: kind => { metrics.corruptRead(kind) } })
   const onCommit: CommitListener[] = [
     c => { metrics.blocksStored(c.blocks.length, c.blocks.reduce((n, x) => n + x.block.txs.length, 0), c.replicated) },
+    // one audit event per batch, not per block or transaction
+    c => {
+      b.rooms()?.audit?.append(c.replicated ? 'blocks.imported' : 'blocks.stored', {
+        blocks: c.blocks.length,
+        txs: c.blocks.reduce((n, x) => n + x.block.txs.length, 0),
+        from: c.blocks[0].block.height,
+        to: c.blocks[c.blocks.length - 1].block.height,
+        head: c.head?.height ?? null,
+        last: c.blocks[c.blocks.length - 1].block.cid.toString()
+      })
+    },
     c => {
       for (const e of c.events) events.emit(STORE_EVENTS.block, e)
       if (c.moved && c.head != null) events.emit(STORE_EVENTS.head, c.head)
@@ -309,6 +330,7 @@ function buildCollector (b: Base, storage: ReturnType<typeof buildStorage>, cach
     replicating: () => b.rooms()?.replication != null,
     keepRoots: async () => await b.rooms()!.replication!.keepRoots(),
     collected: summary => {
+      b.rooms()?.audit?.append('gc', { scanned: summary.scanned, deleted: summary.deleted, bytesFreed: summary.bytesFreed })
       cache.clear()
       b.metrics.gcDone(summary)
       b.events.emit(STORE_EVENTS.gc, summary)

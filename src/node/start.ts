@@ -9,6 +9,7 @@ import { kvOf, type Rooms } from './compose.ts'
 export function addLifecycle (r: Rooms, logger: Logger, statusOf: () => Promise<unknown>): void {
   const { config, lifecycle } = r
   lifecycle.add({ name: 'level', stop: async () => { await r.db.close() } })
+  lifecycle.add({ name: 'audit', stop: async () => { await r.audit?.close() } })
   lifecycle.add({ name: 'helia', stop: async () => { await r.helia.stop() } })
   lifecycle.add({ name: 'repairs', stop: async () => { await r.repairs.stop() } })
   lifecycle.add({ name: 'fetch-cache', start: async () => { await r.fetched.load(r.db) } })

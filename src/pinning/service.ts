@@ -46,8 +46,8 @@ export interface PinServiceInit {
   sync: boolean
   concurrency: number
   log: Logger
-  /** Called after a root's record settled (pinned, failed) or a hold on it was dropped (remote pinning follows it). */
-  onChange?: (cid: CID) => void
+  /** Called after a root's record settled (pinned, failed) or a hold on it was dropped (remote pinning and the audit trail follow it). */
+  onChange?: (cid: CID, change: 'settled' | 'released') => void
 }
 
 /**
@@ -137,7 +137,7 @@ export class PinService implements FinalityStage {
       if (!othersHold) dequeueInBatch(batch, root)
       await batch.write(this.#i.sync)
       if (!othersHold) this.#states.delete(root.toString())
-      this.#i.onChange?.(root)
+      this.#i.onChange?.(root, 'released')
       return true
     })
   }
@@ -267,7 +267,7 @@ export class PinService implements FinalityStage {
       await batch.write(this.#i.sync)
       if (state === 'pinned') this.#states.delete(job.cid.toString())
       else this.#states.set(job.cid.toString(), state)
-      if (state !== 'pinning') this.#i.onChange?.(job.cid)
+      if (state !== 'pinning') this.#i.onChange?.(job.cid, 'settled')
       return this.readPin(job.cid)
     })
   }
