@@ -55,6 +55,31 @@ describe('audit trail', () => {
     for (const tx of blocks[0].transactions) expect(text).not.toContain(tx.from.slice(2).toLowerCase())
   })
 
+  it('attestation writes, erasures (by validator id only) and master-key rotations are recorded; the payload never is', async () => {
+    const { randomBytes } = await import('node:crypto')
+    const { commitSample } = await import('../src/attestations/index.ts')
+    const { MasterKey } = await import('../src/attestations/keystore.ts')
+    process.env.CHAINSTORE_MASTER_KEY_AUDIT = randomBytes(32).toString('hex')
+    const t = await openTestStore({ attestations: { enabled: true, masterKeyEnv: 'CHAINSTORE_MASTER_KEY_AUDIT' } })
+    cleanups.push(t.cleanup)
+    const marker = 'READING-audit-PRIVATE'
+    await t.store.attestations!.ingest([{
+      validator: 'val-a', height: 1, timestamp: Date.now() - 5_000, score: 0.5,
+      commitment: commitSample(new TextEncoder().encode('s'), new Uint8Array(32).fill(1)),
+      payload: { note: marker }
+    }])
+    await t.store.attestations!.erase('val-a')
+    await t.store.keystore!.rotateMasterKey(MasterKey.fromBytes(randomBytes(32)))
+    const all = await events(t)
+    expect(all.map(e => [e.kind, e.detail])).toEqual([
+      ['attestation.written', { attestations: 1 }],
+      ['attestation.erased', { validator: 'val-a', erasedAt: expect.any(Number) }],
+      ['key.rotated', { keys: expect.any(Number) }]
+    ])
+    expect(JSON.stringify(all)).not.toContain(marker)
+    expect((await t.store.audit!.verify()).ok).toBe(true)
+  })
+
   it('an altered event, a missing one and a re-hashed forgery are each found at the first break', async () => {
     const t = await openTestStore()
     cleanups.push(t.cleanup)

@@ -22,6 +22,8 @@ export interface AttestationsComponents {
   sync: boolean
   env?: NodeJS.ProcessEnv
   now?: () => number
+  /** The store's audit trail: local attestation writes, erasures (by validator id only) and key rotations are recorded there. */
+  audit?: { append: (kind: 'attestation.written' | 'attestation.erased' | 'key.rotated', detail: Record<string, unknown>) => void } | null
 }
 
 /** The mounted room: the keystore, the attestation store and the sweeper, with one stop. */
@@ -46,6 +48,12 @@ export async function startAttestations (config: AttestationsConfig, c: Attestat
     retention: retentionFromConfig(config.retention), maxClockSkewMs: config.maxClockSkewMs, now: c.now
   })
   const log = c.logger.child({ room: 'attestations' })
+  const audit = c.audit
+  if (audit != null) {
+    attestations.onIngest(b => { audit.append('attestation.written', { attestations: b.attestations.length }) })
+    attestations.onErasure(r => { audit.append('attestation.erased', { validator: r.validator, erasedAt: r.erasedAt }) })
+    keystore.onRotated(keys => { audit.append('key.rotated', { keys }) })
+  }
   let sweeping: Promise<unknown> = Promise.resolve()
   const timer = setInterval(() => {
     sweeping = attestations.sweep().catch(err => { log.error({ err }, 'retention sweep failed') })

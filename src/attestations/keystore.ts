@@ -285,6 +285,14 @@ export class Keystore implements SlotKeys {
     })
   }
 
+  readonly #rotatedListeners = new Set<(keys: number) => void>()
+
+  /** Calls `listener` after each master-key rotation with the number of data keys re-wrapped (the audit trail records it). */
+  onRotated (listener: (keys: number) => void): () => void {
+    this.#rotatedListeners.add(listener)
+    return () => { this.#rotatedListeners.delete(listener) }
+  }
+
   /**
    * Re-wraps every data key (and the check value) under a new master key in
    * one batch, then compacts the keystore range: copies of the data dir
@@ -306,6 +314,7 @@ export class Keystore implements SlotKeys {
       this.#master = next
       await this.#db.compactRange(Uint8Array.of(PREFIX.ATTEST_KEYS), Uint8Array.of(PREFIX.ATTEST_KEYS + 1))
       this.#log.info({ keys: n }, 'data keys re-wrapped under a new master key')
+      for (const l of this.#rotatedListeners) { try { l(n) } catch {} }
       return n
     })
   }

@@ -16,7 +16,7 @@ export function addLifecycle (r: Rooms, logger: Logger, statusOf: () => Promise<
   lifecycle.add({
     name: 'attestations',
     start: async () => {
-      if (config.attestations.enabled) r.attestations = await (await import('../attestations/index.ts')).startAttestations(config.attestations, { db: r.db, blocks: r.blocks, logger, sync: r.sync })
+      if (config.attestations.enabled) r.attestations = await (await import('../attestations/index.ts')).startAttestations(config.attestations, { db: r.db, blocks: r.blocks, logger, sync: r.sync, audit: r.audit })
     },
     stop: async () => { await r.attestations?.stop() }
   })
