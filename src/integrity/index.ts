@@ -8,7 +8,7 @@ import type { Finding, FindingKind, IntegritySummary, RepairableStore, VerifySto
 
 export { checkStore, cidOfBlockKey, type CheckResult } from './check.ts'
 export { repairStore, type RepairOutcome } from './repair.ts'
-export { salvageBlocks, setAsideTables, type TableSalvage } from './tables.ts'
+export { salvageBlocks, setAsideTables } from './tables.ts'
 export * from './types.ts'
 
 function total (counts: Partial<Record<FindingKind, number>>): number {

@@ -5,23 +5,11 @@ import { LEVEL_DIR, startBatch } from '../storage/level.ts'
 import { blockKey } from '../storage/keys.ts'
 import { quarantineTables, salvageEntries, type DamagedTable } from '../storage/tables.ts'
 import { cidOfBlockKey } from './check.ts'
-import type { RepairableStore } from './types.ts'
+import type { RepairableStore, TableSalvage } from './types.ts'
 
 /** Blocks written back per batch while salvaging. */
 const SALVAGE_BATCH = 256
 
-/** What setting damaged tables aside kept of them. */
-export interface TableSalvage {
-  /** Where the damaged tables went (`<dataDir>/damaged/<time>/`). */
-  dir: string
-  tables: DamagedTable[]
-  /** Blocks read back from their sound data blocks, verified against their CID and written back. */
-  salvaged: number
-  /** Blocks the store held again already (another copy survived elsewhere). */
-  present: number
-  /** Entries under the blockstore's keys whose bytes do not hash to their CID: dropped. */
-  refused: number
-}
 
 /**
  * Sets damaged table files aside (storage/tables.ts `quarantineTables`:

@@ -1,5 +1,6 @@
 import type { CID } from 'multiformats/cid'
 import type { MaintenanceAccess } from '../node/chainstore.ts'
+import type { DamagedTable } from '../storage/tables.ts'
 
 /** Kinds of problem a check finds. */
 export const FINDING_KINDS = [
@@ -57,7 +58,7 @@ export interface IntegritySummary {
   /** LevelDB table files checked (every block's CRC) and found damaged. */
   tables: { checked: number, bytes: number, damaged: number }
   /** Damaged tables set aside before this run and what was salvaged of them (`chainstore verify --repair`). */
-  salvage?: import('./tables.ts').TableSalvage
+  salvage?: TableSalvage
   ms: number
 }
 
@@ -67,4 +68,17 @@ export interface RepairableStore {
   config: { dataDir: string, limits: import('../codec/types.ts').CodecLimits, allowGaps?: boolean }
   getBytes: (cid: CID, options?: { signal?: AbortSignal, timeoutMs?: number }) => Promise<Uint8Array>
   putVerifiedBlocks: (blocks: Array<{ cid: CID, bytes: Uint8Array }>) => Promise<void>
+}
+
+/** What setting damaged tables aside kept of them. */
+export interface TableSalvage {
+  /** Where the damaged tables went (`<dataDir>/damaged/<time>/`). */
+  dir: string
+  tables: DamagedTable[]
+  /** Blocks read back from their sound data blocks, verified against their CID and written back. */
+  salvaged: number
+  /** Blocks the store held again already (another copy survived elsewhere). */
+  present: number
+  /** Entries under the blockstore's keys whose bytes do not hash to their CID: dropped. */
+  refused: number
 }
