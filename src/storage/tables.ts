@@ -162,6 +162,64 @@ export function * salvageEntries (file: Uint8Array, prefix: Uint8Array): Generat
   }
 }
 
+const LOG_BLOCK = 32_768
+const LOG_HEADER = 7
+
+/** The records of a LevelDB log-format file (the MANIFEST): 32 KiB blocks of checksummed fragments. */
+function * logRecords (file: Uint8Array): Generator<Uint8Array> {
+  let pending: Uint8Array[] = []
+  for (let block = 0; block < file.length; block += LOG_BLOCK) {
+    const end = Math.min(block + LOG_BLOCK, file.length)
+    let pos = block
+    while (pos + LOG_HEADER <= end) {
+      const length = file[pos + 4] | (file[pos + 5] << 8)
+      const type = file[pos + 6]
+      if (type === 0 && length === 0) break // zero padding to the end of the block
+      const start = pos + LOG_HEADER
+      if (start + length > end) throw new RangeError('manifest record runs past its block')
+      if (unmaskCrc(u32(file, pos)) !== crc32c(file, pos + 6, start + length)) throw new RangeError('manifest record checksum mismatch')
+      const data = file.subarray(start, start + length)
+      if (type === 1) yield data // full
+      else if (type === 2) pending = [data] // first
+      else if (type === 3) pending.push(data) // middle
+      else if (type === 4) { pending.push(data); yield Buffer.concat(pending); pending = [] } // last
+      else throw new RangeError(`manifest record of unknown type ${type}`)
+      pos = start + length
+    }
+  }
+}
+
+/**
+ * The table numbers the current MANIFEST names as live (LevelDB's
+ * VersionEdits: new files minus deleted ones, db/version_edit.cc), or null
+ * when it cannot be read (LevelDB's open then reports it). A table file
+ * that is not live is a compaction's output cut short by a crash, or one
+ * already replaced: LevelDB never reads it and deletes it at open, so it
+ * is not checked.
+ */
+async function liveTables (location: string): Promise<Set<number> | null> {
+  try {
+    const current = (await readFile(join(location, 'CURRENT'), 'utf8')).trim()
+    if (!/^MANIFEST-\d+$/.test(current)) return null
+    const live = new Set<number>()
+    for (const edit of logRecords(await readFile(join(location, current)))) {
+      let pos = 0
+      const slice = (): void => { const [n, p] = varint(edit, pos, edit.length); pos = p + n }
+      const num = (): number => { const [n, p] = varint(edit, pos, edit.length); pos = p; return n }
+      while (pos < edit.length) {
+        const tag = num()
+        if (tag === 1) slice() // comparator
+        else if (tag === 2 || tag === 3 || tag === 4 || tag === 9) num() // log, next file, last sequence, prev log
+        else if (tag === 5) { num(); slice() } // compact pointer: level, key
+        else if (tag === 6) { num(); live.delete(num()) } // deleted file: level, number
+        else if (tag === 7) { num(); live.add(num()); num(); slice(); slice() } // new file: level, number, size, smallest, largest
+        else return null
+      }
+    }
+    return live
+  } catch { return null }
+}
+
 type Ledger = Record<string, string>
 const stamp = (s: { size: number, mtimeMs: number }): string => `${s.size}:${s.mtimeMs}`
 
@@ -183,6 +241,9 @@ export async function checkTables (dataDir: string, location: string, mode: Tabl
   if (mode === 'off') return out
   let names: string[]
   try { names = (await readdir(location)).filter(n => n.endsWith('.ldb') || n.endsWith('.sst')) } catch { return out }
+  // only tables the manifest names: a crash mid-compaction leaves a partial table LevelDB never reads (and deletes at open)
+  const live = await liveTables(location)
+  if (live != null) names = names.filter(n => live.has(Number(n.slice(0, n.indexOf('.')))))
   const ledgerPath = join(dataDir, TABLE_LEDGER)
   const ledger = mode === 'all' ? {} : await readLedger(ledgerPath)
   const next: Ledger = {}
