@@ -103,6 +103,19 @@ describe('HTTP API routes', () => {
     } finally { await n.cleanup() }
   })
 
+  it('a transaction id under another hash function or codec, with a stored transaction\'s digest, is 404, not a damaged record (500)', async () => {
+    const { CID } = await import('multiformats/cid')
+    const Digest = await import('multiformats/hashes/digest')
+    const id = stored[2].txIds[0]
+    for (const other of [CID.createV1(id.code, Digest.create(0xb220, id.multihash.digest)), CID.createV1(0x55, id.multihash)]) {
+      for (const path of [`/tx/${other.toString()}`, `/tx/${other.toString()}/receipt`]) {
+        const r = await get(path)
+        expect(r.status, path).toBe(404)
+        expect((await r.json() as any).error).toBe('TransactionNotFoundError')
+      }
+    }
+  })
+
   it('GET /blocks/:heightOrCid, /tx/:id, /tx/:id/receipt, /address/:addr/history (paginated)', async () => {
     const byHeight = await json('/blocks/2')
     const byCid = await json(`/blocks/${stored[2].cid.toString()}`)

@@ -1,5 +1,5 @@
 import type { CID } from 'multiformats/cid'
-import { bytesMatchCid, parseCid } from '../codec/cid.ts'
+import { DAG_CBOR, SHA2_256, bytesMatchCid, parseCid } from '../codec/cid.ts'
 import { decodeHeader, decodeReceipt, decodeTx, decodeTxPage } from '../codec/decode.ts'
 import type { EncodedBlock, IpldBlock } from '../codec/encode.ts'
 import { CorruptDataError } from '../codec/errors.ts'
@@ -189,6 +189,8 @@ export class ChainReader {
 
   #txRecord (txId: string | CID): { id: CID, record: TxRecord } {
     const id = parseCid(txId, 'txId')
+    // records are keyed by a sha2-256 digest alone: an id under another hash function (or codec) is none of ours, not a damaged record
+    if (id.multihash.code !== SHA2_256 || id.code !== DAG_CBOR) throw new TransactionNotFoundError(`no transaction ${id.toString()} (transaction ids are dag-cbor CIDs with a sha2-256 multihash)`)
     let record: TxRecord | undefined
     try {
       record = this.#i.txs.get(id)

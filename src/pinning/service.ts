@@ -207,8 +207,9 @@ export class PinService implements FinalityStage {
   /**
    * With no peer connected, a pin of a DAG not stored here first asks the
    * gateways for all of it in one CAR (`dag-scope=all` for UnixFS and raw
-   * roots; `entity` for dag-cbor, which for a chain header on a chainstore
-   * gateway is the header and its pages). Only blocks reachable from the root
+   * roots; `entity` for dag-cbor: the block alone, as the trustless gateway
+   * spec has it for non-UnixFS data — `all` of a chain header would follow
+   * its parent links to genesis). Only blocks reachable from the root
    * are kept, parents first; the walk that follows fetches anything still
    * missing. Any failure leaves the walk to do it block by block.
    */
