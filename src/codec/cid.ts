@@ -3,7 +3,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { keccak256 } from './trie-lib.ts'
+import { keccak256 } from './keccak.ts'
 import { equals } from 'uint8arrays/equals'
 import { InvalidCidError } from './errors.ts'
 

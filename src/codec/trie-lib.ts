@@ -24,10 +24,3 @@ export function ethUtilLib (): typeof UtilModule {
   return util
 }
 
-let keccak: ((bytes: Uint8Array) => Uint8Array) | undefined
-
-/** Keccak-256 (ethereum-cryptography, loaded with the first eth-state-trie node hashed). */
-export function keccak256 (bytes: Uint8Array): Uint8Array {
-  keccak ??= (require('ethereum-cryptography/keccak.js') as { keccak256: (b: Uint8Array) => Uint8Array }).keccak256
-  return keccak(bytes)
-}

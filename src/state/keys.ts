@@ -1,4 +1,4 @@
-import { keccak256 } from '../codec/trie-lib.ts'
+import { keccak256 } from '../codec/keccak.ts'
 import type { CID } from 'multiformats/cid'
 import { ETH_STATE_TRIE, KECCAK_256, stateNodeCid } from '../codec/links.ts'
 import { PREFIX, prefixedKey, readU64, u64Key } from '../storage/keys.ts'
