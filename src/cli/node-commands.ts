@@ -1,4 +1,5 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { networkInterfaces } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { Command } from 'commander'
 import { InvalidConfigError, parseConfig, type ChainStoreConfig } from '../config/index.ts'
@@ -116,13 +117,35 @@ async function nodeIds (cfg: ChainStoreConfig): Promise<{ peerId: string, identi
       const res = await fetch(`http://${cfg.api.host}:${cfg.api.port}/status`).catch(() => undefined)
       const net = res?.ok === true ? (await res.json() as { network?: { peerId: string, identity: string, addresses: string[] } }).network : undefined
       if (net == null) throw err
-      return { peerId: net.peerId, identity: net.identity, addresses: net.addresses }
+      return { peerId: net.peerId, identity: net.identity, addresses: dialable(net.addresses) }
     }
     try {
       const key = (await keystore.getKey(IDENTITY_KEY_NAME)) ?? await keystore.createKey(IDENTITY_KEY_NAME)
       identity = keystore.getPublic(key) as string
     } finally { await keystore.close() }
   }
-  const base = cfg.network.announce.length > 0 ? cfg.network.announce : cfg.network.listen
-  return { peerId, identity, addresses: base.map(a => `${a}/p2p/${peerId}`) }
+  const base = cfg.network.announce.length > 0 ? cfg.network.announce : cfg.network.listen.flatMap(hostAddresses)
+  return { peerId, identity, addresses: dialable(base.map(a => `${a}/p2p/${peerId}`)) }
+}
+
+/**
+ * A wildcard listen address (`/ip4/0.0.0.0/…`, `/ip6/::/…`) as the addresses
+ * of this host's interfaces, as libp2p expands it when the node starts: what
+ * another host can dial, which the wildcard itself is not.
+ */
+function hostAddresses (listen: string): string[] {
+  const m = /^\/(ip4\/0\.0\.0\.0|ip6\/::)(\/.*)$/.exec(listen)
+  if (m == null) return [listen]
+  const family = m[1].startsWith('ip4') ? 'IPv4' : 'IPv6'
+  const out = Object.values(networkInterfaces()).flatMap(list => list ?? [])
+    // link-local IPv6 needs a zone no multiaddr here carries
+    .filter(i => i.family === family && !/^fe80:/i.test(i.address))
+    .map(i => `/${family === 'IPv4' ? 'ip4' : 'ip6'}/${i.address}${m[2]}`)
+  return out.length > 0 ? out : [listen]
+}
+
+/** Addresses for another host: loopback ones left out, unless nothing else is left (a node listening on 127.0.0.1 only). */
+function dialable (addresses: string[]): string[] {
+  const outside = addresses.filter(a => !/^\/(ip4\/127\.|ip6\/::1\/)/.test(a))
+  return outside.length > 0 ? outside : addresses
 }
