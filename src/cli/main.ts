@@ -22,8 +22,8 @@ import { registerFileCommands } from './file-commands.ts'
 import { registerNodeCommands } from './node-commands.ts'
 import { onStopSignals } from './signals.ts'
 import { registerAuditCommands } from './audit-commands.ts'
+import { registerPinCommands } from './pin-commands.ts'
 import { ConfigExistsError } from './errors.ts'
-import { PIN_STATES, type PinState } from '../pinning/records.ts'
 import { InvalidQueryError } from '../storage/errors.ts'
 import { assertStoreExists, intOption, outputFileError, readJsonFile, typedFsError } from './input.ts'
 
@@ -284,44 +284,7 @@ program.command('status')
     ].join('\n'), status)
   })
 
-const pin = program.command('pin').description('list, add and remove pins (a root held for chain, blob or user reasons)')
-pin.command('ls')
-  .description('every pin record: root, state (queued, pinning, pinned, failed), reasons, whole DAG or root only, height')
-  .option('--state <state>', `only records in this state (${PIN_STATES.join(', ')})`)
-  .addHelpText('after', '\nExamples:\n  $ chainstore pin ls --json\n  $ chainstore pin ls --state failed')
-  .action(async (opts: { state?: string }) => {
-    if (opts.state != null && !(PIN_STATES as readonly string[]).includes(opts.state)) throw new InvalidQueryError(`--state: expected one of ${PIN_STATES.join(', ')}, got ${opts.state}`)
-    const state = opts.state as PinState | undefined
-    const list = await withStore(async s => { const out = []; for await (const p of s.pins({ state })) out.push(p); return out })
-    print(list.map(p => `${p.cid.toString()}  ${p.state.padEnd(7)}  ${p.reasons.join(',')}  ${p.recursive ? 'dag' : 'root'}${p.height != null ? `  height ${p.height}` : ''}${p.error != null ? `  (${p.error})` : ''}`).join('\n') || 'no pins', list)
-  })
-pin.command('add <cid>')
-  .description('pin a root for the user (its whole DAG unless --root-only); missing blocks are fetched from peers or gateways and verified')
-  .option('--root-only', 'hold the root block alone')
-  .option('--background', 'return once the pin is queued; `pin ls` shows it go pinning → pinned (or failed), and a running node resumes it after a restart')
-  .addHelpText('after', '\nExamples:\n  $ chainstore pin add bafy... --root-only\n  $ chainstore pin add bafy... --background --json')
-  .action(async (cid: string, opts: { rootOnly?: boolean, background?: boolean }) => {
-    const record = await withStore(async s => await s.pin(cid, { recursive: opts.rootOnly !== true, wait: opts.background !== true }), {}, { create: true })
-    print(`${record.state} ${record.cid.toString()} (${record.reasons.join(',')})`, record)
-  })
-pin.command('rm <cid>')
-  .description("drop the user's hold on a root (chain and blob holds stay; gc frees what nothing holds)")
-  .addHelpText('after', '\nExample:\n  $ chainstore pin rm bafy...')
-  .action(async (cid: string) => {
-    const removed = await withStore(async s => await s.unpin(cid))
-    print(removed ? `unpinned ${cid}` : `${cid} was not pinned by the user`, { cid, removed })
-  })
-
-pin.command('remote')
-  .description('where each root pinned here stands at the remote pinning services (config remotePinning): queued, pinning, pinned, failed, or unsent (retried)')
-  .option('--refresh', 'ask the services now instead of showing the last answers')
-  .addHelpText('after', '\nExample:\n  $ chainstore pin remote --refresh --json')
-  .action(async (opts: { refresh?: boolean }) => {
-    const list = await withStore(async s => await s.remotePins({ refresh: opts.refresh === true }))
-    print(list.length === 0
-      ? 'no remote pins (config remotePinning.services names the services)'
-      : list.map(r => `${r.service.padEnd(12)} ${r.status.padEnd(8)} ${r.cid}${r.error != null ? `  (${r.error})` : ''}`).join('\n'), list)
-  })
+registerPinCommands(program, { withStore, print })
 
 const attest = program.command('attest').description('validator attestations (config attestations.enabled; master key from attestations.masterKeyFile or $CHAINSTORE_MASTER_KEY)')
 /** The attestation store of an opened node, or a usage error saying how to turn it on. */
