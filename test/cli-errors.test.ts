@@ -119,6 +119,8 @@ describe('CLI errors and exit codes', () => {
       { what: 'a backup directory that is a file (EEXIST)', args: ['-d', data, 'backup', 'create', d('a-file')], code: 2, error: 'InvalidPathError' },
       { what: 'a backup directory in an immutable directory', args: ['-d', data, 'backup', 'create', join(d('readonly'), 'backups')], code: 1, error: 'PathNotPermittedError' },
       { what: 'a block not stored', args: ['-d', data, 'block', 'get', '999'], code: 3, error: 'BlockNotFoundError' },
+      // the command waits out the pin's retries (unref'd timers) instead of exiting 13 with the pin unsettled
+      { what: 'pin add of a CID no peer or gateway has', args: ['-d', data, 'pin', 'add', 'bafkreiemqpndzewx4bioklzfvhtiegsfny5fxuc3nkjk2vmcpjxiammsti'], code: 1, error: 'PinFailedError' },
       { what: 'a block file that does not exist', args: put('missing.json'), code: 3, error: 'InputFileNotFoundError' },
       {
         what: 'a read on a mistyped -d',

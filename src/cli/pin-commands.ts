@@ -28,7 +28,12 @@ export function registerPinCommands (program: Command, ctx: PinCliContext): void
     .option('--background', 'return once the pin is queued; `pin ls` shows it go pinning → pinned (or failed), and a running node resumes it after a restart')
     .addHelpText('after', '\nExamples:\n  $ chainstore pin add bafy... --root-only\n  $ chainstore pin add bafy... --background --json')
     .action(async (cid: string, opts: { rootOnly?: boolean, background?: boolean }) => {
-      const record = await ctx.withStore(async s => await s.pin(cid, { recursive: opts.rootOnly !== true, wait: opts.background !== true }), {}, { create: true })
+      // the pin's retries wait on unref'd timers (a library must not hold its embedder's process open): the command holds it until the pin settles
+      const alive = setInterval(() => {}, 1000)
+      let record
+      try {
+        record = await ctx.withStore(async s => await s.pin(cid, { recursive: opts.rootOnly !== true, wait: opts.background !== true }), {}, { create: true })
+      } finally { clearInterval(alive) }
       ctx.print(`${record.state} ${record.cid.toString()} (${record.reasons.join(',')})`, record)
     })
   pin.command('rm <cid>')
