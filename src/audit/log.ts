@@ -2,7 +2,7 @@ import { createHash, sign, verify, type KeyObject } from 'node:crypto'
 import type { Logger } from '../logger.ts'
 import type { RootDb } from '../storage/level.ts'
 import { SerialQueue } from '../storage/serial.ts'
-import { peerIdOf } from './node-key.ts'
+import { peerIdOf } from '../node-key.ts'
 
 /** What an audit event records (no personal data: counts, heights, CIDs, ids). */
 export type AuditKind =

@@ -21,7 +21,8 @@ export interface NodePlaces {
   configFrom: '-c' | 'CHAINSTORE_CONFIG' | 'home' | 'none'
 }
 
-function nonEmpty (v: string | undefined): string | undefined {
+/** An environment variable's value, or undefined when unset or empty. */
+export function nonEmpty (v: string | undefined): string | undefined {
   return v == null || v === '' ? undefined : v
 }
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, Option } from 'commander'
 import { loadConfig, parseConfig, type ChainStoreConfig } from '../config/index.ts'
 import { createLogger, type LogFormat, type Logger } from '../logger.ts'
-import { CONFIG_FILE_NAME, nodePlaces } from './home.ts'
+import { CONFIG_FILE_NAME, nodePlaces, nonEmpty } from './home.ts'
 import { buildInfo } from '../build-info.ts'
 import { ChainStore } from '../node/chainstore.ts'
 import { startReadApi } from '../api/server.ts'
@@ -70,10 +70,6 @@ function cliLogger (cfg: ChainStoreConfig, fallback: string): Logger {
   const envFormat = process.env.CHAINSTORE_LOG_FORMAT
   const format: LogFormat = g.logFormat ?? (envFormat === 'json' || envFormat === 'pretty' ? envFormat : process.stderr.isTTY === true ? 'pretty' : 'json')
   return createLogger({ level, format })
-}
-
-function nonEmpty (v: string | undefined): string | undefined {
-  return v == null || v === '' ? undefined : v
 }
 
 /**

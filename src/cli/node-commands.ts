@@ -3,6 +3,7 @@ import { networkInterfaces } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { Command } from 'commander'
 import { InvalidConfigError, parseConfig, type ChainStoreConfig } from '../config/index.ts'
+import { loadNodeKey } from '../node-key.ts'
 import { CONFIG_FILE_NAME, nodePlaces, type NodePlaces } from './home.ts'
 import { outputFileError } from './input.ts'
 
@@ -102,9 +103,8 @@ function setAt (obj: Record<string, unknown>, path: string, value: unknown): Rec
 /** Peer id, identity and dialable addresses of the node a config describes (see `chainstore id`). */
 async function nodeIds (cfg: ChainStoreConfig): Promise<{ peerId: string, identity: string, addresses: string[] }> {
   const seed = cfg.network.seed
-  const { identityIdFromSeed, loadPeerKey, IDENTITY_KEY_NAME, NETWORK_DIR } = await import('../replication/keys.ts')
-  const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
-  const peerId = peerIdFromPrivateKey(await loadPeerKey(cfg.dataDir, seed)).toString()
+  const { identityIdFromSeed, IDENTITY_KEY_NAME, NETWORK_DIR } = await import('../replication/keys.ts')
+  const { peerId } = await loadNodeKey(cfg.dataDir, seed)
   let identity: string
   if (seed != null) identity = identityIdFromSeed(seed)
   else {

@@ -43,7 +43,7 @@ import { RemoteBlocks, levelSource, type LevelSource } from '../storage/sources.
 import { HeliaRoom } from './helia.ts'
 import { RemotePins, type RemotePinStatus } from '../pinning/remote.ts'
 import { AuditLog } from '../audit/log.ts'
-import { loadNodeKey } from '../audit/node-key.ts'
+import { loadNodeKey } from '../node-key.ts'
 import { Lifecycle } from './lifecycle.ts'
 import type { HostParts } from './types.ts'
 

@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
+
+import { seedBytes } from '../node-key.ts'
 
 const require = createRequire(import.meta.url)
 
@@ -9,10 +10,7 @@ const require = createRequire(import.meta.url)
  * at import. The peer id needs libp2p's key types, so it loads them on call.
  */
 
-/** 32 bytes derived from a seed for one purpose (`libp2p`, `orbitdb`). */
-export function seedBytes (seed: string, purpose: string): Uint8Array {
-  return createHash('sha256').update(`chainstore/${purpose}/${seed}`).digest()
-}
+export { seedBytes } from '../node-key.ts'
 
 /** The OrbitDB identity id (hex compressed secp256k1 public key) a seed gives: what `network.writers` lists. */
 export function identityIdFromSeed (seed: string): string {

@@ -1,18 +1,28 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { base58btc } from 'multiformats/bases/base58'
-import { seedBytes } from '../replication/seed-ids.ts'
 
 /**
  * The node's identity key, the same Ed25519 key its libp2p peer id comes
  * from (`<dataDir>/network/peer.key`, libp2p's protobuf: type 1, 64 bytes of
  * seed then public key; derived from `network.seed` on a devnet), read and
  * made with node:crypto so a store with the network off does not load
- * libp2p for it. Audit events are signed with it: anyone who knows the
- * node's peer id can check them.
+ * libp2p for it. The one place that makes it: libp2p reads the file this
+ * writes (replication/keys.ts), `chainstore id` reads its peer id, and audit
+ * events are signed with it, so anyone who knows the peer id can check them.
  */
 export interface NodeKey { privateKey: KeyObject, publicKey: KeyObject, peerId: string }
+
+/** 32 bytes derived from a devnet seed for one purpose (`libp2p`, `orbitdb`). */
+export function seedBytes (seed: string, purpose: string): Uint8Array {
+  return createHash('sha256').update(`chainstore/${purpose}/${seed}`).digest()
+}
+
+/** Where the node key is kept: libp2p's protobuf, beside the network's other state. */
+export function nodeKeyFile (dataDir: string): string {
+  return join(dataDir, 'network', 'peer.key')
+}
 
 /** PKCS#8 DER of an Ed25519 private key, before its 32-byte seed (RFC 8410). */
 const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex')
@@ -40,7 +50,7 @@ export function peerIdOf (publicKey: KeyObject): string {
 /** Loads the node key (making and keeping one, in libp2p's format, when there is none). */
 export async function loadNodeKey (dataDir: string, seed?: string): Promise<NodeKey> {
   if (seed != null) return fromSeed(seedBytes(seed, 'libp2p'))
-  const file = join(dataDir, 'network', 'peer.key')
+  const file = nodeKeyFile(dataDir)
   try {
     const bytes = await readFile(file)
     if (bytes.length !== PROTO_HEAD.length + 64 || !bytes.subarray(0, PROTO_HEAD.length).equals(PROTO_HEAD)) throw new Error(`${file} does not hold an Ed25519 key in libp2p's format`)
