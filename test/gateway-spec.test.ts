@@ -6,14 +6,11 @@
  * clients that are not ours (@helia/unixfs reading the byte ranges out of
  * our CARs, @helia/verified-fetch sending only-if-cached).
  */
-import { fallbackRouter } from '@helia/fallback-router'
-import { withHTTP } from '@helia/http'
 import { unixfs } from '@helia/unixfs'
 import { createVerifiedFetchWithHelia } from '@helia/verified-fetch'
 import { CarReader } from '@ipld/car'
 import * as dagCbor from '@ipld/dag-cbor'
 import * as dagPb from '@ipld/dag-pb'
-import { createHeliaLight } from 'helia'
 import { UnixFS } from 'ipfs-unixfs'
 import { bases } from 'multiformats/basics'
 import { CID } from 'multiformats/cid'
@@ -22,6 +19,7 @@ import { startReadApi, type ReadApi } from '../src/api/server.ts'
 import { bytesMatchCid, cidOf, RAW } from '../src/codec/cid.ts'
 import type { ChainStore, StoredBlock } from '../src/index.ts'
 import { closeTestGateways, testGateway } from './helpers/gateway.ts'
+import { heliaThroughGateway } from './helpers/helia-client.ts'
 import { openTestStore, quietLogger } from './helpers/store.ts'
 
 let ctx: Awaited<ReturnType<typeof openTestStore>>
@@ -407,17 +405,8 @@ describe('CIDs in every multibase', () => {
 
 describe('@helia/verified-fetch sending Cache-Control: only-if-cached', () => {
   it('gets a held UnixFS file and raw block through our gateway; a CID not held is refused with 412 and nobody else asked', async () => {
-    // a Helia whose only way to a block is our gateway (see test/gateway.test.ts
-    // for why the gateway is offered by an ordinary router), and whose
-    // trustless-gateway client adds only-if-cached to every request
-    const gateway = fallbackRouter({ gateways: [api.url], shuffle: false })
-    const helia = withHTTP(createHeliaLight({
-      routers: [{ name: 'chainstore-gateway', findProviders: (cid, options) => gateway.findProviders!(cid, options) }]
-    }), {
-      delegatedRouters: [],
-      recursiveGateways: [],
-      allowInsecure: true,
-      allowLocal: true,
+    // a Helia whose only way to a block is our gateway, its gateway client adding only-if-cached to every request
+    const helia = heliaThroughGateway(api.url, {
       transformRequestInit: init => ({ ...init, headers: { ...Object.fromEntries(new Headers(init.headers).entries()), 'cache-control': 'only-if-cached' } })
     })
     await helia.start()

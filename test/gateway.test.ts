@@ -1,9 +1,6 @@
 import { createHash } from 'node:crypto'
-import { fallbackRouter } from '@helia/fallback-router'
-import { withHTTP } from '@helia/http'
 import { createVerifiedFetchWithHelia } from '@helia/verified-fetch'
 import { CarReader } from '@ipld/car'
-import { createHeliaLight } from 'helia'
 import { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
 import * as dagCbor from '@ipld/dag-cbor'
@@ -13,6 +10,7 @@ import { startReadApi, type ReadApi } from '../src/api/server.ts'
 import { bytesMatchCid } from '../src/codec/cid.ts'
 import { decodeHeader } from '../src/codec/decode.ts'
 import type { ChainStore, StoredBlock } from '../src/index.ts'
+import { heliaThroughGateway } from './helpers/helia-client.ts'
 import { openTestStore, quietLogger } from './helpers/store.ts'
 
 let ctx: Awaited<ReturnType<typeof openTestStore>>
@@ -265,20 +263,8 @@ describe('trustless gateway: format=car', () => {
 
 describe('@helia/verified-fetch through our gateway', () => {
   it('fetches and verifies a raw block, a dag-cbor chain header and a UnixFS file', async () => {
-    // a Helia with no libp2p and no delegated routers: its only way to a block
-    // is our gateway. Not through `recursiveGateways`: Helia 7 consults fallback
-    // routers only after the others finish, and with no other router its
-    // findProviders never finishes (the fetch hangs). So the gateway is
-    // offered by an ordinary router, a fallback router stripped of 'fallback'.
-    const gateway = fallbackRouter({ gateways: [api.url], shuffle: false })
-    const helia = withHTTP(createHeliaLight({
-      routers: [{ name: 'chainstore-gateway', findProviders: (cid, options) => gateway.findProviders!(cid, options) }]
-    }), {
-      delegatedRouters: [],
-      recursiveGateways: [],
-      allowInsecure: true,
-      allowLocal: true
-    })
+    // a Helia whose only way to a block is our gateway
+    const helia = heliaThroughGateway(api.url)
     await helia.start()
     const verifiedFetch = await createVerifiedFetchWithHelia(helia)
     try {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startReadApi, type ReadApi } from '../src/api/server.ts'
 import { CID } from '../src/index.ts'
 import { openTestStore, quietLogger } from './helpers/store.ts'
-import { until } from './helpers/wait.ts'
+import { freePort, until } from './helpers/wait.ts'
 
 const TOKEN = 'psa-test-token-0123456789abcdef'
 let t: Awaited<ReturnType<typeof openTestStore>>
@@ -112,11 +112,6 @@ describe('Pinning Service API (/psa)', () => {
 })
 
 describe('remote pinning services as extra replicas (config remotePinning)', () => {
-  async function freePort (): Promise<number> {
-    const { createServer } = await import('node:net')
-    return await new Promise(resolve => { const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as any).port; s.close(() => { resolve(p) }) }) })
-  }
-
   it('a root pinned here is pinned at the service too (which fetches it from this node\'s gateway) and released with the local pin; a service that is down is kept to retry; the token is never in the statuses', async () => {
     const portA = await freePort()
     const down = await freePort()

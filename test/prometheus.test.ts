@@ -1,13 +1,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { readFile, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startReadApi, type ReadApi } from '../src/api/server.ts'
 import { openTestStore, quietLogger, tempDir } from './helpers/store.ts'
-import { until } from './helpers/wait.ts'
+import { freePort, until } from './helpers/wait.ts'
 
 /**
  * ops/prometheus and ops/grafana against the real thing: promtool checks and
@@ -42,17 +41,6 @@ function run (cmd: string, args: string[]): { status: number | null, output: str
   return { status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error != null ? String(r.error) : ''}` }
 }
 
-/** A TCP port free on 127.0.0.1 right now. */
-async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  if (address == null || typeof address === 'string') throw new Error('no port')
-  server.close()
-  await once(server, 'close')
-  return address.port
-}
 
 const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'offset', 'bool', 'and', 'or', 'unless', 'atan2', 'inf', 'nan', 'start', 'end'])
 
