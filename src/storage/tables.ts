@@ -74,11 +74,17 @@ function handleAt (b: Uint8Array, pos: number, end: number): [Handle, number] {
   return [{ offset, size }, p2]
 }
 
-/** A block's contents after its CRC and type are checked (snappy blocks uncompressed); throws naming the problem. */
-function readBlock (file: Uint8Array, h: Handle): Uint8Array {
+/** Checks a block's trailer: it lies inside the file and its CRC (over contents and type byte) holds; throws naming the problem. */
+function checkBlock (file: Uint8Array, h: Handle): void {
   const end = h.offset + h.size
   if (end + TRAILER_BYTES > file.length) throw new RangeError(`block at ${h.offset} (+${h.size}) runs past the end of the file`)
   if (unmaskCrc(u32(file, end + 1)) !== crc32c(file, h.offset, end + 1)) throw new RangeError(`block at ${h.offset}: checksum mismatch`)
+}
+
+/** A block's contents after its CRC and type are checked (snappy blocks uncompressed); throws naming the problem. */
+function readBlock (file: Uint8Array, h: Handle): Uint8Array {
+  checkBlock(file, h)
+  const end = h.offset + h.size
   const type = file[end]
   if (type === 0) return file.subarray(h.offset, end)
   if (type === 1) return snappyUncompress(file.subarray(h.offset, end))
@@ -130,8 +136,7 @@ export function checkTableBytes (file: Uint8Array): Omit<DamagedTable, 'file'> |
   let badBlocks = 0
   for (const h of layout.dataBlocks) {
     try {
-      const end = h.offset + h.size
-      if (end + TRAILER_BYTES > file.length || unmaskCrc(u32(file, end + 1)) !== crc32c(file, h.offset, end + 1)) throw new RangeError(`data block at ${h.offset}: checksum mismatch`)
+      checkBlock(file, h)
     } catch (err) {
       badBlocks++
       reason ??= (err as Error).message
