@@ -21,6 +21,7 @@ import { addBlockToBatch } from '../src/node/block-batch.ts'
 import { createLogger } from '../src/logger.ts'
 import { BLOCKS_SUBLEVEL, HELIA_SUBLEVEL, META_SCHEMA, blockKey } from '../src/storage/keys.ts'
 import { META_STORE_ID } from '../src/migrations/constants.ts'
+import { AUDIT_SUBLEVEL } from '../src/audit/log.ts'
 import { FLAT_META_KEY } from '../src/state/keys.ts'
 import type { WriteBatch } from '../src/storage/types.ts'
 import { SyntheticChain } from '../src/synthetic/chain.ts'
@@ -213,15 +214,20 @@ export function percentile (sorted: Float64Array | number[], p: number): number 
  */
 const OPEN_META_KEYS = [META_SCHEMA, META_STORE_ID, FLAT_META_KEY]
 
-/** Digest of every LevelDB entry but Helia's datastore and the meta keys written at open. */
+/**
+ * Digest of every LevelDB entry but Helia's datastore, the audit trail (one
+ * signed event per `storeBlocks` call, timestamped: no baseline can write the
+ * same bytes; the `audit` part measures its cost) and the meta keys written
+ * at open.
+ */
 export async function contentDigest (db: ClassicLevel<Uint8Array, Uint8Array>): Promise<{ entries: number, bytes: number, sha256: string }> {
-  const skip = utf8.encode(`!${HELIA_SUBLEVEL}!`)
+  const skips = [utf8.encode(`!${HELIA_SUBLEVEL}!`), utf8.encode(`!${AUDIT_SUBLEVEL}!`)]
   const h = createHash('sha256')
   const len = Buffer.alloc(4)
   let entries = 0
   let bytes = 0
   for await (const [k, v] of db.iterator()) {
-    if (startsWith(k, skip) || OPEN_META_KEYS.some(m => equalBytes(k, m))) continue
+    if (skips.some(s => startsWith(k, s)) || OPEN_META_KEYS.some(m => equalBytes(k, m))) continue
     len.writeUInt32BE(k.length); h.update(len); h.update(k)
     len.writeUInt32BE(v.length); h.update(len); h.update(v)
     entries++

@@ -31,7 +31,9 @@ export interface AuditVerification {
   firstBreak?: { seq: number, problem: string }
 }
 
-const SUBLEVEL = 'audit'
+/** Name of the sublevel that holds the audit trail's events. */
+export const AUDIT_SUBLEVEL = 'audit'
+const SUBLEVEL = AUDIT_SUBLEVEL
 const keyOf = (seq: number): string => String(seq).padStart(16, '0')
 
 function canonical (e: Pick<AuditEvent, 'seq' | 'at' | 'kind' | 'detail' | 'prev'>): string {
