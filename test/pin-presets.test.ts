@@ -13,6 +13,21 @@ describe('pin presets applied as the head advances', () => {
   let cleanup: (() => Promise<void>) | undefined
   afterEach(async () => { await cleanup?.(); cleanup = undefined })
 
+  it('calls in flight at once (each planned while the batch before it is written) move the window as one call after another would', async () => {
+    const t = await openTestStore({ pinning: { preset: 'light', rules: [{ kinds: ['header'] }, { kinds: ['page'], window: 3 }] } })
+    cleanup = t.cleanup
+    const { store } = t
+    // calls of 4 blocks then 1, none awaited before the next is made: the heights the 1-block calls
+    // move out of the window are in the 4-block batch still being written when they are staged
+    const calls = [4, 1, 4, 1, 4, 1].map(n => store.storeBlocks(t.chain.take(n, store.config.limits)))
+    const results = (await Promise.all(calls)).flat()
+    expect(results.map(r => r.height)).toEqual(Array.from({ length: 15 }, (_, h) => h))
+    expect(results.every(r => r.created)).toBe(true)
+    expect(store.head()?.height).toBe(14)
+    const pins = await pinsByHeight(store)
+    for (let h = 0; h < 15; h++) expect([h, pins.get(h)]).toEqual([h, h >= 12 ? 'dag' : 'header'])
+  })
+
   it('light: every header stays, pages only within the window; GC then removes exactly the pages that left', async () => {
     const t = await openTestStore({ pinning: { preset: 'light', rules: [{ kinds: ['header'] }, { kinds: ['page'], window: 5 }] } })
     cleanup = t.cleanup

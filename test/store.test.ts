@@ -38,6 +38,29 @@ describe('storing and reading blocks', () => {
     expect(ctx.store.head()?.height).toBe(30)
   })
 
+  it('a call made while an earlier one is being written sees its blocks: stored again is a no-op, another block at its height a conflict; the calls after a refused one still land', async () => {
+    ctx = await openTestStore({}, { txsPerBlock: 20 })
+    const { SyntheticChain } = await import('../src/synthetic/chain.ts')
+    const limits = ctx.store.config.limits
+    const first = ctx.chain.take(4, limits)
+    const other = new SyntheticChain({ txsPerBlock: 20, seed: 99 }).take(4, limits)
+    const next = ctx.chain.take(2, limits)
+    const [a, again, conflict, b] = await Promise.allSettled([
+      ctx.store.storeBlocks(first),
+      ctx.store.storeBlocks(first.slice(2)),
+      // height 3 is taken by the first call's batch, which is not durable yet when this one is planned
+      ctx.store.storeBlocks([other[3]]),
+      ctx.store.storeBlocks(next)
+    ])
+    expect(a.status === 'fulfilled' && a.value.map(s => s.created)).toEqual([true, true, true, true])
+    expect(again.status === 'fulfilled' && again.value.map(s => s.created)).toEqual([false, false])
+    expect(conflict.status === 'rejected' && (conflict.reason as Error).name).toBe('HeightConflictError')
+    expect(b.status === 'fulfilled' && b.value.map(s => s.height)).toEqual([4, 5])
+    expect(ctx.store.head()?.height).toBe(5)
+    const stored = a.status === 'fulfilled' ? a.value : []
+    expect((await ctx.store.getBlock(3)).cid.toString()).toBe(stored[3]?.cid.toString())
+  })
+
   it('reads a block by height, by CID and by CID string, header alone too', async () => {
     const { store, stored } = await withChain(3)
     const byCid = await store.getBlock(stored[2].cid)

@@ -59,7 +59,7 @@ export interface StageContext {
 export interface WriteStage {
   name: string
   stage: (batch: WriteBatch, block: EncodedBlock, ctx: StageContext) => void
-  headMoved?: (batch: WriteBatch, from: number, to: number) => void
+  headMoved?: (batch: WriteBatch, from: number, to: number, at: (height: number) => CID | undefined) => void
 }
 
 /** What a written batch committed. */

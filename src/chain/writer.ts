@@ -1,3 +1,4 @@
+import type { CID } from 'multiformats/cid'
 import type { EncodedBlock } from '../codec/encode.ts'
 import { InvalidBlockError } from '../codec/errors.ts'
 import type { StoredBlock } from '../codec/types.ts'
@@ -48,6 +49,45 @@ interface Plan<R> {
 }
 
 /**
+ * The chain as a staged batch will leave it, for planning the next batch
+ * while this one is written: its head and its blocks by CID and height.
+ */
+interface PendingView {
+  head: Head | null
+  byCid: Map<string, number>
+  byHeight: Map<number, CID>
+}
+
+/** A batch staged (every stage ran) but not yet durable. */
+interface Staged<R> {
+  plan: Plan<R>
+  batch: StoreBatch
+  before: Head | null
+  moved: boolean
+  view: PendingView
+}
+
+/** A local write waiting for its turn at the writer. */
+interface QueuedWrite {
+  encoded: EncodedBlock[]
+  resolve: (value: { stored: StoredBlock[], committed: Committed | null }) => void
+  reject: (err: unknown) => void
+}
+
+/** A staged local write whose batch is being written. */
+interface InFlight {
+  write: QueuedWrite
+  staged: Staged<StoredBlock>
+  writing: Promise<void> | null
+}
+
+/**
+ * Local writes one lock turn takes at most before it lets other work on the
+ * lock (imports, pins, finality, cache fills) have a turn.
+ */
+const MAX_WRITES_PER_TURN = 16
+
+/**
  * The one write pipeline: plan (links, dedupe, where each block goes) → every
  * stage adds its entries to ONE LevelDB batch (bytes, indexes, pins, meta) →
  * write → commit listeners in order. Local writes and replicated imports
@@ -75,17 +115,76 @@ export class ChainWriter {
   /** Why local writes are refused, or null. */
   get damage (): string | null { return this.#damage }
 
-  /** Local write: blocks extend the canonical chain; then the after-commit listeners (finality, announce, quorum). */
+  /**
+   * Local write: blocks extend the canonical chain; then the after-commit
+   * listeners (finality, announce, quorum). Calls are queued in call order
+   * (synchronously) and written one batch after another; the next call's
+   * batch is planned and staged while the previous one is being written.
+   */
   async store (encoded: EncodedBlock[], options: StoreOptions = {}): Promise<StoredBlock[]> {
-    let committed: Committed | null = null
-    const stored = await this.exclusive(async () => {
-      if (this.#damage != null) throw new ChainHoleError(`local writes refused: ${this.#damage}; run \`chainstore verify --repair\` or let peers fill the missing heights`)
-      const plan = this.#planLocal(encoded)
-      committed = await this.#commit(plan, false)
-      return plan.results
+    const { stored, committed } = await new Promise<{ stored: StoredBlock[], committed: Committed | null }>((resolve, reject) => {
+      this.#queue.push({ encoded, resolve, reject })
+      if (!this.#draining) void this.#drain()
     })
     for (const listener of this.#i.afterCommit) await listener({ encoded, stored, committed }, options)
     return stored
+  }
+
+  /** Local writes queued for the writer, in call order. */
+  readonly #queue: QueuedWrite[] = []
+  #draining = false
+
+  async #drain (): Promise<void> {
+    this.#draining = true
+    try {
+      while (this.#queue.length > 0) await this.#i.lock.run(async () => { await this.#writeTurn() })
+    } finally {
+      this.#draining = false
+    }
+  }
+
+  /**
+   * One turn on the lock: up to {@link MAX_WRITES_PER_TURN} queued writes,
+   * each planned and staged (JS work) while the batch before it is written
+   * (LevelDB's work, off the main thread). The plan sees the chain as the
+   * batch in flight leaves it; when that batch fails, the next one is planned
+   * again against what is durable.
+   */
+  async #writeTurn (): Promise<void> {
+    let inflight = null as InFlight | null
+    let taken = 0
+    for (;;) {
+      const next = taken < MAX_WRITES_PER_TURN ? this.#queue.shift() : undefined
+      if (next == null && inflight == null) return
+      let staged: Staged<StoredBlock> | null = null
+      if (next != null) {
+        taken++
+        try {
+          this.#i.assertOpen()
+          if (this.#damage != null) throw new ChainHoleError(`local writes refused: ${this.#damage}; run \`chainstore verify --repair\` or let peers fill the missing heights`)
+          staged = await this.#stage(this.#planLocal(next.encoded, inflight?.staged.view ?? null), inflight?.staged.view ?? null)
+        } catch (err) {
+          next.reject(err)
+        }
+      }
+      if (inflight != null) {
+        try {
+          if (inflight.writing != null) await inflight.writing
+          inflight.write.resolve({ stored: inflight.staged.plan.results, committed: this.#finish(inflight.staged, false) })
+        } catch (err) {
+          inflight.write.reject(err)
+          // planned on top of a batch that never landed: plan it again against what is durable
+          if (staged != null && next != null) { this.#queue.unshift(next); taken--; staged = null }
+        }
+        inflight = null
+      }
+      if (next != null && staged != null) {
+        const writing: Promise<void> | null = staged.plan.write.length > 0 ? staged.batch.write(this.#i.sync) : null
+        // awaited on the next pass; a failure before then must not count as unhandled
+        writing?.catch(() => {})
+        inflight = { write: next, staged, writing }
+      }
+    }
   }
 
   /**
@@ -102,10 +201,26 @@ export class ChainWriter {
   }
 
   async #commit<R> (plan: Plan<R>, replicated: boolean): Promise<Committed | null> {
+    const staged = await this.#stage(plan, null)
     if (plan.write.length === 0) return null
-    const { meta, stages } = this.#i
-    const before = meta.head()
+    await staged.batch.write(this.#i.sync)
+    return this.#finish(staged, replicated)
+  }
+
+  /**
+   * Every stage adds the plan's entries to one batch (not written yet).
+   * `prior` is the batch in flight this one follows (null: the durable chain).
+   */
+  async #stage<R> (plan: Plan<R>, prior: PendingView | null): Promise<Staged<R>> {
+    const { meta, stages, heights } = this.#i
+    const before = prior != null ? prior.head : meta.head()
     const batch = this.#i.startBatch()
+    const view: PendingView = { head: plan.head, byCid: new Map(prior?.byCid), byHeight: new Map(prior?.byHeight) }
+    for (const { block, canonical } of plan.write) {
+      view.byCid.set(block.cid.toString(), block.height)
+      if (canonical) view.byHeight.set(block.height, block.cid)
+    }
+    if (plan.write.length === 0) return { plan, batch, before, moved: false, view }
     // pins follow the policy at the head this batch ends with
     const pinHead = plan.head?.height ?? -1
     // staged in slices (under the lock: no other write meanwhile), so requests and timers run between blocks
@@ -118,20 +233,29 @@ export class ChainWriter {
     const moved = plan.head !== before && plan.head != null
     if (moved) {
       setHeadInBatch(batch, plan.head!)
-      for (const s of stages) s.headMoved?.(batch, before?.height ?? -1, plan.head!.height)
+      const at = (height: number): CID | undefined => view.byHeight.get(height) ?? heights.at(height)
+      for (const s of stages) s.headMoved?.(batch, before?.height ?? -1, plan.head!.height, at)
     }
-    await batch.write(this.#i.sync)
-    meta.setHead(plan.head)
+    return { plan, batch, before, moved, view }
+  }
+
+  /** After the batch is durable: the new head, then the commit listeners in order. */
+  #finish<R> (staged: Staged<R>, replicated: boolean): Committed | null {
+    const { plan, moved } = staged
+    if (plan.write.length === 0) return null
+    this.#i.meta.setHead(plan.head)
     const committed: Committed = { replicated, blocks: plan.write.map(w => ({ block: w.block, canonical: w.canonical })), events: plan.write.map(w => w.event), head: plan.head, moved }
     for (const listener of this.#i.onCommit) listener(committed)
     return committed
   }
 
   /** Applies dedupe, height-conflict and parent rules to a local write. */
-  #planLocal (encoded: EncodedBlock[]): Plan<StoredBlock> {
-    const pending = new Map<string, number>()
+  #planLocal (encoded: EncodedBlock[], prior: PendingView | null): Plan<StoredBlock> {
+    // blocks of the batch in flight count as stored (for dedupe, heights and parents)
+    const pending = new Map<string, number>(prior?.byCid)
     const pendingHeights = new Map<number, string>()
-    const plan: Plan<StoredBlock> = { results: new Array(encoded.length), write: [], head: this.#i.meta.head() }
+    if (prior != null) for (const [h, cid] of prior.byHeight) pendingHeights.set(h, cid.toString())
+    const plan: Plan<StoredBlock> = { results: new Array(encoded.length), write: [], head: prior != null ? prior.head : this.#i.meta.head() }
     const order = encoded.map((b, i) => i).sort((a, b) => encoded[a].height - encoded[b].height)
     for (const i of order) {
       const block = encoded[i]

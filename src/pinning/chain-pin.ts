@@ -59,14 +59,14 @@ export class ChainPins implements WriteStage {
    * window of the pin policy get their pin records rewritten in the same batch
    * (header only, or none); GC then collects what is no longer held.
    */
-  headMoved (batch: WriteBatch, from: number, to: number): void {
+  headMoved (batch: WriteBatch, from: number, to: number, at: (height: number) => CID | undefined): void {
     if (from < 0) return
     const heights = new Set<number>()
     for (const kind of ['page', 'header'] as const) {
       for (const r of leavingWindow(this.#init.policy, kind, from, to)) for (let h = r.from; h <= Math.min(r.to, from); h++) heights.add(h)
     }
     for (const h of heights) {
-      const cid = this.#init.heights.at(h)
+      const cid = at(h)
       if (cid != null) setChainPin(batch, cid, h, this.pinAt(h, to), this.#init.readPin)
     }
   }
