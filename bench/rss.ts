@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { NODE_MEMORY_FLAGS } from '../src/config/constants.ts'
 import { envInt, figure, fmt, progress, type Figure } from './common.ts'
 import type { RssReport } from './rss-child.ts'
 
@@ -28,11 +29,11 @@ const CHILD = join(import.meta.dirname, 'rss-child.ts')
 /** Children still running, so an interrupted run can end them. */
 export const liveChildren = new Set<ReturnType<typeof spawn>>()
 
-async function runChild (root: string, mode: 'store' | 'raw', opts: RssOptions): Promise<RssReport> {
-  const dir = join(root, `rss-${mode}`)
+async function runChild (root: string, mode: 'store' | 'raw', opts: RssOptions, execArgv: string[] = []): Promise<RssReport> {
+  const dir = join(root, `rss-${mode}${execArgv.length > 0 ? '-flags' : ''}`)
   await mkdir(dir, { recursive: true })
   try {
-    const child = spawn(process.execPath, [CHILD], {
+    const child = spawn(process.execPath, [...execArgv, CHILD], {
       env: { ...process.env, BENCH_RSS_MODE: mode, BENCH_RSS_DIR: dir, BENCH_RSS_TXS: String(opts.txs), BENCH_BATCH_BLOCKS: String(opts.batchBlocks), BENCH_RSS_DEPTH: String(opts.depth) },
       stdio: ['ignore', 'pipe', 'inherit']
     })
@@ -61,7 +62,11 @@ export async function runRss (root: string, opts: RssOptions): Promise<Figure[]>
   const store = await runChild(root, 'store', opts)
   progress(`rss: same through raw classic-level batches (baseline)`)
   const raw = await runChild(root, 'raw', opts)
+  progress(`rss: both again with the V8 flags a node process gets (${NODE_MEMORY_FLAGS.join(' ')}: devnet peers, docs/DEPLOY.md's unit)`)
+  const storeFlags = await runChild(root, 'store', opts, NODE_MEMORY_FLAGS)
+  const rawFlags = await runChild(root, 'raw', opts, NODE_MEMORY_FLAGS)
   const group = `peak RSS ingesting ${fmt(opts.txs)} txs (child process, chain generated lazily)`
+  const groupFlags = `same, node started with ${NODE_MEMORY_FLAGS.join(' ')}`
   const rawLabel = 'raw classic-level, same keys and bytes'
   const growth = (r: RssReport): number => r.at['100'].rss / r.at['10'].rss - 1
   // "flat": memory at the end of the chain is within 15% of memory after the first tenth
@@ -71,7 +76,7 @@ export async function runRss (root: string, opts: RssOptions): Promise<Figure[]>
   const MiBof = (n: number): number => n / MiB
   const strip = (r: RssReport): Omit<RssReport, 'samples'> & { samples: number } => ({ ...r, samples: r.samples.length })
   return [
-    figure({ id: 'rss.peak', group, label: 'peak RSS (sampled every 250 ms, and VmHWM)', unit: 'MiB', value: peak(store) / MiB, better: 'lower', baseline: { label: rawLabel, value: peak(raw) / MiB }, detail: { store: strip(store), raw: strip(raw), storeSamples: store.samples, rawSamples: raw.samples } }),
+    figure({ id: 'rss.peak', group, label: 'peak RSS (sampled every 250 ms, and VmHWM)', unit: 'MiB', value: peak(store) / MiB, better: 'lower', baseline: { label: rawLabel, value: peak(raw) / MiB }, goal: { text: '< 300 MB (286 MiB)', met: peak(store) < 300e6 }, detail: { store: strip(store), raw: strip(raw), storeSamples: store.samples, rawSamples: raw.samples } }),
     figure({ id: 'rss.start', group, label: '  RSS before the first write', unit: 'MiB', value: store.startRss / MiB, better: 'lower', baseline: { label: rawLabel, value: raw.startRss / MiB } }),
     figure({ id: 'rss.at10', group, label: '  RSS at 10% of the txs', unit: 'MiB', value: store.at['10'].rss / MiB, better: 'lower', baseline: { label: rawLabel, value: raw.at['10'].rss / MiB } }),
     figure({ id: 'rss.at50', group, label: '  RSS at 50%', unit: 'MiB', value: store.at['50'].rss / MiB, better: 'lower', baseline: { label: rawLabel, value: raw.at['50'].rss / MiB } }),
@@ -80,6 +85,11 @@ export async function runRss (root: string, opts: RssOptions): Promise<Figure[]>
     figure({ id: 'rss.growth50to100', group, label: '  growth from 50% to 100% (chain doubles)', unit: '%', value: lateGrowth(store) * 100, better: 'lower', baseline: { label: rawLabel, value: lateGrowth(raw) * 100 } }),
     figure({ id: 'rss.retainedHeap10', group, label: '  live JS heap after GC at 10%', unit: 'MiB', value: MiBof(store.at['10'].retainedHeap), better: 'lower', baseline: { label: rawLabel, value: MiBof(raw.at['10'].retainedHeap) } }),
     figure({ id: 'rss.retainedHeap100', group, label: '  live JS heap after GC at 100%', unit: 'MiB', value: MiBof(store.at['100'].retainedHeap), better: 'lower', baseline: { label: rawLabel, value: MiBof(raw.at['100'].retainedHeap) } }),
+    figure({ id: 'rss.flags.peak', group: groupFlags, label: 'peak RSS (sampled every 250 ms, and VmHWM)', unit: 'MiB', value: peak(storeFlags) / MiB, better: 'lower', baseline: { label: rawLabel, value: peak(rawFlags) / MiB }, goal: { text: '< 300 MB (286 MiB)', met: peak(storeFlags) < 300e6 }, detail: { store: strip(storeFlags), raw: strip(rawFlags), storeSamples: storeFlags.samples, rawSamples: rawFlags.samples } }),
+    figure({ id: 'rss.flags.at10', group: groupFlags, label: '  RSS at 10% of the txs', unit: 'MiB', value: storeFlags.at['10'].rss / MiB, better: 'lower', baseline: { label: rawLabel, value: rawFlags.at['10'].rss / MiB } }),
+    figure({ id: 'rss.flags.at100', group: groupFlags, label: '  RSS at 100%', unit: 'MiB', value: storeFlags.at['100'].rss / MiB, better: 'lower', baseline: { label: rawLabel, value: rawFlags.at['100'].rss / MiB } }),
+    figure({ id: 'rss.flags.growth10to100', group: groupFlags, label: '  growth from 10% to 100%', unit: '%', value: growth(storeFlags) * 100, better: 'lower', baseline: { label: rawLabel, value: growth(rawFlags) * 100 }, goal: { text: 'flat: RSS at 100% within 15% of RSS at 10%', met: growth(storeFlags) <= 0.15 } }),
+    figure({ id: 'rss.flags.txPerSec', group: groupFlags, label: '  throughput incl. lazy generation', unit: 'tx/s', value: storeFlags.txs / storeFlags.elapsedMs * 1000, better: 'higher', baseline: { label: rawLabel, value: rawFlags.txs / rawFlags.elapsedMs * 1000 } }),
     figure({ id: 'rss.txPerSec', group, label: '  throughput incl. lazy generation', unit: 'tx/s', value: store.txs / store.elapsedMs * 1000, better: 'higher', baseline: { label: rawLabel, value: raw.txs / raw.elapsedMs * 1000 }, detail: { note: 'generation of the chain (which encodes every block once to link the next) runs inside this loop in both children' } })
   ]
 }

@@ -45,7 +45,7 @@ function parseArgs (argv: string[]): { name: string, parts: Set<Part> } {
 }
 
 /** Each part's usual wall time on the 2-core machine (seconds), for the run's ETA. */
-const TYPICAL_SECONDS: Record<string, number> = { ingest: 150, reads: 60, import: 40, coldstart: 20, naive: 60, rss: 110, replication: 160, gatewaygc: 25, state: 40, attestations: 120, backup: 60 }
+const TYPICAL_SECONDS: Record<string, number> = { ingest: 150, reads: 60, import: 40, coldstart: 20, naive: 60, rss: 220, replication: 160, gatewaygc: 25, state: 40, attestations: 120, backup: 60 }
 
 async function main (): Promise<void> {
   const { name, parts } = parseArgs(process.argv.slice(2))

@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import type { ChainStoreConfigInput } from '../config/index.ts'
+import { NODE_MEMORY_FLAGS } from '../config/constants.ts'
 import { ChainStoreError } from '../errors.ts'
 
 // peer.ts beside this file in a source checkout, peer.js beside it in the built package (dist/)
@@ -56,7 +57,7 @@ export class PeerProcess {
     const child = fork(PEER_SCRIPT, [JSON.stringify({ config, byzantine: options.byzantine, api: options.api })], {
       // fault tests run peers inside a network namespace: execPath `ip`, execArgv ['netns', 'exec', name, node]
       execPath: options.execPath ?? process.execPath,
-      execArgv: options.execArgv ?? [],
+      execArgv: options.execArgv ?? NODE_MEMORY_FLAGS,
       stdio: ['ignore', options.stdio ?? 'inherit', options.stdio ?? 'inherit', 'ipc']
     })
     const peer = new PeerProcess(child)
