@@ -52,6 +52,25 @@ describe('pin states', () => {
   let cleanup: (() => Promise<void>) | undefined
   afterEach(async () => { await cleanup?.(); cleanup = undefined })
 
+  it('an identity CID pins at once with nothing stored or fetched (its bytes are the CID), and so does a DAG that links one', async () => {
+    const t = await openTestStore()
+    try {
+      const { CID } = await import('multiformats/cid')
+      const { identity } = await import('multiformats/hashes/identity')
+      const dagCbor = await import('@ipld/dag-cbor')
+      const inline = CID.createV1(RAW, identity.digest(new TextEncoder().encode('inline bytes')))
+      const pinned = await t.store.pin(inline, { wait: true })
+      expect(pinned.state).toBe('pinned')
+      const chunks: Uint8Array[] = []
+      for await (const c of t.store.blockstore.get(inline)) chunks.push(c)
+      expect(new TextDecoder().decode(Buffer.concat(chunks))).toBe('inline bytes')
+      const root = await t.store.putBytes(dagCbor.encode({ child: inline }), { codec: 'dag-cbor' })
+      expect((await t.store.pin(root, { wait: true })).state).toBe('pinned')
+    } finally {
+      await t.cleanup()
+    }
+  })
+
   it('a pin waiting on the network goes queued → pinning → pinned, resumes after a restart, and ends failed when nothing serves it', async () => {
     const a = await openTestStore()
     const file = await a.store.addFile(new Uint8Array(700_000).map((_, i) => (i * 13) % 256))

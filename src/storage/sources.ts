@@ -1,5 +1,5 @@
 import type { CID } from 'multiformats/cid'
-import { bytesMatchCid } from '../codec/cid.ts'
+import { IDENTITY, bytesMatchCid } from '../codec/cid.ts'
 import { CorruptDataError } from '../codec/errors.ts'
 import { BlockNotFoundError } from './errors.ts'
 import { blockKey } from './keys.ts'
@@ -25,8 +25,10 @@ export function damagedBlock (cid: CID): CorruptDataError {
 }
 
 export function levelSource (blocks: BlocksDb): LevelSource {
-  const getSync = (cid: CID): Uint8Array | undefined => blocks.getSync(blockKey(cid)) ?? undefined
+  // an identity CID holds its block's bytes itself: every store has it (Helia's blockstore answers it the same way)
+  const getSync = (cid: CID): Uint8Array | undefined => cid.multihash.code === IDENTITY ? cid.multihash.digest : blocks.getSync(blockKey(cid)) ?? undefined
   const getVerifiedSync = (cid: CID): Uint8Array | undefined => {
+    if (cid.multihash.code === IDENTITY) return cid.multihash.digest
     const bytes = getSync(cid)
     if (bytes != null && !bytesMatchCid(cid, bytes)) throw damagedBlock(cid)
     return bytes
