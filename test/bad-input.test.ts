@@ -107,6 +107,10 @@ describe('bad input gets a typed error naming the problem and changes nothing', 
   it('a bad config is an InvalidConfigError naming the field', async () => {
     await expect(createChainStore({ durability: 'sometimes' } as any, { logger: quietLogger })).rejects.toMatchObject({ name: 'InvalidConfigError', message: /durability/ })
     await expect(createChainStore({ limits: { pageBytes: 10 } }, { logger: quietLogger })).rejects.toMatchObject({ name: 'InvalidConfigError', message: /limits\.pageBytes/ })
+    // a misspelt key is refused by name in every section, not silently ignored (the default would apply)
+    for (const [section, typo] of [['limits', 'pageByte'], ['cache', 'maxByte'], ['level', 'writeBuffer'], ['api', 'prot']] as const) {
+      await expect(createChainStore({ [section]: { [typo]: 1 } } as never, { logger: quietLogger })).rejects.toMatchObject({ name: 'InvalidConfigError', message: new RegExp(typo) })
+    }
     await expect(createChainStore({ nope: 1 } as any, { logger: quietLogger })).rejects.toMatchObject({ name: 'InvalidConfigError' })
   })
 

@@ -61,23 +61,23 @@ export const configSchema = z.object({
     maxBlockBytes: z.number().int().positive().default(DEFAULT_MAX_BLOCK_BYTES),
     maxTxsPerBlock: z.number().int().positive().default(DEFAULT_MAX_TXS_PER_BLOCK),
     pageBytes: z.number().int().min(1024).default(DEFAULT_PAGE_BYTES)
-  }).prefault({}),
+  }).strict().prefault({}),
   cache: z.object({
     maxBytes: z.number().int().nonnegative().default(DEFAULT_CACHE_BYTES),
     /** Unpinned blocks fetched from peers or gateways kept on disk, LRU by bytes (0: none kept). */
     fetchedMaxBytes: z.number().int().nonnegative().default(DEFAULT_FETCHED_CACHE_BYTES)
-  }).prefault({}),
+  }).strict().prefault({}),
   level: z.object({
     writeBufferSize: z.number().int().min(1024 * 1024).default(DEFAULT_LEVEL_WRITE_BUFFER),
     cacheSize: z.number().int().nonnegative().default(DEFAULT_LEVEL_CACHE),
     checkTables: z.enum(['changed', 'all', 'off']).default('changed')
-  }).prefault({}),
+  }).strict().prefault({}),
   api: z.object({
     host: z.string().default(DEFAULT_API_HOST),
     port: z.number().int().min(0).max(65535).default(DEFAULT_API_PORT),
     /** `/readyz` says ready while the local head trails the best known head by at most this many heights. */
     readyMaxLag: z.number().int().nonnegative().default(DEFAULT_READY_MAX_LAG)
-  }).prefault({}),
+  }).strict().prefault({}),
   network: networkSchema.prefault({}),
   /** Which blocks this node keeps pinned (pinning/*.json); `rules` replaces the preset's rules. */
   pinning: z.object({
