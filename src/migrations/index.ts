@@ -55,6 +55,8 @@ export async function runMigrations (db: RootDb, options: { logger?: Logger, onP
   const from = readSchemaVersion(db)
   if (from > target) throw new SchemaTooNewError(from, target)
   const pending = migrations.filter(m => m.to > from && m.to <= target).sort((a, b) => a.to - b.to)
+  // a new, empty store runs every step too (store id, markers): news only at debug
+  const fresh = from === UNVERSIONED_SCHEMA && pending.length > 0 && await isEmpty(db)
   const applied: string[] = []
   let version = from
   for (const [i, m] of pending.entries()) {
@@ -80,11 +82,16 @@ export async function runMigrations (db: RootDb, options: { logger?: Logger, onP
       if (err instanceof MigrationFailedError) throw err
       throw new MigrationFailedError(`migration ${m.name} (schema ${version} → ${m.to}) failed: ${(err as Error).message}; the store stays at schema ${version}`, { cause: err })
     }
-    log?.info({ migration: m.name, from: version, to: m.to, ms: Math.round(performance.now() - started) }, 'migration applied')
+    log?.[fresh ? 'debug' : 'info']({ migration: m.name, from: version, to: m.to, ms: Math.round(performance.now() - started) }, fresh ? 'migration applied to a new store' : 'migration applied')
     version = m.to
     applied.push(m.name)
   }
   return { from, to: version, applied }
+}
+
+async function isEmpty (db: RootDb): Promise<boolean> {
+  for await (const _ of db.keys({ limit: 1 })) return false
+  return true
 }
 
 /** What `ChainStore.open` calls on the freshly opened LevelDB, before Helia and replication start. */
