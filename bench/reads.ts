@@ -5,12 +5,13 @@
  * on, over a working set that fits it.
  */
 import { readdir, readFile } from 'node:fs/promises'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { join } from 'node:path'
 import { createChainStore, type ChainStore } from '../src/index.ts'
 import { PREFIX, blockTxIdsKey, digestKey, heightKey } from '../src/storage/keys.ts'
 import { LEVEL_DIR } from '../src/storage/level.ts'
 import { checkTables } from '../src/storage/tables.ts'
-import { envInt, figure, fmt, openRaw, percentile, progress, quietLogger, rootBlockKey, settle, type Figure } from './common.ts'
+import { LIMITS, benchChain, chunks, envInt, figure, fmt, openRaw, percentile, progress, quietLogger, rootBlockKey, settle, type Figure } from './common.ts'
 import type { ChainIndex } from './ingest.ts'
 
 /** Settings of the read part. */
@@ -24,6 +25,8 @@ export interface ReadOptions {
   /** Distinct heights / tx ids the cached runs cycle through (must fit the default 64 MiB tier). */
   cachedBlocks: number
   cachedTxs: number
+  /** Blocks stored (10 per call, 2 calls in flight) while `getBlockSync` is timed in the same process. */
+  duringBlocks: number
 }
 
 /** Settings from the environment. */
@@ -33,7 +36,8 @@ export function readOptionsFromEnv (): ReadOptions {
     txOps: Math.max(100, envInt('BENCH_READ_TX_OPS', 50_000)),
     cachedOps: Math.max(1000, envInt('BENCH_CACHED_OPS', 1_000_000)),
     cachedBlocks: Math.max(1, envInt('BENCH_CACHED_BLOCKS', 100)),
-    cachedTxs: Math.max(1, envInt('BENCH_CACHED_TXS', 10_000))
+    cachedTxs: Math.max(1, envInt('BENCH_CACHED_TXS', 10_000)),
+    duringBlocks: Math.max(20, envInt('BENCH_READ_DURING_BLOCKS', 1_000))
   }
 }
 
@@ -232,8 +236,61 @@ export async function runReads (dataDir: string, index: ChainIndex, opts: ReadOp
       detail: { store: m, raw: raw[rawKey], distinctIds: distinct, cache: cacheStats }
     }))
   }
+  figures.push(...await readsDuringIngest(dataDir, index, heights, st.blockSync, opts))
   figures.push(await tableCheckFigure(dataDir))
   return figures
+}
+
+/**
+ * `getBlockSync(height)` of stored blocks, memory tier off, while the same
+ * process stores the next `duringBlocks` blocks of the chain (10 per call,
+ * 2 calls in flight): one read per turn of the event loop, so the reads
+ * interleave with the writer's encoding, staging and LevelDB's writes and
+ * compactions. Beside the same reads on the idle store (measured above).
+ * Leaves the store's data dir with the extra blocks.
+ */
+async function readsDuringIngest (dataDir: string, index: ChainIndex, heights: number[], idle: Measured, opts: ReadOptions): Promise<Figure[]> {
+  progress(`reads: generating ${fmt(opts.duringBlocks)} more blocks of the chain (not timed)`)
+  const extra = benchChain().take(index.blocks.length + opts.duringBlocks, LIMITS).slice(index.blocks.length)
+  const store = await createChainStore({ dataDir, cache: { maxBytes: 0 } }, { logger: quietLogger })
+  const lat: number[] = []
+  let ingestMs = 0
+  try {
+    for (const h of heights) store.getBlockSync(h)
+    await settle()
+    let writing = true
+    const t0 = performance.now()
+    const writer = (async () => {
+      const inflight: Array<Promise<unknown>> = []
+      for (const batch of chunks(extra, 10)) {
+        inflight.push(store.storeBlocks(batch))
+        if (inflight.length >= 2) await inflight.shift()
+      }
+      await Promise.all(inflight)
+      ingestMs = performance.now() - t0
+    })().finally(() => { writing = false })
+    for (let i = 0; writing; i++) {
+      const h = heights[i % heights.length]
+      const t = performance.now()
+      if (store.getBlockSync(h) == null) throw new Error(`getBlockSync(${h}) returned nothing`)
+      lat.push(performance.now() - t)
+      await nextTurn()
+    }
+    await writer
+  } finally {
+    await store.stop()
+  }
+  const m = summarize(lat.length, lat.reduce((a, b) => a + b, 0), Float64Array.from(lat))
+  const txPerSec = opts.duringBlocks * 100 / ingestMs * 1000
+  progress(`reads during ingest: getBlockSync p50 ${fmt(m.p50us, 1)} µs, p99 ${fmt(m.p99us, 1)} µs over ${fmt(lat.length)} reads; ingest ${fmt(txPerSec)} tx/s meanwhile`)
+  const group = 'getBlockSync while the same process ingests (memory tier off)'
+  const label = 'same reads on the idle store'
+  return [
+    figure({ id: 'reads.duringIngest.blockSync.p99us', group, label: `getBlockSync(height) p99, ${fmt(lat.length)} reads while ${fmt(opts.duringBlocks)} blocks are stored`, unit: 'µs', value: m.p99us, better: 'lower', baseline: { label, value: idle.p99us }, goal: { text: 'p99 < 1 ms', met: m.p99us < 1000 }, detail: { during: m, idle } }),
+    figure({ id: 'reads.duringIngest.blockSync.p50us', group, label: '  p50', unit: 'µs', value: m.p50us, better: 'lower', baseline: { label, value: idle.p50us } }),
+    figure({ id: 'reads.duringIngest.blockSync.maxUs', group, label: '  slowest', unit: 'µs', value: m.maxUs, better: 'lower', baseline: { label, value: idle.maxUs } }),
+    figure({ id: 'reads.duringIngest.ingest.txPerSec', group, label: '  storeBlocks meanwhile (10 blocks/call, 2 in flight)', unit: 'tx/s', value: txPerSec, better: 'higher' })
+  ]
 }
 
 /**

@@ -122,6 +122,23 @@ export class ChainStore {
     }
   }
 
+  /**
+   * {@link #timed} for a local read, which is synchronous: one promise
+   * instead of three (async wrapper, await, caller's await), so a cached
+   * read through the async API costs little more than the sync one.
+   */
+  #timedRead<T> (op: TimedOperation, read: () => T): Promise<T> {
+    const started = performance.now()
+    try {
+      this.#r.assertOpen()
+      return Promise.resolve(read())
+    } catch (err) {
+      return Promise.reject(err)
+    } finally {
+      this.metrics.observe(op, performance.now() - started)
+    }
+  }
+
   /** Stores one block; see {@link storeBlocks}. */
   async storeBlock (block: BlockInput, options: StoreOptions = {}): Promise<StoredBlock> {
     return (await this.storeBlocks([block], options))[0]
@@ -205,16 +222,16 @@ export class ChainStore {
   }
 
   /** The decoded header of a block. */
-  async getHeader (ref: BlockRef): Promise<BlockHeader & { cid: CID }> {
-    return await this.#timed('getHeader', () => this.#r.reader.header(ref))
+  getHeader (ref: BlockRef): Promise<BlockHeader & { cid: CID }> {
+    return this.#timedRead('getHeader', () => this.#r.reader.header(ref))
   }
 
   /** Synchronous {@link getHeader}: local reads never wait on I/O threads. */
   getHeaderSync (ref: BlockRef): BlockHeader & { cid: CID } { return this.#open().reader.header(ref) }
 
   /** A whole block: header, transactions and their ids. */
-  async getBlock (ref: BlockRef): Promise<Block> {
-    return await this.#timed('getBlock', () => this.#r.reader.block(ref))
+  getBlock (ref: BlockRef): Promise<Block> {
+    return this.#timedRead('getBlock', () => this.#r.reader.block(ref))
   }
 
   /** Synchronous {@link getBlock}. */
@@ -226,16 +243,16 @@ export class ChainStore {
   }
 
   /** A transaction with its block, page and position. */
-  async getTransaction (txId: string | CID): Promise<TransactionRecord> {
-    return await this.#timed('getTransaction', () => this.#r.reader.transaction(txId))
+  getTransaction (txId: string | CID): Promise<TransactionRecord> {
+    return this.#timedRead('getTransaction', () => this.#r.reader.transaction(txId))
   }
 
   /** Synchronous {@link getTransaction}. */
   getTransactionSync (txId: string | CID): TransactionRecord { return this.#open().reader.transaction(txId) }
 
   /** The receipt of a transaction, read from its block's receipt page. */
-  async getReceipt (txId: string | CID): Promise<ReceiptRecord> {
-    return await this.#timed('getReceipt', () => this.#r.reader.receipt(txId))
+  getReceipt (txId: string | CID): Promise<ReceiptRecord> {
+    return this.#timedRead('getReceipt', () => this.#r.reader.receipt(txId))
   }
 
   /** One page of the transactions that an address sent or received, oldest first unless `reverse`. */
