@@ -79,6 +79,14 @@ export const DEFAULT_FETCH_BATCH = 32
 export const DEFAULT_REPLICATION_FACTOR = 2
 /** A peer whose aggregate reputation falls below this is disconnected. */
 export const DEFAULT_MIN_REPUTATION = 0.2
+/**
+ * Connections a node keeps at most (libp2p's connection manager closes the
+ * least valuable beyond it): bounded cost per node whatever the network's
+ * size; gossipsub's mesh (D = 6) carries announcements across the overlay.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 16
+/** Below this many connected peers a node dials peers it learned of through discovery. */
+export const DEFAULT_MIN_CONNECTIONS = 4
 /** How often the replication queue retries and the replication-factor loop runs. */
 export const DEFAULT_REPLICATION_INTERVAL_MS = 2_000
 /**

@@ -6,7 +6,7 @@ import {
   DEFAULT_DURABILITY, DEFAULT_MAX_BLOCK_BYTES, DEFAULT_MAX_TX_BYTES, DEFAULT_MAX_TXS_PER_BLOCK,
   DEFAULT_PAGE_BYTES, DEFAULT_LEVEL_CACHE, DEFAULT_LEVEL_WRITE_BUFFER, DEFAULT_LISTEN, DEFAULT_NETWORK_NAME,
   DEFAULT_QUORUM_TIMEOUT_MS, DEFAULT_FETCH_TIMEOUT_MS, DEFAULT_NETWORK_READ_TIMEOUT_MS, DEFAULT_ANNOUNCE_BATCH,
-  DEFAULT_FETCH_BATCH, DEFAULT_REPLICATION_FACTOR, DEFAULT_MIN_REPUTATION, DEFAULT_REPLICATION_INTERVAL_MS,
+  DEFAULT_FETCH_BATCH, DEFAULT_REPLICATION_FACTOR, DEFAULT_MIN_REPUTATION, DEFAULT_MAX_CONNECTIONS, DEFAULT_MIN_CONNECTIONS, DEFAULT_REPLICATION_INTERVAL_MS,
   DEFAULT_PING_INTERVAL_MS, DEFAULT_PING_TIMEOUT_MS,
   DEFAULT_PUBLIC_GATEWAYS, DEFAULT_GATEWAY_TIMEOUT_MS, DEFAULT_GATEWAY_STALL_MS, DEFAULT_FETCHED_CACHE_BYTES,
   DEFAULT_PIN_CONCURRENCY, DEFAULT_GC_WATERMARK_PERCENT, DEFAULT_GC_CHECK_INTERVAL_MS, DEFAULT_GATEWAY_MAX_CAR_BYTES,
@@ -46,8 +46,14 @@ export const networkSchema = z.object({
   intervalMs: z.number().int().positive().default(DEFAULT_REPLICATION_INTERVAL_MS),
   /** Every connection is pinged this often; one whose ping takes longer than `pingTimeoutMs` is dropped (and redialled). */
   pingIntervalMs: z.number().int().positive().default(DEFAULT_PING_INTERVAL_MS),
-  pingTimeoutMs: z.number().int().positive().default(DEFAULT_PING_TIMEOUT_MS)
-}).strict()
+  pingTimeoutMs: z.number().int().positive().default(DEFAULT_PING_TIMEOUT_MS),
+  /** Connections kept at most (libp2p's connection manager); bounded cost per node whatever the network's size. */
+  maxConnections: z.number().int().min(1).max(10_000).default(DEFAULT_MAX_CONNECTIONS),
+  /** Below this many connected peers, peers learned of through discovery are dialled. */
+  minConnections: z.number().int().min(0).default(DEFAULT_MIN_CONNECTIONS),
+  /** Peer discovery: nodes announce their addresses on the network's gossipsub topic; off: only `peers` are dialled. */
+  discovery: z.boolean().default(true)
+}).strict().refine(n => n.minConnections <= n.maxConnections, { message: 'network.minConnections must not exceed network.maxConnections', path: ['minConnections'] })
 
 /** Schema of the one typed config; defaults are applied here and nowhere else. */
 export const configSchema = z.object({

@@ -97,6 +97,13 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
   peers: async () => await rep.peers(),
   reputation: async () => { await rep.reputation.refresh(); return rep.reputation.scores() },
   stats: () => ({ ...rep.stats, fold: rep.fold.size }),
+  /** Distinct connected peers and what discovery learned and dialled. */
+  connections: () => ({
+    peers: new Set(rep.libp2p.getConnections().map(c => c.remotePeer.toString())).size,
+    known: rep.discovery?.known ?? 0,
+    heard: rep.discovery?.heard ?? 0,
+    dialled: rep.discovery?.dialled ?? 0
+  }),
   queue: async () => await rep.queue(),
   dial: async ({ addr }: { addr: string }) => { await rep.dial(addr); return true },
   idle: async () => { await rep.idle(); return true },

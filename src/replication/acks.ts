@@ -113,11 +113,11 @@ export class Acks {
     if (importable.length > 0) await chain.importBlocks(importable)
   }
 
-  /** The peers whose copies count: the configured replicas, or every connected peer. */
+  /** The peers whose copies count: the configured replicas, or the connected peers that are not banned, best reputation first. */
   replicaSet (): string[] {
-    const { net, libp2p } = this.#ctx
+    const { net } = this.#ctx
     if (net.replicas.length > 0) return net.replicas.filter(p => p !== this.#ctx.peerId())
-    return [...new Set(libp2p.getConnections().map(c => c.remotePeer.toString()))]
+    return this.#ctx.peers.byReputation().map(p => p.toString())
   }
 
   /** Asks every replica at once; resolves with who confirmed, as soon as `needed` did or at the timeout. */

@@ -12,9 +12,10 @@ import type { Helia } from 'helia'
  * Puts libp2p (TCP, noise, yamux, identify, gossipsub) and bitswap on a
  * light Helia. Nothing here reaches past the configured listen addresses and
  * peers: no bootstrap list, no mDNS, no DHT, no delegated routing, no UPnP
- * (STACK-NOTES pitfall 1).
+ * (STACK-NOTES pitfall 1); peers learned of come from chainstore's own
+ * announcements on the network's gossipsub (discovery.ts).
  */
-export function withNetwork<T extends Helia> (helia: T, options: { privateKey?: PrivateKey, listen: string[], announce?: string[], pingIntervalMs: number, pingTimeoutMs: number }): T {
+export function withNetwork<T extends Helia> (helia: T, options: { privateKey?: PrivateKey, listen: string[], announce?: string[], pingIntervalMs: number, pingTimeoutMs: number, maxConnections: number }): T {
   return withBitswap(withLibp2pLight(helia as any, {
     ...(options.privateKey != null ? { privateKey: options.privateKey } : {}),
     addresses: { listen: options.listen, ...(options.announce != null && options.announce.length > 0 ? { announce: options.announce } : {}) },
@@ -22,6 +23,9 @@ export function withNetwork<T extends Helia> (helia: T, options: { privateKey?: 
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: [],
+    // bounded cost per node: beyond this libp2p closes the least valuable connections
+    // (peers are found through the gossipsub topic of src/replication/discovery.ts)
+    connectionManager: { maxConnections: options.maxConnections },
     // dead links are found by ping, not by TCP's backed-off retransmission
     // (config network.pingIntervalMs / pingTimeoutMs); min = max pins
     // libp2p's adaptive ping timeout to the configured one

@@ -5,6 +5,7 @@ import { Acks, type WrittenBlock } from './acks.ts'
 import { Announcer } from './announcer.ts'
 import { STOP_GRACE_MS } from './constants.ts'
 import { Databases } from './databases.ts'
+import { PeerDiscovery } from './discovery.ts'
 import { ForkChoice, type Announcement } from './fold.ts'
 import { HEAD_PROTOCOL, MAX_LOG_HEADS, serveHead } from './head-protocol.ts'
 import { LogPrefetch } from './log-prefetch.ts'
@@ -50,6 +51,8 @@ export class Replicator {
   readonly #peers: Peers
   readonly #rejections: Rejections
   readonly #prefetch: LogPrefetch
+  /** Peer announcements on the network's gossipsub (null: `network.discovery` off). */
+  readonly discovery: PeerDiscovery | null
   readonly #abort = new AbortController()
   #timer: NodeJS.Timeout | null = null
   #stopped = false
@@ -83,6 +86,9 @@ export class Replicator {
     this.#peers = new Peers(ctx, { databases: () => this.#dbs.byName(), refused: hash => this.#rejections.refused(hash) })
     this.#acks = new Acks(ctx)
     this.#prefetch = new LogPrefetch(ctx)
+    this.discovery = init.network.discovery
+      ? new PeerDiscovery({ libp2p: ctx.libp2p, network: init.network.name, minConnections: init.network.minConnections, isBanned: peer => this.#dbs.reputation?.isBanned(peer) === true, log: ctx.log })
+      : null
     ctx.peers = this.#peers
     ctx.sync = this.#sync
   }
@@ -114,12 +120,14 @@ export class Replicator {
     this.#dbs.chain.events.on('update', (entry: any) => { this.#sync.onEntry(entry).catch(err => log.error({ err }, 'chain entry')) })
     this.#dbs.chain.events.on('join', (peerId: any, heads: any[]) => { this.#rejections.joined(String(peerId), heads) })
     await this.#handleProtocols()
+    this.discovery?.start()
     // the log as it is on disk: fold every entry once
     for await (const e of this.#dbs.chain.log.iterator()) this.#sync.apply(e)
     await this.#announcer.load()
     this.stats.queued = await this.#acks.count()
     await this.#announcer.announceUnannounced()
     await this.#peers.dialConfigured()
+    await this.discovery?.tick()
     this.#timer = setInterval(() => { this.#tick().catch(err => log.warn({ err }, 'replication tick')) }, net.intervalMs)
     this.#timer.unref()
     this.#sync.schedule()
@@ -145,6 +153,7 @@ export class Replicator {
     if (this.#stopped) return
     this.#announcer.announce([])
     await this.#peers.dialConfigured()
+    await this.discovery?.tick()
     await this.#acks.retry()
     await this.#dbs.reputation.flush()
     await this.#peers.pollHeads()
@@ -162,6 +171,7 @@ export class Replicator {
     this.#stopped = true
     this.#abort.abort()
     if (this.#timer != null) clearInterval(this.#timer)
+    this.discovery?.stop()
     await this.#announcer.flushed().catch(() => {})
     await this.#sync.idle().catch(() => {})
     await this.#dbs.reputation?.flush().catch(() => {})
