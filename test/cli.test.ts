@@ -156,8 +156,11 @@ describe('chainstore CLI: network', () => {
     expect(manifest.peers[1].peerId).toBe(await peerIdFromSeed('peer-2'))
     const p2 = parseConfig(profiles['peer-2.json'])
     expect(p2.network.writers).toEqual([identityIdFromSeed('peer-1')])
-    expect(p2.network.replicas).toEqual([manifest.peers[0].peerId, manifest.peers[2].peerId])
-    expect(p2.network.peers).toEqual([`/ip4/127.0.0.1/tcp/4101/p2p/${manifest.peers[0].peerId}`, `/ip4/127.0.0.1/tcp/4103/p2p/${manifest.peers[2].peerId}`])
+    // bootstrap lists, not a full mesh: peer-1 and the peer before; replicas are whoever is connected
+    expect(p2.network.replicas).toEqual([])
+    expect(p2.network.peers).toEqual([`/ip4/127.0.0.1/tcp/4101/p2p/${manifest.peers[0].peerId}`])
+    expect(parseConfig(profiles['peer-3.json']).network.peers).toEqual([`/ip4/127.0.0.1/tcp/4101/p2p/${manifest.peers[0].peerId}`, `/ip4/127.0.0.1/tcp/4102/p2p/${manifest.peers[1].peerId}`])
+    expect(parseConfig(profiles['peer-1.json']).network.peers).toEqual([])
     // the single-node profile still loads
     expect(parseConfig(JSON.parse(await readFile('peers/local.json', 'utf8'))).network.enabled).toBe(false)
 
@@ -168,20 +171,20 @@ describe('chainstore CLI: network', () => {
     expect(JSON.parse(await readFile(join(out, 'peer-3.json'), 'utf8')).network.listen).toEqual(['/ip4/127.0.0.1/tcp/5103'])
   })
 
-  it('devnet --exit: 3 peer processes, peer 1 ingests, all reach the same head', async () => {
-    const r = await cli(['--json', 'devnet', '--exit', '--blocks', '50', '--txs', '20', '--base-port', '0', '--dir', join(dir, 'devnet'), '--timeout', '90'], 150_000)
+  it('devnet --peers 4 --exit: 4 peer processes from generated profiles (bootstrap lists only), peer 1 ingests, all reach the same head', async () => {
+    const r = await cli(['--json', 'devnet', '--peers', '4', '--exit', '--blocks', '50', '--txs', '20', '--base-port', '0', '--dir', join(dir, 'devnet'), '--timeout', '90', '--no-api'], 150_000)
     expect(r.code, r.stderr).toBe(0)
     const s = JSON.parse(r.stdout)
     expect(s.converged).toBe(true)
     expect(s.target).toBe(49)
     expect(s.ingested.blocks).toBe(50)
-    expect(s.peers.map((p: any) => [p.name, p.role, p.height])).toEqual([['peer-1', 'writer', 49], ['peer-2', 'replica', 49], ['peer-3', 'replica', 49]])
+    expect(s.peers.map((p: any) => [p.name, p.role, p.height])).toEqual([['peer-1', 'writer', 49], ['peer-2', 'replica', 49], ['peer-3', 'replica', 49], ['peer-4', 'replica', 49]])
     expect(new Set(s.peers.map((p: any) => p.cid)).size).toBe(1)
     for (const p of s.peers) expect(p.addresses[0]).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW/)
     // stderr: the start lines and the plain progress lines (not a TTY)
     expect(r.stderr).toMatch(/peer-2 replica 12D3KooW/)
-    expect(r.stderr).toMatch(/devnet [\d.]+s: peer-1 \d+\/49 .* \| peer-2 .* lag \d+ .* \| peer-3 /)
-    expect(r.stderr).toMatch(/all 3 peers at height 49/)
+    expect(r.stderr).toMatch(/devnet [\d.]+s: peer-1 \d+\/49 .* \| peer-2 .* lag \d+ .* \| peer-3 .* \| peer-4 /)
+    expect(r.stderr).toMatch(/all 4 peers at height 49/)
   }, 160_000)
 
   it('start --peer joins a network; peers --json lists connections with reputation', async () => {

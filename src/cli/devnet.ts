@@ -50,7 +50,9 @@ export async function buildProfiles (o: ProfileOptions = {}): Promise<{ manifest
   const profiles: Record<string, ChainStoreConfigInput> = {}
   const peers: DevnetPeerSpec[] = []
   names.forEach((name, i) => {
-    const others = names.map((_, j) => j).filter(j => j !== i)
+    // bootstrap peers only, never the whole network: the first peer and the one started before;
+    // discovery finds the rest, and quorum replicas are the connected peers
+    const bootstrap = [...new Set([0, i - 1])].filter(j => j >= 0 && j !== i)
     const profile = `${name}.json`
     profiles[profile] = {
       dataDir: `${dataRoot}/${name}`,
@@ -61,9 +63,8 @@ export async function buildProfiles (o: ProfileOptions = {}): Promise<{ manifest
         name: network,
         seed: name,
         listen: [listen[i]],
-        peers: others.map(j => `${listen[j]}/p2p/${peerIds[j]}`),
+        peers: bootstrap.map(j => `${listen[j]}/p2p/${peerIds[j]}`),
         writers,
-        replicas: others.map(j => peerIds[j]),
         intervalMs: 1000
       }
     }
@@ -101,6 +102,8 @@ export interface DevnetOptions {
   dir?: string
   /** libp2p ports basePort+1…; 0: random ports (peer 1 starts first, the others get its address); API ports random too. */
   basePort?: number
+  /** Run this many peers from generated profiles (bootstrap lists only) instead of the profiles directory's. */
+  peers?: number
   /** Wipe the peers' data dirs first. */
   fresh?: boolean
   /** Stop once every peer has the last block. */
@@ -133,10 +136,12 @@ function forwardOutput (p: PeerProcess, name: string, log: (line: string) => voi
 /** Reads the manifest and the profiles, applying the run's overrides (data root, ports, log level). */
 async function loadConfigs (o: DevnetOptions): Promise<{ manifest: DevnetManifest, configs: ChainStoreConfig[] }> {
   const dir = o.profiles ?? PEERS_DIR
-  const manifest: DevnetManifest = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8'))
+  // `--peers N`: N profiles generated as `devnet profiles --count N` would write them
+  const generated = o.peers != null ? await buildProfiles({ count: o.peers }) : null
+  const manifest: DevnetManifest = generated?.manifest ?? JSON.parse(await readFile(join(dir, MANIFEST), 'utf8'))
   const configs: ChainStoreConfig[] = []
   for (const [i, spec] of manifest.peers.entries()) {
-    const cfg = JSON.parse(await readFile(join(dir, spec.profile), 'utf8'))
+    const cfg = generated != null ? structuredClone(generated.profiles[spec.profile]) as any : JSON.parse(await readFile(join(dir, spec.profile), 'utf8'))
     if (o.dir != null) cfg.dataDir = join(o.dir, spec.name)
     if (o.basePort != null) {
       cfg.network.listen = [`/ip4/127.0.0.1/tcp/${o.basePort === 0 ? 0 : o.basePort + i + 1}`]
@@ -225,12 +230,7 @@ class DevnetRun {
     process.stderr.write(`devnet ${this.#manifest.network}: starting ${views.length} peers, each in its own process…\n`)
     await this.#up(0)
     await Promise.all(views.slice(1).map(async (_, i) => { await this.#up(i + 1) }))
-    if (this.#o.basePort != null) {
-      // the later peers learnt peer 1 only: connect them to each other
-      for (let i = 2; i < views.length; i++) {
-        for (let j = 1; j < i; j++) await views[i].process!.call('dial', { addr: views[j].addresses[0] }).catch(() => {})
-      }
-    }
+    // the later peers know peer 1 (and with the profiles' ports the peer before them): discovery finds the rest
   }
 
   async #up (i: number): Promise<void> {

@@ -91,6 +91,7 @@ function registerDevnet (program: Command, ctx: NetworkCliContext): void {
     .option('--dir <path>', 'data root instead of the profiles\' .chainstore/devnet: <path>/peer-N')
     .option('--base-port <n>', 'libp2p ports n+1… instead of the profiles\'; 0 = random free ports; API ports become random too', intOption(0, 65000))
     .option('--profiles <dir>', 'directory with devnet.json and the peer profiles', PEERS_DIR)
+    .option('--peers <n>', 'run n peers from generated profiles (each names only bootstrap peers; discovery finds the rest) instead of --profiles', intOption(1, 100))
     .option('--no-api', 'peers do not serve their HTTP API and dashboard on the profiles\' API ports')
     .addHelpText('after', [
       '',
@@ -100,12 +101,14 @@ function registerDevnet (program: Command, ctx: NetworkCliContext): void {
       'Examples:',
       '  $ chainstore devnet --fresh                    # what npm start runs',
       '  $ chainstore --json devnet --exit --blocks 200 --base-port 0 --dir /tmp/devnet',
+      '  $ chainstore devnet --peers 12 --base-port 0 --dir /tmp/devnet12 --no-api',
       '  $ chainstore devnet profiles                   # regenerate peers/*.json'
     ].join('\n'))
-    .action(async (opts: { blocks: number, txs: number, exit?: boolean, timeout: number, fresh?: boolean, dir?: string, basePort?: number, profiles: string, api: boolean }) => {
+    .action(async (opts: { blocks: number, txs: number, exit?: boolean, timeout: number, fresh?: boolean, dir?: string, basePort?: number, profiles: string, peers?: number, api: boolean }) => {
       const g = globals()
       const s = await runDevnet({
         profiles: opts.profiles,
+        peers: opts.peers,
         blocks: opts.blocks,
         txsPerBlock: opts.txs,
         exit: opts.exit === true,
