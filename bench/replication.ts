@@ -186,8 +186,17 @@ export async function runReplication (root: string, opts: ReplicationOptions): P
     progress(`replication: peer 1 stores ${fmt(opts.blocks)} blocks × ${txs} txs at ${opts.ratePerSec} blocks/s (1 per call); peer 2 follows`)
     const h1 = recordHeads(p1)
     const h2 = recordHeads(p2)
+    const cpuBefore = await Promise.all([p1, p2].map(async p => await p.call('cpu') as number))
+    const sigBefore = await Promise.all([p1, p2].map(async p => (await p.call('stats')).signatures as { checked: number, remembered: number }))
     const live = await p1.call('ingest', { count: opts.blocks, seed: SEED, txs, batch: 1, ratePerSec: opts.ratePerSec })
     await p2.waitForHeight(last, 120_000 + opts.blocks * 100)
+    await p2.call('idle')
+    const cpuAfter = await Promise.all([p1, p2].map(async p => await p.call('cpu') as number))
+    const sigAfter = await Promise.all([p1, p2].map(async p => (await p.call('stats')).signatures as { checked: number, remembered: number }))
+    // CPU per replicated block of each process over the live phase (writer: store + announce + serve; follower: fold + fetch + verify + import)
+    const cpuPerBlock = cpuAfter.map((c, i) => (c - cpuBefore[i]) / 1000 / opts.blocks)
+    const sigChecks = sigAfter.map((a, i) => ({ checked: a.checked - sigBefore[i].checked, remembered: a.remembered - sigBefore[i].remembered }))
+    progress(`replication live: CPU per block writer ${fmt(cpuPerBlock[0], 2)} ms, follower ${fmt(cpuPerBlock[1], 2)} ms; signature checks (full / remembered) writer ${sigChecks[0].checked}/${sigChecks[0].remembered}, follower ${sigChecks[1].checked}/${sigChecks[1].remembered}`)
     h1.off(); h2.off()
     const t1 = reachTimes(h1.events, first, last)
     const t2 = reachTimes(h2.events, first, last)
@@ -322,6 +331,9 @@ export async function runReplication (root: string, opts: ReplicationOptions): P
       figure({ id: 'replication.live.lagP50', group: gLive, label: '  lag p50 (peer 2 head − peer 1 head)', unit: 'ms', value: lag.p50, better: 'lower', baseline: lagBase(orbitLag.p50, 'p50'), detail: { ...lag } }),
       figure({ id: 'replication.live.lagP99', group: gLive, label: '  lag p99', unit: 'ms', value: lag.p99, better: 'lower', baseline: lagBase(orbitLag.p99, 'p99'), goal: { text: `lag < 1 s at ${opts.ratePerSec} blocks/s (p99; peer 1 must keep the rate)`, met: lag.p99 < 1000 && p1Rate >= opts.ratePerSec * 0.95 } }),
       figure({ id: 'replication.live.lagMax', group: gLive, label: '  lag max', unit: 'ms', value: lag.max, better: 'lower', baseline: lagBase(orbitLag.max, 'max'), goal: { text: `lag < 1 s at ${opts.ratePerSec} blocks/s (max; peer 1 must keep the rate)`, met: lag.max < 1000 && p1Rate >= opts.ratePerSec * 0.95 } }),
+      figure({ id: 'replication.live.cpuPerBlock.writer', group: gLive, label: '  CPU per block, writer process (user + system)', unit: 'ms', value: cpuPerBlock[0], better: 'lower', detail: { signatureChecks: sigChecks[0] } }),
+      figure({ id: 'replication.live.cpuPerBlock.follower', group: gLive, label: '  CPU per block, follower process (user + system)', unit: 'ms', value: cpuPerBlock[1], better: 'lower', detail: { signatureChecks: sigChecks[1] } }),
+      figure({ id: 'replication.live.signatureChecks.follower', group: gLive, label: '  signature checks run in full by the follower (entries + identities)', unit: 'checks', value: sigChecks[1].checked, better: 'lower', detail: { remembered: sigChecks[1].remembered } }),
       figure({ id: 'replication.late.blocksPerSec', group: gLate, label: 'blocks/s indexed and fetched, from process start', unit: 'blocks/s', value: lateBps, better: 'higher', baseline: orbitLate, detail: { blocks: last + 1, ms: lateMs, fromReadyMs: lateFromReadyMs, startMs: lateReady - lateStart, stats: late3Stats, note: 'includes process start (Node, libp2p, OrbitDB open) and fetching every block (header and pages) over BLOCKS_PROTOCOL' } }),
       figure({ id: 'replication.late.blocksPerSecFromReady', group: gLate, label: '  same, from peer ready (store and replication up)', unit: 'blocks/s', value: lateReadyBps, better: 'higher', baseline: orbitLateReadyB }),
       figure({ id: 'replication.late.vsBitswap', group: gLate, label: '  block DAGs fetched, verified, indexed from a store (from ready)', unit: 'blocks/s', value: lateReadyBps, better: 'higher', baseline: { label: 'plain bitswap, header + pages, one get at a time (fetch only)', value: bsBps }, goal: { text: '≥ 10× plain one-at-a-time bitswap', met: lateReadyBps >= 10 * bsBps } }),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { verifySecp256k1 } from '../src/replication/verify.ts'
+import { SignatureMemo, identityMemoKey, verifySecp256k1 } from '../src/replication/verify.ts'
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
@@ -39,5 +39,44 @@ describe('native secp256k1 verification of OrbitDB signatures', () => {
       expect(verifySecp256k1('zz', pub, data)).toBe(false)
       expect(verifySecp256k1(hex(sig), '02' + 'ff'.repeat(32), data)).toBe(false)
     }
+  })
+})
+
+describe('remembered signature checks', () => {
+  it('a valid signature is checked once; the same signature over other bytes, or under another key, is checked in full and refused; the memory is bounded', async () => {
+    const memo = new SignatureMemo(2)
+    const key = await generateKeyPair('secp256k1')
+    const data = new TextEncoder().encode('entry 1')
+    const sig = hex(await key.sign(data))
+    const pub = hex(key.publicKey.raw)
+    for (let i = 0; i < 16; i++) expect(memo.verify(sig, pub, data)).toBe(true)
+    expect([memo.checked, memo.hits]).toEqual([1, 15])
+    // a forged entry reusing the signature: other bytes, full check, false, and never remembered
+    const forged = new TextEncoder().encode('entry 2')
+    expect(memo.verify(sig, pub, forged)).toBe(false)
+    expect(memo.verify(sig, pub, forged)).toBe(false)
+    expect(memo.verify(sig, hex((await generateKeyPair('secp256k1')).publicKey.raw), data)).toBe(false)
+    expect(memo.checked).toBe(4)
+    // strings are the utf-8 bytes they stand for: the same entry
+    expect(memo.verify(sig, pub, 'entry 1')).toBe(true)
+    expect(memo.hits).toBe(16)
+    // bounded: two more valid signatures push the first out, which is then checked again
+    for (const text of ['a', 'b']) {
+      const d = new TextEncoder().encode(text)
+      expect(memo.verify(hex(await key.sign(d)), pub, d)).toBe(true)
+    }
+    const before = memo.checked
+    expect(memo.verify(sig, pub, data)).toBe(true)
+    expect(memo.checked).toBe(before + 1)
+  })
+
+  it('an identity is remembered by every field its validity depends on', () => {
+    const identity = { id: 'aa', publicKey: 'bb', signatures: { id: 'cc', publicKey: 'dd' }, type: 'publickey' }
+    const key = identityMemoKey(identity)
+    expect(key).not.toBeNull()
+    for (const changed of [{ ...identity, id: 'ab' }, { ...identity, publicKey: 'bc' }, { ...identity, type: 'other' }, { ...identity, signatures: { id: 'cd', publicKey: 'dd' } }, { ...identity, signatures: { id: 'cc', publicKey: 'de' } }]) {
+      expect(identityMemoKey(changed)).not.toBe(key)
+    }
+    expect(identityMemoKey({ id: 'aa' })).toBeNull()
   })
 })

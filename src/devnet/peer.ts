@@ -96,7 +96,9 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
   validators: async () => await rep.validators(),
   peers: async () => await rep.peers(),
   reputation: async () => { await rep.reputation.refresh(); return rep.reputation.scores() },
-  stats: () => ({ ...rep.stats, fold: rep.fold.size }),
+  stats: () => ({ ...rep.stats, fold: rep.fold.size, signatures: rep.signatureChecks }),
+  /** This process's CPU time so far (user + system, µs), for CPU per replicated block. */
+  cpu: () => { const c = process.cpuUsage(); return c.user + c.system },
   /** Distinct connected peers and what discovery learned and dialled. */
   connections: () => ({
     peers: new Set(rep.libp2p.getConnections().map(c => c.remotePeer.toString())).size,

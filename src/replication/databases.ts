@@ -12,7 +12,7 @@ import { openDatabase } from './open-db.ts'
 import { Reputation } from './reputation.ts'
 import type { ReplicationContext } from './types.ts'
 import { checkValidatorState, type ValidatorState } from './validators.ts'
-import { verifySecp256k1 } from './verify.ts'
+import { SignatureMemo, identityMemoKey } from './verify.ts'
 
 /**
  * The replicated OrbitDB databases of one node: the chain index (an events
@@ -33,6 +33,8 @@ export class Databases {
   readonly validatorState = new LwwMap<ValidatorState>()
   /** OrbitDB identity id of this node (hex public key). */
   identityId = ''
+  /** Entry and identity signatures found valid (checks run vs answered from memory). */
+  readonly signatures = new SignatureMemo()
   readonly #ctx: ReplicationContext
   readonly #storages: any[] = []
 
@@ -51,9 +53,19 @@ export class Databases {
     // entry signatures are checked with native crypto (src/replication/verify.ts):
     // the log verifies entries through the node's own identity object, so the
     // identity gets the fast `verify` too, not only the identities registry
-    const fastVerify = async (signature: string, publicKey: string, data: string | Uint8Array): Promise<boolean> => verifySecp256k1(signature, publicKey, data)
+    // both remembered once valid (SignatureMemo): OrbitDB checks the same entry and identity again at every join
+    const memo = this.signatures
+    const fastVerify = async (signature: string, publicKey: string, data: string | Uint8Array): Promise<boolean> => memo.verify(signature, publicKey, data)
     const base = await Identities({ keystore, storage: await this.#storage() })
-    const identities = { ...base, verify: fastVerify }
+    const verifyIdentity = async (identity: any): Promise<boolean> => {
+      const key = identityMemoKey(identity)
+      if (key != null && memo.remembered(key)) return true
+      memo.checked++
+      const ok = await base.verifyIdentity(identity) as boolean
+      if (ok && key != null) memo.remember(key)
+      return ok
+    }
+    const identities = { ...base, verify: fastVerify, verifyIdentity }
     const identity = { ...(await base.createIdentity({ id: IDENTITY_KEY_NAME })), verify: fastVerify }
     // OrbitDB's head exchange is unframed: it gets the node through
     // withFramedHeads, which frames those streams (src/replication/framed-heads.ts)

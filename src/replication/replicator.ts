@@ -103,6 +103,8 @@ export class Replicator {
   get reputation (): Reputation { return this.#dbs.reputation }
   /** The attestations log, when the node keeps attestations. */
   get attestationLog (): AttestationLog | null { return this.#dbs.attestationLog }
+  /** Signature checks of log entries and identities: run in full vs answered from memory. */
+  get signatureChecks (): { checked: number, remembered: number } { return { checked: this.#dbs.signatures.checked, remembered: this.#dbs.signatures.hits } }
 
   async start (): Promise<void> {
     const { chain, net, log } = this.#ctx

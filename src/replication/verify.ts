@@ -1,4 +1,4 @@
-import { ECDH, createPublicKey, verify, type KeyObject } from 'node:crypto'
+import { ECDH, createPublicKey, hash, verify, type KeyObject } from 'node:crypto'
 
 /** SubjectPublicKeyInfo DER prefix of an uncompressed secp256k1 point (id-ecPublicKey, secp256k1). */
 const SPKI_PREFIX = Buffer.from('3056301006072a8648ce3d020106052b8104000a034200', 'hex')
@@ -47,4 +47,61 @@ export function verifySecp256k1 (signatureHex: string, publicKeyHex: string, dat
   } catch {
     return false
   }
+}
+
+/** Valid signatures remembered (the oldest is forgotten first). */
+const MEMO_ENTRIES = 32_768
+
+/**
+ * Remembers signatures found valid, keyed by the signature, the public key
+ * and a SHA-256 of the exact bytes signed: OrbitDB checks an entry's
+ * signature each time the entry reaches a join (from every peer's heads, the
+ * log prefetch, anti-entropy) and an identity's signatures for every entry
+ * of that identity; a follower ran ~16 checks per distinct signature. A hit
+ * needs the same bytes, so a forged entry reusing a signature is checked in
+ * full (and fails). Only `true` is remembered.
+ */
+export class SignatureMemo {
+  readonly #valid = new Map<string, true>()
+  readonly #max: number
+  /** Checks run in full, and answers from memory. */
+  checked = 0
+  hits = 0
+
+  constructor (max = MEMO_ENTRIES) {
+    this.#max = max
+  }
+
+  verify (signatureHex: string, publicKeyHex: string, data: string | Uint8Array): boolean {
+    if (typeof signatureHex !== 'string' || typeof publicKeyHex !== 'string' || data == null) return false
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
+    const key = `${signatureHex}|${publicKeyHex}|${hash('sha256', bytes, 'base64')}`
+    if (this.remembered(key)) return true
+    this.checked++
+    const ok = verifySecp256k1(signatureHex, publicKeyHex, bytes)
+    if (ok) this.remember(key)
+    return ok
+  }
+
+  /** True (and counted as a hit) when `key` was remembered as valid. */
+  remembered (key: string): boolean {
+    if (!this.#valid.has(key)) return false
+    this.hits++
+    // most recently used last: the oldest is what goes
+    this.#valid.delete(key)
+    this.#valid.set(key, true)
+    return true
+  }
+
+  remember (key: string): void {
+    this.#valid.set(key, true)
+    if (this.#valid.size > this.#max) this.#valid.delete(this.#valid.keys().next().value!)
+  }
+}
+
+/** The fields an OrbitDB identity's validity depends on (its id, key, both signatures, provider type), or null when it has not that shape. */
+export function identityMemoKey (identity: any): string | null {
+  const s = identity?.signatures
+  if (identity == null || typeof identity.id !== 'string' || typeof identity.publicKey !== 'string' || typeof s?.id !== 'string' || typeof s?.publicKey !== 'string') return null
+  return `identity|${String(identity.type)}|${identity.id}|${identity.publicKey}|${s.id as string}|${s.publicKey as string}`
 }
