@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --name <name>] [-- --parts ingest,reads,import,coldstart,api,audit,naive,rss,replication,gatewaygc,state,attestations,backup]`
+ * `npm run bench [-- --name <name>] [-- --parts ingest,reads,import,coldstart,api,audit,naive,rss,replication,scale,gatewaygc,state,attestations,backup]`
  *
  * Measures chainstore against raw baselines measured in the same run on the
  * same data, prints a table on stdout (progress on stderr) and writes
@@ -21,9 +21,10 @@ import { readOptionsFromEnv, runReads } from './reads.ts'
 import { replicationOptionsFromEnv, runReplication } from './replication.ts'
 import { machineInfo, renderTable, writeResults } from './report.ts'
 import { liveChildren, rssOptionsFromEnv, runRss } from './rss.ts'
+import { runScale, scaleOptionsFromEnv } from './scale.ts'
 import { runState, stateOptionsFromEnv } from './state.ts'
 
-const PARTS = ['ingest', 'reads', 'import', 'coldstart', 'api', 'audit', 'naive', 'rss', 'replication', 'gatewaygc', 'state', 'attestations', 'backup'] as const
+const PARTS = ['ingest', 'reads', 'import', 'coldstart', 'api', 'audit', 'naive', 'rss', 'replication', 'scale', 'gatewaygc', 'state', 'attestations', 'backup'] as const
 type Part = typeof PARTS[number]
 
 function parseArgs (argv: string[]): { name: string, parts: Set<Part> } {
@@ -45,7 +46,7 @@ function parseArgs (argv: string[]): { name: string, parts: Set<Part> } {
 }
 
 /** Each part's usual wall time on the 2-core machine (seconds), for the run's ETA. */
-const TYPICAL_SECONDS: Record<string, number> = { ingest: 150, reads: 60, import: 40, coldstart: 20, naive: 60, rss: 220, replication: 160, gatewaygc: 25, state: 40, attestations: 120, backup: 60 }
+const TYPICAL_SECONDS: Record<string, number> = { ingest: 150, reads: 60, import: 40, coldstart: 20, naive: 60, rss: 220, replication: 160, scale: 240, gatewaygc: 25, state: 40, attestations: 120, backup: 60 }
 
 async function main (): Promise<void> {
   const { name, parts } = parseArgs(process.argv.slice(2))
@@ -125,6 +126,7 @@ async function main (): Promise<void> {
     if (parts.has('naive')) await part('naive', async () => { figures.push(...await runNaive(root, naiveInputs, storeTps, storeLabel, naiveOpts)) })
     if (parts.has('rss')) await part('rss', async () => { figures.push(...await runRss(root, rssOpts)) })
     if (parts.has('replication')) await part('replication', async () => { figures.push(...await runReplication(root, replicationOpts)) })
+    if (parts.has('scale')) await part('scale', async () => { figures.push(...await runScale(root, scaleOptionsFromEnv())) })
     if (parts.has('gatewaygc')) await part('gatewaygc', async () => { figures.push(...await runGatewayGc(root, gatewayGcOpts)) })
     if (parts.has('attestations')) await part('attestations', async () => { figures.push(...await runAttestations(root, attestationOpts)) })
     if (parts.has('state')) await part('state', async () => { figures.push(...await runState(root, stateOpts)) })
