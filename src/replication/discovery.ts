@@ -18,6 +18,15 @@ const MAX_KNOWN = 1024
 /** Peers dialled at once when below the floor. */
 const DIAL_AT_ONCE = 4
 const DIAL_TIMEOUT_MS = 3_000
+/**
+ * Announcements the whole network sends per tick, about: each node publishes
+ * with probability ANNOUNCERS / (peers it knows + 1), so what one node hears
+ * per tick stays near this many whatever the network's size (every message
+ * is flooded to every subscriber), and a newcomer still hears of everyone in
+ * ~N / ANNOUNCERS ticks. A node announces at start and while it is below
+ * `minConnections` regardless.
+ */
+const ANNOUNCERS = 32
 
 /** What the discovery needs from the node. */
 export interface DiscoveryInit {
@@ -73,9 +82,10 @@ export class PeerDiscovery {
   /** Peers learned of and not yet forgotten. */
   get known (): number { return this.#known.size }
 
-  /** Publishes this node's addresses, then dials known peers while below the floor. */
+  /** Publishes this node's addresses (see {@link ANNOUNCERS}), then dials known peers while below the floor. */
   async tick (): Promise<void> {
-    await this.announce()
+    const lonely = new Set(this.#i.libp2p.getConnections().map(c => c.remotePeer.toString())).size < this.#i.minConnections
+    if (this.announced === 0 || lonely || Math.random() < ANNOUNCERS / (this.#known.size + 1)) await this.announce()
     await this.topUp()
   }
 
