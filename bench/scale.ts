@@ -19,6 +19,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
+import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { PeerProcess } from '../src/devnet/controller.ts'
 import type { ChainStoreConfigInput } from '../src/index.ts'
@@ -85,6 +86,8 @@ interface RunResult {
   /** With no blocks coming: CPU ms per second and bytes per second (sent + received, halved) per peer, mean. */
   idle: { cpuMsPerSec: number, bytesPerSec: number | null }
   windowSec: number
+  /** The idle peers alone used more than 80 % of the machine's cores: per-block CPU is not measurable (NaN). */
+  saturated: boolean
 }
 
 async function runOnce (root: string, n: number, opts: ScaleOptions): Promise<RunResult> {
@@ -157,7 +160,9 @@ async function runOnce (root: string, n: number, opts: ScaleOptions): Promise<Ru
       for (let i = 1; i < peers.length; i++) lags.push(reach(heads[i], h) - t0)
     }
     const sorted = lags.filter(Number.isFinite).sort((a, b) => a - b)
-    const cpu = cpu1.map((c, i) => Math.max(0, (c - cpu0[i]) / 1000 - idleCpuPerSec[i] * windowSec) / opts.blocks)
+    // idle peers already taking most of the machine: the window's CPU is capped by the cores, not the blocks, and the idle rate cannot be taken out
+    const saturated = idleCpuPerSec.reduce((a, b) => a + b, 0) > 0.8 * cpus().length * 1000
+    const cpu = cpu1.map((c, i) => saturated ? NaN : Math.max(0, (c - cpu0[i]) / 1000 - idleCpuPerSec[i] * windowSec) / opts.blocks)
     const followerCpu = cpu.slice(1)
     const perBlock = bytes1.every((b, i) => b != null && bytes0[i] != null)
       ? bytes1.map((b, i) => ({ sent: Math.max(0, b!.sent - bytes0[i]!.sent - idleBytesPerSec[i] * windowSec) / opts.blocks, received: Math.max(0, b!.received - bytes0[i]!.received - idleBytesPerSec[i] * windowSec) / opts.blocks }))
@@ -169,9 +174,11 @@ async function runOnce (root: string, n: number, opts: ScaleOptions): Promise<Ru
       cpuMsPerBlock: { writer: cpu[0], followerMean: followerCpu.reduce((a, b) => a + b, 0) / followerCpu.length, followerMax: Math.max(...followerCpu) },
       bytesPerBlock: perBlock == null ? null : { sentMean: perBlock.reduce((a, b) => a + b.sent, 0) / n, receivedMean: perBlock.reduce((a, b) => a + b.received, 0) / n, writerSent: perBlock[0].sent },
       connections: { mean: connections.reduce((a, b) => a + b, 0) / n, max: Math.max(...connections) },
+      saturated,
       idle: { cpuMsPerSec: idleCpuPerSec.reduce((a, b) => a + b, 0) / n, bytesPerSec: idleBytesPerSec.every(Number.isFinite) ? idleBytesPerSec.reduce((a, b) => a + b, 0) / n : null },
       windowSec
     }
+    if (saturated) progress(`scale N=${n}: WARNING the idle peers alone use ${fmt(idleCpuPerSec.reduce((a, b) => a + b, 0) / 10, 0)} % of one core × ${cpus().length}: CPU per block cannot be separated from the idle rate on this machine`)
     progress(`scale N=${n}: converged in ${fmt(convergeMs)} ms; lag p50 ${fmt(result.lag.p50)} ms, p99 ${fmt(result.lag.p99)} ms; CPU/block writer ${fmt(result.cpuMsPerBlock.writer, 2)} ms, followers ${fmt(result.cpuMsPerBlock.followerMean, 2)} ms (max ${fmt(result.cpuMsPerBlock.followerMax, 2)}); ` +
       (result.bytesPerBlock != null ? `bytes/block per peer sent ${fmt(result.bytesPerBlock.sentMean)} received ${fmt(result.bytesPerBlock.receivedMean)} (writer sent ${fmt(result.bytesPerBlock.writerSent)}); ` : '') +
       `connections mean ${fmt(result.connections.mean, 1)} max ${result.connections.max}; idle per peer ${fmt(result.idle.cpuMsPerSec, 1)} ms CPU/s, ${result.idle.bytesPerSec != null ? fmt(result.idle.bytesPerSec) : '?'} B/s`)
