@@ -85,6 +85,11 @@ describe('HTTP API routes', () => {
     expect(s.fetchCache.maxBytes).toBeGreaterThan(0)
     expect(s.latencyMs.getBlock.count).toBeGreaterThanOrEqual(25)
     expect(s.network.connectedPeers).toBe(0)
+    // what another node, or a stock OrbitDB app, opens to follow this network
+    expect(s.network.databases).toEqual(t.store.replication!.addressesOfDatabases())
+    expect(s.network.databases.chain).toMatch(/^\/orbitdb\/zdpu/)
+    expect(s.network.discovery).toEqual({ known: expect.any(Number), heard: expect.any(Number), dialled: expect.any(Number) })
+    expect(s.network.signatureChecks.checked).toBeTypeOf('number')
     // the p99 threshold is below any real latency: the alert fires within an interval
     let alerts: any[] = []
     for (let i = 0; i < 100 && alerts.length === 0; i++) { await new Promise(resolve => setTimeout(resolve, 50)); alerts = (await json('/status')).alerts }

@@ -276,7 +276,13 @@ program.command('status')
       `disk        ${formatBytes(status.approximateBytes)} (blockstore ${formatBytes(status.blockstoreBytes)})`,
       `cache       ${formatBytes(status.cache.bytes)} of ${formatBytes(status.cache.maxBytes)}, ${status.cache.hits} hits, ${status.cache.misses} misses`,
       `fetched     ${status.fetchCache.entries} blocks, ${formatBytes(status.fetchCache.bytes)} of ${formatBytes(status.fetchCache.maxBytes)}, ${status.fetchCache.hits} hits, ${status.fetchCache.evicted} evicted`,
-      `pins        ${status.pins.queued} queued, ${status.pins.pinning} pinning, ${status.pins.failed} failed`
+      `pins        ${status.pins.queued} queued, ${status.pins.pinning} pinning, ${status.pins.failed} failed`,
+      ...(status.network != null
+        ? [
+            `network     ${status.network.peerId}, ${status.network.connectedPeers} peers connected${status.network.discovery != null ? `, ${status.network.discovery.known} known through discovery` : ''}, ${status.network.lag} heights behind the chain index`,
+            ...Object.entries(status.network.databases ?? {}).map(([name, address]) => `  ${name.padEnd(10)} ${String(address)}`)
+          ]
+        : [])
     ].join('\n'), status)
   })
 

@@ -74,6 +74,9 @@ export class StatusReader {
       indexTip: tip == null ? null : { height: tip.height, cid: tip.cid },
       lag: tip == null ? 0 : Math.max(0, tip.height - (this.#r.meta.head()?.height ?? -1)),
       queued: rep.stats.queued,
+      databases: rep.addressesOfDatabases(),
+      discovery: rep.discovery,
+      signatureChecks: rep.signatureChecks,
       stats: { ...rep.stats }
     }
   }

@@ -46,6 +46,12 @@ export interface NetworkStatus {
   lag: number
   /** Blocks waiting for replica confirmations. */
   queued: number
+  /** OrbitDB addresses of the replicated databases: what another node (or a stock OrbitDB app) opens to follow this network. */
+  databases: { chain: string, validators: string, reputation: string }
+  /** Peer discovery (null: `network.discovery` off): peers known, announcements heard, peers dialled. */
+  discovery: { known: number, heard: number, dialled: number } | null
+  /** Log-entry and identity signature checks run in full vs answered from memory. */
+  signatureChecks: { checked: number, remembered: number }
   stats: Record<string, unknown>
 }
 

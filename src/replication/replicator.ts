@@ -52,7 +52,7 @@ export class Replicator {
   readonly #rejections: Rejections
   readonly #prefetch: LogPrefetch
   /** Peer announcements on the network's gossipsub (null: `network.discovery` off). */
-  readonly discovery: PeerDiscovery | null
+  readonly #discovery: PeerDiscovery | null
   readonly #abort = new AbortController()
   #timer: NodeJS.Timeout | null = null
   #stopped = false
@@ -86,7 +86,7 @@ export class Replicator {
     this.#peers = new Peers(ctx, { databases: () => this.#dbs.byName(), refused: hash => this.#rejections.refused(hash) })
     this.#acks = new Acks(ctx)
     this.#prefetch = new LogPrefetch(ctx)
-    this.discovery = init.network.discovery
+    this.#discovery = init.network.discovery
       ? new PeerDiscovery({ libp2p: ctx.libp2p, network: init.network.name, minConnections: init.network.minConnections, isBanned: peer => this.#dbs.reputation?.isBanned(peer) === true, log: ctx.log })
       : null
     ctx.peers = this.#peers
@@ -103,6 +103,12 @@ export class Replicator {
   get reputation (): Reputation { return this.#dbs.reputation }
   /** The attestations log, when the node keeps attestations. */
   get attestationLog (): AttestationLog | null { return this.#dbs.attestationLog }
+  /** Peer discovery: peers known, announcements heard, peers dialled (null: `network.discovery` off). */
+  get discovery (): { known: number, heard: number, dialled: number } | null {
+    const d = this.#discovery
+    return d == null ? null : { known: d.known, heard: d.heard, dialled: d.dialled }
+  }
+
   /** Signature checks of log entries and identities: run in full vs answered from memory. */
   get signatureChecks (): { checked: number, remembered: number } { return { checked: this.#dbs.signatures.checked, remembered: this.#dbs.signatures.hits } }
 
@@ -122,14 +128,14 @@ export class Replicator {
     this.#dbs.chain.events.on('update', (entry: any) => { this.#sync.onEntry(entry).catch(err => log.error({ err }, 'chain entry')) })
     this.#dbs.chain.events.on('join', (peerId: any, heads: any[]) => { this.#rejections.joined(String(peerId), heads) })
     await this.#handleProtocols()
-    this.discovery?.start()
+    this.#discovery?.start()
     // the log as it is on disk: fold every entry once
     for await (const e of this.#dbs.chain.log.iterator()) this.#sync.apply(e)
     await this.#announcer.load()
     this.stats.queued = await this.#acks.count()
     await this.#announcer.announceUnannounced()
     await this.#peers.dialConfigured()
-    await this.discovery?.tick()
+    await this.#discovery?.tick()
     this.#timer = setInterval(() => { this.#tick().catch(err => log.warn({ err }, 'replication tick')) }, net.intervalMs)
     this.#timer.unref()
     this.#sync.schedule()
@@ -155,7 +161,7 @@ export class Replicator {
     if (this.#stopped) return
     this.#announcer.announce([])
     await this.#peers.dialConfigured()
-    await this.discovery?.tick()
+    await this.#discovery?.tick()
     await this.#acks.retry()
     await this.#dbs.reputation.flush()
     await this.#peers.pollHeads()
@@ -173,7 +179,7 @@ export class Replicator {
     this.#stopped = true
     this.#abort.abort()
     if (this.#timer != null) clearInterval(this.#timer)
-    this.discovery?.stop()
+    this.#discovery?.stop()
     await this.#announcer.flushed().catch(() => {})
     await this.#sync.idle().catch(() => {})
     await this.#dbs.reputation?.flush().catch(() => {})
