@@ -1,4 +1,5 @@
-export { createBackup } from './create.ts'
+export { createBackup, createBackups } from './create.ts'
+export { openDestination, parseDestination, type ParsedDestination } from './destinations/index.ts'
 export { verifyBackup, verifyChain } from './verify.ts'
 export { restoreBackup } from './restore.ts'
 export { listBackups } from './list.ts'

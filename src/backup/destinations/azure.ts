@@ -91,7 +91,8 @@ export class AzureDestination implements BackupDestination {
 
   async write (key: string, body: AsyncIterable<Uint8Array>, options: DestinationCallOptions = {}): Promise<{ bytes: number }> {
     let bytes = 0
-    async function * counted (): AsyncGenerator<Uint8Array> { for await (const c of body) { bytes += c.length; yield c } }
+    // uploadStream copies chunks with Buffer#copy: a plain Uint8Array chunk throws (uncaught, in the SDK's stream handler)
+    async function * counted (): AsyncGenerator<Buffer> { for await (const c of body) { bytes += c.length; yield Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength) } }
     const blob = this.#container.getBlockBlobClient(this.#key(key))
     try {
       await blob.uploadStream(Readable.from(counted()), this.#partBytes, this.#queueSize, { abortSignal: options.signal })
