@@ -82,6 +82,13 @@ async function serve (kind: 's3' | 'azure', args: (port: number, dir: string) =>
     const { BlobServiceClient } = await import('@azure/storage-blob')
     const svc = BlobServiceClient.fromConnectionString(s.env[Object.keys(s.env)[0]])
     for (const c of containers) await svc.getContainerClient(c).createIfNotExists()
+    // Azurite saves its metadata on a timer and at a clean exit: restart it cleanly, so the containers
+    // survive a SIGKILL later in the test (blobs committed just before such a kill may still be lost)
+    const c = child!
+    const exited = once(c, 'exit')
+    c.kill('SIGTERM')
+    await exited
+    await start()
   }
   return server
 }
