@@ -24,3 +24,15 @@ export const PROGRESS_EVERY = 500
 export const SCOPE_NONE = 0
 export const SCOPE_HEADER = 1
 export const SCOPE_DAG = 2
+/** Default bytes per uploaded part (S3 multipart part, Azure block): S3's minimum part is 5 MiB. */
+export const DEFAULT_PART_BYTES = 8 << 20
+/** Default parts uploaded at once per object. */
+export const DEFAULT_UPLOAD_QUEUE = 2
+/** Attempts per request to a remote destination (the SDKs' retry, with backoff) before it counts as unavailable. */
+export const DESTINATION_MAX_ATTEMPTS = 3
+/** First retry delay of the Azure SDK's retry policy (it doubles). */
+export const DESTINATION_RETRY_DELAY_MS = 200
+/** CAR bytes produced before a chunk goes to the destinations: one write or part per chunk. */
+export const CAR_CHUNK_BYTES = 4 << 20
+/** Chunks queued per destination before the CAR writer waits for the slowest upload. */
+export const CAR_QUEUED_CHUNKS = 2

@@ -1,5 +1,3 @@
-import { mkdir, rename, rm } from 'node:fs/promises'
-import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { DAG_CBOR, cidOf } from '../codec/cid.ts'
@@ -16,46 +14,143 @@ import { startCar, type CarOut } from './car.ts'
 import { bytesMatchCid } from '../codec/cid.ts'
 import {
   CHAIN_CAR, CHAIN_PAGE_TYPE, CHAIN_ROOT_TYPE, INDEX_PAGE_ENTRIES, MANIFEST_TYPE, MANIFEST_VERSION, PINS_CAR, PINS_ROOT_TYPE,
-  PROGRESS_EVERY, SCOPE_DAG, SCOPE_HEADER, SCOPE_NONE, STATE_CAR, STATE_PAGE_TYPE, STATE_ROOT_TYPE
+  CAR_QUEUED_CHUNKS, MANIFEST_FILE, PROGRESS_EVERY, SCOPE_DAG, SCOPE_HEADER, SCOPE_NONE, STATE_CAR, STATE_PAGE_TYPE, STATE_ROOT_TYPE
 } from './constants.ts'
 import { BackupBaseMismatchError, BackupNotFoundError } from './errors.ts'
-import { chainOf, scanBackups, writeManifest } from './manifest.ts'
+import { chainOf, encodeManifest, keyOf, locationOf, scanBackups } from './manifest.ts'
+import { openDestination } from './destinations/index.ts'
+import { FanoutSink } from './sink.ts'
+import { createdDetail } from './audit.ts'
 import { mhKey, openView, type StoreView } from './read-store.ts'
 import { META_FINALIZED, META_HEAD } from '../storage/keys.ts'
 import { decodeFinalized, decodeHead } from '../chain/meta.ts'
 import { readPinsIndex } from './verify.ts'
-import type { BackedUpPin, BackupFile, BackupManifest, BackupProgress, BackupResult, CreateBackupOptions, MaintainedStore } from './types.ts'
+import type { BackedUpPin, BackupDestination, BackupFile, BackupInfo, BackupManifest, BackupProgress, BackupResult, BackupTarget, CreateBackupOptions, DestinationBackupResult, MaintainedStore } from './types.ts'
 
 /** Pin reasons a backup carries as pin records: chain pins come back from the chain index, state pins from the state roots, attestation payloads stay out (their keys never leave the node). */
 const BACKED_UP_REASONS: readonly PinReason[] = ['blob', 'user', 'remote']
 
+/** One destination of a create: what it holds, and the backup the new one builds on. */
+interface Member { index: number, dest: BackupDestination, list: BackupInfo[], prev?: BackupInfo }
+
 /**
- * Writes a backup of `store` into a new directory under `dir`: a full one
- * (the canonical chain with every block the store holds for it, every
- * pinned blob and user DAG, the state trie of every recorded root) or, with
- * `incremental`, only what came since the newest backup there, whose
- * manifest it links. Reads one LevelDB snapshot, so writes and GC may go on
- * meanwhile. Each block is hashed against its CID on the way out: a store
- * with a corrupt block refuses (run verify --repair).
+ * Writes a backup of `store` to a destination (a local directory path, a
+ * spec such as `{ url: 's3://bucket/prefix' }`, or an opened destination):
+ * a full one (the canonical chain with every block the store holds for it,
+ * every pinned blob and user DAG, the state trie of every recorded root)
+ * or, with `incremental`, only what came since the newest backup there,
+ * whose manifest it links. Reads one LevelDB snapshot, so writes and GC may
+ * go on meanwhile. Each block is hashed against its CID on the way out: a
+ * store with a corrupt block refuses (run verify --repair). The CARs are
+ * streamed to the destination as they are written (multipart for a
+ * bucket), the manifest last: until it is there, nothing is listed.
  */
-export async function createBackup (store: MaintainedStore, dir: string, options: CreateBackupOptions = {}): Promise<BackupResult> {
+export async function createBackup (store: MaintainedStore, to: BackupTarget, options: CreateBackupOptions = {}): Promise<BackupResult> {
+  const [r] = await createBackups(store, [to], options)
+  if (r.error != null) throw r.error
+  return r.result!
+}
+
+/**
+ * Writes a backup to each destination. Destinations whose newest backup is
+ * the same (the usual case: the same chain of backups everywhere, or none)
+ * get the same backup from one pass over the store, its CARs streamed to
+ * all of them at once; a destination that fails mid-way (down, refusing
+ * the credentials) drops out and the others go on. Each result holds the
+ * backup written or the typed error; nothing throws for one destination.
+ */
+export async function createBackups (store: MaintainedStore, to: BackupTarget[], options: CreateBackupOptions = {}): Promise<DestinationBackupResult[]> {
+  const results: DestinationBackupResult[] = to.map(t => ({ destination: typeof t === 'string' ? t : 'url' in t ? t.url : t.name }))
+  const members: Member[] = []
+  const opened: BackupDestination[] = []
+  try {
+    for (const [index, target] of to.entries()) {
+      try {
+        const dest = await openDestination(target)
+        if (dest !== target) opened.push(dest)
+        results[index].destination = dest.name
+        await dest.prepare?.()
+        const list = await scanBackups(dest, { signal: options.signal })
+        const prev = options.incremental === true || options.incremental === 'auto' ? list[list.length - 1] : undefined
+        if (options.incremental === true && prev == null) throw new BackupNotFoundError(`incremental backup: no backup in ${dest.name} to build on; take a full backup first`, { destination: dest.name })
+        if (prev != null) chainOf(list, prev)
+        members.push({ index, dest, list, prev })
+      } catch (err) {
+        results[index].error = err as Error
+      }
+    }
+    // one pass over the store per base: destinations holding the same newest backup get the same new one
+    const groups = new Map<string, Member[]>()
+    for (const m of members) {
+      const key = m.prev?.manifestCid.toString() ?? 'full'
+      groups.set(key, [...(groups.get(key) ?? []), m])
+    }
+    for (const group of groups.values()) {
+      for (const [m, r] of await writeGroup(store, group, options)) results[m.index] = { destination: m.dest.name, ...r }
+    }
+    return results
+  } finally {
+    for (const d of opened) await d.close().catch(() => {})
+  }
+}
+
+/** The CARs and the manifest of one backup, streamed to every live destination of a group; a destination that fails drops out. */
+class GroupOut {
+  readonly id: string
+  live: BackupDestination[]
+  readonly failed = new Map<BackupDestination, Error>()
+  readonly files: string[] = []
+  readonly #signal?: AbortSignal
+
+  constructor (dests: BackupDestination[], id: string, signal?: AbortSignal) {
+    this.live = dests
+    this.id = id
+    this.#signal = signal
+  }
+
+  #settle (sink: FanoutSink): void {
+    for (const [d, err] of sink.failures()) if (!this.failed.has(d)) this.failed.set(d, err)
+    this.live = this.live.filter(d => !this.failed.has(d))
+  }
+
+  /** A CAR going to every live destination as `<id>/<name>`. */
+  car (name: string): CarOut {
+    this.files.push(name)
+    const sink = new FanoutSink(this.live, keyOf(this.id, name), { max: CAR_QUEUED_CHUNKS, signal: this.#signal })
+    const car = startCar(sink)
+    const { finish, abort } = car
+    car.finish = async root => { try { return await finish(root) } finally { this.#settle(sink) } }
+    car.abort = async err => { try { await abort(err) } finally { this.#settle(sink) } }
+    return car
+  }
+
+  /** The manifest, last: written only where every CAR went. */
+  async manifest (bytes: Uint8Array): Promise<void> {
+    const sink = new FanoutSink(this.live, keyOf(this.id, MANIFEST_FILE), { max: CAR_QUEUED_CHUNKS, signal: this.#signal })
+    try {
+      await sink.push(bytes)
+      await sink.end()
+    } finally {
+      this.#settle(sink)
+    }
+  }
+
+  /** Removes what was written of this backup at a destination that failed (best effort: it may be down; what stays has no manifest and is never listed). */
+  async cleanup (dest: BackupDestination): Promise<void> {
+    await dest.delete([MANIFEST_FILE, ...this.files].map(f => keyOf(this.id, f))).catch(() => {})
+  }
+}
+
+async function writeGroup (store: MaintainedStore, group: Member[], options: CreateBackupOptions): Promise<Array<[Member, { result?: BackupResult, error?: Error }]>> {
   const started = performance.now()
   const { db, blocks } = store.maintenance()
-  await mkdir(dir, { recursive: true })
-  const list = await scanBackups(dir)
-  let prev: (typeof list)[number] | undefined
-  if (options.incremental === true) {
-    prev = list[list.length - 1]
-    if (prev == null) throw new BackupNotFoundError(`incremental backup: no backup in ${dir} to build on; take a full backup first`)
-    chainOf(list, prev)
-  }
+  const prev = group[0].prev
   const view = openView(db, blocks)
   const created = Date.now()
   const kind = prev == null ? 'full' : 'incremental'
   let id = `${new Date(created).toISOString().replace(/[-:.]/g, '')}-${kind}`
-  for (let n = 2; list.some(b => b.id === id); n++) id = `${id.replace(/~\d+$/, '')}~${n}`
-  const partial = join(dir, `${id}.partial`)
-  await mkdir(partial, { recursive: true })
+  for (let n = 2; group.some(m => m.list.some(b => b.id === id)); n++) id = `${id.replace(/~\d+$/, '')}~${n}`
+  const out = new GroupOut(group.map(m => m.dest), id, options.signal)
   try {
     const head = decodeHead(view.get(META_HEAD))
     const storeId = readStoreId(db)
@@ -74,13 +169,14 @@ export async function createBackup (store: MaintainedStore, dir: string, options
     const to = head?.height ?? -1
     const files: BackupFile[] = []
     const progress = options.onProgress
-    const chain = from <= to ? await writeChain(view, partial, from, to, progress, options.signal) : null
+    const car = (name: string): CarOut => out.car(name)
+    const chain = from <= to ? await writeChain(view, car, from, to, progress, options.signal) : null
     if (chain != null) files.push(chain.file)
     const stateFrom = prev == null ? 0 : (prev.manifest.stateHeight ?? -1) + 1
-    const state = await writeState(view, partial, stateFrom, prev?.manifest.stateRoot ?? null, progress, options.signal)
+    const state = await writeState(view, car, stateFrom, prev?.manifest.stateRoot ?? null, progress, options.signal)
     if (state != null) files.push(state.file)
-    const known = prev == null ? new Set<string>() : await pinnedRootsOf(dir, chainOf(list, prev))
-    const pins = await writePins(view, partial, known, progress, options.signal)
+    const known = prev == null ? new Set<string>() : await pinnedRootsOf(group, chainOf(group[0].list, prev))
+    const pins = await writePins(view, car, known, progress, options.signal)
     if (pins != null) files.push(pins)
     const manifest: BackupManifest = {
       type: MANIFEST_TYPE,
@@ -100,13 +196,25 @@ export async function createBackup (store: MaintainedStore, dir: string, options
       bytes: files.reduce((n, f) => n + f.bytes, 0),
       files
     }
-    const manifestCid = await writeManifest(partial, manifest)
-    await rename(partial, join(dir, id))
-    store.audit?.append('backup.created', { id, manifest: manifestCid.toString(), kind: manifest.kind, blocks: manifest.blocks, bytes: manifest.bytes, head: manifest.head?.height ?? null })
-    return { id, dir: join(dir, id), manifestCid, manifest, ms: performance.now() - started }
+    const { bytes, cid: manifestCid } = encodeManifest(manifest)
+    await out.manifest(bytes)
+    const ms = performance.now() - started
+    const results: Array<[Member, { result?: BackupResult, error?: Error }]> = []
+    for (const m of group) {
+      const error = out.failed.get(m.dest)
+      if (error != null) {
+        await out.cleanup(m.dest)
+        results.push([m, { error }])
+        continue
+      }
+      const result: BackupResult = { id, dir: locationOf(m.dest, id), destination: m.dest.name, manifestCid, manifest, ms }
+      store.audit?.append('backup.created', createdDetail(result))
+      results.push([m, { result }])
+    }
+    return results
   } catch (err) {
-    await rm(partial, { recursive: true, force: true })
-    throw err
+    for (const m of group) await out.cleanup(m.dest)
+    return group.map(m => [m, { error: out.failed.get(m.dest) ?? err as Error }])
   } finally {
     await view.close()
   }
@@ -163,7 +271,7 @@ async function * chainPages (view: StoreView, from: number, to: number, signal?:
  * before what they link to. A first pass over the height index computes the
  * pages (only their CIDs are kept), so the root can lead the file.
  */
-async function writeChain (view: StoreView, dir: string, from: number, to: number, progress?: BackupProgress, signal?: AbortSignal): Promise<{ file: BackupFile }> {
+async function writeChain (view: StoreView, open: (name: string) => CarOut, from: number, to: number, progress?: BackupProgress, signal?: AbortSignal): Promise<{ file: BackupFile }> {
   const pageCids: CID[] = []
   const scopes: Uint8Array[] = []
   let heights = 0
@@ -173,7 +281,7 @@ async function writeChain (view: StoreView, dir: string, from: number, to: numbe
     heights += page.length
     progress?.({ phase: 'chain index', done: heights, total: to - from + 1 })
   }
-  const car = startCar(join(dir, CHAIN_CAR))
+  const car = open(CHAIN_CAR)
   try {
     const root = await putIndex(car, { type: CHAIN_ROOT_TYPE, from, to, heights, pages: pageCids })
     let done = 0
@@ -195,7 +303,7 @@ async function writeChain (view: StoreView, dir: string, from: number, to: numbe
     const { sha256, bytes } = await car.finish(root)
     return { file: { name: CHAIN_CAR, kind: 'chain', root, sha256, bytes, blocks: car.blocks } }
   } catch (err) {
-    await car.abort()
+    await car.abort(err)
     throw err
   }
 }
@@ -228,7 +336,7 @@ function trieNodes (view: StoreView, root: CID, known: Set<string>, signal?: Abo
  * that no earlier root (in this backup or under the previous backup's
  * state root) already brought.
  */
-async function writeState (view: StoreView, dir: string, from: number, prevRoot: CID | null, progress?: BackupProgress, signal?: AbortSignal): Promise<{ file: BackupFile, roots: number, head: { height: number, root: CID } } | null> {
+async function writeState (view: StoreView, open: (name: string) => CarOut, from: number, prevRoot: CID | null, progress?: BackupProgress, signal?: AbortSignal): Promise<{ file: BackupFile, roots: number, head: { height: number, root: CID } } | null> {
   const pageCids: CID[] = []
   let roots = 0
   let head: { height: number, root: CID } | undefined
@@ -247,7 +355,7 @@ async function writeState (view: StoreView, dir: string, from: number, prevRoot:
       known.clear()
     }
   }
-  const car = startCar(join(dir, STATE_CAR))
+  const car = open(STATE_CAR)
   try {
     const root = await putIndex(car, { type: STATE_ROOT_TYPE, from, to: head.height, count: roots, head: [head.height, head.root], pages: pageCids })
     let nodes = 0
@@ -264,20 +372,28 @@ async function writeState (view: StoreView, dir: string, from: number, prevRoot:
     const { sha256, bytes } = await car.finish(root)
     return { file: { name: STATE_CAR, kind: 'state', root, sha256, bytes, blocks: car.blocks }, roots, head }
   } catch (err) {
-    await car.abort()
+    await car.abort(err)
     throw err
   }
 }
 
-/** Pin roots the earlier backups of a chain carry (read from their pins.car index blocks). */
-async function pinnedRootsOf (dir: string, chain: Array<{ id: string, dir: string, manifest: BackupManifest }>): Promise<Set<string>> {
-  const out = new Set<string>()
-  for (const b of chain) {
-    const f = b.manifest.files.find(x => x.kind === 'pins')
-    if (f == null) continue
-    for (const p of await readPinsIndex(join(b.dir, f.name), b.id)) out.add(mhKey(p.cid))
+/** Pin roots the earlier backups of a chain carry (read from their pins.car index blocks, at the first destination of the group that answers). */
+async function pinnedRootsOf (group: Member[], chain: BackupInfo[]): Promise<Set<string>> {
+  let lastErr: unknown
+  for (const { dest } of group) {
+    try {
+      const out = new Set<string>()
+      for (const b of chain) {
+        const f = b.manifest.files.find(x => x.kind === 'pins')
+        if (f == null) continue
+        for (const p of await readPinsIndex(dest, b.id, f.name)) out.add(mhKey(p.cid))
+      }
+      return out
+    } catch (err) {
+      lastErr = err
+    }
   }
-  return out
+  throw lastErr
 }
 
 /**
@@ -285,7 +401,7 @@ async function pinnedRootsOf (dir: string, chain: Array<{ id: string, dir: strin
  * then the DAG of each pin the previous backups do not carry yet, parents
  * first, whole-DAG pins before root-only ones.
  */
-async function writePins (view: StoreView, dir: string, carried: Set<string>, progress?: BackupProgress, signal?: AbortSignal): Promise<BackupFile | null> {
+async function writePins (view: StoreView, open: (name: string) => CarOut, carried: Set<string>, progress?: BackupProgress, signal?: AbortSignal): Promise<BackupFile | null> {
   const pins: BackedUpPin[] = []
   for await (const [key, value] of view.iterator(prefixRange(Uint8Array.of(PREFIX.PIN)))) {
     signal?.throwIfAborted()
@@ -299,7 +415,7 @@ async function writePins (view: StoreView, dir: string, carried: Set<string>, pr
   if (pins.length === 0) return null
   // whole-DAG pins first: a root-only pin's block inside one of them is then written (and walked) there
   const ordered = [...pins.filter(p => p.deep.length > 0), ...pins.filter(p => p.deep.length === 0)]
-  const car = startCar(join(dir, PINS_CAR))
+  const car = open(PINS_CAR)
   try {
     const root = await putIndex(car, { type: PINS_ROOT_TYPE, pins: ordered })
     const written = new Set<string>()
@@ -326,7 +442,7 @@ async function writePins (view: StoreView, dir: string, carried: Set<string>, pr
     const { sha256, bytes } = await car.finish(root)
     return { name: PINS_CAR, kind: 'pins', root, sha256, bytes, blocks: car.blocks }
   } catch (err) {
-    await car.abort()
+    await car.abort(err)
     throw err
   }
 }

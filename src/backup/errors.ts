@@ -7,6 +7,8 @@ export interface BackupErrorDetail {
   /** Position of the block in its CAR file (0 = first block after the header). */
   block?: number
   cid?: string
+  /** The destination (its URL, without credentials) the backup was read from or written to. */
+  destination?: string
 }
 
 /** Base of every backup refusal; the subclass names what is wrong, `detail` where. */
@@ -37,3 +39,60 @@ export class BackupBaseMismatchError extends BackupError {}
 export class RestoreTargetNotEmptyError extends BackupError {}
 /** A restore height outside what the backups hold, or other bad options. */
 export class InvalidBackupOptionsError extends BackupError {}
+
+/**
+ * A destination could not be used: the base of the destination errors. The
+ * message names the destination by its URL (`s3://bucket/prefix`), never a
+ * credential; `cause` is a summary of the SDK's error (name, code, status),
+ * not the SDK's error object, which carries request headers and URLs.
+ */
+export class BackupDestinationError extends BackupError {
+  /** Marks an I/O failure for the CAR reader (it passes errors with a `code` through as they are). */
+  readonly code: string = 'ERR_BACKUP_DESTINATION'
+  readonly destination: string
+  constructor (message: string, destination: string, detail: BackupErrorDetail = {}, options?: { cause?: unknown }) {
+    super(message, { ...detail, destination }, options)
+    this.destination = destination
+  }
+}
+/** A destination URL or its options are malformed (unknown scheme, no bucket name, an option of another kind of destination). */
+export class InvalidDestinationError extends BackupDestinationError {}
+/** The SDK a destination needs is not installed (they are optional peer dependencies); `packageName` says which. */
+export class DestinationPackageMissingError extends BackupDestinationError {
+  readonly packageName: string
+  constructor (packageName: string, destination: string, options?: { cause?: unknown }) {
+    super(`destination ${destination} needs the package ${packageName}, which is not installed: npm install ${packageName}`, destination, {}, options)
+    this.packageName = packageName
+  }
+}
+/** The destination refused the credentials (wrong or missing key, expired token, no permission). */
+export class DestinationAuthError extends BackupDestinationError {}
+/** The bucket or container does not exist. */
+export class DestinationNotFoundError extends BackupNotFoundError {
+  readonly code: string = 'ERR_BACKUP_DESTINATION'
+  readonly destination: string
+  constructor (message: string, destination: string, options?: { cause?: unknown }) {
+    super(message, { destination }, options)
+    this.destination = destination
+  }
+}
+/** The destination could not be reached or failed the request (connection refused or reset, timeout, a 5xx). */
+export class DestinationUnavailableError extends BackupDestinationError {}
+/** An object the destination was asked for does not exist (a CAR a manifest lists, a manifest). */
+export class DestinationObjectNotFoundError extends BackupDestinationError {}
+/** Every destination a restore could use failed; `attempts` names each and why. */
+export class RestoreFailedError extends BackupError {
+  readonly attempts: BackupAttempt[]
+  constructor (message: string, attempts: BackupAttempt[]) {
+    super(message)
+    this.attempts = attempts
+  }
+}
+
+/** One destination a restore (or a multi-destination verify) could not use: its name and the typed error. */
+export interface BackupAttempt {
+  destination: string
+  error: string
+  message: string
+  detail: BackupErrorDetail
+}

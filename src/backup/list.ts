@@ -1,7 +1,13 @@
+import { openDestination } from './destinations/index.ts'
 import { scanBackups } from './manifest.ts'
-import type { BackupInfo } from './types.ts'
+import type { BackupInfo, BackupTarget } from './types.ts'
 
-/** The backups in `dir` whose manifests read, oldest first (BackupNotFoundError when `dir` does not exist). */
-export async function listBackups (dir: string): Promise<BackupInfo[]> {
-  return await scanBackups(dir)
+/** The backups at a destination whose manifests read, oldest first (BackupNotFoundError when a local directory does not exist, DestinationNotFoundError when a bucket or container does not). */
+export async function listBackups (from: BackupTarget, options: { signal?: AbortSignal } = {}): Promise<BackupInfo[]> {
+  const dest = await openDestination(from)
+  try {
+    return await scanBackups(dest, options)
+  } finally {
+    if (dest !== from) await dest.close()
+  }
 }

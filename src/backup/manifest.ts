@@ -1,11 +1,10 @@
-import { readFile, readdir, stat, writeFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { DAG_CBOR, SHA2_256, cidOf } from '../codec/cid.ts'
 import { MANIFEST_FILE, MANIFEST_TYPE, MANIFEST_VERSION } from './constants.ts'
-import { BackupChainError, BackupManifestError, BackupNotFoundError } from './errors.ts'
-import type { BackupFile, BackupInfo, BackupManifest } from './types.ts'
+import { BackupChainError, BackupManifestError, BackupNotFoundError, DestinationObjectNotFoundError } from './errors.ts'
+import type { BackupDestination, BackupFile, BackupInfo, BackupManifest } from './types.ts'
 
 /** Encodes a manifest (dag-cbor; undefined fields dropped) and its CID. */
 export function encodeManifest (m: BackupManifest): { bytes: Uint8Array, cid: CID } {
@@ -13,28 +12,36 @@ export function encodeManifest (m: BackupManifest): { bytes: Uint8Array, cid: CI
   return { bytes, cid: cidOf(bytes, DAG_CBOR) }
 }
 
-/** Writes a manifest into a backup's directory (written aside, then renamed: never half a manifest). */
-export async function writeManifest (dir: string, m: BackupManifest): Promise<CID> {
-  const { bytes, cid } = encodeManifest(m)
-  await writeFile(join(dir, MANIFEST_FILE + '.partial'), bytes)
-  await rename(join(dir, MANIFEST_FILE + '.partial'), join(dir, MANIFEST_FILE))
-  return cid
+/** Where a backup is, as messages and `BackupInfo.dir` name it: the local directory, or `<destination URL>/<id>`. */
+export function locationOf (dest: BackupDestination, id: string): string {
+  return dest.kind === 'dir' ? join(dest.name, id) : `${dest.name}/${id}`
+}
+
+/** The key of a backup's file at its destination. */
+export function keyOf (id: string, file: string): string {
+  return `${id}/${file}`
+}
+
+/** Reads a whole (small) object: a manifest. */
+export async function readObject (dest: BackupDestination, key: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = []
+  for await (const c of dest.read(key, options)) chunks.push(c)
+  return Buffer.concat(chunks)
 }
 
 const FILE_NAME = /^[a-z]+\.car$/
 
 /** Reads and checks one backup's manifest; BackupManifestError naming what is wrong. */
-export async function readManifest (root: string, id: string): Promise<BackupInfo> {
-  const dir = join(root, id)
+export async function readManifest (dest: BackupDestination, id: string): Promise<BackupInfo> {
   let bytes: Uint8Array
   try {
-    bytes = await readFile(join(dir, MANIFEST_FILE))
+    bytes = await readObject(dest, keyOf(id, MANIFEST_FILE))
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BackupManifestError(`backup ${id}: ${MANIFEST_FILE} is missing`, { backup: id, file: MANIFEST_FILE }, { cause: err })
+    if (err instanceof DestinationObjectNotFoundError) throw new BackupManifestError(`backup ${id}: ${MANIFEST_FILE} is missing`, { backup: id, file: MANIFEST_FILE, destination: dest.name }, { cause: err })
     throw err
   }
   const manifestCid = cidOf(bytes, DAG_CBOR)
-  return { id, dir, manifestCid, manifest: decodeManifest(bytes, id) }
+  return { id, dir: locationOf(dest, id), destination: dest.name, manifestCid, manifest: decodeManifest(bytes, id) }
 }
 
 function fail (id: string, what: string, cause?: unknown): never {
@@ -101,31 +108,25 @@ export function decodeManifest (bytes: Uint8Array, id: string): BackupManifest {
   }
 }
 
-/** Every backup directory under `root` (a directory holding a manifest, or a partial one), by name. */
-async function backupDirs (root: string): Promise<string[]> {
-  let entries
-  try {
-    entries = await readdir(root, { withFileTypes: true })
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BackupNotFoundError(`no backup directory ${root}`, {}, { cause: err })
-    throw err
-  }
+/** Ids of the backups at a destination: those whose manifest exists (it is written last, so a backup being written, or cut short, has none). */
+export async function backupIds (dest: BackupDestination, options: { signal?: AbortSignal } = {}): Promise<string[]> {
   const out: string[] = []
-  for (const e of entries) {
-    if (!e.isDirectory() || e.name.endsWith('.partial')) continue
-    if (await stat(join(root, e.name, MANIFEST_FILE)).then(() => true, () => false)) out.push(e.name)
+  for await (const o of dest.list('', options)) {
+    const [id, file, ...rest] = o.key.split('/')
+    // <id>.partial: a directory an older version wrote into before renaming it
+    if (file === MANIFEST_FILE && rest.length === 0 && !id.endsWith('.partial')) out.push(id)
   }
   return out.sort()
 }
 
-/** Backups in a directory, oldest first; with `strict` a manifest that does not read throws, otherwise it is left out. */
-export async function scanBackups (root: string, options: { strict?: boolean } = {}): Promise<BackupInfo[]> {
+/** Backups at a destination, oldest first; with `strict` a manifest that does not read throws, otherwise it is left out. */
+export async function scanBackups (dest: BackupDestination, options: { strict?: boolean, signal?: AbortSignal } = {}): Promise<BackupInfo[]> {
   const out: BackupInfo[] = []
-  for (const id of await backupDirs(root)) {
+  for (const id of await backupIds(dest, options)) {
     try {
-      out.push(await readManifest(root, id))
+      out.push(await readManifest(dest, id))
     } catch (err) {
-      if (options.strict === true) throw err
+      if (options.strict === true || !(err instanceof BackupManifestError)) throw err
     }
   }
   return out.sort((a, b) => a.manifest.created - b.manifest.created || (a.id < b.id ? -1 : 1))
@@ -134,7 +135,7 @@ export async function scanBackups (root: string, options: { strict?: boolean } =
 /** Finds a backup by directory name or manifest CID. */
 export function findBackup (list: BackupInfo[], id: string, root: string): BackupInfo {
   const hit = list.find(b => b.id === id || b.manifestCid.toString() === id)
-  if (hit == null) throw new BackupNotFoundError(`no backup ${id} in ${root}`, { backup: id })
+  if (hit == null) throw new BackupNotFoundError(`no backup ${id} in ${root}`, { backup: id, destination: root })
   return hit
 }
 
@@ -152,7 +153,7 @@ export function chainOf (list: BackupInfo[], last: BackupInfo): BackupInfo[] {
   while (cur.manifest.previous != null) {
     const prevCid = cur.manifest.previous.toString()
     const prev = byCid.get(prevCid)
-    if (prev == null) throw new BackupChainError(`backup ${cur.id}: its previous manifest ${prevCid} is not in the directory (deleted, or its manifest was altered)`, { backup: cur.id, file: MANIFEST_FILE, cid: prevCid })
+    if (prev == null) throw new BackupChainError(`backup ${cur.id}: its previous manifest ${prevCid} is not at the destination (deleted, or its manifest was altered)`, { backup: cur.id, file: MANIFEST_FILE, cid: prevCid })
     if (seen.has(prevCid)) throw new BackupChainError(`backup ${cur.id}: the manifest chain loops at ${prevCid}`, { backup: cur.id })
     seen.add(prevCid)
     const expectFrom = prev.manifest.to == null ? 0 : prev.manifest.to + 1

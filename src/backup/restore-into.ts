@@ -1,4 +1,3 @@
-import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { bytesMatchCid } from '../codec/cid.ts'
@@ -18,7 +17,9 @@ import { readCar, type CarBlock } from './car.ts'
 import { PROGRESS_EVERY, RESTORE_BATCH_BLOCKS, SCOPE_DAG, SCOPE_HEADER } from './constants.ts'
 import { BackupCorruptError, RestoreTargetNotEmptyError } from './errors.ts'
 import { mhKey } from './read-store.ts'
-import type { BackedUpPin, BackupFile, BackupInfo, RestoreBackupOptions, RestoreResult } from './types.ts'
+import type { BackedUpPin, BackupDestination, BackupFile, BackupInfo, RestoreBackupOptions, RestoreResult } from './types.ts'
+import { keyOf } from './manifest.ts'
+import { withDestination } from './verify-file.ts'
 
 type Blocks = AsyncGenerator<CarBlock>
 /** A chain index entry of a backup: height, header CID, what the backup held of it. */
@@ -56,15 +57,20 @@ export class RestoreRun {
     this.#batch = startBatch(db, blocks)
   }
 
-  async run (chain: BackupInfo[]): Promise<RestoreResult> {
+  async run (dest: BackupDestination, chain: BackupInfo[]): Promise<Omit<RestoreResult, 'destination' | 'skipped'>> {
     await this.#refuseNonEmpty()
     this.#total = chain.reduce((n, b) => n + b.manifest.blocks, 0)
     for (const b of chain) {
       for (const f of b.manifest.files) {
-        const car = await readCar(join(b.dir, f.name), b.id)
-        if (f.kind === 'chain') await this.#chainFile(car.blocks(), b, f)
-        else if (f.kind === 'state') await this.#stateFile(car.blocks(), b, f)
-        else await this.#pinsFile(car.blocks(), b, f)
+        // read again from the destination: every block is checked against its CID once more on the way in
+        try {
+          const car = await readCar(dest.read(keyOf(b.id, f.name), { signal: this.#options.signal }), b.id, f.name)
+          if (f.kind === 'chain') await this.#chainFile(car.blocks(), b, f)
+          else if (f.kind === 'state') await this.#stateFile(car.blocks(), b, f)
+          else await this.#pinsFile(car.blocks(), b, f)
+        } catch (err) {
+          throw withDestination(err, dest)
+        }
       }
       // the pins of the newest backup that has them are the ones restored
       if (b.manifest.files.every(f => f.kind !== 'pins')) this.#pins = []

@@ -1,5 +1,3 @@
-import { stat } from 'node:fs/promises'
-import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { equals } from 'uint8arrays/equals'
@@ -9,9 +7,10 @@ import { linksOf } from '../codec/links.ts'
 import type { PinReason } from '../pinning/records.ts'
 import { readCar } from './car.ts'
 import { CHAIN_PAGE_TYPE, CHAIN_ROOT_TYPE, PINS_ROOT_TYPE, PROGRESS_EVERY, SCOPE_DAG, SCOPE_HEADER, STATE_PAGE_TYPE, STATE_ROOT_TYPE } from './constants.ts'
-import { BackupCorruptError, BackupIncompleteError, BackupManifestError, BackupOrderError, BackupTruncatedError, type BackupErrorDetail } from './errors.ts'
+import { BackupCorruptError, BackupIncompleteError, BackupManifestError, BackupOrderError, BackupTruncatedError, DestinationObjectNotFoundError, type BackupErrorDetail } from './errors.ts'
+import { keyOf } from './manifest.ts'
 import { mhKey } from './read-store.ts'
-import type { BackedUpPin, BackupFile, BackupInfo, BackupProgress } from './types.ts'
+import type { BackedUpPin, BackupDestination, BackupFile, BackupInfo, BackupProgress } from './types.ts'
 
 /** What a verification keeps across the backups of one chain: blocks earlier backups carry (state nodes, pinned DAGs). */
 export interface ChainVerifyState {
@@ -68,24 +67,40 @@ export function decodePins (bytes: Uint8Array, where: BackupErrorDetail, what: s
  * file, or for state nodes and pinned DAGs in an earlier backup of the
  * chain); the block count and the file's sha256 match the manifest.
  */
-export async function verifyFile (b: BackupInfo, f: BackupFile, ctx: ChainVerifyState, base: CID | null): Promise<{ blocks: number, bytes: number }> {
-  const path = join(b.dir, f.name)
-  const at = (extra: BackupErrorDetail = {}): BackupErrorDetail => ({ backup: b.id, file: f.name, ...extra })
-  const size = await stat(path).then(s => s.size, () => undefined)
-  if (size == null) throw new BackupIncompleteError(`backup ${b.id}: ${f.name}, listed in the manifest, is missing`, at())
-  const car = await readCar(path, b.id, f.name)
+export async function verifyFile (dest: BackupDestination, b: BackupInfo, f: BackupFile, ctx: ChainVerifyState, base: CID | null): Promise<{ blocks: number, bytes: number }> {
+  const at = (extra: BackupErrorDetail = {}): BackupErrorDetail => ({ backup: b.id, file: f.name, destination: dest.name, ...extra })
+  const missing = (err: unknown): BackupIncompleteError => new BackupIncompleteError(`backup ${b.id}: ${f.name}, listed in the manifest, is missing`, at(), { cause: err })
+  let car
+  try {
+    car = await readCar(dest.read(keyOf(b.id, f.name), { signal: ctx.signal }), b.id, f.name)
+  } catch (err) {
+    if (err instanceof DestinationObjectNotFoundError) throw missing(err)
+    throw withDestination(err, dest)
+  }
   if (car.roots.length !== 1 || !car.roots[0].equals(f.root)) throw new BackupManifestError(`backup ${b.id}: ${f.name} names root(s) ${car.roots.map(String).join(', ')}, the manifest ${f.root.toString()}`, at())
   const check = new CarCheck(b, f, ctx, base)
-  for await (const { cid, bytes: block, index } of car.blocks()) {
-    ctx.signal?.throwIfAborted()
-    check.block({ cid, block, name: `backup ${b.id}: ${f.name} block ${index} (${cid.toString()})`, where: at({ block: index, cid: cid.toString() }) })
+  try {
+    for await (const { cid, bytes: block, index } of car.blocks()) {
+      ctx.signal?.throwIfAborted()
+      check.block({ cid, block, name: `backup ${b.id}: ${f.name} block ${index} (${cid.toString()})`, where: at({ block: index, cid: cid.toString() }) })
+    }
+  } catch (err) {
+    throw withDestination(err, dest)
   }
   check.finish(at)
   const sha = car.sha256()
+  const size = car.bytes()
   if (!equals(sha, f.sha256) || size !== f.bytes) {
     throw new BackupCorruptError(`backup ${b.id}: ${f.name}: every block checks out but the file's sha256 (or size, ${size} vs ${f.bytes}) differs from the manifest's: the file was altered`, at())
   }
   return { blocks: check.count, bytes: check.bytes }
+}
+
+/** A backup error raised while reading from `dest` names it (the CAR reader's errors do not know where the bytes came from). */
+export function withDestination (err: unknown, dest: BackupDestination): unknown {
+  const e = err as { detail?: BackupErrorDetail }
+  if (e != null && typeof e === 'object' && e.detail != null && typeof e.detail === 'object' && e.detail.destination == null) e.detail.destination = dest.name
+  return err
 }
 
 /** The state of one CAR's check: what is expected next and under which parent, and the chain's continuity. */

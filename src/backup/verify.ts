@@ -1,28 +1,34 @@
-import { stat } from 'node:fs/promises'
-import { join } from 'node:path'
 import { readCar } from './car.ts'
-import { decodePins, verifyFile, type ChainVerifyState } from './verify-file.ts'
+import { decodePins, verifyFile, withDestination, type ChainVerifyState } from './verify-file.ts'
 import { bytesMatchCid } from '../codec/cid.ts'
-import { MANIFEST_FILE } from './constants.ts'
+import { openDestination } from './destinations/index.ts'
 import { BackupCorruptError, BackupManifestError, BackupTruncatedError } from './errors.ts'
-import { chainOf, findBackup, readManifest, scanBackups } from './manifest.ts'
-import type { BackedUpPin, BackupInfo, VerifyBackupOptions, VerifyBackupResult } from './types.ts'
+import { backupIds, chainOf, findBackup, keyOf, readManifest, scanBackups } from './manifest.ts'
+import type { BackedUpPin, BackupDestination, BackupInfo, BackupTarget, VerifyBackupOptions, VerifyBackupResult } from './types.ts'
 
 export { verifyFile, type ChainVerifyState } from './verify-file.ts'
 
 /** The pin list of a pins.car (its first block, the root), checked against its CID. */
-export async function readPinsIndex (path: string, backup: string): Promise<BackedUpPin[]> {
-  const car = await readCar(path, backup)
-  for await (const { cid, bytes, index } of car.blocks()) {
-    const where = { backup, file: path, block: index, cid: cid.toString() }
-    if (!cid.equals(car.roots[0]) || !bytesMatchCid(cid, bytes)) throw new BackupCorruptError(`backup ${backup}: ${path} does not start with its checked pins index`, where)
-    return decodePins(bytes, where, `backup ${backup}: ${path}`)
+export async function readPinsIndex (dest: BackupDestination, backup: string, file: string): Promise<BackedUpPin[]> {
+  const controller = new AbortController()
+  try {
+    const car = await readCar(dest.read(keyOf(backup, file), { signal: controller.signal }), backup, file)
+    for await (const { cid, bytes, index } of car.blocks()) {
+      const where = { backup, file, block: index, cid: cid.toString(), destination: dest.name }
+      if (!cid.equals(car.roots[0]) || !bytesMatchCid(cid, bytes)) throw new BackupCorruptError(`backup ${backup}: ${file} does not start with its checked pins index`, where)
+      return decodePins(bytes, where, `backup ${backup}: ${file}`)
+    }
+  } catch (err) {
+    throw withDestination(err, dest)
+  } finally {
+    // only the first block is needed: stop the download
+    controller.abort()
   }
-  throw new BackupTruncatedError(`backup ${backup}: ${path} holds no blocks`, { backup, file: path })
+  throw new BackupTruncatedError(`backup ${backup}: ${file} holds no blocks`, { backup, file, destination: dest.name })
 }
 
 /** Verifies a chain of backups (full first) in order; returns per-backup counts. */
-export async function verifyChain (chain: BackupInfo[], options: VerifyBackupOptions = {}): Promise<VerifyBackupResult> {
+export async function verifyChain (dest: BackupDestination, chain: BackupInfo[], options: VerifyBackupOptions = {}): Promise<VerifyBackupResult> {
   const started = performance.now()
   const ctx: ChainVerifyState = { known: new Set(), done: 0, bytes: 0, total: chain.reduce((n, b) => n + b.manifest.blocks, 0), onProgress: options.onProgress, signal: options.signal }
   const out: VerifyBackupResult['backups'] = []
@@ -38,7 +44,7 @@ export async function verifyChain (chain: BackupInfo[], options: VerifyBackupOpt
     for (const kind of ['chain', 'state', 'pins'] as const) {
       const f = b.manifest.files.find(x => x.kind === kind)
       if (f == null) continue
-      const r = await verifyFile(b, f, ctx, base)
+      const r = await verifyFile(dest, b, f, ctx, base)
       blocks += r.blocks
       bytes += r.bytes
     }
@@ -53,33 +59,40 @@ export async function verifyChain (chain: BackupInfo[], options: VerifyBackupOpt
 }
 
 /**
- * Verifies the backup `id` (directory name or manifest CID) and every
- * backup its manifest chain goes back through, or without `id` every
- * backup in `dir`. Throws the first problem as a typed BackupError naming
- * the backup, file, block and what is wrong.
+ * Verifies the backup `id` (its name or manifest CID) and every backup its
+ * manifest chain goes back through, or without `id` every backup at the
+ * destination (a local directory path, a spec, or an opened destination).
+ * Every byte is read back from the destination (streamed) and re-hashed.
+ * Throws the first problem as a typed BackupError naming the destination,
+ * backup, file, block and what is wrong.
  */
-export async function verifyBackup (dir: string, id?: string, options: VerifyBackupOptions = {}): Promise<VerifyBackupResult> {
-  const all = await scanBackups(dir)
-  if (id == null) {
-    // a manifest that does not read is itself a finding
-    await scanBackups(dir, { strict: true })
-    const linked = new Set(all.map(b => b.manifest.previous?.toString()).filter(Boolean))
-    const tips = all.filter(b => !linked.has(b.manifestCid.toString()))
-    const result: VerifyBackupResult = { backups: [], blocks: 0, bytes: 0, ms: 0 }
-    for (const tip of tips) {
-      const r = await verifyChain(chainOf(all, tip), options)
-      for (const x of r.backups) if (!result.backups.some(y => y.id === x.id)) result.backups.push(x)
-      result.blocks += r.blocks
-      result.bytes += r.bytes
-      result.ms += r.ms
+export async function verifyBackup (from: BackupTarget, id?: string, options: VerifyBackupOptions = {}): Promise<VerifyBackupResult> {
+  const dest = await openDestination(from)
+  try {
+    const all = await scanBackups(dest, { signal: options.signal })
+    if (id == null) {
+      // a manifest that does not read is itself a finding
+      await scanBackups(dest, { strict: true, signal: options.signal })
+      const linked = new Set(all.map(b => b.manifest.previous?.toString()).filter(Boolean))
+      const tips = all.filter(b => !linked.has(b.manifestCid.toString()))
+      const result: VerifyBackupResult = { backups: [], blocks: 0, bytes: 0, ms: 0 }
+      for (const tip of tips) {
+        const r = await verifyChain(dest, chainOf(all, tip), options)
+        for (const x of r.backups) if (!result.backups.some(y => y.id === x.id)) result.backups.push(x)
+        result.blocks += r.blocks
+        result.bytes += r.bytes
+        result.ms += r.ms
+      }
+      return result
     }
-    return result
+    return await verifyChain(dest, chainOf(all, await resolveBackup(dest, all, id)), options)
+  } finally {
+    if (dest !== from) await dest.close()
   }
-  return await verifyChain(chainOf(all, await resolveBackup(dir, all, id)), options)
 }
 
-/** A backup by directory name (its manifest read, so a broken one throws its own error) or by manifest CID. */
-export async function resolveBackup (dir: string, list: BackupInfo[], id: string): Promise<BackupInfo> {
-  if (/^[A-Za-z0-9._~-]+$/.test(id) && await stat(join(dir, id, MANIFEST_FILE)).then(() => true, () => false)) return await readManifest(dir, id)
-  return findBackup(list, id, dir)
+/** A backup by name (its manifest read, so a broken one throws its own error) or by manifest CID. */
+export async function resolveBackup (dest: BackupDestination, list: BackupInfo[], id: string): Promise<BackupInfo> {
+  if (/^[A-Za-z0-9._~-]+$/.test(id) && (await backupIds(dest)).includes(id)) return await readManifest(dest, id)
+  return findBackup(list, id, dest.name)
 }

@@ -1,10 +1,11 @@
 import type { Command } from 'commander'
-import { createBackup, listBackups, restoreBackup, verifyBackup, BackupError, type BackupProgress } from '../backup/index.ts'
+import { createBackups, listBackups, pruneBackups, restoreBackup, verifyBackup, BackupError, BackupScheduler, InvalidBackupOptionsError, type BackupProgress, type BackupResult, type DestinationSpec } from '../backup/index.ts'
 import type { ChainStoreConfig } from '../config/index.ts'
 import { salvageBlocks, setAsideTables, verifyStore, type IntegrityProgress, type IntegritySummary, type TableSalvage } from '../integrity/index.ts'
 import { DamagedTablesError } from '../storage/errors.ts'
 import type { DamagedTable } from '../storage/tables.ts'
 import type { ChainStore } from '../node/chainstore.ts'
+import { createLogger } from '../logger.ts'
 import { formatBytes, formatCount } from './format.ts'
 import { startProgress, type Progress } from './progress.ts'
 
@@ -87,64 +88,149 @@ function summaryText (s: IntegritySummary): string {
   ].join('\n')
 }
 
-/** Adds `backup create|list|verify|restore` and `verify [--repair]` to the chainstore command. */
+/** Repeated options (`--to a --to b`) collect into a list. */
+function collect (value: string, list: string[]): string[] { return [...list, value] }
+
+/**
+ * The destinations a backup command works on: each `--to`/`--from` (and the
+ * positional directory), by config name (backup.destinations, with its
+ * endpoint and credential settings), by a URL config names, or as a URL or
+ * path; none given: every destination in config.
+ */
+async function destinationsOf (ctx: MaintenanceCliContext, given: Array<string | undefined>): Promise<DestinationSpec[]> {
+  const configured = (await ctx.config()).backup.destinations
+  const named = given.filter((x): x is string => x != null && x !== '')
+  if (named.length === 0) {
+    if (configured.length === 0) throw new InvalidBackupOptionsError('no destination: give a directory or --to/--from <dir|s3://bucket/prefix|azure://container/prefix|config name>, or list destinations in config backup.destinations')
+    return configured
+  }
+  return named.map(x => configured.find(d => d.name === x || d.url === x) ?? { url: x })
+}
+
+function createdText (r: BackupResult): string {
+  const m = r.manifest
+  return [
+    `${m.kind} backup ${r.id} at ${r.destination}`,
+    `  manifest  ${r.manifestCid.toString()}${m.previous != null ? ` (follows ${m.previous.toString()})` : ''}`,
+    `  heights   ${m.from == null ? 'none new' : `${m.from}..${m.to}`}; head ${m.head?.height ?? '-'}; finalized ${m.finalized}`,
+    `  state     ${m.stateRoot != null ? `${m.stateRoot.toString()} at ${m.stateHeight} (${m.stateRoots} roots in this backup)` : 'none'}`,
+    `  files     ${m.files.map(f => `${f.name} ${formatBytes(f.bytes)} (${formatCount(f.blocks)} blocks)`).join(', ') || 'none'}`,
+    `  took      ${Math.round(r.ms)} ms, ${formatBytes(m.bytes / Math.max(0.001, r.ms / 1000))}/s`
+  ].join('\n')
+}
+
+/** A failed destination of a multi-destination command, as JSON. */
+function failure (destination: string, err: unknown): Record<string, unknown> {
+  const e = err as BackupError
+  return { destination, ok: false, error: e?.name ?? 'Error', message: e?.message ?? String(err), ...(e?.detail != null ? { detail: e.detail } : {}) }
+}
+
+/** Adds `backup create|list|verify|restore|prune|run` and `verify [--repair]` to the chainstore command. */
 export function registerMaintenanceCommands (program: Command, ctx: MaintenanceCliContext): void {
-  const backup = program.command('backup').description('backups to a local directory: CARv1 files + a content-addressed manifest; full or incremental, verify, point-in-time restore')
+  const backup = program.command('backup').description('backups to local directories, S3-compatible buckets and Azure Blob containers: CARv1 files + a content-addressed manifest; full or incremental, verify, point-in-time restore with failover')
+  const DEST_HELP = '<dir>, file:///dir, s3://bucket/prefix, azure://container/prefix, or a name in config backup.destinations (repeatable; default: every configured destination)'
 
-  backup.command('create <dir>')
-    .description('write a backup of the store into a new directory under <dir>')
-    .option('--incremental', 'only what came since the newest backup in <dir> (its manifest is linked)')
-    .addHelpText('after', '\nExamples:\n  $ chainstore backup create /backups/node1\n  $ chainstore backup create /backups/node1 --incremental --json')
-    .action(async (dir: string, opts: { incremental?: boolean }) => {
+  backup.command('create [dir]')
+    .description('write a backup of the store to each destination (a new directory under <dir>, or a new prefix in the bucket)')
+    .option('--to <destination>', DEST_HELP, collect, [])
+    .option('--incremental', 'only what came since the newest backup at the destination (its manifest is linked)')
+    .addHelpText('after', '\nExamples:\n  $ chainstore backup create /backups/node1\n  $ chainstore backup create --to s3://my-bucket/node1 --to azure://backups/node1 --incremental --json')
+    .action(async (dir: string | undefined, opts: { to: string[], incremental?: boolean }) => {
+      const specs = await destinationsOf(ctx, [dir, ...opts.to])
       const p = phased('items')
-      const r = await ctx.withStore(async s => await createBackup(s, dir, { incremental: opts.incremental === true, onProgress: p.onProgress })).finally(p.stop)
-      const m = r.manifest
-      ctx.print([
-        `${m.kind} backup ${r.id}`,
-        `  manifest  ${r.manifestCid.toString()}${m.previous != null ? ` (follows ${m.previous.toString()})` : ''}`,
-        `  heights   ${m.from == null ? 'none new' : `${m.from}..${m.to}`}; head ${m.head?.height ?? '-'}; finalized ${m.finalized}`,
-        `  state     ${m.stateRoot != null ? `${m.stateRoot.toString()} at ${m.stateHeight} (${m.stateRoots} roots in this backup)` : 'none'}`,
-        `  files     ${m.files.map(f => `${f.name} ${formatBytes(f.bytes)} (${formatCount(f.blocks)} blocks)`).join(', ') || 'none'}`,
-        `  took      ${Math.round(r.ms)} ms, ${formatBytes(m.bytes / Math.max(0.001, r.ms / 1000))}/s`
-      ].join('\n'), r)
-    })
-
-  backup.command('list <dir>')
-    .description('the backups in <dir>, oldest first')
-    .action(async (dir: string) => {
-      const list = await listBackups(dir)
-      ctx.print(list.length === 0
-        ? 'no backups'
-        : list.map(b => `${b.id}  ${b.manifest.kind.padEnd(11)}  ${b.manifest.from == null ? '-' : `${b.manifest.from}..${b.manifest.to}`}  ${formatCount(b.manifest.blocks)} blocks  ${formatBytes(b.manifest.bytes)}  ${b.manifestCid.toString()}`).join('\n'), list)
-    })
-
-  backup.command('verify <dir> [id]')
-    .description('re-hash every block of every CAR, check each DAG and the manifest chain (of backup [id], or of all)')
-    .addHelpText('after', '\nExit code 1 when a backup is refused (the error names the backup, file, block and what is wrong).\nExample:\n  $ chainstore backup verify /backups/node1')
-    .action(async (dir: string, id?: string) => {
-      const p = phased('blocks')
-      try {
-        const r = await verifyBackup(dir, id, { onProgress: p.onProgress }).finally(p.stop)
-        ctx.print(`ok: ${r.backups.length} backup(s), ${formatCount(r.blocks)} blocks, ${formatBytes(r.bytes)} verified in ${Math.round(r.ms)} ms`, { ok: true, ...r })
-      } catch (err) {
-        if (!refusal(ctx, err)) throw err
+      const results = await ctx.withStore(async s => await createBackups(s, specs, { incremental: opts.incremental === true, onProgress: p.onProgress })).finally(p.stop)
+      if (results.length === 1) {
+        if (results[0].error != null) throw results[0].error
+        ctx.print(createdText(results[0].result!), results[0].result)
+        return
       }
+      ctx.print(results.map(r => r.result != null ? createdText(r.result) : `REFUSED at ${r.destination}: ${r.error!.name}: ${r.error!.message}`).join('\n'),
+        { ok: results.every(r => r.result != null), results: results.map(r => r.result != null ? { ok: true, ...r.result } : failure(r.destination, r.error)) })
+      if (results.some(r => r.error != null)) process.exitCode = MAINTENANCE_EXIT.PROBLEMS
     })
 
-  backup.command('restore <dir>')
-    .description('restore the backups (full, then each incremental) into an empty data dir (the global -d / config dataDir, or --target)')
+  backup.command('list [dir]')
+    .description('the backups at each destination, oldest first')
+    .option('--from <destination>', DEST_HELP, collect, [])
+    .action(async (dir: string | undefined, opts: { from: string[] }) => {
+      const specs = await destinationsOf(ctx, [dir, ...opts.from])
+      const line = (b: Awaited<ReturnType<typeof listBackups>>[number]): string => `${b.id}  ${b.manifest.kind.padEnd(11)}  ${b.manifest.from == null ? '-' : `${b.manifest.from}..${b.manifest.to}`}  ${formatCount(b.manifest.blocks)} blocks  ${formatBytes(b.manifest.bytes)}  ${b.manifestCid.toString()}`
+      if (specs.length === 1) {
+        const list = await listBackups(specs[0])
+        ctx.print(list.length === 0 ? 'no backups' : list.map(line).join('\n'), list)
+        return
+      }
+      const out: Array<Record<string, unknown>> = []
+      const text: string[] = []
+      for (const spec of specs) {
+        try {
+          const list = await listBackups(spec)
+          out.push({ destination: list[0]?.destination ?? spec.url, ok: true, backups: list })
+          text.push(`${spec.name ?? spec.url}:`, ...(list.length === 0 ? ['  no backups'] : list.map(b => '  ' + line(b))))
+        } catch (err) {
+          if (!(err instanceof BackupError)) throw err
+          out.push(failure(spec.url, err))
+          text.push(`${spec.name ?? spec.url}: ${err.name}: ${err.message}`)
+          process.exitCode = MAINTENANCE_EXIT.PROBLEMS
+        }
+      }
+      ctx.print(text.join('\n'), out)
+    })
+
+  backup.command('verify [dir] [id]')
+    .description('re-hash every block of every CAR (read back from the destination), check each DAG and the manifest chain (of backup [id], or of all)')
+    .option('--from <destination>', DEST_HELP, collect, [])
+    .addHelpText('after', '\nExit code 1 when a backup is refused (the error names the destination, backup, file, block and what is wrong).\nExamples:\n  $ chainstore backup verify /backups/node1\n  $ chainstore backup verify --from s3://my-bucket/node1 --from azure://backups/node1')
+    .action(async (dir: string | undefined, id: string | undefined, opts: { from: string[] }) => {
+      // with --from, a lone positional is the backup id
+      if (opts.from.length > 0 && dir != null && id == null) { id = dir; dir = undefined }
+      const specs = await destinationsOf(ctx, [dir, ...opts.from])
+      const p = phased('blocks')
+      if (specs.length === 1) {
+        try {
+          const r = await verifyBackup(specs[0], id, { onProgress: p.onProgress }).finally(p.stop)
+          ctx.print(`ok: ${r.backups.length} backup(s), ${formatCount(r.blocks)} blocks, ${formatBytes(r.bytes)} verified in ${Math.round(r.ms)} ms`, { ok: true, ...r })
+        } catch (err) {
+          if (!refusal(ctx, err)) throw err
+        }
+        return
+      }
+      const out: Array<Record<string, unknown>> = []
+      const text: string[] = []
+      try {
+        for (const spec of specs) {
+          try {
+            const r = await verifyBackup(spec, id, { onProgress: p.onProgress })
+            out.push({ destination: spec.url, ok: true, ...r })
+            text.push(`ok: ${spec.name ?? spec.url}: ${r.backups.length} backup(s), ${formatCount(r.blocks)} blocks, ${formatBytes(r.bytes)} in ${Math.round(r.ms)} ms`)
+          } catch (err) {
+            if (!(err instanceof BackupError)) throw err
+            out.push(failure(spec.url, err))
+            text.push(`REFUSED: ${spec.name ?? spec.url}: ${err.name}: ${err.message}`)
+          }
+        }
+      } finally { p.stop() }
+      ctx.print(text.join('\n'), { ok: out.every(o => o.ok === true), results: out })
+      if (out.some(o => o.ok !== true)) process.exitCode = MAINTENANCE_EXIT.PROBLEMS
+    })
+
+  backup.command('restore [dir]')
+    .description('restore the backups (full, then each incremental) into an empty data dir (the global -d / config dataDir, or --target); with several destinations, the next is used when one is down or holds a corrupt copy')
+    .option('--from <destination>', DEST_HELP, collect, [])
     .option('--height <h>', 'point in time: blocks up to h and the state root at h')
-    .option('--id <id>', 'restore up to this backup (directory name or manifest CID) instead of the newest')
+    .option('--id <id>', 'restore up to this backup (its name or manifest CID) instead of the newest')
     .option('--target <dataDir>', 'data dir to restore into (must hold no chain)')
-    .addHelpText('after', '\nThe backups are verified first; a bad one is refused and nothing is written.\nExamples:\n  $ chainstore -d /var/lib/chainstore-new backup restore /backups/node1\n  $ chainstore backup restore /backups/node1 --height 12000 --target /tmp/at-12000')
-    .action(async (dir: string, opts: { height?: string, id?: string, target?: string }) => {
+    .addHelpText('after', '\nThe backups are verified first; a bad one is refused and nothing is written.\nExamples:\n  $ chainstore -d /var/lib/chainstore-new backup restore /backups/node1\n  $ chainstore backup restore --from s3://my-bucket/node1 --from /backups/node1 --height 12000 --target /tmp/at-12000')
+    .action(async (dir: string | undefined, opts: { from: string[], height?: string, id?: string, target?: string }) => {
       const height = parseHeight(opts.height)
+      const specs = await destinationsOf(ctx, [dir, ...opts.from])
       const target = opts.target ?? (await ctx.config()).dataDir
       const p = phased('blocks')
       try {
-        const r = await restoreBackup(dir, target, { height, id: opts.id, onProgress: p.onProgress }).finally(p.stop)
+        const r = await restoreBackup(specs, target, { height, id: opts.id, onProgress: p.onProgress, onSkip: a => { process.stderr.write(`skipped ${a.destination}: ${a.error}: ${a.message}\n`) } }).finally(p.stop)
         ctx.print([
-          `restored ${r.backups.length} backup(s) into ${target}`,
+          `restored ${r.backups.length} backup(s) from ${r.destination} into ${target}`,
+          ...r.skipped.map(a => `  skipped   ${a.destination}: ${a.error}`),
           `  head      ${r.head != null ? `${r.head.height} ${r.head.cid.toString()}` : 'none'}; finalized ${r.finalized}`,
           `  blocks    ${formatCount(r.blocks)} (${formatBytes(r.bytes)}), ${formatCount(r.heights)} heights indexed, ${r.pins} pins`,
           `  state     ${r.stateRoot != null ? `${r.stateRoot.toString()} (${r.stateRoots} roots)` : 'none'}`,
@@ -153,6 +239,41 @@ export function registerMaintenanceCommands (program: Command, ctx: MaintenanceC
       } catch (err) {
         if (!refusal(ctx, err)) throw err
       }
+    })
+
+  backup.command('prune [dir]')
+    .description('retention: keep the newest --keep backups at each destination (default: its config keep) and every backup they depend on; delete the rest and what cut-short uploads left')
+    .option('--from <destination>', DEST_HELP, collect, [])
+    .option('--keep <n>', 'backups to keep per destination')
+    .option('--dry-run', 'say what would be deleted, delete nothing')
+    .action(async (dir: string | undefined, opts: { from: string[], keep?: string, dryRun?: boolean }) => {
+      if (opts.keep != null && !/^[1-9]\d*$/.test(opts.keep)) throw new InvalidBackupOptionsError(`--keep: expected a count of at least 1, got ${opts.keep}`)
+      const specs = await destinationsOf(ctx, [dir, ...opts.from])
+      const out: Array<Record<string, unknown>> = []
+      for (const spec of specs) {
+        const keep = opts.keep != null ? Number(opts.keep) : spec.keep
+        if (keep == null) throw new InvalidBackupOptionsError(`${spec.name ?? spec.url}: no --keep and no keep in config backup.destinations`)
+        out.push({ ok: true, ...await pruneBackups(spec, keep, { dryRun: opts.dryRun === true }) })
+      }
+      ctx.print(out.map(r => `${String(r.destination)}: kept ${(r.kept as string[]).length}, ${opts.dryRun === true ? 'would delete' : 'deleted'} ${(r.deleted as string[]).length}${(r.deleted as string[]).length > 0 ? ` (${(r.deleted as string[]).join(', ')})` : ''}, ${(r.orphans as string[]).length} cut-short upload(s)`).join('\n'), out)
+    })
+
+  backup.command('run')
+    .description('one round of the backup schedule now (config backup.schedule and backup.destinations): a backup to each destination, incremental or full as the schedule would, then retention')
+    .action(async () => {
+      const config = await ctx.config()
+      const { schedule, destinations } = config.backup
+      if (destinations.length === 0) throw new InvalidBackupOptionsError('config backup.destinations lists no destination')
+      const names = schedule.destinations ?? destinations.map(d => d.name)
+      const p = phased('items')
+      const outcomes = await ctx.withStore(async store => {
+        const s = new BackupScheduler({ store, destinations: destinations.filter(d => names.includes(d.name)).map(d => ({ name: d.name, spec: d })), intervalMs: null, fullEvery: schedule.fullEvery, logger: createLogger({ level: process.env.CHAINSTORE_LOG_LEVEL ?? 'warn', format: process.stderr.isTTY === true ? 'pretty' : 'json' }) })
+        return await s.runOnce({ onProgress: p.onProgress })
+      }).finally(p.stop)
+      ctx.print(outcomes.map(o => o.result != null
+        ? `${o.name}: ${o.result.manifest.kind} backup ${o.result.id} (${formatBytes(o.result.manifest.bytes)})${o.pruned != null ? `; retention deleted ${o.pruned.deleted.length}` : ''}${o.pruneError != null ? `; retention failed: ${o.pruneError.name}` : ''}`
+        : `${o.name}: FAILED ${o.error!.name}: ${o.error!.message}`).join('\n'), outcomes.map(o => ({ ...o, ok: o.result != null })))
+      if (outcomes.some(o => o.result == null)) process.exitCode = MAINTENANCE_EXIT.PROBLEMS
     })
 
   program.command('verify')

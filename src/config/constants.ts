@@ -142,3 +142,9 @@ export const DEFAULT_MASTER_KEY_ENV = 'CHAINSTORE_MASTER_KEY'
 export const DEFAULT_REMOTE_PIN_INTERVAL_MS = 30_000
 /** How long one call to a remote pinning service may take. */
 export const DEFAULT_REMOTE_PIN_TIMEOUT_MS = 10_000
+/** Backups: bytes per uploaded part (S3 multipart part, Azure block); S3's minimum is 5 MiB. */
+export const DEFAULT_BACKUP_PART_BYTES = 8 << 20
+/** Backups: parts uploaded at once per object and destination. */
+export const DEFAULT_BACKUP_QUEUE_SIZE = 2
+/** Scheduled backups: a full backup after this many backups in a chain (the rest are incremental). */
+export const DEFAULT_BACKUP_FULL_EVERY = 24

@@ -10,7 +10,8 @@ import {
   DEFAULT_PING_INTERVAL_MS, DEFAULT_PING_TIMEOUT_MS,
   DEFAULT_PUBLIC_GATEWAYS, DEFAULT_GATEWAY_TIMEOUT_MS, DEFAULT_GATEWAY_STALL_MS, DEFAULT_FETCHED_CACHE_BYTES,
   DEFAULT_PIN_CONCURRENCY, DEFAULT_GC_WATERMARK_PERCENT, DEFAULT_GC_CHECK_INTERVAL_MS, DEFAULT_GATEWAY_MAX_CAR_BYTES,
-  DEFAULT_ALERT_LAG_HEIGHTS, DEFAULT_ALERT_P99_MS, DEFAULT_ALERT_REJECTED_PER_MINUTE, DEFAULT_ALERT_INTERVAL_MS
+  DEFAULT_ALERT_LAG_HEIGHTS, DEFAULT_ALERT_P99_MS, DEFAULT_ALERT_REJECTED_PER_MINUTE, DEFAULT_ALERT_INTERVAL_MS,
+  DEFAULT_BACKUP_PART_BYTES, DEFAULT_BACKUP_QUEUE_SIZE, DEFAULT_BACKUP_FULL_EVERY
 } from './constants.ts'
 
 /** A validator-set member: an OrbitDB identity id (hex secp256k1 public key). */
@@ -54,6 +55,33 @@ export const networkSchema = z.object({
   /** Peer discovery: nodes announce their addresses on the network's gossipsub topic; off: only `peers` are dialled. */
   discovery: z.boolean().default(true)
 }).strict().refine(n => n.minConnections <= n.maxConnections, { message: 'network.minConnections must not exceed network.maxConnections', path: ['minConnections'] })
+
+/** An environment variable's name (config names where a credential is, never the credential). */
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
+
+/** One backup destination (src/backup/destinations): a URL, its retention, and per kind the endpoint and where the credentials are. */
+export const backupDestinationSchema = z.object({
+  /** Label in metrics, logs and `--to <name>`. */
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lower case letters, digits, . _ -'),
+  /** `/path`, `file:///path`, `s3://bucket[/prefix]`, `azure://container[/prefix]`; no credentials. */
+  url: z.string().min(1).refine(u => !/^[a-z][a-z0-9+.-]*:\/\/[^/@]*@/i.test(u), 'a destination URL must not carry credentials'),
+  /** Retention: the newest `keep` backups stay (and every backup they depend on); null keeps all. */
+  keep: z.number().int().min(1).nullable().default(null),
+  endpoint: z.string().url().optional(),
+  region: z.string().min(1).optional(),
+  forcePathStyle: z.boolean().optional(),
+  accessKeyIdEnv: envName.optional(),
+  secretAccessKeyEnv: envName.optional(),
+  sessionTokenEnv: envName.optional(),
+  checksums: z.enum(['when-required', 'when-supported']).optional(),
+  accountUrl: z.string().url().optional(),
+  accountName: z.string().min(1).optional(),
+  connectionStringEnv: envName.optional(),
+  accountKeyEnv: envName.optional(),
+  sasTokenEnv: envName.optional(),
+  partBytes: z.number().int().min(5 * 1024 * 1024).max(4000 * 1024 * 1024).default(DEFAULT_BACKUP_PART_BYTES),
+  queueSize: z.number().int().min(1).max(64).default(DEFAULT_BACKUP_QUEUE_SIZE)
+}).strict()
 
 /** Schema of the one typed config; defaults are applied here and nowhere else. */
 export const configSchema = z.object({
@@ -139,6 +167,21 @@ export const configSchema = z.object({
     intervalMs: z.number().int().min(100).default(DEFAULT_REMOTE_PIN_INTERVAL_MS),
     timeoutMs: z.number().int().min(100).default(DEFAULT_REMOTE_PIN_TIMEOUT_MS)
   }).strict().refine(r => new Set(r.services.map(x => x.name)).size === r.services.length, { message: 'remotePinning.services: names must be unique', path: ['services'] }).prefault({}),
+  /** Backup destinations (`chainstore backup ... --to <name>`) and scheduled backups to them (docs/BACKUP.md). */
+  backup: z.object({
+    destinations: z.array(backupDestinationSchema).default([]),
+    schedule: z.object({
+      /** A backup to each scheduled destination this often while the node runs; null: no schedule. */
+      intervalMs: z.number().int().min(1000).nullable().default(null),
+      /** A full backup once a destination's newest chain holds this many backups; incremental otherwise. */
+      fullEvery: z.number().int().min(1).default(DEFAULT_BACKUP_FULL_EVERY),
+      /** Names of the destinations the schedule writes to (default: all). */
+      destinations: z.array(z.string()).optional()
+    }).strict().prefault({})
+  }).strict()
+    .refine(b => new Set(b.destinations.map(d => d.name)).size === b.destinations.length, { message: 'backup.destinations: names must be unique', path: ['destinations'] })
+    .refine(b => (b.schedule.destinations ?? []).every(n => b.destinations.some(d => d.name === n)), { message: 'backup.schedule.destinations names a destination not in backup.destinations', path: ['schedule', 'destinations'] })
+    .prefault({}),
   /** Validator attestations (src/attestations, docs/PRIVACY.md); off unless enabled, since they need a master key. */
   attestations: attestationsConfigSchema.prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional()

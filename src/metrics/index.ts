@@ -55,6 +55,10 @@ export class StoreMetrics {
   readonly #gcFreed: Counter
   readonly #gateway: Counter<'gateway' | 'outcome'>
   readonly #corrupt: Counter<'kind'>
+  readonly #backupRuns: Counter<'destination' | 'outcome'>
+  readonly #backupBytes: Counter<'destination'>
+  readonly #backupLast: Gauge<'destination'>
+  readonly #backupPruned: Counter<'destination'>
   readonly #thresholds: AlertThresholds
   readonly #log: Logger
   #source: MetricsSource | null = null
@@ -81,7 +85,25 @@ export class StoreMetrics {
     this.#gcFreed = new Counter({ name: METRIC.GC_FREED_BYTES, help: 'Block bytes garbage collection freed', registers })
     new Gauge({ name: METRIC.BUILD_INFO, help: 'The chainstore version and commit this node runs (always 1)', labelNames: ['version', 'commit'], registers }).set({ ...buildInfo() }, 1)
     this.#corrupt = new Counter({ name: METRIC.CORRUPT_READS, help: 'Local reads whose bytes did not hash to their CID (refused with CorruptDataError)', labelNames: ['kind'], registers })
+    this.#backupRuns = new Counter({ name: METRIC.BACKUP_RUNS, help: 'Scheduled backups by destination and outcome', labelNames: ['destination', 'outcome'], registers })
+    this.#backupBytes = new Counter({ name: METRIC.BACKUP_BYTES, help: 'CAR bytes written by scheduled backups', labelNames: ['destination'], registers })
+    this.#backupLast = new Gauge({ name: METRIC.BACKUP_LAST_SUCCESS, help: 'When the last scheduled backup to a destination succeeded (Unix seconds)', labelNames: ['destination'], registers })
+    this.#backupPruned = new Counter({ name: METRIC.BACKUP_PRUNED, help: 'Backups deleted by retention', labelNames: ['destination'], registers })
     this.#gateway = new Counter({ name: METRIC.GATEWAY_REQUESTS, help: 'Requests to IPFS trustless gateways by outcome', labelNames: ['gateway', 'outcome'], registers })
+  }
+
+  /** A scheduled backup to `destination` finished (src/backup/schedule.ts). */
+  backupRun (destination: string, outcome: 'ok' | 'failed', bytes: number): void {
+    this.#backupRuns.inc({ destination, outcome })
+    if (outcome === 'ok') {
+      this.#backupBytes.inc({ destination }, bytes)
+      this.#backupLast.set({ destination }, Date.now() / 1000)
+    }
+  }
+
+  /** Retention deleted `count` backups at `destination`. */
+  backupsPruned (destination: string, count: number): void {
+    this.#backupPruned.inc({ destination }, count)
   }
 
   /** Records one operation's time. */

@@ -47,6 +47,14 @@ export const METRIC = {
   GATEWAY_REQUESTS: 'chainstore_gateway_requests_total',
   CORRUPT_READS: 'chainstore_corrupt_reads_total',
   BUILD_INFO: 'chainstore_build_info',
+  /** Counter, labels `destination` (config name) and `outcome` (ok, failed): backups written by the schedule. */
+  BACKUP_RUNS: 'chainstore_backup_runs_total',
+  /** Counter, label `destination`: CAR bytes of the backups the schedule wrote. */
+  BACKUP_BYTES: 'chainstore_backup_written_bytes_total',
+  /** Gauge, label `destination`: when the last scheduled backup there succeeded (Unix seconds). */
+  BACKUP_LAST_SUCCESS: 'chainstore_backup_last_success_timestamp_seconds',
+  /** Counter, label `destination`: backups retention deleted. */
+  BACKUP_PRUNED: 'chainstore_backup_pruned_total',
   /** Gauge, label `alert`: 1 while an alert is active. */
   ALERT_ACTIVE: 'chainstore_alert_active'
 } as const

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import type { AttestationsRoom } from '../attestations/index.ts'
+import type { BackupScheduler } from '../backup/schedule.ts'
 import { ChainMeta } from '../chain/meta.ts'
 import { ChainReader } from '../chain/reader.ts'
 import { blockBytesStage, indexStage } from '../chain/stages.ts'
@@ -99,6 +100,8 @@ export interface Rooms {
   stateStore: StateStore | null
   attestations: AttestationsRoom | null
   replication: Replicator | null
+  /** Scheduled backups (config backup.schedule), once started. */
+  backups: BackupScheduler | null
   lifecycle: Lifecycle
   assertOpen: () => void
   /** A batch that claims the blocks it writes out of the fetch cache. */
@@ -174,7 +177,7 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
     },
     remotePins: buildRemotePins(base, chain.pins),
     audit: config.audit.enabled ? await AuditLog.open({ db, key: await loadNodeKey(config.dataDir, config.network.seed), sync: base.sync, logger }) : null,
-    stateStore: null, attestations: null, replication: null, lifecycle: new Lifecycle(),
+    stateStore: null, attestations: null, replication: null, backups: null, lifecycle: new Lifecycle(),
     checkChain: async () => {
       const found = await checkContinuity(new HeightIndex(db), chain.meta.head(), { allowGaps: config.allowGaps })
       const damage = readLogDamage(db)

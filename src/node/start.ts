@@ -3,7 +3,7 @@ import type { Helia } from 'helia'
 import type { Logger } from '../logger.ts'
 import type { ReplicationComponents } from '../replication/types.ts'
 import { StateStore } from '../state/store.ts'
-import { kvOf, type Rooms } from './compose.ts'
+import { kvOf, maintenanceOf, type Rooms } from './compose.ts'
 
 /** Registers every room's start and stop, in the order they depend on each other (stop runs in reverse). */
 export function addLifecycle (r: Rooms, logger: Logger, statusOf: () => Promise<unknown>): void {
@@ -70,6 +70,27 @@ export function addLifecycle (r: Rooms, logger: Logger, statusOf: () => Promise<
     stop: () => { r.metrics.stop() }
   })
   lifecycle.add({ name: 'gc-schedule', start: () => { r.collector.start() }, stop: () => { r.collector.stop() } })
+  lifecycle.add({
+    name: 'backup-schedule',
+    start: async () => {
+      const { schedule, destinations } = config.backup
+      if (schedule.intervalMs == null || destinations.length === 0) return
+      // loaded only when scheduled: the backup code (and a cloud SDK) stays out of a plain start
+      const { BackupScheduler } = await import('../backup/schedule.ts')
+      const names = schedule.destinations ?? destinations.map(d => d.name)
+      r.backups = new BackupScheduler({
+        store: { maintenance: () => maintenanceOf(r), config, audit: r.audit },
+        destinations: destinations.filter(d => names.includes(d.name)).map(d => ({ name: d.name, spec: d })),
+        intervalMs: schedule.intervalMs,
+        fullEvery: schedule.fullEvery,
+        metrics: r.metrics,
+        logger
+      })
+      r.backups.start()
+    },
+    // first to stop: a run in flight reads the store
+    stop: async () => { await r.backups?.stop() }
+  })
 }
 
 /** What replication uses of the rooms: the chain's contracts and the block sink, never the node. */
