@@ -20,6 +20,7 @@ import { EventEmitter } from 'node:events'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PeerProcess } from '../src/devnet/controller.ts'
+import { NODE_MEMORY_FLAGS } from '../src/config/constants.ts'
 import type { ChainStoreConfigInput } from '../src/index.ts'
 import { identityIdFromSeed, peerIdFromSeed } from '../src/replication/keys.ts'
 import { envInt, figure, fmt, percentile, progress, type Figure } from './common.ts'
@@ -44,6 +45,18 @@ export interface ReplicationOptions {
   orbitTxs: number
   /** Single-block storeBlocks calls per consistency level. */
   writes: number
+}
+
+/**
+ * Node flags of a peer process: the devnet's memory flags, plus a CPU
+ * profile per peer (`<dir>/<peer>-<pid>.cpuprofile`, written when the peer
+ * stops) when BENCH_PEER_CPU_PROF=<dir> is set (NODE_OPTIONS refuses
+ * --cpu-prof).
+ */
+function peerExecArgv (name: string): string[] {
+  const dir = process.env.BENCH_PEER_CPU_PROF
+  if (dir == null || dir === '') return NODE_MEMORY_FLAGS
+  return [...NODE_MEMORY_FLAGS, '--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-\${pid}.cpuprofile`]
 }
 
 /** Settings from the environment. */
@@ -155,7 +168,7 @@ export async function runReplication (root: string, opts: ReplicationOptions): P
     dataDir: join(dir, name), logLevel: 'error', network: { enabled: true, seed: name, writers, ...network }
   })
   const startPeer = async (name: string, network: ChainStoreConfigInput['network'] = {}): Promise<PeerProcess> => {
-    const p = await PeerProcess.start(config(name, network), { stdio: 'inherit' })
+    const p = await PeerProcess.start(config(name, network), { stdio: 'inherit', execArgv: peerExecArgv(name) })
     peers.push(p)
     liveChildren.add(p.child)
     p.child.once('exit', () => liveChildren.delete(p.child))

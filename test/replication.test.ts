@@ -117,6 +117,27 @@ describe('replication between peer processes', () => {
     const third = await start('third-3', { peers: [await addrOf(late)] })
     await third.waitForHeight(999, 120_000)
     expect(await sameChain([w1, late, third])).toBe(true)
+    // each block was fetched once
+    for (const p of [late, third]) {
+      const s = await p.call('stats')
+      expect({ fetched: s.blocksFetched, twice: s.duplicateFetches }).toEqual({ fetched: 1000, twice: 0 })
+    }
+  })
+
+  it('never fetches a block twice: sync rounds and replica confirmations racing for the same blocks fetch each once', async () => {
+    const r2 = await start('replica-2')
+    const r3 = await start('replica-3', { peers: [await addrOf(r2)] })
+    const replicas = [(await r2.call('info')).peerId, (await r3.call('info')).peerId]
+    // the writer's replication queue asks both replicas to confirm every block while their sync rounds fetch the same blocks
+    const w1 = await start('writer-1', { peers: [await addrOf(r2), await addrOf(r3)], replicas })
+    await w1.call('ingest', { count: 300, txs: 10, batch: 10, seed: 11 })
+    await Promise.all([r2.waitForHeight(299, 60_000), r3.waitForHeight(299, 60_000)])
+    await until(async () => (await w1.call('queue')).length === 0, 30_000, 'replication queue to drain')
+    for (const p of [r2, r3]) {
+      await p.call('idle')
+      const s = await p.call('stats')
+      expect({ fetched: s.blocksFetched, twice: s.duplicateFetches }).toEqual({ fetched: 300, twice: 0 })
+    }
   })
 
   it('a peer stopped during writes catches up after restart, and queued quorum writes complete', async () => {
@@ -152,6 +173,10 @@ describe('replication between peer processes', () => {
     expect(all.errors).toEqual([])
     // `all` returned after the replica confirmed: it holds the blocks already
     for (const b of all.stored) expect(await back.call('hasBlock', { cid: b.cid })).toBe(true)
+    // the 8 blocks it lacked came once each, whether a sync round or a replica confirmation fetched them
+    await back.call('idle')
+    const s = await back.call('stats')
+    expect({ fetched: s.blocksFetched, twice: s.duplicateFetches }).toEqual({ fetched: 8, twice: 0 })
   })
 
   it('refuses a writer outside the validator set and a forged identity on every honest replica and counts them', async () => {

@@ -67,9 +67,10 @@ export class Acks {
     const { chain, sync, net } = this.#ctx
     this.#ctx.stats.acksServed++
     let want = cids.filter(c => !chain.hasBlock(c))
-    // blocks a sync round is already fetching arrive shortly: wait rather than fetch twice
+    // blocks a sync round or another confirmation is already fetching arrive shortly: wait rather than fetch twice
     const deadline = Date.now() + net.fetchTimeoutMs
-    while (want.some(c => sync.fetching.has(c.toString())) && Date.now() < deadline && !signal.aborted) {
+    const inFlight = (c: CID): boolean => sync.fetching.has(c.toString()) || sync.ackFetching.has(c.toString())
+    while (want.some(inFlight) && Date.now() < deadline && !signal.aborted) {
       await new Promise(resolve => setTimeout(resolve, 10))
       want = want.filter(c => !chain.hasBlock(c))
     }
@@ -99,17 +100,27 @@ export class Acks {
       const parent = fold.get(c.toString())?.parent
       return parent != null && !asked.has(parent) && !chain.hasBlock(CID.parse(parent))
     }
-    const want = wanted.filter(c => !behind(c))
-    if (want.length === 0) return
-    const blocks = (await this.#ctx.sync.fetchFrom(peer, want.slice(0, MAX_WANT), signal)).sort((a, b) => a.height - b.height)
+    const kept: EncodedBlock[] = []
+    const want = wanted.filter(c => {
+      if (behind(c)) return false
+      const b = this.#ctx.sync.takeFetched(c.toString())
+      if (b != null) kept.push(b)
+      return b == null
+    })
+    if (want.length === 0 && kept.length === 0) return
+    const fetched = want.length === 0 ? [] : await this.#ctx.sync.fetchFrom(peer, want.slice(0, MAX_WANT), signal)
+    const blocks = [...kept, ...fetched].sort((a, b) => a.height - b.height)
     const accepted = new Set<string>()
     const importable: EncodedBlock[] = []
+    const later: EncodedBlock[] = []
     for (const b of blocks) {
       if (b.parent == null || chain.hasBlock(b.parent) || accepted.has(b.parent.toString()) || this.#ctx.init.allowGaps) {
         accepted.add(b.cid.toString())
         importable.push(b)
-      }
+      } else later.push(b)
     }
+    // their parents come through a sync round, which takes these from there instead of fetching them again
+    this.#ctx.sync.keepFetched(later)
     if (importable.length > 0) await chain.importBlocks(importable)
   }
 

@@ -18,5 +18,7 @@ export const RESYNC_MIN_MS = 15_000
 export const LACK_GRACE_MS = 10_000
 /** Blocks whose fetch requests run at once during catch-up. */
 export const FETCH_CONCURRENCY = 4
+/** Fetched blocks a sync round keeps for the next one when their parents are not imported yet, in units of `fetchBatch`. */
+export const EARLY_BLOCKS_PER_BATCH = 2 * FETCH_CONCURRENCY
 /** Most sender attributions of gossiped entries kept (to charge refused entries to their sender). */
 export const MAX_ENTRY_SENDERS = 10_000

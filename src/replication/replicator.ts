@@ -36,7 +36,7 @@ export function replication (init: ReplicationInit): (components: ReplicationCom
  */
 export class Replicator {
   readonly stats: ReplicationStats = {
-    startedAt: 0, announced: 0, announceFailures: 0, announcementEntries: 0, announcementsApplied: 0, logEntriesPrefetched: 0, rejected: 0, rejectedByReason: {}, blocksFetched: 0, bytesFetched: 0,
+    startedAt: 0, announced: 0, announceFailures: 0, announcementEntries: 0, announcementsApplied: 0, logEntriesPrefetched: 0, rejected: 0, rejectedByReason: {}, blocksFetched: 0, bytesFetched: 0, duplicateFetches: 0,
     fetchFailures: 0, misbehaving: 0, bitswapFallbacks: 0, quorumWrites: 0, quorumFailures: 0, acksServed: 0, queued: 0, resyncs: 0
   }
 

@@ -5,7 +5,7 @@ import { bytesMatchCid } from '../codec/cid.ts'
 import { decodeHeader } from '../codec/decode.ts'
 import type { EncodedBlock } from '../codec/encode.ts'
 import { blockFromBytes } from '../codec/from-bytes.ts'
-import { FETCH_CONCURRENCY } from './constants.ts'
+import { EARLY_BLOCKS_PER_BATCH, FETCH_CONCURRENCY } from './constants.ts'
 import { PeerMisbehavedError } from './errors.ts'
 import { checkAnnouncementBatch, type Announcement, type AnnouncementBatch } from './fold.ts'
 import { BLOCKS_PROTOCOL, MAX_WANT, fetchBlocks } from './protocol.ts'
@@ -25,6 +25,12 @@ export class Sync implements SyncPart {
   readonly #seen = new Set<string>()
   /** Announced blocks not stored here yet (side branches are fetched from it without scanning the fold). */
   readonly #unfetched = new Set<string>()
+  /**
+   * Blocks fetched and verified but not imported yet (a chunk before them came
+   * back short, or its import failed): the next round takes them from here
+   * instead of fetching them again. Bounded; the oldest go first.
+   */
+  readonly #early = new Map<string, EncodedBlock>()
   #running: Promise<void> | null = null
   #again = false
 
@@ -123,6 +129,8 @@ export class Sync implements SyncPart {
     for (const cid of this.#unfetched) {
       const a = fold.get(cid)
       if (a == null || chain.hasBlock(CID.parse(cid))) { this.#unfetched.delete(cid); continue }
+      // a replica confirmation is fetching it (or a round is): fetching it here too would fetch it twice
+      if (this.ackFetching.has(cid) || this.fetching.has(cid)) continue
       if (side.length < MAX_WANT && (a.parent == null || chain.hasBlock(CID.parse(a.parent)))) side.push(a)
     }
     if (side.length > 0) await this.#fetchInOrder(side)
@@ -147,24 +155,86 @@ export class Sync implements SyncPart {
       if (next < chunks.length) inFlight.push(this.#fetchChunk(chunks[next++]))
     }
     for (let i = 0; i < FETCH_CONCURRENCY; i++) launch()
+    let c = 0
     while (inFlight.length > 0 && !this.#ctx.stopped()) {
       const blocks = await inFlight.shift()!
+      const chunk = chunks[c++]
+      // a chunk that came back short leaves the chunks after it without their parents: keep what they bring for the next round
+      if (blocks.length < chunk.filter(a => !this.#ctx.chain.hasBlock(CID.parse(a.cid))).length) {
+        await this.#importOrKeep(blocks)
+        await this.#keepInFlight(inFlight)
+        return
+      }
       launch()
       if (blocks.length === 0) continue
-      try {
-        await this.#ctx.chain.importBlocks(blocks)
-      } catch (err) {
-        this.#ctx.log.warn({ err: (err as Error).message }, 'import of fetched blocks failed')
+      if (!await this.#importOrKeep(blocks)) {
+        await this.#keepInFlight(inFlight)
         return
       }
     }
   }
 
+  /**
+   * Imports fetched blocks (in height order) up to the first whose parent is
+   * neither stored nor just before it; true when all went in. What cannot go
+   * in yet is kept for a later round.
+   */
+  async #importOrKeep (blocks: EncodedBlock[]): Promise<boolean> {
+    if (blocks.length === 0) return true
+    const { chain } = this.#ctx
+    let n = 0
+    if (this.#ctx.init.allowGaps) n = blocks.length
+    else {
+      while (n < blocks.length) {
+        const parent = blocks[n].parent
+        if (parent != null && !chain.hasBlock(parent) && !(n > 0 && blocks[n - 1].cid.equals(parent))) break
+        n++
+      }
+    }
+    this.#keep(blocks.slice(n))
+    if (n === 0) return false
+    try {
+      await chain.importBlocks(n === blocks.length ? blocks : blocks.slice(0, n))
+      return n === blocks.length
+    } catch (err) {
+      this.#ctx.log.warn({ err: (err as Error).message }, 'import of fetched blocks failed')
+      return false
+    }
+  }
+
+  takeFetched (cid: string): EncodedBlock | undefined {
+    const b = this.#early.get(cid)
+    if (b != null) this.#early.delete(cid)
+    return b
+  }
+
+  /** Waits for the chunks still in flight and keeps what they bring (their parents are not imported). */
+  async #keepInFlight (inFlight: Array<Promise<EncodedBlock[]>>): Promise<void> {
+    for (const p of inFlight.splice(0)) this.#keep(await p.catch(() => []))
+  }
+
+  keepFetched (blocks: EncodedBlock[]): void { this.#keep(blocks) }
+
+  #keep (blocks: EncodedBlock[]): void {
+    const max = EARLY_BLOCKS_PER_BATCH * this.#ctx.net.fetchBatch
+    for (const b of blocks) {
+      this.#early.set(b.cid.toString(), b)
+      if (this.#early.size > max) this.#early.delete(this.#early.keys().next().value!)
+    }
+  }
+
   /** One chunk from the best peer that has it; wrong bytes cost the peer reputation and the next peer is asked. */
   async #fetchChunk (chunk: Announcement[]): Promise<EncodedBlock[]> {
-    const { stats, peers, log, fold } = this.#ctx
-    const want = chunk.map(a => CID.parse(a.cid))
+    const { stats, peers, log, fold, chain } = this.#ctx
     const got = new Map<string, EncodedBlock>()
+    const want: CID[] = []
+    for (const a of chunk) {
+      const kept = this.#early.get(a.cid)
+      if (kept != null) { this.#early.delete(a.cid); got.set(a.cid, kept); continue }
+      const cid = CID.parse(a.cid)
+      // stored (or being fetched for a replica confirmation) since the round began: not fetched again
+      if (!chain.hasBlock(cid) && !this.ackFetching.has(a.cid)) want.push(cid)
+    }
     for (const peer of peers.byReputation()) {
       const ask = want.filter(c => !got.has(c.toString()))
       if (ask.length === 0) break
@@ -203,6 +273,7 @@ export class Sync implements SyncPart {
     const stream = await libp2p.dialProtocol(peer, BLOCKS_PROTOCOL, { signal: s })
     const { blocks } = await fetchBlocks(stream, peer.toString(), want, this.#ctx.init.limits, s)
     stats.blocksFetched += blocks.length
+    for (const b of blocks) if (this.#ctx.chain.hasBlock(b.cid)) stats.duplicateFetches++
     for (const b of blocks) stats.bytesFetched += b.size
     if (blocks.length > 0) this.#ctx.reputation()?.observe(peer.toString(), { good: blocks.length })
     return blocks

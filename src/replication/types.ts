@@ -67,6 +67,8 @@ export interface ReplicationStats {
   rejectedByReason: Partial<Record<RejectReason, number>>
   blocksFetched: number
   bytesFetched: number
+  /** Fetched blocks that were already stored here when they arrived (fetched twice); 0 is the goal. */
+  duplicateFetches: number
   fetchFailures: number
   misbehaving: number
   bitswapFallbacks: number
@@ -110,6 +112,10 @@ export interface SyncPart {
   readonly fetching: Set<string>
   /** Blocks a replica confirmation is fetching (by CID string); the sync round leaves them. */
   readonly ackFetching: Set<string>
+  /** A block a sync round fetched and kept for later (its parent was not imported yet), taken out; undefined if none. */
+  takeFetched: (cid: string) => EncodedBlock | undefined
+  /** Keeps fetched, verified blocks that cannot be imported yet for the sync round that will need them. */
+  keepFetched: (blocks: EncodedBlock[]) => void
   /** Blocks from one peer over BLOCKS_PROTOCOL, rebuilt and verified. */
   fetchFrom: (peer: PeerId, want: CID[], signal?: AbortSignal) => Promise<EncodedBlock[]>
 }
