@@ -160,7 +160,7 @@ export class ChainReader {
     const estimate = size * 2 + header.txCount * 120 + OBJECT_OVERHEAD
     if (cache) {
       this.#i.cache.set('block', header.height, block, estimate)
-      this.#i.cache.set('block', cid.toString(), block, estimate)
+      this.#i.cache.set('block', cacheKey(cid), block, estimate)
     }
     return block
   }
@@ -183,7 +183,7 @@ export class ChainReader {
     assertHeight(fromHeight, 'fromHeight')
     assertHeight(toHeight, 'toHeight')
     for await (const cid of this.#i.heights.range(fromHeight, toHeight, options)) {
-      yield (this.#i.cache.enabled ? this.#i.cache.get<Block>('block', cid.toString()) : undefined) ?? this.#level(() => this.#readBlock(cid, false))
+      yield (this.#i.cache.enabled ? this.#i.cache.get<Block>('block', cacheKey(cid)) : undefined) ?? this.#level(() => this.#readBlock(cid, false))
     }
   }
 
@@ -224,7 +224,7 @@ export class ChainReader {
       position: record.position,
       index: record.index
     }
-    if (cache.enabled) cache.set('tx', id.toString(), out, record.txBytes.length * 2 + 400)
+    if (cache.enabled) cache.set('tx', cacheKey(id), out, record.txBytes.length * 2 + 400)
     return out
   }
 
@@ -270,7 +270,21 @@ export class ChainReader {
   }
 }
 
-/** A height stays a number; a CID becomes the string multiformats caches on it. */
+/** Flat string forms of CIDs used as cache keys, per CID object. */
+const flatIds = new WeakMap<CID, string>()
+
+/**
+ * A height or string stays itself; a CID becomes its string, flattened once
+ * per CID object: multiformats builds the base32 string character by
+ * character and caches that rope, and a rope as a Map key is compared
+ * through its pieces on every lookup (measured: half the speed of a flat key).
+ */
 function cacheKey (ref: BlockRef): string | number {
-  return typeof ref === 'number' || typeof ref === 'string' ? ref : ref.toString()
+  if (typeof ref === 'number' || typeof ref === 'string') return ref
+  let s = flatIds.get(ref)
+  if (s === undefined) {
+    s = Buffer.from(ref.toString(), 'latin1').toString('latin1')
+    flatIds.set(ref, s)
+  }
+  return s
 }
