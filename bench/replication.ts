@@ -256,9 +256,17 @@ export async function runReplication (root: string, opts: ReplicationOptions): P
     const g1 = recordHeads(p1)
     const g2 = recordHeads(p2)
     const g3 = recordHeads(p3)
+    const propCpuBefore = await Promise.all([p1, p2, p3].map(async p => await p.call('cpu') as number))
+    const propSigBefore = await Promise.all([p1, p2, p3].map(async p => (await p.call('stats')).signatures as { checked: number, remembered: number }))
     const propStart = Date.now()
     const prop = await p1.call('ingest', { count: opts.propagationBlocks, seed: SEED, txs, batch: opts.propagationBatch })
     await Promise.all([p2, p3].map(async p => await p.waitForHeight(pLast, 300_000)))
+    for (const p of [p1, p2, p3]) await p.call('idle')
+    // CPU per block of each process over the unthrottled run (writer, and both followers)
+    const propCpu = (await Promise.all([p1, p2, p3].map(async p => await p.call('cpu') as number))).map((c, i) => (c - propCpuBefore[i]) / 1000 / opts.propagationBlocks)
+    const propSig = (await Promise.all([p1, p2, p3].map(async p => (await p.call('stats')).signatures as { checked: number, remembered: number })))
+      .map((a, i) => ({ checked: a.checked - propSigBefore[i].checked, remembered: a.remembered - propSigBefore[i].remembered }))
+    progress(`replication propagation: CPU per block writer ${fmt(propCpu[0], 2)} ms, peer 2 ${fmt(propCpu[1], 2)} ms, peer 3 ${fmt(propCpu[2], 2)} ms; signature checks (full / remembered) ${propSig.map(s => `${s.checked}/${s.remembered}`).join(', ')}`)
     g1.off(); g2.off(); g3.off()
     const s1 = reachTimes(g1.events, pFirst, pLast)
     const s2 = reachTimes(g2.events, pFirst, pLast)
@@ -356,6 +364,9 @@ export async function runReplication (root: string, opts: ReplicationOptions): P
       figure({ id: 'replication.orbit.live.lagP50', group: gOrbit, label: '  lag p50 per entry (reader − writer put)', unit: 'ms', value: orbitLag.p50, better: 'lower', detail: { ...orbitLag } }),
       figure({ id: 'replication.orbit.late.entriesPerSec', group: gOrbit, label: 'entries/s to a late reader, from process start', unit: 'entries/s', value: orbitLateEps, better: 'higher', detail: { fromReadyEntriesPerSec: orbitLateReadyEps, ms: lateDone - orbitLateStart, startMs: orbitLateReady - orbitLateStart } }),
       figure({ id: 'replication.propagation.blocksPerSec', group: gProp, label: 'blocks/s present (verified, pinned) on both peers', unit: 'blocks/s', value: propBps, better: 'higher', baseline: { label: 'plain bitswap, header + pages, one get at a time', value: bsBps }, goal: { text: '≥ 10× plain bitswap', met: propBps >= 10 * bsBps }, detail: { ms: propMs, peer1BlocksPerSec: p1PropRate, peer1Errors: prop.errors.length, bitswap: { ...bsRes, perBlockMs: bsPer } } }),
+      figure({ id: 'replication.propagation.cpuPerBlock.writer', group: gProp, label: '  CPU per block, writer process (user + system)', unit: 'ms', value: propCpu[0], better: 'lower', detail: { signatureChecks: propSig[0] } }),
+      figure({ id: 'replication.propagation.cpuPerBlock.peer2', group: gProp, label: '  CPU per block, follower peer 2', unit: 'ms', value: propCpu[1], better: 'lower', detail: { signatureChecks: propSig[1] } }),
+      figure({ id: 'replication.propagation.cpuPerBlock.peer3', group: gProp, label: '  CPU per block, follower peer 3', unit: 'ms', value: propCpu[2], better: 'lower', detail: { signatureChecks: propSig[2] } }),
       figure({ id: 'replication.propagation.delayP50', group: gProp, label: '  delay p50 (later of peers 2, 3 − peer 1 head)', unit: 'ms', value: delay.p50, better: 'lower', baseline: { label: 'plain bitswap, one block, p50', value: bsPer.p50 }, detail: { ...delay } }),
       figure({ id: 'replication.propagation.delayP99', group: gProp, label: '  delay p99', unit: 'ms', value: delay.p99, better: 'lower', baseline: { label: 'plain bitswap, one block, p99', value: bsPer.p99 } }),
       figure({ id: 'replication.write.one.p50', group: gWrite, label: "consistency 'one' p50", unit: 'ms', value: oneLat.p50, better: 'lower', detail: { ...oneLat, errors: one.errors.length } }),

@@ -10,6 +10,7 @@ import {
   type StoreStatus, type KvStore, type Logger
 } from 'chainstore'
 import { SyntheticChain } from 'chainstore/synthetic'
+import { ChainstoreFollowerAccessController, chainstoreAddresses } from 'chainstore/orbitdb-access'
 
 const input: ChainStoreConfigInput = { dataDir: '/tmp/x', network: { enabled: false }, gateways: { enabled: false } }
 const config: ChainStoreConfig = parseConfig(input)
@@ -30,6 +31,7 @@ export async function use (): Promise<void> {
   const again: CID = cidOf(new Uint8Array([1, 2, 3]))
   const encoded = encodeBlock(next, store.config.limits)
   const errors: Array<abstract new (...args: any[]) => ChainStoreError> = [InvalidConfigError, NetworkDisabledError, QuorumNotReachedError, InvalidNamespaceError]
-  void [status, same, again, encoded, errors, identityIdFromSeed('a'), peerIdFromSeed]
+  const addresses: { chain: string, validators: string, reputation: string } = await chainstoreAddresses({ name: 'chainstore', writers: [identityIdFromSeed('a')] })
+  void [status, same, again, encoded, errors, identityIdFromSeed('a'), peerIdFromSeed, addresses, ChainstoreFollowerAccessController({}).type]
   await store.stop()
 }

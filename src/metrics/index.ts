@@ -239,6 +239,12 @@ export class StoreMetrics {
       const byReason = ((await status()).network?.stats.rejectedByReason ?? {}) as Record<string, number>
       for (const [reason, n] of Object.entries(byReason)) c.inc({ reason }, n)
     })
+    counterFromStatus(METRIC.SIGNATURE_CHECKS, 'Log-entry and identity signature checks: verified in full, or answered from memory', ['result'], async c => {
+      const checks = (await status()).network?.signatureChecks
+      if (checks == null) return
+      c.inc({ result: 'checked' }, checks.checked)
+      c.inc({ result: 'remembered' }, checks.remembered)
+    })
     counterFromStatus(METRIC.QUORUM_FAILURES, 'Quorum writes whose confirmations did not arrive in time', [], async c => {
       c.inc(Number((await status()).network?.stats.quorumFailures ?? 0))
     })

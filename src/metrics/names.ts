@@ -41,6 +41,8 @@ export const METRIC = {
   /** Counters: chain-index announcements applied, and entries rejected by reason. */
   ANNOUNCEMENTS_APPLIED: 'chainstore_announcements_applied_total',
   ENTRIES_REJECTED: 'chainstore_entries_rejected_total',
+  /** Counter, label `result` (`checked`: verified in full, `remembered`: answered from the signature memo): log-entry and identity signature checks. */
+  SIGNATURE_CHECKS: 'chainstore_signature_checks_total',
   /** Counter: `quorum`/`all` writes whose confirmations did not arrive in time. */
   QUORUM_FAILURES: 'chainstore_quorum_failures_total',
   /** Counter, labels `gateway` (host) and `outcome` (ok, not-found, wrong-bytes, …). */

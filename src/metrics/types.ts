@@ -12,7 +12,7 @@ export interface StatusReading {
   blockstoreBytes: number
   diskBytes: number
   /** Replication, when on. */
-  network?: { connectedPeers: number, lag: number, stats: Record<string, unknown> }
+  network?: { connectedPeers: number, lag: number, stats: Record<string, unknown>, signatureChecks?: { checked: number, remembered: number } }
 }
 
 /** Thresholds (config `alerts`); null turns one off. */

@@ -22,3 +22,5 @@ export const FETCH_CONCURRENCY = 4
 export const EARLY_BLOCKS_PER_BATCH = 2 * FETCH_CONCURRENCY
 /** Most sender attributions of gossiped entries kept (to charge refused entries to their sender). */
 export const MAX_ENTRY_SENDERS = 10_000
+/** How long a head sent alone to a stock OrbitDB peer (one head per stream) may take, dial included. */
+export const STOCK_HEAD_TIMEOUT_MS = 10_000
