@@ -6,17 +6,22 @@
  * Prints the groups whose count or bytes grew most, with bytes per `--per`
  * (e.g. the number of blocks written between the two snapshots).
  *
- *   node scripts/heap-diff.ts early.heapsnapshot late.heapsnapshot [--per 3000] [--top 40]
+ * `--owners <text>`: for groups whose name contains the text, also the chains of
+ * first retainers (edge names included) that hold them in the late snapshot.
+ *
+ *   node scripts/heap-diff.ts early.heapsnapshot late.heapsnapshot [--per 3000] [--top 40] [--owners Map]
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { per: { type: 'string', default: '1' }, top: { type: 'string', default: '40' } } })
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { per: { type: 'string', default: '1' }, top: { type: 'string', default: '40' }, owners: { type: 'string' } } })
 const per = Number(values.per); const top = Number(values.top)
 
 interface Group { count: number, bytes: number }
 
-function groups (path: string): Map<string, Group> {
+const chains = new Map<string, Group>()
+
+function groups (path: string, withOwners = false): Map<string, Group> {
   const snap = JSON.parse(readFileSync(path, 'utf8'))
   const meta = snap.snapshot.meta
   const nf: string[] = meta.node_fields; const ef: string[] = meta.edge_fields
@@ -27,14 +32,20 @@ function groups (path: string): Map<string, Group> {
   const iEType = ef.indexOf('type'); const iTo = ef.indexOf('to_node')
   const count = nodes.length / N
   const owner = new Int32Array(count).fill(-1)
+  const ownerEdge = new Int32Array(count).fill(-1)
+  const iEName = ef.indexOf('name_or_index')
   for (let n = 0, e = 0; n < count; n++) {
     const ec = nodes[n * N + iEdges]
     for (let k = 0; k < ec; k++, e += E) {
       const t = edgeTypes[edges[e + iEType]]
       if (t === 'weak' || t === 'shortcut') continue
       const to = edges[e + iTo] / N
-      if (owner[to] === -1 && to !== n) owner[to] = n
+      if (owner[to] === -1 && to !== n) { owner[to] = n; ownerEdge[to] = e }
     }
+  }
+  const edgeName = (e: number): string => {
+    const t = edgeTypes[edges[e + iEType]]
+    return t === 'element' || t === 'hidden' ? `[${edges[e + iEName]}]` : String(strings[edges[e + iEName]]).slice(0, 30)
   }
   const label = (n: number): string => {
     const type = nodeTypes[nodes[n * N + iType]]
@@ -55,11 +66,24 @@ function groups (path: string): Map<string, Group> {
     const g = out.get(key) ?? { count: 0, bytes: 0 }
     g.count++; g.bytes += nodes[n * N + iSize]
     out.set(key, g)
+    if (withOwners && values.owners != null && key.includes(values.owners)) {
+      // the nearest holder with a class name of its own (plain objects, arrays, strings, buffers and internals are looked through)
+      let o = n; let via = ''
+      for (let hops = 0; owner[o] !== -1 && hops < 24; hops++) {
+        via = edgeName(ownerEdge[o]).replace(/^\[\d+\]$/, '[i]')
+        o = owner[o]
+        if (!/^(object:(Object|Array|system \/.*|Uint8Array|ArrayBuffer|Buffer|Map|Set)|array|hidden|concatenated string|sliced string|string|code|closure:.*)$/.test(label(o))) break
+      }
+      const k = `${key}: ${label(o)}.${via}`
+      const c = chains.get(k) ?? { count: 0, bytes: 0 }
+      c.count++; c.bytes += nodes[n * N + iSize]
+      chains.set(k, c)
+    }
   }
   return out
 }
 
-const [a, b] = positionals.map(groups)
+const a = groups(positionals[0]); const b = groups(positionals[1], true)
 const rows = [...new Set([...a.keys(), ...b.keys()])].map(k => {
   const x = a.get(k) ?? { count: 0, bytes: 0 }; const y = b.get(k) ?? { count: 0, bytes: 0 }
   return { k, dCount: y.count - x.count, dBytes: y.bytes - x.bytes, count: y.count, bytes: y.bytes }
@@ -69,4 +93,8 @@ console.log(`total ${(total(a) / 1048576).toFixed(1)} MiB -> ${(total(b) / 10485
 console.log('   +count      +bytes   B/unit      count  group')
 for (const r of rows.slice(0, top)) {
   console.log(`${String(r.dCount).padStart(9)} ${String(r.dBytes).padStart(11)} ${(r.dBytes / per).toFixed(1).padStart(8)} ${String(r.count).padStart(10)}  ${r.k}`)
+}
+if (values.owners != null) {
+  console.log(`\nwhat holds groups matching "${values.owners}" (late snapshot):`)
+  for (const [k, g] of [...chains].sort((p, q) => q[1].bytes - p[1].bytes).slice(0, top)) console.log(`${String(g.count).padStart(8)} ${String(g.bytes).padStart(10)}  ${k}`)
 }

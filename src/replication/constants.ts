@@ -19,4 +19,4 @@ export const LACK_GRACE_MS = 10_000
 /** Blocks whose fetch requests run at once during catch-up. */
 export const FETCH_CONCURRENCY = 4
 /** Most sender attributions of gossiped entries kept (to charge refused entries to their sender). */
-export const MAX_ENTRY_SENDERS = 10_000
+export const MAX_ENTRY_SENDERS = 2_000

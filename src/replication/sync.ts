@@ -6,6 +6,7 @@ import { decodeHeader } from '../codec/decode.ts'
 import type { EncodedBlock } from '../codec/encode.ts'
 import { blockFromBytes } from '../codec/from-bytes.ts'
 import { FETCH_CONCURRENCY } from './constants.ts'
+import { flat } from './flat.ts'
 import { PeerMisbehavedError } from './errors.ts'
 import { checkAnnouncementBatch, type Announcement, type AnnouncementBatch } from './fold.ts'
 import { BLOCKS_PROTOCOL, MAX_WANT, fetchBlocks } from './protocol.ts'
@@ -42,12 +43,12 @@ export class Sync implements SyncPart {
   apply (entry: any): boolean {
     if (entry?.hash == null || this.#seen.has(entry.hash)) return false
     const value = entry.payload?.value
-    if (checkAnnouncementBatch(value) != null) { this.#seen.set(entry.hash, -1); return false }
+    if (checkAnnouncementBatch(value) != null) { this.#seen.set(flat(entry.hash), -1); return false }
     const blocks = (value as AnnouncementBatch).blocks
     const top = maxHeight(blocks)
     // below the fold's checkpoint: nothing in it can change the fold, and it is not kept
     if (top <= this.#ctx.fold.checkpointHeight) return false
-    this.#seen.set(entry.hash, top)
+    this.#seen.set(flat(entry.hash), top)
     let changed = false
     for (const a of blocks) {
       if (this.#ctx.fold.add(a)) changed = true
