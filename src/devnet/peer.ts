@@ -108,7 +108,7 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
   validators: async () => await rep.validators(),
   peers: async () => await rep.peers(),
   reputation: async () => { await rep.reputation.refresh(); return rep.reputation.scores() },
-  stats: () => ({ ...rep.stats, fold: rep.fold.size, checkpoint: rep.fold.checkpointHeight, signatures: rep.signatureChecks, writerIdentities: rep.writerIdentities }),
+  stats: () => ({ ...rep.stats, fold: rep.fold.size, foldMemory: rep.foldMemory, signatures: rep.signatureChecks, writerIdentities: rep.writerIdentities }),
   /** True when the block (any IPLD block, e.g. an identity) is held in this node's blockstore. */
   holdsBlock: ({ cid }: { cid: string }) => store.localBytes(cid) != null,
   /** This process's CPU time so far (user + system, µs), for CPU per replicated block. */

@@ -125,6 +125,11 @@ export class Replicator {
     return d == null ? null : { known: d.known, heard: d.heard, dialled: d.dialled }
   }
 
+  /** What the chain-index fold holds: blocks, the checkpoint height (-1: none), the entry hashes remembered, and entries read by walks back. */
+  get foldMemory (): { fold: number, checkpoint: number, seen: number, walked: number } {
+    return { fold: this.fold.size, checkpoint: this.fold.checkpointHeight, seen: this.#sync.seenSize, walked: this.#sync.walked }
+  }
+
   /** Identity blocks of the validator set held here (fetched eagerly from peers that name them). */
   get writerIdentities (): { hashes: string[], learned: number } { return { hashes: this.#identities.hashes(), learned: this.#identities.learned } }
 

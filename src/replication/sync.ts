@@ -31,6 +31,8 @@ export class Sync implements SyncPart {
   readonly #seen = new Map<string, number>()
   /** Announced blocks not stored here yet (side branches are fetched from it without scanning the fold). */
   readonly #unfetched = new Set<string>()
+  /** Entries read from the log by walks back from a reported entry (each an entry not remembered as folded). */
+  walked = 0
   #running: Promise<void> | null = null
   #again = false
 
@@ -71,6 +73,7 @@ export class Sync implements SyncPart {
       if (this.apply(e)) changed = true
       for (const h of [...(e.next ?? []), ...(e.refs ?? [])]) {
         if (this.#seen.has(h)) continue
+        this.walked++
         stack.push(await this.#chainLog().log.get(h))
       }
     }
