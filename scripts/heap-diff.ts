@@ -7,14 +7,15 @@
  * (e.g. the number of blocks written between the two snapshots).
  *
  * `--owners <text>`: for groups whose name contains the text, also the chains of
- * first retainers (edge names included) that hold them in the late snapshot.
+ * nearest holder with a class name in the late snapshot (`--chain`: the
+ * whole chain of first retainers, edge names included).
  *
  *   node scripts/heap-diff.ts early.heapsnapshot late.heapsnapshot [--per 3000] [--top 40] [--owners Map]
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { per: { type: 'string', default: '1' }, top: { type: 'string', default: '40' }, owners: { type: 'string' } } })
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { per: { type: 'string', default: '1' }, top: { type: 'string', default: '40' }, owners: { type: 'string' }, chain: { type: 'boolean', default: false } } })
 const per = Number(values.per); const top = Number(values.top)
 
 interface Group { count: number, bytes: number }
@@ -74,7 +75,12 @@ function groups (path: string, withOwners = false): Map<string, Group> {
         o = owner[o]
         if (!/^(object:(Object|Array|system \/.*|Uint8Array|ArrayBuffer|Buffer|Map|Set)|array|hidden|concatenated string|sliced string|string|code|closure:.*)$/.test(label(o))) break
       }
-      const k = `${key}: ${label(o)}.${via}`
+      let k = `${key}: ${label(o)}.${via}`
+      if (values.chain) {
+        const parts: string[] = []
+        for (let x = n, hops = 0; owner[x] !== -1 && hops < 14; x = owner[x], hops++) parts.push(`${label(owner[x])}.${edgeName(ownerEdge[x]).replace(/^\[\d+\]$/, '[i]')}`)
+        k = `${key}: ${parts.join(' < ')}`
+      }
       const c = chains.get(k) ?? { count: 0, bytes: 0 }
       c.count++; c.bytes += nodes[n * N + iSize]
       chains.set(k, c)

@@ -49,14 +49,20 @@ const send = (msg: unknown): void => { process.send?.(msg) }
 store.events.on('head', (h: { height: number, cid: CID }) => send({ event: 'head', height: h.height, cid: h.cid.toString(), t: Date.now() }))
 store.events.on('reorg', (r: any) => send({ event: 'reorg', forkHeight: r.forkHeight, removed: r.removed.length, added: r.added.length, t: Date.now() }))
 
+/** The blocks this process stored last, by height (what finality announces, without reading them back). */
+const recent = new Map<number, { cid: CID, height: number, parent: CID | null, txCount: number }>()
+const RECENT_MAX = 1024
+
 /** Finalizes the canonical block `lag` heights below the head, here and in the chain index (a chain whose finality trails its head). */
 async function finalizeBelow (lag: number): Promise<void> {
   const head = store.head()
   if (head == null || head.height - lag <= store.finalizedHeight()) return
-  // the header only: a whole block would fill the memory tier with decoded transactions
-  const h = store.getHeaderSync(head.height - lag)
-  await store.setFinalized(h.height)
-  rep.finalize({ cid: h.cid, height: h.height, parent: h.parent ?? null, txCount: h.txCount })
+  // a read would fill the memory tier (decoded headers) as a side effect of the driver
+  const cid = store.canonicalAt(head.height - lag)
+  const b = recent.get(head.height - lag)
+  const block = b != null && cid != null && b.cid.equals(cid) ? b : store.getHeaderSync(head.height - lag)
+  await store.setFinalized(block.height)
+  rep.finalize({ cid: block.cid, height: block.height, parent: block.parent == null ? null : CID.asCID(block.parent) ?? CID.parse(String(block.parent)), txCount: block.txCount })
 }
 
 const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
@@ -85,7 +91,14 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
       try {
         const res = await store.storeBlocks(blocks, { consistency, weight, finalized })
         for (const r of res) stored.push({ cid: r.cid.toString(), height: r.height })
-        if (finalityLag != null) await finalizeBelow(finalityLag)
+        if (finalityLag != null) {
+          res.forEach((r, k) => {
+            const parent = blocks[k].parent
+            recent.set(r.height, { cid: r.cid, height: r.height, parent: parent == null ? null : CID.asCID(parent) ?? CID.parse(String(parent)), txCount: blocks[k].transactions.length })
+            if (recent.size > RECENT_MAX) recent.delete(recent.keys().next().value!)
+          })
+          await finalizeBelow(finalityLag)
+        }
       } catch (err: any) {
         errors.push({ name: err.name, message: err.message, confirmed: err.confirmed })
         // the blocks are stored locally even when the quorum failed

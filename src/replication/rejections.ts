@@ -1,5 +1,5 @@
 import { base58btc } from 'multiformats/bases/base58'
-import { flat } from './flat.ts'
+import { flat } from '../codec/flat.ts'
 import { cidOf } from '../codec/cid.ts'
 import type { Rejection } from './access.ts'
 import { MAX_ENTRY_SENDERS } from './constants.ts'
