@@ -20,9 +20,10 @@ const per = Number(values.per); const top = Number(values.top)
 
 interface Group { count: number, bytes: number }
 
-const chains = new Map<string, Group>()
+let chains = new Map<string, Group>()
 
 function groups (path: string, withOwners = false): Map<string, Group> {
+  chains = new Map()
   const snap = JSON.parse(readFileSync(path, 'utf8'))
   const meta = snap.snapshot.meta
   const nf: string[] = meta.node_fields; const ef: string[] = meta.edge_fields
@@ -89,7 +90,8 @@ function groups (path: string, withOwners = false): Map<string, Group> {
   return out
 }
 
-const a = groups(positionals[0]); const b = groups(positionals[1], true)
+const a = groups(positionals[0], true); const chainsA = chains
+const b = groups(positionals[1], true)
 const rows = [...new Set([...a.keys(), ...b.keys()])].map(k => {
   const x = a.get(k) ?? { count: 0, bytes: 0 }; const y = b.get(k) ?? { count: 0, bytes: 0 }
   return { k, dCount: y.count - x.count, dBytes: y.bytes - x.bytes, count: y.count, bytes: y.bytes }
@@ -101,6 +103,11 @@ for (const r of rows.slice(0, top)) {
   console.log(`${String(r.dCount).padStart(9)} ${String(r.dBytes).padStart(11)} ${(r.dBytes / per).toFixed(1).padStart(8)} ${String(r.count).padStart(10)}  ${r.k}`)
 }
 if (values.owners != null) {
-  console.log(`\nwhat holds groups matching "${values.owners}" (late snapshot):`)
-  for (const [k, g] of [...chains].sort((p, q) => q[1].bytes - p[1].bytes).slice(0, top)) console.log(`${String(g.count).padStart(8)} ${String(g.bytes).padStart(10)}  ${k}`)
+  console.log(`\nwhat holds groups matching "${values.owners}": growth by holder`)
+  console.log('   +count      +bytes   B/unit      count  group: holder')
+  const held = [...new Set([...chainsA.keys(), ...chains.keys()])].map(k => {
+    const x = chainsA.get(k) ?? { count: 0, bytes: 0 }; const y = chains.get(k) ?? { count: 0, bytes: 0 }
+    return { k, dCount: y.count - x.count, dBytes: y.bytes - x.bytes, count: y.count }
+  }).sort((p, q) => q.dBytes - p.dBytes)
+  for (const r of held.slice(0, top)) console.log(`${String(r.dCount).padStart(9)} ${String(r.dBytes).padStart(11)} ${(r.dBytes / per).toFixed(1).padStart(8)} ${String(r.count).padStart(10)}  ${r.k}`)
 }

@@ -49,8 +49,8 @@ export function verifySecp256k1 (signatureHex: string, publicKeyHex: string, dat
   }
 }
 
-/** Valid signatures remembered (the oldest is forgotten first). */
-const MEMO_ENTRIES = 8_192
+/** Valid signatures remembered (the oldest is forgotten first): enough for the repeats of one join, and full within minutes of a start at a few blocks/s, so the memo does not read as growth in a soak. */
+const MEMO_ENTRIES = 2_048
 
 /**
  * Remembers signatures found valid, keyed by the signature, the public key
