@@ -6,7 +6,13 @@
  * and .svg (one panel per series) and prints the heap slope per peer (MiB/hour,
  * least squares over the samples after the first minute).
  *
- *   npm run soak -- --minutes 30 [--rate 5] [--sample 15]
+ * The writer finalizes the block `--finality-lag` heights below its head after
+ * every write (announced in the chain index, as a chain with finality does;
+ * `--finality-lag -1`: nothing is ever finalized). `--snapshots 2,8` writes a
+ * V8 heap snapshot of every peer at those minutes into `--snapshot-dir`, to
+ * compare with scripts/heap-diff.ts.
+ *
+ *   npm run soak -- --minutes 30 [--rate 5] [--sample 15] [--finality-lag 32] [--snapshots 2,8]
  */
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -16,8 +22,10 @@ import { parseArgs } from 'node:util'
 import { PeerProcess } from '../src/devnet/controller.ts'
 import { identityIdFromSeed } from '../src/replication/keys.ts'
 
-const { values } = parseArgs({ options: { minutes: { type: 'string', default: '30' }, rate: { type: 'string', default: '5' }, sample: { type: 'string', default: '15' }, out: { type: 'string', default: 'bench/results' } } })
+const { values } = parseArgs({ options: { minutes: { type: 'string', default: '30' }, rate: { type: 'string', default: '5' }, sample: { type: 'string', default: '15' }, out: { type: 'string', default: 'bench/results' }, 'finality-lag': { type: 'string', default: '32' }, snapshots: { type: 'string', default: '' }, 'snapshot-dir': { type: 'string', default: 'bench/snapshots' } } })
 const minutes = Number(values.minutes); const rate = Number(values.rate); const sampleSec = Number(values.sample)
+const finalityLag = Number(values['finality-lag'])
+const snapshotAt = values.snapshots === '' ? [] : values.snapshots!.split(',').map(Number)
 const NAMES = ['writer-1', 'reader-2', 'reader-3']
 const dir = mkdtempSync(join(tmpdir(), 'chainstore-soak-'))
 
@@ -43,7 +51,7 @@ async function main (): Promise<void> {
   const writing = (async () => {
     while (Date.now() < end) {
       const n = Math.max(1, Math.round(rate * Math.min(sampleSec, (end - Date.now()) / 1000)))
-      const res = await w.call('ingest', { count: n, txs: 50, seed: 5, ratePerSec: rate })
+      const res = await w.call('ingest', { count: n, txs: 50, seed: 5, ratePerSec: rate, finalityLag: finalityLag >= 0 ? finalityLag : undefined })
       latencies.push(...res.latencies)
       writes += res.stored.length
     }
@@ -58,6 +66,14 @@ async function main (): Promise<void> {
       const m = await p.call('memory')
       const head = await p.call('head')
       samples.push({ t: Math.round((Date.now() - started) / 1000), peer: NAMES[i], rssMiB: MiB(m.rss), heapMiB: MiB(m.heapUsed), fds: readdirSync(`/proc/${p.child.pid}/fd`).length, diskMiB: MiB(du(join(dir, NAMES[i]))), height: head?.height ?? -1, p99ms: i === 0 ? p99 : null, writes })
+    }
+    while (snapshotAt.length > 0 && Date.now() - started >= snapshotAt[0] * 60_000) {
+      const m = snapshotAt.shift()!
+      mkdirSync(values['snapshot-dir']!, { recursive: true })
+      for (const [i, p] of peers.entries()) {
+        const { path } = await p.call('heapSnapshot', { path: join(values['snapshot-dir']!, `${NAMES[i]}-${m}min.heapsnapshot`) })
+        console.log(`[soak] heap snapshot ${path} at height ${samples[samples.length - peers.length + i].height}`)
+      }
     }
     const last = samples.slice(-3)
     console.log(`[soak] t=${last[0].t}s height=${last.map(s => s.height).join('/')} heap=${last.map(s => s.heapMiB).join('/')}MiB rss=${last.map(s => s.rssMiB).join('/')}MiB fds=${last.map(s => s.fds).join('/')} disk=${last.map(s => s.diskMiB).join('/')}MiB p99=${p99}ms`)
@@ -80,7 +96,7 @@ function svg (): string {
   const W = 900; const H = 170; const colors = ['#1f77b4', '#d62728', '#2ca02c']
   const tMax = Math.max(1, ...samples.map(s => s.t))
   let out = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H * series.length + 30}" font-family="sans-serif" font-size="11">`
-  out += `<text x="10" y="16" font-size="13">chainstore soak: ${minutes} min, ${rate} blocks/s, 3 peers (${NAMES.map((n, i) => `<tspan fill="${colors[i]}">${n}</tspan>`).join(', ')})</text>`
+  out += `<text x="10" y="16" font-size="13">chainstore soak: ${minutes} min, ${rate} blocks/s, finality lag ${finalityLag}, 3 peers (${NAMES.map((n, i) => `<tspan fill="${colors[i]}">${n}</tspan>`).join(', ')})</text>`
   series.forEach(([key, label], k) => {
     const y0 = 30 + k * H
     const vals = samples.map(s => s[key] as number | null).filter((v): v is number => v != null)
@@ -105,7 +121,7 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)
 const slopes = Object.fromEntries(NAMES.map(n => [n, Math.round(slopePerHour(samples.filter(s => s.peer === n && s.t >= 60).map(s => [s.t, s.heapMiB])) * 100) / 100]))
 const rssSlopes = Object.fromEntries(NAMES.map(n => [n, Math.round(slopePerHour(samples.filter(s => s.peer === n && s.t >= 60).map(s => [s.t, s.rssMiB])) * 100) / 100]))
 const p99s = samples.filter(s => s.p99ms != null).map(s => s.p99ms!)
-writeFileSync(join(values.out!, `soak-${stamp}.json`), JSON.stringify({ minutes, rate, sampleSec, heapSlopeMiBPerHour: slopes, rssSlopeMiBPerHour: rssSlopes, samples }, null, 1))
+writeFileSync(join(values.out!, `soak-${stamp}.json`), JSON.stringify({ minutes, rate, sampleSec, finalityLag, heapSlopeMiBPerHour: slopes, rssSlopeMiBPerHour: rssSlopes, samples }, null, 1))
 writeFileSync(join(values.out!, `soak-${stamp}.svg`), svg())
 const last = samples.slice(-3)
 console.log(`[soak] done: ${minutes} min at ${rate} blocks/s, final height ${last.map(s => s.height).join('/')}, heap slope ${JSON.stringify(slopes)} MiB/h, rss slope ${JSON.stringify(rssSlopes)} MiB/h, fds ${last.map(s => s.fds).join('/')}, disk ${last.map(s => s.diskMiB).join('/')} MiB, writer p99 max ${Math.max(0, ...p99s)} ms -> ${values.out}/soak-${stamp}.{json,svg}`)

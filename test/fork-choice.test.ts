@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { encodeBlock } from '../src/codec/encode.ts'
 import { blockFromBytes, splitCborArray } from '../src/codec/from-bytes.ts'
 import { CorruptDataError, TransactionNotFoundError, BlockNotFoundError } from '../src/index.ts'
-import { ForkChoice, checkAnnouncementBatch, type Announcement } from '../src/replication/fold.ts'
+import { CHECKPOINT_MARGIN, CHECKPOINT_STEP, ForkChoice, checkAnnouncementBatch, type Announcement } from '../src/replication/fold.ts'
 import { SyntheticChain, rng } from '../src/synthetic/chain.ts'
 import { openTestStore } from './helpers/store.ts'
 
@@ -89,6 +89,78 @@ describe('fork choice fold', () => {
     f.reject('x1')
     expect(f.tip()?.cid).toBe('y1')
     expect(f.add(ann('x1', 1, 'g'))).toBe(false)
+  })
+
+  it('stays bounded over many finalized heights: the checkpoint drops the chain and forks below it', () => {
+    const f = new ForkChoice()
+    const reference = new ForkChoice()
+    const LAG = 32
+    let prev: string | null = null
+    const cids: string[] = []
+    const add = (a: Announcement): void => { f.add(a); reference.add(a) }
+    let largest = 0
+    for (let h = 0; h < 10_000; h++) {
+      const cid = `c${String(h).padStart(6, '0')}`
+      cids.push(cid)
+      add(ann(cid, h, prev))
+      // a short fork every 100 heights (a losing sibling and its child)
+      if (h % 100 === 50) { add(ann(`f${h}`, h, prev)); add(ann(`g${h}`, h + 1, `f${h}`)) }
+      if (h >= LAG) add(ann(cids[h - LAG], h - LAG, h - LAG === 0 ? null : cids[h - LAG - 1], { finalized: true }))
+      f.checkpoint(h - LAG)
+      largest = Math.max(largest, f.size)
+      prev = cid
+    }
+    expect(f.tip()?.cid).toBe(reference.tip()?.cid)
+    expect(f.finalized()?.cid).toBe(reference.finalized()?.cid)
+    expect(reference.size).toBeGreaterThan(10_000)
+    // the blocks above finality, the margin, one step and a fork or two
+    expect(largest).toBeLessThanOrEqual(LAG + CHECKPOINT_MARGIN + CHECKPOINT_STEP + 4)
+    expect(f.checkpointHeight).toBeGreaterThan(10_000 - LAG - CHECKPOINT_MARGIN - CHECKPOINT_STEP - 1)
+    // the path from the tip ends at the checkpoint, not at genesis
+    const path = f.pathFromTip()
+    expect(path[path.length - 1].height).toBe(f.checkpointHeight)
+    // announcements at or below the checkpoint are ignored, above it they count
+    expect(f.add(ann('late', f.checkpointHeight, cids[f.checkpointHeight - 1], { weight: 1000, finalized: true }))).toBe(false)
+    expect(f.get(cids[0])).toBeUndefined()
+  })
+
+  it('gives the same tip as the whole fold when forks above the checkpoint compete', () => {
+    const random = rng(7)
+    const list: Announcement[] = [ann('g', 0, null, { finalized: true })]
+    // a main chain of 600 with random forks above, finality trailing 40 behind
+    for (let h = 1; h < 600; h++) {
+      list.push(ann(`m${String(h).padStart(4, '0')}`, h, list.find(a => a.height === h - 1 && a.cid.startsWith('m'))?.cid ?? 'g'))
+      if (random() < 0.2) {
+        const base = list.filter(a => a.height >= h - 20 && a.height < h)[0]
+        list.push(ann(`x${String(h).padStart(4, '0')}`, base.height + 1, base.cid, { weight: 1 + Math.floor(random() * 4) }))
+      }
+      if (h > 40) list.push({ ...list.find(a => a.height === h - 40 && a.cid.startsWith('m'))!, finalized: true })
+    }
+    const whole = new ForkChoice()
+    const bounded = new ForkChoice()
+    for (const a of list) {
+      whole.add(a); bounded.add(a)
+      const fin = bounded.finalized()
+      if (fin != null) bounded.checkpoint(fin.height)
+      expect(bounded.tip()?.cid).toBe(whole.tip()?.cid)
+    }
+    expect(bounded.checkpointHeight).toBeGreaterThan(400)
+    expect(bounded.size).toBeLessThan(whole.size / 2)
+  })
+
+  it('moves no checkpoint above the finalized height minus the margin', () => {
+    const f = new ForkChoice()
+    let prev: string | null = null
+    for (let h = 0; h < 500; h++) { f.add(ann(`c${h}`, h, prev, { finalized: h === 300 })); prev = `c${h}` }
+    expect(f.checkpoint(499)).toBeGreaterThan(0)
+    expect(f.checkpointHeight).toBe(300 - CHECKPOINT_MARGIN)
+    expect(f.finalized()?.cid).toBe('c300')
+    // nothing finalized: no checkpoint at all
+    const g = new ForkChoice()
+    prev = null
+    for (let h = 0; h < 500; h++) { g.add(ann(`c${h}`, h, prev)); prev = `c${h}` }
+    expect(g.checkpoint(499)).toBe(0)
+    expect(g.size).toBe(500)
   })
 
   it('checks announcement batches', () => {

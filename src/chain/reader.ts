@@ -1,4 +1,5 @@
 import type { CID } from 'multiformats/cid'
+import { flat } from '../codec/flat.ts'
 import { DAG_CBOR, SHA2_256, bytesMatchCid, parseCid } from '../codec/cid.ts'
 import { decodeHeader, decodeReceipt, decodeTx, decodeTxPage } from '../codec/decode.ts'
 import type { EncodedBlock, IpldBlock } from '../codec/encode.ts'
@@ -283,7 +284,7 @@ function cacheKey (ref: BlockRef): string | number {
   if (typeof ref === 'number' || typeof ref === 'string') return ref
   let s = flatIds.get(ref)
   if (s === undefined) {
-    s = Buffer.from(ref.toString(), 'latin1').toString('latin1')
+    s = flat(ref.toString())
     flatIds.set(ref, s)
   }
   return s

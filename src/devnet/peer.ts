@@ -21,6 +21,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { openDatabase } from '../replication/open-db.ts'
 import { base58btc } from 'multiformats/bases/base58'
 import { cidOf } from '../codec/cid.ts'
+import { writeHeapSnapshot } from 'node:v8'
 
 interface Init { config: ChainStoreConfigInput, byzantine?: 'wrong-bytes', api?: boolean }
 const init: Init = JSON.parse(process.argv[2])
@@ -48,11 +49,27 @@ const send = (msg: unknown): void => { process.send?.(msg) }
 store.events.on('head', (h: { height: number, cid: CID }) => send({ event: 'head', height: h.height, cid: h.cid.toString(), t: Date.now() }))
 store.events.on('reorg', (r: any) => send({ event: 'reorg', forkHeight: r.forkHeight, removed: r.removed.length, added: r.added.length, t: Date.now() }))
 
+/** The blocks this process stored last, by height (what finality announces, without reading them back). */
+const recent = new Map<number, { cid: CID, height: number, parent: CID | null, txCount: number }>()
+const RECENT_MAX = 1024
+
+/** Finalizes the canonical block `lag` heights below the head, here and in the chain index (a chain whose finality trails its head). */
+async function finalizeBelow (lag: number): Promise<void> {
+  const head = store.head()
+  if (head == null || head.height - lag <= store.finalizedHeight()) return
+  // a read would fill the memory tier (decoded headers) as a side effect of the driver
+  const cid = store.canonicalAt(head.height - lag)
+  const b = recent.get(head.height - lag)
+  const block = b != null && cid != null && b.cid.equals(cid) ? b : store.getHeaderSync(head.height - lag)
+  await store.setFinalized(block.height)
+  rep.finalize({ cid: block.cid, height: block.height, parent: block.parent == null ? null : CID.asCID(block.parent) ?? CID.parse(String(block.parent)), txCount: block.txCount })
+}
+
 const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
-  info: () => ({ peerId: rep.peerId, identity: rep.identityId, addresses: rep.addresses(), databases: rep.addressesOfDatabases(), pid: process.pid, api: api?.url ?? null }),
+  info: () => ({ peerId: rep.peerId, identity: rep.identityId, identityHash: String(rep.orbitdb.identity.hash), addresses: rep.addresses(), databases: rep.addressesOfDatabases(), pid: process.pid, api: api?.url ?? null }),
   head: () => { const h = store.head(); return h == null ? null : { height: h.height, cid: h.cid.toString() } },
   /** Stores `count` synthetic blocks continuing the local head, `batch` per call; returns per-call latencies. */
-  ingest: async ({ count, seed = 1, txs = 100, batch = 1, consistency = 'one', weight, finalized, ratePerSec }: { count: number, seed?: number, txs?: number, batch?: number, consistency?: Consistency, weight?: number, finalized?: boolean, ratePerSec?: number }) => {
+  ingest: async ({ count, seed = 1, txs = 100, batch = 1, consistency = 'one', weight, finalized, ratePerSec, finalityLag }: { count: number, seed?: number, txs?: number, batch?: number, consistency?: Consistency, weight?: number, finalized?: boolean, ratePerSec?: number, finalityLag?: number }) => {
     const chain = new SyntheticChain({ seed, txsPerBlock: txs, addresses: 500 })
     const head = store.head()
     if (head != null) chain.resume(head)
@@ -74,6 +91,14 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
       try {
         const res = await store.storeBlocks(blocks, { consistency, weight, finalized })
         for (const r of res) stored.push({ cid: r.cid.toString(), height: r.height })
+        if (finalityLag != null) {
+          res.forEach((r, k) => {
+            const parent = blocks[k].parent
+            recent.set(r.height, { cid: r.cid, height: r.height, parent: parent == null ? null : CID.asCID(parent) ?? CID.parse(String(parent)), txCount: blocks[k].transactions.length })
+            if (recent.size > RECENT_MAX) recent.delete(recent.keys().next().value!)
+          })
+          await finalizeBelow(finalityLag)
+        }
       } catch (err: any) {
         errors.push({ name: err.name, message: err.message, confirmed: err.confirmed })
         // the blocks are stored locally even when the quorum failed
@@ -96,7 +121,9 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
   validators: async () => await rep.validators(),
   peers: async () => await rep.peers(),
   reputation: async () => { await rep.reputation.refresh(); return rep.reputation.scores() },
-  stats: () => ({ ...rep.stats, fold: rep.fold.size, signatures: rep.signatureChecks }),
+  stats: () => ({ ...rep.stats, fold: rep.fold.size, foldMemory: rep.foldMemory, signatures: rep.signatureChecks, writerIdentities: rep.writerIdentities }),
+  /** True when the block (any IPLD block, e.g. an identity) is held in this node's blockstore. */
+  holdsBlock: ({ cid }: { cid: string }) => store.localBytes(cid) != null,
   /** This process's CPU time so far (user + system, µs), for CPU per replicated block. */
   cpu: () => { const c = process.cpuUsage(); return c.user + c.system },
   /** Distinct connected peers and what discovery learned and dialled. */
@@ -151,6 +178,11 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
     (globalThis as any).gc?.()
     const m = process.memoryUsage()
     return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, gcExposed: typeof (globalThis as any).gc === 'function' }
+  },
+  /** Soak: a V8 heap snapshot of this process after a GC, written to `path` (for scripts/heap-diff.ts). */
+  heapSnapshot: ({ path }: { path: string }) => {
+    (globalThis as any).gc?.()
+    return { path: writeHeapSnapshot(path) }
   },
   /** Fault tests: the head entries of one of this node's databases, as their block bytes (hex). */
   headEntries: async ({ database }: { database: 'chain' | 'validators' | 'reputation' }) => {

@@ -21,6 +21,6 @@ export const FETCH_CONCURRENCY = 4
 /** Fetched blocks a sync round keeps for the next one when their parents are not imported yet, in units of `fetchBatch`. */
 export const EARLY_BLOCKS_PER_BATCH = 2 * FETCH_CONCURRENCY
 /** Most sender attributions of gossiped entries kept (to charge refused entries to their sender). */
-export const MAX_ENTRY_SENDERS = 10_000
+export const MAX_ENTRY_SENDERS = 2_000
 /** How long a head sent alone to a stock OrbitDB peer (one head per stream) may take, dial included. */
 export const STOCK_HEAD_TIMEOUT_MS = 10_000

@@ -54,6 +54,11 @@ interface Node {
   children: Set<string>
 }
 
+/** Heights kept below the finalized height when the fold is checkpointed (forks branching above it still count). */
+export const CHECKPOINT_MARGIN = 64
+/** The checkpoint moves in steps of at least this many heights (each move walks the fold once). */
+export const CHECKPOINT_STEP = 64
+
 /**
  * The deterministic fork-choice fold over the chain log. Every peer that holds
  * the same announcements picks the same canonical tip:
@@ -64,19 +69,32 @@ interface Node {
  * blocks are candidates. Announcements are idempotent; a later one may only
  * turn `finalized` on. Blocks whose bytes contradicted their announcement are
  * `reject`ed with their descendants.
+ *
+ * Memory stays bounded on a chain that finalizes: {@link checkpoint} makes a
+ * canonical block below finality the fold's root (it keeps its weight and
+ * finalized height) and drops everything not descending from it: the chain
+ * below and every fork that branched below it. Announcements at or below the
+ * checkpoint are ignored from then on, so a conflicting finalization deeper
+ * than the checkpoint can no longer win (one above it still does).
  */
 export class ForkChoice {
   readonly #nodes = new Map<string, Node>()
   /** Announcements waiting for their parent, by parent CID. */
   readonly #orphans = new Map<string, Set<string>>()
-  readonly #rejected = new Set<string>()
+  /** Rejected blocks by CID, with their announced height (dropped once below the checkpoint). */
+  readonly #rejected = new Map<string, number>()
   #best: Node | null = null
+  #checkpoint: Node | null = null
 
   get size (): number { return this.#nodes.size }
+
+  /** Height of the fold's checkpoint (-1: none; the fold reaches back to the root). */
+  get checkpointHeight (): number { return this.#checkpoint?.a.height ?? -1 }
 
   /** Adds an announcement; returns true when the canonical tip may have changed. */
   add (a: Announcement): boolean {
     if (this.#rejected.has(a.cid)) return false
+    if (a.height <= this.checkpointHeight && a.cid !== this.#checkpoint?.a.cid) return false
     const known = this.#nodes.get(a.cid)
     if (known != null) {
       if (!a.finalized || known.a.finalized) return false
@@ -126,6 +144,52 @@ export class ForkChoice {
     }
   }
 
+  /**
+   * Makes the canonical block at `height` the fold's root, when it is at most
+   * the canonical chain's finalized height minus {@link CHECKPOINT_MARGIN} and
+   * at least {@link CHECKPOINT_STEP} above the current checkpoint; drops what
+   * does not descend from it. Returns how many blocks were dropped. The caller
+   * passes a height its own chain holds canonically (sync: the local
+   * finalized height), so no path it still needs is cut.
+   */
+  checkpoint (height: number): number {
+    const best = this.#best
+    if (best == null) return 0
+    const target = Math.min(height, best.finalizedHeight - CHECKPOINT_MARGIN)
+    if (target < this.checkpointHeight + CHECKPOINT_STEP || target < 0) return 0
+    let root: Node | undefined = best
+    while (root != null && root.a.height > target) root = root.a.parent == null ? undefined : this.#nodes.get(root.a.parent)
+    if (root == null || root.a.height !== target) return 0
+    const keep = new Set<string>()
+    const stack = [root]
+    while (stack.length > 0) {
+      const n = stack.pop()!
+      keep.add(n.a.cid)
+      for (const c of n.children) { const child = this.#nodes.get(c); if (child != null) stack.push(child) }
+    }
+    const before = this.#nodes.size
+    const dropped = new Set<string>()
+    for (const [cid, n] of this.#nodes) {
+      // unconnected announcements above the checkpoint may still find their parent
+      if (!keep.has(cid) && (n.connected || n.a.height <= target)) { this.#nodes.delete(cid); dropped.add(cid) }
+    }
+    // announcements waiting for a dropped block (or one below the checkpoint) never connect now
+    for (let more = true; more;) {
+      more = false
+      for (const [parent, waiting] of this.#orphans) {
+        const gone = dropped.has(parent)
+        for (const c of waiting) {
+          if (gone && this.#nodes.delete(c)) { dropped.add(c); more = true }
+          if (!this.#nodes.has(c)) waiting.delete(c)
+        }
+        if (waiting.size === 0) this.#orphans.delete(parent)
+      }
+    }
+    for (const [cid, h] of this.#rejected) if (h <= target) this.#rejected.delete(cid)
+    this.#checkpoint = root
+    return before - this.#nodes.size
+  }
+
   #recompute (node: Node): void {
     const parent = node.a.parent == null ? null : this.#nodes.get(node.a.parent) ?? null
     this.#connect(node, parent)
@@ -144,8 +208,8 @@ export class ForkChoice {
     const stack = [cid]
     while (stack.length > 0) {
       const c = stack.pop()!
-      this.#rejected.add(c)
       const n = this.#nodes.get(c)
+      this.#rejected.set(c, n?.a.height ?? Number.MAX_SAFE_INTEGER)
       if (n == null) continue
       this.#nodes.delete(c)
       for (const child of n.children) stack.push(child)

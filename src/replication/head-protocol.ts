@@ -19,14 +19,18 @@ export interface PeerHead {
   finalized: number
   /** Entry hashes of the heads of each replicated log, by database (chain, validators, …). */
   logs?: Record<string, string[]>
+  /** Hashes of the validator set's identity blocks the peer holds (fetched eagerly, src/replication/identities.ts). */
+  identities?: string[]
 }
 
 /** Heads per log a reply may name (a log has a few heads; more is refused). */
 export const MAX_LOG_HEADS = 32
 /** Databases a reply may name. */
 const MAX_LOGS = 8
-/** Largest answer accepted: the position plus up to 8 logs × 32 heads of ≤ 64-character hashes. */
-const MAX_HEAD_BYTES = 24 * 1024
+/** Identity hashes a reply may name. */
+export const MAX_HEAD_IDENTITIES = 64
+/** Largest answer accepted: the position plus up to 8 logs × 32 heads and 64 identities of ≤ 64-character hashes. */
+const MAX_HEAD_BYTES = 32 * 1024
 
 export async function serveHead (stream: Stream, head: () => PeerHead | Promise<PeerHead>, onError: (err: unknown) => void): Promise<void> {
   const lp = lpStream(stream, { maxDataLength: MAX_HEAD_BYTES })
@@ -53,15 +57,19 @@ export async function requestHead (stream: Stream, peer: string, signal: AbortSi
       !(cid === null || (typeof cid === 'string' && cid.length <= 128))) {
       throw new PeerMisbehavedError(peer, 'head reply has the wrong shape')
     }
+    const identities = v.identities
+    if (identities !== undefined && (!Array.isArray(identities) || identities.length > MAX_HEAD_IDENTITIES || !identities.every(h => typeof h === 'string' && h.length > 0 && h.length <= 64))) {
+      throw new PeerMisbehavedError(peer, 'head reply: identities have the wrong shape')
+    }
     const logs = v.logs
-    if (logs === undefined) return { height, cid, finalized }
+    if (logs === undefined) return { height, cid, finalized, identities }
     if (logs === null || typeof logs !== 'object' || Array.isArray(logs) || Object.keys(logs).length > MAX_LOGS) throw new PeerMisbehavedError(peer, 'head reply: logs has the wrong shape')
     for (const [name, heads] of Object.entries(logs)) {
       if (name.length > 32 || !Array.isArray(heads) || heads.length > MAX_LOG_HEADS || !heads.every(h => typeof h === 'string' && h.length > 0 && h.length <= 64)) {
         throw new PeerMisbehavedError(peer, `head reply: heads of log ${name.slice(0, 32)} have the wrong shape`)
       }
     }
-    return { height, cid, finalized, logs }
+    return { height, cid, finalized, logs, identities }
   } finally {
     try { await stream.close({ signal }) } catch { stream.abort(new Error('closed')) }
   }

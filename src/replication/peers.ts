@@ -13,6 +13,8 @@ export interface PeersInit {
   databases: () => Record<string, any>
   /** True when this node refused an entry (anti-entropy never asks for it again). */
   refused: (hash: string) => boolean
+  /** Writer identity hashes a peer named in its head reply (fetched eagerly when not held). */
+  identities?: (hashes: string[]) => void
 }
 
 /**
@@ -95,6 +97,7 @@ export class Peers implements PeersPart {
         const stream = await libp2p.dialProtocol(peerIdFromString(peer), HEAD_PROTOCOL, { signal: AbortSignal.timeout(2_000) })
         const head = await requestHead(stream as any, peer, AbortSignal.timeout(2_000))
         peerHeads.set(peer, { ...head, at: Date.now() })
+        if (head.identities != null) this.#init.identities?.(head.identities)
         if (head.logs != null) await this.#antiEntropy(peer, head.logs)
       } catch (err) {
         if (err instanceof PeerMisbehavedError) log.debug({ peer, err: err.message }, 'bad head reply')

@@ -185,10 +185,10 @@ export const MAX_ENTRY_BYTES = 1024 * 1024
 export const MAX_LOG_ENTRIES = 1_000_000
 
 /** Serves LOG_PROTOCOL: one request (any dag-cbor map), then a frame per entry block and an end frame. */
-export async function serveLog (stream: Stream, entries: () => Iterable<{ cid: CID, bytes: Uint8Array }>, onError: (err: unknown) => void): Promise<void> {
+export async function serveLog (stream: Stream, entries: () => AsyncIterable<{ cid: CID, bytes: Uint8Array }> | Iterable<{ cid: CID, bytes: Uint8Array }>, onError: (err: unknown) => void): Promise<void> {
   await serveFramed(stream, 120_000, onError, async (request, write) => {
     try { dagCbor.decode(request) } catch (err) { throw new ProtocolRequestError('request is not dag-cbor', { cause: err }) }
-    for (const e of entries()) await write(FRAME_BLOCK, e.cid.bytes, e.bytes)
+    for await (const e of entries()) await write(FRAME_BLOCK, e.cid.bytes, e.bytes)
   })
 }
 

@@ -1,4 +1,5 @@
 import { base58btc } from 'multiformats/bases/base58'
+import { flat } from '../codec/flat.ts'
 import { cidOf } from '../codec/cid.ts'
 import type { Rejection } from './access.ts'
 import { MAX_ENTRY_SENDERS } from './constants.ts'
@@ -30,7 +31,7 @@ export class Rejections {
       const m = evt.detail
       if (m?.topic == null || m.data == null) return
       try {
-        this.#sender.set(cidOf(m.data).toString(base58btc), String(m.from ?? ''))
+        this.#sender.set(flat(cidOf(m.data).toString(base58btc)), flat(String(m.from ?? '')))
         if (this.#sender.size > MAX_ENTRY_SENDERS) this.#sender.delete(this.#sender.keys().next().value!)
       } catch {}
     }
@@ -51,7 +52,7 @@ export class Rejections {
   /** The access controller refused an entry: count it and charge its sender when known. */
   rejected (r: Rejection): void {
     const { stats, peers } = this.#ctx
-    this.#refused.add(r.hash)
+    this.#refused.add(flat(r.hash))
     if (this.#refused.size > MAX_ENTRY_SENDERS) this.#refused.delete(this.#refused.keys().next().value!)
     stats.rejected++
     stats.rejectedByReason[r.reason] = (stats.rejectedByReason[r.reason] ?? 0) + 1
@@ -61,7 +62,7 @@ export class Rejections {
       if (sender !== this.#ctx.peerId()) peers.penalize(sender, `sent entry refused as ${r.reason}`)
       return
     }
-    this.#unattributed.set(r.hash, r)
+    this.#unattributed.set(flat(r.hash), r)
     if (this.#unattributed.size > 1000) this.#unattributed.delete(this.#unattributed.keys().next().value!)
   }
 

@@ -1,5 +1,6 @@
 import type { Libp2p } from '@libp2p/interface'
-import type { CID } from 'multiformats/cid'
+import { base58btc } from 'multiformats/bases/base58'
+import { CID } from 'multiformats/cid'
 import type { Consistency } from '../chain/types.ts'
 import { Acks, type WrittenBlock } from './acks.ts'
 import { Announcer } from './announcer.ts'
@@ -7,7 +8,8 @@ import { STOP_GRACE_MS } from './constants.ts'
 import { Databases } from './databases.ts'
 import { PeerDiscovery } from './discovery.ts'
 import { ForkChoice, type Announcement } from './fold.ts'
-import { HEAD_PROTOCOL, MAX_LOG_HEADS, serveHead } from './head-protocol.ts'
+import { HEAD_PROTOCOL, MAX_HEAD_IDENTITIES, MAX_LOG_HEADS, serveHead } from './head-protocol.ts'
+import { WriterIdentities } from './identities.ts'
 import { LogPrefetch } from './log-prefetch.ts'
 import { Peers } from './peers.ts'
 import { ACK_PROTOCOL, BLOCKS_PROTOCOL, LOG_PROTOCOL, serveAck, serveBlocks, serveLog } from './protocol.ts'
@@ -51,6 +53,8 @@ export class Replicator {
   readonly #peers: Peers
   readonly #rejections: Rejections
   readonly #prefetch: LogPrefetch
+  /** The validator set's identity blocks, fetched as soon as a peer names one (not when an entry needs it). */
+  readonly #identities: WriterIdentities
   /** Peer announcements on the network's gossipsub (null: `network.discovery` off). */
   readonly #discovery: PeerDiscovery | null
   readonly #abort = new AbortController()
@@ -83,7 +87,19 @@ export class Replicator {
     this.#announcer = new Announcer(ctx, async value => await this.#dbs.chain.add(value))
     this.#rejections = new Rejections(ctx)
     this.#sync = new Sync(ctx, () => this.#dbs.chain)
-    this.#peers = new Peers(ctx, { databases: () => this.#dbs.byName(), refused: hash => this.#rejections.refused(hash) })
+    this.#identities = new WriterIdentities({
+      writers: () => this.#dbs.writers(),
+      read: async (hash, signal) => {
+        // through the block source (local, else connected peers, verified), then OrbitDB's decoder
+        await this.#sync.getBytes(CID.parse(hash, base58btc), signal)
+        return await this.#dbs.orbitdb.identities.getIdentity(hash)
+      },
+      verify: async identity => await this.#dbs.orbitdb.identities.verifyIdentity(identity) as boolean,
+      timeoutMs: init.network.fetchTimeoutMs,
+      signal: this.#abort.signal,
+      log: ctx.log
+    })
+    this.#peers = new Peers(ctx, { databases: () => this.#dbs.byName(), refused: hash => this.#rejections.refused(hash), identities: hashes => { this.#identities.offer(hashes) } })
     this.#acks = new Acks(ctx)
     this.#prefetch = new LogPrefetch(ctx)
     this.#discovery = init.network.discovery
@@ -109,6 +125,14 @@ export class Replicator {
     return d == null ? null : { known: d.known, heard: d.heard, dialled: d.dialled }
   }
 
+  /** What the chain-index fold holds: blocks, the checkpoint height (-1: none), the entry hashes remembered, and entries read by walks back. */
+  get foldMemory (): { fold: number, checkpoint: number, seen: number, walked: number } {
+    return { fold: this.fold.size, checkpoint: this.fold.checkpointHeight, seen: this.#sync.seenSize, walked: this.#sync.walked }
+  }
+
+  /** Identity blocks of the validator set held here (fetched eagerly from peers that name them). */
+  get writerIdentities (): { hashes: string[], learned: number } { return { hashes: this.#identities.hashes(), learned: this.#identities.learned } }
+
   /** Signature checks of log entries and identities: run in full vs answered from memory. */
   get signatureChecks (): { checked: number, remembered: number } { return { checked: this.#dbs.signatures.checked, remembered: this.#dbs.signatures.hits } }
 
@@ -125,7 +149,13 @@ export class Replicator {
     await this.#dbs.open(r => { this.#rejections.rejected(r) })
     // attribute gossiped heads to the peer that sent them (for rejected entries)
     this.#rejections.listen()
-    this.#dbs.chain.events.on('update', (entry: any) => { this.#sync.onEntry(entry).catch(err => log.error({ err }, 'chain entry')) })
+    this.#dbs.chain.events.on('update', (entry: any) => {
+      this.#identities.offer([entry?.identity])
+      this.#sync.onEntry(entry).catch(err => log.error({ err }, 'chain entry'))
+    })
+    this.#dbs.validators.events.on('update', (entry: any) => { this.#identities.offer([entry?.identity]) })
+    // this node's own identity, when it is a writer: named to peers from the first head reply
+    this.#identities.offer([this.#dbs.orbitdb.identity.hash])
     this.#dbs.chain.events.on('join', (peerId: any, heads: any[]) => { this.#rejections.joined(String(peerId), heads) })
     await this.#handleProtocols()
     this.#discovery?.start()
@@ -153,7 +183,7 @@ export class Replicator {
       const head = chain.head()
       const logs: Record<string, string[]> = {}
       for (const [name, db] of Object.entries(this.#dbs.byName())) logs[name] = (await db.log.heads()).slice(0, MAX_LOG_HEADS).map((e: any) => String(e.hash))
-      return { height: head?.height ?? -1, cid: head?.cid.toString() ?? null, finalized: Math.min(chain.finalizedHeight(), head?.height ?? -1), logs }
+      return { height: head?.height ?? -1, cid: head?.cid.toString() ?? null, finalized: Math.min(chain.finalizedHeight(), head?.height ?? -1), logs, identities: this.#identities.hashes().slice(0, MAX_HEAD_IDENTITIES) }
     }, err => log.debug({ err }, 'head request failed')), { maxInboundStreams: 16 })
   }
 
@@ -222,7 +252,7 @@ export class Replicator {
 
   /** Blocks the replicated databases need that no pin record holds (entries, identities, manifests, prefetched entries): GC keeps these. */
   async keepRoots (): Promise<CID[]> {
-    return [...this.#prefetch.prefetched, ...await this.#dbs.roots()]
+    return [...this.#prefetch.prefetched, ...this.#identities.hashes().map(h => CID.parse(h, base58btc)), ...await this.#dbs.roots()]
   }
 
   /** Bytes of any block from the network (bitswap through Helia), verified against the CID. */

@@ -6,6 +6,7 @@ import { decodeHeader } from '../codec/decode.ts'
 import type { EncodedBlock } from '../codec/encode.ts'
 import { blockFromBytes } from '../codec/from-bytes.ts'
 import { EARLY_BLOCKS_PER_BATCH, FETCH_CONCURRENCY } from './constants.ts'
+import { flat } from '../codec/flat.ts'
 import { PeerMisbehavedError } from './errors.ts'
 import { checkAnnouncementBatch, type Announcement, type AnnouncementBatch } from './fold.ts'
 import { BLOCKS_PROTOCOL, MAX_WANT, fetchBlocks } from './protocol.ts'
@@ -22,7 +23,12 @@ export class Sync implements SyncPart {
   readonly ackFetching = new Set<string>()
   readonly #ctx: ReplicationContext
   readonly #chainLog: () => any
-  readonly #seen = new Set<string>()
+  /**
+   * Chain-log entries folded, by hash, with the highest height they announce:
+   * pruned when the fold's checkpoint passes that height, so it holds the
+   * entries above the checkpoint, not the whole log.
+   */
+  readonly #seen = new Map<string, number>()
   /** Announced blocks not stored here yet (side branches are fetched from it without scanning the fold). */
   readonly #unfetched = new Set<string>()
   /**
@@ -31,6 +37,8 @@ export class Sync implements SyncPart {
    * instead of fetching them again. Bounded; the oldest go first.
    */
   readonly #early = new Map<string, EncodedBlock>()
+  /** Entries read from the log by walks back from a reported entry (each an entry not remembered as folded). */
+  walked = 0
   #running: Promise<void> | null = null
   #again = false
 
@@ -42,11 +50,15 @@ export class Sync implements SyncPart {
   /** Folds one chain-log entry (once); true when the fold changed. */
   apply (entry: any): boolean {
     if (entry?.hash == null || this.#seen.has(entry.hash)) return false
-    this.#seen.add(entry.hash)
     const value = entry.payload?.value
-    if (checkAnnouncementBatch(value) != null) return false
+    if (checkAnnouncementBatch(value) != null) { this.#seen.set(flat(entry.hash), -1); return false }
+    const blocks = (value as AnnouncementBatch).blocks
+    const top = maxHeight(blocks)
+    // below the fold's checkpoint: nothing in it can change the fold, and it is not kept
+    if (top <= this.#ctx.fold.checkpointHeight) return false
+    this.#seen.set(flat(entry.hash), top)
     let changed = false
-    for (const a of (value as AnnouncementBatch).blocks) {
+    for (const a of blocks) {
       if (this.#ctx.fold.add(a)) changed = true
       if (!this.#ctx.chain.hasBlock(CID.parse(a.cid))) this.#unfetched.add(a.cid)
       this.#ctx.stats.announcementsApplied++
@@ -62,19 +74,40 @@ export class Sync implements SyncPart {
     while (stack.length > 0) {
       const e = stack.pop()
       if (e == null || this.#seen.has(e.hash)) continue
+      // the entries behind one wholly below the checkpoint are older still: the walk ends here
+      if (this.#belowCheckpoint(e)) continue
       if (this.apply(e)) changed = true
       for (const h of [...(e.next ?? []), ...(e.refs ?? [])]) {
         if (this.#seen.has(h)) continue
+        this.walked++
         stack.push(await this.#chainLog().log.get(h))
       }
     }
     if (changed) this.schedule()
   }
 
-  /** The chain log's entry blocks as stored here (every entry this node folded). */
-  * logBlocks (): Generator<{ cid: CID, bytes: Uint8Array }> {
-    for (const hash of [...this.#seen]) {
-      const cid = CID.parse(hash, base58btc)
+  /** True for an announcement batch whose every block is at or below the fold's checkpoint. */
+  #belowCheckpoint (entry: any): boolean {
+    const value = entry.payload?.value
+    return checkAnnouncementBatch(value) == null && maxHeight((value as AnnouncementBatch).blocks) <= this.#ctx.fold.checkpointHeight
+  }
+
+  /** Entries folded and still remembered (those above the fold's checkpoint). */
+  get seenSize (): number { return this.#seen.size }
+
+  /** Moves the fold's checkpoint below local finality and forgets the entries under it. */
+  #checkpoint (finalized: number): void {
+    const dropped = this.#ctx.fold.checkpoint(finalized)
+    if (dropped === 0) return
+    const below = this.#ctx.fold.checkpointHeight
+    for (const [hash, top] of this.#seen) if (top <= below) this.#seen.delete(hash)
+    this.#ctx.log.debug({ checkpoint: below, dropped, fold: this.#ctx.fold.size, seen: this.#seen.size }, 'fold checkpointed')
+  }
+
+  /** The chain log's entry blocks as stored here: the whole log on disk, newest first. */
+  async * logBlocks (): AsyncGenerator<{ cid: CID, bytes: Uint8Array }> {
+    for await (const e of this.#chainLog().log.iterator()) {
+      const cid = CID.parse(String(e.hash), base58btc)
       const bytes = this.#ctx.blocks.localBytes(cid)
       if (bytes != null) yield { cid, bytes }
     }
@@ -124,6 +157,7 @@ export class Sync implements SyncPart {
     if (final != null && final.height > chain.finalizedHeight() && chain.canonicalAt(final.height)?.toString() === final.cid) {
       await chain.setFinalized(final.height)
     }
+    this.#checkpoint(chain.finalizedHeight())
     // side branches: fetched so any peer can serve them and a later reorg is local
     const side: Announcement[] = []
     for (const cid of this.#unfetched) {
@@ -218,7 +252,7 @@ export class Sync implements SyncPart {
   #keep (blocks: EncodedBlock[]): void {
     const max = EARLY_BLOCKS_PER_BATCH * this.#ctx.net.fetchBatch
     for (const b of blocks) {
-      this.#early.set(b.cid.toString(), b)
+      this.#early.set(flat(b.cid.toString()), b)
       if (this.#early.size > max) this.#early.delete(this.#early.keys().next().value!)
     }
   }
@@ -300,4 +334,10 @@ export class Sync implements SyncPart {
     if (!bytesMatchCid(cid, bytes)) throw new PeerMisbehavedError('bitswap', `bytes for ${cid.toString()} do not hash to it`)
     return bytes
   }
+}
+
+function maxHeight (blocks: Announcement[]): number {
+  let top = -1
+  for (const a of blocks) if (a.height > top) top = a.height
+  return top
 }

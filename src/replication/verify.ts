@@ -49,8 +49,8 @@ export function verifySecp256k1 (signatureHex: string, publicKeyHex: string, dat
   }
 }
 
-/** Valid signatures remembered (the oldest is forgotten first). */
-const MEMO_ENTRIES = 32_768
+/** Valid signatures remembered (the oldest is forgotten first): enough for the repeats of one join, and full within minutes of a start at a few blocks/s, so the memo does not read as growth in a soak. */
+const MEMO_ENTRIES = 2_048
 
 /**
  * Remembers signatures found valid, keyed by the signature, the public key
@@ -75,7 +75,8 @@ export class SignatureMemo {
   verify (signatureHex: string, publicKeyHex: string, data: string | Uint8Array): boolean {
     if (typeof signatureHex !== 'string' || typeof publicKeyHex !== 'string' || data == null) return false
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
-    const key = `${signatureHex}|${publicKeyHex}|${hash('sha256', bytes, 'base64')}`
+    // one digest of all three: a short flat key (the fields side by side were ~270 bytes per entry)
+    const key = hash('sha256', Buffer.concat([Buffer.from(`${signatureHex}|${publicKeyHex}|`), bytes]), 'base64')
     if (this.remembered(key)) return true
     this.checked++
     const ok = verifySecp256k1(signatureHex, publicKeyHex, bytes)

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache'
+import { flat } from '../codec/flat.ts'
 
 /** Hits and misses of the memory tier. */
 export interface CacheStats {
@@ -52,7 +53,9 @@ export class ObjectCache {
   set (kind: CacheKind, key: string | number, value: unknown, size: number): void {
     const lru = this.#lrus?.[kind]
     if (lru == null || size > lru.maxSize / 4) return
-    lru.set(key, { value }, { size: Math.max(1, size) })
+    // a CID's string is a rope of one-character cons cells (~32 bytes each),
+    // which the size estimate does not count: the entry keeps a flat copy
+    lru.set(typeof key === 'string' ? flat(key) : key, { value }, { size: Math.max(1, size) })
   }
 
   clear (): void {
