@@ -146,8 +146,8 @@ export class ForkChoice {
 
   /**
    * Makes the canonical block at `height` the fold's root, when it is at most
-   * the canonical chain's finalized height minus {@link CHECKPOINT_MARGIN} and
-   * at least {@link CHECKPOINT_STEP} above the current checkpoint; drops what
+   * the canonical chain's finalized height minus `CHECKPOINT_MARGIN` (64) and
+   * at least `CHECKPOINT_STEP` (64) above the current checkpoint; drops what
    * does not descend from it. Returns how many blocks were dropped. The caller
    * passes a height its own chain holds canonically (sync: the local
    * finalized height), so no path it still needs is cut.
