@@ -1,6 +1,6 @@
 import type { CID } from 'multiformats/cid'
 import type { CodecLimits } from '../codec/types.ts'
-import type { MaintenanceAccess } from '../node/chainstore.ts'
+import type { MaintenanceAccess } from '../storage/level.ts'
 import type { PinReason } from '../pinning/records.ts'
 import type { BackupAttempt } from './errors.ts'
 

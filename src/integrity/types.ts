@@ -1,5 +1,5 @@
 import type { CID } from 'multiformats/cid'
-import type { MaintenanceAccess } from '../node/chainstore.ts'
+import type { MaintenanceAccess } from '../storage/level.ts'
 import type { DamagedTable } from '../storage/tables.ts'
 
 /** Kinds of problem a check finds. */
