@@ -1,35 +1,23 @@
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { PeerProcess } from '../src/devnet/controller.ts'
 import { identityIdFromSeed } from '../src/replication/keys.ts'
 import { ACK_PROTOCOL, BLOCKS_PROTOCOL, LOG_PROTOCOL } from '../src/replication/protocol.ts'
 import type { ChainStoreConfigInput } from '../src/index.ts'
-import { tempDir } from './helpers/store.ts'
+import { usePeerProcesses } from './helpers/peers.ts'
 import { until } from './helpers/wait.ts'
 
 // Real peers, each in its own process, on 127.0.0.1 only.
 
-let dir: string
-let cleanup: () => Promise<void>
-let peers: PeerProcess[] = []
-
-beforeEach(async () => { ({ dir, cleanup } = await tempDir('chainstore-repl-')) })
-afterEach(async () => {
-  // no peer may have died on its own (bad input, a reset stream, an OrbitDB error event)
-  const crashed = peers.filter(p => p.crashed != null).map(p => `${String(p.child.pid)}: ${String(p.crashed)}`)
-  await Promise.all(peers.map(async p => await p.stop()))
-  peers = []
-  await cleanup()
-  expect(crashed).toEqual([])
-})
+const env = usePeerProcesses('chainstore-repl-')
 
 const WRITERS = ['writer-1', 'writer-2']
 
 function config (name: string, extra: ChainStoreConfigInput['network'] = {}): ChainStoreConfigInput {
   return {
-    dataDir: join(dir, name),
+    dataDir: join(env.dir, name),
     logLevel: 'error',
     network: { enabled: true, seed: name, writers: WRITERS.map(identityIdFromSeed), intervalMs: 500, quorumTimeoutMs: 3_000, fetchTimeoutMs: 3_000, ...extra }
   }
@@ -37,7 +25,7 @@ function config (name: string, extra: ChainStoreConfigInput['network'] = {}): Ch
 
 async function start (name: string, extra: ChainStoreConfigInput['network'] = {}, options: { byzantine?: 'wrong-bytes' } = {}): Promise<PeerProcess> {
   const p = await PeerProcess.start(config(name, extra), options)
-  peers.push(p)
+  env.peers.push(p)
   return p
 }
 
@@ -150,7 +138,7 @@ describe('replication between peer processes', () => {
 
     r2.kill('SIGKILL')
     await r2.exited
-    peers = peers.filter(p => p !== r2)
+    env.peers = env.peers.filter(p => p !== r2)
     const res = await w1.call('ingest', { count: 5, txs: 10, seed: 5, consistency: 'quorum' })
     // every quorum write failed with a typed error naming who confirmed (nobody), and stayed stored
     expect(res.errors.length).toBe(5)
@@ -162,7 +150,7 @@ describe('replication between peer processes', () => {
 
     // same data dir and identity: the restarted replica catches up and the queue drains
     const back = await PeerProcess.start({ ...config('replica-2'), network: { ...config('replica-2').network, peers: [(await w1.call('info')).addresses[0]] } })
-    peers.push(back)
+    env.peers.push(back)
     await back.waitForHeight(24, 60_000)
     await until(async () => (await w1.call('queue')).length === 0, 30_000, 'replication queue to drain')
     expect(await sameChain([w1, back])).toBe(true)

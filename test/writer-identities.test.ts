@@ -1,35 +1,24 @@
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { PeerProcess } from '../src/devnet/controller.ts'
 import { identityIdFromSeed } from '../src/replication/keys.ts'
 import type { ChainStoreConfigInput } from '../src/index.ts'
-import { tempDir } from './helpers/store.ts'
+import { usePeerProcesses } from './helpers/peers.ts'
 import { until } from './helpers/wait.ts'
 
 // Real peers, each in its own process, on 127.0.0.1 only.
 
-let dir: string
-let cleanup: () => Promise<void>
-let peers: PeerProcess[] = []
-
-beforeEach(async () => { ({ dir, cleanup } = await tempDir('chainstore-ids-')) })
-afterEach(async () => {
-  const crashed = peers.filter(p => p.crashed != null).map(p => `${String(p.child.pid)}: ${String(p.crashed)}`)
-  await Promise.all(peers.map(async p => await p.stop()))
-  peers = []
-  await cleanup()
-  expect(crashed).toEqual([])
-})
+const env = usePeerProcesses('chainstore-ids-')
 
 async function start (name: string, peersList: string[]): Promise<PeerProcess> {
   const config: ChainStoreConfigInput = {
-    dataDir: join(dir, name),
+    dataDir: join(env.dir, name),
     logLevel: 'error',
     // no discovery: each node reaches exactly the peers listed
     network: { enabled: true, seed: name, writers: [identityIdFromSeed('writer-1')], peers: peersList, discovery: false, intervalMs: 300, fetchTimeoutMs: 3_000 }
   }
   const p = await PeerProcess.start(config)
-  peers.push(p)
+  env.peers.push(p)
   return p
 }
 
