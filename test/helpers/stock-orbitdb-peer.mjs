@@ -58,8 +58,8 @@ const entries = async db => {
 }
 
 const ops = {
-  async open ({ peer, addresses }) {
-    await helia.libp2p.dial(multiaddr(peer))
+  async open ({ peers, addresses }) {
+    for (const peer of peers) await helia.libp2p.dial(multiaddr(peer))
     for (const [name, address] of Object.entries(addresses)) {
       // chainstore records `events` in every manifest; validators and reputation are key-value logs
       const db = await orbitdb.open(address, { sync: false, ...(name === 'chain' ? {} : { Database: KeyValue() }) })
