@@ -9,7 +9,7 @@
  * ```js
  * import { createOrbitDB, useAccessController, KeyValue } from '@orbitdb/core'
  * import { followerAccessController } from 'chainstore/orbitdb-access'
- * useAccessController(followerAccessController({ onReject: r => console.warn('refused', r) }))
+ * useAccessController(followerAccessController({ onReject: r => appLogger.warn({ rejection: r }, 'entry refused') }))
  * const orbitdb = await createOrbitDB({ ipfs: helia })
  * const chain = await orbitdb.open(addresses.chain)                                   // events
  * const validators = await orbitdb.open(addresses.validators, { Database: KeyValue() })
