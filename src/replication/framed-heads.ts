@@ -3,7 +3,7 @@ import type { AbortOptions, Connection, Libp2p, PeerId, Stream, StreamHandlerOpt
 import { STOCK_HEAD_TIMEOUT_MS } from './constants.ts'
 import { PeerMisbehavedError } from './errors.ts'
 import { MAX_ENTRY_BYTES } from './protocol.ts'
-import { stockStream } from './stock-heads.ts'
+import { appendBytes, stockStream } from './stock-heads.ts'
 
 /**
  * Message framing for OrbitDB's head exchange.
@@ -57,9 +57,7 @@ export function encodeFrame (bytes: Uint8Array): Uint8Array {
 export async function * decodeFrames (source: AsyncIterable<Uint8Array | { subarray: () => Uint8Array }>, peer: string, maxBytes: number): AsyncGenerator<Uint8Array> {
   let buf: Uint8Array = new Uint8Array(0)
   for await (const chunk of source) {
-    const bytes = chunk.subarray()
-    if (buf.length === 0) buf = bytes
-    else { const joined = new Uint8Array(buf.length + bytes.length); joined.set(buf, 0); joined.set(bytes, buf.length); buf = joined }
+    buf = appendBytes(buf, chunk.subarray())
     for (;;) {
       let length = 0
       let header = 0

@@ -55,6 +55,15 @@ export function cborItemEnd (bytes: Uint8Array): number {
   return at
 }
 
+/** `buf` followed by `bytes` (`bytes` itself when `buf` is empty): what a decoder holds of a byte stream. */
+export function appendBytes (buf: Uint8Array, bytes: Uint8Array): Uint8Array {
+  if (buf.length === 0) return bytes
+  const joined = new Uint8Array(buf.length + bytes.length)
+  joined.set(buf, 0)
+  joined.set(bytes, buf.length)
+  return joined
+}
+
 /**
  * Whole CBOR items (OrbitDB entries) from a byte source, however it was
  * chunked. An item longer than `maxBytes`, bytes that are not dag-cbor or
@@ -63,9 +72,7 @@ export function cborItemEnd (bytes: Uint8Array): number {
 export async function * decodeEntries (source: AsyncIterable<Uint8Array | { subarray: () => Uint8Array }>, peer: string, maxBytes: number): AsyncGenerator<Uint8Array> {
   let buf: Uint8Array = new Uint8Array(0)
   for await (const chunk of source) {
-    const bytes = chunk.subarray()
-    if (buf.length === 0) buf = bytes
-    else { const joined = new Uint8Array(buf.length + bytes.length); joined.set(buf, 0); joined.set(bytes, buf.length); buf = joined }
+    buf = appendBytes(buf, chunk.subarray())
     for (;;) {
       let end: number
       try { end = cborItemEnd(buf) } catch (err) { throw new PeerMisbehavedError(peer, 'head exchange: bytes that are not dag-cbor', { cause: err }) }
