@@ -18,6 +18,7 @@ import type { BlockInput, CodecLimits } from '../src/codec/types.ts'
 import { parseConfig } from '../src/config/index.ts'
 import { setHeadInBatch } from '../src/chain/meta.ts'
 import { addBlockToBatch } from '../src/node/block-batch.ts'
+import { WindowBuilder } from '../src/indexes/windows.ts'
 import { createLogger } from '../src/logger.ts'
 import { BLOCKS_SUBLEVEL, HELIA_SUBLEVEL, META_SCHEMA, blockKey } from '../src/storage/keys.ts'
 import { META_STORE_ID } from '../src/migrations/constants.ts'
@@ -119,9 +120,20 @@ export interface RawBatch {
  * blocks of a fresh chain: block bytes (header and pages, in the blocks
  * sublevel), every index entry, the pin records and the head, in the store's
  * order. Uses the store's own `addBlockToBatch` and `setHeadInBatch`, so the
- * baseline writes exactly the same keys and bytes.
+ * baseline writes exactly the same keys and bytes. `postings` carries the
+ * open postings window from one call to the next (one builder per chain);
+ * `last` writes the final window, as the store does at close.
  */
-export function recordStoreOps (blocks: EncodedBlock[]): RawBatch {
+export function recordStoreBatches (blocks: EncodedBlock[], batchBlocks: number): RawBatch[] {
+  const postings = new WindowBuilder(() => undefined)
+  const groups = chunks(blocks, batchBlocks)
+  return groups.map((group, i) => recordStoreOps(group, postings, i === groups.length - 1))
+}
+
+/**
+ * One call's share of {@link recordStoreBatches}.
+ */
+export function recordStoreOps (blocks: EncodedBlock[], postings: WindowBuilder, last = false): RawBatch {
   const keys: Uint8Array[] = []
   const values: Uint8Array[] = []
   let bytes = 0
@@ -132,9 +144,11 @@ export function recordStoreOps (blocks: EncodedBlock[]): RawBatch {
   }
   let head: EncodedBlock | null = null
   for (const block of blocks) {
-    addBlockToBatch(batch, block)
+    addBlockToBatch(batch, block, postings)
     if (head == null || block.height > head.height) head = block
   }
+  // the store writes its last postings window when it closes
+  if (last) postings.finish(batch)
   if (head != null) setHeadInBatch(batch, { height: head.height, cid: head.cid })
   return { keys, values, bytes }
 }

@@ -12,7 +12,7 @@ import type { BlockInput } from '../src/codec/types.ts'
 import { createChainStore } from '../src/index.ts'
 import { LEVEL_DIR } from '../src/storage/level.ts'
 import {
-  LIMITS, chunks, contentDigest, recordIpldOps, envInt, figure, fmt, openRaw, progress, quietLogger, recordStoreOps, settle,
+  LIMITS, chunks, contentDigest, recordIpldOps, envInt, figure, fmt, openRaw, progress, quietLogger, recordStoreBatches, settle,
   type Dataset, type Figure, type RawBatch
 } from './common.ts'
 
@@ -105,7 +105,7 @@ export async function runIngest (root: string, data: Dataset, opts: IngestOption
   progress(`ingest: encoding ${fmt(blocks)} blocks for the baseline's key/value lists (not timed)`)
   const encoded: EncodedBlock[] = data.inputs.map(b => encodeBlock(b, LIMITS))
   const index: ChainIndex = { blocks: encoded.map(e => ({ cid: e.cid, txPages: e.txPages.map(p => p.cid) })), txIds: encoded.flatMap(e => e.txs.map(t => t.id)) }
-  let rawBatches: RawBatch[] | null = chunks(encoded, opts.batchBlocks).map(recordStoreOps)
+  let rawBatches: RawBatch[] | null = recordStoreBatches(encoded, opts.batchBlocks)
   let ipldBatches: RawBatch[] | null = chunks(encoded, opts.batchBlocks).map(recordIpldOps)
   const ipldOps = ipldBatches.reduce((n, b) => n + b.keys.length, 0)
   const ipldBytes = ipldBatches.reduce((n, b) => n + b.bytes, 0)
@@ -241,7 +241,7 @@ async function runDurability (root: string, data: Dataset, rawBatches: RawBatch[
     // raw batches for this size: re-record from the same chain so keys and bytes match the store again
     const raw = batchBlocks === opts.batchBlocks
       ? rawBatches
-      : chunks(inputs.map(b => encodeBlock(b, LIMITS)), batchBlocks).map(recordStoreOps)
+      : recordStoreBatches(inputs.map(b => encodeBlock(b, LIMITS)), batchBlocks)
     const ms: Record<string, number[]> = {}
     for (let r = 0; r < opts.durabilityRounds; r++) {
       // alternate the order so neither setting always runs on a fresher disk

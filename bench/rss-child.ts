@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { encodeBlock } from '../src/codec/encode.ts'
 import type { BlockInput } from '../src/codec/types.ts'
 import { createChainStore } from '../src/index.ts'
+import { WindowBuilder } from '../src/indexes/windows.ts'
 import { LIMITS, benchChain, envInt, fmt, fullGc, openRaw, progress, quietLogger, recordStoreOps } from './common.ts'
 
 /** What the child reports. */
@@ -60,8 +61,9 @@ async function main (): Promise<void> {
     close = async () => { await store.stop() }
   } else {
     const db = await openRaw(join(dir, 'raw'))
+    const postings = new WindowBuilder(() => undefined)
     write = async (blocks) => {
-      const { keys, values } = recordStoreOps(blocks.map(b => encodeBlock(b, LIMITS)))
+      const { keys, values } = recordStoreOps(blocks.map(b => encodeBlock(b, LIMITS)), postings)
       const chained = db.batch()
       for (let i = 0; i < keys.length; i++) chained.put(keys[i], values[i])
       await chained.write({ sync: false })

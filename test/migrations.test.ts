@@ -92,9 +92,13 @@ describe('migrations', () => {
       return n
     }
     expect(await legacy()).toBeGreaterThan(100)
-    expect(await runMigrations(db, { logger: quietLogger })).toEqual({ from: 2, to: CURRENT_SCHEMA, applied: ['index-postings', 'record-checksums', 'log-checksums'] })
+    expect(await runMigrations(db, { logger: quietLogger })).toEqual({ from: 2, to: CURRENT_SCHEMA, applied: ['index-postings', 'record-checksums', 'log-checksums', 'window-postings'] })
     expect(await legacy()).toBe(0)
     expect(db.getSync(META_POSTINGS_CONVERTED)).toBeUndefined()
+    // schema 6: no per-block posting key is left, the window keys hold them
+    const keys = async (p: number): Promise<number> => (await db.keys(prefixRange(Uint8Array.of(p))).all()).length
+    for (const p of [PREFIX.ADDRESS_POSTINGS, PREFIX.LOG_ADDRESS_POSTINGS, PREFIX.LOG_TOPIC_POSTINGS]) expect(await keys(p)).toBe(0)
+    for (const p of [PREFIX.ADDRESS_WINDOW, PREFIX.LOG_ADDRESS_WINDOW, PREFIX.LOG_TOPIC_WINDOW]) expect(await keys(p)).toBeGreaterThan(0)
     await db.close()
 
     const store = await createChainStore({ dataDir }, { logger: quietLogger })

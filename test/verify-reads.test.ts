@@ -8,9 +8,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { CorruptDataError } from '../src/index.ts'
-import { addressHeightKey, logBlockKey } from '../src/indexes/postings.ts'
+import { logBlockKey } from '../src/indexes/postings.ts'
+import { windowKey } from '../src/indexes/windows.ts'
 import { verifyStore } from '../src/integrity/index.ts'
-import { PREFIX, blockKey, blockTxIdsKey, digestKey } from '../src/storage/keys.ts'
+import { POSTINGS_WINDOW, PREFIX, blockKey, blockTxIdsKey, digestKey } from '../src/storage/keys.ts'
 import { openTestStore } from './helpers/store.ts'
 import { closeTestGateways, testGateway } from './helpers/gateway.ts'
 
@@ -118,15 +119,32 @@ describe('verified local reads', () => {
   it('an address history entry that names a transaction of another address (a damaged posting list) is a CorruptDataError, counted', async () => {
     const t = await storeWithChain()
     const tx = (await t.store.getBlock(2)).transactions[0]
+    // past the first postings window: window 0 is written to disk when the head leaves it
+    await t.store.storeBlocks(t.chain.take(POSTINGS_WINDOW, t.store.config.limits))
     const stranger = '0x' + 'ab'.repeat(20)
-    const from = Uint8Array.from(Buffer.from(tx.from.slice(2), 'hex'))
-    // the sender's posting list of height 2, as if a flipped key byte had moved it under another address
+    const base = (hex: string): Uint8Array => Uint8Array.of(PREFIX.ADDRESS_WINDOW, ...Buffer.from(hex.slice(2), 'hex'))
+    // the sender's window 0, as if a flipped key byte had moved it under another address
     const m = t.store.maintenance()
-    const value = await m.db.get(addressHeightKey(PREFIX.ADDRESS_POSTINGS, from, 2))
-    await m.db.put(addressHeightKey(PREFIX.ADDRESS_POSTINGS, Uint8Array.from(Buffer.from(stranger.slice(2), 'hex')), 2), value!)
+    const value = await m.db.get(windowKey(base(tx.from), 0))
+    await m.db.put(windowKey(base(stranger), 0), value!)
     await expect(t.store.getAddressHistory(stranger)).rejects.toThrow(/posting list is damaged/)
     expect((await corruptReads(t)).index).toBe(1)
     expect((await t.store.getAddressHistory(tx.from)).items.length).toBeGreaterThan(0)
+  })
+
+  it('a flipped byte in a postings window on disk is a CorruptDataError (its CRC), and verify --repair --reindex rebuilds it from the blocks', async () => {
+    const t = await storeWithChain()
+    const tx = (await t.store.getBlock(2)).transactions[0]
+    await t.store.storeBlocks(t.chain.take(POSTINGS_WINDOW, t.store.config.limits))
+    const before = await t.store.getAddressHistory(tx.from, { limit: 50 })
+    const key = windowKey(Uint8Array.of(PREFIX.ADDRESS_WINDOW, ...Buffer.from(tx.from.slice(2), 'hex')), 0)
+    await flip(t, key, false, n => n >> 1)
+    await expect(t.store.getAddressHistory(tx.from, { limit: 50 })).rejects.toThrow(CorruptDataError)
+    const found = await verifyStore(t.store)
+    expect(found.findings.some(f => f.kind === 'dangling-index' && /address history window from height 0 is damaged/.test(f.message))).toBe(true)
+    const repaired = await verifyStore(t.store, { repair: true, reindex: true })
+    expect(repaired.unfixed).toEqual([])
+    expect((await t.store.getAddressHistory(tx.from, { limit: 50 })).items.map(i => i.id.toString())).toEqual(before.items.map(i => i.id.toString()))
   })
 
   it('a damaged block is fetched again from a gateway: getBytes answers with the verified copy at once, a chain read after the background repair', async () => {

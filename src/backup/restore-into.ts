@@ -7,6 +7,7 @@ import { blockFromBytes } from '../codec/from-bytes.ts'
 import type { CodecLimits } from '../codec/types.ts'
 import { setHeadInBatch, writeFinalizedInBatch } from '../chain/meta.ts'
 import { indexBlock, indexHeaderOnly, indexHeightOnly, recordBlock } from '../indexes/writer.ts'
+import { WindowBuilder } from '../indexes/windows.ts'
 import { setChainPin } from '../pinning/chain-pin.ts'
 import { holdInBatch, pinInBatch, readPin, type PinReason, type PinReader } from '../pinning/records.ts'
 import { FLAT_META_KEY, isStateNodeCid, stateRootKey } from '../state/keys.ts'
@@ -45,6 +46,8 @@ export class RestoreRun {
   #done = 0
   #total = 0
   #batch: StoreBatch
+  /** Postings by window, written when the restore leaves a window (heights ascend) and at the end of each page. */
+  readonly #postings: WindowBuilder
 
   constructor (db: RootDb, blocks: BlocksDb, sync: boolean, upTo: number, limits: CodecLimits, options: RestoreBackupOptions) {
     this.#db = db
@@ -55,6 +58,7 @@ export class RestoreRun {
     this.#options = options
     this.#readPin = cid => readPin(db, cid)
     this.#batch = startBatch(db, blocks)
+    this.#postings = new WindowBuilder(key => db.getSync(key) ?? undefined)
   }
 
   async run (dest: BackupDestination, chain: BackupInfo[]): Promise<Omit<RestoreResult, 'destination' | 'skipped'>> {
@@ -155,7 +159,7 @@ export class RestoreRun {
       if (scope === SCOPE_DAG) {
         const block = blockFromBytes(cid, get(cid)!, get, this.#limits)
         recordBlock(this.#batch, block)
-        indexBlock(this.#batch, block)
+        indexBlock(this.#batch, block, this.#postings)
         setChainPin(this.#batch, cid, h, 'dag', this.#readPin)
       } else if (scope === SCOPE_HEADER) {
         indexHeaderOnly(this.#batch, cid, h, decodeHeader(get(cid)!).txCount)
@@ -167,6 +171,7 @@ export class RestoreRun {
       this.#out.heights++
       if (this.#batch.length >= RESTORE_BATCH_BLOCKS) await this.#flush()
     }
+    this.#postings.finish(this.#batch)
     await this.#flush()
   }
 

@@ -9,6 +9,7 @@ import type { Block, BlockHeader, CodecLimits, ReceiptRecord, TransactionRecord 
 import { assertHeight } from '../codec/validate.ts'
 import type { BlockRecords, HeightIndex, TxRecords } from '../indexes/heights.ts'
 import { readAddressHistory, readLogs } from '../indexes/reader.ts'
+import type { PostingWindows } from '../indexes/windows.ts'
 import type { TxRecord } from '../indexes/records.ts'
 import type { HistoryOptions, HistoryPage, LogQuery, LogRecord } from '../indexes/types.ts'
 import { cidFromDigest } from '../codec/cid.ts'
@@ -28,6 +29,8 @@ export type BlockRef = number | string | CID
 /** What chain reads use. */
 export interface ChainReaderInit {
   db: RootDb
+  /** The newest postings window, held in memory by the writer's index stage. */
+  postings: PostingWindows
   meta: ChainMeta
   heights: HeightIndex
   records: BlockRecords
@@ -243,7 +246,7 @@ export class ChainReader {
   /** One page of the transactions that an address sent or received, oldest first unless `reverse`. */
   async addressHistory (address: string, options: HistoryOptions = {}): Promise<HistoryPage> {
     try {
-      const { entries, cursor } = await readAddressHistory(this.#i.db, address, options)
+      const { entries, cursor } = await readAddressHistory(this.#i.db, this.#i.postings, address, options)
       const want = address.toLowerCase()
       const items = entries.map(e => {
         const item = this.transaction(cidFromDigest(e.txDigest))
@@ -264,7 +267,7 @@ export class ChainReader {
   /** Logs matching an address and/or topics over a height range, from the log indexes. */
   async logs (query: LogQuery = {}): Promise<LogRecord[]> {
     try {
-      return await readLogs(this.#i.db, query, this.#i.meta.head()?.height ?? 0)
+      return await readLogs(this.#i.db, this.#i.postings, query, this.#i.meta.head()?.height ?? 0)
     } catch (err) {
       throw this.#damage(err)
     }

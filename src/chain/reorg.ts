@@ -1,9 +1,10 @@
 import type { CID } from 'multiformats/cid'
 import type { EncodedBlock } from '../codec/encode.ts'
 import type { BlockRecords, HeightIndex } from '../indexes/heights.ts'
-import { indexBlock, unindexBlock } from '../indexes/writer.ts'
+import { indexBlock, unindexBlock, type PostingsSink } from '../indexes/writer.ts'
 import { BlockNotFoundError } from '../storage/errors.ts'
 import type { StoreBatch } from '../storage/level.ts'
+import type { WriteBatch } from '../storage/types.ts'
 import { setHeadInBatch, writeFinalizedInBatch, type ChainMeta } from './meta.ts'
 import type { Head, ReorgEvent } from './types.ts'
 
@@ -16,6 +17,8 @@ export interface ReorgDeps {
   sync: boolean
   allowGaps: boolean
   readEncoded: (cid: CID) => EncodedBlock
+  /** The store's postings windows (src/indexes/windows.ts). */
+  postings: Required<PostingsSink> & { abandon: (batch: WriteBatch) => void }
 }
 
 /**
@@ -44,22 +47,29 @@ export async function reorg (d: ReorgDeps, tip: CID): Promise<ReorgEvent | null>
   branch.reverse()
   const batch = d.startBatch()
   const removed: CID[] = []
-  if (oldHead != null) {
-    for (let h = oldHead.height; h > forkHeight; h--) {
-      const cid = d.heights.at(h)
-      if (cid == null) continue
-      unindexBlock(batch, d.readEncoded(cid))
-      removed.push(cid)
+  let finalized: number
+  let head: Head
+  try {
+    if (oldHead != null) {
+      for (let h = oldHead.height; h > forkHeight; h--) {
+        const cid = d.heights.at(h)
+        if (cid == null) continue
+        unindexBlock(batch, d.readEncoded(cid), d.postings)
+        removed.push(cid)
+      }
     }
+    for (const block of branch) indexBlock(batch, block, d.postings)
+    // a reorg below the finalized height means the index finalized another branch: finality restarts at the fork
+    finalized = Math.min(d.meta.finalized(), forkHeight)
+    if (finalized !== d.meta.finalized()) writeFinalizedInBatch(batch, finalized)
+    head = branch.length > 0
+      ? { height: branch[branch.length - 1].height, cid: branch[branch.length - 1].cid }
+      : { height: forkHeight, cid: tip }
+    setHeadInBatch(batch, head)
+  } catch (err) {
+    d.postings.abandon(batch)
+    throw err
   }
-  for (const block of branch) indexBlock(batch, block)
-  // a reorg below the finalized height means the index finalized another branch: finality restarts at the fork
-  const finalized = Math.min(d.meta.finalized(), forkHeight)
-  if (finalized !== d.meta.finalized()) writeFinalizedInBatch(batch, finalized)
-  const head: Head = branch.length > 0
-    ? { height: branch[branch.length - 1].height, cid: branch[branch.length - 1].cid }
-    : { height: forkHeight, cid: tip }
-  setHeadInBatch(batch, head)
   await batch.write(d.sync)
   d.meta.setHead(head)
   d.meta.setFinalized(finalized)

@@ -1,5 +1,5 @@
 import type { EncodedBlock } from '../codec/encode.ts'
-import { indexBlock, recordBlock } from '../indexes/writer.ts'
+import { indexBlock, recordBlock, type PostingsSink } from '../indexes/writer.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import type { StageContext, WriteStage } from './types.ts'
 
@@ -13,11 +13,18 @@ export const blockBytesStage: WriteStage = {
   }
 }
 
-/** The block record (every stored block) and, on the canonical chain, every index entry. */
-export const indexStage: WriteStage = {
-  name: 'indexes',
-  stage (batch: WriteBatch, block: EncodedBlock, ctx: StageContext): void {
-    recordBlock(batch, block)
-    if (ctx.canonical) indexBlock(batch, block)
+/**
+ * The block record (every stored block) and, on the canonical chain, every
+ * index entry; postings go to `postings` (the store's windows). A batch
+ * that is never written hands its postings back.
+ */
+export function indexStage (postings: PostingsSink & { abandon?: (batch: WriteBatch) => void }): WriteStage {
+  return {
+    name: 'indexes',
+    stage (batch: WriteBatch, block: EncodedBlock, ctx: StageContext): void {
+      recordBlock(batch, block)
+      if (ctx.canonical) indexBlock(batch, block, postings)
+    },
+    abandoned (batch: WriteBatch): void { postings.abandon?.(batch) }
   }
 }

@@ -60,6 +60,8 @@ export interface WriteStage {
   name: string
   stage: (batch: WriteBatch, block: EncodedBlock, ctx: StageContext) => void
   headMoved?: (batch: WriteBatch, from: number, to: number, at: (height: number) => CID | undefined) => void
+  /** The batch this stage added to will not be written (a later stage or block threw): undo what it keeps in memory. */
+  abandoned?: (batch: WriteBatch) => void
 }
 
 /** What a written batch committed. */

@@ -38,6 +38,7 @@ export interface ChainWriterInit {
   reorged: (event: ReorgEvent) => void
   /** Rebuilds a stored block from its bytes (reorgs re-index whole blocks). */
   readEncoded: ReorgDeps['readEncoded']
+  postings: ReorgDeps['postings']
   log: Logger
 }
 
@@ -174,7 +175,10 @@ export class ChainWriter {
         } catch (err) {
           inflight.write.reject(err)
           // planned on top of a batch that never landed: plan it again against what is durable
-          if (staged != null && next != null) { this.#queue.unshift(next); taken--; staged = null }
+          if (staged != null && next != null) {
+            for (const s of this.#i.stages) s.abandoned?.(staged.batch)
+            this.#queue.unshift(next); taken--; staged = null
+          }
         }
         inflight = null
       }
@@ -225,16 +229,21 @@ export class ChainWriter {
     const pinHead = plan.head?.height ?? -1
     // staged in slices (under the lock: no other write meanwhile), so requests and timers run between blocks
     const slice = slicer()
-    for (const { block, canonical } of plan.write) {
-      const ctx = { canonical, head: pinHead }
-      for (const s of stages) s.stage(batch, block, ctx)
-      await slice.maybeYield()
-    }
     const moved = plan.head !== before && plan.head != null
-    if (moved) {
-      setHeadInBatch(batch, plan.head!)
-      const at = (height: number): CID | undefined => view.byHeight.get(height) ?? heights.at(height)
-      for (const s of stages) s.headMoved?.(batch, before?.height ?? -1, plan.head!.height, at)
+    try {
+      for (const { block, canonical } of plan.write) {
+        const ctx = { canonical, head: pinHead }
+        for (const s of stages) s.stage(batch, block, ctx)
+        await slice.maybeYield()
+      }
+      if (moved) {
+        setHeadInBatch(batch, plan.head!)
+        const at = (height: number): CID | undefined => view.byHeight.get(height) ?? heights.at(height)
+        for (const s of stages) s.headMoved?.(batch, before?.height ?? -1, plan.head!.height, at)
+      }
+    } catch (err) {
+      for (const s of stages) s.abandoned?.(batch)
+      throw err
     }
     return { plan, batch, before, moved, view }
   }

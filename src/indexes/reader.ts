@@ -6,8 +6,9 @@ import { assertHeight, parseAddress } from '../codec/validate.ts'
 import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from '../config/constants.ts'
 import { InvalidQueryError } from '../storage/errors.ts'
 import { InvalidCursorError } from './errors.ts'
-import { PREFIX, concat, prefixRange, readU32, readU64, writeU32, writeU64 } from '../storage/keys.ts'
-import { decodeAddressPostings, decodeLogPostings, logBlockCount, logBlockKey, logBlockRow, openLogBlock } from './postings.ts'
+import { POSTINGS_WINDOW, PREFIX, concat, readU32, readU64, writeU32, writeU64 } from '../storage/keys.ts'
+import { logBlockCount, logBlockKey, logBlockRow, openLogBlock } from './postings.ts'
+import { decodeWindow, payloadBytes, windowOf, type PostingWindows, type WindowRow } from './windows.ts'
 import { DEFAULT_LOG_LIMIT, MAX_LOG_LIMIT } from './constants.ts'
 import { decodeLogRecord } from './records.ts'
 import type { LogQuery, LogRecord, TopicFilter } from './types.ts'
@@ -44,35 +45,56 @@ function decodeCursor (cursor: unknown): Uint8Array {
 }
 
 /**
- * Reads one page of an address's history from its posting lists, one per
- * block: a page may end inside a block, and the cursor (height, index of the
- * last entry) resumes right after it.
+ * Rows of one key base in height order (descending when `reverse`) from
+ * `from` to `to` inclusive: the window keys on disk, merged with the
+ * windows the live store holds in memory (which stand in for any disk copy).
  */
-export async function readAddressHistory (db: Db, address: string, options: { limit?: number, cursor?: string, reverse?: boolean, signal?: AbortSignal }): Promise<AddressEntries> {
+async function * windowRows (db: Db, windows: PostingWindows | undefined, base: Uint8Array, from: number, to: number, reverse: boolean, signal?: AbortSignal): AsyncGenerator<WindowRow> {
+  const size = payloadBytes(base[0])
+  const mem = windows?.memoryRows(base) ?? { windows: new Set<number>(), rows: [] }
+  const memRows = mem.rows.filter(r => r.height >= from && r.height <= to)
+  if (reverse) memRows.reverse()
+  let m = 0
+  // memory rows that come before disk window `w` in iteration order
+  const before = (w: number): boolean => m < memRows.length && (reverse ? windowOf(memRows[m].height) > w : windowOf(memRows[m].height) < w)
+  const range = { gte: concat([base, u64(windowOf(from) * POSTINGS_WINDOW)]), lte: concat([base, u64(windowOf(to) * POSTINGS_WINDOW)]), reverse }
+  for await (const [key, value] of db.iterator(range)) {
+    signal?.throwIfAborted()
+    const w = windowOf(readU64(key, base.length))
+    if (mem.windows.has(w)) continue
+    while (before(w)) yield memRows[m++]
+    const rows = decodeWindow(value, size, 'postings window')
+    if (reverse) rows.reverse()
+    for (const row of rows) if (row.height >= from && row.height <= to) yield row
+  }
+  while (m < memRows.length) yield memRows[m++]
+}
+
+/**
+ * Reads one page of an address's history from its window postings: a page
+ * may end inside a block, and the cursor (height, index of the last entry)
+ * resumes right after it.
+ */
+export async function readAddressHistory (db: Db, windows: PostingWindows | undefined, address: string, options: { limit?: number, cursor?: string, reverse?: boolean, signal?: AbortSignal }): Promise<AddressEntries> {
   const addr = parseAddress(address)
   const limit = limitOf(options.limit, DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT)
   const reverse = options.reverse === true
-  const prefix = concat([Uint8Array.of(PREFIX.ADDRESS_POSTINGS), addr])
-  const range: Record<string, Uint8Array> = prefixRange(prefix)
+  const base = concat([Uint8Array.of(PREFIX.ADDRESS_WINDOW), addr])
   let after: { height: number, index: number } | undefined
+  let from = 0
+  let to = Number.MAX_SAFE_INTEGER
   if (options.cursor != null) {
     const c = decodeCursor(options.cursor)
     after = { height: readU64(c, 0), index: readU32(c, 8) }
-    const at = concat([prefix, c.subarray(0, 8)])
-    if (reverse) { delete range.lt; range.lte = at } else range.gte = at
+    if (reverse) to = after.height
+    else from = after.height
   }
   const entries: AddressEntries['entries'] = []
   // one more than asked tells whether a next page exists without a second query
-  for await (const [key, value] of db.iterator({ ...range, reverse })) {
-    options.signal?.throwIfAborted()
-    const height = readU64(key, 21)
-    const postings = decodeAddressPostings(value)
-    if (reverse) postings.reverse()
-    for (const { index, txDigest } of postings) {
-      if (after != null && height === after.height && (reverse ? index >= after.index : index <= after.index)) continue
-      entries.push({ height, index, txDigest })
-      if (entries.length > limit) break
-    }
+  for await (const { height, payload } of windowRows(db, windows, base, from, to, reverse, options.signal)) {
+    const index = readU32(payload, 0)
+    if (after != null && height === after.height && (reverse ? index >= after.index : index <= after.index)) continue
+    entries.push({ height, index, txDigest: payload.subarray(4, 36) })
     if (entries.length > limit) break
   }
   let cursor: string | undefined
@@ -103,7 +125,7 @@ function topicSets (topics: TopicFilter[] | undefined): Array<Set<string> | null
  * an address is given, else the postings of the first single-topic slot,
  * else every block's log record over the height range. Never reads blocks.
  */
-export async function readLogs (db: Db, query: LogQuery, head: number): Promise<LogRecord[]> {
+export async function readLogs (db: Db, windows: PostingWindows | undefined, query: LogQuery, head: number): Promise<LogRecord[]> {
   const from = query.fromHeight == null ? 0 : assertHeight(query.fromHeight, 'fromHeight')
   const to = query.toHeight == null ? head : assertHeight(query.toHeight, 'toHeight')
   if (to < from) throw new InvalidQueryError(`toHeight (${to}) is below fromHeight (${from})`)
@@ -113,31 +135,40 @@ export async function readLogs (db: Db, query: LogQuery, head: number): Promise<
   if (query.address != null) {
     try { address = parseAddress(query.address) } catch (err) { throw new InvalidQueryError((err as Error).message, { cause: err }) }
   }
-  let prefix: Uint8Array
   const slot = sets.findIndex(s => s?.size === 1)
-  if (address != null) prefix = concat([Uint8Array.of(PREFIX.LOG_ADDRESS_POSTINGS), address])
-  else if (slot >= 0) prefix = concat([Uint8Array.of(PREFIX.LOG_TOPIC_POSTINGS, slot), fromHex([...sets[slot]!][0]) as Uint8Array])
-  else prefix = Uint8Array.of(PREFIX.LOG_BLOCK)
-  const blockScan = prefix.length === 1
-  const heightAt = prefix.length
+  let base: Uint8Array | undefined
+  if (address != null) base = concat([Uint8Array.of(PREFIX.LOG_ADDRESS_WINDOW), address])
+  else if (slot >= 0) base = concat([Uint8Array.of(PREFIX.LOG_TOPIC_WINDOW, slot), fromHex([...sets[slot]!][0]) as Uint8Array])
 
   const out: LogRecord[] = []
-  for await (const [key, value] of db.iterator({ gte: concat([prefix, u64(from)]), lte: concat([prefix, u64(to)]) })) {
-    query.signal?.throwIfAborted()
-    const height = readU64(key, heightAt)
-    const stored = blockScan ? value : db.getSync(logBlockKey(height))
-    if (stored == null) continue
-    const logs = openLogBlock(stored)
-    const ordinals = blockScan ? Array.from({ length: logBlockCount(logs) }, (_, i) => i) : decodeLogPostings(value)
-    for (const ordinal of ordinals) {
-      const row = logBlockRow(logs, ordinal)
-      const { txDigest, log: stored } = decodeLogRecord(row.record)
-      const log = fromStoredLog(stored)
-      if (address != null && query.address!.toLowerCase() !== log.address) continue
-      if (!sets.every((s, i) => s == null || (log.topics[i] != null && s.has(log.topics[i])))) continue
-      out.push({ ...log, txId: cidFromDigest(txDigest), height, index: row.index, logIndex: row.logIndex })
-      if (out.length >= limit) return out
+  const match = (logs: Uint8Array, ordinal: number, height: number): boolean => {
+    const row = logBlockRow(logs, ordinal)
+    const { txDigest, log: stored } = decodeLogRecord(row.record)
+    const log = fromStoredLog(stored)
+    if (address != null && query.address!.toLowerCase() !== log.address) return false
+    if (!sets.every((s, i) => s == null || (log.topics[i] != null && s.has(log.topics[i])))) return false
+    out.push({ ...log, txId: cidFromDigest(txDigest), height, index: row.index, logIndex: row.logIndex })
+    return out.length >= limit
+  }
+  if (base == null) {
+    // no address or single topic: every block's log record over the range
+    for await (const [key, value] of db.iterator({ gte: logBlockKey(from), lte: logBlockKey(to) })) {
+      query.signal?.throwIfAborted()
+      const height = readU64(key, 1)
+      const logs = openLogBlock(value)
+      for (let ordinal = 0; ordinal < logBlockCount(logs); ordinal++) if (match(logs, ordinal, height)) return out
     }
+    return out
+  }
+  let at = -1
+  let logs: Uint8Array | undefined
+  for await (const { height, payload } of windowRows(db, windows, base, from, to, false, query.signal)) {
+    if (height !== at) {
+      at = height
+      const stored = db.getSync(logBlockKey(height))
+      logs = stored == null ? undefined : openLogBlock(stored)
+    }
+    if (logs != null && match(logs, readU32(payload, 0), height)) return out
   }
   return out
 }

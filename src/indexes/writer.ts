@@ -2,12 +2,11 @@ import { equals } from 'uint8arrays/equals'
 import type { EncodedBlock } from '../codec/encode.ts'
 import { encodeLogEntry } from '../codec/fast-cbor.ts'
 import type { CID } from 'multiformats/cid'
-import { PREFIX, digestKey, heightKey, writeU64 } from '../storage/keys.ts'
+import { PREFIX, digestKey, heightKey, writeU32, writeU64 } from '../storage/keys.ts'
 import { Slab } from '../storage/slab.ts'
 import type { WriteBatch } from '../storage/types.ts'
-import {
-  addressHeightKey, encodeAddressPostings, encodeLogBlock, encodeLogPostings, logBlockKey, topicHeightKey, type LogRow
-} from './postings.ts'
+import { encodeLogBlock, logBlockKey, type LogRow } from './postings.ts'
+import type { BlockPostings } from './windows.ts'
 import { RECORD_CRC_BYTES, encodeBlockRecord, encodeTxRecord, sealRecord } from './records.ts'
 
 /** Records that a block is stored (canonical or not): its height and transaction count. */
@@ -15,15 +14,22 @@ export function recordBlock (batch: WriteBatch, block: EncodedBlock): void {
   batch.put(digestKey(PREFIX.BLOCK, block.cid.multihash.digest), encodeBlockRecord(block.height, block.txs.length))
 }
 
+/** Where a block's postings go: the live store's windows, or a bulk builder. */
+export interface PostingsSink<B extends WriteBatch = WriteBatch> {
+  add: (batch: B, height: number, postings: BlockPostings) => void
+  remove?: (batch: B, height: number, postings: BlockPostings) => void
+}
+
 /**
  * Adds every canonical-chain index entry of one block to a batch: height →
  * CID, the block's transaction ids, one covering record per transaction,
- * and per block one posting list per address (sender or recipient), one
- * record of the block's logs, and one posting list per emitting address and
- * per topic in its slot. Keys and small values come from one slab.
+ * one record of the block's logs; and hands its postings (per address,
+ * sender or recipient; per emitting address and per topic in its slot) to
+ * `postings`, which groups them by window (src/indexes/windows.ts). Keys and
+ * small values come from one slab.
  */
-export function indexBlock (batch: WriteBatch, block: EncodedBlock): void {
-  canonicalEntries(block, (key, value) => { batch.put(key, value) })
+export function indexBlock<B extends WriteBatch> (batch: B, block: EncodedBlock, postings: PostingsSink<B>): void {
+  postings.add(batch, block.height, canonicalEntries(block, (key, value) => { batch.put(key, value) }))
 }
 
 /**
@@ -41,26 +47,26 @@ export function indexHeightOnly (batch: WriteBatch, cid: CID, height: number): v
 }
 
 /** Removes exactly the entries {@link indexBlock} added (a reorg takes the block off the canonical chain). */
-export function unindexBlock (batch: WriteBatch, block: EncodedBlock): void {
-  canonicalEntries(block, key => { batch.del(key) })
+export function unindexBlock (batch: WriteBatch, block: EncodedBlock, postings: Required<PostingsSink>): void {
+  postings.remove(batch, block.height, canonicalEntries(block, key => { batch.del(key) }))
+}
+
+/** A canonical block's postings without writing anything (rebuilding the window in memory). */
+export function postingsOf (block: EncodedBlock): BlockPostings {
+  return canonicalEntries(block, () => {})
 }
 
 type Emit = (key: Uint8Array, value: Uint8Array) => void
 
-/** What one block posts, grouped by key (insertion order is block order). */
-interface BlockPostings {
-  addresses: Map<string, { address: Uint8Array, entries: Array<{ index: number, digest: Uint8Array }> }>
-  logs: LogRow[]
-  logAddresses: Map<string, { address: Uint8Array, ordinals: number[] }>
-  topics: Map<string, { slot: number, topic: Uint8Array, ordinals: number[] }>
-}
-
-function canonicalEntries (block: EncodedBlock, emit: Emit): void {
+function canonicalEntries (block: EncodedBlock, emit: Emit): BlockPostings {
   const height = block.height
   const slab = new Slab()
   emit(u64KeyIn(slab, PREFIX.HEIGHT, height), block.cid.bytes)
   const ids = slab.take(32 * block.txs.length + RECORD_CRC_BYTES)
-  const p: BlockPostings = { addresses: new Map(), logs: [], logAddresses: new Map(), topics: new Map() }
+  const postings: BlockPostings = new Map()
+  // postings live on in the memory window: their own small slab, so the window does not hold the block's records
+  const ps = new Slab(POSTINGS_SLAB)
+  const logs: LogRow[] = []
   for (let i = 0; i < block.txs.length; i++) {
     const tx = block.txs[i]
     const digest = tx.id.multihash.digest
@@ -77,49 +83,45 @@ function canonicalEntries (block: EncodedBlock, emit: Emit): void {
       receiptLength: tx.receiptLength,
       txBytes: tx.bytes
     }, slab))
-    const sent = ids.subarray(i * 32, i * 32 + 32)
-    postAddress(p, tx.from, i, sent)
-    if (tx.to != null && !equals(tx.to, tx.from)) postAddress(p, tx.to, i, sent)
-    for (let l = 0; l < tx.logs.length; l++) postLog(p, i, l, digest, tx.logs[l])
+    // one payload per (address, tx): tx index u32 and the tx digest
+    const payload = ps.take(36)
+    writeU32(payload, 0, i)
+    payload.set(digest, 4)
+    post(postings, ps, ADDRESS_CHAR, PREFIX.ADDRESS_WINDOW, tx.from, payload)
+    if (tx.to != null && !equals(tx.to, tx.from)) post(postings, ps, ADDRESS_CHAR, PREFIX.ADDRESS_WINDOW, tx.to, payload)
+    for (let l = 0; l < tx.logs.length; l++) {
+      const log = tx.logs[l]
+      const ordinal = ps.take(4)
+      writeU32(ordinal, 0, logs.length)
+      logs.push({ index: i, logIndex: l, record: encodeLogEntry(digest, log) })
+      post(postings, ps, LOG_ADDRESS_CHAR, PREFIX.LOG_ADDRESS_WINDOW, log.address, ordinal)
+      for (let t = 0; t < log.topics.length; t++) post(postings, ps, TOPIC_CHARS[t], PREFIX.LOG_TOPIC_WINDOW, log.topics[t], ordinal, t)
+    }
   }
   emit(u64KeyIn(slab, PREFIX.BLOCK_TXIDS, height), sealRecord(ids))
-  emitPostings(p, height, slab, emit)
+  if (logs.length > 0) emit(logBlockKey(height, slab), encodeLogBlock(logs, slab))
+  return postings
 }
 
-function emitPostings (p: BlockPostings, height: number, slab: Slab, emit: Emit): void {
-  for (const { address, entries } of p.addresses.values()) {
-    emit(addressHeightKey(PREFIX.ADDRESS_POSTINGS, address, height, slab), encodeAddressPostings(entries, slab))
-  }
-  if (p.logs.length === 0) return
-  emit(logBlockKey(height, slab), encodeLogBlock(p.logs, slab))
-  for (const { address, ordinals } of p.logAddresses.values()) {
-    emit(addressHeightKey(PREFIX.LOG_ADDRESS_POSTINGS, address, height, slab), encodeLogPostings(ordinals, slab))
-  }
-  for (const { slot, topic, ordinals } of p.topics.values()) {
-    emit(topicHeightKey(slot, topic, height, slab), encodeLogPostings(ordinals, slab))
-  }
-}
+/** Chunk of the postings slab: a 100-transaction block's postings take ~11 KB. */
+const POSTINGS_SLAB = 16 * 1024
 
-function postAddress (p: BlockPostings, address: Uint8Array, index: number, digest: Uint8Array): void {
-  const key = latin1(address)
-  const at = p.addresses.get(key)
-  if (at == null) p.addresses.set(key, { address, entries: [{ index, digest }] })
-  else at.entries.push({ index, digest })
-}
+const ADDRESS_CHAR = String.fromCharCode(PREFIX.ADDRESS_WINDOW)
+const LOG_ADDRESS_CHAR = String.fromCharCode(PREFIX.LOG_ADDRESS_WINDOW)
+/** Topic keys carry their slot after the prefix. */
+const TOPIC_CHARS = [0, 1, 2, 3].map(t => String.fromCharCode(PREFIX.LOG_TOPIC_WINDOW, t))
 
-function postLog (p: BlockPostings, index: number, logIndex: number, digest: Uint8Array, log: EncodedBlock['txs'][number]['logs'][number]): void {
-  const ordinal = p.logs.length
-  p.logs.push({ index, logIndex, record: encodeLogEntry(digest, log) })
-  const a = latin1(log.address)
-  const byAddress = p.logAddresses.get(a)
-  if (byAddress == null) p.logAddresses.set(a, { address: log.address, ordinals: [ordinal] })
-  else byAddress.ordinals.push(ordinal)
-  for (let t = 0; t < log.topics.length; t++) {
-    const k = String.fromCharCode(t) + latin1(log.topics[t])
-    const byTopic = p.topics.get(k)
-    if (byTopic == null) p.topics.set(k, { slot: t, topic: log.topics[t], ordinals: [ordinal] })
-    else byTopic.ordinals.push(ordinal)
-  }
+/** Adds `payload` to the posting of (prefix, [slot,] bytes), creating it (its base from the slab) on first use. */
+function post (postings: BlockPostings, slab: Slab, head: string, prefix: number, bytes: Uint8Array, payload: Uint8Array, slot?: number): void {
+  const k = head + latin1(bytes)
+  const at = postings.get(k)
+  if (at != null) { at.payloads.push(payload); return }
+  const lead = slot == null ? 1 : 2
+  const base = slab.take(lead + bytes.length)
+  base[0] = prefix
+  if (slot != null) base[1] = slot
+  base.set(bytes, lead)
+  postings.set(k, { base, payloads: [payload] })
 }
 
 function latin1 (b: Uint8Array): string {

@@ -9,11 +9,12 @@ import { bytesMatchCid } from '../codec/cid.ts'
 import { CorruptDataError } from '../codec/errors.ts'
 import { mhKey, openView, type StoreView } from '../backup/read-store.ts'
 import { decodeHead } from '../chain/meta.ts'
-import { decodeAddressPostings, decodeLogPostings, logBlockCount, logBlockKey, logBlockRow, openLogBlock } from '../indexes/postings.ts'
+import { logBlockCount, logBlockKey, logBlockRow, openLogBlock } from '../indexes/postings.ts'
+import { decodeWindow, payloadBytes } from '../indexes/windows.ts'
 import { TX_RECORD_HEAD, decodeBlockRecord, decodeLogRecord, decodeTxRecord, openRecord } from '../indexes/records.ts'
 import { decodePinValue, type PinRecord } from '../pinning/records.ts'
 import { heightOfRootKey } from '../state/keys.ts'
-import { META_HEAD, PREFIX, blockKey, blockTxIdsKey, digestKey, prefixRange, readU64 } from '../storage/keys.ts'
+import { META_HEAD, PREFIX, blockKey, blockTxIdsKey, digestKey, prefixRange, readU32, readU64 } from '../storage/keys.ts'
 import type { BlocksDb, RootDb } from '../storage/level.ts'
 import { describeLogDamage, readLogDamage } from '../storage/damage.ts'
 import type { Finding, FindingKind, IntegrityProgress } from './types.ts'
@@ -261,15 +262,16 @@ async function scanIndexes (view: StoreView, r: CheckResult, find: Find, get: (k
   }
   const txExists = (digest: Uint8Array): boolean => ids != null ? ids.has(Buffer.from(digest.buffer, digest.byteOffset, 32).toString('latin1')) : get(digestKey(PREFIX.TX, digest)) != null
   const dangling = (key: Uint8Array, height: number, message: string): void => { r.dangling.push(key); r.reindex = true; find({ kind: 'dangling-index', height, message }) }
-  for await (const [key, value] of safeIterate(view, prefixRange(Uint8Array.of(PREFIX.ADDRESS_POSTINGS)), 'address history', find)) {
+  for await (const [key, value] of safeIterate(view, prefixRange(Uint8Array.of(PREFIX.ADDRESS_WINDOW)), 'address history', find)) {
     options.signal?.throwIfAborted()
-    const height = readU64(key, 21)
+    const start = readU64(key, 21)
     let bad: string | undefined
+    let height = start
     try {
-      const missing = decodeAddressPostings(value).find(p => !txExists(p.txDigest))
-      if (missing != null) bad = `points at transaction ${cidFromDigest(missing.txDigest).toString()}, which has no record`
-    } catch { bad = 'does not decode' }
-    if (bad != null) dangling(key, height, `address history at height ${height} ${bad}`)
+      const missing = decodeWindow(value, payloadBytes(PREFIX.ADDRESS_WINDOW)).find(r => !txExists(r.payload.subarray(4, 36)))
+      if (missing != null) { height = missing.height; bad = `points at transaction ${cidFromDigest(missing.payload.slice(4, 36)).toString()}, which has no record` }
+    } catch (err) { bad = err instanceof CorruptDataError ? `is damaged (${err.message})` : 'does not decode' }
+    if (bad != null) dangling(key, height, `address history window from height ${start} ${bad}`)
   }
   for await (const [key, value] of safeIterate(view, prefixRange(Uint8Array.of(PREFIX.LOG_BLOCK)), 'the log index', find)) {
     options.signal?.throwIfAborted()
@@ -284,14 +286,26 @@ async function scanIndexes (view: StoreView, r: CheckResult, find: Find, get: (k
     } catch (err) { bad = err instanceof CorruptDataError ? `is damaged (${err.message})` : 'does not decode' }
     if (bad != null) dangling(key, height, `log record of height ${height} ${bad}`)
   }
-  for (const [prefix, heightAt, what] of [[PREFIX.LOG_ADDRESS_POSTINGS, 21, 'log address'], [PREFIX.LOG_TOPIC_POSTINGS, 34, 'log topic']] as const) {
+  for (const [prefix, heightAt, what] of [[PREFIX.LOG_ADDRESS_WINDOW, 21, 'log address'], [PREFIX.LOG_TOPIC_WINDOW, 34, 'log topic']] as const) {
     for await (const [key, value] of safeIterate(view, prefixRange(Uint8Array.of(prefix)), `the ${what} index`, find)) {
       options.signal?.throwIfAborted()
-      const height = readU64(key, heightAt)
-      const logs = get(logBlockKey(height))
+      const start = readU64(key, heightAt)
+      let height = start
       let ok = false
-      try { ok = logs != null && decodeLogPostings(value).every(o => o < logBlockCount(openLogBlock(logs))) } catch {}
-      if (!ok) dangling(key, height, `${what} entry at height ${height} names a log its block's log record does not hold`)
+      try {
+        const counts = new Map<number, number>()
+        ok = decodeWindow(value, payloadBytes(prefix)).every(r => {
+          height = r.height
+          let n = counts.get(r.height)
+          if (n == null) {
+            const logs = get(logBlockKey(r.height))
+            n = logs == null ? -1 : logBlockCount(openLogBlock(logs))
+            counts.set(r.height, n)
+          }
+          return readU32(r.payload, 0) < n
+        })
+      } catch {}
+      if (!ok) dangling(key, height, `${what} window from height ${start} names a log its block's log record does not hold`)
     }
   }
 }

@@ -1,6 +1,7 @@
 import type { CID } from 'multiformats/cid'
 import { blockFromBytes, headerLinks } from '../codec/from-bytes.ts'
 import { recordBlock, indexBlock } from '../indexes/writer.ts'
+import { WindowBuilder } from '../indexes/windows.ts'
 import { setHeadInBatch } from '../chain/meta.ts'
 import { blockKey } from '../storage/keys.ts'
 import { HeightIndex } from '../indexes/heights.ts'
@@ -58,6 +59,7 @@ export async function repairStore (store: RepairableStore, found: CheckResult, o
     await m.exclusive(async () => {
       let batch = startBatch(m.db, m.blocks)
       const heights = new HeightIndex(m.db)
+      const get = (key: Uint8Array): Uint8Array | undefined => m.db.getSync(key) ?? undefined
       for (const key of found.dangling) batch.del(key)
       // holes first: walk back from each missing parent while its height is not indexed
       for (let cid of found.holes) {
@@ -68,7 +70,10 @@ export async function repairStore (store: RepairableStore, found: CheckResult, o
           try { block = blockFromBytes(cid, header, c => m.blocks.getSync(blockKey(c)) ?? undefined, store.config.limits) } catch { break }
           if (heights.at(block.height) != null) break
           recordBlock(batch, block)
-          indexBlock(batch, block)
+          // one block, below or inside the head's window: merged into its window keys (the reload after repair takes the head's window back into memory)
+          const one = new WindowBuilder(get)
+          indexBlock(batch, block, one)
+          one.finish(batch)
           await batch.write(m.sync)
           batch = startBatch(m.db, m.blocks)
           if (block.parent == null) break
@@ -76,6 +81,8 @@ export async function repairStore (store: RepairableStore, found: CheckResult, o
         }
       }
       let top: { height: number, cid: CID } | undefined
+      // heights ascend: each postings window is written whole when the walk leaves it
+      const postings = new WindowBuilder(get)
       for await (const [height, cid] of heights.entries(0, Number.MAX_SAFE_INTEGER, options)) {
         top = { height, cid }
         const header = m.blocks.getSync(blockKey(cid))
@@ -87,7 +94,7 @@ export async function repairStore (store: RepairableStore, found: CheckResult, o
           continue // pages gone (pruned or lost and not refetched): nothing to rebuild from
         }
         recordBlock(batch, block)
-        indexBlock(batch, block)
+        indexBlock(batch, block, postings)
         out.reindexed++
         if (out.reindexed % REINDEX_BATCH_HEIGHTS === 0) {
           await batch.write(m.sync)
@@ -95,6 +102,7 @@ export async function repairStore (store: RepairableStore, found: CheckResult, o
           options.onProgress?.({ phase: 'reindex', done: out.reindexed })
         }
       }
+      postings.finish(batch)
       if (found.headWrong && top != null) setHeadInBatch(batch, top)
       // what the damaged log held is gone from here: the mark has told its story (verify's findings, the error log)
       if (found.logDamage) batch.del(LOG_DAMAGE_KEY)

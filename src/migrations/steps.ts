@@ -3,6 +3,7 @@ import { META_STORE_ID, STORE_ID_BYTES } from './constants.ts'
 import { META_CHECKSUMS_AT, META_LOG_CHECKSUMS_AT, sealLogRecords, sealRecords } from './checksums.ts'
 import { META_POSTINGS_CONVERTED, convertToPostings } from './postings.ts'
 import type { Migration } from './types.ts'
+import { convertToWindows } from './windows.ts'
 
 export type { Migration, MigrationContext } from './types.ts'
 
@@ -65,5 +66,19 @@ const logChecksums: Migration = {
   }
 }
 
+/**
+ * v6: the address and log postings are grouped per window of 256 heights
+ * (one key per address, log address or topic per window instead of per
+ * block), the newest window held in memory by the open store. Resumable:
+ * see {@link convertToWindows}.
+ */
+const windowPostings: Migration = {
+  to: 6,
+  name: 'window-postings',
+  async run (_batch, ctx) {
+    await convertToWindows(ctx)
+  }
+}
+
 /** Every migration, in order; the last one's `to` is CURRENT_SCHEMA. */
-export const MIGRATIONS: readonly Migration[] = [storeIdentity, indexPostings, recordChecksums, logChecksums]
+export const MIGRATIONS: readonly Migration[] = [storeIdentity, indexPostings, recordChecksums, logChecksums, windowPostings]

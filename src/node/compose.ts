@@ -16,6 +16,8 @@ import { Files } from '../files/service.ts'
 import { GatewayClient, type GatewayScore } from '../gateway/client.ts'
 import { gatewayBlockSource } from '../gateway/tier.ts'
 import { BlockRecords, HeightIndex, TxRecords } from '../indexes/heights.ts'
+import { PostingWindows, type BlockPostings } from '../indexes/windows.ts'
+import { postingsOf } from '../indexes/writer.ts'
 import type { Logger } from '../logger.ts'
 import { StoreMetrics } from '../metrics/index.ts'
 import { migrateOnOpen } from '../migrations/index.ts'
@@ -85,6 +87,10 @@ export interface Rooms {
   cache: ObjectCache
   reader: ChainReader
   writer: ChainWriter
+  /** The chain's postings: the newest window in memory, older ones on disk. */
+  postings: PostingWindows
+  /** Loads the head's postings window into memory (at open, after a repair or restore). */
+  loadPostings: () => Promise<void>
   fetched: FetchCache
   tiered: TieredBlocks
   remote: RemoteBlocks
@@ -178,6 +184,16 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
     remotePins: buildRemotePins(base, chain.pins),
     audit: config.audit.enabled ? await AuditLog.open({ db, key: await loadNodeKey(config.dataDir, config.network.seed), sync: base.sync, logger }) : null,
     stateStore: null, attestations: null, replication: null, backups: null, lifecycle: new Lifecycle(),
+    loadPostings: async () => {
+      const heightIndex = new HeightIndex(db)
+      const postingsAt = (h: number): BlockPostings | undefined => {
+        const cid = heightIndex.at(h)
+        if (cid == null) return undefined
+        // a block whose pages are not held (header-only, pruned) has no postings to rebuild
+        try { return postingsOf(chain.reader.encoded(cid)) } catch { return undefined }
+      }
+      await chain.postings.open(chain.meta.head()?.height ?? -1, postingsAt, startBatch(db, blocks), base.sync)
+    },
     checkChain: async () => {
       const found = await checkContinuity(new HeightIndex(db), chain.meta.head(), { allowGaps: config.allowGaps })
       const damage = readLogDamage(db)
@@ -186,6 +202,7 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
       chain.writer.refuseWrites(reason)
     }
   }
+  await rooms.loadPostings()
   await rooms.checkChain()
   return rooms
 }
@@ -241,7 +258,7 @@ function buildStorage (b: Base): Pick<Rooms, 'batch' | 'fetched' | 'lock' | 'loc
 }
 
 /** The chain room (reads, the write pipeline with its stages and listeners) and the pin service its stages feed. */
-function buildChain (b: Base, storage: ReturnType<typeof buildStorage>, policy: PinPolicy): Pick<Rooms, 'meta' | 'cache' | 'reader' | 'writer' | 'pins'> {
+function buildChain (b: Base, storage: ReturnType<typeof buildStorage>, policy: PinPolicy): Pick<Rooms, 'meta' | 'cache' | 'reader' | 'writer' | 'pins' | 'postings'> {
   const { config, db, events, metrics } = b
   const meta = new ChainMeta(db)
   const heights = new HeightIndex(db)
@@ -260,7 +277,8 @@ function buildChain (b: Base, storage: ReturnType<typeof buildStorage>, policy: 
       r?.audit?.append(change === 'released' ? 'pin.removed' : 'pin.added', { cid: cid.toString(), state: record?.state ?? 'none', reasons: record?.reasons ?? [] })
     }
   })
-  const reader = new ChainReader({ db, meta, heights, records, txs: new TxRecords(db), localBytes: storage.localBytes, cache, limits: config.limits, verifyReads: config.verifyReads, onCorrupt: kind => { metrics.corruptRead(kind) } })
+  const postings = new PostingWindows(db)
+  const reader = new ChainReader({ db, postings, meta, heights, records, txs: new TxRecords(db), localBytes: storage.localBytes, cache, limits: config.limits, verifyReads: config.verifyReads, onCorrupt: kind => { metrics.corruptRead(kind) } })
   const onCommit: CommitListener[] = [
     c => { metrics.blocksStored(c.blocks.length, c.blocks.reduce((n, x) => n + x.block.txs.length, 0), c.replicated) },
     // one audit event per batch, not per block or transaction
@@ -280,7 +298,7 @@ function buildChain (b: Base, storage: ReturnType<typeof buildStorage>, policy: 
     }
   ]
   const writer: ChainWriter = new ChainWriter({
-    meta, heights, records, stages: [blockBytesStage, indexStage, chainPins], finality: [pins], onCommit,
+    meta, heights, records, stages: [blockBytesStage, indexStage(postings), chainPins], finality: [pins], onCommit,
     afterCommit: [
       async (w, o) => { if (o.finalized === true && w.encoded.length > 0) await writer.setFinalized(Math.max(...w.encoded.map(x => x.height))) },
       async (w, o) => {
@@ -298,9 +316,10 @@ function buildChain (b: Base, storage: ReturnType<typeof buildStorage>, policy: 
       events.emit(STORE_EVENTS.head, event.to)
     },
     readEncoded: cid => reader.encoded(cid),
+    postings,
     log: b.log
   })
-  return { meta, cache, reader, writer, pins }
+  return { meta, cache, reader, writer, pins, postings }
 }
 
 /** Remote pinning (src/pinning/remote.ts) when config remotePinning names services; its statuses persist in the kv store. */
@@ -366,6 +385,7 @@ export function maintenanceOf (r: Rooms): MaintenanceAccess {
     afterRepair: async () => {
       r.meta.reload()
       r.cache.clear()
+      await r.loadPostings()
       await r.checkChain()
     }
   }

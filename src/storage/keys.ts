@@ -26,18 +26,28 @@ export const PREFIX = {
   FETCHED: 0x0b,
   /** Pins waiting on the network (queued or pinning), resumed at open. */
   PIN_QUEUE: 0x0c,
-  /** Address history: (address, height) → the block's transactions that address sent or received. */
+  /** Schema 3-5: address history per block, (address, height) → the block's transactions that address sent or received; migration 6 rewrites them as ADDRESS_WINDOW. */
   ADDRESS_POSTINGS: 0x0d,
   /** Logs of a canonical block: height → every log of the block, with an offset table. */
   LOG_BLOCK: 0x0e,
-  /** Logs by emitting address: (address, height) → ordinals of the block's logs. */
+  /** Schema 3-5: logs by emitting address per block, (address, height) → ordinals of the block's logs; migration 6 rewrites them as LOG_ADDRESS_WINDOW. */
   LOG_ADDRESS_POSTINGS: 0x0f,
-  /** Logs by topic: (slot, topic, height) → ordinals of the block's logs. */
+  /** Schema 3-5: logs by topic per block, (slot, topic, height) → ordinals of the block's logs; migration 6 rewrites them as LOG_TOPIC_WINDOW. */
   LOG_TOPIC_POSTINGS: 0x20,
-  /** State (src/state): roots per height, flat current-state layer, and its own metadata; 0x10-0x17. */
+  /** State (src/state): roots per height, flat current-state layer, and its own metadata; 0x10-0x12. */
   STATE_ROOT: 0x10,
   STATE_FLAT: 0x11,
   STATE_META: 0x12,
+  /**
+   * Schema 6 postings, one key per key and window of {@link POSTINGS_WINDOW}
+   * heights (src/indexes/windows.ts): (address, window start) → the
+   * window's address postings; (log address, window start) and (slot,
+   * topic, window start) → its log postings. They replace the per-block
+   * ADDRESS_POSTINGS, LOG_ADDRESS_POSTINGS and LOG_TOPIC_POSTINGS (schema 3-5).
+   */
+  ADDRESS_WINDOW: 0x13,
+  LOG_ADDRESS_WINDOW: 0x14,
+  LOG_TOPIC_WINDOW: 0x15,
   /** Attestations (src/attestations): 0x18-0x1f. Records by validator, time and height. */
   ATTEST: 0x18,
   /** Attestations by validator and height (→ timestamp). */
@@ -55,6 +65,13 @@ export const PREFIX = {
   /** Attestation metadata (sweep watermarks). */
   ATTEST_META: 0x1f
 } as const
+
+/**
+ * Heights per postings window (schema 6): the canonical chain's postings
+ * are grouped into one LevelDB key per key and window; the newest window
+ * is held in memory and written when the head leaves it.
+ */
+export const POSTINGS_WINDOW = 256
 
 /** Name of the sublevel that holds IPLD blocks in blockstore-level's key format. */
 export const BLOCKS_SUBLEVEL = 'blocks'

@@ -160,7 +160,13 @@ export function markWriteFailed (db: RootDb, err: unknown): void {
 }
 
 /** One atomic batch: root-keyspace entries, blocks, and the write. */
-export type StoreBatch = WriteBatch & { delBlock: (key: string) => void, write: (sync: boolean) => Promise<void>, length: number }
+export type StoreBatch = WriteBatch & {
+  delBlock: (key: string) => void
+  write: (sync: boolean) => Promise<void>
+  length: number
+  /** Runs `fn` once the batch is written (not when the write fails). */
+  afterWrite: (fn: () => void) => void
+}
 
 type BatchOp = { type: 'put', key: Uint8Array, value: Uint8Array } | { type: 'del', key: Uint8Array }
 
@@ -175,6 +181,7 @@ type BatchOp = { type: 'put', key: Uint8Array, value: Uint8Array } | { type: 'de
  */
 export function startBatch (db: RootDb, blocks: BlocksDb): StoreBatch {
   const ops: BatchOp[] = []
+  const written: Array<() => void> = []
   const prefix = blocks.prefix
   const rootKey = (key: string): Uint8Array => Buffer.from(prefix + key, 'latin1')
   return {
@@ -184,6 +191,7 @@ export function startBatch (db: RootDb, blocks: BlocksDb): StoreBatch {
     /** Deletes a block by its blocks-sublevel key. */
     delBlock (key: string) { ops.push({ type: 'del', key: rootKey(key) }) },
     get length () { return ops.length },
+    afterWrite (fn) { written.push(fn) },
     async write (sync: boolean) {
       assertWritable(db)
       try {
@@ -194,6 +202,7 @@ export function startBatch (db: RootDb, blocks: BlocksDb): StoreBatch {
       } finally {
         ops.length = 0
       }
+      for (const fn of written.splice(0)) fn()
     }
   }
 }

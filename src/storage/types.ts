@@ -8,6 +8,8 @@ export interface WriteBatch {
   del: (key: Uint8Array) => void
   /** Puts an IPLD block where Helia's blockstore finds it. */
   putBlock: (cid: CID, bytes: Uint8Array) => void
+  /** Runs `fn` once the batch is written (the store's batches; what keeps state in memory until then needs it). */
+  afterWrite?: (fn: () => void) => void
 }
 
 /** Options every async method takes last. */

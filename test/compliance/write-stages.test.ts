@@ -6,6 +6,7 @@ import type { StageContext } from '../../src/chain/types.ts'
 import { encodeBlock, type EncodedBlock } from '../../src/codec/encode.ts'
 import { parseConfig } from '../../src/config/index.ts'
 import { BlockRecords, HeightIndex, TxRecords } from '../../src/indexes/heights.ts'
+import { WindowBuilder } from '../../src/indexes/windows.ts'
 import { ChainPins } from '../../src/pinning/chain-pin.ts'
 import { resolvePolicy } from '../../src/pinning/policy.ts'
 import { readPin } from '../../src/pinning/records.ts'
@@ -52,7 +53,7 @@ writeStageTests('indexes (block records; height, tx and history entries on the c
     const txs = new TxRecords(b.db)
     return {
       ...b,
-      stage: indexStage,
+      stage: indexStage(new WindowBuilder(key => b.db.getSync(key) ?? undefined)),
       readBack: (block, ctx) => {
         expect(records.heightOf(block.cid)).toBe(block.height)
         if (!ctx.canonical) {

@@ -14,7 +14,8 @@ import { bytesMatchCid, SHA2_256 } from '../../src/codec/cid.ts'
 import { encodeBlock } from '../../src/codec/encode.ts'
 import type { CodecLimits } from '../../src/codec/types.ts'
 import { decodeBlockRecord, decodeTxRecord } from '../../src/indexes/records.ts'
-import { ADDRESS_POSTING_BYTES, logBlockCount } from '../../src/indexes/postings.ts'
+import { logBlockCount } from '../../src/indexes/postings.ts'
+import { decodeWindow, payloadBytes } from '../../src/indexes/windows.ts'
 import type { ChainStore } from '../../src/index.ts'
 import { BLOCKS_SUBLEVEL, META_HEAD, PREFIX, readU64 } from '../../src/storage/keys.ts'
 import { LEVEL_DIR } from '../../src/storage/level.ts'
@@ -293,16 +294,19 @@ export async function scanLevel (dataDir: string): Promise<ScanResult> {
           past('transaction record', rec.height)
           txRecordsPerHeight.set(rec.height, (txRecordsPerHeight.get(rec.height) ?? 0) + 1)
         } catch (err) { problems.push(`transaction record: ${describeError(err)}`) }
-      } else if (prefix === PREFIX.ADDRESS_POSTINGS) {
-        counts.addressEntries += value.length / ADDRESS_POSTING_BYTES
-        past('address history entry', readU64(key, 21))
+      } else if (prefix === PREFIX.ADDRESS_WINDOW || prefix === PREFIX.LOG_ADDRESS_WINDOW || prefix === PREFIX.LOG_TOPIC_WINDOW) {
+        // the head's window is in memory while the store runs (a crash leaves it to be rebuilt from blocks): windows on disk hold rows up to the head at most
+        const what = prefix === PREFIX.ADDRESS_WINDOW ? 'address history entry' : prefix === PREFIX.LOG_ADDRESS_WINDOW ? 'log address entry' : 'log topic entry'
+        try {
+          const rows = decodeWindow(value, payloadBytes(prefix))
+          if (prefix === PREFIX.ADDRESS_WINDOW) counts.addressEntries += rows.length
+          for (const r of rows) past(what, r.height)
+        } catch (err) { problems.push(`${what} window: ${describeError(err)}`) }
       } else if (prefix === PREFIX.LOG_BLOCK) {
         try { counts.logEntries += logBlockCount(value) } catch (err) { problems.push(`log record: ${describeError(err)}`) }
         past('log', readU64(key, 1))
-      } else if (prefix === PREFIX.LOG_ADDRESS_POSTINGS) {
-        past('log address entry', readU64(key, 21))
-      } else if (prefix === PREFIX.LOG_TOPIC_POSTINGS) {
-        past('log topic entry', readU64(key, 34))
+      } else if (prefix === PREFIX.ADDRESS_POSTINGS || prefix === PREFIX.LOG_ADDRESS_POSTINGS || prefix === PREFIX.LOG_TOPIC_POSTINGS) {
+        problems.push(`a schema-5 per-block posting key (prefix ${prefix}) in a schema-6 store`)
       } else if (prefix >= PREFIX.ADDRESS && prefix <= PREFIX.LOG_TOPIC) {
         problems.push(`a schema-2 index key (prefix ${prefix}) in a schema-3 store`)
       }

@@ -1,0 +1,371 @@
+import { CorruptDataError } from '../codec/errors.ts'
+import { POSTINGS_WINDOW, PREFIX, readU64, writeU64 } from '../storage/keys.ts'
+import type { RootDb, StoreBatch } from '../storage/level.ts'
+import type { WriteBatch } from '../storage/types.ts'
+import { openRecord, RECORD_CRC_BYTES, sealRecord } from './records.ts'
+
+/**
+ * Schema 6 postings: the canonical chain's address and log postings grouped
+ * into one LevelDB key per key and window of {@link POSTINGS_WINDOW} heights
+ * instead of one per key and block. LevelDB's cost follows the number of
+ * puts; a busy address appears in most blocks of a window, so a window key
+ * replaces up to 256 block keys.
+ *
+ * The newest window (the head's) lives in memory and is written in the
+ * batch that moves the head past it, so the hot path only adds to a map.
+ * A crash loses nothing: the window is a function of its canonical blocks,
+ * which are durable, and {@link PostingWindows.open} rebuilds it from them.
+ *
+ * A window value is rows of (height u64, payload) in (height, block order)
+ * order, closed by a CRC-32; payloads are fixed-size per family: 36 bytes
+ * for an address (tx index u32, tx digest), 4 for a log (its ordinal in the
+ * block's LOG_BLOCK record).
+ */
+
+/** One key's postings in one block: the key's base (prefix and key bytes) and its payloads in block order. */
+export interface Posting {
+  base: Uint8Array
+  payloads: Uint8Array[]
+}
+
+/** A block's postings by key base (as a latin1 string). */
+export type BlockPostings = Map<string, Posting>
+
+/** A decoded row of a window value (`payload` is a view). */
+export interface WindowRow {
+  height: number
+  payload: Uint8Array
+}
+
+/** Payload bytes of the rows under a window prefix. */
+export function payloadBytes (prefix: number): number {
+  if (prefix === PREFIX.ADDRESS_WINDOW) return 36
+  if (prefix === PREFIX.LOG_ADDRESS_WINDOW || prefix === PREFIX.LOG_TOPIC_WINDOW) return 4
+  throw new TypeError(`0x${prefix.toString(16)} is not a postings window prefix`)
+}
+
+/** The window a height falls in. */
+export function windowOf (height: number): number {
+  return Math.floor(height / POSTINGS_WINDOW)
+}
+
+/** Key of a base's postings in a window: base, then the window's first height (u64, so keys sort by height). */
+export function windowKey (base: Uint8Array, window: number): Uint8Array {
+  const k = new Uint8Array(base.length + 8)
+  k.set(base, 0)
+  writeU64(k, base.length, window * POSTINGS_WINDOW)
+  return k
+}
+
+/** Encodes rows (already in order) as a sealed window value. */
+export function encodeWindow (rows: WindowRow[], payload: number): Uint8Array {
+  const row = 8 + payload
+  const out = new Uint8Array(rows.length * row + RECORD_CRC_BYTES)
+  for (let i = 0; i < rows.length; i++) {
+    writeU64(out, i * row, rows[i].height)
+    out.set(rows[i].payload, i * row + 8)
+  }
+  return sealRecord(out)
+}
+
+/** Decodes a window value; CorruptDataError when its checksum or length is wrong. */
+export function decodeWindow (stored: Uint8Array, payload: number, what = 'postings window'): WindowRow[] {
+  const body = openRecord(stored, what)
+  const row = 8 + payload
+  if (body.length % row !== 0) throw new CorruptDataError(`${what}: ${body.length} bytes is not a multiple of ${row}`)
+  const out = new Array<WindowRow>(body.length / row)
+  for (let i = 0; i < out.length; i++) out[i] = { height: readU64(body, i * row), payload: body.subarray(i * row + 8, (i + 1) * row) }
+  return out
+}
+
+/**
+ * Rows of a window value with the rows of `heights` replaced by `add`
+ * (rows of one height keep their order; heights ascend).
+ */
+export function mergeRows (existing: WindowRow[], heights: ReadonlySet<number>, add: WindowRow[]): WindowRow[] {
+  const kept = existing.filter(r => !heights.has(r.height))
+  if (add.length === 0) return kept
+  const out = kept.concat(add)
+  // stable: rows of one height keep their block order
+  return out.sort((a, b) => a.height - b.height)
+}
+
+/** Rows of one base across the blocks of a window, in height order. */
+function groupWindow (blocks: Array<[number, BlockPostings]>): Map<string, { base: Uint8Array, rows: WindowRow[] }> {
+  const out = new Map<string, { base: Uint8Array, rows: WindowRow[] }>()
+  blocks.sort((a, b) => a[0] - b[0])
+  for (const [height, postings] of blocks) {
+    for (const [k, p] of postings) {
+      let g = out.get(k)
+      if (g == null) out.set(k, g = { base: p.base, rows: [] })
+      for (const payload of p.payloads) g.rows.push({ height, payload })
+    }
+  }
+  return out
+}
+
+type Get = (key: Uint8Array) => Uint8Array | undefined
+
+/** Window values staged and not yet written, by key (latin1), with the batch that staged each. */
+type Overlay = Map<string, { value: Uint8Array | null, batch: WriteBatch }>
+
+/**
+ * Read-modify-write of the window keys one block touches below the windows
+ * held in memory (a reorg or a filled gap there): the block's rows replace
+ * whatever rows of its height each key held. Values staged earlier and not
+ * yet written are read from `overlay` before the database.
+ */
+function rewriteBlock (batch: WriteBatch, get: Get, overlay: Overlay, height: number, postings: BlockPostings, add: boolean): string[] {
+  const touched: string[] = []
+  const w = windowOf(height)
+  const heights = new Set([height])
+  for (const [, p] of postings) {
+    const key = windowKey(p.base, w)
+    const k = latin1(key)
+    const staged = overlay.get(k)
+    const before = staged != null ? staged.value ?? undefined : get(key)
+    const size = payloadBytes(p.base[0])
+    const rows = mergeRows(before == null ? [] : decodeWindow(before, size), heights, add ? p.payloads.map(payload => ({ height, payload })) : [])
+    if (rows.length === 0) {
+      batch.del(key)
+      overlay.set(k, { value: null, batch })
+    } else {
+      const value = encodeWindow(rows, size)
+      batch.put(key, value)
+      overlay.set(k, { value, batch })
+    }
+    touched.push(k)
+  }
+  return touched
+}
+
+/**
+ * Writes bulk postings (restore, reindex, migration, fixtures): blocks come
+ * in ascending height order, each window is written when the next starts
+ * and by {@link finish}; its keys are merged with what the database holds
+ * (the rows of the heights given replace theirs), so a run that starts or
+ * ends inside a window keeps the rest of it.
+ */
+export class WindowBuilder {
+  readonly #get: Get
+  #window = -1
+  #blocks: Array<[number, BlockPostings]> = []
+
+  constructor (get: Get) { this.#get = get }
+
+  /** Adds a canonical block's postings; writes the previous window into `batch` when this block starts another. */
+  add (batch: WriteBatch, height: number, postings: BlockPostings): void {
+    const w = windowOf(height)
+    if (w < this.#window) throw new RangeError(`postings builder: height ${height} comes after window ${this.#window}; blocks must ascend`)
+    if (w !== this.#window) this.finish(batch)
+    this.#window = w
+    this.#blocks.push([height, postings])
+  }
+
+  /** Writes the window being built. */
+  finish (batch: WriteBatch): void {
+    if (this.#blocks.length === 0) return
+    const heights = new Set(this.#blocks.map(b => b[0]))
+    for (const { base, rows } of groupWindow(this.#blocks).values()) {
+      const key = windowKey(base, this.#window)
+      const size = payloadBytes(base[0])
+      const before = this.#get(key)
+      const merged = before == null ? rows : mergeRows(decodeWindow(before, size), heights, rows)
+      batch.put(key, encodeWindow(merged, size))
+    }
+    this.#blocks = []
+  }
+}
+
+/** A block held in memory: its postings and the batch that stages it until that batch is written. */
+interface MemBlock {
+  postings: BlockPostings
+  pending: WriteBatch | null
+}
+
+/** What one batch staged here, to undo it when the batch is abandoned. */
+interface Staged {
+  keys: string[]
+  floor: number
+  heights: number[]
+  closed: number[]
+  removed: Array<[number, MemBlock]>
+}
+
+/** Rebuilds a canonical block's postings (from its stored bytes). */
+export type PostingsOf = (height: number) => BlockPostings | undefined
+
+/**
+ * The live store's postings: the windows from `floor` up are in memory
+ * (never on disk while held), the ones below on disk. A block staged into
+ * the memory windows is visible to readers once its batch is written; when
+ * the head moves past a window, the batch that moves it writes the window
+ * and the window leaves memory once that batch is written.
+ */
+export class PostingWindows {
+  readonly #db: RootDb
+  readonly #mem = new Map<number, MemBlock>()
+  /** Lowest window held in memory. */
+  #floor = 0
+  /** Windows whose write is staged in a batch not yet written (still read from memory). */
+  readonly #closing = new Map<number, WriteBatch>()
+  /** Window values staged by rewrites and flushes, not yet written. */
+  readonly #overlay: Overlay = new Map()
+  /** Per batch: the overlay keys it staged and the floor before it (for {@link abandon}). */
+  readonly #batches = new WeakMap<WriteBatch, Staged>()
+
+  constructor (db: RootDb) { this.#db = db }
+
+  /**
+   * Loads the head's window from its canonical blocks and deletes any copy
+   * of it on disk (a clean close writes it; a restore or migration may).
+   */
+  async open (head: number, postingsOf: PostingsOf, batch: StoreBatch, sync: boolean): Promise<void> {
+    this.#mem.clear()
+    this.#closing.clear()
+    this.#overlay.clear()
+    this.#floor = head < 0 ? 0 : windowOf(head)
+    if (head < 0) return
+    const deleted = new Set<string>()
+    for (let h = this.#floor * POSTINGS_WINDOW; h <= head; h++) {
+      const postings = postingsOf(h)
+      if (postings == null) continue
+      this.#mem.set(h, { postings, pending: null })
+      for (const [k, p] of postings) {
+        if (deleted.has(k)) continue
+        deleted.add(k)
+        batch.del(windowKey(p.base, this.#floor))
+      }
+    }
+    if (batch.length > 0) await batch.write(sync)
+  }
+
+  /** Writes the windows held in memory (at close: a cleanly closed store has every posting on disk). */
+  async close (batch: StoreBatch, sync: boolean): Promise<void> {
+    this.#flush(batch, [...this.#windows()])
+    if (batch.length > 0) await batch.write(sync)
+    this.#mem.clear()
+  }
+
+  /** Stages a canonical block's postings with `batch`. */
+  add (batch: WriteBatch, height: number, postings: BlockPostings): void {
+    const w = windowOf(height)
+    const b = this.#track(batch)
+    if (w < this.#floor) {
+      b.keys.push(...rewriteBlock(batch, this.#get, this.#overlay, height, postings, true))
+      return
+    }
+    if (w > this.#floor) {
+      // the head moved past the floor window(s): they are written with this batch
+      const closing = [...this.#windows()].filter(x => x < w && !this.#closing.has(x))
+      b.keys.push(...this.#flush(batch, closing))
+      for (const x of closing) { this.#closing.set(x, batch); b.closed.push(x) }
+      this.#floor = w
+    }
+    this.#mem.set(height, { postings, pending: batch })
+    b.heights.push(height)
+  }
+
+  /** Stages the removal of a block's postings (it leaves the canonical chain). */
+  remove (batch: WriteBatch, height: number, postings: BlockPostings): void {
+    const b = this.#track(batch)
+    if (windowOf(height) < this.#floor) {
+      b.keys.push(...rewriteBlock(batch, this.#get, this.#overlay, height, postings, false))
+      return
+    }
+    const m = this.#mem.get(height)
+    if (m == null) return
+    this.#mem.delete(height)
+    b.removed.push([height, m])
+  }
+
+  /** Undoes what a batch that will never be written staged here. */
+  abandon (batch: WriteBatch): void {
+    const b = this.#batches.get(batch)
+    if (b == null) return
+    this.#batches.delete(batch)
+    for (const h of b.heights) if (this.#mem.get(h)?.pending === batch) this.#mem.delete(h)
+    for (const [h, m] of b.removed) if (!this.#mem.has(h)) this.#mem.set(h, m)
+    for (const k of b.keys) if (this.#overlay.get(k)?.batch === batch) this.#overlay.delete(k)
+    for (const w of b.closed) this.#closing.delete(w)
+    this.#floor = Math.min(this.#floor, b.floor)
+  }
+
+  /**
+   * Rows of `base` held in memory, in height order, from written batches
+   * only; and the windows they stand for (disk keys of those windows are
+   * to be ignored, they are older or absent).
+   */
+  memoryRows (base: Uint8Array): { windows: Set<number>, rows: WindowRow[] } {
+    const k = latin1(base)
+    const windows = new Set<number>()
+    const rows: WindowRow[] = []
+    const heights = [...this.#mem.keys()].sort((a, b) => a - b)
+    for (const w of this.#windows()) windows.add(w)
+    for (const h of heights) {
+      const m = this.#mem.get(h)!
+      if (m.pending != null) continue
+      const p = m.postings.get(k)
+      if (p != null) for (const payload of p.payloads) rows.push({ height: h, payload })
+    }
+    return { windows, rows }
+  }
+
+  /** Blocks (and their heights) held in memory. */
+  get size (): number { return this.#mem.size }
+
+  readonly #get = (key: Uint8Array): Uint8Array | undefined => this.#db.getSync(key) ?? undefined
+
+  #windows (): Set<number> {
+    const out = new Set<number>(this.#closing.keys())
+    for (const h of this.#mem.keys()) out.add(windowOf(h))
+    out.add(this.#floor)
+    return out
+  }
+
+  /** Puts the given memory windows into `batch` (and the overlay); returns the overlay keys. */
+  #flush (batch: WriteBatch, windows: number[]): string[] {
+    const keys: string[] = []
+    for (const w of windows) {
+      const blocks: Array<[number, BlockPostings]> = []
+      for (const [h, m] of this.#mem) if (windowOf(h) === w) blocks.push([h, m.postings])
+      for (const { base, rows } of groupWindow(blocks).values()) {
+        const key = windowKey(base, w)
+        const value = encodeWindow(rows, payloadBytes(base[0]))
+        batch.put(key, value)
+        const k = latin1(key)
+        this.#overlay.set(k, { value, batch })
+        keys.push(k)
+      }
+    }
+    return keys
+  }
+
+  #track (batch: WriteBatch): Staged {
+    let b = this.#batches.get(batch)
+    if (b != null) return b
+    b = { keys: [], floor: this.#floor, heights: [], closed: [], removed: [] }
+    this.#batches.set(batch, b)
+    const entry = b
+    if (batch.afterWrite == null) throw new TypeError('postings windows: the batch cannot report its write (afterWrite)')
+    batch.afterWrite(() => {
+      this.#batches.delete(batch)
+      for (const h of entry.heights) {
+        const m = this.#mem.get(h)
+        if (m?.pending === batch) m.pending = null
+      }
+      for (const w of entry.closed) {
+        if (this.#closing.get(w) !== batch) continue
+        this.#closing.delete(w)
+        for (const h of [...this.#mem.keys()]) if (windowOf(h) === w) this.#mem.delete(h)
+      }
+      // the database now holds these values (a value a later batch staged for a key stays)
+      for (const k of entry.keys) if (this.#overlay.get(k)?.batch === batch) this.#overlay.delete(k)
+    })
+    return b
+  }
+}
+
+function latin1 (b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1')
+}
