@@ -2,6 +2,7 @@ import { CorruptDataError } from '../codec/errors.ts'
 import { POSTINGS_WINDOW, PREFIX, readU64, writeU64 } from '../storage/keys.ts'
 import type { RootDb, StoreBatch } from '../storage/level.ts'
 import type { WriteBatch } from '../storage/types.ts'
+import { Slab } from '../storage/slab.ts'
 import { openRecord, RECORD_CRC_BYTES, sealRecord } from './records.ts'
 
 /**
@@ -90,18 +91,41 @@ export function mergeRows (existing: WindowRow[], heights: ReadonlySet<number>, 
   return out.sort((a, b) => a.height - b.height)
 }
 
-/** Rows of one base across the blocks of a window, in height order. */
-function groupWindow (blocks: Array<[number, BlockPostings]>): Map<string, { base: Uint8Array, rows: WindowRow[] }> {
-  const out = new Map<string, { base: Uint8Array, rows: WindowRow[] }>()
+/** One base's rows across the blocks of a window, as parallel arrays (no object per row). */
+interface Group {
+  base: Uint8Array
+  heights: number[]
+  payloads: Uint8Array[]
+}
+
+/** Rows of each base across the blocks of a window, in height order. */
+function groupWindow (blocks: Array<[number, BlockPostings]>): Map<string, Group> {
+  const out = new Map<string, Group>()
   blocks.sort((a, b) => a[0] - b[0])
   for (const [height, postings] of blocks) {
     for (const [k, p] of postings) {
       let g = out.get(k)
-      if (g == null) out.set(k, g = { base: p.base, rows: [] })
-      for (const payload of p.payloads) g.rows.push({ height, payload })
+      if (g == null) out.set(k, g = { base: p.base, heights: [], payloads: [] })
+      for (const payload of p.payloads) { g.heights.push(height); g.payloads.push(payload) }
     }
   }
   return out
+}
+
+/** Encodes a group as a sealed window value, taking its bytes from `slab`. */
+function encodeGroup (g: Group, slab: Slab): Uint8Array {
+  const row = 8 + payloadBytes(g.base[0])
+  const out = slab.take(g.heights.length * row + RECORD_CRC_BYTES)
+  for (let i = 0; i < g.heights.length; i++) {
+    writeU64(out, i * row, g.heights[i])
+    out.set(g.payloads[i], i * row + 8)
+  }
+  return sealRecord(out)
+}
+
+/** The rows of a group as objects (for a merge with rows read from disk). */
+function groupRows (g: Group): WindowRow[] {
+  return g.heights.map((height, i) => ({ height, payload: g.payloads[i] }))
 }
 
 type Get = (key: Uint8Array) => Uint8Array | undefined
@@ -166,12 +190,12 @@ export class WindowBuilder {
   finish (batch: WriteBatch): void {
     if (this.#blocks.length === 0) return
     const heights = new Set(this.#blocks.map(b => b[0]))
-    for (const { base, rows } of groupWindow(this.#blocks).values()) {
-      const key = windowKey(base, this.#window)
-      const size = payloadBytes(base[0])
+    const slab = new Slab()
+    for (const g of groupWindow(this.#blocks).values()) {
+      const key = windowKey(g.base, this.#window)
+      const size = payloadBytes(g.base[0])
       const before = this.#get(key)
-      const merged = before == null ? rows : mergeRows(decodeWindow(before, size), heights, rows)
-      batch.put(key, encodeWindow(merged, size))
+      batch.put(key, before == null ? encodeGroup(g, slab) : encodeWindow(mergeRows(decodeWindow(before, size), heights, groupRows(g)), size))
     }
     this.#blocks = []
   }
@@ -329,9 +353,10 @@ export class PostingWindows {
     for (const w of windows) {
       const blocks: Array<[number, BlockPostings]> = []
       for (const [h, m] of this.#mem) if (windowOf(h) === w) blocks.push([h, m.postings])
-      for (const { base, rows } of groupWindow(blocks).values()) {
-        const key = windowKey(base, w)
-        const value = encodeWindow(rows, payloadBytes(base[0]))
+      const slab = new Slab()
+      for (const g of groupWindow(blocks).values()) {
+        const key = windowKey(g.base, w)
+        const value = encodeGroup(g, slab)
         batch.put(key, value)
         const k = latin1(key)
         this.#overlay.set(k, { value, batch })

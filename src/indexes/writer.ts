@@ -124,8 +124,11 @@ function post (postings: BlockPostings, slab: Slab, head: string, prefix: number
   postings.set(k, { base, payloads: [payload] })
 }
 
+/** Buffer's native latin1 decoder, called on the view itself (no Buffer object per key). */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string }).latin1Slice
+
 function latin1 (b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1')
+  return latin1Slice.call(b, 0, b.length)
 }
 
 function u64KeyIn (slab: Slab, prefix: number, n: number): Uint8Array {
