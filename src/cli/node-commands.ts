@@ -27,7 +27,9 @@ export function registerNodeCommands (program: Command, ctx: NodeCliContext): vo
         `identity    ${ids.identity}`,
         `listen      ${cfg.network.listen.join(', ')}`,
         `announce    ${cfg.network.announce.length > 0 ? cfg.network.announce.join(', ') : '(the listen addresses)'}`,
-        `dial me as  ${ids.addresses.join(', ')}`
+        `dial me as  ${ids.addresses.join(', ')}`,
+        'databases   (OrbitDB addresses a follower opens; a stock OrbitDB app registers chainstore/orbitdb-access)',
+        ...Object.entries(ids.databases).map(([name, address]) => `  ${name.padEnd(10)} ${address}`)
       ].join('\n'), ids)
     })
 
@@ -101,7 +103,7 @@ function setAt (obj: Record<string, unknown>, path: string, value: unknown): Rec
 }
 
 /** Peer id, identity and dialable addresses of the node a config describes (see `chainstore id`). */
-async function nodeIds (cfg: ChainStoreConfig): Promise<{ peerId: string, identity: string, addresses: string[] }> {
+async function nodeIds (cfg: ChainStoreConfig): Promise<{ peerId: string, identity: string, addresses: string[], databases: { chain: string, validators: string, reputation: string } }> {
   const seed = cfg.network.seed
   const { identityIdFromSeed, IDENTITY_KEY_NAME, NETWORK_DIR } = await import('../replication/keys.ts')
   const { peerId } = await loadNodeKey(cfg.dataDir, seed)
@@ -117,7 +119,7 @@ async function nodeIds (cfg: ChainStoreConfig): Promise<{ peerId: string, identi
       const res = await fetch(`http://${cfg.api.host}:${cfg.api.port}/status`).catch(() => undefined)
       const net = res?.ok === true ? (await res.json() as { network?: { peerId: string, identity: string, addresses: string[] } }).network : undefined
       if (net == null) throw err
-      return { peerId: net.peerId, identity: net.identity, addresses: dialable(net.addresses) }
+      return { peerId: net.peerId, identity: net.identity, addresses: dialable(net.addresses), databases: await databasesOf(cfg, net.identity) }
     }
     try {
       const key = (await keystore.getKey(IDENTITY_KEY_NAME)) ?? await keystore.createKey(IDENTITY_KEY_NAME)
@@ -125,7 +127,13 @@ async function nodeIds (cfg: ChainStoreConfig): Promise<{ peerId: string, identi
     } finally { await keystore.close() }
   }
   const base = cfg.network.announce.length > 0 ? cfg.network.announce : cfg.network.listen.flatMap(hostAddresses)
-  return { peerId, identity, addresses: dialable(base.map(a => `${a}/p2p/${peerId}`)) }
+  return { peerId, identity, addresses: dialable(base.map(a => `${a}/p2p/${peerId}`)), databases: await databasesOf(cfg, identity) }
+}
+
+/** The OrbitDB addresses of the replicated databases this config opens (what a follower, chainstore or stock OrbitDB, opens), computed without the node. */
+async function databasesOf (cfg: ChainStoreConfig, identity: string): Promise<{ chain: string, validators: string, reputation: string }> {
+  const { chainstoreAddresses } = await import('../replication/orbitdb-access.ts')
+  return await chainstoreAddresses({ name: cfg.network.name, writers: cfg.network.writers.length > 0 ? cfg.network.writers : [identity] })
 }
 
 /**

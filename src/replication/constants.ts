@@ -20,3 +20,5 @@ export const LACK_GRACE_MS = 10_000
 export const FETCH_CONCURRENCY = 4
 /** Most sender attributions of gossiped entries kept (to charge refused entries to their sender). */
 export const MAX_ENTRY_SENDERS = 10_000
+/** How long a head sent alone to a stock OrbitDB peer (one head per stream) may take, dial included. */
+export const STOCK_HEAD_TIMEOUT_MS = 10_000

@@ -68,8 +68,9 @@ export class Databases {
     const identities = { ...base, verify: fastVerify, verifyIdentity }
     const identity = { ...(await base.createIdentity({ id: IDENTITY_KEY_NAME })), verify: fastVerify }
     // OrbitDB's head exchange is unframed: it gets the node through
-    // withFramedHeads, which frames those streams (src/replication/framed-heads.ts)
-    this.orbitdb = await createOrbitDB({ ipfs: withFramedHeads(this.#ctx.components.helia), id: IDENTITY_KEY_NAME, identities, identity, directory })
+    // withFramedHeads, which frames those streams between chainstore peers and
+    // sends stock OrbitDB peers one head per stream (src/replication/framed-heads.ts)
+    this.orbitdb = await createOrbitDB({ ipfs: withFramedHeads(this.#ctx.components.helia, { onError: (err, peer) => this.#ctx.log.debug({ peer, err: (err as Error).message }, 'head sent to a stock OrbitDB peer failed') }), id: IDENTITY_KEY_NAME, identities, identity, directory })
     this.identityId = this.orbitdb.identity.id
   }
 

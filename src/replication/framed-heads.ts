@@ -1,7 +1,9 @@
 import type { Helia } from 'helia'
-import type { Libp2p, Stream } from '@libp2p/interface'
-import { MAX_ENTRY_BYTES } from './protocol.ts'
+import type { AbortOptions, Connection, Libp2p, PeerId, Stream, StreamHandlerOptions } from '@libp2p/interface'
+import { STOCK_HEAD_TIMEOUT_MS } from './constants.ts'
 import { PeerMisbehavedError } from './errors.ts'
+import { MAX_ENTRY_BYTES } from './protocol.ts'
+import { stockStream } from './stock-heads.ts'
 
 /**
  * Message framing for OrbitDB's head exchange.
@@ -20,9 +22,10 @@ import { PeerMisbehavedError } from './errors.ts'
  * replicator gives it `withFramedHeads(helia)`: the same node, but its
  * head-exchange streams carry each `send` as one unsigned-varint
  * length-prefixed frame and yield whole frames to OrbitDB. The protocol gets
- * its own name (`/chainstore/lp` before OrbitDB's), so a node without
- * framing and one with it never mix their bytes: they refuse each other's
- * head exchange, which OrbitDB skips.
+ * its own name (`/chainstore/lp` before OrbitDB's), so framed and unframed
+ * bytes never meet on one stream; which of the two a stream speaks is
+ * negotiated when it opens, so stock OrbitDB peers still exchange heads with
+ * chainstore nodes (src/replication/stock-heads.ts).
  */
 
 /** Prefix of the framed head-exchange protocols. */
@@ -98,21 +101,60 @@ export function frameStream (stream: Stream, peer: string): Stream {
   })
 }
 
-/** The Helia node to give OrbitDB: the same node, its libp2p with the head-exchange protocols framed and renamed. */
-export function withFramedHeads<T extends Helia & { libp2p: Libp2p }> (helia: T): T {
+/** What {@link withFramedHeads} reports. */
+export interface HeadsOptions {
+  /** A head sent alone to a stock peer failed (the exchange itself reports through OrbitDB's 'error' event). */
+  onError?: (err: unknown, peer: string) => void
+}
+
+/**
+ * The Helia node to give OrbitDB: the same node, its libp2p's head exchange
+ * negotiated. Each head-exchange protocol OrbitDB handles is registered
+ * twice: framed (`/chainstore/lp/orbitdb/heads/…`) and stock
+ * (`/orbitdb/heads/…`). A dial offers framed first and stock second
+ * (multistream-select picks the first the peer has): chainstore peers keep
+ * the framed exchange between themselves, and a stock OrbitDB peer gets what
+ * it can read, one head per stream (src/replication/stock-heads.ts).
+ */
+export function withFramedHeads<T extends Helia & { libp2p: Libp2p }> (helia: T, options: HeadsOptions = {}): T {
   const libp2p = helia.libp2p
-  const renamed = (protocols: string | string[]): string[] => [protocols].flat().map(p => isHeads(p) ? framed(p) : p)
-  const heads = (protocols: string | string[]): boolean => [protocols].flat().some(isHeads)
+  const list = (protocols: string | string[]): string[] => [protocols].flat()
+  const withFramed = (protocols: string | string[]): string[] => list(protocols).flatMap(p => isHeads(p) ? [framed(p), p] : [p])
+  // a head beyond the first goes to a stock peer on a stream of its own; what the peer sends back there came on the first stream already
+  const sendAlone = (peer: PeerId, protocol: string) => (bytes: Uint8Array): void => {
+    void (async () => {
+      const signal = AbortSignal.timeout(STOCK_HEAD_TIMEOUT_MS)
+      const stream = await libp2p.dialProtocol(peer, protocol, { signal })
+      const onAbort = (): void => { stream.abort(new Error('head sent alone to a stock OrbitDB peer timed out')) }
+      signal.addEventListener('abort', onAbort, { once: true })
+      try {
+        stream.send(bytes)
+        await stream.close({ signal })
+        // the peer answers with its heads and closes; they are read and dropped
+        for await (const _ of stream) continue
+      } finally {
+        signal.removeEventListener('abort', onAbort)
+      }
+    })().catch(err => options.onError?.(err, String(peer)))
+  }
+  const wrap = (stream: Stream, peer: PeerId, protocol: string): Stream => protocol.startsWith(FRAMED_PREFIX)
+    ? frameStream(stream, String(peer))
+    : stockStream(stream, String(peer), MAX_ENTRY_BYTES, sendAlone(peer, protocol))
   return overlay(helia, {
     libp2p: overlay(libp2p, {
-      handle: async (protocols: string | string[], handler: (stream: Stream, connection: any) => void | Promise<void>, options?: any) => {
-        const framedHandler = heads(protocols) ? (stream: Stream, connection: any) => handler(frameStream(stream, String(connection?.remotePeer)), connection) : handler
-        await libp2p.handle(renamed(protocols), framedHandler as any, options)
+      handle: async (protocols: string | string[], handler: (stream: Stream, connection: Connection) => void | Promise<void>, opts?: StreamHandlerOptions) => {
+        const heads = list(protocols).filter(isHeads)
+        const others = list(protocols).filter(p => !isHeads(p))
+        if (others.length > 0) await libp2p.handle(others, handler, opts)
+        for (const p of heads) {
+          await libp2p.handle(framed(p), (stream, connection) => handler(wrap(stream, connection.remotePeer, framed(p)), connection), opts)
+          await libp2p.handle(p, (stream, connection) => handler(wrap(stream, connection.remotePeer, p), connection), opts)
+        }
       },
-      unhandle: async (protocols: string | string[], options?: any) => { await libp2p.unhandle(renamed(protocols), options) },
-      dialProtocol: async (peer: any, protocols: string | string[], options?: any) => {
-        const stream = await libp2p.dialProtocol(peer, renamed(protocols), options)
-        return heads(protocols) ? frameStream(stream, String(peer)) : stream
+      unhandle: async (protocols: string | string[], opts?: AbortOptions) => { await libp2p.unhandle(withFramed(protocols), opts) },
+      dialProtocol: async (peer: PeerId, protocols: string | string[], opts?: AbortOptions) => {
+        const stream = await libp2p.dialProtocol(peer, withFramed(protocols), opts)
+        return isHeads(list(protocols)[0]) ? wrap(stream, peer, stream.protocol ?? '') : stream
       }
     })
   })
