@@ -27,8 +27,11 @@ class StockPeer {
   readonly #pending = new Map<number, { resolve: (v: any) => void, reject: (e: Error) => void }>()
   #next = 0
   readonly child: ChildProcess
-  constructor (child: ChildProcess) {
+  /** What the app printed to stderr (OrbitDB prints a head it failed to join there, and nothing else). */
+  readonly stderr: () => string
+  constructor (child: ChildProcess, stderr: () => string) {
     this.child = child
+    this.stderr = stderr
     child.on('message', (msg: any) => {
       const p = this.#pending.get(msg.id)
       if (p == null) return
@@ -47,7 +50,7 @@ class StockPeer {
       child.once('message', () => { resolve() })
       child.once('exit', code => { reject(new Error(`stock peer exited during start (${String(code)}): ${stderr}`)) })
     })
-    return new StockPeer(child)
+    return new StockPeer(child, () => stderr)
   }
 
   async call<T = any> (op: string, args: unknown = {}): Promise<T> {
@@ -110,7 +113,10 @@ describe('a stock OrbitDB app follows a chainstore network (read-only)', () => {
 
     const stock = await StockPeer.start(join(dir, 'stock'))
     cleanups.push(async () => { await stock.stop() })
-    const me = await stock.call('open', { peer: a.replication!.addresses()[0], addresses: databases })
+    // connected to both chainstore nodes, as a follower should be (STACK-NOTES pitfall 10): a
+    // writer's identity block is fetched over bitswap, and a want that one peer leaves
+    // unanswered stalls that head's join for OrbitDB's 30 s (docs/PITFALLS.md)
+    const me = await stock.call('open', { peers: [a.replication!.addresses()[0], b.replication!.addresses()[0]], addresses: databases })
     expect(me.identity).not.toBe('')
 
     const head = (s: ChainStore) => ({ height: s.head()!.height, cid: s.head()!.cid.toString() })
@@ -122,7 +128,7 @@ describe('a stock OrbitDB app follows a chainstore network (read-only)', () => {
     /** What the stock peer holds, for a failure message. */
     const summary = async (): Promise<string> => {
       const st = await stock.call('state')
-      return JSON.stringify({ tip: tipOf(st.chain.entries), head: head(a), entries: Object.fromEntries(['chain', 'validators', 'reputation'].map(n => [n, [st[n].entries.length, st[n].heads.length]])), syncErrors: st.syncErrors, rejections: st.rejections })
+      return JSON.stringify({ tip: tipOf(st.chain.entries), head: head(a), entries: Object.fromEntries(['chain', 'validators', 'reputation'].map(n => [n, [st[n].entries.length, st[n].heads.length]])), syncErrors: st.syncErrors, joins: st.joins, rejections: st.rejections, stderr: stock.stderr().slice(-2000) })
     }
     const caughtUp = async (): Promise<boolean> => {
       const s = await stock.call('state')

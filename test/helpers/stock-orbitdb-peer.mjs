@@ -59,6 +59,8 @@ const orbitdb = await createOrbitDB({ ipfs: helia, directory: join(dir, 'orbitdb
 const dbs = {}
 /** Errors of each database's head exchange (a head that did not decode lands here). */
 const syncErrors = []
+/** Head exchanges completed, per database (OrbitDB's 'join' event). */
+const joins = []
 
 const entries = async db => {
   const out = []
@@ -67,12 +69,13 @@ const entries = async db => {
 }
 
 const ops = {
-  async open ({ peer, addresses }) {
-    await helia.libp2p.dial(multiaddr(peer))
+  async open ({ peers, addresses }) {
+    for (const peer of peers) await helia.libp2p.dial(multiaddr(peer))
     for (const [name, address] of Object.entries(addresses)) {
       // chainstore records `events` in every manifest; validators and reputation are key-value logs
       const db = await orbitdb.open(address, { sync: false, ...(name === 'chain' ? {} : { Database: KeyValue() }) })
       db.events.on('error', err => syncErrors.push({ database: name, message: String(err?.message ?? err) }))
+      db.events.on('join', (peerId, heads) => joins.push({ database: name, peer: String(peerId), heads: heads.length, at: Date.now() }))
       await db.sync.start()
       dbs[name] = db
     }
@@ -87,7 +90,7 @@ const ops = {
         ...(name === 'chain' ? {} : { all: await db.all() })
       }
     }
-    return { ...out, syncErrors, rejections, loaded: [...loaded].sort() }
+    return { ...out, syncErrors, joins, rejections, loaded: [...loaded].sort() }
   },
   /** Tries one append on each database; what each threw. */
   async write () {
