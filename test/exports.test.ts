@@ -61,7 +61,8 @@ describe('public errors', () => {
     const wanted: Record<string, string[]> = {
       './backup': ['createBackup', 'listBackups', 'verifyBackup', 'restoreBackup', 'BackupNotFoundError', 'BackupCorruptError'],
       './integrity': ['verifyStore', 'checkStore', 'repairStore'],
-      './attestations': ['AttestationStore', 'loadMasterKey', 'commitSample', 'verifyCommitment']
+      './attestations': ['AttestationStore', 'loadMasterKey', 'commitSample', 'verifyCommitment'],
+      './orbitdb-access': ['ChainstoreFollowerAccessController', 'followerAccessController', 'chainstoreAddresses', 'ACCESS_CONTROLLER_TYPE', 'AccessManifestError', 'FollowerCannotCreateError']
     }
     for (const [path, target] of Object.entries(pkg.exports)) {
       if (typeof target === 'string') continue

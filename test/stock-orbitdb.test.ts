@@ -12,19 +12,26 @@ import { until } from './helpers/wait.ts'
 
 // A chainstore node and, in a child process that loads no chainstore code
 // but the access controller (`chainstore/orbitdb-access`), a stock OrbitDB 4
-// app following it read-only; everything on 127.0.0.1.
+// app following it read-only; everything on 127.0.0.1. The app imports the
+// controller by the package's name: resolved to src/ through
+// scripts/source-exports.mjs, or with STOCK_PEER_DIST=1 to the build in
+// dist/ through package.json `exports` (run `npm run build` first).
 
 const execFileP = promisify(execFile)
 const CHILD = join(import.meta.dirname, 'helpers', 'stock-orbitdb-peer.mjs')
 const SOURCE_EXPORTS = join(import.meta.dirname, '..', 'scripts', 'source-exports.mjs')
+const FROM_DIST = process.env.STOCK_PEER_DIST === '1'
 
 /** The stock OrbitDB app, driven over IPC. */
 class StockPeer {
   readonly #pending = new Map<number, { resolve: (v: any) => void, reject: (e: Error) => void }>()
   #next = 0
   readonly child: ChildProcess
-  constructor (child: ChildProcess) {
+  /** What the app printed to stderr (OrbitDB prints a head it failed to join there, and nothing else). */
+  readonly stderr: () => string
+  constructor (child: ChildProcess, stderr: () => string) {
     this.child = child
+    this.stderr = stderr
     child.on('message', (msg: any) => {
       const p = this.#pending.get(msg.id)
       if (p == null) return
@@ -36,14 +43,14 @@ class StockPeer {
   }
 
   static async start (dir: string): Promise<StockPeer> {
-    const child = fork(CHILD, [JSON.stringify({ dir })], { execArgv: ['--import', SOURCE_EXPORTS], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+    const child = fork(CHILD, [JSON.stringify({ dir })], { execArgv: FROM_DIST ? [] : ['--import', SOURCE_EXPORTS], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
     let stderr = ''
     child.stderr!.on('data', d => { stderr += String(d) })
     await new Promise<void>((resolve, reject) => {
       child.once('message', () => { resolve() })
       child.once('exit', code => { reject(new Error(`stock peer exited during start (${String(code)}): ${stderr}`)) })
     })
-    return new StockPeer(child)
+    return new StockPeer(child, () => stderr)
   }
 
   async call<T = any> (op: string, args: unknown = {}): Promise<T> {
@@ -106,9 +113,9 @@ describe('a stock OrbitDB app follows a chainstore network (read-only)', () => {
 
     const stock = await StockPeer.start(join(dir, 'stock'))
     cleanups.push(async () => { await stock.stop() })
-    // connected to both chainstore nodes, as a follower should be: a writer's identity block is
-    // fetched over bitswap, and a want one peer leaves unanswered (seen about once in 15-30 runs)
-    // stalls that head's join for OrbitDB's 30 s, after which OrbitDB drops it
+    // connected to both chainstore nodes, as a follower should be (STACK-NOTES pitfall 10): a
+    // writer's identity block is fetched over bitswap, and a want that one peer leaves
+    // unanswered stalls that head's join for OrbitDB's 30 s (docs/PITFALLS.md)
     const me = await stock.call('open', { peers: [a.replication!.addresses()[0], b.replication!.addresses()[0]], addresses: databases })
     expect(me.identity).not.toBe('')
 
@@ -121,7 +128,7 @@ describe('a stock OrbitDB app follows a chainstore network (read-only)', () => {
     /** What the stock peer holds, for a failure message. */
     const summary = async (): Promise<string> => {
       const st = await stock.call('state')
-      return JSON.stringify({ tip: tipOf(st.chain.entries), head: head(a), entries: Object.fromEntries(['chain', 'validators', 'reputation'].map(n => [n, [st[n].entries.length, st[n].heads.length]])), syncErrors: st.syncErrors, rejections: st.rejections })
+      return JSON.stringify({ tip: tipOf(st.chain.entries), head: head(a), entries: Object.fromEntries(['chain', 'validators', 'reputation'].map(n => [n, [st[n].entries.length, st[n].heads.length]])), syncErrors: st.syncErrors, joins: st.joins, rejections: st.rejections, stderr: stock.stderr().slice(-2000) })
     }
     const caughtUp = async (): Promise<boolean> => {
       const s = await stock.call('state')
@@ -165,7 +172,7 @@ describe('a stock OrbitDB app follows a chainstore network (read-only)', () => {
     expect(scraped).toContain(`chainstore_signature_checks_total{result="checked"} ${checks.checked}`)
     expect(scraped).toMatch(/chainstore_signature_checks_total\{result="remembered"\} \d+/)
     // no chainstore code in its process but the access controller
-    expect(s.loaded).toEqual(['replication/orbitdb-access.ts'])
+    expect(s.loaded).toEqual([FROM_DIST ? 'dist/replication/orbitdb-access.js' : 'src/replication/orbitdb-access.ts'])
   }, 60_000)
 
   it('chainstore id names the database addresses a follower opens, without starting the node', async () => {

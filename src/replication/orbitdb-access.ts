@@ -25,6 +25,29 @@ import { base58btc } from 'multiformats/bases/base58'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 
+/**
+ * Base of the errors this module throws; `name` is stable. It does not extend
+ * chainstore's ChainStoreError on purpose: the module stands alone.
+ */
+export class OrbitdbAccessError extends Error {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = new.target.name
+  }
+}
+
+/** A controller address whose manifest is not chainstore's, or whose bytes do not hash to the address. */
+export class AccessManifestError extends OrbitdbAccessError {
+  readonly address: string
+  constructor (address: string, message: string, options?: { cause?: unknown }) {
+    super(`access controller manifest ${address}: ${message}`, options)
+    this.address = address
+  }
+}
+
+/** A follower was asked to create a chainstore database; chainstore nodes create them, followers open them by address. */
+export class FollowerCannotCreateError extends OrbitdbAccessError {}
+
 /** Type name OrbitDB records in database manifests for chainstore's controller. */
 export const ACCESS_CONTROLLER_TYPE = 'chainstore'
 
@@ -59,7 +82,8 @@ export async function encodeAccessManifest (write: string[], rule: AccessRule): 
 
 /** The manifest named by a controller address, read through the node's blockstore (bitswap fetches it from a chainstore peer). */
 export async function readAccessManifest (ipfs: { blockstore: { get: (cid: CID, options?: { signal?: AbortSignal }) => any } }, address: string, options: { signal?: AbortSignal } = {}): Promise<AccessManifest> {
-  const cid = CID.parse(address.split('/').pop() ?? '', base58btc)
+  let cid: CID
+  try { cid = CID.parse(address.split('/').pop() ?? '', base58btc) } catch (err) { throw new AccessManifestError(address, 'not a CID', { cause: err }) }
   const got = await ipfs.blockstore.get(cid, options)
   // Helia 7's blockstore yields chunks; older blockstores return the bytes
   const chunks: Uint8Array[] = []
@@ -67,10 +91,12 @@ export async function readAccessManifest (ipfs: { blockstore: { get: (cid: CID, 
   else for await (const c of got as AsyncIterable<Uint8Array>) chunks.push(c)
   const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
   chunks.reduce((at, c) => { bytes.set(c, at); return at + c.length }, 0)
-  if (!(await sha256.digest(bytes)).bytes.every((b, i) => b === cid.multihash.bytes[i])) throw new Error(`access controller manifest ${address}: bytes do not hash to the address`)
-  const m = dagCbor.decode(bytes) as Partial<AccessManifest>
+  const digest = (await sha256.digest(bytes)).bytes
+  if (cid.multihash.code !== sha256.code || digest.length !== cid.multihash.bytes.length || !digest.every((b, i) => b === cid.multihash.bytes[i])) throw new AccessManifestError(address, 'bytes do not hash to the address')
+  let m: Partial<AccessManifest>
+  try { m = dagCbor.decode(bytes) } catch (err) { throw new AccessManifestError(address, 'not dag-cbor', { cause: err }) }
   if (m?.type !== ACCESS_CONTROLLER_TYPE || !Array.isArray(m.write) || !m.write.every(w => typeof w === 'string') || (m.rule !== 'writers' && m.rule !== 'own-keys')) {
-    throw new Error(`access controller manifest ${address} is not chainstore's`)
+    throw new AccessManifestError(address, 'not chainstore\'s')
   }
   return { type: ACCESS_CONTROLLER_TYPE, write: m.write, rule: m.rule }
 }
@@ -127,7 +153,7 @@ export interface FollowerOptions {
  */
 export function ChainstoreFollowerAccessController (options: FollowerOptions = {}): AccessControllerFactory {
   const controller = async ({ orbitdb, identities, address }: { orbitdb: any, identities: any, address?: string }) => {
-    if (address == null) throw new Error('chainstore databases are created by chainstore nodes: open one by its address')
+    if (address == null) throw new FollowerCannotCreateError('chainstore databases are created by chainstore nodes: open one by its address')
     const manifest = await readAccessManifest(orbitdb.ipfs, address)
     const self: string | undefined = orbitdb.identity?.id
     const refuse = (entry: any, reason: FollowerRejectReason, writer?: string): false => {

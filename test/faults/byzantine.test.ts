@@ -124,6 +124,23 @@ describe('Byzantine peers and bad input', () => {
     for (const [name, protocol, h, repeat] of requests) {
       await attack(name, async () => await mallory.call('rawRequest', { addr: a2, protocol, hex: h, repeat: repeat ?? 1 }))
     }
+    // 8b. OrbitDB's head exchange as stock OrbitDB speaks it (unframed; cut into entries by CBOR structure)
+    const stockHeads = `/orbitdb/heads${dbs.chain}`
+    // well-formed entries first. A large stream can leave mallory's connection closing (the honest
+    // peer busy past the ping timeout, or charging the refused entries): the dial is retried once,
+    // so each attack reaches the honest peer
+    const stockRequests: Array<[string, string, number?]> = [
+      ['tampered entry on the stock head exchange', hex(dagCbor.encode(tampered))],
+      ['1,000 copies of a stale head on the stock head exchange', head.hex, 1000],
+      ['garbage on the stock head exchange', 'ff'],
+      ['malformed dag-cbor on the stock head exchange', 'a56140a0615d' + 'ff'.repeat(40)],
+      ['a byte string claiming 2^60 bytes, then 64 KiB, on the stock head exchange', '5b1000000000000000' + '00'.repeat(64 * 1024)],
+      ['2 MiB of nested arrays on the stock head exchange', '81', 2 * 1024 * 1024]
+    ]
+    for (const [name, h, repeat] of stockRequests) {
+      const send = async (): Promise<unknown> => await mallory.call('rawRequest', { addr: a2, protocol: stockHeads, hex: h, repeat: repeat ?? 1, lengthPrefixed: false })
+      await attack(name, async () => await send().catch(async () => { await new Promise(resolve => setTimeout(resolve, 1_000)); return await send() }))
+    }
     await attack('256 unknown CIDs x20 on blocks', async () => {
       for (let i = 0; i < 20; i++) await mallory.call('rawRequest', { addr: a2, protocol: BLOCKS_PROTOCOL, hex: hex(dagCbor.encode({ want: unknown })) })
     })

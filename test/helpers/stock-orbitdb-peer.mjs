@@ -1,17 +1,22 @@
 // A stock OrbitDB 4 app following a chainstore network, read-only: Helia,
 // libp2p on 127.0.0.1, @orbitdb/core, and chainstore's access controller
-// from its own package export (`chainstore/orbitdb-access`) — no other
-// chainstore code. Run by test/stock-orbitdb.test.ts with
-// `node --import ./scripts/source-exports.mjs` (the export resolves to its
-// source in a checkout) and driven over IPC: `open`, `state`, `write`, `stop`.
+// imported the way an app imports it, `chainstore/orbitdb-access` — no other
+// chainstore code. Run by test/stock-orbitdb.test.ts, driven over IPC
+// (`open`, `state`, `write`, `stop`). By default the test starts it with
+// `node --import ./scripts/source-exports.mjs`, which resolves the package's
+// exports to their sources in a checkout (src/replication/orbitdb-access.ts);
+// with STOCK_PEER_DIST=1 it starts without the hook and Node resolves the
+// package's own name through package.json `exports` to the build
+// (dist/replication/orbitdb-access.js, after `npm run build`).
 import { registerHooks } from 'node:module'
 
-// every module this process loads from chainstore's src/ (the test expects the access controller alone)
-const src = new URL('../../src/', import.meta.url).href
+// every module this process loads from chainstore's sources or build (the test expects the access controller alone)
+const root = new URL('../../', import.meta.url).href
 const loaded = new Set()
 registerHooks({
   load (url, context, next) {
-    if (url.startsWith(src)) loaded.add(url.slice(src.length))
+    const path = url.startsWith(root) ? url.slice(root.length) : ''
+    if (path.startsWith('src/') || path.startsWith('dist/')) loaded.add(path)
     return next(url, context)
   }
 })
@@ -26,8 +31,8 @@ const { yamux } = await import('@libp2p/yamux')
 const { identify } = await import('@libp2p/identify')
 const { gossipsub } = await import('@libp2p/gossipsub')
 const { multiaddr } = await import('@multiformats/multiaddr')
-const { MemoryBlockstore } = await import('blockstore-core')
-const { MemoryDatastore } = await import('datastore-core')
+const { LevelBlockstore } = await import('blockstore-level')
+const { LevelDatastore } = await import('datastore-level')
 const dagCbor = await import('@ipld/dag-cbor')
 const { createOrbitDB, useAccessController, KeyValue } = await import('@orbitdb/core')
 const { followerAccessController } = await import('chainstore/orbitdb-access')
@@ -36,7 +41,11 @@ const { dir } = JSON.parse(process.argv[2])
 const rejections = []
 useAccessController(followerAccessController({ onReject: r => rejections.push(r) }))
 
-const helia = withBitswap(withLibp2pLight(createHeliaLight({ blockstore: new MemoryBlockstore(), datastore: new MemoryDatastore(), codecs: [dagCbor] }), {
+const blockstore = new LevelBlockstore(join(dir, 'blocks'))
+const datastore = new LevelDatastore(join(dir, 'data'))
+await blockstore.open()
+await datastore.open()
+const helia = withBitswap(withLibp2pLight(createHeliaLight({ blockstore, datastore, codecs: [dagCbor] }), {
   addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
   transports: [tcp()],
   connectionEncrypters: [noise()],
@@ -50,6 +59,8 @@ const orbitdb = await createOrbitDB({ ipfs: helia, directory: join(dir, 'orbitdb
 const dbs = {}
 /** Errors of each database's head exchange (a head that did not decode lands here). */
 const syncErrors = []
+/** Head exchanges completed, per database (OrbitDB's 'join' event). */
+const joins = []
 
 const entries = async db => {
   const out = []
@@ -64,6 +75,7 @@ const ops = {
       // chainstore records `events` in every manifest; validators and reputation are key-value logs
       const db = await orbitdb.open(address, { sync: false, ...(name === 'chain' ? {} : { Database: KeyValue() }) })
       db.events.on('error', err => syncErrors.push({ database: name, message: String(err?.message ?? err) }))
+      db.events.on('join', (peerId, heads) => joins.push({ database: name, peer: String(peerId), heads: heads.length, at: Date.now() }))
       await db.sync.start()
       dbs[name] = db
     }
@@ -78,7 +90,7 @@ const ops = {
         ...(name === 'chain' ? {} : { all: await db.all() })
       }
     }
-    return { ...out, syncErrors, rejections, loaded: [...loaded].sort() }
+    return { ...out, syncErrors, joins, rejections, loaded: [...loaded].sort() }
   },
   /** Tries one append on each database; what each threw. */
   async write () {
@@ -93,6 +105,8 @@ const ops = {
   async stop () {
     await orbitdb.stop()
     await helia.stop()
+    await blockstore.close()
+    await datastore.close()
     setImmediate(() => process.exit(0))
   }
 }
