@@ -1,9 +1,10 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import { buildInfo } from '../build-info.ts'
 import type { Logger } from '../logger.ts'
 import type { GcSummary } from '../pinning/gc.ts'
 import type { PinState } from '../pinning/records.ts'
 import { METRIC, type TimedOperation } from './names.ts'
+import { OperationHistogram } from './op-histogram.ts'
 import type { Alert, AlertThresholds, MetricsSource, RateSample, StatusReading } from './types.ts'
 
 export { METRIC, TIMED_OPERATIONS, type TimedOperation } from './names.ts'
@@ -43,7 +44,7 @@ function processMetrics (): Registry {
  */
 export class StoreMetrics {
   readonly registry = new Registry()
-  readonly #ops: Histogram<'op'>
+  readonly #ops: OperationHistogram
   readonly #recent = new Map<string, { values: Float64Array, at: Float64Array, next: number, count: number, histogram: { observe: (v: number) => void } }>()
   /** A coarse clock for `observe` (ms, set by the one-second sample tick): cheaper than a clock read per call. */
   #clock = Date.now()
@@ -76,7 +77,7 @@ export class StoreMetrics {
     this.#log = logger.child({ room: 'metrics' })
     const registers = [this.registry]
     processMetrics()
-    this.#ops = new Histogram({ name: METRIC.OPERATION_SECONDS, help: 'Time of each store operation', labelNames: ['op'], buckets: BUCKETS, registers })
+    this.#ops = new OperationHistogram({ name: METRIC.OPERATION_SECONDS, help: 'Time of each store operation', buckets: BUCKETS, registers })
     this.#blocks = new Counter({ name: METRIC.BLOCKS_STORED, help: 'Blocks written here (local writes and replicated imports)', registers })
     this.#txs = new Counter({ name: METRIC.TRANSACTIONS_STORED, help: 'Transactions written here', registers })
     this.#replicated = new Counter({ name: METRIC.BLOCKS_REPLICATED, help: 'Blocks received from peers and imported', registers })
@@ -110,7 +111,7 @@ export class StoreMetrics {
   observe (op: TimedOperation, ms: number): void {
     let r = this.#recent.get(op)
     if (r == null) {
-      // the labelled child is kept: looking labels up per call costs as much as a cached read
+      // the operation's observer is kept: looking labels up per call costs as much as a cached read
       r = { values: new Float64Array(RECENT), at: new Float64Array(RECENT), next: 0, count: 0, histogram: this.#ops.labels(op) }
       this.#recent.set(op, r)
     }
