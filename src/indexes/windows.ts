@@ -233,6 +233,15 @@ export class PostingWindows {
   #floor = 0
   /** Windows whose write is staged in a batch not yet written (still read from memory). */
   readonly #closing = new Map<number, WriteBatch>()
+  /**
+   * Each memory window's rows grouped by key as blocks arrive in height
+   * order, so the write at the window's end does not regroup 256 blocks at
+   * once (it did: ~40 ms on the ingest thread per window). A window whose
+   * blocks came out of order, or lost one (reorg, abandoned batch), is
+   * regrouped from its blocks when written.
+   */
+  readonly #groups = new Map<number, { last: number, byKey: Map<string, Group> }>()
+  readonly #regroup = new Set<number>()
   /** Window values staged by rewrites and flushes, not yet written. */
   readonly #overlay: Overlay = new Map()
   /** Per batch: the overlay keys it staged and the floor before it (for {@link abandon}). */
@@ -248,8 +257,11 @@ export class PostingWindows {
     this.#mem.clear()
     this.#closing.clear()
     this.#overlay.clear()
+    this.#groups.clear()
+    this.#regroup.clear()
     this.#floor = head < 0 ? 0 : windowOf(head)
     if (head < 0) return
+    this.#regroup.add(this.#floor)
     const deleted = new Set<string>()
     for (let h = this.#floor * POSTINGS_WINDOW; h <= head; h++) {
       const postings = postingsOf(h)
@@ -288,6 +300,7 @@ export class PostingWindows {
     }
     this.#mem.set(height, { postings, pending: batch })
     b.heights.push(height)
+    this.#group(w, height, postings)
   }
 
   /** Stages the removal of a block's postings (it leaves the canonical chain). */
@@ -300,6 +313,7 @@ export class PostingWindows {
     const m = this.#mem.get(height)
     if (m == null) return
     this.#mem.delete(height)
+    this.#regroup.add(windowOf(height))
     b.removed.push([height, m])
   }
 
@@ -310,6 +324,7 @@ export class PostingWindows {
     this.#batches.delete(batch)
     for (const h of b.heights) if (this.#mem.get(h)?.pending === batch) this.#mem.delete(h)
     for (const [h, m] of b.removed) if (!this.#mem.has(h)) this.#mem.set(h, m)
+    for (const h of [...b.heights, ...b.removed.map(r => r[0])]) this.#regroup.add(windowOf(h))
     for (const k of b.keys) if (this.#overlay.get(k)?.batch === batch) this.#overlay.delete(k)
     for (const w of b.closed) this.#closing.delete(w)
     this.#floor = Math.min(this.#floor, b.floor)
@@ -351,10 +366,16 @@ export class PostingWindows {
   #flush (batch: WriteBatch, windows: number[]): string[] {
     const keys: string[] = []
     for (const w of windows) {
-      const blocks: Array<[number, BlockPostings]> = []
-      for (const [h, m] of this.#mem) if (windowOf(h) === w) blocks.push([h, m.postings])
       const slab = new Slab()
-      for (const g of groupWindow(blocks).values()) {
+      const kept = this.#groups.get(w)
+      let groups: Map<string, Group>
+      if (kept != null && !this.#regroup.has(w)) groups = kept.byKey
+      else {
+        const blocks: Array<[number, BlockPostings]> = []
+        for (const [h, m] of this.#mem) if (windowOf(h) === w) blocks.push([h, m.postings])
+        groups = groupWindow(blocks)
+      }
+      for (const g of groups.values()) {
         const key = windowKey(g.base, w)
         const value = encodeGroup(g, slab)
         batch.put(key, value)
@@ -364,6 +385,20 @@ export class PostingWindows {
       }
     }
     return keys
+  }
+
+  /** Adds a block's rows to its window's groups, or marks the window for a regroup when the block is not the window's newest. */
+  #group (w: number, height: number, postings: BlockPostings): void {
+    if (this.#regroup.has(w)) return
+    let g = this.#groups.get(w)
+    if (g == null) this.#groups.set(w, g = { last: -1, byKey: new Map() })
+    if (height <= g.last) { this.#regroup.add(w); this.#groups.delete(w); return }
+    g.last = height
+    for (const [k, p] of postings) {
+      let group = g.byKey.get(k)
+      if (group == null) g.byKey.set(k, group = { base: p.base, heights: [], payloads: [] })
+      for (const payload of p.payloads) { group.heights.push(height); group.payloads.push(payload) }
+    }
   }
 
   #track (batch: WriteBatch): Staged {
@@ -382,6 +417,8 @@ export class PostingWindows {
       for (const w of entry.closed) {
         if (this.#closing.get(w) !== batch) continue
         this.#closing.delete(w)
+        this.#groups.delete(w)
+        this.#regroup.delete(w)
         for (const h of [...this.#mem.keys()]) if (windowOf(h) === w) this.#mem.delete(h)
       }
       // the database now holds these values (a value a later batch staged for a key stays)
