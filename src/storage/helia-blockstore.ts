@@ -12,6 +12,16 @@ const NOT_RETRIEVED = new Set(['LoadBlockFailedError', 'InvalidConfigurationErro
  * network off and `LoadBlockFailedError` when every broker failed; both mean
  * "not found" to a caller of the Blockstore contract. The original error is
  * kept as `cause`; every other member is Helia's own.
+ *
+ * Gets of one CID in flight at once are one get (a single flight): the
+ * others wait for its bytes. Without it a get can be lost: @helia/bitswap 4
+ * marks a want cancelled when its block arrives and deletes it on its next
+ * send, and a second want for the same CID added in between (its `has`
+ * check ran before the first get had stored the block) reuses the cancelled
+ * entry, is never sent and waits until its caller gives up (OrbitDB: 30 s
+ * per identity or entry; a late joiner's validators log stalled that long
+ * in the scale test, docs/PITFALLS.md). A waiter whose leader was aborted by
+ * its own signal starts a get of its own.
  */
 export function withNotFound<T extends { get: (...a: any[]) => AsyncIterable<Uint8Array> | Iterable<Uint8Array>, getMany: (...a: any[]) => AsyncIterable<any> | Iterable<any> }> (blockstore: T): T {
   const notFound = (err: unknown, what: string): unknown => {
@@ -20,12 +30,33 @@ export function withNotFound<T extends { get: (...a: any[]) => AsyncIterable<Uin
     ;(e as Error & { cause?: unknown }).cause = err
     return e
   }
-  async function * get (this: T, cid: CID, options?: unknown): AsyncGenerator<Uint8Array> {
-    try {
-      yield * blockstore.get(cid, options)
-    } catch (err) {
-      throw notFound(err, `block ${cid.toString()}`)
+  const inflight = new Map<string, Promise<Uint8Array[]>>()
+  const start = (key: string, cid: CID, options?: unknown): Promise<Uint8Array[]> => {
+    const p = (async () => {
+      const chunks: Uint8Array[] = []
+      for await (const c of blockstore.get(cid, options)) chunks.push(c)
+      return chunks
+    })()
+    inflight.set(key, p)
+    const done = (): void => { if (inflight.get(key) === p) inflight.delete(key) }
+    p.then(done, done)
+    return p
+  }
+  async function * get (this: T, cid: CID, options?: { signal?: AbortSignal }): AsyncGenerator<Uint8Array> {
+    const mh = cid.multihash.bytes
+    const key = Buffer.from(mh.buffer, mh.byteOffset, mh.length).toString('latin1')
+    let chunks: Uint8Array[] | undefined
+    for (let attempt = 0; chunks == null; attempt++) {
+      const joined = attempt === 0 ? inflight.get(key) : undefined
+      try {
+        chunks = await (joined ?? start(key, cid, options))
+      } catch (err) {
+        // the leader's caller gave up (its signal), not ours: fetch on our own
+        if (joined != null && options?.signal?.aborted !== true) continue
+        throw notFound(err, `block ${cid.toString()}`)
+      }
     }
+    yield * chunks
   }
   async function * getMany (this: T, cids: unknown, options?: unknown): AsyncGenerator<any> {
     try {

@@ -8,6 +8,9 @@
  * with no peer over its connection limit; then the writer stops and a late
  * joiner, bootstrapped from one reader only, syncs everything from
  * non-writers.
+ *
+ *   SCALE_PEERS, SCALE_MAX_CONNECTIONS  (defaults 8 and 4)
+ *   SCALE_DEBUG=<prefix>                 each peer logs at debug level to <prefix>-<peer>.log
  */
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -51,7 +54,11 @@ function config (name: string, bootstrap: string[]): ChainStoreConfigInput {
 }
 
 async function start (name: string, bootstrap: string[]): Promise<{ peer: PeerProcess, addr: string }> {
-  const peer = await PeerProcess.start(config(name, bootstrap), { stdio: 'ignore' })
+  const cfg = config(name, bootstrap)
+  const dbg = process.env.SCALE_DEBUG
+  if (dbg != null) (cfg as any).logLevel = 'debug'
+  const peer = await PeerProcess.start(cfg, { stdio: dbg != null ? 'pipe' : 'ignore' })
+  if (dbg != null) { const { appendFileSync } = await import('node:fs'); for (const st of [peer.child.stdout, peer.child.stderr]) st?.on('data', (d: Buffer) => { appendFileSync(`${dbg}-${name}.log`, d) }) }
   running.push(peer)
   return { peer, addr: (await peer.call('info')).addresses[0] as string }
 }
@@ -91,9 +98,10 @@ describe(`${PEERS} peers, at most ${MAX_CONNECTIONS} connections each, bootstrap
     const joinerStarted = Date.now()
     const late = await start(`peer-${PEERS + 1}`, [peers[Math.floor(PEERS / 2)].addr])
     await late.peer.waitForHeight(head.height, 120_000)
+    const lateAtHeight = Date.now() - joinerStarted
     expect(await eventually(async () => (await late.peer.call('head'))?.cid === head.cid && (await late.peer.call('validators')).length === 1, 60_000, 500)).toBe(true)
     const lateConnections = (await late.peer.call('connections')).peers as number
     expect(lateConnections).toBeLessThanOrEqual(MAX_CONNECTIONS)
-    console.log(`scale: ${PEERS} peers (max ${MAX_CONNECTIONS} connections each, most seen ${most}) converged on height ${head.height} + validators in ${converged} ms from the first start; connections ${stats.map(s => s.peers).join(',')}; known by discovery ${stats.map(s => s.known).join(',')}; late joiner synced from non-writers in ${Date.now() - joinerStarted} ms with ${lateConnections} connections`)
+    console.log(`scale: ${PEERS} peers (max ${MAX_CONNECTIONS} connections each, most seen ${most}) converged on height ${head.height} + validators in ${converged} ms from the first start; connections ${stats.map(s => s.peers).join(',')}; known by discovery ${stats.map(s => s.known).join(',')}; late joiner synced from non-writers in ${Date.now() - joinerStarted} ms (the chain in ${lateAtHeight} ms) with ${lateConnections} connections`)
   })
 })
