@@ -1,134 +1,18 @@
-import { CorruptDataError } from '../codec/errors.ts'
-import { POSTINGS_WINDOW, PREFIX, readU64, writeU64 } from '../storage/keys.ts'
+import { POSTINGS_WINDOW } from '../storage/keys.ts'
 import type { RootDb, StoreBatch } from '../storage/level.ts'
-import type { WriteBatch } from '../storage/types.ts'
 import { Slab } from '../storage/slab.ts'
-import { openRecord, RECORD_CRC_BYTES, sealRecord } from './records.ts'
+import type { WriteBatch } from '../storage/types.ts'
+import {
+  decodeWindow, encodeGroup, encodeWindow, groupWindow, mergeRows, payloadBytes, windowKey, windowOf,
+  type BlockPostings, type Get, type Group, type WindowRow
+} from './window-rows.ts'
 
-/**
- * Schema 6 postings: the canonical chain's address and log postings grouped
- * into one LevelDB key per key and window of {@link POSTINGS_WINDOW} heights
- * instead of one per key and block. LevelDB's cost follows the number of
- * puts; a busy address appears in most blocks of a window, so a window key
- * replaces up to 256 block keys.
- *
- * The newest window (the head's) lives in memory and is written in the
- * batch that moves the head past it, so the hot path only adds to a map.
- * A crash loses nothing: the window is a function of its canonical blocks,
- * which are durable, and {@link PostingWindows.open} rebuilds it from them.
- *
- * A window value is rows of (height u64, payload) in (height, block order)
- * order, closed by a CRC-32; payloads are fixed-size per family: 36 bytes
- * for an address (tx index u32, tx digest), 4 for a log (its ordinal in the
- * block's LOG_BLOCK record).
- */
+export {
+  WindowBuilder, decodeWindow, encodeWindow, mergeRows, payloadBytes, windowKey, windowOf,
+  type BlockPostings, type Posting, type WindowRow
+} from './window-rows.ts'
 
-/** One key's postings in one block: the key's base (prefix and key bytes) and its payloads in block order. */
-export interface Posting {
-  base: Uint8Array
-  payloads: Uint8Array[]
-}
-
-/** A block's postings by key base (as a latin1 string). */
-export type BlockPostings = Map<string, Posting>
-
-/** A decoded row of a window value (`payload` is a view). */
-export interface WindowRow {
-  height: number
-  payload: Uint8Array
-}
-
-/** Payload bytes of the rows under a window prefix. */
-export function payloadBytes (prefix: number): number {
-  if (prefix === PREFIX.ADDRESS_WINDOW) return 36
-  if (prefix === PREFIX.LOG_ADDRESS_WINDOW || prefix === PREFIX.LOG_TOPIC_WINDOW) return 4
-  throw new TypeError(`0x${prefix.toString(16)} is not a postings window prefix`)
-}
-
-/** The window a height falls in. */
-export function windowOf (height: number): number {
-  return Math.floor(height / POSTINGS_WINDOW)
-}
-
-/** Key of a base's postings in a window: base, then the window's first height (u64, so keys sort by height). */
-export function windowKey (base: Uint8Array, window: number): Uint8Array {
-  const k = new Uint8Array(base.length + 8)
-  k.set(base, 0)
-  writeU64(k, base.length, window * POSTINGS_WINDOW)
-  return k
-}
-
-/** Encodes rows (already in order) as a sealed window value. */
-export function encodeWindow (rows: WindowRow[], payload: number): Uint8Array {
-  const row = 8 + payload
-  const out = new Uint8Array(rows.length * row + RECORD_CRC_BYTES)
-  for (let i = 0; i < rows.length; i++) {
-    writeU64(out, i * row, rows[i].height)
-    out.set(rows[i].payload, i * row + 8)
-  }
-  return sealRecord(out)
-}
-
-/** Decodes a window value; CorruptDataError when its checksum or length is wrong. */
-export function decodeWindow (stored: Uint8Array, payload: number, what = 'postings window'): WindowRow[] {
-  const body = openRecord(stored, what)
-  const row = 8 + payload
-  if (body.length % row !== 0) throw new CorruptDataError(`${what}: ${body.length} bytes is not a multiple of ${row}`)
-  const out = new Array<WindowRow>(body.length / row)
-  for (let i = 0; i < out.length; i++) out[i] = { height: readU64(body, i * row), payload: body.subarray(i * row + 8, (i + 1) * row) }
-  return out
-}
-
-/**
- * Rows of a window value with the rows of `heights` replaced by `add`
- * (rows of one height keep their order; heights ascend).
- */
-export function mergeRows (existing: WindowRow[], heights: ReadonlySet<number>, add: WindowRow[]): WindowRow[] {
-  const kept = existing.filter(r => !heights.has(r.height))
-  if (add.length === 0) return kept
-  const out = kept.concat(add)
-  // stable: rows of one height keep their block order
-  return out.sort((a, b) => a.height - b.height)
-}
-
-/** One base's rows across the blocks of a window, as parallel arrays (no object per row). */
-interface Group {
-  base: Uint8Array
-  heights: number[]
-  payloads: Uint8Array[]
-}
-
-/** Rows of each base across the blocks of a window, in height order. */
-function groupWindow (blocks: Array<[number, BlockPostings]>): Map<string, Group> {
-  const out = new Map<string, Group>()
-  blocks.sort((a, b) => a[0] - b[0])
-  for (const [height, postings] of blocks) {
-    for (const [k, p] of postings) {
-      let g = out.get(k)
-      if (g == null) out.set(k, g = { base: p.base, heights: [], payloads: [] })
-      for (const payload of p.payloads) { g.heights.push(height); g.payloads.push(payload) }
-    }
-  }
-  return out
-}
-
-/** Encodes a group as a sealed window value, taking its bytes from `slab`. */
-function encodeGroup (g: Group, slab: Slab): Uint8Array {
-  const row = 8 + payloadBytes(g.base[0])
-  const out = slab.take(g.heights.length * row + RECORD_CRC_BYTES)
-  for (let i = 0; i < g.heights.length; i++) {
-    writeU64(out, i * row, g.heights[i])
-    out.set(g.payloads[i], i * row + 8)
-  }
-  return sealRecord(out)
-}
-
-/** The rows of a group as objects (for a merge with rows read from disk). */
-function groupRows (g: Group): WindowRow[] {
-  return g.heights.map((height, i) => ({ height, payload: g.payloads[i] }))
-}
-
-type Get = (key: Uint8Array) => Uint8Array | undefined
+// The live store's postings windows; the format, the codec and the bulk writer are in window-rows.ts.
 
 /** Window values staged and not yet written, by key (latin1), with the batch that staged each. */
 type Overlay = Map<string, { value: Uint8Array | null, batch: WriteBatch }>
@@ -161,44 +45,6 @@ function rewriteBlock (batch: WriteBatch, get: Get, overlay: Overlay, height: nu
     touched.push(k)
   }
   return touched
-}
-
-/**
- * Writes bulk postings (restore, reindex, migration, fixtures): blocks come
- * in ascending height order, each window is written when the next starts
- * and by {@link finish}; its keys are merged with what the database holds
- * (the rows of the heights given replace theirs), so a run that starts or
- * ends inside a window keeps the rest of it.
- */
-export class WindowBuilder {
-  readonly #get: Get
-  #window = -1
-  #blocks: Array<[number, BlockPostings]> = []
-
-  constructor (get: Get) { this.#get = get }
-
-  /** Adds a canonical block's postings; writes the previous window into `batch` when this block starts another. */
-  add (batch: WriteBatch, height: number, postings: BlockPostings): void {
-    const w = windowOf(height)
-    if (w < this.#window) throw new RangeError(`postings builder: height ${height} comes after window ${this.#window}; blocks must ascend`)
-    if (w !== this.#window) this.finish(batch)
-    this.#window = w
-    this.#blocks.push([height, postings])
-  }
-
-  /** Writes the window being built. */
-  finish (batch: WriteBatch): void {
-    if (this.#blocks.length === 0) return
-    const heights = new Set(this.#blocks.map(b => b[0]))
-    const slab = new Slab()
-    for (const g of groupWindow(this.#blocks).values()) {
-      const key = windowKey(g.base, this.#window)
-      const size = payloadBytes(g.base[0])
-      const before = this.#get(key)
-      batch.put(key, before == null ? encodeGroup(g, slab) : encodeWindow(mergeRows(decodeWindow(before, size), heights, groupRows(g)), size))
-    }
-    this.#blocks = []
-  }
 }
 
 /** A block held in memory: its postings and the batch that stages it until that batch is written. */
