@@ -1,17 +1,7 @@
 import { join } from 'node:path'
-import { withBitswap } from '@helia/bitswap'
-import { withLibp2pLight } from '@helia/libp2p'
-import { gossipsub } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
-import { noise } from '@libp2p/noise'
-import { tcp } from '@libp2p/tcp'
-import { yamux } from '@libp2p/yamux'
-import * as dagCbor from '@ipld/dag-cbor'
 import { createOrbitDB, IPFSAccessController } from '@orbitdb/core'
-import { LevelBlockstore } from 'blockstore-level'
-import { LevelDatastore } from 'datastore-level'
-import { createHeliaLight } from 'helia'
 import { afterEach, describe, expect, it } from 'vitest'
+import { stockHelia } from './helpers/stock-helia.ts'
 import { tempDir } from './helpers/store.ts'
 import { eventually, until } from './helpers/wait.ts'
 
@@ -26,19 +16,7 @@ import { eventually, until } from './helpers/wait.ts'
 
 /** A stock OrbitDB peer: Helia (LevelDB stores in `dir`), libp2p on 127.0.0.1, OrbitDB. */
 async function stockPeer (dir: string) {
-  const blockstore = new LevelBlockstore(join(dir, 'blocks'))
-  const datastore = new LevelDatastore(join(dir, 'data'))
-  await blockstore.open()
-  await datastore.open()
-  const helia = withBitswap(withLibp2pLight(createHeliaLight({ blockstore, datastore, codecs: [dagCbor] }), {
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    peerDiscovery: [],
-    services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }) }
-  }), { sendWantlistDebounce: 10, sendBlocksDebounce: 10 })
-  await helia.start()
+  const { helia, stop: stopHelia } = await stockHelia(dir)
   const orbitdb = await createOrbitDB({ ipfs: helia, directory: join(dir, 'orbitdb') })
   const errors: string[] = []
   /** Opens a database with an 'error' listener before its sync starts (an unheard sync error would end the process). */
@@ -48,7 +26,7 @@ async function stockPeer (dir: string) {
     await db.sync.start()
     return db
   }
-  const stop = async (): Promise<void> => { await orbitdb.stop(); await helia.stop(); await blockstore.close(); await datastore.close() }
+  const stop = async (): Promise<void> => { await orbitdb.stop(); await stopHelia() }
   return { helia, orbitdb, errors, open, stop }
 }
 type StockPeer = Awaited<ReturnType<typeof stockPeer>>

@@ -22,18 +22,8 @@ registerHooks({
 })
 
 const { join } = await import('node:path')
-const { createHeliaLight } = await import('helia')
-const { withLibp2pLight } = await import('@helia/libp2p')
-const { withBitswap } = await import('@helia/bitswap')
-const { tcp } = await import('@libp2p/tcp')
-const { noise } = await import('@libp2p/noise')
-const { yamux } = await import('@libp2p/yamux')
-const { identify } = await import('@libp2p/identify')
-const { gossipsub } = await import('@libp2p/gossipsub')
 const { multiaddr } = await import('@multiformats/multiaddr')
-const { LevelBlockstore } = await import('blockstore-level')
-const { LevelDatastore } = await import('datastore-level')
-const dagCbor = await import('@ipld/dag-cbor')
+const { stockHelia } = await import('./stock-helia.ts')
 const { createOrbitDB, useAccessController, KeyValue } = await import('@orbitdb/core')
 const { followerAccessController } = await import('chainstore/orbitdb-access')
 
@@ -41,19 +31,7 @@ const { dir } = JSON.parse(process.argv[2])
 const rejections = []
 useAccessController(followerAccessController({ onReject: r => rejections.push(r) }))
 
-const blockstore = new LevelBlockstore(join(dir, 'blocks'))
-const datastore = new LevelDatastore(join(dir, 'data'))
-await blockstore.open()
-await datastore.open()
-const helia = withBitswap(withLibp2pLight(createHeliaLight({ blockstore, datastore, codecs: [dagCbor] }), {
-  addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-  transports: [tcp()],
-  connectionEncrypters: [noise()],
-  streamMuxers: [yamux()],
-  peerDiscovery: [],
-  services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }) }
-}), { sendWantlistDebounce: 10, sendBlocksDebounce: 10 })
-await helia.start()
+const { helia, stop: stopHelia } = await stockHelia(dir)
 const orbitdb = await createOrbitDB({ ipfs: helia, directory: join(dir, 'orbitdb') })
 
 const dbs = {}
@@ -104,9 +82,7 @@ const ops = {
   },
   async stop () {
     await orbitdb.stop()
-    await helia.stop()
-    await blockstore.close()
-    await datastore.close()
+    await stopHelia()
     setImmediate(() => process.exit(0))
   }
 }
