@@ -4,7 +4,7 @@ import { Slab } from '../storage/slab.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import {
   decodeWindow, encodeGroup, encodeWindow, groupWindow, mergeRows, payloadBytes, windowKey, windowOf,
-  type BlockPostings, type Get, type Group, type WindowRow
+  latin1, type BlockPostings, type Get, type Group, type WindowRow
 } from './window-rows.ts'
 
 export {
@@ -272,8 +272,4 @@ export class PostingWindows {
     })
     return b
   }
-}
-
-function latin1 (b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1')
 }

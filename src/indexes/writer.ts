@@ -6,7 +6,7 @@ import { PREFIX, digestKey, heightKey, writeU32, writeU64 } from '../storage/key
 import { Slab } from '../storage/slab.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import { encodeLogBlock, logBlockKey, type LogRow } from './postings.ts'
-import type { BlockPostings } from './windows.ts'
+import { latin1, type BlockPostings } from './window-rows.ts'
 import { RECORD_CRC_BYTES, encodeBlockRecord, encodeTxRecord, sealRecord } from './records.ts'
 
 /** Records that a block is stored (canonical or not): its height and transaction count. */
@@ -124,12 +124,6 @@ function post (postings: BlockPostings, slab: Slab, head: string, prefix: number
   postings.set(k, { base, payloads: [payload] })
 }
 
-/** Buffer's native latin1 decoder, called on the view itself (no Buffer object per key). */
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string }).latin1Slice
-
-function latin1 (b: Uint8Array): string {
-  return latin1Slice.call(b, 0, b.length)
-}
 
 function u64KeyIn (slab: Slab, prefix: number, n: number): Uint8Array {
   const k = slab.take(9)
