@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { EventEmitter } from 'node:events'
+import { basename } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ChainStoreConfigInput } from '../config/index.ts'
 import { NODE_MEMORY_FLAGS } from '../config/constants.ts'
@@ -32,9 +33,12 @@ export class PeerProcess {
   /** The last 4,000 characters the process wrote, when started with stdio 'pipe'. */
   output = ''
   #stopping = false
+  /** The peer's seed, or its data directory's name, for messages. */
+  readonly name: string
 
-  private constructor (child: ChildProcess) {
+  private constructor (child: ChildProcess, name: string) {
     this.child = child
+    this.name = name
     this.exited = new Promise(resolve => child.once('exit', (code, signal) => {
       if (!this.#stopping && (code !== 0 || signal != null)) this.crashed = `exit code ${String(code)}, signal ${String(signal)}`
       for (const p of this.#pending.values()) p.reject(new PeerCallError('PeerExited', `peer process exited (${String(code)})`))
@@ -60,7 +64,7 @@ export class PeerProcess {
       execArgv: options.execArgv ?? NODE_MEMORY_FLAGS,
       stdio: ['ignore', options.stdio ?? 'inherit', options.stdio ?? 'inherit', 'ipc']
     })
-    const peer = new PeerProcess(child)
+    const peer = new PeerProcess(child, config.network?.seed ?? (config.dataDir != null ? basename(config.dataDir) : 'peer'))
     // with stdio 'pipe' the last output is kept, so a peer that dies says why
     for (const s of [child.stdout, child.stderr]) s?.on('data', (d: Buffer) => { peer.output = (peer.output + d.toString()).slice(-4000) })
     await new Promise<void>((resolve, reject) => {
@@ -78,17 +82,32 @@ export class PeerProcess {
     })
   }
 
-  /** Resolves when the peer's canonical head reaches `height` (checked on every head event). */
+  /**
+   * Resolves when the peer's canonical head reaches `height`. It listens before it asks for
+   * the head: a `head` event that arrives in the same IPC read as the answer is not lost
+   * (a peer that has stopped writing sends no other).
+   */
   async waitForHeight (height: number, timeoutMs = 60_000): Promise<{ height: number, cid: string, t: number }> {
-    const now = await this.call('head')
-    if (now != null && now.height >= height) return { ...now, t: Date.now() }
-    return await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { this.events.off('head', on); reject(new Error(`peer ${this.child.pid} did not reach height ${height} in ${timeoutMs} ms`)) }, timeoutMs)
-      const on = (h: any): void => {
-        if (h.height >= height) { clearTimeout(timer); this.events.off('head', on); resolve(h) }
+    let last = -1
+    let on: (h: any) => void = () => {}
+    let timer: NodeJS.Timeout | undefined
+    const reached = new Promise<{ height: number, cid: string, t: number }>((resolve, reject) => {
+      on = (h: any): void => {
+        if (typeof h.height === 'number') last = Math.max(last, h.height)
+        if (h.height >= height) resolve(h)
       }
       this.events.on('head', on)
+      timer = setTimeout(() => reject(new Error(`peer ${this.name} (pid ${String(this.child.pid)}) did not reach height ${height} in ${timeoutMs} ms (its last head: ${last})`)), timeoutMs)
     })
+    try {
+      const now = await Promise.race([this.call('head'), reached])
+      if (now != null && now.height >= height) return { ...now, t: now.t ?? Date.now() }
+      if (now != null) last = Math.max(last, now.height)
+      return await reached
+    } finally {
+      clearTimeout(timer)
+      this.events.off('head', on)
+    }
   }
 
   /** Asks the peer to stop cleanly; kills it if it does not exit in time. */
