@@ -18,7 +18,7 @@ import type { BlockInput, CodecLimits } from '../src/codec/types.ts'
 import { parseConfig } from '../src/config/index.ts'
 import { setHeadInBatch } from '../src/chain/meta.ts'
 import { addBlockToBatch } from '../src/node/block-batch.ts'
-import { WindowBuilder } from '../src/indexes/windows.ts'
+import { SAVED_WINDOW_KEY, WindowBuilder } from '../src/indexes/windows.ts'
 import { createLogger } from '../src/logger.ts'
 import { BLOCKS_SUBLEVEL, HELIA_SUBLEVEL, META_SCHEMA, blockKey } from '../src/storage/keys.ts'
 import { META_STORE_ID } from '../src/migrations/constants.ts'
@@ -223,10 +223,12 @@ export function percentile (sorted: Float64Array | number[], p: number): number 
  */
 /**
  * Keys every store writes when it opens, whatever it stores: the schema
- * version, the store's random identity and the state room's flat-index marker.
- * The raw baselines write chain data only, so the content check skips these.
+ * version, the store's random identity and the state room's flat-index marker;
+ * and the one a clean close writes: the head's postings window saved for the
+ * next open. The raw baselines write chain data only, so the content check
+ * skips these.
  */
-const OPEN_META_KEYS = [META_SCHEMA, META_STORE_ID, FLAT_META_KEY]
+const OPEN_META_KEYS = [META_SCHEMA, META_STORE_ID, FLAT_META_KEY, SAVED_WINDOW_KEY]
 
 /**
  * Digest of every LevelDB entry but Helia's datastore, the audit trail (one

@@ -8,6 +8,8 @@ import { readdir, readFile } from 'node:fs/promises'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { join } from 'node:path'
 import { createChainStore, type ChainStore } from '../src/index.ts'
+import { decodeSavedWindow } from '../src/indexes/window-rows.ts'
+import { SAVED_WINDOW_KEY } from '../src/indexes/windows.ts'
 import { PREFIX, blockTxIdsKey, digestKey, heightKey } from '../src/storage/keys.ts'
 import { LEVEL_DIR } from '../src/storage/level.ts'
 import { checkTables } from '../src/storage/tables.ts'
@@ -236,9 +238,53 @@ export async function runReads (dataDir: string, index: ChainIndex, opts: ReadOp
       detail: { store: m, raw: raw[rawKey], distinctIds: distinct, cache: cacheStats }
     }))
   }
+  figures.push(...await reopenFigures(dataDir))
   figures.push(...await readsDuringIngest(dataDir, index, heights, st.blockSync, opts))
   figures.push(await tableCheckFigure(dataDir))
   return figures
+}
+
+/**
+ * Opening the cleanly closed store (`createChainStore` → ready, network
+ * off): with the head's postings window saved by the close, and with that
+ * record removed as after a crash (the window rebuilt from its blocks),
+ * beside a raw classic-level open of the same LevelDB. Median of 3 each.
+ */
+async function reopenFigures (dataDir: string): Promise<Figure[]> {
+  const runs = 3
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  const open = async (): Promise<number> => {
+    const t0 = performance.now()
+    const store = await createChainStore({ dataDir, cache: { maxBytes: 0 } }, { logger: quietLogger })
+    const ms = performance.now() - t0
+    await store.stop()
+    return ms
+  }
+  const raw: number[] = []
+  const saved: number[] = []
+  const rebuilt: number[] = []
+  let held = 0
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now()
+    const db = await openRaw(join(dataDir, LEVEL_DIR))
+    raw.push(performance.now() - t0)
+    const record = await db.get(SAVED_WINDOW_KEY)
+    if (record == null) throw new Error('reopen: the cleanly closed store saved no postings window')
+    held = decodeSavedWindow(record).heights.length
+    await db.close()
+    saved.push(await open())
+    const db2 = await openRaw(join(dataDir, LEVEL_DIR))
+    await db2.del(SAVED_WINDOW_KEY)
+    await db2.close()
+    rebuilt.push(await open())
+  }
+  progress(`reads: open with the head's window (${held} blocks) saved ${fmt(median(saved), 1)} ms, rebuilt from its blocks ${fmt(median(rebuilt), 1)} ms; raw classic-level open ${fmt(median(raw), 1)} ms`)
+  const group = `opening the stopped store (head's postings window: ${held} blocks, network off)`
+  const detail = { runs, saved, rebuilt, raw, windowBlocks: held }
+  return [
+    figure({ id: 'reads.reopen.savedMs', group, label: 'after a clean close (window read back)', unit: 'ms', value: median(saved), better: 'lower', baseline: { label: 'raw classic-level open', value: median(raw) }, detail }),
+    figure({ id: 'reads.reopen.rebuiltMs', group, label: 'after a crash (window rebuilt from its blocks)', unit: 'ms', value: median(rebuilt), better: 'lower', baseline: { label: 'raw classic-level open', value: median(raw) } })
+  ]
 }
 
 /**

@@ -27,12 +27,31 @@ export interface RssReport {
   peakSampledRss: number
   hwmRss: number | null
   /**
+   * Highest sampled anonymous and file-backed RSS (/proc/self/status RssAnon,
+   * RssFile; null off Linux). File-backed pages are the node binary and
+   * LevelDB's table files, which LevelDB maps into memory and compaction reads
+   * through: page cache the kernel reclaims under pressure.
+   */
+  peakAnon: number | null
+  peakFile: number | null
+  /**
    * RSS when 10%, 50% and 100% of the transactions were written, the heap at that moment,
    * and the heap still reachable after a full GC (what the process actually retains).
    */
-  at: Record<'10' | '50' | '100', { rss: number, heapUsed: number, retainedHeap: number, external: number, arrayBuffers: number, elapsedMs: number }>
+  at: Record<'10' | '50' | '100', { rss: number, anon: number | null, file: number | null, heapTotal: number, heapUsed: number, retainedHeap: number, external: number, arrayBuffers: number, elapsedMs: number }>
   /** [elapsed ms, txs written, rss bytes] every 250 ms. */
   samples: Array<[number, number, number]>
+}
+
+/** RssAnon and RssFile of this process in bytes, or nulls off Linux. */
+function rssParts (): { anon: number | null, file: number | null } {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8')
+    const kB = (name: string): number | null => { const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status); return m == null ? null : Number(m[1]) * 1024 }
+    return { anon: kB('RssAnon'), file: kB('RssFile') }
+  } catch {
+    return { anon: null, file: null }
+  }
 }
 
 function highWaterMark (): number | null {
@@ -76,10 +95,15 @@ async function main (): Promise<void> {
   let done = 0
   let blocks = 0
   let peak = startRss
+  let peakAnon: number | null = null
+  let peakFile: number | null = null
   const samples: Array<[number, number, number]> = []
   const sample = (): void => {
     const rss = process.memoryUsage.rss()
     if (rss > peak) peak = rss
+    const parts = rssParts()
+    if (parts.anon != null) peakAnon = Math.max(peakAnon ?? 0, parts.anon)
+    if (parts.file != null) peakFile = Math.max(peakFile ?? 0, parts.file)
     samples.push([Math.round(performance.now() - t0), done, rss])
   }
   const timer = setInterval(sample, 250)
@@ -90,11 +114,12 @@ async function main (): Promise<void> {
     for (const [name, share] of marks) {
       if (at[name] == null && done >= share * target) {
         const m = process.memoryUsage()
+        const parts = rssParts()
         if (m.rss > peak) peak = m.rss
         // RSS is taken first; the GC after it only tells how much of the heap is live
         fullGc()
         const retainedHeap = process.memoryUsage().heapUsed
-        at[name] = { rss: m.rss, heapUsed: m.heapUsed, retainedHeap, external: m.external, arrayBuffers: m.arrayBuffers, elapsedMs: performance.now() - t0 }
+        at[name] = { rss: m.rss, ...parts, heapTotal: m.heapTotal, heapUsed: m.heapUsed, retainedHeap, external: m.external, arrayBuffers: m.arrayBuffers, elapsedMs: performance.now() - t0 }
         progress(`rss ${mode}: ${name}% (${fmt(done)} txs): RSS ${fmt(m.rss / 2 ** 20)} MiB, heap ${fmt(m.heapUsed / 2 ** 20)} MiB, live heap after GC ${fmt(retainedHeap / 2 ** 20)} MiB`)
       }
     }
@@ -128,6 +153,8 @@ async function main (): Promise<void> {
     peakSampledRss: peak,
     // not getrusage's maxrss: Linux carries it across exec, so a child would report its parent's peak
     hwmRss: highWaterMark(),
+    peakAnon,
+    peakFile,
     at: at as RssReport['at'],
     samples
   }

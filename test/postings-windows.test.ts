@@ -5,13 +5,20 @@
  * both ways, after a clean reopen, and through reorgs that reach into a
  * window already on disk or move the head below the window held in memory.
  */
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { ClassicLevel } from 'classic-level'
+import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { encodeBlock } from '../src/codec/encode.ts'
 import type { BlockInput } from '../src/codec/types.ts'
-import type { ChainStore } from '../src/index.ts'
+import { createChainStore, type ChainStore } from '../src/index.ts'
+import { decodeSavedWindow, windowKey } from '../src/indexes/window-rows.ts'
+import { SAVED_WINDOW_KEY } from '../src/indexes/windows.ts'
+import { LEVEL_DIR } from '../src/storage/level.ts'
 import { POSTINGS_WINDOW, PREFIX, prefixRange, readU64 } from '../src/storage/keys.ts'
 import { SyntheticChain } from '../src/synthetic/chain.ts'
-import { openTestStore } from './helpers/store.ts'
+import { openTestStore, tempDir } from './helpers/store.ts'
 
 let cleanup: (() => Promise<void>) | undefined
 afterEach(async () => { await cleanup?.(); cleanup = undefined })
@@ -48,6 +55,18 @@ async function expectHistories (store: ChainStore, blocks: BlockInput[]): Promis
     expect(await history(store, address, 7), address).toEqual(want)
     expect(await history(store, address, 5, true), `${address} reversed`).toEqual([...want].reverse())
   }
+}
+
+/** Logs by an emitting address and by a topic over every height answer like the blocks. */
+async function expectLogs (store: ChainStore, blocks: BlockInput[]): Promise<void> {
+  const logs = blocks.flatMap(b => (b.receipts ?? []).flatMap((r, index) => (r.logs ?? []).map((l, logIndex) => ({ height: b.height, index, logIndex, address: (l.address as string).toLowerCase(), topics: (l.topics as string[]).map(x => x.toLowerCase()) }))))
+  expect(logs.length).toBeGreaterThan(10)
+  const pick = (l: { height: number, index: number, logIndex: number }): string => `${l.height}:${l.index}:${l.logIndex}`
+  const { address } = logs[logs.length - 1]
+  const topic = logs[logs.length - 1].topics[1]
+  const toHeight = blocks[blocks.length - 1].height
+  expect((await store.getLogs({ address, fromHeight: 0, toHeight })).map(pick)).toEqual(logs.filter(l => l.address === address).map(pick))
+  expect((await store.getLogs({ topics: [null, topic], fromHeight: 0, toHeight })).map(pick)).toEqual(logs.filter(l => l.topics[1] === topic).map(pick))
 }
 
 /** Window starts of the address windows on disk. */
@@ -126,5 +145,66 @@ describe('postings windows', () => {
     await store.stop()
     const again = await t.reopen()
     await expectHistories(again, [...canonC, ...more])
+  })
+
+  it('a clean close saves the head\'s window and the next open reads it back; a damaged saved record or a missing window value falls back to the blocks', async () => {
+    const { dir, cleanup: done } = await tempDir()
+    cleanup = done
+    const lines: string[] = []
+    const logger = pino({ level: 'debug' }, new Writable({ write (c, _e, cb) { lines.push(String(c)); cb() } }))
+    const dataDir = join(dir, 'data')
+    const open = async (): Promise<ChainStore> => await createChainStore({ dataDir }, { logger })
+    /** How the last open loaded the head's window ('saved' or 'blocks') and how many blocks it held. */
+    const lastOpen = (): { from: string, blocks: number } => {
+      const found = lines.map(l => JSON.parse(l)).filter(r => typeof r.msg === 'string' && r.msg.startsWith('postings: the head\'s window'))
+      return found[found.length - 1]
+    }
+    /** Changes the closed store's LevelDB. */
+    const edit = async (fn: (db: ClassicLevel<Uint8Array, Uint8Array>) => Promise<void>): Promise<void> => {
+      const db = new ClassicLevel<Uint8Array, Uint8Array>(join(dataDir, LEVEL_DIR), { keyEncoding: 'view', valueEncoding: 'view' })
+      await db.open()
+      try { await fn(db) } finally { await db.close() }
+    }
+    const chain = new SyntheticChain(CHAIN)
+    let store = await open()
+    const limits = store.config.limits
+    const inputs = chain.take(POSTINGS_WINDOW + 70, limits)
+    for (let i = 0; i < inputs.length; i += 9) await store.storeBlocks(inputs.slice(i, i + 9))
+    await store.stop()
+
+    store = await open()
+    expect(lastOpen()).toMatchObject({ from: 'saved', blocks: 70 })
+    await expectHistories(store, inputs)
+    await expectLogs(store, inputs)
+    // blocks added to the window read back (and across its end) are written with it
+    const more = chain.take(POSTINGS_WINDOW, limits)
+    for (let i = 0; i < more.length; i += 9) await store.storeBlocks(more.slice(i, i + 9))
+    await expectHistories(store, [...inputs, ...more])
+    await expectLogs(store, [...inputs, ...more])
+    expect([...await diskWindows(store)].sort((a, b) => a - b)).toEqual([0, POSTINGS_WINDOW])
+    await store.stop()
+
+    // a flipped byte in the saved record: ignored, the window is rebuilt from its blocks
+    await edit(async db => {
+      const v = (await db.get(SAVED_WINDOW_KEY))!
+      v[5] ^= 0x40
+      await db.put(SAVED_WINDOW_KEY, v)
+    })
+    store = await open()
+    expect(lastOpen()).toMatchObject({ from: 'blocks', blocks: 70 })
+    await expectHistories(store, [...inputs, ...more])
+    await store.stop()
+
+    // a value the saved record names is gone: rebuilt from the blocks, nothing missing
+    await edit(async db => {
+      const saved = decodeSavedWindow((await db.get(SAVED_WINDOW_KEY))!)
+      expect(saved.bases.length).toBeGreaterThan(4)
+      await db.del(windowKey(saved.bases[0], 2))
+    })
+    store = await open()
+    expect(lastOpen()).toMatchObject({ from: 'blocks', blocks: 70 })
+    await expectHistories(store, [...inputs, ...more])
+    // the open consumed the record: a crash from here on rebuilds from the blocks
+    expect(store.maintenance().db.getSync(SAVED_WINDOW_KEY)).toBeUndefined()
   })
 })

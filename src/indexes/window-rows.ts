@@ -175,3 +175,63 @@ const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8A
 export function latin1 (b: Uint8Array): string {
   return latin1Slice.call(b, 0, b.length)
 }
+
+/**
+ * What a clean close records about the head's window so the next open can
+ * read it back instead of rebuilding it from its blocks: the caller's stamp
+ * (the head and the schema: a record written for another head is ignored),
+ * the head's height, the heights held in memory and the bases the window's
+ * values were written under. The rows themselves are the window's values on
+ * disk, which the close wrote in the same batch.
+ */
+export interface SavedWindow {
+  stamp: Uint8Array
+  head: number
+  heights: number[]
+  bases: Uint8Array[]
+}
+
+/** Encodes a {@link SavedWindow}, sealed with a CRC-32. */
+export function encodeSavedWindow (s: SavedWindow): Uint8Array {
+  let size = 4 + s.stamp.length + 8 + 4 + 8 * s.heights.length + 4 + RECORD_CRC_BYTES
+  for (const b of s.bases) size += 2 + b.length
+  const out = new Uint8Array(size)
+  const view = new DataView(out.buffer)
+  let at = 0
+  view.setUint32(at, s.stamp.length); at += 4
+  out.set(s.stamp, at); at += s.stamp.length
+  writeU64(out, at, s.head); at += 8
+  view.setUint32(at, s.heights.length); at += 4
+  for (const h of s.heights) { writeU64(out, at, h); at += 8 }
+  view.setUint32(at, s.bases.length); at += 4
+  for (const b of s.bases) {
+    if (b.length > 0xffff) throw new RangeError(`postings key base of ${b.length} bytes`)
+    view.setUint16(at, b.length); at += 2
+    out.set(b, at); at += b.length
+  }
+  return sealRecord(out)
+}
+
+/** Decodes a {@link SavedWindow}; CorruptDataError when its checksum or layout is wrong. */
+export function decodeSavedWindow (stored: Uint8Array): SavedWindow {
+  const what = 'saved postings window'
+  const body = openRecord(stored, what)
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength)
+  let at = 0
+  const need = (n: number): void => { if (at + n > body.length) throw new CorruptDataError(`${what}: truncated at byte ${at}`) }
+  need(4); const stampLength = view.getUint32(at); at += 4
+  need(stampLength); const stamp = body.slice(at, at + stampLength); at += stampLength
+  need(12); const head = readU64(body, at); at += 8
+  const nHeights = view.getUint32(at); at += 4
+  need(8 * nHeights)
+  const heights = new Array<number>(nHeights)
+  for (let i = 0; i < nHeights; i++) { heights[i] = readU64(body, at); at += 8 }
+  need(4); const nBases = view.getUint32(at); at += 4
+  const bases = new Array<Uint8Array>(nBases)
+  for (let i = 0; i < nBases; i++) {
+    need(2); const length = view.getUint16(at); at += 2
+    need(length); bases[i] = body.slice(at, at + length); at += length
+  }
+  if (at !== body.length) throw new CorruptDataError(`${what}: ${body.length - at} bytes after its last base`)
+  return { stamp, head, heights, bases }
+}

@@ -1,9 +1,11 @@
-import { POSTINGS_WINDOW } from '../storage/keys.ts'
+import { CorruptDataError } from '../codec/errors.ts'
+import { equals as equalBytes } from 'multiformats/bytes'
+import { POSTINGS_WINDOW, metaKey } from '../storage/keys.ts'
 import type { RootDb, StoreBatch } from '../storage/level.ts'
 import { Slab } from '../storage/slab.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import {
-  decodeWindow, encodeGroup, encodeWindow, groupWindow, mergeRows, payloadBytes, windowKey, windowOf,
+  decodeSavedWindow, decodeWindow, encodeGroup, encodeSavedWindow, encodeWindow, groupWindow, mergeRows, payloadBytes, windowKey, windowOf,
   latin1, type BlockPostings, type Get, type Group, type WindowRow
 } from './window-rows.ts'
 
@@ -62,6 +64,17 @@ interface Staged {
   removed: Array<[number, MemBlock]>
 }
 
+/** Where a clean close saves the head's window for the next open (see {@link SavedWindow}). */
+export const SAVED_WINDOW_KEY = metaKey('postings-saved-window')
+
+/** How {@link PostingWindows.open} loaded the head's window, and how many blocks it holds. */
+export interface WindowsOpened {
+  from: 'empty' | 'saved' | 'blocks'
+  blocks: number
+  /** Why a saved window was there and not used. */
+  ignored?: string
+}
+
 /** Rebuilds a canonical block's postings (from its stored bytes). */
 export type PostingsOf = (height: number) => BlockPostings | undefined
 
@@ -96,37 +109,107 @@ export class PostingWindows {
   constructor (db: RootDb) { this.#db = db }
 
   /**
-   * Loads the head's window from its canonical blocks and deletes any copy
-   * of it on disk (a clean close writes it; a restore or migration may).
+   * Loads the head's window into memory and deletes its copy on disk (a
+   * clean close writes it; a restore or migration may). When the last clean
+   * close saved the window for this `stamp` (the caller's head and schema),
+   * it is read back from the values that close wrote; otherwise, or when
+   * anything of it is missing or damaged, it is rebuilt from the window's
+   * canonical blocks, which are durable: a crash loses nothing.
    */
-  async open (head: number, postingsOf: PostingsOf, batch: StoreBatch, sync: boolean): Promise<void> {
+  async open (head: number, postingsOf: PostingsOf, batch: StoreBatch, sync: boolean, stamp?: Uint8Array): Promise<WindowsOpened> {
     this.#mem.clear()
     this.#closing.clear()
     this.#overlay.clear()
     this.#groups.clear()
     this.#regroup.clear()
     this.#floor = head < 0 ? 0 : windowOf(head)
-    if (head < 0) return
-    this.#regroup.add(this.#floor)
-    const deleted = new Set<string>()
-    for (let h = this.#floor * POSTINGS_WINDOW; h <= head; h++) {
-      const postings = postingsOf(h)
-      if (postings == null) continue
-      this.#mem.set(h, { postings, pending: null })
-      for (const [k, p] of postings) {
-        if (deleted.has(k)) continue
-        deleted.add(k)
-        batch.del(windowKey(p.base, this.#floor))
+    const saved = this.#db.getSync(SAVED_WINDOW_KEY)
+    if (saved != null) batch.del(SAVED_WINDOW_KEY)
+    let opened: WindowsOpened = { from: 'empty', blocks: 0 }
+    if (head >= 0) {
+      const found = saved != null && stamp != null ? this.#readSaved(saved, stamp, head) : null
+      if (found != null) {
+        for (const h of found.heights) this.#mem.set(h, { postings: new Map(), pending: null })
+        for (const [k, g] of found.byKey) {
+          batch.del(windowKey(g.base, this.#floor))
+          for (let i = 0; i < g.heights.length; i++) {
+            const postings = this.#mem.get(g.heights[i])!.postings
+            let p = postings.get(k)
+            if (p == null) postings.set(k, p = { base: g.base, payloads: [] })
+            p.payloads.push(g.payloads[i])
+          }
+        }
+        // the values are the window's rows already grouped by key, in height order
+        this.#groups.set(this.#floor, { last: head, byKey: found.byKey })
+        opened = { from: 'saved', blocks: found.heights.length }
+      } else {
+        opened = { from: 'blocks', blocks: 0, ...(saved != null ? { ignored: found === null && stamp != null ? 'it does not match the head or its values' : 'no stamp' } : {}) }
+        this.#regroup.add(this.#floor)
+        const deleted = new Set<string>()
+        for (let h = this.#floor * POSTINGS_WINDOW; h <= head; h++) {
+          const postings = postingsOf(h)
+          if (postings == null) continue
+          opened.blocks++
+          this.#mem.set(h, { postings, pending: null })
+          for (const [k, p] of postings) {
+            if (deleted.has(k)) continue
+            deleted.add(k)
+            batch.del(windowKey(p.base, this.#floor))
+          }
+        }
       }
     }
     if (batch.length > 0) await batch.write(sync)
+    return opened
   }
 
-  /** Writes the windows held in memory (at close: a cleanly closed store has every posting on disk). */
-  async close (batch: StoreBatch, sync: boolean): Promise<void> {
-    this.#flush(batch, [...this.#windows()])
+  /**
+   * Writes the windows held in memory (at close: a cleanly closed store has
+   * every posting on disk) and, with a `stamp`, saves the head's window for
+   * the next {@link open} in the same batch.
+   */
+  async close (batch: StoreBatch, sync: boolean, saveAs?: { stamp: Uint8Array, head: number }): Promise<void> {
+    const windows = [...this.#windows()]
+    const written = this.#flush(batch, windows)
+    if (saveAs != null && saveAs.head >= 0 && windowOf(saveAs.head) === this.#floor && this.#closing.size === 0) {
+      const heights = [...this.#mem.keys()].filter(h => windowOf(h) === this.#floor).sort((a, b) => a - b)
+      const bases = [...(written.get(this.#floor)?.values() ?? [])].map(g => g.base)
+      batch.put(SAVED_WINDOW_KEY, encodeSavedWindow({ stamp: saveAs.stamp, head: saveAs.head, heights, bases }))
+    }
     if (batch.length > 0) await batch.write(sync)
     this.#mem.clear()
+  }
+
+  /**
+   * The saved window's groups read back from disk, or null when the record
+   * is for another head or stamp, or a value it names is missing, damaged or
+   * holds rows outside the window.
+   */
+  #readSaved (stored: Uint8Array, stamp: Uint8Array, head: number): { heights: number[], byKey: Map<string, Group> } | null {
+    try {
+      const saved = decodeSavedWindow(stored)
+      if (saved.head !== head || !equalBytes(saved.stamp, stamp)) return null
+      const low = this.#floor * POSTINGS_WINDOW
+      const held = new Set(saved.heights)
+      if (saved.heights.some(h => h < low || h > head)) return null
+      const byKey = new Map<string, Group>()
+      for (const base of saved.bases) {
+        const value = this.#db.getSync(windowKey(base, this.#floor))
+        if (value == null) return null
+        const rows = decodeWindow(value, payloadBytes(base[0]))
+        const group: Group = { base, heights: new Array(rows.length), payloads: new Array(rows.length) }
+        for (let i = 0; i < rows.length; i++) {
+          if (!held.has(rows[i].height)) return null
+          group.heights[i] = rows[i].height
+          group.payloads[i] = rows[i].payload
+        }
+        byKey.set(latin1(base), group)
+      }
+      return { heights: saved.heights, byKey }
+    } catch (err) {
+      if (err instanceof CorruptDataError || err instanceof TypeError) return null
+      throw err
+    }
   }
 
   /** Stages a canonical block's postings with `batch`. */
@@ -140,7 +223,7 @@ export class PostingWindows {
     if (w > this.#floor) {
       // the head moved past the floor window(s): they are written with this batch
       const closing = [...this.#windows()].filter(x => x < w && !this.#closing.has(x))
-      b.keys.push(...this.#flush(batch, closing))
+      this.#flush(batch, closing, b.keys)
       for (const x of closing) { this.#closing.set(x, batch); b.closed.push(x) }
       this.#floor = w
     }
@@ -208,9 +291,9 @@ export class PostingWindows {
     return out
   }
 
-  /** Puts the given memory windows into `batch` (and the overlay); returns the overlay keys. */
-  #flush (batch: WriteBatch, windows: number[]): string[] {
-    const keys: string[] = []
+  /** Puts the given memory windows into `batch` (and the overlay); returns each window's groups by key. */
+  #flush (batch: WriteBatch, windows: number[], keys: string[] = []): Map<number, Map<string, Group>> {
+    const out = new Map<number, Map<string, Group>>()
     for (const w of windows) {
       const slab = new Slab()
       const kept = this.#groups.get(w)
@@ -221,6 +304,7 @@ export class PostingWindows {
         for (const [h, m] of this.#mem) if (windowOf(h) === w) blocks.push([h, m.postings])
         groups = groupWindow(blocks)
       }
+      out.set(w, groups)
       for (const g of groups.values()) {
         const key = windowKey(g.base, w)
         const value = encodeGroup(g, slab)
@@ -230,7 +314,7 @@ export class PostingWindows {
         keys.push(k)
       }
     }
-    return keys
+    return out
   }
 
   /** Adds a block's rows to its window's groups, or marks the window for a regroup when the block is not the window's newest. */

@@ -20,7 +20,8 @@ import { PostingWindows, type BlockPostings } from '../indexes/windows.ts'
 import { postingsOf } from '../indexes/writer.ts'
 import type { Logger } from '../logger.ts'
 import { StoreMetrics } from '../metrics/index.ts'
-import { migrateOnOpen } from '../migrations/index.ts'
+import { CURRENT_SCHEMA, migrateOnOpen } from '../migrations/index.ts'
+import { writeU32 } from '../storage/keys.ts'
 import { ChainPins } from '../pinning/chain-pin.ts'
 import { Collector } from '../pinning/collector.ts'
 import type { GcSummary } from '../pinning/gc.ts'
@@ -91,6 +92,8 @@ export interface Rooms {
   postings: PostingWindows
   /** Loads the head's postings window into memory (at open, after a repair or restore). */
   loadPostings: () => Promise<void>
+  /** Writes the postings windows held in memory and saves the head's for the next open (at a clean close). */
+  closePostings: () => Promise<void>
   fetched: FetchCache
   tiered: TieredBlocks
   remote: RemoteBlocks
@@ -192,7 +195,15 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
         // a block whose pages are not held (header-only, pruned) has no postings to rebuild
         try { return postingsOf(chain.reader.encoded(cid)) } catch { return undefined }
       }
-      await chain.postings.open(chain.meta.head()?.height ?? -1, postingsAt, startBatch(db, blocks), base.sync)
+      const head = chain.meta.head()
+      const started = performance.now()
+      const opened = await chain.postings.open(head?.height ?? -1, postingsAt, startBatch(db, blocks), base.sync, head == null ? undefined : postingsStamp(head.cid))
+      if (opened.from !== 'empty') log.debug({ ...opened, ms: Math.round(performance.now() - started) }, `postings: the head's window (${opened.blocks} blocks) ${opened.from === 'saved' ? 'read back as the last clean close saved it' : 'rebuilt from its blocks'}`)
+    },
+    closePostings: async () => {
+      if (db.status !== 'open') return
+      const head = chain.meta.head()
+      await chain.postings.close(startBatch(db, blocks), base.sync, head == null ? undefined : { stamp: postingsStamp(head.cid), head: head.height })
     },
     checkChain: async () => {
       const found = await checkContinuity(new HeightIndex(db), chain.meta.head(), { allowGaps: config.allowGaps })
@@ -205,6 +216,17 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
   await rooms.loadPostings()
   await rooms.checkChain()
   return rooms
+}
+
+/**
+ * What a saved postings window must match to be read back at open: the
+ * schema (a migration may change the windows) and the head's CID.
+ */
+function postingsStamp (head: CID): Uint8Array {
+  const out = new Uint8Array(4 + head.bytes.length)
+  writeU32(out, 0, CURRENT_SCHEMA)
+  out.set(head.bytes, 4)
+  return out
 }
 
 /** Storage's parts: the claiming batch, the fetch cache, the import/delete lock and the block source tiers. */

@@ -3,7 +3,6 @@ import type { Helia } from 'helia'
 import type { Logger } from '../logger.ts'
 import type { ReplicationComponents } from '../replication/types.ts'
 import { StateStore } from '../state/store.ts'
-import { startBatch } from '../storage/level.ts'
 import { kvOf, maintenanceOf, type Rooms } from './compose.ts'
 
 /** Registers every room's start and stop, in the order they depend on each other (stop runs in reverse). */
@@ -11,7 +10,7 @@ export function addLifecycle (r: Rooms, logger: Logger, statusOf: () => Promise<
   const { config, lifecycle } = r
   lifecycle.add({ name: 'level', stop: async () => { await r.db.close() } })
   // after the writes stop (stop runs in reverse): a cleanly closed store has every posting on disk
-  lifecycle.add({ name: 'postings', stop: async () => { if (r.db.status === 'open') await r.postings.close(startBatch(r.db, r.blocks), r.sync) } })
+  lifecycle.add({ name: 'postings', stop: async () => { await r.closePostings() } })
   lifecycle.add({ name: 'audit', stop: async () => { await r.audit?.close() } })
   lifecycle.add({ name: 'helia', stop: async () => { await r.helia.stop() } })
   lifecycle.add({ name: 'repairs', stop: async () => { await r.repairs.stop() } })
