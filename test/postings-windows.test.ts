@@ -15,7 +15,7 @@ import type { BlockInput } from '../src/codec/types.ts'
 import { createChainStore, type ChainStore } from '../src/index.ts'
 import { decodeSavedWindow, windowKey } from '../src/indexes/window-rows.ts'
 import { SAVED_WINDOW_KEY } from '../src/indexes/windows.ts'
-import { LEVEL_DIR } from '../src/storage/level.ts'
+import { LEVEL_DIR, markWriteFailed } from '../src/storage/level.ts'
 import { POSTINGS_WINDOW, PREFIX, prefixRange, readU64 } from '../src/storage/keys.ts'
 import { SyntheticChain } from '../src/synthetic/chain.ts'
 import { openTestStore, tempDir } from './helpers/store.ts'
@@ -206,5 +206,14 @@ describe('postings windows', () => {
     await expectHistories(store, [...inputs, ...more])
     // the open consumed the record: a crash from here on rebuilds from the blocks
     expect(store.maintenance().db.getSync(SAVED_WINDOW_KEY)).toBeUndefined()
+
+    // a store whose writes are refused (LevelDB reported an I/O error) still stops; the next open rebuilds the window
+    markWriteFailed(store.maintenance().db, Object.assign(new Error('IO error: disk gone'), { code: 'LEVEL_IO_ERROR' }))
+    await expect(store.storeBlocks(chain.take(1, limits))).rejects.toThrow(/earlier write failed/)
+    await store.stop()
+    store = await open()
+    expect(lastOpen()).toMatchObject({ from: 'blocks', blocks: 70 })
+    await expectHistories(store, [...inputs, ...more])
+    await store.stop()
   })
 })

@@ -1,6 +1,6 @@
 import { CorruptDataError } from '../codec/errors.ts'
 import { equals as equalBytes } from 'multiformats/bytes'
-import { POSTINGS_WINDOW, metaKey } from '../storage/keys.ts'
+import { POSTINGS_WINDOW, PREFIX } from '../storage/keys.ts'
 import type { RootDb, StoreBatch } from '../storage/level.ts'
 import { Slab } from '../storage/slab.ts'
 import type { WriteBatch } from '../storage/types.ts'
@@ -65,7 +65,7 @@ interface Staged {
 }
 
 /** Where a clean close saves the head's window for the next open (see {@link SavedWindow}). */
-export const SAVED_WINDOW_KEY = metaKey('postings-saved-window')
+export const SAVED_WINDOW_KEY = Uint8Array.of(PREFIX.POSTINGS_SAVED)
 
 /** How {@link PostingWindows.open} loaded the head's window, and how many blocks it holds. */
 export interface WindowsOpened {

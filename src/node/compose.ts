@@ -33,7 +33,7 @@ import type { Replicator } from '../replication/replicator.ts'
 import type { StateStore } from '../state/index.ts'
 import { ObjectCache } from '../storage/cache.ts'
 import { CorruptDataError } from '../codec/errors.ts'
-import { InvalidQueryError, StoreClosedError } from '../storage/errors.ts'
+import { InvalidQueryError, StoreClosedError, WriteFailedError } from '../storage/errors.ts'
 import { FetchCache } from '../storage/fetch-cache.ts'
 import { TieredBlocks } from '../storage/fetch-tier.ts'
 import { ImportAwareBlockstore } from '../storage/import-aware.ts'
@@ -203,7 +203,14 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
     closePostings: async () => {
       if (db.status !== 'open') return
       const head = chain.meta.head()
-      await chain.postings.close(startBatch(db, blocks), base.sync, head == null ? undefined : { stamp: postingsStamp(head.cid), head: head.height })
+      try {
+        await chain.postings.close(startBatch(db, blocks), base.sync, head == null ? undefined : { stamp: postingsStamp(head.cid), head: head.height })
+      } catch (err) {
+        // a store whose writes are refused (an earlier write failed) still closes: nothing is
+        // lost, the next open rebuilds the head's window from its blocks
+        if (!(err instanceof WriteFailedError)) throw err
+        log.warn({ err }, 'postings: the head\'s window was not written at close (writes are refused); the next open rebuilds it from its blocks')
+      }
     },
     checkChain: async () => {
       const found = await checkContinuity(new HeightIndex(db), chain.meta.head(), { allowGaps: config.allowGaps })

@@ -48,6 +48,13 @@ export const PREFIX = {
   ADDRESS_WINDOW: 0x13,
   LOG_ADDRESS_WINDOW: 0x14,
   LOG_TOPIC_WINDOW: 0x15,
+  /**
+   * The head's postings window as a clean close saved it for the next open
+   * (one key, the prefix alone; deleted at open). Beside the windows, not
+   * under META: the close's batch then spans only the window prefixes, and
+   * LevelDB's compaction of the log it leaves reads no other tables.
+   */
+  POSTINGS_SAVED: 0x16,
   /** Attestations (src/attestations): 0x18-0x1f. Records by validator, time and height. */
   ATTEST: 0x18,
   /** Attestations by validator and height (→ timestamp). */
