@@ -171,9 +171,9 @@ export class WindowBuilder {
 /** Buffer's native latin1 decoder, called on the view itself (no Buffer object per key). */
 const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string }).latin1Slice
 
-/** A byte string as a latin1 string (a Map key). */
-export function latin1 (b: Uint8Array): string {
-  return latin1Slice.call(b, 0, b.length)
+/** A byte string (its first `length` bytes) as a flat latin1 string (a Map key). */
+export function latin1 (b: Uint8Array, length = b.length): string {
+  return latin1Slice.call(b, 0, length)
 }
 
 /**
