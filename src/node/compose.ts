@@ -16,12 +16,11 @@ import { Files } from '../files/service.ts'
 import { GatewayClient, type GatewayScore } from '../gateway/client.ts'
 import { gatewayBlockSource } from '../gateway/tier.ts'
 import { BlockRecords, HeightIndex, TxRecords } from '../indexes/heights.ts'
-import { PostingWindows, type BlockPostings } from '../indexes/windows.ts'
-import { postingsOf } from '../indexes/writer.ts'
+import { PostingWindows } from '../indexes/windows.ts'
 import type { Logger } from '../logger.ts'
 import { StoreMetrics } from '../metrics/index.ts'
-import { CURRENT_SCHEMA, migrateOnOpen } from '../migrations/index.ts'
-import { writeU32 } from '../storage/keys.ts'
+import { migrateOnOpen } from '../migrations/index.ts'
+import { closePostings, loadPostings, type PostingsParts } from './postings.ts'
 import { ChainPins } from '../pinning/chain-pin.ts'
 import { Collector } from '../pinning/collector.ts'
 import type { GcSummary } from '../pinning/gc.ts'
@@ -33,7 +32,7 @@ import type { Replicator } from '../replication/replicator.ts'
 import type { StateStore } from '../state/index.ts'
 import { ObjectCache } from '../storage/cache.ts'
 import { CorruptDataError } from '../codec/errors.ts'
-import { InvalidQueryError, StoreClosedError, WriteFailedError } from '../storage/errors.ts'
+import { InvalidQueryError, StoreClosedError } from '../storage/errors.ts'
 import { FetchCache } from '../storage/fetch-cache.ts'
 import { TieredBlocks } from '../storage/fetch-tier.ts'
 import { ImportAwareBlockstore } from '../storage/import-aware.ts'
@@ -175,6 +174,7 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
   const chain = buildChain(base, storage, policy)
   const collector = buildCollector(base, storage, chain.cache)
   const files = new Files({ fs: async () => (await import('@helia/unixfs')).unixfs(helia.built ? helia.get() : { blockstore: storage.blockstore }), maxBlockBytes: config.limits.maxBlockBytes, exclusive: base.exclusive, startBatch: storage.batch, lock: storage.lock, readPin: chain.pins.readPin, sync: base.sync, onPinned: cid => { rooms?.remotePins?.changed(cid); rooms?.audit?.append('pin.added', { cid: cid.toString(), state: 'pinned', reasons: chain.pins.readPin(cid)?.reasons ?? [] }) } })
+  const postingsParts: PostingsParts = { db, blocks, sync: base.sync, log, postings: chain.postings, head: () => chain.meta.head(), encoded: cid => chain.reader.encoded(cid) }
   rooms = {
     ...base, ...storage, ...chain, helia, collector, files,
     statePins: new StatePins(policy, chain.pins.readPin),
@@ -187,31 +187,8 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
     remotePins: buildRemotePins(base, chain.pins),
     audit: config.audit.enabled ? await AuditLog.open({ db, key: await loadNodeKey(config.dataDir, config.network.seed), sync: base.sync, logger }) : null,
     stateStore: null, attestations: null, replication: null, backups: null, lifecycle: new Lifecycle(),
-    loadPostings: async () => {
-      const heightIndex = new HeightIndex(db)
-      const postingsAt = (h: number): BlockPostings | undefined => {
-        const cid = heightIndex.at(h)
-        if (cid == null) return undefined
-        // a block whose pages are not held (header-only, pruned) has no postings to rebuild
-        try { return postingsOf(chain.reader.encoded(cid)) } catch { return undefined }
-      }
-      const head = chain.meta.head()
-      const started = performance.now()
-      const opened = await chain.postings.open(head?.height ?? -1, postingsAt, startBatch(db, blocks), base.sync, head == null ? undefined : postingsStamp(head.cid))
-      if (opened.from !== 'empty') log.debug({ ...opened, ms: Math.round(performance.now() - started) }, `postings: the head's window (${opened.blocks} blocks) ${opened.from === 'saved' ? 'read back as the last clean close saved it' : 'rebuilt from its blocks'}`)
-    },
-    closePostings: async () => {
-      if (db.status !== 'open') return
-      const head = chain.meta.head()
-      try {
-        await chain.postings.close(startBatch(db, blocks), base.sync, head == null ? undefined : { stamp: postingsStamp(head.cid), head: head.height })
-      } catch (err) {
-        // a store whose writes are refused (an earlier write failed) still closes: nothing is
-        // lost, the next open rebuilds the head's window from its blocks
-        if (!(err instanceof WriteFailedError)) throw err
-        log.warn({ err }, 'postings: the head\'s window was not written at close (writes are refused); the next open rebuilds it from its blocks')
-      }
-    },
+    loadPostings: async () => { await loadPostings(postingsParts) },
+    closePostings: async () => { await closePostings(postingsParts) },
     checkChain: async () => {
       const found = await checkContinuity(new HeightIndex(db), chain.meta.head(), { allowGaps: config.allowGaps })
       const damage = readLogDamage(db)
@@ -223,17 +200,6 @@ export async function composeRooms (config: ChainStoreConfig, logger: Logger, db
   await rooms.loadPostings()
   await rooms.checkChain()
   return rooms
-}
-
-/**
- * What a saved postings window must match to be read back at open: the
- * schema (a migration may change the windows) and the head's CID.
- */
-function postingsStamp (head: CID): Uint8Array {
-  const out = new Uint8Array(4 + head.bytes.length)
-  writeU32(out, 0, CURRENT_SCHEMA)
-  out.set(head.bytes, 4)
-  return out
 }
 
 /** Storage's parts: the claiming batch, the fetch cache, the import/delete lock and the block source tiers. */
