@@ -1,4 +1,3 @@
-import { CorruptDataError } from '../codec/errors.ts'
 import { equals as equalBytes } from 'multiformats/bytes'
 import { POSTINGS_WINDOW, PREFIX } from '../storage/keys.ts'
 import type { RootDb, StoreBatch } from '../storage/level.ts'
@@ -127,8 +126,8 @@ export class PostingWindows {
     if (saved != null) batch.del(SAVED_WINDOW_KEY)
     let opened: WindowsOpened = { from: 'empty', blocks: 0 }
     if (head >= 0) {
-      const found = saved != null && stamp != null ? this.#readSaved(saved, stamp, head) : null
-      if (found != null) {
+      const found = saved == null ? 'none' : stamp == null ? 'no stamp to match it against' : this.#readSaved(saved, stamp, head)
+      if (typeof found !== 'string') {
         for (const h of found.heights) this.#mem.set(h, { postings: new Map(), pending: null })
         for (const [k, g] of found.byKey) {
           batch.del(windowKey(g.base, this.#floor))
@@ -143,7 +142,7 @@ export class PostingWindows {
         this.#groups.set(this.#floor, { last: head, byKey: found.byKey })
         opened = { from: 'saved', blocks: found.heights.length }
       } else {
-        opened = { from: 'blocks', blocks: 0, ...(saved != null ? { ignored: found === null && stamp != null ? 'it does not match the head or its values' : 'no stamp' } : {}) }
+        opened = { from: 'blocks', blocks: 0, ...(found !== 'none' ? { ignored: found } : {}) }
         this.#regroup.add(this.#floor)
         const deleted = new Set<string>()
         for (let h = this.#floor * POSTINGS_WINDOW; h <= head; h++) {
@@ -181,25 +180,26 @@ export class PostingWindows {
   }
 
   /**
-   * The saved window's groups read back from disk, or null when the record
-   * is for another head or stamp, or a value it names is missing, damaged or
-   * holds rows outside the window.
+   * The saved window's groups read back from disk, or why not: the record
+   * is for another head or stamp, or it or a value it names is missing,
+   * damaged (a checksum, or LevelDB's own) or holds rows outside the window.
+   * Any of these falls back to the rebuild, which is always right.
    */
-  #readSaved (stored: Uint8Array, stamp: Uint8Array, head: number): { heights: number[], byKey: Map<string, Group> } | null {
+  #readSaved (stored: Uint8Array, stamp: Uint8Array, head: number): { heights: number[], byKey: Map<string, Group> } | string {
     try {
       const saved = decodeSavedWindow(stored)
-      if (saved.head !== head || !equalBytes(saved.stamp, stamp)) return null
+      if (saved.head !== head || !equalBytes(saved.stamp, stamp)) return 'saved for another head or schema'
       const low = this.#floor * POSTINGS_WINDOW
       const held = new Set(saved.heights)
-      if (saved.heights.some(h => h < low || h > head)) return null
+      if (saved.heights.some(h => h < low || h > head)) return 'heights outside the window'
       const byKey = new Map<string, Group>()
       for (const base of saved.bases) {
         const value = this.#db.getSync(windowKey(base, this.#floor))
-        if (value == null) return null
+        if (value == null) return 'a window value it names is missing'
         const rows = decodeWindow(value, payloadBytes(base[0]))
         const group: Group = { base, heights: new Array(rows.length), payloads: new Array(rows.length) }
         for (let i = 0; i < rows.length; i++) {
-          if (!held.has(rows[i].height)) return null
+          if (!held.has(rows[i].height)) return 'a window value holds rows of heights it does not name'
           group.heights[i] = rows[i].height
           group.payloads[i] = rows[i].payload
         }
@@ -207,8 +207,7 @@ export class PostingWindows {
       }
       return { heights: saved.heights, byKey }
     } catch (err) {
-      if (err instanceof CorruptDataError || err instanceof TypeError) return null
-      throw err
+      return `unreadable: ${(err as Error)?.message ?? String(err)}`
     }
   }
 
