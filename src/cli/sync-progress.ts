@@ -14,7 +14,7 @@ export function showSyncProgress (store: ChainStore, write: (line: string) => vo
   let bar: Progress | null = null
   let from = 0
   let said = false
-  const timer = setInterval(() => {
+  const check = (): void => {
     const r = store.replication
     if (r == null) return
     const tip = r.fold.tip()?.height ?? -1
@@ -33,7 +33,11 @@ export function showSyncProgress (store: ChainStore, write: (line: string) => vo
       write(`sync: in sync at height ${head}`)
       said = true
     }
-  }, 200)
+  }
+  // every 200 ms, and at each head change: a catch-up of a few hundred blocks can finish
+  // between two ticks, but it moves the head in several imports, the first far below the tip
+  const timer = setInterval(check, 200)
   timer.unref()
-  return () => { clearInterval(timer); bar?.stop() }
+  store.events.on('head', check)
+  return () => { clearInterval(timer); store.events.off('head', check); bar?.stop() }
 }
