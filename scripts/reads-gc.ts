@@ -6,8 +6,8 @@
  * reads. Run it as it is and with the flag, with `--trace-gc` to see the
  * young GCs:
  *
- *   node --expose-gc --trace-gc scripts/reads-gc.ts
- *   node --expose-gc --trace-gc --no-allocation-site-pretenuring scripts/reads-gc.ts
+ *   npx node --expose-gc --trace-gc scripts/reads-gc.ts
+ *   npx node --expose-gc --trace-gc --no-allocation-site-pretenuring scripts/reads-gc.ts
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
