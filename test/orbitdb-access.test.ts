@@ -1,11 +1,14 @@
 import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
+import { Entry, Identities, KeyStore } from '@orbitdb/core'
+import { multiaddr } from '@multiformats/multiaddr'
 import { LevelBlockstore } from 'blockstore-level'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { base58btc } from 'multiformats/bases/base58'
 import { afterEach, describe, expect, it } from 'vitest'
-import { AccessManifestError, ChainstoreFollowerAccessController, encodeAccessManifest, entryRefusal, FollowerCannotCreateError, readAccessManifest } from '../src/replication/orbitdb-access.ts'
+import { AccessManifestError, ChainstoreFollowerAccessController, encodeAccessManifest, entryRefusal, FollowerCannotCreateError, getIdentityOnce, readAccessManifest } from '../src/replication/orbitdb-access.ts'
+import { stockHelia } from './helpers/stock-helia.ts'
 import { tempDir } from './helpers/store.ts'
 
 // The access-controller module stock OrbitDB apps register
@@ -70,5 +73,60 @@ describe('chainstore/orbitdb-access', () => {
     expect(entryRefusal(entry(), identity, ownKeys)).toBeUndefined()
     expect(entryRefusal(entry({ payload: { op: 'PUT', key: 'writer-2/peer', value: 1 } }), identity, ownKeys)).toBe('foreign-key')
     expect(entryRefusal(entry({ payload: { op: 'PUT', key: 'writer-1', value: 1 } }), identity, ownKeys)).toBe('foreign-key')
+  })
+
+  it('databases opened together fetch a writer\'s identity block once: concurrent checks share one get, and a later one gets again', async () => {
+    // two stock Helias on 127.0.0.1: the writer's holds its identity and the
+    // manifests, the follower's fetches them over bitswap
+    const { dir, cleanup } = await tempDir('chainstore-access-once-')
+    cleanups.push(cleanup)
+    const holder = await stockHelia(join(dir, 'holder'))
+    cleanups.push(holder.stop)
+    const follower = await stockHelia(join(dir, 'follower'))
+    cleanups.push(follower.stop)
+    await follower.helia.libp2p.dial(multiaddr(holder.helia.libp2p.getMultiaddrs()[0].toString()))
+
+    const writerIds = await Identities({ ipfs: holder.helia, keystore: await KeyStore({ path: join(dir, 'writer-keys') }) })
+    const writer = await writerIds.createIdentity({ id: 'writer' })
+    const followerKeys = await KeyStore({ path: join(dir, 'follower-keys') })
+    cleanups.push(async () => { await followerKeys.close() })
+    const identities = await Identities({ ipfs: follower.helia, keystore: followerKeys })
+    const writers = await encodeAccessManifest([writer.id], 'writers')
+    const anyone = await encodeAccessManifest(['*'], 'own-keys')
+    for (const m of [writers, anyone]) await holder.helia.blockstore.put(m.cid, m.bytes)
+
+    // count the follower's gets of the identity block
+    const identityCid = CID.parse(writer.hash, base58btc).toString()
+    let gets = 0
+    const get = follower.helia.blockstore.get.bind(follower.helia.blockstore)
+    follower.helia.blockstore.get = (cid: CID, options: unknown) => { if (cid.toString() === identityCid) gets++; return get(cid, options) }
+
+    const orbitdb = { ipfs: follower.helia, identity: { id: 'follower' } }
+    const chain = await ChainstoreFollowerAccessController()({ orbitdb, identities, address: writers.address })
+    const validators = await ChainstoreFollowerAccessController()({ orbitdb, identities, address: writers.address })
+    const reputation = await ChainstoreFollowerAccessController()({ orbitdb, identities, address: anyone.address })
+    const chainEntry = await Entry.create(writer, 'chain-log', { v: 1 })
+    const validatorEntry = await Entry.create(writer, 'validators-log', { op: 'PUT', key: 'val-a', value: 1 })
+    const reputationEntry = await Entry.create(writer, 'reputation-log', { op: 'PUT', key: `${writer.id}/peer`, value: 1 })
+    const admitted = await Promise.all([chain.canAppend(chainEntry), validators.canAppend(validatorEntry), reputation.canAppend(reputationEntry)])
+    expect(admitted).toEqual([true, true, true])
+    expect(gets).toBe(1)
+
+    // nothing is kept past the get (OrbitDB's own LRU caches identities): a later get goes to the identities again
+    let calls = 0
+    const counted = { getIdentity: async (hash: string) => { calls++; return await identities.getIdentity(hash) } }
+    const [x, y] = await Promise.all([getIdentityOnce(counted, writer.hash), getIdentityOnce(counted, writer.hash)])
+    expect(x).toBe(y)
+    expect(x.id).toBe(writer.id)
+    expect(calls).toBe(1)
+    await getIdentityOnce(counted, writer.hash)
+    expect(calls).toBe(2)
+    // a failed get reaches every waiter and is not remembered
+    const failing = { getIdentity: async () => { calls++; throw new Error('want aborted') } }
+    const both = await Promise.allSettled([getIdentityOnce(failing, 'h'), getIdentityOnce(failing, 'h')])
+    expect(both.map(r => r.status)).toEqual(['rejected', 'rejected'])
+    expect(calls).toBe(3)
+    await expect(getIdentityOnce(failing, 'h')).rejects.toThrow('want aborted')
+    expect(calls).toBe(4)
   })
 })

@@ -121,6 +121,30 @@ export function entryRefusal (entry: any, identity: { id: string, publicKey: str
   return undefined
 }
 
+/** Identity gets in flight, per OrbitDB `identities` instance and identity hash. */
+const identitiesInFlight = new WeakMap<object, Map<string, Promise<any>>>()
+
+/**
+ * `identities.getIdentity(hash)`, with gets of one hash in flight at once
+ * made a single get. The three databases of a chainstore network are written
+ * by the same identities, so a follower that opens them together asks for a
+ * writer's identity block from several joins at once; with @helia/bitswap 4 a
+ * second get of a CID that starts while the first one's block is being
+ * stored re-uses a cancelled want and waits until its signal aborts
+ * (OrbitDB: 30 s), dropping that head (docs/PITFALLS.md).
+ */
+export async function getIdentityOnce (identities: { getIdentity: (hash: string) => Promise<any> }, hash: string): Promise<any> {
+  let inFlight = identitiesInFlight.get(identities)
+  if (inFlight == null) identitiesInFlight.set(identities, inFlight = new Map())
+  let get = inFlight.get(hash)
+  if (get == null) {
+    const map = inFlight
+    get = identities.getIdentity(hash).finally(() => { map.delete(hash) })
+    inFlight.set(hash, get)
+  }
+  return await get
+}
+
 /** A refused entry, as a follower's `onReject` gets it. */
 export interface FollowerRejection {
   reason: FollowerRejectReason
@@ -161,7 +185,7 @@ export function ChainstoreFollowerAccessController (options: FollowerOptions = {
       return false
     }
     const canAppend = async (entry: any): Promise<boolean> => {
-      const identity = await identities.getIdentity(entry.identity)
+      const identity = await getIdentityOnce(identities, entry.identity)
       if (identity == null) return refuse(entry, 'unknown-identity')
       const id: string = identity.id
       if (options.writable !== true && id === self) return refuse(entry, 'read-only', id)
