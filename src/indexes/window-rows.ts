@@ -1,5 +1,5 @@
 import { CorruptDataError } from '../codec/errors.ts'
-import { POSTINGS_WINDOW, PREFIX, readU64, writeU64 } from '../storage/keys.ts'
+import { POSTINGS_WINDOW, PREFIX, readU16, readU32, readU64, writeU16, writeU32, writeU64 } from '../storage/keys.ts'
 import { Slab } from '../storage/slab.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import { openRecord, RECORD_CRC_BYTES, sealRecord } from './records.ts'
@@ -196,17 +196,16 @@ export function encodeSavedWindow (s: SavedWindow): Uint8Array {
   let size = 4 + s.stamp.length + 8 + 4 + 8 * s.heights.length + 4 + RECORD_CRC_BYTES
   for (const b of s.bases) size += 2 + b.length
   const out = new Uint8Array(size)
-  const view = new DataView(out.buffer)
   let at = 0
-  view.setUint32(at, s.stamp.length); at += 4
+  writeU32(out, at, s.stamp.length); at += 4
   out.set(s.stamp, at); at += s.stamp.length
   writeU64(out, at, s.head); at += 8
-  view.setUint32(at, s.heights.length); at += 4
+  writeU32(out, at, s.heights.length); at += 4
   for (const h of s.heights) { writeU64(out, at, h); at += 8 }
-  view.setUint32(at, s.bases.length); at += 4
+  writeU32(out, at, s.bases.length); at += 4
   for (const b of s.bases) {
     if (b.length > 0xffff) throw new RangeError(`postings key base of ${b.length} bytes`)
-    view.setUint16(at, b.length); at += 2
+    writeU16(out, at, b.length); at += 2
     out.set(b, at); at += b.length
   }
   return sealRecord(out)
@@ -216,20 +215,19 @@ export function encodeSavedWindow (s: SavedWindow): Uint8Array {
 export function decodeSavedWindow (stored: Uint8Array): SavedWindow {
   const what = 'saved postings window'
   const body = openRecord(stored, what)
-  const view = new DataView(body.buffer, body.byteOffset, body.byteLength)
   let at = 0
   const need = (n: number): void => { if (at + n > body.length) throw new CorruptDataError(`${what}: truncated at byte ${at}`) }
-  need(4); const stampLength = view.getUint32(at); at += 4
+  need(4); const stampLength = readU32(body, at); at += 4
   need(stampLength); const stamp = body.slice(at, at + stampLength); at += stampLength
   need(12); const head = readU64(body, at); at += 8
-  const nHeights = view.getUint32(at); at += 4
+  const nHeights = readU32(body, at); at += 4
   need(8 * nHeights)
   const heights = new Array<number>(nHeights)
   for (let i = 0; i < nHeights; i++) { heights[i] = readU64(body, at); at += 8 }
-  need(4); const nBases = view.getUint32(at); at += 4
+  need(4); const nBases = readU32(body, at); at += 4
   const bases = new Array<Uint8Array>(nBases)
   for (let i = 0; i < nBases; i++) {
-    need(2); const length = view.getUint16(at); at += 2
+    need(2); const length = readU16(body, at); at += 2
     need(length); bases[i] = body.slice(at, at + length); at += length
   }
   if (at !== body.length) throw new CorruptDataError(`${what}: ${body.length - at} bytes after its last base`)
