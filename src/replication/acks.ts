@@ -74,6 +74,9 @@ export class Acks {
       await new Promise(resolve => setTimeout(resolve, 10))
       want = want.filter(c => !chain.hasBlock(c))
     }
+    // still in flight after the wait (a long round on a loaded host): left to whoever is fetching them, and
+    // not confirmed now; fetching them here as well would fetch them twice, and the asker's queue asks again
+    want = want.filter(c => !inFlight(c))
     if (want.length === 0) return cids.filter(c => chain.hasBlock(c))
     const marked = want.map(c => c.toString())
     for (const c of marked) sync.ackFetching.add(c)
