@@ -4,7 +4,12 @@
  * file descriptors (/proc/<pid>/fd), data dir size (du) and the writer's p99
  * write latency per interval. Writes bench/results/soak-<date>.json (samples)
  * and .svg (one panel per series) and prints the heap slope per peer (MiB/hour,
- * least squares over the samples after the first minute).
+ * least squares over the samples after the first minute, and again after
+ * `--warmup` minutes) and each peer's RSS band after the warm-up (lowest and
+ * highest sample, as ± % of their mean). Bounded caches (signature memo,
+ * rejection tallies, the fold's window) take several minutes to fill at a
+ * few blocks/s; the slope after the warm-up is the one that says whether
+ * memory keeps growing, and the longer the run, the firmer it is.
  *
  * The writer finalizes the block `--finality-lag` heights below its head after
  * every write (announced in the chain index, as a chain with finality does;
@@ -12,7 +17,7 @@
  * V8 heap snapshot of every peer at those minutes into `--snapshot-dir`, to
  * compare with scripts/heap-diff.ts.
  *
- *   npm run soak -- --minutes 30 [--rate 5] [--sample 15] [--finality-lag 32] [--snapshots 2,8]
+ *   npm run soak -- --minutes 30 [--rate 5] [--sample 15] [--warmup 10] [--finality-lag 32] [--snapshots 2,8]
  */
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -22,9 +27,10 @@ import { parseArgs } from 'node:util'
 import { PeerProcess } from '../src/devnet/controller.ts'
 import { identityIdFromSeed } from '../src/replication/keys.ts'
 
-const { values } = parseArgs({ options: { minutes: { type: 'string', default: '30' }, rate: { type: 'string', default: '5' }, sample: { type: 'string', default: '15' }, out: { type: 'string', default: 'bench/results' }, 'finality-lag': { type: 'string', default: '32' }, snapshots: { type: 'string', default: '' }, 'snapshot-dir': { type: 'string', default: 'bench/snapshots' } } })
+const { values } = parseArgs({ options: { minutes: { type: 'string', default: '30' }, rate: { type: 'string', default: '5' }, sample: { type: 'string', default: '15' }, warmup: { type: 'string', default: '10' }, out: { type: 'string', default: 'bench/results' }, 'finality-lag': { type: 'string', default: '32' }, snapshots: { type: 'string', default: '' }, 'snapshot-dir': { type: 'string', default: 'bench/snapshots' } } })
 const minutes = Number(values.minutes); const rate = Number(values.rate); const sampleSec = Number(values.sample)
 const finalityLag = Number(values['finality-lag'])
+const warmupSec = Number(values.warmup) * 60
 const snapshotAt = values.snapshots === '' ? [] : values.snapshots!.split(',').map(Number)
 const NAMES = ['writer-1', 'reader-2', 'reader-3']
 const dir = mkdtempSync(join(tmpdir(), 'chainstore-soak-'))
@@ -120,9 +126,17 @@ mkdirSync(values.out!, { recursive: true })
 const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)
 const slopes = Object.fromEntries(NAMES.map(n => [n, Math.round(slopePerHour(samples.filter(s => s.peer === n && s.t >= 60).map(s => [s.t, s.heapMiB])) * 100) / 100]))
 const rssSlopes = Object.fromEntries(NAMES.map(n => [n, Math.round(slopePerHour(samples.filter(s => s.peer === n && s.t >= 60).map(s => [s.t, s.rssMiB])) * 100) / 100]))
+const warmSlopes = Object.fromEntries(NAMES.map(n => [n, Math.round(slopePerHour(samples.filter(s => s.peer === n && s.t >= warmupSec).map(s => [s.t, s.heapMiB])) * 100) / 100]))
+/** RSS after the warm-up: lowest, highest, and their spread as ± % of their mean. */
+const rssBand = Object.fromEntries(NAMES.map(n => {
+  const v = samples.filter(s => s.peer === n && s.t >= warmupSec).map(s => s.rssMiB)
+  if (v.length === 0) return [n, null]
+  const lo = Math.min(...v); const hi = Math.max(...v)
+  return [n, { minMiB: lo, maxMiB: hi, plusMinusPct: Math.round((hi - lo) / (hi + lo) * 1000) / 10 }]
+}))
 const p99s = samples.filter(s => s.p99ms != null).map(s => s.p99ms!)
-writeFileSync(join(values.out!, `soak-${stamp}.json`), JSON.stringify({ minutes, rate, sampleSec, finalityLag, heapSlopeMiBPerHour: slopes, rssSlopeMiBPerHour: rssSlopes, samples }, null, 1))
+writeFileSync(join(values.out!, `soak-${stamp}.json`), JSON.stringify({ minutes, rate, sampleSec, finalityLag, warmupMinutes: warmupSec / 60, heapSlopeMiBPerHour: slopes, heapSlopeAfterWarmupMiBPerHour: warmSlopes, rssSlopeMiBPerHour: rssSlopes, rssAfterWarmup: rssBand, samples }, null, 1))
 writeFileSync(join(values.out!, `soak-${stamp}.svg`), svg())
 const last = samples.slice(-3)
-console.log(`[soak] done: ${minutes} min at ${rate} blocks/s, final height ${last.map(s => s.height).join('/')}, heap slope ${JSON.stringify(slopes)} MiB/h, rss slope ${JSON.stringify(rssSlopes)} MiB/h, fds ${last.map(s => s.fds).join('/')}, disk ${last.map(s => s.diskMiB).join('/')} MiB, writer p99 max ${Math.max(0, ...p99s)} ms -> ${values.out}/soak-${stamp}.{json,svg}`)
+console.log(`[soak] done: ${minutes} min at ${rate} blocks/s, final height ${last.map(s => s.height).join('/')}, heap slope ${JSON.stringify(slopes)} MiB/h (after ${warmupSec / 60} min: ${JSON.stringify(warmSlopes)}), rss after ${warmupSec / 60} min ${JSON.stringify(rssBand)}, rss slope ${JSON.stringify(rssSlopes)} MiB/h, fds ${last.map(s => s.fds).join('/')}, disk ${last.map(s => s.diskMiB).join('/')} MiB, writer p99 max ${Math.max(0, ...p99s)} ms -> ${values.out}/soak-${stamp}.{json,svg}`)
 process.exit(0)
