@@ -11,9 +11,10 @@
  * height on each follower behind the writer (p50, p99), and per peer per
  * block: CPU ms (user + system of the process), bytes sent and received
  * (kernel TCP counters of the process's sockets, `ss -tinp`; null where
- * `ss` is missing) and connections. What the peers spend idle (5 s with no
- * blocks: pings, head polls, discovery, gossipsub heartbeats) is measured
- * first, reported per second, and taken out of the per-block figures. The baseline of each figure is the
+ * `ss` is missing) and connections. What the peers spend idle (10 s with no
+ * blocks, after 15 s for start-up work to settle: pings, head polls,
+ * discovery, gossipsub heartbeats) is measured first, reported per second,
+ * and taken out of the per-block figures. The baseline of each figure is the
  * same figure at the smallest N of the run: how it grows with N is the
  * point (docs/SCALING.md turns it into a model).
  */
@@ -74,7 +75,15 @@ function tcpBytes (pid: number): { sent: number, received: number } | null {
 }
 
 /** The idle window measured before the blocks come. */
-const IDLE_MS = 5_000
+const IDLE_MS = 10_000
+/**
+ * Quiet time before that window. Right after the warm-up blocks a peer still
+ * spends ~50 ms of CPU per second on start-up work (compiling, the first
+ * exchanges, GC of start-up garbage) that settles to ~35 within 15 s (3 peers,
+ * 1 s ticks, measured 2026-12-05); counted as idle, it was taken out of the
+ * per-block figures, which read low by 3-5 ms per block.
+ */
+const IDLE_SETTLE_MS = 15_000
 
 interface RunResult {
   n: number
@@ -122,6 +131,7 @@ async function runOnce (root: string, n: number, opts: ScaleOptions): Promise<Ru
     })
     // what the peers spend with no blocks coming (pings, head polls, discovery, gossipsub heartbeats), per second:
     // subtracted from the ingest window's totals, so per-block figures are the blocks' own cost
+    await new Promise(resolve => setTimeout(resolve, IDLE_SETTLE_MS))
     const idleCpu0 = await Promise.all(peers.map(async p => await p.call('cpu') as number))
     const idleBytes0 = peers.map(p => tcpBytes(p.child.pid!))
     const idleStart = Date.now()

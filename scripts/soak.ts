@@ -6,7 +6,8 @@
  * and .svg (one panel per series) and prints the heap slope per peer (MiB/hour,
  * least squares over the samples after the first minute, and again after
  * `--warmup` minutes) and each peer's RSS band after the warm-up (lowest and
- * highest sample, as ± % of their mean). Bounded caches (signature memo,
+ * highest sample, as ± % of their mean), also split into its anonymous and
+ * file-backed parts. Bounded caches (signature memo,
  * rejection tallies, the fold's window) take several minutes to fill at a
  * few blocks/s; the slope after the warm-up is the one that says whether
  * memory keeps growing, and the longer the run, the firmer it is.
@@ -20,7 +21,7 @@
  *   npm run soak -- --minutes 30 [--rate 5] [--sample 15] [--warmup 10] [--finality-lag 32] [--snapshots 2,8]
  */
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -35,11 +36,27 @@ const snapshotAt = values.snapshots === '' ? [] : values.snapshots!.split(',').m
 const NAMES = ['writer-1', 'reader-2', 'reader-3']
 const dir = mkdtempSync(join(tmpdir(), 'chainstore-soak-'))
 
-interface Sample { t: number, peer: string, rssMiB: number, heapMiB: number, fds: number, diskMiB: number, height: number, p99ms: number | null, writes: number }
+interface Sample { t: number, peer: string, rssMiB: number, rssAnonMiB: number | null, rssFileMiB: number | null, heapMiB: number, fds: number, diskMiB: number, height: number, p99ms: number | null, writes: number }
 const samples: Sample[] = []
 const peers: PeerProcess[] = []
 
 const MiB = (n: number): number => Math.round(n / 1048576 * 100) / 100
+/**
+ * A process's anonymous and file-backed resident memory (/proc/<pid>/status
+ * RssAnon, RssFile; nulls off Linux). The file-backed part is mostly
+ * LevelDB's memory-mapped table files, which grows with the data and is
+ * page cache the kernel reclaims (docs/PITFALLS.md); growth that would be a
+ * leak shows in the anonymous part.
+ */
+function rssParts (pid: number): { anon: number | null, file: number | null } {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const kB = (name: string): number | null => { const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status); return m == null ? null : Math.round(Number(m[1]) / 1024 * 100) / 100 }
+    return { anon: kB('RssAnon'), file: kB('RssFile') }
+  } catch {
+    return { anon: null, file: null }
+  }
+}
 const du = (path: string): number => Number(execFileSync('du', ['-sb', path]).toString().split('\t')[0])
 
 async function main (): Promise<void> {
@@ -71,7 +88,8 @@ async function main (): Promise<void> {
     for (const [i, p] of peers.entries()) {
       const m = await p.call('memory')
       const head = await p.call('head')
-      samples.push({ t: Math.round((Date.now() - started) / 1000), peer: NAMES[i], rssMiB: MiB(m.rss), heapMiB: MiB(m.heapUsed), fds: readdirSync(`/proc/${p.child.pid}/fd`).length, diskMiB: MiB(du(join(dir, NAMES[i]))), height: head?.height ?? -1, p99ms: i === 0 ? p99 : null, writes })
+      const parts = rssParts(p.child.pid!)
+      samples.push({ t: Math.round((Date.now() - started) / 1000), peer: NAMES[i], rssMiB: MiB(m.rss), rssAnonMiB: parts.anon, rssFileMiB: parts.file, heapMiB: MiB(m.heapUsed), fds: readdirSync(`/proc/${p.child.pid}/fd`).length, diskMiB: MiB(du(join(dir, NAMES[i]))), height: head?.height ?? -1, p99ms: i === 0 ? p99 : null, writes })
     }
     while (snapshotAt.length > 0 && Date.now() - started >= snapshotAt[0] * 60_000) {
       const m = snapshotAt.shift()!
@@ -82,7 +100,7 @@ async function main (): Promise<void> {
       }
     }
     const last = samples.slice(-3)
-    console.log(`[soak] t=${last[0].t}s height=${last.map(s => s.height).join('/')} heap=${last.map(s => s.heapMiB).join('/')}MiB rss=${last.map(s => s.rssMiB).join('/')}MiB fds=${last.map(s => s.fds).join('/')} disk=${last.map(s => s.diskMiB).join('/')}MiB p99=${p99}ms`)
+    console.log(`[soak] t=${last[0].t}s height=${last.map(s => s.height).join('/')} heap=${last.map(s => s.heapMiB).join('/')}MiB rss=${last.map(s => s.rssMiB).join('/')}MiB (anon ${last.map(s => s.rssAnonMiB).join('/')}) fds=${last.map(s => s.fds).join('/')} disk=${last.map(s => s.diskMiB).join('/')}MiB p99=${p99}ms`)
   }
   await writing
 }
@@ -98,7 +116,7 @@ function slopePerHour (pts: Array<[number, number]>): number {
 }
 
 function svg (): string {
-  const series: Array<[keyof Sample, string]> = [['heapMiB', 'heap after GC (MiB)'], ['rssMiB', 'RSS (MiB)'], ['fds', 'open fds'], ['diskMiB', 'data dir (MiB)'], ['p99ms', 'writer p99 latency (ms)']]
+  const series: Array<[keyof Sample, string]> = [['heapMiB', 'heap after GC (MiB)'], ['rssMiB', 'RSS (MiB)'], ['rssAnonMiB', 'RSS, anonymous part (MiB)'], ['fds', 'open fds'], ['diskMiB', 'data dir (MiB)'], ['p99ms', 'writer p99 latency (ms)']]
   const W = 900; const H = 170; const colors = ['#1f77b4', '#d62728', '#2ca02c']
   const tMax = Math.max(1, ...samples.map(s => s.t))
   let out = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H * series.length + 30}" font-family="sans-serif" font-size="11">`
@@ -127,16 +145,20 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)
 const slopes = Object.fromEntries(NAMES.map(n => [n, Math.round(slopePerHour(samples.filter(s => s.peer === n && s.t >= 60).map(s => [s.t, s.heapMiB])) * 100) / 100]))
 const rssSlopes = Object.fromEntries(NAMES.map(n => [n, Math.round(slopePerHour(samples.filter(s => s.peer === n && s.t >= 60).map(s => [s.t, s.rssMiB])) * 100) / 100]))
 const warmSlopes = Object.fromEntries(NAMES.map(n => [n, Math.round(slopePerHour(samples.filter(s => s.peer === n && s.t >= warmupSec).map(s => [s.t, s.heapMiB])) * 100) / 100]))
-/** RSS after the warm-up: lowest, highest, and their spread as ± % of their mean. */
-const rssBand = Object.fromEntries(NAMES.map(n => {
-  const v = samples.filter(s => s.peer === n && s.t >= warmupSec).map(s => s.rssMiB)
-  if (v.length === 0) return [n, null]
+/** A series after the warm-up: lowest, highest, their spread as ± % of their mean, and its slope. */
+const band = (key: 'rssMiB' | 'rssAnonMiB' | 'rssFileMiB'): Record<string, unknown> => Object.fromEntries(NAMES.map(n => {
+  const pts = samples.filter(s => s.peer === n && s.t >= warmupSec && s[key] != null).map(s => [s.t, s[key]!] as [number, number])
+  if (pts.length === 0) return [n, null]
+  const v = pts.map(p => p[1])
   const lo = Math.min(...v); const hi = Math.max(...v)
-  return [n, { minMiB: lo, maxMiB: hi, plusMinusPct: Math.round((hi - lo) / (hi + lo) * 1000) / 10 }]
+  return [n, { minMiB: lo, maxMiB: hi, plusMinusPct: Math.round((hi - lo) / (hi + lo) * 1000) / 10, slopeMiBPerHour: Math.round(slopePerHour(pts) * 100) / 100 }]
 }))
+const rssBand = band('rssMiB')
+const anonBand = band('rssAnonMiB')
+const fileBand = band('rssFileMiB')
 const p99s = samples.filter(s => s.p99ms != null).map(s => s.p99ms!)
-writeFileSync(join(values.out!, `soak-${stamp}.json`), JSON.stringify({ minutes, rate, sampleSec, finalityLag, warmupMinutes: warmupSec / 60, heapSlopeMiBPerHour: slopes, heapSlopeAfterWarmupMiBPerHour: warmSlopes, rssSlopeMiBPerHour: rssSlopes, rssAfterWarmup: rssBand, samples }, null, 1))
+writeFileSync(join(values.out!, `soak-${stamp}.json`), JSON.stringify({ minutes, rate, sampleSec, finalityLag, warmupMinutes: warmupSec / 60, heapSlopeMiBPerHour: slopes, heapSlopeAfterWarmupMiBPerHour: warmSlopes, rssSlopeMiBPerHour: rssSlopes, rssAfterWarmup: rssBand, rssAnonAfterWarmup: anonBand, rssFileAfterWarmup: fileBand, samples }, null, 1))
 writeFileSync(join(values.out!, `soak-${stamp}.svg`), svg())
 const last = samples.slice(-3)
-console.log(`[soak] done: ${minutes} min at ${rate} blocks/s, final height ${last.map(s => s.height).join('/')}, heap slope ${JSON.stringify(slopes)} MiB/h (after ${warmupSec / 60} min: ${JSON.stringify(warmSlopes)}), rss after ${warmupSec / 60} min ${JSON.stringify(rssBand)}, rss slope ${JSON.stringify(rssSlopes)} MiB/h, fds ${last.map(s => s.fds).join('/')}, disk ${last.map(s => s.diskMiB).join('/')} MiB, writer p99 max ${Math.max(0, ...p99s)} ms -> ${values.out}/soak-${stamp}.{json,svg}`)
+console.log(`[soak] done: ${minutes} min at ${rate} blocks/s, final height ${last.map(s => s.height).join('/')}, heap slope ${JSON.stringify(slopes)} MiB/h (after ${warmupSec / 60} min: ${JSON.stringify(warmSlopes)}), rss after ${warmupSec / 60} min ${JSON.stringify(rssBand)}, of which anonymous ${JSON.stringify(anonBand)} and file-backed ${JSON.stringify(fileBand)}, rss slope ${JSON.stringify(rssSlopes)} MiB/h, fds ${last.map(s => s.fds).join('/')}, disk ${last.map(s => s.diskMiB).join('/')} MiB, writer p99 max ${Math.max(0, ...p99s)} ms -> ${values.out}/soak-${stamp}.{json,svg}`)
 process.exit(0)
