@@ -1,9 +1,13 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CID } from 'multiformats/cid'
 import { bytesMatchCid } from '../src/codec/cid.ts'
 import type { ChainStore } from '../src/index.ts'
 import { TRANSFER_TOPIC, type SyntheticChain } from '../src/synthetic/chain.ts'
+import { sizesMaxAge } from '../src/node/status.ts'
 import { openTestStore } from './helpers/store.ts'
+import { until } from './helpers/wait.ts'
 
 let ctx: Awaited<ReturnType<typeof openTestStore>> | undefined
 afterEach(async () => { await ctx?.cleanup(); ctx = undefined })
@@ -255,6 +259,18 @@ describe('storing and reading blocks', () => {
     const { cache } = await store.status()
     expect(cache.bytes).toBeLessThanOrEqual(64 * 1024)
     expect(cache.entries).toBeLessThan(80)
+  })
+
+  it('status answers with the last measured sizes and measures again once they are older than 2 s, or 50 times what measuring took', async () => {
+    const { store } = await withChain(3)
+    const first = await store.status()
+    await writeFile(join(store.config.dataDir, 'extra.bin'), new Uint8Array(1_000_000))
+    // still the last measurement: answered without walking the data dir again
+    expect((await store.status()).diskBytes).toBe(first.diskBytes)
+    await until(async () => (await store.status()).diskBytes >= first.diskBytes + 1_000_000, 15_000, 'the sizes to be measured again')
+    // a walk that took long is repeated that much less often
+    expect(sizesMaxAge(1)).toBe(2_000)
+    expect(sizesMaxAge(900)).toBe(45_000)
   })
 })
 
