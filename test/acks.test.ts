@@ -8,11 +8,12 @@ import { Acks } from '../src/replication/acks.ts'
 import type { ReplicationContext, SyncPart } from '../src/replication/types.ts'
 
 // The server side of a replica confirmation (`Acks.ensure`) against the sync
-// part's contract (src/replication/types.ts SyncPart): blocks a sync round is
-// fetching are not fetched a second time by the confirmation, whether the
-// round lands them during the wait or is still at it when the wait ends (a
-// long round on a loaded host). The sync part here keeps real in-flight sets
-// and records what the confirmation asks a peer for.
+// part's contract (src/replication/types.ts SyncPart): the confirmation waits
+// for blocks a sync round has listed; after the wait (a long round on a
+// loaded host) it fetches those the round has not asked a peer for yet (the
+// round then leaves them) and never those the round is asking for right now,
+// which would arrive twice. The sync part here keeps real in-flight sets and
+// records what the confirmation asks a peer for.
 
 const cidOf = async (n: number): Promise<CID> => {
   const bytes = dagCbor.encode({ n })
@@ -27,6 +28,7 @@ function setup (fetchTimeoutMs: number): { acks: Acks, held: Set<string>, sync: 
   const sync: SyncPart = {
     schedule: () => {},
     fetching: new Set(),
+    requesting: new Set(),
     ackFetching: new Set(),
     takeFetched: () => undefined,
     keepFetched: () => {},
@@ -50,10 +52,11 @@ function setup (fetchTimeoutMs: number): { acks: Acks, held: Set<string>, sync: 
 }
 
 describe('replica confirmations and sync rounds (Acks.ensure)', () => {
-  it('leaves a block a sync round is still fetching after the wait to the round: nothing fetched twice, nothing confirmed yet', async () => {
+  it('leaves a block a sync round is still asking a peer for after the wait to the round: nothing fetched twice, nothing confirmed yet', async () => {
     const { acks, sync, asked } = setup(200)
     const a = await cidOf(1)
     sync.fetching.add(a.toString())
+    sync.requesting.add(a.toString())
     const started = Date.now()
     const have = await acks.ensure(PEER, [a], new AbortController().signal)
     expect(Date.now() - started).toBeGreaterThanOrEqual(190)
@@ -66,21 +69,26 @@ describe('replica confirmations and sync rounds (Acks.ensure)', () => {
     const { acks, held, sync, asked } = setup(5_000)
     const a = await cidOf(2)
     sync.fetching.add(a.toString())
-    setTimeout(() => { held.add(a.toString()); sync.fetching.delete(a.toString()) }, 100)
+    sync.requesting.add(a.toString())
+    setTimeout(() => { held.add(a.toString()); sync.requesting.delete(a.toString()); sync.fetching.delete(a.toString()) }, 100)
     const have = await acks.ensure(PEER, [a], new AbortController().signal)
     expect(have.map(String)).toEqual([a.toString()])
     expect(asked).toEqual([])
   })
 
-  it('fetches what nobody is fetching, once, marked for the sync rounds while it does, and only that when others are in flight', async () => {
+  it('after the wait fetches, once, what the round listed but has not asked for yet and what nobody is fetching, marked for the rounds while it does', async () => {
     const { acks, held, sync, asked, fetchingDuringFetch } = setup(200)
-    const [a, b, c] = await Promise.all([cidOf(3), cidOf(4), cidOf(5)])
+    const [a, b, c, d] = await Promise.all([cidOf(3), cidOf(4), cidOf(5), cidOf(6)])
     held.add(c.toString())
-    sync.fetching.add(b.toString())
-    const have = await acks.ensure(PEER, [a, b, c], new AbortController().signal)
-    expect(asked).toEqual([[a.toString()]])
+    // b: listed by the round and being asked of a peer; d: listed, its chunk not asked for yet
+    for (const x of [b, d]) sync.fetching.add(x.toString())
+    sync.requesting.add(b.toString())
+    const started = Date.now()
+    const have = await acks.ensure(PEER, [a, b, c, d], new AbortController().signal)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190)
+    expect(asked).toEqual([[a.toString(), d.toString()]])
     expect(fetchingDuringFetch).toEqual([true])
-    expect(have.map(String).sort()).toEqual([a.toString(), c.toString()].sort())
+    expect(have.map(String).sort()).toEqual([a.toString(), c.toString(), d.toString()].sort())
     expect(sync.ackFetching.size).toBe(0)
   })
 })

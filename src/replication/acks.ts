@@ -74,9 +74,10 @@ export class Acks {
       await new Promise(resolve => setTimeout(resolve, 10))
       want = want.filter(c => !chain.hasBlock(c))
     }
-    // still in flight after the wait (a long round on a loaded host): left to whoever is fetching them, and
-    // not confirmed now; fetching them here as well would fetch them twice, and the asker's queue asks again
-    want = want.filter(c => !inFlight(c))
+    // after the wait (a long round on a loaded host) the blocks the round has not asked a peer for yet are
+    // fetched here (the round leaves what a confirmation is fetching); those it is asking for right now, or
+    // another confirmation is, are left to it and not confirmed now: fetching them too would fetch them twice
+    want = want.filter(c => !sync.requesting.has(c.toString()) && !sync.ackFetching.has(c.toString()))
     if (want.length === 0) return cids.filter(c => chain.hasBlock(c))
     const marked = want.map(c => c.toString())
     for (const c of marked) sync.ackFetching.add(c)

@@ -20,6 +20,7 @@ import type { ReplicationContext, SyncPart } from './types.ts'
  */
 export class Sync implements SyncPart {
   readonly fetching = new Set<string>()
+  readonly requesting = new Set<string>()
   readonly ackFetching = new Set<string>()
   readonly #ctx: ReplicationContext
   readonly #chainLog: () => any
@@ -259,7 +260,7 @@ export class Sync implements SyncPart {
 
   /** One chunk from the best peer that has it; wrong bytes cost the peer reputation and the next peer is asked. */
   async #fetchChunk (chunk: Announcement[]): Promise<EncodedBlock[]> {
-    const { stats, peers, log, fold, chain } = this.#ctx
+    const { log, fold, chain } = this.#ctx
     const got = new Map<string, EncodedBlock>()
     const want: CID[] = []
     for (const a of chunk) {
@@ -269,6 +270,30 @@ export class Sync implements SyncPart {
       // stored (or being fetched for a replica confirmation) since the round began: not fetched again
       if (!chain.hasBlock(cid) && !this.ackFetching.has(a.cid)) want.push(cid)
     }
+    const requested = want.map(String)
+    for (const c of requested) this.requesting.add(c)
+    try {
+      await this.#request(want, got)
+    } finally {
+      for (const c of requested) this.requesting.delete(c)
+    }
+    const out: EncodedBlock[] = []
+    for (const a of chunk) {
+      const b = got.get(a.cid)
+      if (b == null) continue
+      if (b.height !== a.height || (b.parent?.toString() ?? null) !== a.parent) {
+        log.warn({ cid: a.cid, announced: a.height, actual: b.height }, 'block contradicts its announcement; dropped from the fold')
+        fold.reject(a.cid)
+        continue
+      }
+      out.push(b)
+    }
+    return out
+  }
+
+  /** Asks the best peers for `want` in turn, then bitswap for what none sent; what arrives goes into `got`. */
+  async #request (want: CID[], got: Map<string, EncodedBlock>): Promise<void> {
+    const { stats, peers, log } = this.#ctx
     for (const peer of peers.byReputation()) {
       const ask = want.filter(c => !got.has(c.toString()))
       if (ask.length === 0) break
@@ -286,18 +311,6 @@ export class Sync implements SyncPart {
       const b = await this.#fetchViaBitswap(c).catch(() => undefined)
       if (b != null) got.set(c.toString(), b)
     }
-    const out: EncodedBlock[] = []
-    for (const a of chunk) {
-      const b = got.get(a.cid)
-      if (b == null) continue
-      if (b.height !== a.height || (b.parent?.toString() ?? null) !== a.parent) {
-        log.warn({ cid: a.cid, announced: a.height, actual: b.height }, 'block contradicts its announcement; dropped from the fold')
-        fold.reject(a.cid)
-        continue
-      }
-      out.push(b)
-    }
-    return out
   }
 
   async fetchFrom (peer: PeerId, want: CID[], signal?: AbortSignal): Promise<EncodedBlock[]> {

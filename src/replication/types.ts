@@ -110,6 +110,8 @@ export interface SyncPart {
   schedule: () => void
   /** Blocks of the sync round in flight (by CID string). */
   readonly fetching: Set<string>
+  /** Blocks of the sync round being asked of a peer right now (by CID string): a part of `fetching`. */
+  readonly requesting: Set<string>
   /** Blocks a replica confirmation is fetching (by CID string); the sync round leaves them. */
   readonly ackFetching: Set<string>
   /** A block a sync round fetched and kept for later (its parent was not imported yet), taken out; undefined if none. */
