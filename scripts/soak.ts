@@ -142,16 +142,23 @@ try {
 }
 mkdirSync(values.out!, { recursive: true })
 const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)
-const slopes = Object.fromEntries(NAMES.map(n => [n, Math.round(slopePerHour(samples.filter(s => s.peer === n && s.t >= 60).map(s => [s.t, s.heapMiB])) * 100) / 100]))
-const rssSlopes = Object.fromEntries(NAMES.map(n => [n, Math.round(slopePerHour(samples.filter(s => s.peer === n && s.t >= 60).map(s => [s.t, s.rssMiB])) * 100) / 100]))
-const warmSlopes = Object.fromEntries(NAMES.map(n => [n, Math.round(slopePerHour(samples.filter(s => s.peer === n && s.t >= warmupSec).map(s => [s.t, s.heapMiB])) * 100) / 100]))
+type Series = 'heapMiB' | 'rssMiB' | 'rssAnonMiB' | 'rssFileMiB'
+/** A peer's (t, value) points of one series from second `from` on. */
+const points = (peer: string, key: Series, from: number): Array<[number, number]> =>
+  samples.filter(s => s.peer === peer && s.t >= from && s[key] != null).map(s => [s.t, s[key]!])
+const round2 = (n: number): number => Math.round(n * 100) / 100
+/** Each peer's slope of one series from second `from` on, MiB/hour. */
+const slopesOf = (key: Series, from: number): Record<string, number> => Object.fromEntries(NAMES.map(n => [n, round2(slopePerHour(points(n, key, from)))]))
+const slopes = slopesOf('heapMiB', 60)
+const rssSlopes = slopesOf('rssMiB', 60)
+const warmSlopes = slopesOf('heapMiB', warmupSec)
 /** A series after the warm-up: lowest, highest, their spread as ± % of their mean, and its slope. */
-const band = (key: 'rssMiB' | 'rssAnonMiB' | 'rssFileMiB'): Record<string, unknown> => Object.fromEntries(NAMES.map(n => {
-  const pts = samples.filter(s => s.peer === n && s.t >= warmupSec && s[key] != null).map(s => [s.t, s[key]!] as [number, number])
+const band = (key: Series): Record<string, unknown> => Object.fromEntries(NAMES.map(n => {
+  const pts = points(n, key, warmupSec)
   if (pts.length === 0) return [n, null]
   const v = pts.map(p => p[1])
   const lo = Math.min(...v); const hi = Math.max(...v)
-  return [n, { minMiB: lo, maxMiB: hi, plusMinusPct: Math.round((hi - lo) / (hi + lo) * 1000) / 10, slopeMiBPerHour: Math.round(slopePerHour(pts) * 100) / 100 }]
+  return [n, { minMiB: lo, maxMiB: hi, plusMinusPct: Math.round((hi - lo) / (hi + lo) * 1000) / 10, slopeMiBPerHour: round2(slopePerHour(pts)) }]
 }))
 const rssBand = band('rssMiB')
 const anonBand = band('rssAnonMiB')
