@@ -60,6 +60,7 @@ export type { AbortOptions, BlockGetOptions, BlockSource, WriteBatch } from './s
 export type { EncodedBlock, EncodedTx, IpldBlock } from './codec/encode.ts'
 export type { StoredLog } from './codec/validate.ts'
 export type { BlockEvent, ImportResult } from './chain/types.ts'
+export type { StoredTransaction } from './chain/stored-transaction.ts'
 export type { CatOptions, FileLayoutName, FileProfile } from './files/types.ts'
 export type { GcOptions } from './pinning/collector.ts'
 export type { RejectReason } from './replication/access.ts'

@@ -1,11 +1,11 @@
 import type { CID } from 'multiformats/cid'
 import { flat } from '../codec/flat.ts'
 import { DAG_CBOR, SHA2_256, bytesMatchCid, parseCid } from '../codec/cid.ts'
-import { decodeHeader, decodeReceipt, decodeTx, decodeTxPage } from '../codec/decode.ts'
+import { decodeHeader, decodeReceipt, decodeTxPage } from '../codec/decode.ts'
 import type { EncodedBlock, IpldBlock } from '../codec/encode.ts'
 import { CorruptDataError } from '../codec/errors.ts'
 import { blockFromBytes } from '../codec/from-bytes.ts'
-import type { Block, BlockHeader, CodecLimits, ReceiptRecord, TransactionRecord } from '../codec/types.ts'
+import type { Block, BlockHeader, CodecLimits, ReceiptRecord } from '../codec/types.ts'
 import { assertHeight } from '../codec/validate.ts'
 import type { BlockRecords, HeightIndex, TxRecords } from '../indexes/heights.ts'
 import { readAddressHistory, readLogs } from '../indexes/reader.ts'
@@ -16,6 +16,7 @@ import { cidFromDigest } from '../codec/cid.ts'
 import type { ObjectCache } from '../storage/cache.ts'
 import { BlockNotFoundError } from '../storage/errors.ts'
 import { ReceiptNotFoundError, TransactionNotFoundError } from './errors.ts'
+import { StoredTransaction } from './stored-transaction.ts'
 import type { RootDb } from '../storage/level.ts'
 import type { AbortOptions } from '../storage/types.ts'
 import type { ChainMeta } from './meta.ts'
@@ -211,23 +212,14 @@ export class ChainReader {
   }
 
   /** A transaction with its block, page and position. */
-  transaction (txId: string | CID): TransactionRecord { return this.#level(() => this.#transaction(txId)) }
+  transaction (txId: string | CID): StoredTransaction { return this.#level(() => this.#transaction(txId)) }
 
-  #transaction (txId: string | CID): TransactionRecord {
+  #transaction (txId: string | CID): StoredTransaction {
     const { cache } = this.#i
-    const hit = cache.enabled ? cache.get<TransactionRecord>('tx', cacheKey(txId)) : undefined
+    const hit = cache.enabled ? cache.get<StoredTransaction>('tx', cacheKey(txId)) : undefined
     if (hit != null) return hit
     const { id, record } = this.#txRecord(txId)
-    const out: TransactionRecord = {
-      id,
-      transaction: decodeTx(record.txBytes),
-      blockCid: record.blockCid,
-      height: record.height,
-      page: record.page,
-      pageCid: record.pageCid,
-      position: record.position,
-      index: record.index
-    }
+    const out = new StoredTransaction(id, record)
     if (cache.enabled) cache.set('tx', cacheKey(id), out, record.txBytes.length * 2 + 400)
     return out
   }

@@ -235,7 +235,7 @@ program.command('tx').description('read transactions').command('get <id>')
       `  value     ${t.value.toString()}`,
       `  nonce     ${t.nonce}, gas limit ${t.gasLimit}, gas price ${t.gasPrice.toString()}`,
       receipt != null ? `  receipt   status ${receipt.receipt.status}, gas used ${receipt.receipt.gasUsed}, ${receipt.receipt.logs.length} log(s)` : '  receipt   none stored'
-    ].join('\n'), { ...tx, receipt: receipt?.receipt })
+    ].join('\n'), { ...tx.toJSON(), receipt: receipt?.receipt })
   })
 
 program.command('history <address>')

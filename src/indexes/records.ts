@@ -71,24 +71,46 @@ export function encodeTxRecord (r: {
   return sealRecord(out)
 }
 
-/** Decodes a transaction record, its checksum verified (CorruptDataError when damaged). */
+/**
+ * Decodes a transaction record, its checksum verified (CorruptDataError when
+ * damaged). The numbers are read at once; the CIDs of the block and pages
+ * are built on first use ({@link TxRecordView}): a read that does not need
+ * them (most) pays nothing for them.
+ */
 export function decodeTxRecord (sealed: Uint8Array): TxRecord {
   const b = openRecord(sealed, 'transaction record')
   if (b.length <= TX_RECORD_HEAD) throw new CorruptDataError(`transaction record: ${b.length} bytes, shorter than its ${TX_RECORD_HEAD}-byte head`)
-  const receiptLength = readU32(b, 118)
-  const [blockCid, pageCid, receiptPageCid] = cidsFromDigests(b, receiptLength > 0 ? 3 : 2)
-  return {
-    blockCid,
-    pageCid,
-    receiptPageCid: receiptPageCid ?? null,
-    height: readU64(b, 96),
-    page: readU16(b, 104),
-    position: readU32(b, 106),
-    index: readU32(b, 110),
-    receiptOffset: readU32(b, 114),
-    receiptLength,
-    txBytes: b.subarray(TX_RECORD_HEAD)
+  return new TxRecordView(b)
+}
+
+/** A transaction record over its (checksummed) bytes; the CIDs are made when first asked for, once. */
+class TxRecordView implements TxRecord {
+  readonly height: number
+  readonly page: number
+  readonly position: number
+  readonly index: number
+  readonly receiptOffset: number
+  readonly receiptLength: number
+  readonly txBytes: Uint8Array
+  readonly #b: Uint8Array
+  #cids: CID[] | undefined
+
+  constructor (b: Uint8Array) {
+    this.#b = b
+    this.height = readU64(b, 96)
+    this.page = readU16(b, 104)
+    this.position = readU32(b, 106)
+    this.index = readU32(b, 110)
+    this.receiptOffset = readU32(b, 114)
+    this.receiptLength = readU32(b, 118)
+    this.txBytes = b.subarray(TX_RECORD_HEAD)
   }
+
+  // all of a record's CIDs in one allocation (cidsFromDigests) when the first is asked for
+  #all (): CID[] { return (this.#cids ??= cidsFromDigests(this.#b, this.receiptLength > 0 ? 3 : 2)) }
+  get blockCid (): CID { return this.#all()[0] }
+  get pageCid (): CID { return this.#all()[1] }
+  get receiptPageCid (): CID | null { return this.#all()[2] ?? null }
 }
 
 /** Block record: height and transaction count of a stored header. */

@@ -5,11 +5,12 @@ import type { CID } from 'multiformats/cid'
 import type { AttestationStore, Keystore } from '../attestations/index.ts'
 import type { BlockRef } from '../chain/reader.ts'
 import type { ImportResult, ReorgEvent, StoreOptions } from '../chain/types.ts'
+import type { StoredTransaction } from '../chain/stored-transaction.ts'
 import { parseCid } from '../codec/cid.ts'
 import type { EncodedBlock, IpldBlock } from '../codec/encode.ts'
 import { InvalidBlockError } from '../codec/errors.ts'
 import { encodeBlock } from '../codec/encode.ts'
-import type { Block, BlockHeader, BlockInput, ReceiptRecord, StoredBlock, TransactionRecord } from '../codec/types.ts'
+import type { Block, BlockHeader, BlockInput, ReceiptRecord, StoredBlock } from '../codec/types.ts'
 import type { ChainStoreConfig } from '../config/index.ts'
 import type { AddFileOptions, CatOptions, PutBytesOptions } from '../files/types.ts'
 import type { HistoryOptions, HistoryPage, LogQuery, LogRecord } from '../indexes/types.ts'
@@ -243,12 +244,12 @@ export class ChainStore {
   }
 
   /** A transaction with its block, page and position. */
-  getTransaction (txId: string | CID): Promise<TransactionRecord> {
+  getTransaction (txId: string | CID): Promise<StoredTransaction> {
     return this.#timedRead('getTransaction', () => this.#r.reader.transaction(txId))
   }
 
   /** Synchronous {@link getTransaction}. */
-  getTransactionSync (txId: string | CID): TransactionRecord { return this.#open().reader.transaction(txId) }
+  getTransactionSync (txId: string | CID): StoredTransaction { return this.#open().reader.transaction(txId) }
 
   /** The receipt of a transaction, read from its block's receipt page. */
   getReceipt (txId: string | CID): Promise<ReceiptRecord> {
