@@ -3,7 +3,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { LACK_GRACE_MS, RESYNC_MIN_MS } from './constants.ts'
 import { PeerMisbehavedError } from './errors.ts'
-import { HEAD_PROTOCOL, requestHead } from './head-protocol.ts'
+import { HEAD_PROTOCOL, HEAD_STREAM_PROTOCOL, HeadStream, requestHead, type PeerHead } from './head-protocol.ts'
 import type { PeerScore } from './reputation.ts'
 import type { PeerInfo, PeersPart, ReplicationContext } from './types.ts'
 
@@ -27,6 +27,9 @@ export class Peers implements PeersPart {
   readonly #init: PeersInit
   /** Anti-entropy by database and peer: when an exchange was last re-run, and the peer's heads this log lacks with when each was first seen lacking. */
   readonly #entropy = new Map<string, { resyncAt: number, lacking: Map<string, number> }>()
+  /** Open head streams (HEAD_STREAM_PROTOCOL) by peer. */
+  readonly #heads = new Map<string, HeadStream>()
+  #closed = false
 
   constructor (ctx: ReplicationContext, init: PeersInit) {
     this.#ctx = ctx
@@ -86,16 +89,23 @@ export class Peers implements PeersPart {
     }
   }
 
-  /** Asks every connected peer for its head (HEAD_PROTOCOL), at once, 2 s each; peers that left are forgotten. */
+  /**
+   * Asks every connected peer for its head, at once, 2 s each, over the
+   * peer's long-lived head stream (opened on first use; HEAD_PROTOCOL, one
+   * stream per ask, with a peer that does not speak HEAD_STREAM_PROTOCOL).
+   * Peers that left are forgotten.
+   */
   async pollHeads (): Promise<void> {
     const { libp2p, peerHeads, log } = this.#ctx
     const connected = new Set(libp2p.getConnections().map(c => c.remotePeer.toString()))
     for (const peer of peerHeads.keys()) if (!connected.has(peer)) peerHeads.delete(peer)
+    for (const [peer, s] of this.#heads) if (!connected.has(peer)) { s.abort('peer disconnected'); this.#heads.delete(peer) }
     for (const key of this.#entropy.keys()) if (!connected.has(key.slice(key.indexOf(' ') + 1))) this.#entropy.delete(key)
     await Promise.all([...connected].map(async peer => {
+      // a slow reply from the last tick is still awaited: skip this peer this time
+      if (this.#heads.get(peer)?.busy === true) return
       try {
-        const stream = await libp2p.dialProtocol(peerIdFromString(peer), HEAD_PROTOCOL, { signal: AbortSignal.timeout(2_000) })
-        const head = await requestHead(stream as any, peer, AbortSignal.timeout(2_000))
+        const head = await this.#askHead(peer)
         peerHeads.set(peer, { ...head, at: Date.now() })
         if (head.identities != null) this.#init.identities?.(head.identities)
         if (head.logs != null) await this.#antiEntropy(peer, head.logs)
@@ -103,6 +113,34 @@ export class Peers implements PeersPart {
         if (err instanceof PeerMisbehavedError) log.debug({ peer, err: err.message }, 'bad head reply')
       }
     }))
+  }
+
+  async #askHead (peer: string): Promise<PeerHead> {
+    const signal = AbortSignal.timeout(2_000)
+    let session = this.#heads.get(peer)
+    if (session == null) {
+      const stream: any = await this.#ctx.libp2p.dialProtocol(peerIdFromString(peer), [HEAD_STREAM_PROTOCOL, HEAD_PROTOCOL], { signal })
+      if (stream.protocol !== HEAD_STREAM_PROTOCOL) return await requestHead(stream, peer, signal)
+      session = new HeadStream(stream, peer)
+      // stopped while dialling: keep nothing open on a host libp2p that outlives this store
+      if (this.#closed) { session.abort('stopping'); throw new Error('stopped') }
+      this.#heads.set(peer, session)
+    }
+    try {
+      return await session.ask(signal)
+    } catch (err) {
+      // a stream that failed once is not trusted again: the next tick opens another
+      session.abort('head stream failed')
+      if (this.#heads.get(peer) === session) this.#heads.delete(peer)
+      throw err
+    }
+  }
+
+  /** Closes the head streams (the node stops). */
+  close (): void {
+    this.#closed = true
+    for (const s of this.#heads.values()) s.abort('stopping')
+    this.#heads.clear()
   }
 
   /**

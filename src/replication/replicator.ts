@@ -8,7 +8,7 @@ import { STOP_GRACE_MS } from './constants.ts'
 import { Databases } from './databases.ts'
 import { PeerDiscovery } from './discovery.ts'
 import { ForkChoice, type Announcement } from './fold.ts'
-import { HEAD_PROTOCOL, MAX_HEAD_IDENTITIES, MAX_LOG_HEADS, serveHead } from './head-protocol.ts'
+import { HEAD_PROTOCOL, HEAD_STREAM_PROTOCOL, MAX_HEAD_IDENTITIES, MAX_LOG_HEADS, serveHead, serveHeadStream, type PeerHead } from './head-protocol.ts'
 import { WriterIdentities } from './identities.ts'
 import { LogPrefetch } from './log-prefetch.ts'
 import { Peers } from './peers.ts'
@@ -58,6 +58,8 @@ export class Replicator {
   /** Peer announcements on the network's gossipsub (null: `network.discovery` off). */
   readonly #discovery: PeerDiscovery | null
   readonly #abort = new AbortController()
+  /** Head streams this node serves (HEAD_STREAM_PROTOCOL), ended at stop. */
+  readonly #headStreams = new Set<{ abort: (err: Error) => void }>()
   #timer: NodeJS.Timeout | null = null
   #stopped = false
 
@@ -179,12 +181,19 @@ export class Replicator {
       serveAck(stream, connection, async (peer, cids, signal) => await this.#acks.ensure(peer, cids, signal), net.quorumTimeoutMs,
         err => log.debug({ err }, 'ack request failed')), { maxInboundStreams: 64 })
     await libp2p.handle(LOG_PROTOCOL, (stream: any) => serveLog(stream, () => this.#sync.logBlocks(), err => log.debug({ err }, 'log request failed')), { maxInboundStreams: 8 })
-    await libp2p.handle(HEAD_PROTOCOL, (stream: any) => serveHead(stream, async () => {
+    const head = async (): Promise<PeerHead> => {
       const head = chain.head()
       const logs: Record<string, string[]> = {}
       for (const [name, db] of Object.entries(this.#dbs.byName())) logs[name] = (await db.log.heads()).slice(0, MAX_LOG_HEADS).map((e: any) => String(e.hash))
       return { height: head?.height ?? -1, cid: head?.cid.toString() ?? null, finalized: Math.min(chain.finalizedHeight(), head?.height ?? -1), logs, identities: this.#identities.hashes().slice(0, MAX_HEAD_IDENTITIES) }
-    }, err => log.debug({ err }, 'head request failed')), { maxInboundStreams: 16 })
+    }
+    const failed = (err: unknown): void => { log.debug({ err }, 'head request failed') }
+    await libp2p.handle(HEAD_PROTOCOL, (stream: any) => serveHead(stream, head, failed), { maxInboundStreams: 16 })
+    // long-lived: one stream per asking peer and connection, kept until it ends; ended at stop (a host libp2p outlives this store)
+    await libp2p.handle(HEAD_STREAM_PROTOCOL, (stream: any) => {
+      this.#headStreams.add(stream)
+      void serveHeadStream(stream, head, failed).finally(() => this.#headStreams.delete(stream))
+    }, { maxInboundStreams: 16 })
   }
 
   async #tick (): Promise<void> {
@@ -213,7 +222,10 @@ export class Replicator {
     await this.#announcer.flushed().catch(() => {})
     await this.#sync.idle().catch(() => {})
     await this.#dbs.reputation?.flush().catch(() => {})
-    await this.libp2p.unhandle([BLOCKS_PROTOCOL, ACK_PROTOCOL, LOG_PROTOCOL, HEAD_PROTOCOL]).catch(() => {})
+    await this.libp2p.unhandle([BLOCKS_PROTOCOL, ACK_PROTOCOL, LOG_PROTOCOL, HEAD_PROTOCOL, HEAD_STREAM_PROTOCOL]).catch(() => {})
+    this.#peers.close()
+    for (const s of this.#headStreams) s.abort(new Error('stopping'))
+    this.#headStreams.clear()
     // a host libp2p outlives this store: leave nothing of ours on it
     this.#rejections.stop()
     await this.#dbs.close(STOP_GRACE_MS)
