@@ -25,7 +25,11 @@ function isUint (v: unknown): v is number {
 
 /** Decodes and checks a stored header. */
 export function decodeHeader (bytes: Uint8Array): BlockHeader {
-  const h = decodeCbor<StoredHeader>(bytes, 'header')
+  return headerFromStored(decodeCbor<StoredHeader>(bytes, 'header'))
+}
+
+/** Checks a decoded header value and converts it to the API shape. */
+export function headerFromStored (h: StoredHeader): BlockHeader {
   if (h == null || typeof h !== 'object' || !isUint(h.height) || !isUint(h.timestamp) || !isUint(h.txCount) ||
     !isBytes(h.proposer, 20) || !isBytes(h.stateRoot, 32) || !Array.isArray(h.txPages) || !Array.isArray(h.receiptPages) ||
     (h.parent !== null && CID.asCID(h.parent) == null) ||
@@ -44,12 +48,17 @@ export function decodeHeader (bytes: Uint8Array): BlockHeader {
   }
 }
 
-/** Converts a stored transaction value to the API shape. */
-export function fromStoredTx (t: StoredTx): Transaction {
+/** Checks that a decoded value has the shape of a stored transaction; CorruptDataError if not. */
+export function checkStoredTx (t: StoredTx): void {
   if (t == null || typeof t !== 'object' || !isBytes(t.from, 20) || !(t.to === null || isBytes(t.to, 20)) ||
     !isUint(t.nonce) || !isBytes(t.value) || !isUint(t.gas) || !isBytes(t.gasPrice) || !isBytes(t.data) || !isBytes(t.sig)) {
     throw new CorruptDataError('transaction: dag-cbor value does not have the shape of a transaction')
   }
+}
+
+/** Converts a stored transaction value to the API shape. */
+export function fromStoredTx (t: StoredTx): Transaction {
+  checkStoredTx(t)
   return {
     from: toHex(t.from),
     to: t.to === null ? null : toHex(t.to),
@@ -76,10 +85,15 @@ export function decodeTxPage (bytes: Uint8Array): Transaction[] {
 
 /** Converts a stored log to the API shape. */
 export function fromStoredLog (l: StoredLog): Log {
+  checkStoredLog(l)
+  return { address: toHex(l.address), topics: l.topics.map(toHex), data: l.data }
+}
+
+/** Checks that a decoded value has the shape of a stored log; CorruptDataError if not. */
+export function checkStoredLog (l: StoredLog): void {
   if (l == null || !isBytes(l.address, 20) || !Array.isArray(l.topics) || !l.topics.every(t => isBytes(t, 32)) || !isBytes(l.data)) {
     throw new CorruptDataError('log: dag-cbor value does not have the shape of a log')
   }
-  return { address: toHex(l.address), topics: l.topics.map(toHex), data: l.data }
 }
 
 /** Decodes one receipt's own dag-cbor bytes. */

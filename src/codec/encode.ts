@@ -222,7 +222,7 @@ function paginate (items: EncodedItems, limits: CodecLimits): { txPages: IpldBlo
 }
 
 /** The ids (dag-cbor CIDs) of encoded transactions: their digests hashed into one buffer, the CIDs built in one more. */
-function txIdsOf (txBytes: Uint8Array[]): CID[] {
+export function txIdsOf (txBytes: Uint8Array[]): CID[] {
   const digests = new Uint8Array(txBytes.length * 32)
   for (let i = 0; i < txBytes.length; i++) digests.set(hash('sha256', txBytes[i], 'buffer'), i * 32)
   return cidsFromDigests(digests, txBytes.length)

@@ -1,8 +1,8 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
-import { bytesMatchCid, cidOf } from './cid.ts'
-import { decodeHeader, fromStoredLog, fromStoredTx } from './decode.ts'
-import { HEADER_VERSION, type EncodedBlock, type EncodedTx, type IpldBlock, type StoredHeader } from './encode.ts'
+import { bytesMatchCid } from './cid.ts'
+import { checkStoredLog, checkStoredTx, decodeHeader, headerFromStored } from './decode.ts'
+import { HEADER_VERSION, txIdsOf, type EncodedBlock, type EncodedTx, type IpldBlock, type StoredHeader } from './encode.ts'
 import { BlockTooLargeError, CorruptDataError } from './errors.ts'
 import { decodeTxPageFast } from './fast-cbor.ts'
 import type { CodecLimits } from './types.ts'
@@ -91,7 +91,7 @@ export function blockFromBytes (cid: CID, headerBytes: Uint8Array, page: (cid: C
   if (!bytesMatchCid(cid, headerBytes)) throw new CorruptDataError(`header bytes do not hash to ${cid.toString()}`)
   const h = decodeCbor<StoredHeader>(headerBytes, `header ${cid.toString()}`)
   if (h == null || typeof h !== 'object' || h.v !== HEADER_VERSION) throw new CorruptDataError(`header ${cid.toString()}: not a version ${HEADER_VERSION} block header`)
-  decodeHeader(headerBytes) // shape checks: proposer, state root, links
+  headerFromStored(h) // shape checks: proposer, state root, links
   if (h.txCount > limits.maxTxsPerBlock) throw new BlockTooLargeError(`block ${cid.toString()}: ${h.txCount} transactions, limit is ${limits.maxTxsPerBlock}`)
   if (h.receiptPages.length !== 0 && h.receiptPages.length !== h.txPages.length) {
     throw new CorruptDataError(`block ${cid.toString()}: ${h.receiptPages.length} receipt pages for ${h.txPages.length} transaction pages`)
@@ -128,22 +128,25 @@ export function blockFromBytes (cid: CID, headerBytes: Uint8Array, page: (cid: C
     }
     for (let i = 0; i < items.length; i++) {
       const tx = stored[i]
-      fromStoredTx(tx) // shape check; throws CorruptDataError
+      checkStoredTx(tx)
       if (items[i].length > limits.maxTxBytes) throw new BlockTooLargeError(`block ${cid.toString()}: transaction of ${items[i].length} bytes, limit is ${limits.maxTxBytes}`)
       let logs: StoredReceipt['logs'] = []
       let receiptLength = 0
       if (receipts != null) {
         const r = decodedReceipts[i]
         if (r == null || typeof r !== 'object' || (r.status !== 0 && r.status !== 1) || !Array.isArray(r.logs)) throw new CorruptDataError(`block ${cid.toString()}: receipt ${i} of page ${p} does not have the shape of a receipt`)
-        for (const l of r.logs) fromStoredLog(l)
+        for (const l of r.logs) checkStoredLog(l)
         logs = r.logs
         receiptLength = receipts[i].length
       }
-      txs.push({ id: cidOf(items[i]), bytes: items[i], from: tx.from, to: tx.to, page: p, position: i, receiptOffset, receiptLength, logs })
+      // ids: hashed and built for the whole block at once below
+      txs.push({ id: null as unknown as CID, bytes: items[i], from: tx.from, to: tx.to, page: p, position: i, receiptOffset, receiptLength, logs })
       receiptOffset += receiptLength
     }
   }
   if (txs.length !== h.txCount) throw new CorruptDataError(`block ${cid.toString()}: header says ${h.txCount} transactions, pages hold ${txs.length}`)
+  const ids = txIdsOf(txs.map(t => t.bytes))
+  for (let i = 0; i < txs.length; i++) txs[i].id = ids[i]
   return { cid, height: h.height, parent: h.parent, header: { cid, bytes: headerBytes }, txPages, receiptPages, txs, size }
 }
 
