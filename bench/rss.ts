@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { NODE_MEMORY_FLAGS } from '../src/config/constants.ts'
+import { NODE_MEMORY_ENV, NODE_MEMORY_FLAGS } from '../src/config/constants.ts'
 import { envInt, figure, fmt, progress, type Figure } from './common.ts'
 import type { RssReport } from './rss-child.ts'
 
@@ -29,12 +29,12 @@ const CHILD = join(import.meta.dirname, 'rss-child.ts')
 /** Children still running, so an interrupted run can end them. */
 export const liveChildren = new Set<ReturnType<typeof spawn>>()
 
-async function runChild (root: string, mode: 'store' | 'raw', opts: RssOptions, execArgv: string[] = []): Promise<RssReport> {
+async function runChild (root: string, mode: 'store' | 'raw', opts: RssOptions, execArgv: string[] = [], env: Readonly<Record<string, string>> = {}): Promise<RssReport> {
   const dir = join(root, `rss-${mode}${execArgv.length > 0 ? '-flags' : ''}`)
   await mkdir(dir, { recursive: true })
   try {
     const child = spawn(process.execPath, [...execArgv, CHILD], {
-      env: { ...process.env, BENCH_RSS_MODE: mode, BENCH_RSS_DIR: dir, BENCH_RSS_TXS: String(opts.txs), BENCH_BATCH_BLOCKS: String(opts.batchBlocks), BENCH_RSS_DEPTH: String(opts.depth) },
+      env: { ...process.env, ...env, BENCH_RSS_MODE: mode, BENCH_RSS_DIR: dir, BENCH_RSS_TXS: String(opts.txs), BENCH_BATCH_BLOCKS: String(opts.batchBlocks), BENCH_RSS_DEPTH: String(opts.depth) },
       stdio: ['ignore', 'pipe', 'inherit']
     })
     liveChildren.add(child)
@@ -58,15 +58,16 @@ const MiB = 2 ** 20
 
 /** Runs both children and turns their reports into figures. */
 export async function runRss (root: string, opts: RssOptions): Promise<Figure[]> {
+  const memorySettings = [...Object.entries(NODE_MEMORY_ENV).map(([k, v]) => `${k}=${v}`), 'node', ...NODE_MEMORY_FLAGS].join(' ')
   progress(`rss: ingesting ${fmt(opts.txs)} txs in a child process through storeBlocks (${opts.batchBlocks} blocks/call, ${opts.depth} in flight; chain generated lazily)`)
   const store = await runChild(root, 'store', opts)
   progress(`rss: same through raw classic-level batches (baseline)`)
   const raw = await runChild(root, 'raw', opts)
-  progress(`rss: both again with the V8 flags a node process gets (${NODE_MEMORY_FLAGS.join(' ')}: devnet peers, docs/DEPLOY.md's unit)`)
-  const storeFlags = await runChild(root, 'store', opts, NODE_MEMORY_FLAGS)
-  const rawFlags = await runChild(root, 'raw', opts, NODE_MEMORY_FLAGS)
+  progress(`rss: both again with the V8 flags and malloc settings a node process gets (${memorySettings}: devnet peers, docs/DEPLOY.md's unit)`)
+  const storeFlags = await runChild(root, 'store', opts, NODE_MEMORY_FLAGS, NODE_MEMORY_ENV)
+  const rawFlags = await runChild(root, 'raw', opts, NODE_MEMORY_FLAGS, NODE_MEMORY_ENV)
   const group = `peak RSS ingesting ${fmt(opts.txs)} txs (child process, chain generated lazily)`
-  const groupFlags = `same, node started with ${NODE_MEMORY_FLAGS.join(' ')}`
+  const groupFlags = `same, node started with ${memorySettings}`
   const rawLabel = 'raw classic-level, same keys and bytes'
   const growth = (r: RssReport): number => r.at['100'].rss / r.at['10'].rss - 1
   // "flat": memory at the end of the chain is within 15% of memory after the first tenth

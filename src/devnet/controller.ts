@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events'
 import { basename } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ChainStoreConfigInput } from '../config/index.ts'
-import { NODE_MEMORY_FLAGS } from '../config/constants.ts'
+import { NODE_MEMORY_ENV, NODE_MEMORY_FLAGS } from '../config/constants.ts'
 import { ChainStoreError } from '../errors.ts'
 
 // peer.ts beside this file in a source checkout, peer.js beside it in the built package (dist/)
@@ -62,6 +62,7 @@ export class PeerProcess {
       // fault tests run peers inside a network namespace: execPath `ip`, execArgv ['netns', 'exec', name, node]
       execPath: options.execPath ?? process.execPath,
       execArgv: options.execArgv ?? NODE_MEMORY_FLAGS,
+      env: { ...process.env, ...NODE_MEMORY_ENV },
       stdio: ['ignore', options.stdio ?? 'inherit', options.stdio ?? 'inherit', 'ipc']
     })
     const peer = new PeerProcess(child, config.network?.seed ?? (config.dataDir != null ? basename(config.dataDir) : 'peer'))
