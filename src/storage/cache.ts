@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache'
+import { ClockCache } from './clock-cache.ts'
 import { flat } from '../codec/flat.ts'
 
 /** Hits and misses of the memory tier. */
@@ -10,7 +10,7 @@ export interface CacheStats {
   maxBytes: number
 }
 
-/** What the memory tier holds; each kind has its own LRU and share of the budget. */
+/** What the memory tier holds; each kind has its own CLOCK cache (clock-cache.ts) and share of the budget. */
 export type CacheKind = 'block' | 'header' | 'tx'
 
 /** Share of the byte budget each kind gets. */
@@ -24,7 +24,7 @@ const SHARES: Record<CacheKind, number> = { block: 0.7, header: 0.05, tx: 0.25 }
  * A zero budget disables it.
  */
 export class ObjectCache {
-  readonly #lrus: Record<CacheKind, LRUCache<string | number, { value: unknown }>> | undefined
+  readonly #lrus: Record<CacheKind, ClockCache<string | number, unknown>> | undefined
   readonly #maxBytes: number
   hits = 0
   misses = 0
@@ -35,18 +35,18 @@ export class ObjectCache {
     this.#maxBytes = maxBytes
     this.enabled = maxBytes > 0
     if (maxBytes > 0) {
-      const lru = (kind: CacheKind): LRUCache<string | number, { value: unknown }> =>
-        new LRUCache({ maxSize: Math.max(1, Math.floor(maxBytes * SHARES[kind])) })
+      const lru = (kind: CacheKind): ClockCache<string | number, unknown> =>
+        new ClockCache(Math.max(1, Math.floor(maxBytes * SHARES[kind])))
       this.#lrus = { block: lru('block'), header: lru('header'), tx: lru('tx') }
     }
   }
 
   /** The cached value, counting a hit or a miss. */
   get<T> (kind: CacheKind, key: string | number): T | undefined {
-    const entry = this.#lrus?.[kind].get(key)
-    if (entry === undefined) { this.misses++; return undefined }
+    const value = this.#lrus?.[kind].get(key)
+    if (value === undefined) { this.misses++; return undefined }
     this.hits++
-    return entry.value as T
+    return value as T
   }
 
   /** Caches a value whose decoded size is about `size` bytes. */
@@ -55,7 +55,7 @@ export class ObjectCache {
     if (lru == null || size > lru.maxSize / 4) return
     // a CID's string is a rope of one-character cons cells (~32 bytes each),
     // which the size estimate does not count: the entry keeps a flat copy
-    lru.set(typeof key === 'string' ? flat(key) : key, { value }, { size: Math.max(1, size) })
+    lru.set(typeof key === 'string' ? flat(key) : key, value, Math.max(1, size))
   }
 
   clear (): void {
