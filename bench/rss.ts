@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { NODE_MEMORY_ENV, NODE_MEMORY_FLAGS } from '../src/config/constants.ts'
+import { NODE_LOW_MEMORY_FLAGS, NODE_MEMORY_ENV, NODE_MEMORY_FLAGS } from '../src/config/constants.ts'
 import { envInt, figure, fmt, progress, type Figure } from './common.ts'
 import type { RssReport } from './rss-child.ts'
 
@@ -58,7 +58,9 @@ const MiB = 2 ** 20
 
 /** Runs both children and turns their reports into figures. */
 export async function runRss (root: string, opts: RssOptions): Promise<Figure[]> {
-  const memorySettings = [...Object.entries(NODE_MEMORY_ENV).map(([k, v]) => `${k}=${v}`), 'node', ...NODE_MEMORY_FLAGS].join(' ')
+  const env = Object.entries(NODE_MEMORY_ENV).map(([k, v]) => `${k}=${v}`)
+  const memorySettings = [...env, 'node', ...NODE_MEMORY_FLAGS].join(' ')
+  const lowMemorySettings = [...env, 'node', ...NODE_LOW_MEMORY_FLAGS].join(' ')
   progress(`rss: ingesting ${fmt(opts.txs)} txs in a child process through storeBlocks (${opts.batchBlocks} blocks/call, ${opts.depth} in flight; chain generated lazily)`)
   const store = await runChild(root, 'store', opts)
   progress(`rss: same through raw classic-level batches (baseline)`)
@@ -66,8 +68,10 @@ export async function runRss (root: string, opts: RssOptions): Promise<Figure[]>
   progress(`rss: both again with the V8 flags and malloc settings a node process gets (${memorySettings}: devnet peers, docs/DEPLOY.md's unit)`)
   const storeFlags = await runChild(root, 'store', opts, NODE_MEMORY_FLAGS, NODE_MEMORY_ENV)
   const rawFlags = await runChild(root, 'raw', opts, NODE_MEMORY_FLAGS, NODE_MEMORY_ENV)
+  progress(`rss: both again trading speed for memory (${lowMemorySettings}: NODE_LOW_MEMORY_FLAGS, docs/DEPLOY.md)`)
+  const storeLow = await runChild(root, 'store', opts, NODE_LOW_MEMORY_FLAGS, NODE_MEMORY_ENV)
+  const rawLow = await runChild(root, 'raw', opts, NODE_LOW_MEMORY_FLAGS, NODE_MEMORY_ENV)
   const group = `peak RSS ingesting ${fmt(opts.txs)} txs (child process, chain generated lazily)`
-  const groupFlags = `same, node started with ${memorySettings}`
   const rawLabel = 'raw classic-level, same keys and bytes'
   const growth = (r: RssReport): number => r.at['100'].rss / r.at['10'].rss - 1
   // "flat": memory at the end of the chain is within 15% of memory after the first tenth
@@ -76,6 +80,16 @@ export async function runRss (root: string, opts: RssOptions): Promise<Figure[]>
   const lateGrowth = (r: RssReport): number => r.at['100'].rss / r.at['50'].rss - 1
   const MiBof = (n: number): number => n / MiB
   const strip = (r: RssReport): Omit<RssReport, 'samples'> & { samples: number } => ({ ...r, samples: r.samples.length })
+  /** The figures of one way of starting node: store beside raw, both started that way. */
+  const settingsFigures = (id: string, group: string, st: RssReport, rw: RssReport): Figure[] => [
+    figure({ id: `${id}.peak`, group, label: 'peak RSS (sampled every 250 ms, and VmHWM)', unit: 'MiB', value: peak(st) / MiB, better: 'lower', baseline: { label: rawLabel, value: peak(rw) / MiB }, goal: { text: '< 300 MB (286 MiB)', met: peak(st) < 300e6 }, detail: { store: strip(st), raw: strip(rw), storeSamples: st.samples, rawSamples: rw.samples } }),
+    figure({ id: `${id}.peakAnon`, group, label: '  peak anonymous RSS', unit: 'MiB', value: (st.peakAnon ?? 0) / MiB, better: 'lower', baseline: { label: rawLabel, value: (rw.peakAnon ?? 0) / MiB } }),
+    figure({ id: `${id}.peakFile`, group, label: '  peak file-backed RSS', unit: 'MiB', value: (st.peakFile ?? 0) / MiB, better: 'lower', baseline: { label: rawLabel, value: (rw.peakFile ?? 0) / MiB } }),
+    figure({ id: `${id}.at10`, group, label: '  RSS at 10% of the txs', unit: 'MiB', value: st.at['10'].rss / MiB, better: 'lower', baseline: { label: rawLabel, value: rw.at['10'].rss / MiB } }),
+    figure({ id: `${id}.at100`, group, label: '  RSS at 100%', unit: 'MiB', value: st.at['100'].rss / MiB, better: 'lower', baseline: { label: rawLabel, value: rw.at['100'].rss / MiB } }),
+    figure({ id: `${id}.growth10to100`, group, label: '  growth from 10% to 100%', unit: '%', value: growth(st) * 100, better: 'lower', baseline: { label: rawLabel, value: growth(rw) * 100 }, goal: { text: 'flat: RSS at 100% within 15% of RSS at 10%', met: growth(st) <= 0.15 } }),
+    figure({ id: `${id}.txPerSec`, group, label: '  throughput incl. lazy generation', unit: 'tx/s', value: st.txs / st.elapsedMs * 1000, better: 'higher', baseline: { label: rawLabel, value: rw.txs / rw.elapsedMs * 1000 } })
+  ]
   return [
     figure({ id: 'rss.peak', group, label: 'peak RSS (sampled every 250 ms, and VmHWM)', unit: 'MiB', value: peak(store) / MiB, better: 'lower', baseline: { label: rawLabel, value: peak(raw) / MiB }, goal: { text: '< 300 MB (286 MiB)', met: peak(store) < 300e6 }, detail: { store: strip(store), raw: strip(raw), storeSamples: store.samples, rawSamples: raw.samples } }),
     figure({ id: 'rss.peakAnon', group, label: '  peak anonymous RSS (JS heap, LevelDB memtables and caches, malloc)', unit: 'MiB', value: (store.peakAnon ?? 0) / MiB, better: 'lower', baseline: { label: rawLabel, value: (raw.peakAnon ?? 0) / MiB } }),
@@ -90,12 +104,7 @@ export async function runRss (root: string, opts: RssOptions): Promise<Figure[]>
     figure({ id: 'rss.retainedHeap10', group, label: '  live JS heap after GC at 10%', unit: 'MiB', value: MiBof(store.at['10'].retainedHeap), better: 'lower', baseline: { label: rawLabel, value: MiBof(raw.at['10'].retainedHeap) } }),
     figure({ id: 'rss.retainedHeap100', group, label: '  live JS heap after GC at 100%', unit: 'MiB', value: MiBof(store.at['100'].retainedHeap), better: 'lower', baseline: { label: rawLabel, value: MiBof(raw.at['100'].retainedHeap) } }),
     figure({ id: 'rss.txPerSec', group, label: '  throughput incl. lazy generation', unit: 'tx/s', value: store.txs / store.elapsedMs * 1000, better: 'higher', baseline: { label: rawLabel, value: raw.txs / raw.elapsedMs * 1000 }, detail: { note: 'generation of the chain (which encodes every block once to link the next) runs inside this loop in both children' } }),
-    figure({ id: 'rss.flags.peak', group: groupFlags, label: 'peak RSS (sampled every 250 ms, and VmHWM)', unit: 'MiB', value: peak(storeFlags) / MiB, better: 'lower', baseline: { label: rawLabel, value: peak(rawFlags) / MiB }, goal: { text: '< 300 MB (286 MiB)', met: peak(storeFlags) < 300e6 }, detail: { store: strip(storeFlags), raw: strip(rawFlags), storeSamples: storeFlags.samples, rawSamples: rawFlags.samples } }),
-    figure({ id: 'rss.flags.peakAnon', group: groupFlags, label: '  peak anonymous RSS', unit: 'MiB', value: (storeFlags.peakAnon ?? 0) / MiB, better: 'lower', baseline: { label: rawLabel, value: (rawFlags.peakAnon ?? 0) / MiB } }),
-    figure({ id: 'rss.flags.peakFile', group: groupFlags, label: '  peak file-backed RSS', unit: 'MiB', value: (storeFlags.peakFile ?? 0) / MiB, better: 'lower', baseline: { label: rawLabel, value: (rawFlags.peakFile ?? 0) / MiB } }),
-    figure({ id: 'rss.flags.at10', group: groupFlags, label: '  RSS at 10% of the txs', unit: 'MiB', value: storeFlags.at['10'].rss / MiB, better: 'lower', baseline: { label: rawLabel, value: rawFlags.at['10'].rss / MiB } }),
-    figure({ id: 'rss.flags.at100', group: groupFlags, label: '  RSS at 100%', unit: 'MiB', value: storeFlags.at['100'].rss / MiB, better: 'lower', baseline: { label: rawLabel, value: rawFlags.at['100'].rss / MiB } }),
-    figure({ id: 'rss.flags.growth10to100', group: groupFlags, label: '  growth from 10% to 100%', unit: '%', value: growth(storeFlags) * 100, better: 'lower', baseline: { label: rawLabel, value: growth(rawFlags) * 100 }, goal: { text: 'flat: RSS at 100% within 15% of RSS at 10%', met: growth(storeFlags) <= 0.15 } }),
-    figure({ id: 'rss.flags.txPerSec', group: groupFlags, label: '  throughput incl. lazy generation', unit: 'tx/s', value: storeFlags.txs / storeFlags.elapsedMs * 1000, better: 'higher', baseline: { label: rawLabel, value: rawFlags.txs / rawFlags.elapsedMs * 1000 } })
+    ...settingsFigures('rss.flags', `same, node started with ${memorySettings}`, storeFlags, rawFlags),
+    ...settingsFigures('rss.lowMemory', `same, node started with ${lowMemorySettings} (memory over speed)`, storeLow, rawLow)
   ]
 }

@@ -49,29 +49,34 @@ export const DEFAULT_LEVEL_WRITE_BUFFER = 64 * 1024 * 1024
 /**
  * V8 flags for a long-running storage node's process (devnet peers get them;
  * docs/DEPLOY.md's unit sets them through NODE_OPTIONS). Ingest allocates
- * fast and keeps little (~20-50 MiB live heap):
- * - V8's default young generation on a large machine (semi-spaces of up to
- *   32 MiB) let the heap stand at ~190 MiB for that; 8 MiB semi-spaces keep
- *   it near 80 MiB at the same ingest rate.
- * - With no old-space limit given, V8 sizes the heap for the machine (~4 GiB
- *   here), and a heap limit at or above its default maximum (2 GiB on 64-bit)
- *   lets the old generation grow 4× its live size between full GCs
- *   (`MaxGrowingFactor` in V8's src/heap/heap-controller.cc). Any limit below
- *   that scales the factor to 1.3-2.0: 1 GiB gives ~1.6, and took peak
- *   anonymous RSS over 1M ingested transactions from ~460 to ~320 MiB at the
- *   same throughput (bench part `rss`, docs/PITFALLS.md "Memory"). It is also
- *   a hard limit: a node whose memory tier (`cache.maxBytes`, decoded objects
- *   on the JS heap) is set near it needs a higher one, still below 2 GiB.
+ * fast and keeps little (~20-50 MiB live heap), and V8's default young
+ * generation on a large machine (semi-spaces of up to 32 MiB) let the heap
+ * stand at ~190 MiB for that; 8 MiB semi-spaces keep it near 80 MiB at the
+ * same ingest rate (bench part `rss`).
  */
-export const NODE_MEMORY_FLAGS = ['--max-semi-space-size=8', '--max-old-space-size=1024']
+export const NODE_MEMORY_FLAGS = ['--max-semi-space-size=8']
 /**
- * glibc malloc settings for the same processes: two arenas instead of eight
- * per core, and buffers over 128 KiB (LevelDB's batch copies) mapped and
- * returned to the kernel when freed, instead of a threshold that climbs
- * after the first frees and leaves them in fragmented arenas. Ignored by
- * other allocators.
+ * The same, trading ingest speed for memory: with no old-space limit given,
+ * V8 sizes the heap for the machine (~4 GiB here), and a limit at or above
+ * its default maximum (2 GiB on 64-bit) lets the old generation grow to 4×
+ * its live size between full GCs (`MaxGrowingFactor` in V8's
+ * src/heap/heap-controller.cc). Any limit below that scales the factor to
+ * 1.3-2.0; 1 GiB gives ~1.6. Measured over 1M ingested transactions (bench
+ * part `rss`, which runs it as its own group): peak anonymous RSS ~465 → ~330
+ * MiB, and ingest 15-20 % slower from the extra full GCs, so it is not the
+ * default. It is also a hard limit: raise it (below 2048) before setting
+ * `cache.maxBytes` near it; the memory tier holds decoded objects on the heap.
  */
-export const NODE_MEMORY_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' }
+export const NODE_LOW_MEMORY_FLAGS = [...NODE_MEMORY_FLAGS, '--max-old-space-size=1024']
+/**
+ * glibc malloc settings for the same processes: two arenas instead of up to
+ * eight per core, where LevelDB's batch copies (~1 MiB each) otherwise
+ * scatter. Measured: ~35-40 MiB less peak anonymous RSS over 1M ingested
+ * transactions at the same throughput (docs/PITFALLS.md, "Memory"). Read at
+ * process start (the launcher's to set, not the library's); ignored by other
+ * allocators.
+ */
+export const NODE_MEMORY_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' }
 /** LevelDB block cache for uncompressed table blocks (LevelDB's default is 8 MiB). */
 export const DEFAULT_LEVEL_CACHE = 32 * 1024 * 1024
 /** Where the libp2p node listens when the config names nothing: loopback, any free port. */
