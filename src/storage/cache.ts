@@ -24,7 +24,7 @@ const SHARES: Record<CacheKind, number> = { block: 0.7, header: 0.05, tx: 0.25 }
  * A zero budget disables it.
  */
 export class ObjectCache {
-  readonly #lrus: Record<CacheKind, ClockCache<string | number, unknown>> | undefined
+  readonly #kinds: Record<CacheKind, ClockCache<string | number, unknown>> | undefined
   readonly #maxBytes: number
   hits = 0
   misses = 0
@@ -35,15 +35,15 @@ export class ObjectCache {
     this.#maxBytes = maxBytes
     this.enabled = maxBytes > 0
     if (maxBytes > 0) {
-      const lru = (kind: CacheKind): ClockCache<string | number, unknown> =>
+      const forKind = (kind: CacheKind): ClockCache<string | number, unknown> =>
         new ClockCache(Math.max(1, Math.floor(maxBytes * SHARES[kind])))
-      this.#lrus = { block: lru('block'), header: lru('header'), tx: lru('tx') }
+      this.#kinds = { block: forKind('block'), header: forKind('header'), tx: forKind('tx') }
     }
   }
 
   /** The cached value, counting a hit or a miss. */
   get<T> (kind: CacheKind, key: string | number): T | undefined {
-    const value = this.#lrus?.[kind].get(key)
+    const value = this.#kinds?.[kind].get(key)
     if (value === undefined) { this.misses++; return undefined }
     this.hits++
     return value as T
@@ -51,22 +51,22 @@ export class ObjectCache {
 
   /** Caches a value whose decoded size is about `size` bytes. */
   set (kind: CacheKind, key: string | number, value: unknown, size: number): void {
-    const lru = this.#lrus?.[kind]
-    if (lru == null || size > lru.maxSize / 4) return
+    const cache = this.#kinds?.[kind]
+    if (cache == null || size > cache.maxSize / 4) return
     // a CID's string is a rope of one-character cons cells (~32 bytes each),
     // which the size estimate does not count: the entry keeps a flat copy
-    lru.set(typeof key === 'string' ? flat(key) : key, value, Math.max(1, size))
+    cache.set(typeof key === 'string' ? flat(key) : key, value, Math.max(1, size))
   }
 
   clear (): void {
-    if (this.#lrus == null) return
-    for (const lru of Object.values(this.#lrus)) lru.clear()
+    if (this.#kinds == null) return
+    for (const cache of Object.values(this.#kinds)) cache.clear()
   }
 
   stats (): CacheStats {
     let entries = 0
     let bytes = 0
-    for (const lru of Object.values(this.#lrus ?? {})) { entries += lru.size; bytes += lru.calculatedSize }
+    for (const cache of Object.values(this.#kinds ?? {})) { entries += cache.size; bytes += cache.calculatedSize }
     return { hits: this.hits, misses: this.misses, entries, bytes, maxBytes: this.#maxBytes }
   }
 }
