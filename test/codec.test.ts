@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { cidOf } from '../src/codec/cid.ts'
 import { decodeHeader, decodeTx, decodeTxPage, fromStoredTx } from '../src/codec/decode.ts'
 import { cborArray, encodeBlock } from '../src/codec/encode.ts'
-import { decodeTxFast, decodeTxPageFast, encodeLogEntry, encodeReceipt, encodeTx } from '../src/codec/fast-cbor.ts'
+import { Writer, decodeTxFast, decodeTxPageFast, encodeLogEntry, encodeReceipt, encodeTx } from '../src/codec/fast-cbor.ts'
 import { fromHex, toHex } from '../src/codec/hex.ts'
 import { normalizeReceipt, normalizeTx, type StoredTx } from '../src/codec/validate.ts'
 import { parseConfig } from '../src/config/index.ts'
@@ -25,6 +25,20 @@ describe('codec', () => {
       expect(hex(encodeReceipt(r))).toBe(hex(dagCbor.encode(r)))
       for (const log of r.logs) expect(hex(encodeLogEntry(tx.from, log))).toBe(hex(dagCbor.encode([tx.from, log])))
     }
+  })
+
+  it('log records written into one shared writer stay the bytes dag-cbor writes after the writer grows', () => {
+    const chain = new SyntheticChain({ seed: 9, txsPerBlock: 60, logShare: 1 })
+    const block = chain.next(limits)
+    // 16 bytes to start with: the writer grows many times; every earlier view must still hold its own record
+    const shared = new Writer(16)
+    const written: Array<[Uint8Array, unknown]> = []
+    for (let i = 0; i < block.transactions.length; i++) {
+      const from = normalizeTx(block.transactions[i], 'tx').from
+      for (const log of normalizeReceipt(block.receipts![i], 'r').logs) written.push([encodeLogEntry(from, log, shared), [from, log]])
+    }
+    expect(written.length).toBeGreaterThan(30)
+    for (const [bytes, value] of written) expect(hex(bytes)).toBe(hex(dagCbor.encode(value)))
   })
 
   it('a page assembled from transaction bytes equals dag-cbor of the array, for every length class', () => {

@@ -96,13 +96,17 @@ function writeLog (w: Writer, log: StoredLog): void {
   w.raw(K.address); w.bytes(log.address)
 }
 
-/** dag-cbor bytes of a log index record: `[txDigest, log]`. */
-export function encodeLogEntry (txDigest: Uint8Array, log: StoredLog): Uint8Array {
-  const w = new Writer(64 + log.data.length + log.topics.length * 34)
+/**
+ * dag-cbor bytes of a log index record: `[txDigest, log]`. With a shared
+ * `into` writer (one per block) the result is a view into its buffer.
+ */
+export function encodeLogEntry (txDigest: Uint8Array, log: StoredLog, into?: Writer): Uint8Array {
+  const w = into ?? new Writer(64 + log.data.length + log.topics.length * 34)
+  const start = w.pos
   w.head(4, 2)
   w.bytes(txDigest)
   writeLog(w, log)
-  return w.done()
+  return w.buf.subarray(start, w.pos)
 }
 
 /** dag-cbor bytes of a stored receipt. */

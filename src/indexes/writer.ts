@@ -1,6 +1,6 @@
 import { equals } from 'uint8arrays/equals'
 import type { EncodedBlock } from '../codec/encode.ts'
-import { encodeLogEntry } from '../codec/fast-cbor.ts'
+import { Writer, encodeLogEntry } from '../codec/fast-cbor.ts'
 import type { CID } from 'multiformats/cid'
 import { PREFIX, digestKey, heightKey, writeU32, writeU64 } from '../storage/keys.ts'
 import { Slab } from '../storage/slab.ts'
@@ -67,6 +67,8 @@ function canonicalEntries (block: EncodedBlock, emit: Emit): BlockPostings {
   // postings live on in the memory window: their own small slab, so the window does not hold the block's records
   const ps = new Slab(POSTINGS_SLAB)
   const logs: LogRow[] = []
+  // the block's log records are views into one writer (encodeLogBlock copies them into its value)
+  let logWriter: Writer | undefined
   for (let i = 0; i < block.txs.length; i++) {
     const tx = block.txs[i]
     const digest = tx.id.multihash.digest
@@ -93,7 +95,7 @@ function canonicalEntries (block: EncodedBlock, emit: Emit): BlockPostings {
       const log = tx.logs[l]
       const ordinal = ps.take(4)
       writeU32(ordinal, 0, logs.length)
-      logs.push({ index: i, logIndex: l, record: encodeLogEntry(digest, log) })
+      logs.push({ index: i, logIndex: l, record: encodeLogEntry(digest, log, logWriter ??= new Writer(LOG_WRITER_BYTES)) })
       post(postings, ps, PREFIX.LOG_ADDRESS_WINDOW, log.address, ordinal)
       for (let t = 0; t < log.topics.length; t++) post(postings, ps, PREFIX.LOG_TOPIC_WINDOW, log.topics[t], ordinal, t)
     }
@@ -102,6 +104,9 @@ function canonicalEntries (block: EncodedBlock, emit: Emit): BlockPostings {
   if (logs.length > 0) emit(logBlockKey(height, slab), encodeLogBlock(logs, slab))
   return postings
 }
+
+/** First size of a block's log writer (it grows by doubling; earlier views stay valid). */
+const LOG_WRITER_BYTES = 16 * 1024
 
 /** Chunk of the postings slab: a 100-transaction block's postings take ~11 KB. */
 const POSTINGS_SLAB = 16 * 1024
