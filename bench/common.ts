@@ -175,9 +175,20 @@ export function recordIpldOps (blocks: EncodedBlock[]): RawBatch {
 
 /** Opens a raw LevelDB with the store's encodings (binary keys and values) and its default LevelDB tuning. */
 export async function openRaw (location: string): Promise<ClassicLevel<Uint8Array, Uint8Array>> {
-  const db = new ClassicLevel<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view', ...parseConfig({}).level })
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view', ...benchLevel() })
   await db.open()
   return db
+}
+
+/**
+ * The LevelDB tuning of every store and raw database a run opens: the
+ * config's defaults, with `BENCH_LEVEL_WRITE_BUFFER_MB` (when set) as the
+ * write buffer of both sides, so a run can compare write buffer sizes.
+ */
+export function benchLevel (): { writeBufferSize: number, cacheSize: number } {
+  const level = parseConfig({}).level
+  const mb = envInt('BENCH_LEVEL_WRITE_BUFFER_MB', 0)
+  return mb > 0 ? { ...level, writeBufferSize: mb * 2 ** 20 } : level
 }
 
 /** Pre-generated benchmark chain: block inputs for the store, encoded blocks for the baselines. */

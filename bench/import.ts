@@ -17,7 +17,7 @@ import type { CID } from 'multiformats/cid'
 import { encodeBlock, type EncodedBlock } from '../src/codec/encode.ts'
 import { blockFromBytes } from '../src/codec/from-bytes.ts'
 import { createChainStore } from '../src/index.ts'
-import { LIMITS, chunks, envInt, figure, fmt, generateChain, openRaw, progress, quietLogger, recordIpldOps, settle, type Figure, type RawBatch } from './common.ts'
+import { LIMITS, benchLevel, chunks, envInt, figure, fmt, generateChain, openRaw, progress, quietLogger, recordIpldOps, settle, type Figure, type RawBatch } from './common.ts'
 
 /** Settings of the import part. */
 export interface ImportOptions {
@@ -45,7 +45,7 @@ async function timed (fn: () => Promise<void>): Promise<Run> {
 }
 
 async function withStore (dir: string, fn: (store: Awaited<ReturnType<typeof createChainStore>>) => Promise<void>): Promise<Run> {
-  const store = await createChainStore({ dataDir: dir, durability: 'process' }, { logger: quietLogger })
+  const store = await createChainStore({ dataDir: dir, durability: 'process', level: benchLevel() }, { logger: quietLogger })
   try {
     return await timed(async () => { await fn(store) })
   } finally {

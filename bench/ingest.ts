@@ -12,7 +12,7 @@ import type { BlockInput } from '../src/codec/types.ts'
 import { createChainStore } from '../src/index.ts'
 import { LEVEL_DIR } from '../src/storage/level.ts'
 import {
-  LIMITS, chunks, contentDigest, recordIpldOps, envInt, figure, fmt, openRaw, progress, quietLogger, recordStoreBatches, settle,
+  LIMITS, benchLevel, chunks, contentDigest, recordIpldOps, envInt, figure, fmt, openRaw, progress, quietLogger, recordStoreBatches, settle,
   type Dataset, type Figure, type RawBatch
 } from './common.ts'
 
@@ -82,7 +82,7 @@ async function pipeline<T> (items: T[], depth: number, fn: (item: T) => Promise<
 /** Stores prepared block batches in a fresh store; returns elapsed ms of the `storeBlocks` calls. */
 async function storeRun (dataDir: string, batches: BlockInput[][], opts: { durability: 'process' | 'power', depth: number }): Promise<number> {
   flushPageCache()
-  const store = await createChainStore({ dataDir, durability: opts.durability }, { logger: quietLogger })
+  const store = await createChainStore({ dataDir, durability: opts.durability, level: benchLevel() }, { logger: quietLogger })
   try {
     await settle()
     const t0 = performance.now()

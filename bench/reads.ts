@@ -13,7 +13,7 @@ import { SAVED_WINDOW_KEY } from '../src/indexes/windows.ts'
 import { PREFIX, blockTxIdsKey, digestKey, heightKey } from '../src/storage/keys.ts'
 import { LEVEL_DIR } from '../src/storage/level.ts'
 import { checkTables } from '../src/storage/tables.ts'
-import { LIMITS, benchChain, chunks, envInt, figure, fmt, openRaw, percentile, progress, quietLogger, rootBlockKey, settle, type Figure } from './common.ts'
+import { LIMITS, benchChain, benchLevel, chunks, envInt, figure, fmt, openRaw, percentile, progress, quietLogger, rootBlockKey, settle, type Figure } from './common.ts'
 import type { ChainIndex } from './ingest.ts'
 
 /** Settings of the read part. */
@@ -139,7 +139,7 @@ export async function runReads (dataDir: string, index: ChainIndex, opts: ReadOp
 
   // the store, memory tier off: every call goes to LevelDB and decodes
   const st: Record<string, Measured> = {}
-  let store: ChainStore = await createChainStore({ dataDir, cache: { maxBytes: 0 } }, { logger: quietLogger })
+  let store: ChainStore = await createChainStore({ dataDir, cache: { maxBytes: 0 }, level: benchLevel() }, { logger: quietLogger })
   try {
     for (const h of heights) store.getBlockSync(h)
     for (const id of txIds) store.getTransactionSync(id)
@@ -155,7 +155,7 @@ export async function runReads (dataDir: string, index: ChainIndex, opts: ReadOp
   }
   // the same reads with verifyReads off (a trusted disk): what re-hashing every read costs
   const unverified: Record<string, Measured> = {}
-  store = await createChainStore({ dataDir, cache: { maxBytes: 0 }, verifyReads: false }, { logger: quietLogger })
+  store = await createChainStore({ dataDir, cache: { maxBytes: 0 }, verifyReads: false, level: benchLevel() }, { logger: quietLogger })
   try {
     for (const h of heights) store.getBlockSync(h)
     for (const id of txIds) store.getTransactionSync(id)
@@ -172,7 +172,7 @@ export async function runReads (dataDir: string, index: ChainIndex, opts: ReadOp
   // the store, default memory tier, warmed with the working set
   const hot: Record<string, Measured> = {}
   let cacheStats: unknown
-  store = await createChainStore({ dataDir }, { logger: quietLogger })
+  store = await createChainStore({ dataDir, level: benchLevel() }, { logger: quietLogger })
   try {
     for (const h of new Set(hotHeights)) store.getBlockSync(h)
     for (const id of new Set(hotTxIds)) store.getTransactionSync(id)
@@ -255,7 +255,7 @@ async function reopenFigures (dataDir: string): Promise<Figure[]> {
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
   const open = async (): Promise<number> => {
     const t0 = performance.now()
-    const store = await createChainStore({ dataDir, cache: { maxBytes: 0 } }, { logger: quietLogger })
+    const store = await createChainStore({ dataDir, cache: { maxBytes: 0 }, level: benchLevel() }, { logger: quietLogger })
     const ms = performance.now() - t0
     await store.stop()
     return ms
@@ -298,7 +298,7 @@ async function reopenFigures (dataDir: string): Promise<Figure[]> {
 async function readsDuringIngest (dataDir: string, index: ChainIndex, heights: number[], idle: Measured, opts: ReadOptions): Promise<Figure[]> {
   progress(`reads: generating ${fmt(opts.duringBlocks)} more blocks of the chain (not timed)`)
   const extra = benchChain().take(index.blocks.length + opts.duringBlocks, LIMITS).slice(index.blocks.length)
-  const store = await createChainStore({ dataDir, cache: { maxBytes: 0 } }, { logger: quietLogger })
+  const store = await createChainStore({ dataDir, cache: { maxBytes: 0 }, level: benchLevel() }, { logger: quietLogger })
   const lat: number[] = []
   let ingestMs = 0
   try {

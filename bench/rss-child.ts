@@ -11,7 +11,7 @@ import { encodeBlock } from '../src/codec/encode.ts'
 import type { BlockInput } from '../src/codec/types.ts'
 import { createChainStore } from '../src/index.ts'
 import { WindowBuilder } from '../src/indexes/windows.ts'
-import { LIMITS, benchChain, envInt, fmt, fullGc, openRaw, progress, quietLogger, recordStoreOps } from './common.ts'
+import { LIMITS, benchChain, benchLevel, envInt, fmt, fullGc, openRaw, percentile, progress, quietLogger, recordStoreOps } from './common.ts'
 
 /** What the child reports. */
 export interface RssReport {
@@ -41,6 +41,10 @@ export interface RssReport {
   at: Record<'10' | '50' | '100', { rss: number, anon: number | null, file: number | null, heapTotal: number, heapUsed: number, retainedHeap: number, external: number, arrayBuffers: number, elapsedMs: number }>
   /** [elapsed ms, txs written, rss bytes] every 250 ms. */
   samples: Array<[number, number, number]>
+  /** Duration of each write call (`storeBlocks` or the raw batch) from its start to its promise settling, in ms. */
+  writeMs: { p50: number, p99: number, max: number }
+  /** The LevelDB write buffer both sides used (bytes). */
+  writeBufferSize: number
 }
 
 /** RssAnon and RssFile of this process in bytes, or nulls off Linux. */
@@ -63,6 +67,11 @@ function highWaterMark (): number | null {
   }
 }
 
+function writeLatency (ms: number[]): RssReport['writeMs'] {
+  const sorted = Float64Array.from(ms).sort()
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN }
+}
+
 async function main (): Promise<void> {
   const mode = process.env.BENCH_RSS_MODE === 'raw' ? 'raw' : 'store'
   const dir = process.env.BENCH_RSS_DIR
@@ -75,7 +84,7 @@ async function main (): Promise<void> {
   let write: (blocks: BlockInput[]) => Promise<void>
   let close: () => Promise<void>
   if (mode === 'store') {
-    const store = await createChainStore({ dataDir: join(dir, 'store') }, { logger: quietLogger })
+    const store = await createChainStore({ dataDir: join(dir, 'store'), level: benchLevel() }, { logger: quietLogger })
     write = async (blocks) => { await store.storeBlocks(blocks) }
     close = async () => { await store.stop() }
   } else {
@@ -124,6 +133,7 @@ async function main (): Promise<void> {
       }
     }
   }
+  const writeMs: number[] = []
   let queued = 0
   while (queued < target) {
     // the chain is generated batch by batch, while the previous batch is being written
@@ -134,7 +144,8 @@ async function main (): Promise<void> {
       queued += b.transactions.length
     }
     const n = batch.reduce((s, b) => s + b.transactions.length, 0)
-    inflight.push(write(batch).then(() => { done += n; blocks += batch.length; mark() }))
+    const started = performance.now()
+    inflight.push(write(batch).then(() => { writeMs.push(performance.now() - started); done += n; blocks += batch.length; mark() }))
     if (inflight.length >= depth) await inflight.shift()
   }
   await Promise.all(inflight)
@@ -156,7 +167,9 @@ async function main (): Promise<void> {
     peakAnon,
     peakFile,
     at: at as RssReport['at'],
-    samples
+    samples,
+    writeMs: writeLatency(writeMs),
+    writeBufferSize: benchLevel().writeBufferSize
   }
   process.stdout.write(`RESULT ${JSON.stringify(report)}\n`)
 }

@@ -71,7 +71,8 @@ export async function runRss (root: string, opts: RssOptions): Promise<Figure[]>
   progress(`rss: both again trading speed for memory (${lowMemorySettings}: NODE_LOW_MEMORY_FLAGS, docs/DEPLOY.md)`)
   const storeLow = await runChild(root, 'store', opts, NODE_LOW_MEMORY_FLAGS, NODE_MEMORY_ENV)
   const rawLow = await runChild(root, 'raw', opts, NODE_LOW_MEMORY_FLAGS, NODE_MEMORY_ENV)
-  const group = `peak RSS ingesting ${fmt(opts.txs)} txs (child process, chain generated lazily)`
+  const wbs = store.writeBufferSize / MiB
+  const group = `peak RSS ingesting ${fmt(opts.txs)} txs (child process, chain generated lazily, LevelDB write buffer ${fmt(wbs)} MiB)`
   const rawLabel = 'raw classic-level, same keys and bytes'
   const growth = (r: RssReport): number => r.at['100'].rss / r.at['10'].rss - 1
   const peak = (r: RssReport): number => Math.max(r.peakSampledRss, r.hwmRss ?? 0)
@@ -86,6 +87,7 @@ export async function runRss (root: string, opts: RssOptions): Promise<Figure[]>
     figure({ id: `${id}.at10`, group, label: '  RSS at 10% of the txs', unit: 'MiB', value: st.at['10'].rss / MiB, better: 'lower', baseline: { label: rawLabel, value: rw.at['10'].rss / MiB } }),
     figure({ id: `${id}.at100`, group, label: '  RSS at 100%', unit: 'MiB', value: st.at['100'].rss / MiB, better: 'lower', baseline: { label: rawLabel, value: rw.at['100'].rss / MiB } }),
     figure({ id: `${id}.growth10to100`, group, label: '  growth from 10% to 100%', unit: '%', value: growth(st) * 100, better: 'lower', baseline: { label: rawLabel, value: growth(rw) * 100 }, goal: { text: 'flat: RSS at 100% within 15% of RSS at 10%', met: growth(st) <= 0.15 } }),
+    figure({ id: `${id}.writeP99`, group, label: '  write call p99 (storeBlocks / raw batch, start to settled)', unit: 'ms', value: st.writeMs.p99, better: 'lower', baseline: { label: rawLabel, value: rw.writeMs.p99 }, detail: { store: st.writeMs, raw: rw.writeMs } }),
     figure({ id: `${id}.txPerSec`, group, label: '  throughput incl. lazy generation', unit: 'tx/s', value: st.txs / st.elapsedMs * 1000, better: 'higher', baseline: { label: rawLabel, value: rw.txs / rw.elapsedMs * 1000 }, detail: { note: 'generation of the chain (which encodes every block once to link the next) runs inside this loop in both children' } })
   ]
   return [
