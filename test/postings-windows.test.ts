@@ -13,10 +13,11 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { encodeBlock } from '../src/codec/encode.ts'
 import type { BlockInput } from '../src/codec/types.ts'
 import { createChainStore, type ChainStore } from '../src/index.ts'
-import { decodeSavedWindow, windowKey } from '../src/indexes/window-rows.ts'
+import { RowGroup, decodeSavedWindow, encodeWindow, windowKey } from '../src/indexes/window-rows.ts'
 import { SAVED_WINDOW_KEY } from '../src/indexes/windows.ts'
 import { LEVEL_DIR, markWriteFailed } from '../src/storage/level.ts'
 import { POSTINGS_WINDOW, PREFIX, prefixRange, readU64 } from '../src/storage/keys.ts'
+import { Slab } from '../src/storage/slab.ts'
 import { SyntheticChain } from '../src/synthetic/chain.ts'
 import { openTestStore, tempDir } from './helpers/store.ts'
 
@@ -215,5 +216,57 @@ describe('postings windows', () => {
     expect(lastOpen()).toMatchObject({ from: 'blocks', blocks: 70 })
     await expectHistories(store, [...inputs, ...more])
     await store.stop()
+  })
+})
+
+describe('a window\'s rows in memory (RowGroup)', () => {
+  /** Rows as "height:payload-hex" strings. */
+  const show = (rows: Array<{ height: number, payload: Uint8Array }>): string[] => rows.map(r => `${r.height}:${Buffer.from(r.payload).toString('hex')}`)
+
+  it('adds, fills gaps and drops like a model of sorted rows, and seals exactly what encodeWindow writes', () => {
+    let seed = 11
+    const random = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n }
+    // a log-topic base: 4-byte payloads, the smallest rows, so the buffer grows many times
+    const base = Uint8Array.of(PREFIX.LOG_TOPIC_WINDOW, 1, 2, 3)
+    const group = new RowGroup(base, new Slab(256))
+    let model: Array<{ height: number, payload: Uint8Array }> = []
+    let payloadNo = 0
+    for (let step = 0; step < 3000; step++) {
+      const heights = [...new Set(model.map(r => r.height))]
+      if (random(5) === 0 && heights.length > 0) {
+        const gone = new Set([heights[random(heights.length)], heights[random(heights.length)]])
+        model = model.filter(r => !gone.has(r.height))
+        expect(group.drop(gone)).toBe(model.length)
+      } else {
+        // mostly the next height; sometimes a height below the top that is not held (a gap filled)
+        const top = heights.length === 0 ? 0 : Math.max(...heights)
+        let height = random(4) === 0 ? random(top + 1) : top + 1 + random(3)
+        if (heights.includes(height)) height = top + 1
+        const payloads = Array.from({ length: 1 + random(4) }, () => { const p = new Uint8Array(4); new DataView(p.buffer).setUint32(0, payloadNo++); return p })
+        group.add(height, payloads)
+        // stable: rows of one height keep their block order
+        model = [...model, ...payloads.map(payload => ({ height, payload }))].sort((a, b) => a.height - b.height)
+      }
+      expect(group.count).toBe(model.length)
+      if (step % 100 === 0) expect(show(group.rows())).toEqual(show(model))
+    }
+    expect(model.length).toBeGreaterThan(200)
+    expect(show(group.rows())).toEqual(show(model))
+    const sealed = group.sealed(new Slab())
+    expect(Buffer.from(sealed).equals(encodeWindow(model, 4))).toBe(true)
+    // a group read back from a stored value holds the same rows
+    expect(show(RowGroup.fromRows(base, new Slab(), sealed.subarray(0, sealed.length - 4)).rows())).toEqual(show(model))
+  })
+
+  it('rows handed to a reader do not change when the group changes afterwards', () => {
+    const group = new RowGroup(Uint8Array.of(PREFIX.LOG_ADDRESS_WINDOW, 9), new Slab())
+    group.add(5, [Uint8Array.of(0, 0, 0, 1)])
+    group.add(7, [Uint8Array.of(0, 0, 0, 2)])
+    const held = group.rows()
+    // a gap filled below, then a height dropped: both move rows inside the group's buffer
+    group.add(6, [Uint8Array.of(0, 0, 0, 3)])
+    group.drop(new Set([5]))
+    expect(show(held)).toEqual(['5:00000001', '7:00000002'])
+    expect(show(group.rows())).toEqual(['6:00000003', '7:00000002'])
   })
 })

@@ -90,41 +90,129 @@ export function mergeRows (existing: WindowRow[], heights: ReadonlySet<number>, 
   return out.sort((a, b) => a.height - b.height)
 }
 
-/** One base's rows across the blocks of a window, as parallel arrays (no object per row). */
-export interface Group {
-  base: Uint8Array
-  heights: number[]
-  payloads: Uint8Array[]
-}
+/**
+ * One base's rows in one window, kept as the window value stores them:
+ * (height u64, payload) rows in height order (a block's rows in block
+ * order) in one buffer taken from the window's slab, so a window held in
+ * memory is a few large buffers and one object per key, not objects per
+ * row. (Rows as objects and arrays kept ~100,000 objects alive per
+ * window; every one of them was copied by each young GC it lived through,
+ * and the ingest thread's GCs and V8's helper threads spent ~30 % of the
+ * CPU of ingest on them.) Writing the window copies the rows and seals them.
+ */
+export class RowGroup {
+  readonly base: Uint8Array
+  /** Bytes of one row: the height (8) and the payload. */
+  readonly rowBytes: number
+  readonly #slab: Slab
+  #buf: Uint8Array
+  #count = 0
 
-/** Rows of each base across the blocks of a window, in height order. */
-export function groupWindow (blocks: Array<[number, BlockPostings]>): Map<string, Group> {
-  const out = new Map<string, Group>()
-  blocks.sort((a, b) => a[0] - b[0])
-  for (const [height, postings] of blocks) {
-    for (const [k, p] of postings) {
-      let g = out.get(k)
-      if (g == null) out.set(k, g = { base: p.base, heights: [], payloads: [] })
-      for (const payload of p.payloads) { g.heights.push(height); g.payloads.push(payload) }
+  constructor (base: Uint8Array, slab: Slab, capacity = 2) {
+    this.base = base
+    this.rowBytes = 8 + payloadBytes(base[0])
+    this.#slab = slab
+    this.#buf = slab.take(this.rowBytes * capacity)
+  }
+
+  /** A group holding the rows of a stored window value (its body, checksum already checked). */
+  static fromRows (base: Uint8Array, slab: Slab, body: Uint8Array): RowGroup {
+    const g = new RowGroup(base, slab, Math.max(2, body.length / (8 + payloadBytes(base[0]))))
+    g.#buf.set(body)
+    g.#count = body.length / g.rowBytes
+    return g
+  }
+
+  get count (): number { return this.#count }
+
+  heightAt (i: number): number { return readU64(this.#buf, i * this.rowBytes) }
+
+  /** A block's rows for this base, at their place by height (after rows of lower or equal heights). */
+  add (height: number, payloads: readonly Uint8Array[]): void {
+    const row = this.rowBytes
+    const n = payloads.length
+    this.#reserve(n)
+    let at = this.#count
+    // blocks arrive in height order: the rows go at the end; a block that fills a gap goes before higher rows
+    while (at > 0 && this.heightAt(at - 1) > height) at--
+    const buf = this.#buf
+    if (at < this.#count) buf.copyWithin((at + n) * row, at * row, this.#count * row)
+    for (let i = 0; i < n; i++) {
+      const o = (at + i) * row
+      writeU64(buf, o, height)
+      buf.set(payloads[i], o + 8)
+    }
+    this.#count += n
+  }
+
+  /** Removes the rows of `heights`; returns how many rows are left. */
+  drop (heights: ReadonlySet<number>): number {
+    const row = this.rowBytes
+    const buf = this.#buf
+    let kept = 0
+    for (let i = 0; i < this.#count; i++) {
+      if (heights.has(this.heightAt(i))) continue
+      if (kept !== i) buf.copyWithin(kept * row, i * row, (i + 1) * row)
+      kept++
+    }
+    this.#count = kept
+    return kept
+  }
+
+  /**
+   * The rows, in order, whose height `keep` accepts, appended to `out`.
+   * Payloads are views of one copy made here: later adds and drops move
+   * rows within the group's own buffer, never within what a reader holds.
+   */
+  rowsInto (out: WindowRow[], keep: (height: number) => boolean = () => true): void {
+    const row = this.rowBytes
+    const copy = this.#buf.slice(0, this.#count * row)
+    for (let i = 0; i < this.#count; i++) {
+      const height = readU64(copy, i * row)
+      if (keep(height)) out.push({ height, payload: copy.subarray(i * row + 8, (i + 1) * row) })
     }
   }
-  return out
-}
 
-/** Encodes a group as a sealed window value, taking its bytes from `slab`. */
-export function encodeGroup (g: Group, slab: Slab): Uint8Array {
-  const row = 8 + payloadBytes(g.base[0])
-  const out = slab.take(g.heights.length * row + RECORD_CRC_BYTES)
-  for (let i = 0; i < g.heights.length; i++) {
-    writeU64(out, i * row, g.heights[i])
-    out.set(g.payloads[i], i * row + 8)
+  /** The rows as objects (for a merge with rows read from disk). */
+  rows (): WindowRow[] {
+    const out: WindowRow[] = []
+    this.rowsInto(out)
+    return out
   }
-  return sealRecord(out)
+
+  /** The rows as a sealed window value (what {@link encodeWindow} writes for them), its bytes taken from `slab`. */
+  sealed (slab: Slab): Uint8Array {
+    const size = this.#count * this.rowBytes
+    const out = slab.take(size + RECORD_CRC_BYTES)
+    out.set(this.#buf.subarray(0, size))
+    return sealRecord(out)
+  }
+
+  #reserve (n: number): void {
+    const need = (this.#count + n) * this.rowBytes
+    if (need <= this.#buf.length) return
+    // doubling: the old region stays in the slab (unused) until the window leaves memory
+    const next = this.#slab.take(Math.max(need, this.#buf.length * 2))
+    next.set(this.#buf.subarray(0, this.#count * this.rowBytes))
+    this.#buf = next
+  }
 }
 
-/** The rows of a group as objects (for a merge with rows read from disk). */
-export function groupRows (g: Group): WindowRow[] {
-  return g.heights.map((height, i) => ({ height, payload: g.payloads[i] }))
+/** A window's groups by base (latin1), held in memory. */
+export type Groups = Map<string, RowGroup>
+
+/** Adds a block's postings to a window's groups (copied: the block's postings are not kept), creating groups (bases and rows from `slab`) as keys first appear. */
+export function addToGroups (groups: Groups, slab: Slab, height: number, postings: BlockPostings): void {
+  for (const [k, p] of postings) {
+    let g = groups.get(k)
+    if (g == null) {
+      // the base is copied: a view would keep the block's postings slab alive as long as the window
+      const base = slab.take(p.base.length)
+      base.set(p.base)
+      groups.set(k, g = new RowGroup(base, slab))
+    }
+    g.add(height, p.payloads)
+  }
 }
 
 /** Reads a root-keyspace value (undefined when absent). */
@@ -140,7 +228,9 @@ export type Get = (key: Uint8Array) => Uint8Array | undefined
 export class WindowBuilder {
   readonly #get: Get
   #window = -1
-  #blocks: Array<[number, BlockPostings]> = []
+  #groups: Groups = new Map()
+  #heights = new Set<number>()
+  #slab = new Slab()
 
   constructor (get: Get) { this.#get = get }
 
@@ -150,21 +240,23 @@ export class WindowBuilder {
     if (w < this.#window) throw new RangeError(`postings builder: height ${height} comes after window ${this.#window}; blocks must ascend`)
     if (w !== this.#window) this.finish(batch)
     this.#window = w
-    this.#blocks.push([height, postings])
+    this.#heights.add(height)
+    addToGroups(this.#groups, this.#slab, height, postings)
   }
 
   /** Writes the window being built. */
   finish (batch: WriteBatch): void {
-    if (this.#blocks.length === 0) return
-    const heights = new Set(this.#blocks.map(b => b[0]))
+    if (this.#heights.size === 0) return
     const slab = new Slab()
-    for (const g of groupWindow(this.#blocks).values()) {
+    for (const g of this.#groups.values()) {
       const key = windowKey(g.base, this.#window)
       const size = payloadBytes(g.base[0])
       const before = this.#get(key)
-      batch.put(key, before == null ? encodeGroup(g, slab) : encodeWindow(mergeRows(decodeWindow(before, size), heights, groupRows(g)), size))
+      batch.put(key, before == null ? g.sealed(slab) : encodeWindow(mergeRows(decodeWindow(before, size), this.#heights, g.rows()), size))
     }
-    this.#blocks = []
+    this.#groups = new Map()
+    this.#heights = new Set()
+    this.#slab = new Slab()
   }
 }
 

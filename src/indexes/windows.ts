@@ -1,11 +1,12 @@
 import { equals as equalBytes } from 'multiformats/bytes'
 import { POSTINGS_WINDOW, PREFIX } from '../storage/keys.ts'
+import { openRecord } from './records.ts'
 import type { RootDb, StoreBatch } from '../storage/level.ts'
 import { Slab } from '../storage/slab.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import {
-  decodeSavedWindow, decodeWindow, encodeGroup, encodeSavedWindow, encodeWindow, groupWindow, mergeRows, payloadBytes, windowKey, windowOf,
-  latin1, type BlockPostings, type Get, type Group, type WindowRow
+  RowGroup, addToGroups, decodeSavedWindow, decodeWindow, encodeSavedWindow, encodeWindow, mergeRows, payloadBytes, windowKey, windowOf,
+  latin1, type BlockPostings, type Get, type Groups, type WindowRow
 } from './window-rows.ts'
 
 export {
@@ -48,19 +49,14 @@ function rewriteBlock (batch: WriteBatch, get: Get, overlay: Overlay, height: nu
   return touched
 }
 
-/** A block held in memory: its postings and the batch that stages it until that batch is written. */
-interface MemBlock {
-  postings: BlockPostings
-  pending: WriteBatch | null
-}
-
 /** What one batch staged here, to undo it when the batch is abandoned. */
 interface Staged {
   keys: string[]
   floor: number
   heights: number[]
   closed: number[]
-  removed: Array<[number, MemBlock]>
+  /** Blocks the batch took off the chain: their height, postings and the batch that had staged them (null: written). */
+  removed: Array<[number, BlockPostings, WriteBatch | null]>
 }
 
 /** Where a clean close saves the head's window for the next open (see {@link SavedWindow}). */
@@ -86,20 +82,23 @@ export type PostingsOf = (height: number) => BlockPostings | undefined
  */
 export class PostingWindows {
   readonly #db: RootDb
-  readonly #mem = new Map<number, MemBlock>()
+  /**
+   * Heights held in memory, each with the batch that staged it until that
+   * batch is written (null after). Their rows are in {@link #groups}; the
+   * blocks' own postings are not kept.
+   */
+  readonly #heights = new Map<number, WriteBatch | null>()
   /** Lowest window held in memory. */
   #floor = 0
   /** Windows whose write is staged in a batch not yet written (still read from memory). */
   readonly #closing = new Map<number, WriteBatch>()
   /**
-   * Each memory window's rows grouped by key as blocks arrive in height
-   * order, so the write at the window's end does not regroup 256 blocks at
-   * once (it did: ~40 ms on the ingest thread per window). A window whose
-   * blocks came out of order, or lost one (reorg, abandoned batch), is
-   * regrouped from its blocks when written.
+   * Each memory window's rows grouped by key, in height order, as the
+   * window's values will hold them (RowGroup), so writing a window copies
+   * bytes instead of regrouping 256 blocks (that took ~40 ms on the ingest
+   * thread per window) and a window is a few buffers, not objects per row.
    */
-  readonly #groups = new Map<number, { last: number, byKey: Map<string, Group> }>()
-  readonly #regroup = new Set<number>()
+  readonly #groups = new Map<number, { groups: Groups, slab: Slab }>()
   /** Window values staged by rewrites and flushes, not yet written. */
   readonly #overlay: Overlay = new Map()
   /** Per batch: the overlay keys it staged and the floor before it (for {@link abandon}). */
@@ -116,11 +115,10 @@ export class PostingWindows {
    * canonical blocks, which are durable: a crash loses nothing.
    */
   async open (head: number, postingsOf: PostingsOf, batch: StoreBatch, sync: boolean, stamp?: Uint8Array): Promise<WindowsOpened> {
-    this.#mem.clear()
+    this.#heights.clear()
     this.#closing.clear()
     this.#overlay.clear()
     this.#groups.clear()
-    this.#regroup.clear()
     this.#floor = head < 0 ? 0 : windowOf(head)
     const saved = this.#db.getSync(SAVED_WINDOW_KEY)
     if (saved != null) batch.del(SAVED_WINDOW_KEY)
@@ -128,28 +126,20 @@ export class PostingWindows {
     if (head >= 0) {
       const found = saved == null ? 'none' : stamp == null ? 'no stamp to match it against' : this.#readSaved(saved, stamp, head)
       if (typeof found !== 'string') {
-        for (const h of found.heights) this.#mem.set(h, { postings: new Map(), pending: null })
-        for (const [k, g] of found.byKey) {
-          batch.del(windowKey(g.base, this.#floor))
-          for (let i = 0; i < g.heights.length; i++) {
-            const postings = this.#mem.get(g.heights[i])!.postings
-            let p = postings.get(k)
-            if (p == null) postings.set(k, p = { base: g.base, payloads: [] })
-            p.payloads.push(g.payloads[i])
-          }
-        }
+        for (const h of found.heights) this.#heights.set(h, null)
+        for (const g of found.window.groups.values()) batch.del(windowKey(g.base, this.#floor))
         // the values are the window's rows already grouped by key, in height order
-        this.#groups.set(this.#floor, { last: head, byKey: found.byKey })
+        this.#groups.set(this.#floor, found.window)
         opened = { from: 'saved', blocks: found.heights.length }
       } else {
         opened = { from: 'blocks', blocks: 0, ...(found !== 'none' ? { ignored: found } : {}) }
-        this.#regroup.add(this.#floor)
         const deleted = new Set<string>()
         for (let h = this.#floor * POSTINGS_WINDOW; h <= head; h++) {
           const postings = postingsOf(h)
           if (postings == null) continue
           opened.blocks++
-          this.#mem.set(h, { postings, pending: null })
+          this.#heights.set(h, null)
+          addToGroups(this.#window(this.#floor).groups, this.#window(this.#floor).slab, h, postings)
           for (const [k, p] of postings) {
             if (deleted.has(k)) continue
             deleted.add(k)
@@ -171,12 +161,13 @@ export class PostingWindows {
     const windows = [...this.#windows()]
     const written = this.#flush(batch, windows)
     if (saveAs != null && saveAs.head >= 0 && windowOf(saveAs.head) === this.#floor && this.#closing.size === 0) {
-      const heights = [...this.#mem.keys()].filter(h => windowOf(h) === this.#floor).sort((a, b) => a - b)
+      const heights = [...this.#heights.keys()].filter(h => windowOf(h) === this.#floor).sort((a, b) => a - b)
       const bases = [...(written.get(this.#floor)?.values() ?? [])].map(g => g.base)
       batch.put(SAVED_WINDOW_KEY, encodeSavedWindow({ stamp: saveAs.stamp, head: saveAs.head, heights, bases }))
     }
     if (batch.length > 0) await batch.write(sync)
-    this.#mem.clear()
+    this.#heights.clear()
+    this.#groups.clear()
   }
 
   /**
@@ -185,27 +176,23 @@ export class PostingWindows {
    * damaged (a checksum, or LevelDB's own) or holds rows outside the window.
    * Any of these falls back to the rebuild, which is always right.
    */
-  #readSaved (stored: Uint8Array, stamp: Uint8Array, head: number): { heights: number[], byKey: Map<string, Group> } | string {
+  #readSaved (stored: Uint8Array, stamp: Uint8Array, head: number): { heights: number[], window: { groups: Groups, slab: Slab } } | string {
     try {
       const saved = decodeSavedWindow(stored)
       if (saved.head !== head || !equalBytes(saved.stamp, stamp)) return 'saved for another head or schema'
       const low = this.#floor * POSTINGS_WINDOW
       const held = new Set(saved.heights)
       if (saved.heights.some(h => h < low || h > head)) return 'heights outside the window'
-      const byKey = new Map<string, Group>()
+      const window = { groups: new Map() as Groups, slab: new Slab() }
       for (const base of saved.bases) {
         const value = this.#db.getSync(windowKey(base, this.#floor))
         if (value == null) return 'a window value it names is missing'
         const rows = decodeWindow(value, payloadBytes(base[0]))
-        const group: Group = { base, heights: new Array(rows.length), payloads: new Array(rows.length) }
-        for (let i = 0; i < rows.length; i++) {
-          if (!held.has(rows[i].height)) return 'a window value holds rows of heights it does not name'
-          group.heights[i] = rows[i].height
-          group.payloads[i] = rows[i].payload
-        }
-        byKey.set(latin1(base), group)
+        for (const row of rows) if (!held.has(row.height)) return 'a window value holds rows of heights it does not name'
+        for (let i = 1; i < rows.length; i++) if (rows[i].height < rows[i - 1].height) return 'a window value holds rows out of height order'
+        window.groups.set(latin1(base), RowGroup.fromRows(base, window.slab, openRecord(value, 'postings window')))
       }
-      return { heights: saved.heights, byKey }
+      return { heights: saved.heights, window }
     } catch (err) {
       return `unreadable: ${(err as Error)?.message ?? String(err)}`
     }
@@ -226,9 +213,12 @@ export class PostingWindows {
       for (const x of closing) { this.#closing.set(x, batch); b.closed.push(x) }
       this.#floor = w
     }
-    this.#mem.set(height, { postings, pending: batch })
+    // a height held already (not expected: the writer removes a block before another takes its height) loses its old rows
+    if (this.#heights.has(height)) this.#dropRows(new Set([height]))
+    this.#heights.set(height, batch)
     b.heights.push(height)
-    this.#group(w, height, postings)
+    const window = this.#window(w)
+    addToGroups(window.groups, window.slab, height, postings)
   }
 
   /** Stages the removal of a block's postings (it leaves the canonical chain). */
@@ -238,11 +228,10 @@ export class PostingWindows {
       b.keys.push(...rewriteBlock(batch, this.#get, this.#overlay, height, postings, false))
       return
     }
-    const m = this.#mem.get(height)
-    if (m == null) return
-    this.#mem.delete(height)
-    this.#regroup.add(windowOf(height))
-    b.removed.push([height, m])
+    if (!this.#heights.has(height)) return
+    b.removed.push([height, postings, this.#heights.get(height)!])
+    this.#heights.delete(height)
+    this.#dropRows(new Set([height]))
   }
 
   /** Undoes what a batch that will never be written staged here. */
@@ -250,9 +239,19 @@ export class PostingWindows {
     const b = this.#batches.get(batch)
     if (b == null) return
     this.#batches.delete(batch)
-    for (const h of b.heights) if (this.#mem.get(h)?.pending === batch) this.#mem.delete(h)
-    for (const [h, m] of b.removed) if (!this.#mem.has(h)) this.#mem.set(h, m)
-    for (const h of [...b.heights, ...b.removed.map(r => r[0])]) this.#regroup.add(windowOf(h))
+    const dropped = new Set<number>()
+    for (const h of b.heights) {
+      if (this.#heights.get(h) !== batch) continue
+      this.#heights.delete(h)
+      dropped.add(h)
+    }
+    if (dropped.size > 0) this.#dropRows(dropped)
+    for (const [h, postings, pending] of b.removed) {
+      if (this.#heights.has(h)) continue
+      this.#heights.set(h, pending)
+      const window = this.#window(windowOf(h))
+      addToGroups(window.groups, window.slab, h, postings)
+    }
     for (const k of b.keys) if (this.#overlay.get(k)?.batch === batch) this.#overlay.delete(k)
     for (const w of b.closed) this.#closing.delete(w)
     this.#floor = Math.min(this.#floor, b.floor)
@@ -265,48 +264,52 @@ export class PostingWindows {
    */
   memoryRows (base: Uint8Array): { windows: Set<number>, rows: WindowRow[] } {
     const k = latin1(base)
-    const windows = new Set<number>()
+    const windows = this.#windows()
     const rows: WindowRow[] = []
-    const heights = [...this.#mem.keys()].sort((a, b) => a - b)
-    for (const w of this.#windows()) windows.add(w)
-    for (const h of heights) {
-      const m = this.#mem.get(h)!
-      if (m.pending != null) continue
-      const p = m.postings.get(k)
-      if (p != null) for (const payload of p.payloads) rows.push({ height: h, payload })
-    }
+    const written = (h: number): boolean => this.#heights.has(h) && this.#heights.get(h) === null
+    for (const w of [...windows].sort((a, b) => a - b)) this.#groups.get(w)?.groups.get(k)?.rowsInto(rows, written)
     return { windows, rows }
   }
 
   /** Blocks (and their heights) held in memory. */
-  get size (): number { return this.#mem.size }
+  get size (): number { return this.#heights.size }
 
   readonly #get = (key: Uint8Array): Uint8Array | undefined => this.#db.getSync(key) ?? undefined
 
   #windows (): Set<number> {
     const out = new Set<number>(this.#closing.keys())
-    for (const h of this.#mem.keys()) out.add(windowOf(h))
+    for (const h of this.#heights.keys()) out.add(windowOf(h))
     out.add(this.#floor)
     return out
   }
 
+  /** A memory window's groups and the slab their rows come from, created on first use. */
+  #window (w: number): { groups: Groups, slab: Slab } {
+    let window = this.#groups.get(w)
+    if (window == null) this.#groups.set(w, window = { groups: new Map(), slab: new Slab() })
+    return window
+  }
+
+  /** Removes the rows of `heights` from their windows' groups (a group left empty goes). */
+  #dropRows (heights: ReadonlySet<number>): void {
+    const windows = new Set([...heights].map(windowOf))
+    for (const w of windows) {
+      const groups = this.#groups.get(w)?.groups
+      if (groups == null) continue
+      for (const [k, g] of groups) if (g.drop(heights) === 0) groups.delete(k)
+    }
+  }
+
   /** Puts the given memory windows into `batch` (and the overlay); returns each window's groups by key. */
-  #flush (batch: WriteBatch, windows: number[], keys: string[] = []): Map<number, Map<string, Group>> {
-    const out = new Map<number, Map<string, Group>>()
+  #flush (batch: WriteBatch, windows: number[], keys: string[] = []): Map<number, Groups> {
+    const out = new Map<number, Groups>()
     for (const w of windows) {
       const slab = new Slab()
-      const kept = this.#groups.get(w)
-      let groups: Map<string, Group>
-      if (kept != null && !this.#regroup.has(w)) groups = kept.byKey
-      else {
-        const blocks: Array<[number, BlockPostings]> = []
-        for (const [h, m] of this.#mem) if (windowOf(h) === w) blocks.push([h, m.postings])
-        groups = groupWindow(blocks)
-      }
+      const groups = this.#groups.get(w)?.groups ?? new Map() as Groups
       out.set(w, groups)
       for (const g of groups.values()) {
         const key = windowKey(g.base, w)
-        const value = encodeGroup(g, slab)
+        const value = g.sealed(slab)
         batch.put(key, value)
         const k = latin1(key)
         this.#overlay.set(k, { value, batch })
@@ -314,20 +317,6 @@ export class PostingWindows {
       }
     }
     return out
-  }
-
-  /** Adds a block's rows to its window's groups, or marks the window for a regroup when the block is not the window's newest. */
-  #group (w: number, height: number, postings: BlockPostings): void {
-    if (this.#regroup.has(w)) return
-    let g = this.#groups.get(w)
-    if (g == null) this.#groups.set(w, g = { last: -1, byKey: new Map() })
-    if (height <= g.last) { this.#regroup.add(w); this.#groups.delete(w); return }
-    g.last = height
-    for (const [k, p] of postings) {
-      let group = g.byKey.get(k)
-      if (group == null) g.byKey.set(k, group = { base: p.base, heights: [], payloads: [] })
-      for (const payload of p.payloads) { group.heights.push(height); group.payloads.push(payload) }
-    }
   }
 
   #track (batch: WriteBatch): Staged {
@@ -339,16 +328,12 @@ export class PostingWindows {
     if (batch.afterWrite == null) throw new TypeError('postings windows: the batch cannot report its write (afterWrite)')
     batch.afterWrite(() => {
       this.#batches.delete(batch)
-      for (const h of entry.heights) {
-        const m = this.#mem.get(h)
-        if (m?.pending === batch) m.pending = null
-      }
+      for (const h of entry.heights) if (this.#heights.get(h) === batch) this.#heights.set(h, null)
       for (const w of entry.closed) {
         if (this.#closing.get(w) !== batch) continue
         this.#closing.delete(w)
         this.#groups.delete(w)
-        this.#regroup.delete(w)
-        for (const h of [...this.#mem.keys()]) if (windowOf(h) === w) this.#mem.delete(h)
+        for (const h of [...this.#heights.keys()]) if (windowOf(h) === w) this.#heights.delete(h)
       }
       // the database now holds these values (a value a later batch staged for a key stays)
       for (const k of entry.keys) if (this.#overlay.get(k)?.batch === batch) this.#overlay.delete(k)

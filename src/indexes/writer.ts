@@ -64,8 +64,8 @@ function canonicalEntries (block: EncodedBlock, emit: Emit): BlockPostings {
   emit(u64KeyIn(slab, PREFIX.HEIGHT, height), block.cid.bytes)
   const ids = slab.take(32 * block.txs.length + RECORD_CRC_BYTES)
   const postings: BlockPostings = new Map()
-  // postings live on in the memory window: their own small slab, so the window does not hold the block's records
-  const ps = new Slab(POSTINGS_SLAB)
+  // the memory window copies what it keeps of them (window-rows.ts RowGroup): payloads and bases share the block's slab
+  const ps = slab
   const logs: LogRow[] = []
   // the block's log records are views into one writer (encodeLogBlock copies them into its value)
   let logWriter: Writer | undefined
@@ -107,9 +107,6 @@ function canonicalEntries (block: EncodedBlock, emit: Emit): BlockPostings {
 
 /** First size of a block's log writer (it grows by doubling; earlier views stay valid). */
 const LOG_WRITER_BYTES = 16 * 1024
-
-/** Chunk of the postings slab: a 100-transaction block's postings take ~11 KB. */
-const POSTINGS_SLAB = 16 * 1024
 
 /** Scratch for a posting's key base (prefix, [slot,] bytes) while its string is made. */
 let scratch = new Uint8Array(64)
