@@ -139,7 +139,7 @@ export class PostingWindows {
           if (postings == null) continue
           opened.blocks++
           this.#heights.set(h, null)
-          addToGroups(this.#window(this.#floor).groups, this.#window(this.#floor).slab, h, postings)
+          this.#addRows(h, postings)
           for (const [k, p] of postings) {
             if (deleted.has(k)) continue
             deleted.add(k)
@@ -187,10 +187,15 @@ export class PostingWindows {
       for (const base of saved.bases) {
         const value = this.#db.getSync(windowKey(base, this.#floor))
         if (value == null) return 'a window value it names is missing'
-        const rows = decodeWindow(value, payloadBytes(base[0]))
-        for (const row of rows) if (!held.has(row.height)) return 'a window value holds rows of heights it does not name'
-        for (let i = 1; i < rows.length; i++) if (rows[i].height < rows[i - 1].height) return 'a window value holds rows out of height order'
-        window.groups.set(latin1(base), RowGroup.fromRows(base, window.slab, openRecord(value, 'postings window')))
+        const body = openRecord(value, 'postings window')
+        if (body.length % (8 + payloadBytes(base[0])) !== 0) return 'a window value ends inside a row'
+        const group = RowGroup.fromRows(base, window.slab, body)
+        for (let i = 0; i < group.count; i++) {
+          const h = group.heightAt(i)
+          if (!held.has(h)) return 'a window value holds rows of heights it does not name'
+          if (i > 0 && h < group.heightAt(i - 1)) return 'a window value holds rows out of height order'
+        }
+        window.groups.set(latin1(base), group)
       }
       return { heights: saved.heights, window }
     } catch (err) {
@@ -217,8 +222,7 @@ export class PostingWindows {
     if (this.#heights.has(height)) this.#dropRows(new Set([height]))
     this.#heights.set(height, batch)
     b.heights.push(height)
-    const window = this.#window(w)
-    addToGroups(window.groups, window.slab, height, postings)
+    this.#addRows(height, postings)
   }
 
   /** Stages the removal of a block's postings (it leaves the canonical chain). */
@@ -249,8 +253,7 @@ export class PostingWindows {
     for (const [h, postings, pending] of b.removed) {
       if (this.#heights.has(h)) continue
       this.#heights.set(h, pending)
-      const window = this.#window(windowOf(h))
-      addToGroups(window.groups, window.slab, h, postings)
+      this.#addRows(h, postings)
     }
     for (const k of b.keys) if (this.#overlay.get(k)?.batch === batch) this.#overlay.delete(k)
     for (const w of b.closed) this.#closing.delete(w)
@@ -283,11 +286,12 @@ export class PostingWindows {
     return out
   }
 
-  /** A memory window's groups and the slab their rows come from, created on first use. */
-  #window (w: number): { groups: Groups, slab: Slab } {
+  /** Adds a block's rows to its memory window's groups (the window created on first use). */
+  #addRows (height: number, postings: BlockPostings): void {
+    const w = windowOf(height)
     let window = this.#groups.get(w)
     if (window == null) this.#groups.set(w, window = { groups: new Map(), slab: new Slab() })
-    return window
+    addToGroups(window.groups, window.slab, height, postings)
   }
 
   /** Removes the rows of `heights` from their windows' groups (a group left empty goes). */
