@@ -51,9 +51,6 @@ export class Writer {
   }
 
   uint (n: number): void { this.head(0, n) }
-
-  /** A view, not a copy: callers copy these bytes into pages and records anyway. */
-  done (): Uint8Array { return this.buf.subarray(0, this.pos) }
 }
 
 function key (s: string): Uint8Array {

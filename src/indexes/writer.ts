@@ -64,8 +64,7 @@ function canonicalEntries (block: EncodedBlock, emit: Emit): BlockPostings {
   emit(u64KeyIn(slab, PREFIX.HEIGHT, height), block.cid.bytes)
   const ids = slab.take(32 * block.txs.length + RECORD_CRC_BYTES)
   const postings: BlockPostings = new Map()
-  // the memory window copies what it keeps of them (window-rows.ts RowGroup): payloads and bases share the block's slab
-  const ps = slab
+  // payloads and bases come from the block's slab too: the memory window copies what it keeps (window-rows.ts RowGroup)
   const logs: LogRow[] = []
   // the block's log records are views into one writer (encodeLogBlock copies them into its value)
   let logWriter: Writer | undefined
@@ -86,18 +85,18 @@ function canonicalEntries (block: EncodedBlock, emit: Emit): BlockPostings {
       txBytes: tx.bytes
     }, slab))
     // one payload per (address, tx): tx index u32 and the tx digest
-    const payload = ps.take(36)
+    const payload = slab.take(36)
     writeU32(payload, 0, i)
     payload.set(digest, 4)
-    post(postings, ps, PREFIX.ADDRESS_WINDOW, tx.from, payload)
-    if (tx.to != null && !equals(tx.to, tx.from)) post(postings, ps, PREFIX.ADDRESS_WINDOW, tx.to, payload)
+    post(postings, slab, PREFIX.ADDRESS_WINDOW, tx.from, payload)
+    if (tx.to != null && !equals(tx.to, tx.from)) post(postings, slab, PREFIX.ADDRESS_WINDOW, tx.to, payload)
     for (let l = 0; l < tx.logs.length; l++) {
       const log = tx.logs[l]
-      const ordinal = ps.take(4)
+      const ordinal = slab.take(4)
       writeU32(ordinal, 0, logs.length)
       logs.push({ index: i, logIndex: l, record: encodeLogEntry(digest, log, logWriter ??= new Writer(LOG_WRITER_BYTES)) })
-      post(postings, ps, PREFIX.LOG_ADDRESS_WINDOW, log.address, ordinal)
-      for (let t = 0; t < log.topics.length; t++) post(postings, ps, PREFIX.LOG_TOPIC_WINDOW, log.topics[t], ordinal, t)
+      post(postings, slab, PREFIX.LOG_ADDRESS_WINDOW, log.address, ordinal)
+      for (let t = 0; t < log.topics.length; t++) post(postings, slab, PREFIX.LOG_TOPIC_WINDOW, log.topics[t], ordinal, t)
     }
   }
   emit(u64KeyIn(slab, PREFIX.BLOCK_TXIDS, height), sealRecord(ids))
