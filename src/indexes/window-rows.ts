@@ -97,8 +97,9 @@ export function mergeRows (existing: WindowRow[], heights: ReadonlySet<number>, 
  * memory is a few large buffers and one object per key, not objects per
  * row. (Rows as objects and arrays kept ~100,000 objects alive per
  * window; every one of them was copied by each young GC it lived through,
- * and the ingest thread's GCs and V8's helper threads spent ~30 % of the
- * CPU of ingest on them.) Writing the window copies the rows and seals them.
+ * and V8's helper threads spent a third as much CPU as the ingest thread;
+ * as bytes, their CPU halved and ingest's total CPU fell ~19 %, see
+ * bench/README.md.) Writing the window copies the rows and seals them.
  */
 export class RowGroup {
   readonly base: Uint8Array
