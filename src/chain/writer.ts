@@ -32,6 +32,8 @@ export interface ChainWriterInit {
   /** The store's write lock: parent checks and the head see every earlier write. */
   lock: SerialLock
   assertOpen: () => void
+  /** Throws WriteFailedError once a write to LevelDB failed (the store fails stop until reopened). */
+  assertWritable: () => void
   sync: boolean
   allowGaps: boolean
   /** After a reorg, under the lock: nothing keyed by height may be served stale; then the `reorg` / `head` events. */
@@ -162,6 +164,9 @@ export class ChainWriter {
         taken++
         try {
           this.#i.assertOpen()
+          // a failed store refuses before planning: what a failed write left
+          // in LevelDB's memtable is readable but will not survive a reopen
+          this.#i.assertWritable()
           if (this.#damage != null) throw new ChainHoleError(`local writes refused: ${this.#damage}; run \`chainstore verify --repair\` or let peers fill the missing heights`)
           staged = await this.#stage(this.#planLocal(next.encoded, inflight?.staged.view ?? null), inflight?.staged.view ?? null)
         } catch (err) {
@@ -179,6 +184,8 @@ export class ChainWriter {
             for (const s of this.#i.stages) s.abandoned?.(staged.batch)
             this.#queue.unshift(next); taken--; staged = null
           }
+          // then the failed batch itself, last staged first
+          for (const s of this.#i.stages) s.abandoned?.(inflight.staged.batch)
         }
         inflight = null
       }
@@ -198,6 +205,7 @@ export class ChainWriter {
    */
   async importBlocks (blocks: EncodedBlock[]): Promise<ImportResult[]> {
     return await this.exclusive(async () => {
+      this.#i.assertWritable()
       const plan = this.#planImport(blocks)
       await this.#commit(plan, true)
       return plan.results
@@ -207,7 +215,12 @@ export class ChainWriter {
   async #commit<R> (plan: Plan<R>, replicated: boolean): Promise<Committed | null> {
     const staged = await this.#stage(plan, null)
     if (plan.write.length === 0) return null
-    await staged.batch.write(this.#i.sync)
+    try {
+      await staged.batch.write(this.#i.sync)
+    } catch (err) {
+      for (const s of this.#i.stages) s.abandoned?.(staged.batch)
+      throw err
+    }
     return this.#finish(staged, replicated)
   }
 

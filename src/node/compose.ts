@@ -38,7 +38,7 @@ import { TieredBlocks } from '../storage/fetch-tier.ts'
 import { ImportAwareBlockstore } from '../storage/import-aware.ts'
 import { openKv, type KvStore } from '../storage/kv.ts'
 import { sealedKv } from '../storage/sealed-kv.ts'
-import { startBatch, type BlocksDb, type MaintenanceAccess, type RootDb, type StoreBatch } from '../storage/level.ts'
+import { assertWritable, startBatch, type BlocksDb, type MaintenanceAccess, type RootDb, type StoreBatch } from '../storage/level.ts'
 import { ImportDeleteLock } from '../storage/lock.ts'
 import { RepairQueue } from '../storage/repair-queue.ts'
 import { OpenGuard } from '../storage/guard.ts'
@@ -303,7 +303,7 @@ function buildChain (b: Base, storage: ReturnType<typeof buildStorage>, policy: 
         await replication.afterLocalWrite(fresh.map(x => ({ cid: x.cid, height: x.height, parent: x.parent, txCount: x.txs.length })), o)
       }
     ],
-    startBatch: storage.batch, lock: b.guard, assertOpen: b.assertOpen, sync: b.sync, allowGaps: config.allowGaps,
+    startBatch: storage.batch, lock: b.guard, assertOpen: b.assertOpen, assertWritable: () => { assertWritable(db) }, sync: b.sync, allowGaps: config.allowGaps,
     reorged: event => {
       // heights now name other blocks; decoded objects keyed by height are stale
       cache.clear()
