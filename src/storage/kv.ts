@@ -3,7 +3,6 @@ import { MAX_PAGE_LIMIT } from '../config/constants.ts'
 import { ChainStoreError } from '../errors.ts'
 import { InvalidQueryError, StoreClosedError, WriteFailedError } from './errors.ts'
 import { KV_SUBLEVEL } from './keys.ts'
-import { assertWritable, markWriteFailed } from './level.ts'
 
 /** A namespace name that is empty, too long or uses characters outside [a-z0-9_.-]. */
 export class InvalidNamespaceError extends ChainStoreError {}
@@ -84,11 +83,11 @@ export function openKv<V> (db: ClassicLevel<Uint8Array, Uint8Array>, namespace: 
   const open = (): void => { if (!options.isOpen()) throw new StoreClosedError('store is stopped') }
   const guardWrite = async (fn: () => Promise<void>): Promise<void> => {
     open()
-    assertWritable(db)
     try {
       await fn()
     } catch (err) {
-      markWriteFailed(db, err)
+      // the root database fails stop on its own (guardWrites in level.ts)
+      if (err instanceof WriteFailedError) throw err
       throw new WriteFailedError(`kv write to "${namespace}" failed: ${(err as Error).message}`, { cause: err })
     }
   }

@@ -240,11 +240,11 @@ export function startBatch (db: RootDb, blocks: BlocksDb): StoreBatch {
     get length () { return ops.length },
     afterWrite (fn) { written.push(fn) },
     async write (sync: boolean) {
-      assertWritable(db)
       try {
         await db.batch(ops, { sync })
       } catch (err) {
-        markWriteFailed(db, err)
+        // the root database fails stop on its own (guardWrites)
+        if (err instanceof WriteFailedError) throw err
         throw new WriteFailedError(`LevelDB batch of ${ops.length} entries failed: ${(err as Error).message}`, { cause: err })
       } finally {
         ops.length = 0
