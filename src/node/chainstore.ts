@@ -26,7 +26,7 @@ import type { Replicator } from '../replication/replicator.ts'
 import type { SnapshotInfo, SnapshotManifest, SnapshotProgress, StateStore } from '../state/index.ts'
 import type { KvStore } from '../storage/kv.ts'
 import type { BlockSource } from '../storage/types.ts'
-import { openLevel, type MaintenanceAccess } from '../storage/level.ts'
+import { onWriteFailure, openLevel, type MaintenanceAccess } from '../storage/level.ts'
 import { recordLogDamage } from '../storage/damage.ts'
 import { composeRooms, kvOf, maintenanceOf, type HostParts, type Rooms, type StoreEventMap } from './compose.ts'
 import { addLifecycle } from './start.ts'
@@ -70,6 +70,7 @@ export class ChainStore {
     try {
       if (tables.checked > 0) logger.debug({ tables: tables.tables, checked: tables.checked, bytes: tables.bytes, ms: Math.round(tables.ms) }, 'table files checked')
       if (logDamage != null) await recordLogDamage(db, logDamage)
+      onWriteFailure(db, err => { logger.error({ err: err.message }, 'a LevelDB write failed: every later write is refused until the data dir is reopened (nothing acknowledged is lost; a restart recovers)') })
       const rooms = await composeRooms(config, logger, db, blocks, host)
       const store = new ChainStore(rooms)
       addLifecycle(rooms, logger, async () => await store.status())

@@ -1,6 +1,7 @@
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Replicator } from '../replication/replicator.ts'
+import { writeFailure } from '../storage/level.ts'
 import type { Rooms } from './compose.ts'
 import type { Health, NetworkStatus, StoreStatus } from './types.ts'
 
@@ -58,6 +59,7 @@ export class StatusReader {
       ...sizes,
       alerts: r.metrics.alerts(),
       latencyMs: r.metrics.latencies(),
+      writesRefused: refusal(r),
       ...(r.replication != null ? { network: this.#network(r.replication) } : {})
     }
   }
@@ -67,6 +69,9 @@ export class StatusReader {
     const r = this.#r
     const head = open ? r.meta.head()?.height ?? null : null
     if (!open) return { live: false, ready: false, reasons: ['the store is stopped'], head }
+    // fail-stop: only a reopen (a restart) makes the store writable again
+    const refused = refusal(r)
+    if (refused != null) return { live: false, ready: false, reasons: [refused], head }
     const rep = r.replication
     if (rep == null) return { live: true, ready: true, reasons: [], head }
     const connectedPeers = new Set(rep.libp2p.getConnections().map(c => c.remotePeer.toString())).size
@@ -124,4 +129,10 @@ export class StatusReader {
     return { approximateBytes, diskBytes, blockstoreBytes }
   }
 
+}
+
+/** Why every write is refused (an earlier LevelDB write failed), or null. */
+function refusal (r: Rooms): string | null {
+  const failed = writeFailure(r.db)
+  return failed == null ? null : `writes refused since a LevelDB write failed (${failed.message}); restart to reopen the data dir`
 }

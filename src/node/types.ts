@@ -30,6 +30,11 @@ export interface StoreStatus {
   alerts: Alert[]
   /** p50/p99 in ms of each store operation over its last 1,000 calls. */
   latencyMs: Record<string, { p50: number, p99: number, count: number }>
+  /**
+   * Set once a LevelDB write failed: the store fails stop and refuses every
+   * write (WriteFailedError) until the data dir is reopened; null while writable.
+   */
+  writesRefused: string | null
   /** Replication, when `network.enabled`. */
   network?: NetworkStatus
 }
@@ -57,7 +62,7 @@ export interface NetworkStatus {
 
 /** What `/healthz` and `/readyz` answer from (cheap: no disk walk, no I/O). */
 export interface Health {
-  /** The store is open (LevelDB open, rooms started). */
+  /** The store is open (LevelDB open, rooms started) and writable (false after a failed LevelDB write, which only a restart clears). */
   live: boolean
   /** Open, and with the network on: connected to a peer and within `maxLag` heights of the best head known. */
   ready: boolean

@@ -184,6 +184,18 @@ export async function recoveryDamage (location: string): Promise<LogDamage | nul
  * every later write is refused until the data dir is reopened.
  */
 const failedWrites = new WeakMap<object, Error>()
+/** Called once, at a database's first failed write (see {@link onWriteFailure}). */
+const failureListeners = new WeakMap<object, (err: Error) => void>()
+
+/** The error that made `db` refuse writes, or null while it is writable. */
+export function writeFailure (db: RootDb): Error | null {
+  return failedWrites.get(db) ?? null
+}
+
+/** Runs `fn` once when a write to `db` fails and the store starts refusing writes (the store logs it). */
+export function onWriteFailure (db: RootDb, fn: (err: Error) => void): void {
+  failureListeners.set(db, fn)
+}
 
 /** Throws when an earlier write to this database failed (see failedWrites). */
 export function assertWritable (db: RootDb): void {
@@ -200,7 +212,10 @@ export function assertWritable (db: RootDb): void {
 export function markWriteFailed (db: RootDb, err: unknown): void {
   for (let e: any = err; e != null; e = e.cause) {
     if (e.code === 'LEVEL_IO_ERROR' || e.code === 'LEVEL_CORRUPTION') {
-      if (!failedWrites.has(db)) failedWrites.set(db, err instanceof Error ? err : new Error(String(err)))
+      if (failedWrites.has(db)) return
+      const failure = err instanceof Error ? err : new Error(String(err))
+      failedWrites.set(db, failure)
+      failureListeners.get(db)?.(failure)
       return
     }
   }

@@ -168,7 +168,7 @@ describe('injected I/O errors (strace)', () => {
     test(`${sc.name}${sc.transient ? '' : ' from the N-th call on'} (durability ${sc.durability}): the failing write is refused, every acknowledged write survives a reopen${sc.known != null ? ' [KNOWN BUG, expected to fail]' : ''}`, async () => {
       requireRoot()
       requireStrace()
-      const totals = { acks: 0, refused: 0, lost: 0, corrupt: 0, failedOpens: 0, injected: 0 }
+      const totals = { acks: 0, refused: 0, lost: 0, corrupt: 0, failedOpens: 0, injected: 0, unreported: 0 }
       const names = new Set<string>()
       const openFailures: string[] = []
       for (let p = 0; p < POINTS; p++) {
@@ -221,6 +221,8 @@ describe('injected I/O errors (strace)', () => {
         const refused = child.lines.filter(m => m.t === 'refused')
         for (const r of refused) names.add(r.name)
         if (refused.length > 0) totals.injected++
+        // a failed store says so: not live (only a restart clears it), status names the failure
+        if (refused.length > 0 && (done.live !== false || !/LevelDB write failed/.test(String(done.writesRefused)))) totals.unreported++
         if (process.env.IO_DEBUG != null) console.log(`${sc.name} N=${n}: acks=${acks.length} refused=${refused.length} done=${JSON.stringify(done)} ${refused.filter(r => r.name !== "WriteFailedError" || process.env.IO_DEBUG === "all").map(r => r.op + " " + r.name + ": " + r.message).join(" | ")}`)
         let result: { lost: string[], corrupt: string[] }
         try {
@@ -239,6 +241,7 @@ describe('injected I/O errors (strace)', () => {
       }
       figures.push(`[faults:io] ${sc.name}${sc.transient ? '' : '+'} points=${POINTS} acknowledged=${totals.acks} refused=${totals.refused} lost=${totals.lost} corrupt=${totals.corrupt} failedOpens=${totals.failedOpens} errors=${[...names].join(',')}${sc.known != null ? ` KNOWN BUG: ${sc.known}` : ''}`)
       expect(totals.injected, 'no write was refused: the injection did not reach LevelDB').toBe(POINTS)
+      expect(totals.unreported, 'points where health stayed live or status().writesRefused was empty after a refused write').toBe(0)
       expect([...names]).toEqual(['WriteFailedError'])
       expect(totals.failedOpens, openFailures.join('; ')).toBe(0)
       expect(totals.lost).toBe(0)

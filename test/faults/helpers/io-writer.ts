@@ -8,7 +8,7 @@
  *   {t:'block', height, cid}              acknowledged storeBlocks entry
  *   {t:'blob', cid}                       acknowledged putBytes
  *   {t:'refused', op, name, message}      a write that failed (never acknowledged)
- *   {t:'done', writes, refused, stopped}  finished (stop() outcome included)
+ *   {t:'done', writes, refused, stopped, live, reasons, writesRefused}  finished (stop() outcome, health and status before it)
  */
 import { readdirSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
@@ -64,8 +64,11 @@ while (writes < args.maxWrites && refused < args.refusalsBeforeStop) {
     }
   }
 }
+// what an operator sees of a failed store before it is stopped
+const health = store.health()
+const writesRefused = (await store.status()).writesRefused
 phase = 'stop'
 let stopped = 'ok'
 try { await store.stop() } catch (err) { stopped = `${(err as Error).name}: ${(err as Error).message}` }
-emit({ t: 'done', writes, refused, stopped })
+emit({ t: 'done', writes, refused, stopped, live: health.live, reasons: health.reasons, writesRefused })
 process.exit(0)
