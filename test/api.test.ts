@@ -3,6 +3,7 @@ import { startReadApi, type ReadApi } from '../src/api/server.ts'
 import { identityIdFromSeed } from '../src/index.ts'
 import { METRIC } from '../src/metrics/index.ts'
 import type { StoredBlock } from '../src/codec/types.ts'
+import { markWriteFailed } from '../src/storage/level.ts'
 import { openTestStore, quietLogger } from './helpers/store.ts'
 import { until } from './helpers/wait.ts'
 
@@ -249,6 +250,42 @@ describe('dashboard with attestations', () => {
     } finally {
       await server.close()
       await a.cleanup()
+    }
+  })
+
+  it('a store whose LevelDB write failed refuses every write path, says why in /status and turns /healthz 503; a reopen makes it writable', async () => {
+    const f = await openTestStore()
+    const server = await startReadApi(f.store, { host: '127.0.0.1', port: 0, logger: quietLogger })
+    try {
+      await f.store.storeBlocks(f.chain.take(2, f.store.config.limits))
+      const kv = f.store.kv('notes')
+      await kv.put('before', { ok: true })
+      // what classic-level rejects a write with when write(2) fails (the fault suite injects the real one with strace)
+      markWriteFailed(f.store.maintenance().db, Object.assign(new Error('IO error: 000005.log: Input/output error'), { code: 'LEVEL_IO_ERROR' }))
+      const refused = f.chain.take(1, f.store.config.limits)
+      await expect(f.store.storeBlocks(refused)).rejects.toMatchObject({ name: 'WriteFailedError' })
+      await expect(f.store.putBytes(new TextEncoder().encode('blob'))).rejects.toMatchObject({ name: 'WriteFailedError' })
+      await expect(kv.put('after', { ok: true })).rejects.toMatchObject({ name: 'WriteFailedError' })
+      // a write straight to a sublevel, outside the store's batches, is refused too
+      await expect(f.store.maintenance().db.sublevel('elsewhere').put('k', 'v')).rejects.toMatchObject({ name: 'WriteFailedError' })
+      const status = await json('/status', server.url)
+      expect(status.writesRefused).toMatch(/LevelDB write failed \(IO error: 000005\.log/)
+      const health = await get('/healthz', {}, server.url)
+      expect(health.status).toBe(503)
+      expect(await health.json()).toMatchObject({ live: false, reasons: [expect.stringMatching(/restart to reopen/)] })
+      // reads still work, and what was acknowledged is there
+      expect(f.store.head()?.height).toBe(1)
+      expect(await kv.get('before')).toEqual({ ok: true })
+      await server.close()
+      await f.store.stop()
+      const reopened = await f.reopen()
+      expect((await reopened.status()).writesRefused).toBeNull()
+      expect(reopened.health().live).toBe(true)
+      await reopened.storeBlocks(refused)
+      expect(reopened.head()?.height).toBe(2)
+    } finally {
+      await server.close().catch(() => {})
+      await f.cleanup()
     }
   })
 })

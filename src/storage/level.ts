@@ -114,10 +114,10 @@ function guardWrites (db: RootDb): void {
     _batch: (ops: unknown[], options: object) => Promise<void>
     _chainedBatch: () => { _write: (options: object) => Promise<void> }
   }
-  const guarded = async (write: () => Promise<void>): Promise<void> => {
+  const guard = <A extends unknown[]>(write: (...args: A) => Promise<void>) => async (...args: A): Promise<void> => {
     assertWritable(db)
     try {
-      await write()
+      await write(...args)
     } catch (err) {
       markWriteFailed(db, err)
       throw err
@@ -127,17 +127,13 @@ function guardWrites (db: RootDb): void {
     // it succeeded, but it is not acknowledged
     assertWritable(db)
   }
-  const put = inner._put.bind(db)
-  const del = inner._del.bind(db)
-  const batch = inner._batch.bind(db)
+  inner._put = guard(inner._put.bind(db))
+  inner._del = guard(inner._del.bind(db))
+  inner._batch = guard(inner._batch.bind(db))
   const chained = inner._chainedBatch.bind(db)
-  inner._put = async (key, value, options) => { await guarded(async () => { await put(key, value, options) }) }
-  inner._del = async (key, options) => { await guarded(async () => { await del(key, options) }) }
-  inner._batch = async (ops, options) => { await guarded(async () => { await batch(ops, options) }) }
   inner._chainedBatch = () => {
     const b = chained()
-    const write = b._write.bind(b)
-    b._write = async options => { await guarded(async () => { await write(options) }) }
+    b._write = guard(b._write.bind(b))
     return b
   }
 }
