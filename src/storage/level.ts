@@ -84,7 +84,7 @@ export async function openLevel (dataDir: string, tuning: LevelTuning): Promise<
   }
   const tables = await checkTables(dataDir, location, tuning.checkTables ?? 'changed')
   if (tables.damaged.length > 0) throw damagedTables(dataDir, tables)
-  const db = new ClassicLevel<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view', writeBufferSize: tuning.writeBufferSize, cacheSize: tuning.cacheSize })
+  const db = new GuardedLevel(location, { keyEncoding: 'view', valueEncoding: 'view', writeBufferSize: tuning.writeBufferSize, cacheSize: tuning.cacheSize })
   try {
     await db.open()
   } catch (err) {
@@ -92,48 +92,64 @@ export async function openLevel (dataDir: string, tuning: LevelTuning): Promise<
     if (isReadOnly(err)) throw readOnly(dataDir, err)
     throw new StoreOpenError(`cannot open data dir ${dataDir}: ${innermost(err)}`, { cause: err })
   }
-  guardWrites(db)
   return { db, blocks: blocksOf(db), logDamage: await recoveryDamage(location), tables }
 }
 
+/** The private write methods of classic-level that every write ends in. */
+interface LevelWrites {
+  _put: (key: Uint8Array, value: Uint8Array, options: object) => Promise<void>
+  _del: (key: Uint8Array, options: object) => Promise<void>
+  _batch: (ops: unknown[], options: object) => Promise<void>
+  _chainedBatch: () => { _write: (options: object) => Promise<void> }
+}
+const level = ClassicLevel.prototype as unknown as LevelWrites
+
+/** Runs one write of `db` under the fail-stop rule (see failedWrites). */
+async function guarded (db: RootDb, write: () => Promise<void>): Promise<void> {
+  assertWritable(db)
+  try {
+    await write()
+  } catch (err) {
+    markWriteFailed(db, err)
+    throw err
+  }
+  // a write already on its way to LevelDB when another one failed lands
+  // after the gap in the log and is lost at the next open just the same:
+  // it succeeded, but it is not acknowledged
+  assertWritable(db)
+}
+
 /**
- * Makes every write to `db` fail stop (see failedWrites), whichever code
- * path it takes: sublevels, kv namespaces, the audit log, the keystore, the
- * state trie and chained batches all end in the root's private `_put`,
- * `_del`, `_batch` or a chained batch's `_write`, so those are wrapped once
+ * The store's LevelDB: every write fails stop (see failedWrites), whichever
+ * code path it takes. Sublevels, kv namespaces, the audit log, the keystore,
+ * the state trie and chained batches all end in the root's private `_put`,
+ * `_del`, `_batch` or a chained batch's `_write`, so those are overridden
  * here. Checking only the block batches and kv writes was not enough: the
  * fault suite's transient write EIO, landing on the audit log's background
  * write (its failure is logged, not thrown), left the gap unnoticed; the
  * next block batches were acknowledged and a reopen lost them (435 of 711
- * acknowledged writes over 20 injection points).
+ * acknowledged writes over 20 injection points). A subclass, not methods
+ * assigned to the instance, so the database object keeps the one shape
+ * its class gives it on the hot paths.
  */
-function guardWrites (db: RootDb): void {
-  const inner = db as unknown as {
-    _put: (key: Uint8Array, value: Uint8Array, options: object) => Promise<void>
-    _del: (key: Uint8Array, options: object) => Promise<void>
-    _batch: (ops: unknown[], options: object) => Promise<void>
-    _chainedBatch: () => { _write: (options: object) => Promise<void> }
+class GuardedLevel extends ClassicLevel<Uint8Array, Uint8Array> {
+  async _put (key: Uint8Array, value: Uint8Array, options: object): Promise<void> {
+    await guarded(this, async () => { await level._put.call(this, key, value, options) })
   }
-  const guard = <A extends unknown[]>(write: (...args: A) => Promise<void>) => async (...args: A): Promise<void> => {
-    assertWritable(db)
-    try {
-      await write(...args)
-    } catch (err) {
-      markWriteFailed(db, err)
-      throw err
-    }
-    // a write already on its way to LevelDB when another one failed lands
-    // after the gap in the log and is lost at the next open just the same:
-    // it succeeded, but it is not acknowledged
-    assertWritable(db)
+
+  async _del (key: Uint8Array, options: object): Promise<void> {
+    await guarded(this, async () => { await level._del.call(this, key, options) })
   }
-  inner._put = guard(inner._put.bind(db))
-  inner._del = guard(inner._del.bind(db))
-  inner._batch = guard(inner._batch.bind(db))
-  const chained = inner._chainedBatch.bind(db)
-  inner._chainedBatch = () => {
-    const b = chained()
-    b._write = guard(b._write.bind(b))
+
+  async _batch (ops: unknown[], options: object): Promise<void> {
+    await guarded(this, async () => { await level._batch.call(this, ops, options) })
+  }
+
+  /** Chained batches are rare (migrations, GC, state rebuilds): their write is wrapped per batch. */
+  _chainedBatch (): ReturnType<LevelWrites['_chainedBatch']> {
+    const b = level._chainedBatch.call(this)
+    const write = b._write.bind(b)
+    b._write = async options => { await guarded(this, async () => { await write(options) }) }
     return b
   }
 }
