@@ -100,6 +100,7 @@ interface LevelWrites {
   _put: (key: Uint8Array, value: Uint8Array, options: object) => Promise<void>
   _del: (key: Uint8Array, options: object) => Promise<void>
   _batch: (ops: unknown[], options: object) => Promise<void>
+  _clear: (options: object) => Promise<void>
   _chainedBatch: () => { _write: (options: object) => Promise<void> }
 }
 const level = ClassicLevel.prototype as unknown as LevelWrites
@@ -123,12 +124,12 @@ async function guarded (db: RootDb, write: () => Promise<void>): Promise<void> {
  * The store's LevelDB: every write fails stop (see failedWrites), whichever
  * code path it takes. Sublevels, kv namespaces, the audit log, the keystore,
  * the state trie and chained batches all end in the root's private `_put`,
- * `_del`, `_batch` or a chained batch's `_write`, so those are overridden
- * here. Checking only the block batches and kv writes was not enough: the
- * fault suite's transient write EIO, landing on the audit log's background
- * write (its failure is logged, not thrown), left the gap unnoticed; the
- * next block batches were acknowledged and a reopen lost them (435 of 711
- * acknowledged writes over 20 injection points). A subclass, not methods
+ * `_del`, `_batch`, `_clear` or a chained batch's `_write`, so those are
+ * overridden here. Checking only the block batches and kv writes was not
+ * enough: the fault suite's transient write EIO, landing on the audit log's
+ * background write (its failure is logged, not thrown), left the gap
+ * unnoticed; the next block batches were acknowledged and a reopen lost
+ * them (435 of 711 acknowledged writes over 20 injection points). A subclass, not methods
  * assigned to the instance, so the database object keeps the one shape
  * its class gives it on the hot paths.
  */
@@ -143,6 +144,11 @@ class GuardedLevel extends ClassicLevel<Uint8Array, Uint8Array> {
 
   async _batch (ops: unknown[], options: object): Promise<void> {
     await guarded(this, async () => { await level._batch.call(this, ops, options) })
+  }
+
+  /** Range deletes (a migration, the state store's flat rebuild) write LevelDB's log too. */
+  async _clear (options: object): Promise<void> {
+    await guarded(this, async () => { await level._clear.call(this, options) })
   }
 
   /** Chained batches are rare (migrations, GC, state rebuilds): their write is wrapped per batch. */
