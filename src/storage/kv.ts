@@ -86,7 +86,7 @@ export function openKv<V> (db: ClassicLevel<Uint8Array, Uint8Array>, namespace: 
     try {
       await fn()
     } catch (err) {
-      // the root database fails stop on its own (guardWrites in level.ts)
+      // the root database fails stop on its own (GuardedLevel in level.ts)
       if (err instanceof WriteFailedError) throw err
       throw new WriteFailedError(`kv write to "${namespace}" failed: ${(err as Error).message}`, { cause: err })
     }

@@ -276,7 +276,7 @@ export function startBatch (db: RootDb, blocks: BlocksDb): StoreBatch {
       try {
         await db.batch(ops, { sync })
       } catch (err) {
-        // the root database fails stop on its own (guardWrites)
+        // the root database fails stop on its own (GuardedLevel)
         if (err instanceof WriteFailedError) throw err
         throw new WriteFailedError(`LevelDB batch of ${ops.length} entries failed: ${(err as Error).message}`, { cause: err })
       } finally {
