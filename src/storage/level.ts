@@ -129,36 +129,37 @@ async function guarded (db: RootDb, write: () => Promise<void>): Promise<void> {
  * enough: the fault suite's transient write EIO, landing on the audit log's
  * background write (its failure is logged, not thrown), left the gap
  * unnoticed; the next block batches were acknowledged and a reopen lost
- * them (435 of 711 acknowledged writes over 20 injection points). A subclass, not methods
- * assigned to the instance, so the database object keeps the one shape
- * its class gives it on the hot paths.
+ * them (435 of 711 acknowledged writes over 20 injection points). A
+ * subclass, not methods assigned to the instance, so the database object
+ * keeps the one shape its class gives it on the hot paths.
  */
-class GuardedLevel extends ClassicLevel<Uint8Array, Uint8Array> {
-  async _put (key: Uint8Array, value: Uint8Array, options: object): Promise<void> {
+class GuardedLevel extends ClassicLevel<Uint8Array, Uint8Array> {}
+// set on the prototype rather than declared as members: the overrides stay
+// out of the class's type, so a GuardedLevel is still a RootDb to the
+// compiler (abstract-level's `this`-typed batch signatures make a subclass
+// with extra public members unassignable to its base under TypeScript 5)
+Object.assign(GuardedLevel.prototype, {
+  async _put (this: RootDb, key: Uint8Array, value: Uint8Array, options: object): Promise<void> {
     await guarded(this, async () => { await level._put.call(this, key, value, options) })
-  }
-
-  async _del (key: Uint8Array, options: object): Promise<void> {
+  },
+  async _del (this: RootDb, key: Uint8Array, options: object): Promise<void> {
     await guarded(this, async () => { await level._del.call(this, key, options) })
-  }
-
-  async _batch (ops: unknown[], options: object): Promise<void> {
+  },
+  async _batch (this: RootDb, ops: unknown[], options: object): Promise<void> {
     await guarded(this, async () => { await level._batch.call(this, ops, options) })
-  }
-
+  },
   /** Range deletes (a migration, the state store's flat rebuild) write LevelDB's log too. */
-  async _clear (options: object): Promise<void> {
+  async _clear (this: RootDb, options: object): Promise<void> {
     await guarded(this, async () => { await level._clear.call(this, options) })
-  }
-
+  },
   /** Chained batches are rare (migrations, GC, state rebuilds): their write is wrapped per batch. */
-  _chainedBatch (): ReturnType<LevelWrites['_chainedBatch']> {
+  _chainedBatch (this: RootDb): ReturnType<LevelWrites['_chainedBatch']> {
     const b = level._chainedBatch.call(this)
     const write = b._write.bind(b)
     b._write = async options => { await guarded(this, async () => { await write(options) }) }
     return b
   }
-}
+} satisfies LevelWrites)
 
 /** What LevelDB dropped of its write-ahead log while recovering it at open. */
 export interface LogDamage {
