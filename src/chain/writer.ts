@@ -164,8 +164,10 @@ export class ChainWriter {
         taken++
         try {
           this.#i.assertOpen()
-          // a failed store refuses before planning: what a failed write left
-          // in LevelDB's memtable is readable but will not survive a reopen
+          // a failed store refuses before planning: a block a refused batch
+          // left in LevelDB's memtable is readable but will not survive a
+          // reopen, and a plan that deduped against it would acknowledge the
+          // block without writing it (the same holds for importBlocks)
           this.#i.assertWritable()
           if (this.#damage != null) throw new ChainHoleError(`local writes refused: ${this.#damage}; run \`chainstore verify --repair\` or let peers fill the missing heights`)
           staged = await this.#stage(this.#planLocal(next.encoded, inflight?.staged.view ?? null), inflight?.staged.view ?? null)
@@ -205,7 +207,7 @@ export class ChainWriter {
    */
   async importBlocks (blocks: EncodedBlock[]): Promise<ImportResult[]> {
     return await this.exclusive(async () => {
-      this.#i.assertWritable()
+      this.#i.assertWritable() // before planning, as in #writeTurn
       const plan = this.#planImport(blocks)
       await this.#commit(plan, true)
       return plan.results

@@ -223,7 +223,10 @@ describe('injected I/O errors (strace)', () => {
         if (refused.length > 0) totals.injected++
         // a failed store says so: not live (only a restart clears it), status names the failure
         if (refused.length > 0 && (done.live !== false || !/LevelDB write failed/.test(String(done.writesRefused)))) totals.unreported++
-        if (process.env.IO_DEBUG != null) console.log(`${sc.name} N=${n}: acks=${acks.length} refused=${refused.length} done=${JSON.stringify(done)} ${refused.filter(r => r.name !== "WriteFailedError" || process.env.IO_DEBUG === "all").map(r => r.op + " " + r.name + ": " + r.message).join(" | ")}`)
+        if (process.env.IO_DEBUG != null) {
+          const shown = refused.filter(r => process.env.IO_DEBUG === 'all' || r.name !== 'WriteFailedError')
+          console.log(`${sc.name} N=${n}: acks=${acks.length} refused=${refused.length} done=${JSON.stringify(done)}`, shown.map(r => `${r.op} ${r.name}: ${r.message}`).join(' | '))
+        }
         let result: { lost: string[], corrupt: string[] }
         try {
           // a reopen that hangs fails this point instead of the suite's 15-minute timeout
