@@ -143,10 +143,11 @@ export class ChainReader {
   #block (ref: BlockRef): Block {
     const hit = this.#i.cache.enabled ? this.#i.cache.get<Block>('block', cacheKey(ref)) : undefined
     if (hit != null) return hit
-    return this.#readBlock(this.resolve(ref), this.#i.cache.enabled)
+    return this.#readBlock(this.resolve(ref), this.#i.cache.enabled, typeof ref === 'number' ? ref : undefined)
   }
 
-  #readBlock (cid: CID, cache: boolean): Block {
+  /** `indexedAt`: the height whose index entry named `cid`, when it was resolved through it. */
+  #readBlock (cid: CID, cache: boolean, indexedAt?: number): Block {
     const headerBytes = this.bytes(cid)
     const header = decodeHeader(headerBytes)
     let size = headerBytes.length
@@ -158,7 +159,9 @@ export class ChainReader {
     }
     if (transactions.length !== header.txCount) throw new CorruptDataError(`block ${cid.toString()}: header says ${header.txCount} transactions, pages hold ${transactions.length}`)
     // side-branch blocks have no canonical index entries: ids from the pages
-    const txIds = (this.#i.heights.isCanonical(cid, header.height) ? this.#canonicalTxIds(header.height, header.txCount) : undefined) ??
+    // found through the height index at its own height, it is canonical there: no second read of that key
+    const canonical = header.height === indexedAt || this.#i.heights.isCanonical(cid, header.height)
+    const txIds = (canonical ? this.#canonicalTxIds(header.height, header.txCount) : undefined) ??
       this.encoded(cid).txs.map(t => t.id)
     const block: Block = { cid, header, transactions, txIds }
     // decoded objects take about twice their encoded size, plus the id CIDs

@@ -49,6 +49,8 @@ export function cidFromDigest (digest: Uint8Array, codec: number = DAG_CBOR): CI
 export function cidsFromDigests (src: Uint8Array, count: number, offset = 0, stride = 32, codec: number = DAG_CBOR): CID[] {
   const slab = new Uint8Array(new ArrayBuffer(count * CID_V1_BYTES))
   const out = new Array<CID>(count)
+  // a plain view: `src` is often a Buffer (LevelDB's values), whose subarray is a slow path
+  const digests = new Uint8Array(src.buffer, src.byteOffset, src.length)
   for (let i = 0; i < count; i++) {
     const at = i * CID_V1_BYTES
     const from = offset + i * stride
@@ -56,7 +58,7 @@ export function cidsFromDigests (src: Uint8Array, count: number, offset = 0, str
     slab[at + 1] = codec
     slab[at + 2] = SHA2_256
     slab[at + 3] = 32
-    slab.set(src.subarray(from, from + 32), at + 4)
+    slab.set(digests.subarray(from, from + 32), at + 4)
     const bytes = slab.subarray(at, at + CID_V1_BYTES)
     const mh = bytes.subarray(2)
     out[i] = new CID(1, codec, new Digest.Digest(SHA2_256, 32, mh.subarray(2), mh), bytes)

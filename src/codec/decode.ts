@@ -1,7 +1,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import type { StoredHeader } from './encode.ts'
-import { decodeTxFast, decodeTxPageFast } from './fast-cbor.ts'
+import { decodeTxPageToApi, decodeTxToApi } from './fast-cbor.ts'
 import { CorruptDataError } from './errors.ts'
 import { bytesToBigint, toHex } from './hex.ts'
 import type { BlockHeader, Log, Receipt, Transaction } from './types.ts'
@@ -73,12 +73,14 @@ export function fromStoredTx (t: StoredTx): Transaction {
 
 /** Decodes one transaction's own dag-cbor bytes. */
 export function decodeTx (bytes: Uint8Array): Transaction {
-  return fromStoredTx(decodeTxFast(bytes) ?? decodeCbor<StoredTx>(bytes, 'transaction'))
+  return decodeTxToApi(bytes) ?? fromStoredTx(decodeCbor<StoredTx>(bytes, 'transaction'))
 }
 
 /** Decodes a transaction page (fixed-layout fast path, generic dag-cbor otherwise). */
 export function decodeTxPage (bytes: Uint8Array): Transaction[] {
-  const items = decodeTxPageFast(bytes) ?? decodeCbor<StoredTx[]>(bytes, 'transaction page')
+  const fast = decodeTxPageToApi(bytes)
+  if (fast != null) return fast
+  const items = decodeCbor<StoredTx[]>(bytes, 'transaction page')
   if (!Array.isArray(items)) throw new CorruptDataError('transaction page: not an array')
   return items.map(fromStoredTx)
 }

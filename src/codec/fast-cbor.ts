@@ -1,3 +1,5 @@
+import { bigintAt, hexAt } from './hex.ts'
+import type { Transaction } from './types.ts'
 import type { StoredLog, StoredReceipt, StoredTx } from './validate.ts'
 
 /**
@@ -172,10 +174,92 @@ function readTx (r: Reader): StoredTx | undefined {
   return { to, gas, sig, data, from, nonce, value, gasPrice }
 }
 
+/**
+ * The transactions of a page in the API shape, read straight from the page
+ * in the layout `decodeTxPageFast` accepts: addresses become hex and
+ * quantities BigInts from the page's bytes, with no stored value and no
+ * view per field in between (only `data` and `signature` are views into
+ * `page`). Returns `undefined` where `decodeTxPageFast` would, and also for
+ * an address that is not 20 bytes; the caller then decodes generically,
+ * which names the fault.
+ */
+export function decodeTxPageToApi (page: Uint8Array): Transaction[] | undefined {
+  const r = new Reader(page)
+  const n = r.head(4)
+  if (n < 0 || n > page.length) return undefined
+  const out: Transaction[] = new Array(n)
+  for (let i = 0; i < n; i++) {
+    const tx = readTxToApi(r)
+    if (tx == null) return undefined
+    out[i] = tx
+  }
+  return r.pos === page.length ? out : undefined
+}
+
+/** One transaction's own bytes in the API shape (see {@link decodeTxPageToApi}), or `undefined`. */
+export function decodeTxToApi (bytes: Uint8Array): Transaction | undefined {
+  const r = new Reader(bytes)
+  const tx = readTxToApi(r)
+  return tx != null && r.pos === bytes.length ? tx : undefined
+}
+
+/** Bytes of an address. */
+const ADDRESS = 20
+
+function readTxToApi (r: Reader): Transaction | undefined {
+  if (r.head(5) !== 8 || !r.key(K.to)) return undefined
+  const b = r.buf
+  let to: string | null = null
+  if (b[r.pos] === NULL) r.pos++
+  else {
+    const at = r.span()
+    if (at < 0 || r.len !== ADDRESS) return undefined
+    to = hexAt(b, at, ADDRESS)
+  }
+  if (!r.key(K.gas)) return undefined
+  const gas = r.head(0)
+  if (!r.key(K.sig)) return undefined
+  const sig = r.bytes()
+  if (sig == null || !r.key(K.data)) return undefined
+  const data = r.bytes()
+  if (data == null || !r.key(K.from)) return undefined
+  const fromAt = r.span()
+  if (fromAt < 0 || r.len !== ADDRESS || !r.key(K.nonce)) return undefined
+  const nonce = r.head(0)
+  if (!r.key(K.value)) return undefined
+  const valueAt = r.span()
+  const valueLen = r.len
+  if (valueAt < 0 || !r.key(K.gasPrice)) return undefined
+  const priceAt = r.span()
+  if (priceAt < 0 || gas < 0 || nonce < 0) return undefined
+  return {
+    from: hexAt(b, fromAt, ADDRESS),
+    to,
+    nonce,
+    value: bigintAt(b, valueAt, valueLen),
+    gasLimit: gas,
+    gasPrice: bigintAt(b, priceAt, r.len),
+    data,
+    signature: sig
+  }
+}
+
 class Reader {
   readonly buf: Uint8Array
   pos = 0
+  /** Length of the byte string {@link span} last found. */
+  len = 0
   constructor (buf: Uint8Array) { this.buf = buf }
+
+  /** Where the contents of the next byte string start (its length in `len`), or -1. */
+  span (): number {
+    const n = this.head(2)
+    if (n < 0 || this.pos + n > this.buf.length) return -1
+    const at = this.pos
+    this.len = n
+    this.pos += n
+    return at
+  }
 
   /** The argument of a head of `major` type in its shortest form, or -1. */
   head (major: number): number {
