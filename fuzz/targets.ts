@@ -3,7 +3,7 @@
  * Each declares which errors are its documented answer to bad bytes; any
  * other throw is a crash.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
@@ -12,9 +12,10 @@ import { CarBufferWriter } from '@ipld/car'
 import { lpStream, streamPair } from '@libp2p/utils'
 import { CID } from 'multiformats/cid'
 import { cidOf, RAW } from '../src/codec/cid.ts'
-import { decodeHeader, decodeReceipt, decodeTx, decodeTxPage } from '../src/codec/decode.ts'
+import { decodeHeader, decodeReceipt, decodeTx, decodeTxPage, fromStoredTx } from '../src/codec/decode.ts'
+import type { StoredTx } from '../src/codec/validate.ts'
 import { encodeBlock } from '../src/codec/encode.ts'
-import { decodeTxPageFast } from '../src/codec/fast-cbor.ts'
+import { decodeTxPageFast, decodeTxPageToApi } from '../src/codec/fast-cbor.ts'
 import { blockFromBytes, cborItemEnd, headerLinks, splitCborArray } from '../src/codec/from-bytes.ts'
 import { linksOf, ETH_STATE_TRIE } from '../src/codec/links.ts'
 import { parseConfig } from '../src/config/index.ts'
@@ -185,6 +186,20 @@ export const TARGETS: FuzzTarget[] = [
     expected: typed
   },
   {
+    // the page → API-shape path must give what the generic decoder and fromStoredTx give, or step aside
+    name: 'decodeTxPageToApi',
+    seeds: () => TX_PAGES,
+    run: d => {
+      const direct = decodeTxPageToApi(d)
+      if (direct === undefined) return
+      let generic: unknown
+      try { generic = (dagCbor.decode(d) as StoredTx[]).map(fromStoredTx) } catch { throw new Error('decodeTxPageToApi accepted bytes that the generic decoder refuses') }
+      const show = (v: unknown): string => JSON.stringify(v, (_k, x) => x instanceof Uint8Array ? Buffer.from(x).toString('hex') : typeof x === 'bigint' ? `n${x}` : x)
+      if (show(direct) !== show(generic)) throw new Error('decodeTxPageToApi and the generic decoder disagree')
+    },
+    expected: typed
+  },
+  {
     name: 'decodeTx',
     seeds: () => TXS,
     run: d => decodeTx(d),
@@ -247,7 +262,7 @@ export const TARGETS: FuzzTarget[] = [
     run: async d => {
       const file = carFile()
       writeFileSync(file, d)
-      const car = await readCar(file, 'fuzz')
+      const car = await readCar(createReadStream(file), 'fuzz', 'fuzz.car')
       for await (const _ of car.blocks()) { /* read every block */ }
     },
     expected: typed
