@@ -144,11 +144,15 @@ export async function runReads (dataDir: string, index: ChainIndex, opts: ReadOp
     for (const h of heights) store.getBlockSync(h)
     for (const id of txIds) store.getTransactionSync(id)
     await settle()
+    // every run starts from a collected heap, so none pays for the garbage of the run before it
     st.blockSync = measureSync(heights.length, i => store.getBlockSync(heights[i]))
+    await settle()
     st.blockAsync = await measureAsync(heights.length, i => store.getBlock(heights[i]))
     await settle()
     st.txSync = measureSync(txIds.length, i => store.getTransactionSync(txIds[i]))
+    await settle()
     st.txAsync = await measureAsync(txIds.length, i => store.getTransaction(txIds[i]))
+    await settle()
     st.txStringSync = measureSync(txIds.length, i => store.getTransactionSync(txIdStrings[i]))
   } finally {
     await store.stop()
@@ -179,10 +183,15 @@ export async function runReads (dataDir: string, index: ChainIndex, opts: ReadOp
     const before = (await store.status()).cache
     await settle()
     hot.blockSync = measureSync(hotHeights.length, i => store.getBlockSync(hotHeights[i]))
+    await settle()
     hot.txSync = measureSync(hotTxIds.length, i => store.getTransactionSync(hotTxIds[i]))
+    await settle()
     hot.blockAsync = await measureAsync(hotHeights.length, i => store.getBlock(hotHeights[i]))
+    await settle()
     hot.txAsync = await measureAsync(hotTxIds.length, i => store.getTransaction(hotTxIds[i]))
+    await settle()
     hot.txStringSync = measureSync(hotTxIds.length, i => store.getTransactionSync(hotTxIdStrings[i]))
+    await settle()
     hot.txStringAsync = await measureAsync(hotTxIds.length, i => store.getTransaction(hotTxIdStrings[i]))
     const after = (await store.status()).cache
     cacheStats = { ...after, timedHits: after.hits - before.hits, timedMisses: after.misses - before.misses }
