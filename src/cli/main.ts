@@ -30,6 +30,7 @@ import { assertStoreExists, intOption, outputFileError, readJsonFile, typedFsErr
 /** Exit codes, documented in docs/OPERATIONS.md's table (one test, test/cli-errors.test.ts, drives each). */
 export { EXIT } from './exit.ts'
 import { EXIT } from './exit.ts'
+import { backgroundNiceFromEnv, lowerBackgroundThreads } from '../threads.ts'
 
 const PACKAGE_VERSION = buildInfo().version
 
@@ -147,12 +148,15 @@ program.command('start')
     const cfg = withNetworkOptions(await config(overrides), opts)
     const logger = cliLogger(cfg, 'info')
     const store = await ChainStore.open(cfg, logger)
+    // the node's event loop (reads, the API) before LevelDB's and V8's background threads (src/threads.ts)
+    const background = lowerBackgroundThreads(backgroundNiceFromEnv())
     let stopping = false
     let stopSyncProgress = (): void => {}
     const shutdown = async (): Promise<void> => {
       if (stopping) return
       stopping = true
       stopSyncProgress()
+      background.stop()
       // a stop that outlasts its grace aborts OrbitDB's network reads, and an
       // aborted read can reject inside OrbitDB where nothing catches it: on the
       // way out that is not a failure of the node (see Replicator.stop)
