@@ -10,7 +10,7 @@ const RESCAN_MS = 10_000
 
 /** What {@link lowerBackgroundThreads} returns. */
 export interface BackgroundThreads {
-  /** Threads lowered so far (each counted once). */
+  /** Threads the last scan gave the nice value. */
   readonly lowered: number
   /** Stops looking for new threads; those lowered stay lowered (raising a nice value back needs privileges). */
   stop: () => void
@@ -39,7 +39,8 @@ export interface BackgroundThreads {
  */
 export function lowerBackgroundThreads (nice: number = BACKGROUND_NICE, options: { rescanMs?: number } = {}): BackgroundThreads {
   if (!Number.isInteger(nice) || nice < 0 || nice > 19) throw new RangeError(`nice: expected an integer from 0 to 19, got ${String(nice)}`)
-  const done = new Set<number>()
+  let lowered = 0
+  // every scan sets every thread again (a few syscalls): a thread id the kernel reuses for a new thread is covered too
   const scan = (): void => {
     let tids: string[]
     try {
@@ -47,22 +48,24 @@ export function lowerBackgroundThreads (nice: number = BACKGROUND_NICE, options:
     } catch {
       return // not Linux, or /proc not mounted: nothing to do
     }
+    let n = 0
     for (const name of tids) {
       const tid = Number(name)
-      if (tid === process.pid || done.has(tid)) continue
+      if (tid === process.pid) continue
       try {
         setPriority(tid, nice)
-        done.add(tid)
+        n++
       } catch {
         // the thread ended between the listing and the call
       }
     }
+    lowered = n
   }
   if (nice > 0) scan()
   const timer = nice > 0 ? setInterval(scan, options.rescanMs ?? RESCAN_MS) : undefined
   timer?.unref()
   return {
-    get lowered () { return done.size },
+    get lowered () { return lowered },
     stop () { if (timer != null) clearInterval(timer) }
   }
 }
