@@ -326,7 +326,7 @@ const DURING_CHILD = join(import.meta.dirname, 'during-child.ts')
  * the same process. Twice, each in its own child process on the next
  * blocks of the chain: with the threads as they are (what a library user
  * gets), and with every thread but the main one at nice 10 (what
- * `chainstore start` and devnet peers do, `lowerBackgroundThreads`).
+ * `chainstore start` does, `lowerBackgroundThreads`).
  * Leaves the store's data dir with the extra blocks.
  */
 async function readsDuringIngest (dataDir: string, index: ChainIndex, heights: number[], opts: ReadOptions): Promise<Figure[]> {

@@ -22,14 +22,11 @@ import { openDatabase } from '../replication/open-db.ts'
 import { base58btc } from 'multiformats/bases/base58'
 import { cidOf } from '../codec/cid.ts'
 import { writeHeapSnapshot } from 'node:v8'
-import { backgroundNiceFromEnv, lowerBackgroundThreads } from '../threads.ts'
 
 interface Init { config: ChainStoreConfigInput, byzantine?: 'wrong-bytes', api?: boolean }
 const init: Init = JSON.parse(process.argv[2])
 const logger = createLogger({ level: (init.config.logLevel as any) ?? 'warn' })
 const store = await createChainStore(init.config, { logger })
-// the peer's event loop before LevelDB's and V8's background threads (src/threads.ts)
-const background = lowerBackgroundThreads(backgroundNiceFromEnv())
 const rep = store.replication!
 // the node's HTTP API and dashboard, on its profile's api host and port
 const api = init.api === true ? await startReadApi(store, { host: store.config.api.host, port: store.config.api.port, logger }) : null
@@ -234,7 +231,7 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
     }
     return { sent }
   },
-  stop: async () => { ignoreRejectionsWhileStopping(); background.stop(); await api?.close(); await store.stop(); setTimeout(() => process.exit(0), 10); return true }
+  stop: async () => { ignoreRejectionsWhileStopping(); await api?.close(); await store.stop(); setTimeout(() => process.exit(0), 10); return true }
 }
 
 process.on('message', (msg: any) => {
@@ -254,7 +251,7 @@ process.on('message', (msg: any) => {
 function ignoreRejectionsWhileStopping (): void {
   process.on('unhandledRejection', () => {})
 }
-const shutdown = (): void => { ignoreRejectionsWhileStopping(); background.stop(); (api?.close() ?? Promise.resolve()).then(async () => { await store.stop() }).finally(() => process.exit(0)) }
+const shutdown = (): void => { ignoreRejectionsWhileStopping(); (api?.close() ?? Promise.resolve()).then(async () => { await store.stop() }).finally(() => process.exit(0)) }
 process.on('disconnect', shutdown)
 process.once('SIGINT', shutdown)
 process.once('SIGTERM', shutdown)
