@@ -4,7 +4,6 @@
  * keys those calls read, on the store's own LevelDB; then with the memory tier
  * on, over a working set that fits it.
  */
-import { spawn } from 'node:child_process'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createChainStore, type ChainStore } from '../src/index.ts'
@@ -16,7 +15,7 @@ import { checkTables } from '../src/storage/tables.ts'
 import { benchLevel, envInt, figure, fmt, openRaw, percentile, progress, quietLogger, rootBlockKey, settle, type Figure } from './common.ts'
 import type { DuringReport } from './during-child.ts'
 import type { ChainIndex } from './ingest.ts'
-import { liveChildren } from './rss.ts'
+import { runResultChild } from './rss.ts'
 
 /** Settings of the read part. */
 export interface ReadOptions {
@@ -300,19 +299,7 @@ async function reopenFigures (dataDir: string): Promise<Figure[]> {
 
 /** Runs bench/during-child.ts and returns its report. */
 async function duringChild (input: { dataDir: string, heights: number[], from: number, blocks: number, nice: number }): Promise<DuringReport> {
-  const child = spawn(process.execPath, [DURING_CHILD], { env: { ...process.env, BENCH_DURING: JSON.stringify(input) }, stdio: ['ignore', 'pipe', 'inherit'] })
-  liveChildren.add(child)
-  child.once('exit', () => liveChildren.delete(child))
-  let out = ''
-  child.stdout.setEncoding('utf8')
-  child.stdout.on('data', (s: string) => { out += s })
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject)
-    child.once('close', resolve)
-  })
-  const line = out.split('\n').find(l => l.startsWith('RESULT '))
-  if (code !== 0 || line == null) throw new Error(`reads-during-ingest child exited with ${code}; output: ${out.slice(-500)}`)
-  return JSON.parse(line.slice('RESULT '.length)) as DuringReport
+  return await runResultChild<DuringReport>(DURING_CHILD, [], { BENCH_DURING: JSON.stringify(input) }, 'reads-during-ingest child')
 }
 
 const DURING_CHILD = join(import.meta.dirname, 'during-child.ts')

@@ -29,26 +29,29 @@ const CHILD = join(import.meta.dirname, 'rss-child.ts')
 /** Children still running, so an interrupted run can end them. */
 export const liveChildren = new Set<ReturnType<typeof spawn>>()
 
+/** Runs a bench child script to its end and returns what its `RESULT {json}` line says (its stderr goes to ours). */
+export async function runResultChild<T> (script: string, execArgv: string[], env: Readonly<Record<string, string>>, what: string): Promise<T> {
+  const child = spawn(process.execPath, [...execArgv, script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  liveChildren.add(child)
+  child.once('exit', () => liveChildren.delete(child))
+  let out = ''
+  child.stdout.setEncoding('utf8')
+  child.stdout.on('data', (s: string) => { out += s })
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', resolve)
+  })
+  const line = out.split('\n').find(l => l.startsWith('RESULT '))
+  if (code !== 0 || line == null) throw new Error(`${what} exited with ${code}; output: ${out.slice(-500)}`)
+  return JSON.parse(line.slice('RESULT '.length)) as T
+}
+
 async function runChild (root: string, mode: 'store' | 'raw', opts: RssOptions, execArgv: string[] = [], env: Readonly<Record<string, string>> = {}): Promise<RssReport> {
   const dir = join(root, `rss-${mode}${execArgv.length > 0 ? '-flags' : ''}`)
   await mkdir(dir, { recursive: true })
   try {
-    const child = spawn(process.execPath, [...execArgv, CHILD], {
-      env: { ...process.env, ...env, BENCH_RSS_MODE: mode, BENCH_RSS_DIR: dir, BENCH_RSS_TXS: String(opts.txs), BENCH_BATCH_BLOCKS: String(opts.batchBlocks), BENCH_RSS_DEPTH: String(opts.depth) },
-      stdio: ['ignore', 'pipe', 'inherit']
-    })
-    liveChildren.add(child)
-    child.once('exit', () => liveChildren.delete(child))
-    let out = ''
-    child.stdout.setEncoding('utf8')
-    child.stdout.on('data', (s: string) => { out += s })
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.once('error', reject)
-      child.once('close', resolve)
-    })
-    const line = out.split('\n').find(l => l.startsWith('RESULT '))
-    if (code !== 0 || line == null) throw new Error(`rss child (${mode}) exited with ${code}; output: ${out.slice(-500)}`)
-    return JSON.parse(line.slice('RESULT '.length)) as RssReport
+    const childEnv = { ...env, BENCH_RSS_MODE: mode, BENCH_RSS_DIR: dir, BENCH_RSS_TXS: String(opts.txs), BENCH_BATCH_BLOCKS: String(opts.batchBlocks), BENCH_RSS_DEPTH: String(opts.depth) }
+    return await runResultChild<RssReport>(CHILD, execArgv, childEnv, `rss child (${mode})`)
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { InvalidArgumentError } from 'commander'
 import { DataDirNotFoundError, InvalidDataDirError, StoreOpenError } from '../storage/errors.ts'
 import { LEVEL_DIR } from '../storage/level.ts'
+import { parseConfig, type ChainStoreConfig } from '../config/index.ts'
 import { InputFileNotFoundError, InvalidInputFileError, InvalidOutputFileError, InvalidPathError, PathNotFoundError, PathNotPermittedError } from './errors.ts'
 
 /** errno codes of a path that names no readable (or writable) regular file. */
@@ -92,4 +93,26 @@ export function typedFsError (err: unknown): unknown {
   if (e.code === 'ENOENT') return new PathNotFoundError(`${where}: no such file or directory`, { cause: err })
   if (NOT_WRITABLE_CODES.has(e.code)) return new PathNotPermittedError(`${where}: not permitted (permissions, an immutable file or a read-only file system)`, { cause: err })
   return err
+}
+
+/** A commander option collector: a repeatable option's values in order. */
+export const collect = (value: string, previous: string[]): string[] => [...previous, value]
+
+/**
+ * The config with replication switched on and `--peer` / `--writer` added to
+ * what the config file lists (the file's own peers and writers are kept).
+ */
+export function withNetworkOptions (cfg: ChainStoreConfig, opts: { peer: string[], writer: string[], listen?: string }): ChainStoreConfig {
+  if (opts.peer.length === 0 && opts.writer.length === 0 && opts.listen == null) return cfg
+  const net = cfg.network
+  return parseConfig({
+    ...cfg,
+    network: {
+      ...net,
+      enabled: true,
+      peers: [...new Set([...net.peers, ...opts.peer])],
+      writers: [...new Set([...net.writers, ...opts.writer])],
+      listen: opts.listen != null ? [opts.listen] : net.listen
+    }
+  })
 }

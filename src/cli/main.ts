@@ -5,7 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, Option } from 'commander'
-import { loadConfig, parseConfig, type ChainStoreConfig } from '../config/index.ts'
+import { loadConfig, type ChainStoreConfig } from '../config/index.ts'
 import { createLogger, type LogFormat, type Logger } from '../logger.ts'
 import { CONFIG_FILE_NAME, nodePlaces, nonEmpty } from './home.ts'
 import { buildInfo } from '../build-info.ts'
@@ -25,7 +25,7 @@ import { registerAuditCommands } from './audit-commands.ts'
 import { registerPinCommands } from './pin-commands.ts'
 import { ConfigExistsError } from './errors.ts'
 import { InvalidQueryError } from '../storage/errors.ts'
-import { assertStoreExists, intOption, outputFileError, readJsonFile, typedFsError } from './input.ts'
+import { assertStoreExists, collect, intOption, outputFileError, readJsonFile, typedFsError, withNetworkOptions } from './input.ts'
 
 /** Exit codes, documented in docs/OPERATIONS.md's table (one test, test/cli-errors.test.ts, drives each). */
 export { EXIT } from './exit.ts'
@@ -103,27 +103,6 @@ program.command('init')
     await withStore(async () => {}, {}, { create: true })
     print(`wrote ${out}; data dir ${cfg.dataDir} ready`, { config: out, dataDir: cfg.dataDir })
   })
-
-const collect = (value: string, previous: string[]): string[] => [...previous, value]
-
-/**
- * The config with replication switched on and `--peer` / `--writer` added to
- * what the config file lists (the file's own peers and writers are kept).
- */
-function withNetworkOptions (cfg: ChainStoreConfig, opts: { peer: string[], writer: string[], listen?: string }): ChainStoreConfig {
-  if (opts.peer.length === 0 && opts.writer.length === 0 && opts.listen == null) return cfg
-  const net = cfg.network
-  return parseConfig({
-    ...cfg,
-    network: {
-      ...net,
-      enabled: true,
-      peers: [...new Set([...net.peers, ...opts.peer])],
-      writers: [...new Set([...net.writers, ...opts.writer])],
-      listen: opts.listen != null ? [opts.listen] : net.listen
-    }
-  })
-}
 
 program.command('start')
   .description('open the store and serve the read API until Ctrl-C; --demo first ingests a synthetic chain; --peer joins a network')
