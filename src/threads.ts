@@ -35,9 +35,10 @@ export interface BackgroundThreads {
  * `chainstore start` node does (`CHAINSTORE_BACKGROUND_NICE`, 0 to turn it
  * off), and an application that embeds chainstore calls it if its main
  * thread is the one to favour. It is for one node on a machine: devnet
- * peers, many processes sharing 2 cores, do not use it (at 12 peers it
- * starved every peer's LevelDB writes: lag p99 19.5-24.7 s against
- * 15.1-17.0 s, bench/README.md). Threads that a lowered thread starts
+ * peers, many processes sharing 2 cores, do not use it (at 12 peers the
+ * replication lag got worse, p99 19.5-24.7 s against 15.1-17.0 s in two
+ * runs each, bench/README.md; presumably every peer's LevelDB writes then
+ * wait behind all the other peers' main threads). Threads that a lowered thread starts
  * inherit its nice value.
  */
 export function lowerBackgroundThreads (nice: number = BACKGROUND_NICE, options: { rescanMs?: number } = {}): BackgroundThreads {
