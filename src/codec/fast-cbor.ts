@@ -127,24 +127,34 @@ export function encodeReceipt (r: StoredReceipt, into?: Writer): Uint8Array {
  * generic dag-cbor decoder. Byte fields are views into `page`.
  */
 export function decodeTxPageFast (page: Uint8Array): StoredTx[] | undefined {
-  const r = new Reader(page)
-  const n = r.head(4)
-  // every transaction takes more than a byte: a larger count is not this layout (and must not size an array)
-  if (n < 0 || n > page.length) return undefined
-  const out: StoredTx[] = new Array(n)
-  for (let i = 0; i < n; i++) {
-    const tx = readTx(r)
-    if (tx == null) return undefined
-    out[i] = tx
-  }
-  return r.pos === page.length ? out : undefined
+  return readPage(page, readTx)
 }
 
 /** One transaction's own bytes in the layout `encodeTx` writes, or `undefined` (the caller falls back to dag-cbor). */
 export function decodeTxFast (bytes: Uint8Array): StoredTx | undefined {
+  return readWhole(bytes, readTx)
+}
+
+/** A page's items, each read by `read`, or `undefined` at the first byte outside the layout. */
+function readPage<T> (page: Uint8Array, read: (r: Reader) => T | undefined): T[] | undefined {
+  const r = new Reader(page)
+  const n = r.head(4)
+  // every transaction takes more than a byte: a larger count is not this layout (and must not size an array)
+  if (n < 0 || n > page.length) return undefined
+  const out: T[] = new Array(n)
+  for (let i = 0; i < n; i++) {
+    const item = read(r)
+    if (item == null) return undefined
+    out[i] = item
+  }
+  return r.pos === page.length ? out : undefined
+}
+
+/** One item read by `read` that spans all of `bytes`, or `undefined`. */
+function readWhole<T> (bytes: Uint8Array, read: (r: Reader) => T | undefined): T | undefined {
   const r = new Reader(bytes)
-  const tx = readTx(r)
-  return tx != null && r.pos === bytes.length ? tx : undefined
+  const item = read(r)
+  return item != null && r.pos === bytes.length ? item : undefined
 }
 
 function readTx (r: Reader): StoredTx | undefined {
@@ -184,23 +194,12 @@ function readTx (r: Reader): StoredTx | undefined {
  * which names the fault.
  */
 export function decodeTxPageToApi (page: Uint8Array): Transaction[] | undefined {
-  const r = new Reader(page)
-  const n = r.head(4)
-  if (n < 0 || n > page.length) return undefined
-  const out: Transaction[] = new Array(n)
-  for (let i = 0; i < n; i++) {
-    const tx = readTxToApi(r)
-    if (tx == null) return undefined
-    out[i] = tx
-  }
-  return r.pos === page.length ? out : undefined
+  return readPage(page, readTxToApi)
 }
 
 /** One transaction's own bytes in the API shape (see {@link decodeTxPageToApi}), or `undefined`. */
 export function decodeTxToApi (bytes: Uint8Array): Transaction | undefined {
-  const r = new Reader(bytes)
-  const tx = readTxToApi(r)
-  return tx != null && r.pos === bytes.length ? tx : undefined
+  return readWhole(bytes, readTxToApi)
 }
 
 /** Bytes of an address. */
