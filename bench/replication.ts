@@ -206,8 +206,9 @@ export async function runReplication (root: string, opts: ReplicationOptions): P
     await p2.call('idle')
     const cpuAfter = await Promise.all([p1, p2].map(async p => await p.call('cpu') as number))
     const sigAfter = await Promise.all([p1, p2].map(async p => (await p.call('stats')).signatures as { checked: number, remembered: number }))
-    // CPU per replicated block of each process over the live phase (writer: store + announce + serve; follower: fold + fetch + verify + import)
-    const cpuPerBlock = cpuAfter.map((c, i) => (c - cpuBefore[i]) / 1000 / opts.blocks)
+    // CPU per replicated block of each process over the live phase (writer: store + announce + serve; follower: fold + fetch + verify + import);
+    // the writer's generating the synthetic chain is the test's work, not the node's, and is taken out
+    const cpuPerBlock = cpuAfter.map((c, i) => (c - cpuBefore[i] - (i === 0 ? live.generateCpuUs : 0)) / 1000 / opts.blocks)
     const sigChecks = sigAfter.map((a, i) => ({ checked: a.checked - sigBefore[i].checked, remembered: a.remembered - sigBefore[i].remembered }))
     progress(`replication live: CPU per block writer ${fmt(cpuPerBlock[0], 2)} ms, follower ${fmt(cpuPerBlock[1], 2)} ms; signature checks (full / remembered) writer ${sigChecks[0].checked}/${sigChecks[0].remembered}, follower ${sigChecks[1].checked}/${sigChecks[1].remembered}`)
     h1.off(); h2.off()
@@ -263,7 +264,7 @@ export async function runReplication (root: string, opts: ReplicationOptions): P
     await Promise.all([p2, p3].map(async p => await p.waitForHeight(pLast, 300_000)))
     for (const p of [p1, p2, p3]) await p.call('idle')
     // CPU per block of each process over the unthrottled run (writer, and both followers)
-    const propCpu = (await Promise.all([p1, p2, p3].map(async p => await p.call('cpu') as number))).map((c, i) => (c - propCpuBefore[i]) / 1000 / opts.propagationBlocks)
+    const propCpu = (await Promise.all([p1, p2, p3].map(async p => await p.call('cpu') as number))).map((c, i) => (c - propCpuBefore[i] - (i === 0 ? prop.generateCpuUs : 0)) / 1000 / opts.propagationBlocks)
     const propSig = (await Promise.all([p1, p2, p3].map(async p => (await p.call('stats')).signatures as { checked: number, remembered: number })))
       .map((a, i) => ({ checked: a.checked - propSigBefore[i].checked, remembered: a.remembered - propSigBefore[i].remembered }))
     progress(`replication propagation: CPU per block writer ${fmt(propCpu[0], 2)} ms, peer 2 ${fmt(propCpu[1], 2)} ms, peer 3 ${fmt(propCpu[2], 2)} ms; signature checks (full / remembered) ${propSig.map(s => `${s.checked}/${s.remembered}`).join(', ')}`)
@@ -352,7 +353,7 @@ export async function runReplication (root: string, opts: ReplicationOptions): P
       figure({ id: 'replication.live.lagP50', group: gLive, label: '  lag p50 (peer 2 head − peer 1 head)', unit: 'ms', value: lag.p50, better: 'lower', baseline: lagBase(orbitLag.p50, 'p50'), detail: { ...lag } }),
       figure({ id: 'replication.live.lagP99', group: gLive, label: '  lag p99', unit: 'ms', value: lag.p99, better: 'lower', baseline: lagBase(orbitLag.p99, 'p99'), goal: { text: `lag < 1 s at ${opts.ratePerSec} blocks/s (p99; peer 1 must keep the rate)`, met: lag.p99 < 1000 && p1Rate >= opts.ratePerSec * 0.95 } }),
       figure({ id: 'replication.live.lagMax', group: gLive, label: '  lag max', unit: 'ms', value: lag.max, better: 'lower', baseline: lagBase(orbitLag.max, 'max'), goal: { text: `lag < 1 s at ${opts.ratePerSec} blocks/s (max; peer 1 must keep the rate)`, met: lag.max < 1000 && p1Rate >= opts.ratePerSec * 0.95 } }),
-      figure({ id: 'replication.live.cpuPerBlock.writer', group: gLive, label: '  CPU per block, writer process (user + system)', unit: 'ms', value: cpuPerBlock[0], better: 'lower', detail: { signatureChecks: sigChecks[0] } }),
+      figure({ id: 'replication.live.cpuPerBlock.writer', group: gLive, label: '  CPU per block, writer process (user + system, generating the test chain left out)', unit: 'ms', value: cpuPerBlock[0], better: 'lower', detail: { signatureChecks: sigChecks[0], generateMsPerBlock: live.generateCpuUs / 1000 / opts.blocks } }),
       figure({ id: 'replication.live.cpuPerBlock.follower', group: gLive, label: '  CPU per block, follower process (user + system)', unit: 'ms', value: cpuPerBlock[1], better: 'lower', detail: { signatureChecks: sigChecks[1] } }),
       figure({ id: 'replication.live.signatureChecks.follower', group: gLive, label: '  signature checks run in full by the follower (entries + identities)', unit: 'checks', value: sigChecks[1].checked, better: 'lower', detail: { remembered: sigChecks[1].remembered } }),
       figure({ id: 'replication.late.blocksPerSec', group: gLate, label: 'blocks/s indexed and fetched, from process start', unit: 'blocks/s', value: lateBps, better: 'higher', baseline: orbitLate, detail: { blocks: last + 1, ms: lateMs, fromReadyMs: lateFromReadyMs, startMs: lateReady - lateStart, stats: late3Stats, note: 'includes process start (Node, libp2p, OrbitDB open) and fetching every block (header and pages) over BLOCKS_PROTOCOL' } }),
@@ -364,7 +365,7 @@ export async function runReplication (root: string, opts: ReplicationOptions): P
       figure({ id: 'replication.orbit.live.lagP50', group: gOrbit, label: '  lag p50 per entry (reader − writer put)', unit: 'ms', value: orbitLag.p50, better: 'lower', detail: { ...orbitLag } }),
       figure({ id: 'replication.orbit.late.entriesPerSec', group: gOrbit, label: 'entries/s to a late reader, from process start', unit: 'entries/s', value: orbitLateEps, better: 'higher', detail: { fromReadyEntriesPerSec: orbitLateReadyEps, ms: lateDone - orbitLateStart, startMs: orbitLateReady - orbitLateStart } }),
       figure({ id: 'replication.propagation.blocksPerSec', group: gProp, label: 'blocks/s present (verified, pinned) on both peers', unit: 'blocks/s', value: propBps, better: 'higher', baseline: { label: 'plain bitswap, header + pages, one get at a time', value: bsBps }, goal: { text: '≥ 10× plain bitswap', met: propBps >= 10 * bsBps }, detail: { ms: propMs, peer1BlocksPerSec: p1PropRate, peer1Errors: prop.errors.length, bitswap: { ...bsRes, perBlockMs: bsPer } } }),
-      figure({ id: 'replication.propagation.cpuPerBlock.writer', group: gProp, label: '  CPU per block, writer process (user + system)', unit: 'ms', value: propCpu[0], better: 'lower', detail: { signatureChecks: propSig[0] } }),
+      figure({ id: 'replication.propagation.cpuPerBlock.writer', group: gProp, label: '  CPU per block, writer process (user + system, generating the test chain left out)', unit: 'ms', value: propCpu[0], better: 'lower', detail: { signatureChecks: propSig[0], generateMsPerBlock: prop.generateCpuUs / 1000 / opts.propagationBlocks } }),
       figure({ id: 'replication.propagation.cpuPerBlock.peer2', group: gProp, label: '  CPU per block, follower peer 2', unit: 'ms', value: propCpu[1], better: 'lower', detail: { signatureChecks: propSig[1] } }),
       figure({ id: 'replication.propagation.cpuPerBlock.peer3', group: gProp, label: '  CPU per block, follower peer 3', unit: 'ms', value: propCpu[2], better: 'lower', detail: { signatureChecks: propSig[2] } }),
       figure({ id: 'replication.propagation.delayP50', group: gProp, label: '  delay p50 (later of peers 2, 3 − peer 1 head)', unit: 'ms', value: delay.p50, better: 'lower', baseline: { label: 'plain bitswap, one block, p50', value: bsPer.p50 }, detail: { ...delay } }),
