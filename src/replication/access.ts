@@ -3,6 +3,9 @@ import { ACCESS_CONTROLLER_TYPE, encodeAccessManifest, entryRefusal, type Access
 
 export { ACCESS_CONTROLLER_TYPE, type AccessRule, type RejectReason }
 
+/** Entry hashes an access controller remembers as accepted (the oldest forgotten first). */
+const ACCEPTED_MAX = 4096
+
 export interface Rejection {
   database: string
   reason: RejectReason
@@ -51,7 +54,21 @@ export function ChainstoreAccessController (options: AccessOptions) {
       options.onReject(rejection)
       return false
     }
+    // OrbitDB asks again for every entry a join passes (the new entry, then each
+    // of its `next` and `refs`, already in the log): an entry's hash is
+    // computed from its bytes, so an entry accepted once is accepted again
+    const accepted = new Set<string>()
+    // (a local append asks before the entry has a hash: checked every time)
     const canAppend = async (entry: any): Promise<boolean> => {
+      const hash: unknown = entry.hash
+      if (typeof hash !== 'string') return await checkEntry(entry)
+      if (accepted.has(hash)) return true
+      if (!(await checkEntry(entry))) return false
+      if (accepted.size >= ACCEPTED_MAX) accepted.delete(accepted.values().next().value!)
+      accepted.add(hash)
+      return true
+    }
+    const checkEntry = async (entry: any): Promise<boolean> => {
       const identity = await identities.getIdentity(entry.identity)
       if (identity == null) return reject(entry, 'unknown-identity')
       const id: string = identity.id

@@ -24,3 +24,13 @@ export const EARLY_BLOCKS_PER_BATCH = 2 * FETCH_CONCURRENCY
 export const MAX_ENTRY_SENDERS = 2_000
 /** How long a head sent alone to a stock OrbitDB peer (one head per stream) may take, dial included. */
 export const STOCK_HEAD_TIMEOUT_MS = 10_000
+/**
+ * `refs` per chain-log entry (OrbitDB's default is 16). Each costs on every
+ * append (the writer walks and decodes that many entries back) and on every
+ * join (OrbitDB re-checks each ref the new entry names, though it is in the
+ * log already). They only speed up a walk that fetches entries one round
+ * trip at a time: chainstore peers catch up through the log prefetch, so
+ * what remains is a stock OrbitDB follower's catch-up, which fetches ~this
+ * many entries per round trip.
+ */
+export const CHAIN_LOG_REFERENCES = 4

@@ -4,6 +4,7 @@ import { base58btc } from 'multiformats/bases/base58'
 import { CID } from 'multiformats/cid'
 import { ChainstoreAccessController, type Rejection } from './access.ts'
 import { AttestationLog } from './attestation-log.ts'
+import { CHAIN_LOG_REFERENCES } from './constants.ts'
 import { checkAnnouncementBatch } from './fold.ts'
 import { withFramedHeads } from './framed-heads.ts'
 import { IDENTITY_KEY_NAME, NETWORK_DIR, identityKeyFromSeed } from './keys.ts'
@@ -82,7 +83,7 @@ export class Databases {
     this.chain = await openDatabase(this.orbitdb, `${name}.chain`, {
       type: 'events',
       entryStorage: await this.#storage(),
-      referencesCount: 16,
+      referencesCount: CHAIN_LOG_REFERENCES,
       AccessController: ChainstoreAccessController({ write: writers, rule: 'writers', database: 'chain', checkPayload: p => checkAnnouncementBatch((p as any)?.value), onReject, logger })
     }, 'chain', logger)
     this.validators = await openDatabase(this.orbitdb, `${name}.validators`, {

@@ -17,6 +17,9 @@ export const MAX_WANT = 256
 /** Largest request message (a list of CIDs). */
 export const MAX_REQUEST_BYTES = MAX_WANT * 64 + 64
 
+/** Bytes of frames a response gathers before it writes them to the stream at once. */
+const COALESCE_BYTES = 60 * 1024
+
 const FRAME_BLOCK = 0
 const FRAME_MISSING = 1
 const FRAME_END = 2
@@ -60,14 +63,33 @@ async function serveFramed (stream: Stream, timeoutMs: number, onError: (err: un
   respond: (request: Uint8Array, write: (kind: number, ...parts: Uint8Array[]) => Promise<void>) => Promise<void>): Promise<void> {
   const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
   const signal = AbortSignal.timeout(timeoutMs)
+  // frames go out COALESCE_BYTES at a time: each write is a muxer frame, a
+  // Noise encryption and a socket write, whatever its size, and a block's
+  // header alone is a few hundred bytes
+  let pending: Uint8Array[] = []
+  let pendingBytes = 0
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return
+    const out = pending
+    pending = []
+    pendingBytes = 0
+    await lp.writeV(out, { signal })
+  }
   try {
     const request = (await lp.read({ signal })).subarray()
-    await respond(request, async (kind, ...parts) => { await lp.write(frame(kind, ...parts), { signal }) })
-    await lp.write(frame(FRAME_END), { signal })
+    await respond(request, async (kind, ...parts) => {
+      const f = frame(kind, ...parts)
+      pending.push(f)
+      pendingBytes += f.length
+      if (pendingBytes >= COALESCE_BYTES) await flush()
+    })
+    pending.push(frame(FRAME_END))
+    await flush()
     await stream.close({ signal })
   } catch (err) {
     onError(err)
-    try { await lp.write(frame(FRAME_ERROR, new TextEncoder().encode(String((err as Error).message).slice(0, 200)))) } catch {}
+    // the frames gathered before the failure still go out (a log response keeps what it streamed), then the error
+    try { await lp.writeV([...pending, frame(FRAME_ERROR, new TextEncoder().encode(String((err as Error).message).slice(0, 200)))]) } catch {}
     stream.abort(err as Error)
   }
 }
