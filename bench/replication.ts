@@ -48,15 +48,19 @@ export interface ReplicationOptions {
 }
 
 /**
- * Node flags of a peer process: the devnet's memory flags, plus a CPU
+ * Node flags of a peer process: the devnet's memory flags (or
+ * BENCH_PEER_NODE_FLAGS), plus a CPU
  * profile per peer (`<dir>/<peer>-<pid>.cpuprofile`, written when the peer
  * stops) when BENCH_PEER_CPU_PROF=<dir> is set (NODE_OPTIONS refuses
  * --cpu-prof).
  */
 function peerExecArgv (name: string): string[] {
+  // BENCH_PEER_NODE_FLAGS replaces the memory flags (space-separated; empty: none), to weigh them against CPU
+  const override = process.env.BENCH_PEER_NODE_FLAGS
+  const flags = override == null ? NODE_MEMORY_FLAGS : override.split(/\s+/).filter(f => f !== '')
   const dir = process.env.BENCH_PEER_CPU_PROF
-  if (dir == null || dir === '') return NODE_MEMORY_FLAGS
-  return [...NODE_MEMORY_FLAGS, '--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-\${pid}.cpuprofile`]
+  if (dir == null || dir === '') return flags
+  return [...flags, '--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-\${pid}.cpuprofile`]
 }
 
 /** Settings from the environment. */

@@ -15,7 +15,7 @@ import { cidOf, RAW } from '../src/codec/cid.ts'
 import { decodeHeader, decodeReceipt, decodeTx, decodeTxPage, fromStoredTx } from '../src/codec/decode.ts'
 import type { StoredTx } from '../src/codec/validate.ts'
 import { encodeBlock } from '../src/codec/encode.ts'
-import { decodeTxPageFast, decodeTxPageToApi } from '../src/codec/fast-cbor.ts'
+import { decodeReceiptPageFast, decodeTxPageFast, decodeTxPageToApi } from '../src/codec/fast-cbor.ts'
 import { blockFromBytes, cborItemEnd, headerLinks, splitCborArray } from '../src/codec/from-bytes.ts'
 import { linksOf, ETH_STATE_TRIE } from '../src/codec/links.ts'
 import { parseConfig } from '../src/config/index.ts'
@@ -203,6 +203,20 @@ export const TARGETS: FuzzTarget[] = [
     name: 'decodeTx',
     seeds: () => TXS,
     run: d => decodeTx(d),
+    expected: typed
+  },
+  {
+    // the receipt-page fast path must agree with the generic decoder (keys in its order) or step aside
+    name: 'decodeReceiptPageFast',
+    seeds: () => RECEIPT_PAGES,
+    run: d => {
+      const fast = decodeReceiptPageFast(d)
+      if (fast === undefined) return
+      let generic: unknown
+      try { generic = dagCbor.decode(d) } catch { throw new Error('decodeReceiptPageFast accepted bytes that dag-cbor refuses') }
+      const show = (v: unknown): string => JSON.stringify(v, (_k, x) => x instanceof Uint8Array ? Buffer.from(x).toString('hex') : x)
+      if (show(fast) !== show(generic)) throw new Error('decodeReceiptPageFast and dag-cbor disagree')
+    },
     expected: typed
   },
   {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { cidOf } from '../src/codec/cid.ts'
 import { decodeHeader, decodeTx, decodeTxPage, fromStoredTx } from '../src/codec/decode.ts'
 import { cborArray, encodeBlock } from '../src/codec/encode.ts'
-import { Writer, decodeTxFast, decodeTxPageFast, decodeTxPageToApi, decodeTxToApi, encodeLogEntry, encodeReceipt, encodeTx } from '../src/codec/fast-cbor.ts'
+import { Writer, decodeReceiptPageFast, decodeTxFast, decodeTxPageFast, decodeTxPageToApi, decodeTxToApi, encodeLogEntry, encodeReceipt, encodeTx } from '../src/codec/fast-cbor.ts'
 import { bigintAt, bytesToBigint, fromHex, hexAt, toHex } from '../src/codec/hex.ts'
 import { normalizeReceipt, normalizeTx, type StoredTx } from '../src/codec/validate.ts'
 import { parseConfig } from '../src/config/index.ts'
@@ -79,6 +79,37 @@ describe('codec', () => {
     expect(decodeTxPageFast(one.subarray(0, one.length - 1))).toBeUndefined()
     expect(decodeTxPageFast(Uint8Array.of(...one, 0))).toBeUndefined()
     expect(() => decodeTxPage(dagCbor.encode([{ a: 1 }]))).toThrow(expect.objectContaining({ name: 'CorruptDataError' }))
+  })
+
+  it('the fast receipt-page decoder reads what dag-cbor reads, keys in its order, and declines anything else', () => {
+    const chain = new SyntheticChain({ seed: 13, txsPerBlock: 200, logShare: 0.8 })
+    const block = chain.next(limits)
+    const hx = (n: number, fill: number): string => '0x' + Buffer.alloc(n, fill).toString('hex')
+    const log = (topics: number, data: number): any => ({ address: hx(20, 7), topics: Array.from({ length: topics }, (_, i) => hx(32, i)), data: hx(data, 9) })
+    block.receipts![0] = { status: 0, gasUsed: 0, logs: [] }
+    block.receipts![1] = { status: 1, gasUsed: 2 ** 40, logs: [log(0, 0), log(4, 70_000)] }
+    block.receipts![2] = { status: 1, gasUsed: 23, logs: Array.from({ length: 24 }, (_, i) => log(i % 5, i)) }
+    const show = (v: unknown): string => JSON.stringify(v, (_k, x) => x instanceof Uint8Array ? hex(x) : x)
+    const pages = encodeBlock(block, limits).receiptPages
+    expect(pages.length).toBeGreaterThan(0)
+    for (const page of pages) {
+      const fast = decodeReceiptPageFast(page.bytes)
+      expect(fast).toBeDefined()
+      expect(show(fast)).toBe(show(dagCbor.decode(page.bytes)))
+    }
+    // other layouts, non-canonical heads, cut or padded pages and a status dag-cbor reads but a receipt cannot have step aside
+    const first = pages[0].bytes
+    expect(decodeReceiptPageFast(first.subarray(0, first.length - 1))).toBeUndefined()
+    expect(decodeReceiptPageFast(Uint8Array.of(...first, 0))).toBeUndefined()
+    expect(decodeReceiptPageFast(dagCbor.encode([{ logs: [], status: 2, gasUsed: 1 }]))).toBeUndefined()
+    expect(decodeReceiptPageFast(dagCbor.encode([{ logs: [], gasUsed: 1 }]))).toBeUndefined()
+    expect(decodeReceiptPageFast(dagCbor.encode([{ a: 1 }]))).toBeUndefined()
+    const canonical = dagCbor.encode([{ logs: [], status: 1, gasUsed: 5 }])
+    expect(decodeReceiptPageFast(canonical)).toEqual([{ logs: [], status: 1, gasUsed: 5 }])
+    // gasUsed 5 in a one-byte head (0x18 0x05) instead of the shortest form
+    const long = Uint8Array.of(...canonical.subarray(0, canonical.length - 1), 0x18, 5)
+    expect(() => dagCbor.decode(long)).toThrow()
+    expect(decodeReceiptPageFast(long)).toBeUndefined()
   })
 
   it('the fast single-transaction decoder reads what dag-cbor reads, and declines anything else', () => {

@@ -150,6 +150,54 @@ function readPage<T> (page: Uint8Array, read: (r: Reader) => T | undefined): T[]
   return r.pos === page.length ? out : undefined
 }
 
+/**
+ * Reads the receipts of a page written by `cborArray(encodeReceipt(...))`,
+ * like {@link decodeTxPageFast}: `undefined` at the first byte outside that
+ * layout (the caller decodes generically); byte fields are views into `page`,
+ * keys in dag-cbor's order.
+ */
+export function decodeReceiptPageFast (page: Uint8Array): StoredReceipt[] | undefined {
+  return readPage(page, readReceipt)
+}
+
+function readReceipt (r: Reader): StoredReceipt | undefined {
+  if (r.head(5) !== 3 || !r.key(K.logs)) return undefined
+  const n = r.head(4)
+  // every log takes more than a byte
+  if (n < 0 || n > r.buf.length - r.pos) return undefined
+  const logs: StoredLog[] = new Array(n)
+  for (let i = 0; i < n; i++) {
+    const log = readLog(r)
+    if (log == null) return undefined
+    logs[i] = log
+  }
+  if (!r.key(K.status)) return undefined
+  // a status other than 0 or 1 goes to the generic path, which names it
+  const status = r.head(0)
+  if ((status !== 0 && status !== 1) || !r.key(K.gasUsed)) return undefined
+  const gasUsed = r.head(0)
+  if (gasUsed < 0) return undefined
+  return { logs, status, gasUsed }
+}
+
+function readLog (r: Reader): StoredLog | undefined {
+  if (r.head(5) !== 3 || !r.key(K.data)) return undefined
+  const data = r.bytes()
+  if (data == null || !r.key(K.topics)) return undefined
+  const n = r.head(4)
+  if (n < 0 || n > r.buf.length - r.pos) return undefined
+  const topics: Uint8Array[] = new Array(n)
+  for (let i = 0; i < n; i++) {
+    const t = r.bytes()
+    if (t == null) return undefined
+    topics[i] = t
+  }
+  if (!r.key(K.address)) return undefined
+  const address = r.bytes()
+  if (address == null) return undefined
+  return { data, topics, address }
+}
+
 /** One item read by `read` that spans all of `bytes`, or `undefined`. */
 function readWhole<T> (bytes: Uint8Array, read: (r: Reader) => T | undefined): T | undefined {
   const r = new Reader(bytes)

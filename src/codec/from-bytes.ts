@@ -4,7 +4,7 @@ import { bytesMatchCid } from './cid.ts'
 import { checkStoredLog, checkStoredTx, decodeHeader, headerFromStored } from './decode.ts'
 import { HEADER_VERSION, txIdsOf, type EncodedBlock, type EncodedTx, type IpldBlock, type StoredHeader } from './encode.ts'
 import { BlockTooLargeError, CorruptDataError } from './errors.ts'
-import { decodeTxPageFast } from './fast-cbor.ts'
+import { decodeReceiptPageFast, decodeTxPageFast } from './fast-cbor.ts'
 import type { CodecLimits } from './types.ts'
 import type { StoredReceipt, StoredTx } from './validate.ts'
 
@@ -122,8 +122,8 @@ export function blockFromBytes (cid: CID, headerBytes: Uint8Array, page: (cid: C
       const split = splitCborArray(receiptPage.bytes, `receipt page ${p}`)
       receipts = split.items
       receiptOffset = split.headLength
-      // one decoder call for the page: per-receipt calls cost more in set-up than in decoding
-      decodedReceipts = decodeCbor<StoredReceipt[]>(receiptPage.bytes, `receipt page ${p}`)
+      // the fixed layout read directly, else one generic decoder call for the page (per-receipt calls cost more in set-up than in decoding)
+      decodedReceipts = decodeReceiptPageFast(receiptPage.bytes) ?? decodeCbor<StoredReceipt[]>(receiptPage.bytes, `receipt page ${p}`)
       if (receipts.length !== items.length) throw new CorruptDataError(`block ${cid.toString()}: page ${p} has ${items.length} transactions and ${receipts.length} receipts`)
     }
     for (let i = 0; i < items.length; i++) {

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest'
 
 const RUNNER = fileURLToPath(new URL('../../fuzz/run.ts', import.meta.url))
 const SECONDS = Number(process.env.FUZZ_SECONDS ?? 10)
-const TARGETS = 23
+const TARGETS = 24
 
 describe('fuzzing the decoders of network and disk bytes', () => {
   it('no decoder throws anything but its typed errors', async () => {
