@@ -54,7 +54,7 @@ export interface ReplicationOptions {
  * stops) when BENCH_PEER_CPU_PROF=<dir> is set (NODE_OPTIONS refuses
  * --cpu-prof).
  */
-function peerExecArgv (name: string): string[] {
+export function peerExecArgv (name: string): string[] {
   // BENCH_PEER_NODE_FLAGS replaces the memory flags (space-separated; empty: none), to weigh them against CPU
   const override = process.env.BENCH_PEER_NODE_FLAGS
   const flags = override == null ? NODE_MEMORY_FLAGS : override.split(/\s+/).filter(f => f !== '')

@@ -27,6 +27,7 @@ import type { ChainStoreConfigInput } from '../src/index.ts'
 import { identityIdFromSeed } from '../src/replication/keys.ts'
 import { figure, fmt, percentile, progress, type Figure } from './common.ts'
 import { liveChildren } from './rss.ts'
+import { peerExecArgv } from './replication.ts'
 
 /** Settings of the scale part. */
 export interface ScaleOptions {
@@ -114,7 +115,7 @@ async function runOnce (root: string, n: number, opts: ScaleOptions): Promise<Ru
     const addrs: string[] = []
     for (let i = 1; i <= n; i++) {
       const bootstrap = [...new Set([addrs[0], addrs[addrs.length - 1]].filter((a): a is string => a != null))]
-      const p = await PeerProcess.start(config(`peer-${i}`, bootstrap), { stdio: 'ignore' })
+      const p = await PeerProcess.start(config(`peer-${i}`, bootstrap), { stdio: 'ignore', execArgv: peerExecArgv(`scale-${n}-peer-${i}`) })
       peers.push(p)
       liveChildren.add(p.child)
       p.child.once('exit', () => liveChildren.delete(p.child))
