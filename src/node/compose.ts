@@ -5,6 +5,7 @@ import type { AttestationsRoom } from '../attestations/index.ts'
 import type { BackupScheduler } from '../backup/schedule.ts'
 import { ChainMeta } from '../chain/meta.ts'
 import { ChainReader } from '../chain/reader.ts'
+import { RecentDags } from '../chain/recent-dags.ts'
 import { blockBytesStage, indexStage } from '../chain/stages.ts'
 import type { ChainEventMap, CommitListener } from '../chain/types.ts'
 import { ChainWriter } from '../chain/writer.ts'
@@ -87,6 +88,8 @@ export interface Rooms {
   cache: ObjectCache
   reader: ChainReader
   writer: ChainWriter
+  /** The last blocks committed, as the block protocol serves them to peers. */
+  recentDags: RecentDags
   /** The chain's postings: the newest window in memory, older ones on disk. */
   postings: PostingWindows
   /** Loads the head's postings window into memory (at open, after a repair or restore). */
@@ -253,7 +256,7 @@ function buildStorage (b: Base): Pick<Rooms, 'batch' | 'fetched' | 'lock' | 'loc
 }
 
 /** The chain room (reads, the write pipeline with its stages and listeners) and the pin service its stages feed. */
-function buildChain (b: Base, storage: ReturnType<typeof buildStorage>, policy: PinPolicy): Pick<Rooms, 'meta' | 'cache' | 'reader' | 'writer' | 'pins' | 'postings'> {
+function buildChain (b: Base, storage: ReturnType<typeof buildStorage>, policy: PinPolicy): Pick<Rooms, 'meta' | 'cache' | 'reader' | 'writer' | 'pins' | 'postings' | 'recentDags'> {
   const { config, db, events, metrics } = b
   const meta = new ChainMeta(db)
   const heights = new HeightIndex(db)
@@ -274,7 +277,9 @@ function buildChain (b: Base, storage: ReturnType<typeof buildStorage>, policy: 
   })
   const postings = new PostingWindows(db)
   const reader = new ChainReader({ db, postings, meta, heights, records, txs: new TxRecords(db), localBytes: storage.localBytes, cache, limits: config.limits, verifyReads: config.verifyReads, onCorrupt: kind => { metrics.corruptRead(kind) } })
+  const recentDags = new RecentDags()
   const onCommit: CommitListener[] = [
+    c => { for (const x of c.blocks) recentDags.add(x.block) },
     c => { metrics.blocksStored(c.blocks.length, c.blocks.reduce((n, x) => n + x.block.txs.length, 0), c.replicated) },
     // one audit event per batch, not per block or transaction
     c => {
@@ -314,7 +319,7 @@ function buildChain (b: Base, storage: ReturnType<typeof buildStorage>, policy: 
     postings,
     log: b.log
   })
-  return { meta, cache, reader, writer, pins, postings }
+  return { meta, cache, reader, writer, pins, postings, recentDags }
 }
 
 /** Remote pinning (src/pinning/remote.ts) when config remotePinning names services; its statuses persist in the kv store. */

@@ -107,7 +107,8 @@ function replicationComponents (r: Rooms, logger: Logger): ReplicationComponents
       canonicalAt: height => r.reader.canonicalAt(height),
       blockHeight: cid => r.reader.blockHeight(cid),
       hasBlock: cid => r.reader.blockHeight(cid) != null,
-      blockDag: cid => r.reader.dag(cid),
+      // a block just committed is served from memory: peers ask for it right after it is announced
+      blockDag: cid => r.recentDags.get(cid) ?? r.reader.dag(cid),
       importBlocks: async blocks => await w.importBlocks(blocks),
       setCanonical: async tip => await w.setCanonical(tip),
       setFinalized: async height => { await w.setFinalized(height) }
