@@ -40,6 +40,17 @@ const BLOCKS = sample()
 const HEADERS = BLOCKS.map(b => b.header.bytes)
 const TX_PAGES = BLOCKS.flatMap(b => b.txPages.map(p => p.bytes))
 const RECEIPT_PAGES = BLOCKS.flatMap(b => b.receiptPages.map(p => p.bytes))
+
+/** Values as comparable text: byte arrays as hex, BigInts marked, keys in their order. */
+const show = (v: unknown): string => JSON.stringify(v, (_k, x) => x instanceof Uint8Array ? Buffer.from(x).toString('hex') : typeof x === 'bigint' ? `n${x}` : x)
+
+/** A fast path gives what the generic decoder gives for the same bytes, or steps aside (undefined); anything else is a crash. */
+function agreeOrStepAside (name: string, fast: unknown, generic: () => unknown): void {
+  if (fast === undefined) return
+  let g: unknown
+  try { g = generic() } catch { throw new Error(`${name} accepted bytes that the generic decoder refuses`) }
+  if (show(fast) !== show(g)) throw new Error(`${name} and the generic decoder disagree`)
+}
 const TXS = BLOCKS.flatMap(b => b.txs.map(t => t.bytes))
 
 /** A ChainStoreError subclass (CorruptDataError, BlockTooLargeError, PeerMisbehavedError, …). */
@@ -175,28 +186,14 @@ export const TARGETS: FuzzTarget[] = [
     // the fixed-layout fast path must agree with the generic decoder or step aside (undefined)
     name: 'decodeTxPageFast',
     seeds: () => TX_PAGES,
-    run: d => {
-      const fast = decodeTxPageFast(d)
-      if (fast === undefined) return
-      let generic: unknown
-      try { generic = dagCbor.decode(d) } catch { throw new Error('decodeTxPageFast accepted bytes that dag-cbor refuses') }
-      if (JSON.stringify(fast, (_k, v) => v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v) !==
-        JSON.stringify(generic, (_k, v) => v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v)) throw new Error('decodeTxPageFast and dag-cbor disagree')
-    },
+    run: d => { agreeOrStepAside('decodeTxPageFast', decodeTxPageFast(d), () => dagCbor.decode(d)) },
     expected: typed
   },
   {
     // the page → API-shape path must give what the generic decoder and fromStoredTx give, or step aside
     name: 'decodeTxPageToApi',
     seeds: () => TX_PAGES,
-    run: d => {
-      const direct = decodeTxPageToApi(d)
-      if (direct === undefined) return
-      let generic: unknown
-      try { generic = (dagCbor.decode(d) as StoredTx[]).map(fromStoredTx) } catch { throw new Error('decodeTxPageToApi accepted bytes that the generic decoder refuses') }
-      const show = (v: unknown): string => JSON.stringify(v, (_k, x) => x instanceof Uint8Array ? Buffer.from(x).toString('hex') : typeof x === 'bigint' ? `n${x}` : x)
-      if (show(direct) !== show(generic)) throw new Error('decodeTxPageToApi and the generic decoder disagree')
-    },
+    run: d => { agreeOrStepAside('decodeTxPageToApi', decodeTxPageToApi(d), () => (dagCbor.decode(d) as StoredTx[]).map(fromStoredTx)) },
     expected: typed
   },
   {
@@ -209,14 +206,7 @@ export const TARGETS: FuzzTarget[] = [
     // the receipt-page fast path must agree with the generic decoder (keys in its order) or step aside
     name: 'decodeReceiptPageFast',
     seeds: () => RECEIPT_PAGES,
-    run: d => {
-      const fast = decodeReceiptPageFast(d)
-      if (fast === undefined) return
-      let generic: unknown
-      try { generic = dagCbor.decode(d) } catch { throw new Error('decodeReceiptPageFast accepted bytes that dag-cbor refuses') }
-      const show = (v: unknown): string => JSON.stringify(v, (_k, x) => x instanceof Uint8Array ? Buffer.from(x).toString('hex') : x)
-      if (show(fast) !== show(generic)) throw new Error('decodeReceiptPageFast and dag-cbor disagree')
-    },
+    run: d => { agreeOrStepAside('decodeReceiptPageFast', decodeReceiptPageFast(d), () => dagCbor.decode(d)) },
     expected: typed
   },
   {
