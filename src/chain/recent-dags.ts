@@ -1,5 +1,6 @@
 import type { CID } from 'multiformats/cid'
 import type { EncodedBlock, IpldBlock } from '../codec/encode.ts'
+import { latin1 } from '../indexes/window-rows.ts'
 
 /**
  * Blocks kept by default, and their bytes at most: a follower catching up
@@ -74,8 +75,7 @@ export class RecentDags {
   }
 }
 
-/** A CID's bytes as a latin1 string: a requested CID is a new object each time, and `toString()` would base32-encode it per lookup. */
+/** A CID's bytes as a flat latin1 string: a requested CID is a new object each time, and `toString()` would base32-encode it per lookup. */
 function keyOf (cid: CID): string {
-  const b = cid.bytes
-  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1')
+  return latin1(cid.bytes)
 }
