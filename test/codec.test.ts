@@ -1,6 +1,9 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { describe, expect, it } from 'vitest'
-import { cidOf } from '../src/codec/cid.ts'
+import { randomBytes } from 'node:crypto'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { bytesMatchCid, cidOf, cidsOfBytes, sha256Digest, sha256Into, sha256Matches } from '../src/codec/cid.ts'
 import { decodeHeader, decodeTx, decodeTxPage, fromStoredTx } from '../src/codec/decode.ts'
 import { cborArray, encodeBlock } from '../src/codec/encode.ts'
 import { Writer, decodeReceiptPageFast, decodeTxFast, decodeTxPageFast, decodeTxPageToApi, decodeTxToApi, encodeLogEntry, encodeReceipt, encodeTx } from '../src/codec/fast-cbor.ts'
@@ -191,5 +194,45 @@ describe('codec', () => {
     expect(fromHex('0x' + 'ag'.repeat(40))).toBeUndefined()
     expect(fromHex('ab')).toBeUndefined()
     expect(toHex(Uint8Array.of(0, 1, 254))).toBe('0x0001fe')
+  })
+})
+
+describe('sha2-256 without a Buffer per digest', () => {
+  // lengths around sha2-256's 64-byte block and its 55/56-byte padding edge
+  const inputs = [0, 1, 31, 55, 56, 63, 64, 65, 250, 10_000].map(n => randomBytes(n))
+
+  it('cidOf, cidsOfBytes and sha256Digest agree with multiformats sha256', async () => {
+    for (const bytes of inputs) {
+      const want = CID.createV1(dagCbor.code, await sha256.digest(bytes))
+      expect(cidOf(bytes).equals(want)).toBe(true)
+      expect(cidOf(bytes, 0x55).equals(CID.createV1(0x55, want.multihash))).toBe(true)
+      expect(sha256Digest(bytes).bytes).toEqual(want.multihash.bytes)
+    }
+    const many = cidsOfBytes(inputs)
+    for (let i = 0; i < inputs.length; i++) expect(many[i].equals(CID.createV1(dagCbor.code, await sha256.digest(inputs[i])))).toBe(true)
+  })
+
+  it('sha256Matches and bytesMatchCid refuse a digest one bit off, a short digest and other bytes', () => {
+    for (const bytes of inputs) {
+      const cid = cidOf(bytes)
+      const digest = cid.multihash.digest
+      expect(sha256Matches(bytes, digest)).toBe(true)
+      expect(bytesMatchCid(cid, bytes)).toBe(true)
+      for (const at of [0, 17, 31]) {
+        const off = Uint8Array.from(digest)
+        off[at] ^= 0x80
+        expect(sha256Matches(bytes, off)).toBe(false)
+      }
+      expect(sha256Matches(bytes, digest.subarray(0, 31))).toBe(false)
+      const other = Uint8Array.from([...bytes, 0])
+      expect(bytesMatchCid(cid, other)).toBe(false)
+    }
+  })
+
+  it('sha256Into writes the 32 digest bytes at the offset and nothing else', () => {
+    const out = new Uint8Array(40).fill(0xee)
+    sha256Into(inputs[8], out, 5)
+    expect(out.subarray(5, 37)).toEqual(cidOf(inputs[8]).multihash.digest)
+    expect([...out.subarray(0, 5), ...out.subarray(37)]).toEqual(new Array(8).fill(0xee))
   })
 })

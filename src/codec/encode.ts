@@ -1,7 +1,6 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
-import { hash } from 'node:crypto'
-import { cidOf, cidsFromDigests } from './cid.ts'
+import { cidOf, cidsOfBytes } from './cid.ts'
 import { Writer, encodeReceipt, encodeTx } from './fast-cbor.ts'
 import { BlockTooLargeError, TransactionTooLargeError } from './errors.ts'
 import { normalizeHeaderFields, normalizeReceipt, normalizeTx, type StoredLog, type StoredTx } from './validate.ts'
@@ -221,9 +220,7 @@ function paginate (items: EncodedItems, limits: CodecLimits): { txPages: IpldBlo
   return { txPages, receiptPages, txs }
 }
 
-/** The ids (dag-cbor CIDs) of encoded transactions: their digests hashed into one buffer, the CIDs built in one more. */
+/** The ids (dag-cbor CIDs) of encoded transactions, hashed into one buffer of CIDs. */
 export function txIdsOf (txBytes: Uint8Array[]): CID[] {
-  const digests = new Uint8Array(txBytes.length * 32)
-  for (let i = 0; i < txBytes.length; i++) digests.set(hash('sha256', txBytes[i], 'buffer'), i * 32)
-  return cidsFromDigests(digests, txBytes.length)
+  return cidsOfBytes(txBytes)
 }
