@@ -29,8 +29,9 @@ function rewriteBlock (batch: WriteBatch, get: Get, overlay: Overlay, height: nu
   const touched: string[] = []
   const w = windowOf(height)
   const heights = new Set([height])
+  const slab = new Slab()
   for (const [, p] of postings) {
-    const key = windowKey(p.base, w)
+    const key = windowKey(p.base, w, slab)
     const k = latin1(key)
     const staged = overlay.get(k)
     const before = staged != null ? staged.value ?? undefined : get(key)
@@ -312,7 +313,7 @@ export class PostingWindows {
       const groups = this.#groups.get(w)?.groups ?? new Map() as Groups
       out.set(w, groups)
       for (const g of groups.values()) {
-        const key = windowKey(g.base, w)
+        const key = windowKey(g.base, w, slab)
         const value = g.sealed(slab)
         batch.put(key, value)
         const k = latin1(key)
