@@ -55,12 +55,36 @@ export interface ReplicationOptions {
  * --cpu-prof).
  */
 export function peerExecArgv (name: string): string[] {
-  // BENCH_PEER_NODE_FLAGS replaces the memory flags (space-separated; empty: none), to weigh them against CPU
-  const override = process.env.BENCH_PEER_NODE_FLAGS
-  const flags = override == null ? NODE_MEMORY_FLAGS : override.split(/\s+/).filter(f => f !== '')
+  const flags = peerNodeFlags()
   const dir = process.env.BENCH_PEER_CPU_PROF
   if (dir == null || dir === '') return flags
   return [...flags, '--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-\${pid}.cpuprofile`]
+}
+
+/** The peers' Node flags without profiling: the devnet's memory flags, or BENCH_PEER_NODE_FLAGS (space-separated; empty: none), to weigh them against CPU. */
+function peerNodeFlags (): string[] {
+  const override = process.env.BENCH_PEER_NODE_FLAGS
+  return override == null ? NODE_MEMORY_FLAGS : override.split(/\s+/).filter(f => f !== '')
+}
+
+const IMPORT_COST_CHILD = join(import.meta.dirname, 'import-cost-child.ts')
+/** Blocks the same-run import baseline imports (after 20 warm-up blocks). */
+const IMPORT_COST_BLOCKS = 300
+
+/**
+ * CPU per block of rebuilding and importing the devnet chain's blocks with
+ * no network, `batch` blocks per call, in a process started like the peers
+ * (`import-cost-child.ts`): the same-run floor under a peer's CPU per block.
+ */
+async function importCost (dir: string, txs: number, batch: number): Promise<number> {
+  const child = fork(IMPORT_COST_CHILD, [JSON.stringify({ dir, seed: SEED, txs, blocks: IMPORT_COST_BLOCKS + 20, batch })], { execPath: process.execPath, execArgv: peerNodeFlags(), stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  liveChildren.add(child)
+  let out = ''
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+  const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
+  liveChildren.delete(child)
+  if (code !== 0) throw new Error(`replication: import-cost child exited with ${String(code)}`)
+  return (JSON.parse(out.trim().split('\n').pop()!) as { cpuMsPerBlock: number }).cpuMsPerBlock
 }
 
 /** Settings from the environment. */
@@ -200,6 +224,8 @@ export async function runReplication (root: string, opts: ReplicationOptions): P
 
     const first = WARM_UP_BLOCKS
     const last = first + opts.blocks - 1
+    const liveFloor = await importCost(join(dir, 'import-cost-live'), txs, 1)
+    progress(`replication: same-run floor, the devnet chain rebuilt from bytes and imported with no network, 1 block per call: ${fmt(liveFloor, 2)} ms CPU per block`)
     progress(`replication: peer 1 stores ${fmt(opts.blocks)} blocks × ${txs} txs at ${opts.ratePerSec} blocks/s (1 per call); peer 2 follows`)
     const h1 = recordHeads(p1)
     const h2 = recordHeads(p2)
@@ -261,6 +287,8 @@ export async function runReplication (root: string, opts: ReplicationOptions): P
     const g1 = recordHeads(p1)
     const g2 = recordHeads(p2)
     const g3 = recordHeads(p3)
+    const propFloor = await importCost(join(dir, 'import-cost-prop'), txs, opts.propagationBatch)
+    progress(`replication: same-run floor, ${opts.propagationBatch} blocks per call: ${fmt(propFloor, 2)} ms CPU per block`)
     const propCpuBefore = await Promise.all([p1, p2, p3].map(async p => await p.call('cpu') as number))
     const propSigBefore = await Promise.all([p1, p2, p3].map(async p => (await p.call('stats')).signatures as { checked: number, remembered: number }))
     const propCalled = Date.now()
@@ -354,6 +382,8 @@ export async function runReplication (root: string, opts: ReplicationOptions): P
     const gOrbit = `replication baseline: vanilla OrbitDB keyvalue, ${fmt(opts.orbitTxs)} entries (one per tx)`
     const gProp = `replication: propagation of ${fmt(opts.propagationBlocks)} blocks × ${txs} txs to 2 peers (${opts.propagationBatch}/call, unthrottled)`
     const gWrite = `replication: write latency, ${fmt(opts.writes)} storeBlocks calls of 1 block, 3 peers`
+    const liveFloorB = { label: 'same-run floor: the same chain rebuilt from bytes and imported, no network, 1 block/call (import-cost-child.ts)', value: liveFloor }
+    const propFloorB = { label: `same-run floor: the same chain rebuilt from bytes and imported, no network, ${opts.propagationBatch} blocks/call`, value: propFloor }
     const lagBase = (v: number, what: string): { label: string, value: number } => ({ label: `vanilla OrbitDB live reader, ${what} entry lag`, value: v })
     const quorumErrors = quorum.errors.length
     return [
@@ -361,8 +391,8 @@ export async function runReplication (root: string, opts: ReplicationOptions): P
       figure({ id: 'replication.live.lagP50', group: gLive, label: '  lag p50 (peer 2 head − peer 1 head)', unit: 'ms', value: lag.p50, better: 'lower', baseline: lagBase(orbitLag.p50, 'p50'), detail: { ...lag } }),
       figure({ id: 'replication.live.lagP99', group: gLive, label: '  lag p99', unit: 'ms', value: lag.p99, better: 'lower', baseline: lagBase(orbitLag.p99, 'p99'), goal: { text: `lag < 1 s at ${opts.ratePerSec} blocks/s (p99; peer 1 must keep the rate)`, met: lag.p99 < 1000 && p1Rate >= opts.ratePerSec * 0.95 } }),
       figure({ id: 'replication.live.lagMax', group: gLive, label: '  lag max', unit: 'ms', value: lag.max, better: 'lower', baseline: lagBase(orbitLag.max, 'max'), goal: { text: `lag < 1 s at ${opts.ratePerSec} blocks/s (max; peer 1 must keep the rate)`, met: lag.max < 1000 && p1Rate >= opts.ratePerSec * 0.95 } }),
-      figure({ id: 'replication.live.cpuPerBlock.writer', group: gLive, label: '  CPU per block, writer process (user + system, generating the test chain left out)', unit: 'ms', value: cpuPerBlock[0], better: 'lower', detail: { signatureChecks: sigChecks[0], generateMsPerBlock: live.generateCpuUs / 1000 / opts.blocks } }),
-      figure({ id: 'replication.live.cpuPerBlock.follower', group: gLive, label: '  CPU per block, follower process (user + system)', unit: 'ms', value: cpuPerBlock[1], better: 'lower', detail: { signatureChecks: sigChecks[1] } }),
+      figure({ id: 'replication.live.cpuPerBlock.writer', group: gLive, label: '  CPU per block, writer process (user + system, generating the test chain left out)', unit: 'ms', value: cpuPerBlock[0], better: 'lower', baseline: liveFloorB, detail: { signatureChecks: sigChecks[0], generateMsPerBlock: live.generateCpuUs / 1000 / opts.blocks } }),
+      figure({ id: 'replication.live.cpuPerBlock.follower', group: gLive, label: '  CPU per block, follower process (user + system)', unit: 'ms', value: cpuPerBlock[1], better: 'lower', baseline: liveFloorB, detail: { signatureChecks: sigChecks[1] } }),
       figure({ id: 'replication.live.signatureChecks.follower', group: gLive, label: '  signature checks run in full by the follower (entries + identities)', unit: 'checks', value: sigChecks[1].checked, better: 'lower', detail: { remembered: sigChecks[1].remembered } }),
       figure({ id: 'replication.late.blocksPerSec', group: gLate, label: 'blocks/s indexed and fetched, from process start', unit: 'blocks/s', value: lateBps, better: 'higher', baseline: orbitLate, detail: { blocks: last + 1, ms: lateMs, fromReadyMs: lateFromReadyMs, startMs: lateReady - lateStart, stats: late3Stats, note: 'includes process start (Node, libp2p, OrbitDB open) and fetching every block (header and pages) over BLOCKS_PROTOCOL' } }),
       figure({ id: 'replication.late.blocksPerSecFromReady', group: gLate, label: '  same, from peer ready (store and replication up)', unit: 'blocks/s', value: lateReadyBps, better: 'higher', baseline: orbitLateReadyB }),
@@ -373,9 +403,9 @@ export async function runReplication (root: string, opts: ReplicationOptions): P
       figure({ id: 'replication.orbit.live.lagP50', group: gOrbit, label: '  lag p50 per entry (reader − writer put)', unit: 'ms', value: orbitLag.p50, better: 'lower', detail: { ...orbitLag } }),
       figure({ id: 'replication.orbit.late.entriesPerSec', group: gOrbit, label: 'entries/s to a late reader, from process start', unit: 'entries/s', value: orbitLateEps, better: 'higher', detail: { fromReadyEntriesPerSec: orbitLateReadyEps, ms: lateDone - orbitLateStart, startMs: orbitLateReady - orbitLateStart } }),
       figure({ id: 'replication.propagation.blocksPerSec', group: gProp, label: 'blocks/s present (verified, pinned) on both peers', unit: 'blocks/s', value: propBps, better: 'higher', baseline: { label: 'plain bitswap, header + pages, one get at a time', value: bsBps }, goal: { text: '≥ 10× plain bitswap', met: propBps >= 10 * bsBps }, detail: { ms: propMs, fromCallMs: propFromCallMs, blocksPerSecFromCall: opts.propagationBlocks / propFromCallMs * 1000, peer1BlocksPerSec: p1PropRate, peer1Errors: prop.errors.length, bitswap: { ...bsRes, perBlockMs: bsPer } } }),
-      figure({ id: 'replication.propagation.cpuPerBlock.writer', group: gProp, label: '  CPU per block, writer process (user + system, generating the test chain left out)', unit: 'ms', value: propCpu[0], better: 'lower', detail: { signatureChecks: propSig[0], generateMsPerBlock: prop.generateCpuUs / 1000 / opts.propagationBlocks } }),
-      figure({ id: 'replication.propagation.cpuPerBlock.peer2', group: gProp, label: '  CPU per block, follower peer 2', unit: 'ms', value: propCpu[1], better: 'lower', detail: { signatureChecks: propSig[1] } }),
-      figure({ id: 'replication.propagation.cpuPerBlock.peer3', group: gProp, label: '  CPU per block, follower peer 3', unit: 'ms', value: propCpu[2], better: 'lower', detail: { signatureChecks: propSig[2] } }),
+      figure({ id: 'replication.propagation.cpuPerBlock.writer', group: gProp, label: '  CPU per block, writer process (user + system, generating the test chain left out)', unit: 'ms', value: propCpu[0], better: 'lower', baseline: propFloorB, detail: { signatureChecks: propSig[0], generateMsPerBlock: prop.generateCpuUs / 1000 / opts.propagationBlocks } }),
+      figure({ id: 'replication.propagation.cpuPerBlock.peer2', group: gProp, label: '  CPU per block, follower peer 2', unit: 'ms', value: propCpu[1], better: 'lower', baseline: propFloorB, detail: { signatureChecks: propSig[1] } }),
+      figure({ id: 'replication.propagation.cpuPerBlock.peer3', group: gProp, label: '  CPU per block, follower peer 3', unit: 'ms', value: propCpu[2], better: 'lower', baseline: propFloorB, detail: { signatureChecks: propSig[2] } }),
       figure({ id: 'replication.propagation.delayP50', group: gProp, label: '  delay p50 (later of peers 2, 3 − peer 1 head)', unit: 'ms', value: delay.p50, better: 'lower', baseline: { label: 'plain bitswap, one block, p50', value: bsPer.p50 }, detail: { ...delay } }),
       figure({ id: 'replication.propagation.delayP99', group: gProp, label: '  delay p99', unit: 'ms', value: delay.p99, better: 'lower', baseline: { label: 'plain bitswap, one block, p99', value: bsPer.p99 } }),
       figure({ id: 'replication.write.one.p50', group: gWrite, label: "consistency 'one' p50", unit: 'ms', value: oneLat.p50, better: 'lower', detail: { ...oneLat, errors: one.errors.length } }),

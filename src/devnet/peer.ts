@@ -11,7 +11,7 @@ import { createLogger } from '../logger.ts'
 import { startReadApi } from '../api/server.ts'
 import { BLOCKS_PROTOCOL, serveBlocks } from '../replication/protocol.ts'
 import type { Consistency } from '../replication/replicator.ts'
-import { SyntheticChain } from '../synthetic/chain.ts'
+import { devnetChain } from './chain.ts'
 import { CID } from 'multiformats/cid'
 import { multiaddr } from '@multiformats/multiaddr'
 import { lpStream } from '@libp2p/utils'
@@ -70,7 +70,7 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
   head: () => { const h = store.head(); return h == null ? null : { height: h.height, cid: h.cid.toString() } },
   /** Stores `count` synthetic blocks continuing the local head, `batch` per call; returns per-call latencies and the CPU (µs) spent generating the blocks. */
   ingest: async ({ count, seed = 1, txs = 100, batch = 1, consistency = 'one', weight, finalized, ratePerSec, finalityLag }: { count: number, seed?: number, txs?: number, batch?: number, consistency?: Consistency, weight?: number, finalized?: boolean, ratePerSec?: number, finalityLag?: number }) => {
-    const chain = new SyntheticChain({ seed, txsPerBlock: txs, addresses: 500 })
+    const chain = devnetChain(seed, txs)
     const head = store.head()
     if (head != null) chain.resume(head)
     const latencies: number[] = []
