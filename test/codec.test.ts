@@ -206,6 +206,8 @@ describe('sha2-256 without a Buffer per digest', () => {
       const want = CID.createV1(dagCbor.code, await sha256.digest(bytes))
       expect(cidOf(bytes).equals(want)).toBe(true)
       expect(cidOf(bytes, 0x55).equals(CID.createV1(0x55, want.multihash))).toBe(true)
+      // a codec of two varint bytes (dag-json) takes multiformats' own CID constructor
+      expect(cidOf(bytes, 0x0129).equals(CID.createV1(0x0129, want.multihash))).toBe(true)
       expect(sha256Digest(bytes).bytes).toEqual(want.multihash.bytes)
     }
     const many = cidsOfBytes(inputs)
