@@ -152,6 +152,15 @@ const slopesOf = (key: Series, from: number): Record<string, number> => Object.f
 const slopes = slopesOf('heapMiB', 60)
 const rssSlopes = slopesOf('rssMiB', 60)
 const warmSlopes = slopesOf('heapMiB', warmupSec)
+// the time after the warm-up in two halves: a slope that falls from the first to the second is bounded
+// structures still filling (caches, memos, windows); one that holds is growth (docs/FAULTS.md, soak)
+const endSec = samples.reduce((m, s) => Math.max(m, s.t), 0)
+const midSec = (warmupSec + endSec) / 2
+const halvesOf = (key: Series): Record<string, [number, number]> => Object.fromEntries(NAMES.map(n => {
+  const pts = points(n, key, warmupSec)
+  return [n, [round2(slopePerHour(pts.filter(p => p[0] < midSec))), round2(slopePerHour(pts.filter(p => p[0] >= midSec)))]]
+}))
+const heapHalves = halvesOf('heapMiB')
 /** A series after the warm-up: lowest, highest, their spread as ± % of their mean, and its slope. */
 const band = (key: Series): Record<string, unknown> => Object.fromEntries(NAMES.map(n => {
   const pts = points(n, key, warmupSec)
@@ -164,8 +173,8 @@ const rssBand = band('rssMiB')
 const anonBand = band('rssAnonMiB')
 const fileBand = band('rssFileMiB')
 const p99s = samples.filter(s => s.p99ms != null).map(s => s.p99ms!)
-writeFileSync(join(values.out!, `soak-${stamp}.json`), JSON.stringify({ minutes, rate, sampleSec, finalityLag, warmupMinutes: warmupSec / 60, heapSlopeMiBPerHour: slopes, heapSlopeAfterWarmupMiBPerHour: warmSlopes, rssSlopeMiBPerHour: rssSlopes, rssAfterWarmup: rssBand, rssAnonAfterWarmup: anonBand, rssFileAfterWarmup: fileBand, samples }, null, 1))
+writeFileSync(join(values.out!, `soak-${stamp}.json`), JSON.stringify({ minutes, rate, sampleSec, finalityLag, warmupMinutes: warmupSec / 60, heapSlopeMiBPerHour: slopes, heapSlopeAfterWarmupMiBPerHour: warmSlopes, heapSlopeHalvesAfterWarmupMiBPerHour: heapHalves, rssSlopeMiBPerHour: rssSlopes, rssAfterWarmup: rssBand, rssAnonAfterWarmup: anonBand, rssFileAfterWarmup: fileBand, samples }, null, 1))
 writeFileSync(join(values.out!, `soak-${stamp}.svg`), svg())
 const last = samples.slice(-3)
-console.log(`[soak] done: ${minutes} min at ${rate} blocks/s, final height ${last.map(s => s.height).join('/')}, heap slope ${JSON.stringify(slopes)} MiB/h (after ${warmupSec / 60} min: ${JSON.stringify(warmSlopes)}), rss after ${warmupSec / 60} min ${JSON.stringify(rssBand)}, of which anonymous ${JSON.stringify(anonBand)} and file-backed ${JSON.stringify(fileBand)}, rss slope ${JSON.stringify(rssSlopes)} MiB/h, fds ${last.map(s => s.fds).join('/')}, disk ${last.map(s => s.diskMiB).join('/')} MiB, writer p99 max ${Math.max(0, ...p99s)} ms -> ${values.out}/soak-${stamp}.{json,svg}`)
+console.log(`[soak] done: ${minutes} min at ${rate} blocks/s, final height ${last.map(s => s.height).join('/')}, heap slope ${JSON.stringify(slopes)} MiB/h (after ${warmupSec / 60} min: ${JSON.stringify(warmSlopes)}; its first and second halves: ${JSON.stringify(heapHalves)}), rss after ${warmupSec / 60} min ${JSON.stringify(rssBand)}, of which anonymous ${JSON.stringify(anonBand)} and file-backed ${JSON.stringify(fileBand)}, rss slope ${JSON.stringify(rssSlopes)} MiB/h, fds ${last.map(s => s.fds).join('/')}, disk ${last.map(s => s.diskMiB).join('/')} MiB, writer p99 max ${Math.max(0, ...p99s)} ms -> ${values.out}/soak-${stamp}.{json,svg}`)
 process.exit(0)
