@@ -14,6 +14,7 @@ import { ClassicLevel } from 'classic-level'
 import type { CID } from 'multiformats/cid'
 import { equals } from 'uint8arrays/equals'
 import { encodeBlock, type EncodedBlock } from '../src/codec/encode.ts'
+import { blockFromBytes } from '../src/codec/from-bytes.ts'
 import type { BlockInput, CodecLimits } from '../src/codec/types.ts'
 import { parseConfig } from '../src/config/index.ts'
 import { setHeadInBatch } from '../src/chain/meta.ts'
@@ -329,4 +330,17 @@ export function cpuMeter (): () => CpuShare {
     }
     return { wallSec, machineBusyCores, benchCores, otherCores: machineBusyCores == null ? null : Math.max(0, machineBusyCores - benchCores) }
   }
+}
+
+/** A block as a follower receives it: its CID, header bytes and page bytes by CID string. */
+export interface Received { cid: CID, header: Uint8Array, pages: Map<string, Uint8Array> }
+
+/** An encoded block's bytes, as a peer would send them. */
+export function receivedOf (b: EncodedBlock): Received {
+  return { cid: b.cid, header: b.header.bytes, pages: new Map([...b.txPages, ...b.receiptPages].map(p => [p.cid.toString(), p.bytes])) }
+}
+
+/** A received block rebuilt as a follower does: every header and page hashed against its CID, decoded. */
+export function rebuild (r: Received, limits: CodecLimits): EncodedBlock {
+  return blockFromBytes(r.cid, r.header, c => r.pages.get(c.toString()), limits)
 }

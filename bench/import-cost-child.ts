@@ -14,23 +14,22 @@
  * { cpuMsPerBlock, blocks, batch }.
  */
 import { rm } from 'node:fs/promises'
-import { blockFromBytes } from '../src/codec/from-bytes.ts'
 import { encodeBlock } from '../src/codec/encode.ts'
 import { devnetChain } from '../src/devnet/chain.ts'
 import { createChainStore } from '../src/index.ts'
-import { quietLogger } from './common.ts'
+import { quietLogger, rebuild, receivedOf } from './common.ts'
 
 const { dir, seed, txs, blocks, batch } = JSON.parse(process.argv[2]) as { dir: string, seed: number, txs: number, blocks: number, batch: number }
 const store = await createChainStore({ dataDir: dir, network: { enabled: false } }, { logger: quietLogger })
 try {
   const encoded = devnetChain(seed, txs).take(blocks, store.config.limits).map(b => encodeBlock(b, store.config.limits))
-  const received = encoded.map(b => ({ cid: b.cid, header: b.header.bytes, pages: new Map([...b.txPages, ...b.receiptPages].map(p => [p.cid.toString(), p.bytes])) }))
+  const received = encoded.map(receivedOf)
   // the first calls warm the JIT up and are not counted
   const warm = Math.min(received.length, 20)
-  for (let i = 0; i < warm; i += batch) await store.importBlocks(received.slice(i, Math.min(i + batch, warm)).map(r => blockFromBytes(r.cid, r.header, c => r.pages.get(c.toString()), store.config.limits)))
+  for (let i = 0; i < warm; i += batch) await store.importBlocks(received.slice(i, Math.min(i + batch, warm)).map(r => rebuild(r, store.config.limits)))
   const before = process.cpuUsage()
   for (let i = warm; i < received.length; i += batch) {
-    await store.importBlocks(received.slice(i, i + batch).map(r => blockFromBytes(r.cid, r.header, c => r.pages.get(c.toString()), store.config.limits)))
+    await store.importBlocks(received.slice(i, i + batch).map(r => rebuild(r, store.config.limits)))
   }
   const used = process.cpuUsage(before)
   process.stdout.write(JSON.stringify({ cpuMsPerBlock: (used.user + used.system) / 1000 / (received.length - warm), blocks: received.length - warm, batch }) + '\n')

@@ -13,11 +13,9 @@
  */
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { CID } from 'multiformats/cid'
 import { encodeBlock, type EncodedBlock } from '../src/codec/encode.ts'
-import { blockFromBytes } from '../src/codec/from-bytes.ts'
 import { createChainStore } from '../src/index.ts'
-import { LIMITS, benchLevel, chunks, envInt, figure, fmt, generateChain, openRaw, progress, quietLogger, recordIpldOps, settle, type Figure, type RawBatch } from './common.ts'
+import { LIMITS, benchLevel, chunks, envInt, figure, fmt, generateChain, openRaw, progress, quietLogger, rebuild, receivedOf, recordIpldOps, settle, type Figure, type RawBatch, type Received } from './common.ts'
 
 /** Settings of the import part. */
 export interface ImportOptions {
@@ -28,9 +26,6 @@ export interface ImportOptions {
   /** Timed repetitions; the best is reported. */
   rounds: number
 }
-
-/** What a peer sends for one block: the header's CID and bytes, the pages by CID. */
-interface Received { cid: CID, header: Uint8Array, pages: Map<string, Uint8Array> }
 
 interface Run { ms: number, cpuMs: number }
 
@@ -59,11 +54,7 @@ export async function runImport (root: string, opts: ImportOptions): Promise<Fig
   progress(`import: generating and encoding ${fmt(opts.blocks)} blocks (not timed)`)
   const encoded: EncodedBlock[] = generateChain(opts.blocks).inputs.map(b => encodeBlock(b, LIMITS))
   const txs = encoded.reduce((n, b) => n + b.txs.length, 0)
-  const received: Received[][] = chunks(encoded.map(b => ({
-    cid: b.cid,
-    header: b.header.bytes,
-    pages: new Map([...b.txPages, ...b.receiptPages].map(p => [p.cid.toString(), p.bytes]))
-  })), opts.batchBlocks)
+  const received: Received[][] = chunks(encoded.map(receivedOf), opts.batchBlocks)
   const ipld: RawBatch[] = chunks(encoded, opts.batchBlocks).map(recordIpldOps)
   const rebuilt: EncodedBlock[][] = chunks(encoded, opts.batchBlocks)
   let n = 0
@@ -71,7 +62,7 @@ export async function runImport (root: string, opts: ImportOptions): Promise<Fig
   const runs: Record<string, Run[]> = { fromBytes: [], importOnly: [], raw: [] }
   // warm-up: JIT, untimed
   await withStore(dir('warm'), async store => {
-    for (const batch of received.slice(0, 10)) await store.importBlocks(batch.map(r => blockFromBytes(r.cid, r.header, c => r.pages.get(c.toString()), LIMITS)))
+    for (const batch of received.slice(0, 10)) await store.importBlocks(batch.map(r => rebuild(r, LIMITS)))
   })
   for (let r = 0; r < opts.rounds; r++) {
     const rawDir = dir('raw')
@@ -82,7 +73,7 @@ export async function runImport (root: string, opts: ImportOptions): Promise<Fig
     await db.close()
     await rm(rawDir, { recursive: true, force: true })
     runs.fromBytes.push(await withStore(dir('bytes'), async store => {
-      for (const batch of received) await store.importBlocks(batch.map(r => blockFromBytes(r.cid, r.header, c => r.pages.get(c.toString()), LIMITS)))
+      for (const batch of received) await store.importBlocks(batch.map(r => rebuild(r, LIMITS)))
     }))
     runs.importOnly.push(await withStore(dir('only'), async store => {
       for (const batch of rebuilt) await store.importBlocks(batch)

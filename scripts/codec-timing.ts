@@ -9,9 +9,9 @@
  *   N=2000 npx node scripts/codec-timing.ts
  */
 import { hash, randomBytes } from 'node:crypto'
-import { LIMITS, generateChain } from '../bench/common.ts'
+import { LIMITS, generateChain, rebuild, receivedOf } from '../bench/common.ts'
+import { sha256Into } from '../src/codec/cid.ts'
 import { encodeBlock } from '../src/codec/encode.ts'
-import { blockFromBytes } from '../src/codec/from-bytes.ts'
 
 const N = Math.max(10, Number(process.env.N ?? 2000))
 
@@ -19,8 +19,6 @@ const N = Math.max(10, Number(process.env.N ?? 2000))
 const slab = randomBytes(250 * 100)
 const inputs = Array.from({ length: 100 }, (_, i) => new Uint8Array(slab.buffer, slab.byteOffset + i * 250, 250))
 const out = Buffer.alloc(32 * 100)
-// Buffer's latin1 writer, as src/codec/cid.ts calls it (not in @types/node's Buffer)
-const latin1Write = (Buffer.prototype as unknown as { latin1Write: (this: Uint8Array, s: string, offset: number, length: number) => number }).latin1Write
 const CALLS = 200_000
 const us = (ms: number, n: number): string => (ms / n * 1000).toFixed(2)
 for (let r = 0; r < 3; r++) {
@@ -28,20 +26,20 @@ for (let r = 0; r < 3; r++) {
   for (let i = 0; i < CALLS; i++) out.set(hash('sha256', inputs[i % 100], 'buffer'), (i % 100) * 32)
   const buffer = performance.now() - t
   t = performance.now()
-  for (let i = 0; i < CALLS; i++) latin1Write.call(out, hash('sha256', inputs[i % 100], 'binary'), (i % 100) * 32, 32)
+  for (let i = 0; i < CALLS; i++) sha256Into(inputs[i % 100], out, (i % 100) * 32)
   const latin1 = performance.now() - t
-  console.log(`sha256 of 250 bytes: Buffer output ${us(buffer, CALLS)} µs, latin1 output ${us(latin1, CALLS)} µs`)
+  console.log(`sha256 of 250 bytes: Buffer output ${us(buffer, CALLS)} µs, latin1 output written in place (sha256Into) ${us(latin1, CALLS)} µs`)
 }
 
 const blocks = generateChain(N).inputs
 const encoded = blocks.map(b => encodeBlock(b, LIMITS))
-const received = encoded.map(b => ({ cid: b.cid, header: b.header.bytes, pages: new Map([...b.txPages, ...b.receiptPages].map(p => [p.cid.toString(), p.bytes])) }))
+const received = encoded.map(receivedOf)
 for (let r = 0; r < 4; r++) {
   let t = performance.now()
   for (const b of blocks) encodeBlock(b, LIMITS)
   const enc = performance.now() - t
   t = performance.now()
-  for (const x of received) blockFromBytes(x.cid, x.header, c => x.pages.get(c.toString()), LIMITS)
+  for (const x of received) rebuild(x, LIMITS)
   const fromBytes = performance.now() - t
   console.log(`${r === 0 ? 'warm-up ' : ''}round: encodeBlock ${us(enc, N)} µs/block, blockFromBytes ${us(fromBytes, N)} µs/block`)
 }
