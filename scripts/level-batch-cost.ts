@@ -3,7 +3,8 @@
  * `ROUNDS` batches of `OPS` puts shaped like a block's index entries
  * (33-byte keys, 414-byte values, views of one off-heap buffer), written
  * as an array batch through abstract-level, straight to the private
- * `_batch`, and as a chained batch. "sync" is the time the call takes
+ * `_batch`, as a chained batch, and as the store writes them: a pooled
+ * native batch (src/storage/native-batch.ts), cleared and reused. "sync" is the time the call takes
  * before it returns its promise (N-API: reading each operation's fields and
  * copying its bytes into a leveldb::WriteBatch, on the JS thread); "total"
  * includes the write on libuv's thread. For docs/UPSTREAM-CLASSIC-LEVEL.md:
@@ -15,6 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
+import { nativeBatches } from '../src/storage/native-batch.ts'
 
 const OPS = Math.max(1, Number(process.env.OPS ?? 150))
 const ROUNDS = Math.max(1, Number(process.env.ROUNDS ?? 2000))
@@ -39,6 +41,14 @@ try {
     'array batch (db.batch)': async ops => { await db.batch(ops) },
     'array batch (_batch)': async ops => { await (db as unknown as { _batch: (o: Put[], opts: object) => Promise<void> })._batch(ops, {}) },
     'chained batch': async ops => { const b = db.batch(); for (const o of ops) b.put(o.key, o.value); await b.write() }
+  }
+  const pool = nativeBatches(db)
+  if (pool != null) {
+    ways['pooled native batch'] = async ops => {
+      const b = pool.take()
+      for (const o of ops) pool.put(b, o.key, o.value)
+      try { await pool.write(b, false) } finally { pool.release(b) }
+    }
   }
   for (let round = 1; round <= 2; round++) {
     for (const [name, write] of Object.entries(ways)) {

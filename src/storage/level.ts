@@ -6,6 +6,7 @@ import { DamagedTablesError, InvalidDataDirError, StoreLockedError, StoreOpenErr
 import { BLOCKS_SUBLEVEL, blockKey } from './keys.ts'
 import { checkTables, type TableCheck, type TableCheckMode } from './tables.ts'
 import type { WriteBatch } from './types.ts'
+import { MAX_POOLED_BYTES, nativeBatches, type NativeBatch } from './native-batch.ts'
 
 /** The root database: binary keys and values. */
 export type RootDb = ClassicLevel<Uint8Array, Uint8Array>
@@ -125,7 +126,8 @@ async function guarded (db: RootDb, write: () => Promise<void>): Promise<void> {
  * code path it takes. Sublevels, kv namespaces, the audit log, the keystore,
  * the state trie and chained batches all end in the root's private `_put`,
  * `_del`, `_batch`, `_clear` or a chained batch's `_write`, so those are
- * overridden here. Checking only the block batches and kv writes was not
+ * overridden here (the store's own batches, written natively by
+ * {@link startBatch}, go through {@link guarded} themselves). Checking only the block batches and kv writes was not
  * enough: the fault suite's transient write EIO, landing on the audit log's
  * background write (its failure is logged, not thrown), left the gap
  * unnoticed; the next block batches were acknowledged and a reopen lost
@@ -249,39 +251,72 @@ export type StoreBatch = WriteBatch & {
   afterWrite: (fn: () => void) => void
 }
 
-type BatchOp = { type: 'put', key: Uint8Array, value: Uint8Array } | { type: 'del', key: Uint8Array }
-
 /**
  * Starts one atomic batch over the root keyspace and the blocks sublevel.
- * The operations are collected and written as one array batch: a chained
- * batch keeps its native copy of every entry until V8 collects the batch
- * object, which V8 does not see as memory pressure (RSS grew by ~1 MiB per
- * call while ingesting); the array batch's native copy is freed as soon as
- * the write returns. Block keys are prefixed here (the root-keyspace key of
- * blockstore-level's key in the blocks sublevel) so every entry is plain bytes.
+ * Entries go straight into one of the database's pooled native batches
+ * (src/storage/native-batch.ts: one N-API call and one copy per entry, the
+ * native memory reused, not left for V8 to collect). A batch that grows
+ * past the pool's size limit, or a database whose native batch cannot be
+ * reached, is written as one array batch, which frees its native copy as
+ * soon as the write returns; the entries are kept by reference for that.
+ * Block keys are prefixed here (the root-keyspace key of blockstore-level's
+ * key in the blocks sublevel) so every entry is plain bytes. An entry's
+ * bytes may be copied when it is added: change nothing after adding it.
  */
 export function startBatch (db: RootDb, blocks: BlocksDb): StoreBatch {
-  const ops: BatchOp[] = []
+  const pool = nativeBatches(db)
+  let native: NativeBatch | null = null
+  let bytes = 0
+  // by reference, for the array batch: a del has an undefined value
+  const keys: Uint8Array[] = []
+  const values: Array<Uint8Array | undefined> = []
   const written: Array<() => void> = []
   const prefix = blocks.prefix
   const rootKey = (key: string): Uint8Array => Buffer.from(prefix + key, 'latin1')
+  const add = (key: Uint8Array, value: Uint8Array | undefined): void => {
+    keys.push(key)
+    values.push(value)
+    if (pool == null || bytes > MAX_POOLED_BYTES) return
+    bytes += key.byteLength + (value?.byteLength ?? 0)
+    if (bytes > MAX_POOLED_BYTES) {
+      if (native != null) pool.release(native)
+      native = null
+      return
+    }
+    native ??= pool.take()
+    if (value == null) pool.del(native, key)
+    else pool.put(native, key, value)
+  }
+  const reset = (): void => {
+    if (native != null) pool!.release(native)
+    native = null
+    bytes = 0
+    keys.length = 0
+    values.length = 0
+  }
   return {
-    put (key, value) { ops.push({ type: 'put', key, value }) },
-    del (key) { ops.push({ type: 'del', key }) },
-    putBlock (cid: CID, bytes: Uint8Array) { ops.push({ type: 'put', key: rootKey(blockKey(cid)), value: bytes }) },
+    put (key, value) { add(key, value) },
+    del (key) { add(key, undefined) },
+    putBlock (cid: CID, bytes: Uint8Array) { add(rootKey(blockKey(cid)), bytes) },
     /** Deletes a block by its blocks-sublevel key. */
-    delBlock (key: string) { ops.push({ type: 'del', key: rootKey(key) }) },
-    get length () { return ops.length },
+    delBlock (key: string) { add(rootKey(key), undefined) },
+    get length () { return keys.length },
     afterWrite (fn) { written.push(fn) },
     async write (sync: boolean) {
       try {
-        await db.batch(ops, { sync })
+        // the binding writes through the database's handle unchecked: only while it is open
+        if (native != null && db.status === 'open') {
+          const batch = native
+          await guarded(db, async () => { await pool!.write(batch, sync) })
+        } else if (keys.length > 0) {
+          await db.batch(keys.map((key, i) => values[i] == null ? { type: 'del' as const, key } : { type: 'put' as const, key, value: values[i] }), { sync })
+        }
       } catch (err) {
-        // the root database fails stop on its own (GuardedLevel)
+        // the root database fails stop on its own (GuardedLevel, guarded)
         if (err instanceof WriteFailedError) throw err
-        throw new WriteFailedError(`LevelDB batch of ${ops.length} entries failed: ${(err as Error).message}`, { cause: err })
+        throw new WriteFailedError(`LevelDB batch of ${keys.length} entries failed: ${(err as Error).message}`, { cause: err })
       } finally {
-        ops.length = 0
+        reset()
       }
       for (const fn of written.splice(0)) fn()
     }
