@@ -13,7 +13,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { encodeBlock } from '../src/codec/encode.ts'
 import type { BlockInput } from '../src/codec/types.ts'
 import { createChainStore, type ChainStore } from '../src/index.ts'
-import { RowGroup, decodeSavedWindow, encodeWindow, windowKey } from '../src/indexes/window-rows.ts'
+import { decodeSavedWindow, encodeWindow, latin1, windowKey, type BlockPostings } from '../src/indexes/window-rows.ts'
+import { WindowRows } from '../src/indexes/window-memory.ts'
 import { SAVED_WINDOW_KEY } from '../src/indexes/windows.ts'
 import { LEVEL_DIR, markWriteFailed } from '../src/storage/level.ts'
 import { POSTINGS_WINDOW, PREFIX, prefixRange, readU64 } from '../src/storage/keys.ts'
@@ -219,54 +220,87 @@ describe('postings windows', () => {
   })
 })
 
-describe('a window\'s rows in memory (RowGroup)', () => {
+describe('a window\'s rows in memory (WindowRows)', () => {
   /** Rows as "height:payload-hex" strings. */
   const show = (rows: Array<{ height: number, payload: Uint8Array }>): string[] => rows.map(r => `${r.height}:${Buffer.from(r.payload).toString('hex')}`)
+  /** A block's postings for the given (base, payloads) pairs. */
+  const postingsOf = (entries: Array<[Uint8Array, Uint8Array[]]>): BlockPostings => new Map(entries.map(([base, payloads]) => [latin1(base), { base, payloads }]))
 
-  it('adds, fills gaps and drops like a model of sorted rows, and seals exactly what encodeWindow writes', () => {
+  for (const gaps of [true, false]) {
+  it(`adds${gaps ? ', fills gaps' : ' in height order'} and drops like a model of sorted rows per key, and seals exactly what encodeWindow writes`, () => {
     let seed = 11
     const random = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n }
-    // a log-topic base: 4-byte payloads, the smallest rows, so the buffer grows many times
-    const base = Uint8Array.of(PREFIX.LOG_TOPIC_WINDOW, 1, 2, 3)
-    const group = new RowGroup(base, new Slab(256))
-    let model: Array<{ height: number, payload: Uint8Array }> = []
+    // a log-topic base (4-byte payloads, the smallest rows: the arena grows many times) and an address base (36-byte payloads)
+    const bases = [Uint8Array.of(PREFIX.LOG_TOPIC_WINDOW, 1, 2, 3), Uint8Array.of(PREFIX.ADDRESS_WINDOW, ...new Uint8Array(20).fill(7))]
+    const sizes = [4, 36]
+    const rows = new WindowRows()
+    let models: Array<Array<{ height: number, payload: Uint8Array }>> = [[], []]
     let payloadNo = 0
+    const payload = (size: number): Uint8Array => { const p = new Uint8Array(size); new DataView(p.buffer).setUint32(0, payloadNo++); return p }
     for (let step = 0; step < 3000; step++) {
-      const heights = [...new Set(model.map(r => r.height))]
+      const heights = [...new Set(models.flat().map(r => r.height))]
       if (random(5) === 0 && heights.length > 0) {
         const gone = new Set([heights[random(heights.length)], heights[random(heights.length)]])
-        model = model.filter(r => !gone.has(r.height))
-        expect(group.drop(gone)).toBe(model.length)
+        models = models.map(m => m.filter(r => !gone.has(r.height)))
+        rows.drop(gone)
       } else {
         // mostly the next height; sometimes a height below the top that is not held (a gap filled)
         const top = heights.length === 0 ? 0 : Math.max(...heights)
-        let height = random(4) === 0 ? random(top + 1) : top + 1 + random(3)
+        let height = gaps && random(4) === 0 ? random(top + 1) : top + 1 + random(3)
         if (heights.includes(height)) height = top + 1
-        const payloads = Array.from({ length: 1 + random(4) }, () => { const p = new Uint8Array(4); new DataView(p.buffer).setUint32(0, payloadNo++); return p })
-        group.add(height, payloads)
+        // a block touches one key or both
+        const touched = random(3) === 0 ? [0] : random(2) === 0 ? [1] : [0, 1]
+        const entries: Array<[Uint8Array, Uint8Array[]]> = touched.map(i => [bases[i], Array.from({ length: 1 + random(4) }, () => payload(sizes[i]))])
+        rows.add(height, postingsOf(entries))
         // stable: rows of one height keep their block order
-        model = [...model, ...payloads.map(payload => ({ height, payload }))].sort((a, b) => a.height - b.height)
+        for (const [i, [, payloads]] of touched.map((i, j) => [i, entries[j]] as const)) {
+          models[i] = [...models[i], ...payloads.map(p => ({ height, payload: p }))].sort((a, b) => a.height - b.height)
+        }
       }
-      expect(group.count).toBe(model.length)
-      if (step % 100 === 0) expect(show(group.rows())).toEqual(show(model))
+      expect(rows.size).toBe(models.filter(m => m.length > 0).length)
+      if (step % 100 === 0) {
+        const sealed = rows.sealedAll(new Slab())
+        for (let i = 0; i < 2; i++) {
+          expect(show(rows.rows(latin1(bases[i])))).toEqual(show(models[i]))
+          const value = sealed.find(v => v.k === latin1(bases[i]))?.value
+          expect(value == null ? null : Buffer.from(value).toString('hex')).toBe(models[i].length === 0 ? null : Buffer.from(encodeWindow(models[i], sizes[i])).toString('hex'))
+        }
+      }
     }
-    expect(model.length).toBeGreaterThan(200)
-    expect(show(group.rows())).toEqual(show(model))
-    const sealed = group.sealed(new Slab())
-    expect(Buffer.from(sealed).equals(encodeWindow(model, 4))).toBe(true)
-    // a group read back from a stored value holds the same rows
-    expect(show(RowGroup.fromRows(base, new Slab(), sealed.subarray(0, sealed.length - 4)).rows())).toEqual(show(model))
+    for (let i = 0; i < 2; i++) {
+      expect(models[i].length).toBeGreaterThan(200)
+      const k = latin1(bases[i])
+      expect(show(rows.rows(k))).toEqual(show(models[i]))
+      const sealed = rows.sealedAll(new Slab()).find(v => v.k === k)!.value
+      expect(Buffer.from(sealed).equals(encodeWindow(models[i], sizes[i]))).toBe(true)
+      // rows read back from a stored value are the same rows
+      const back = new WindowRows()
+      back.addStored(k, bases[i], sealed.subarray(0, sealed.length - 4))
+      expect(show(back.rows(k))).toEqual(show(models[i]))
+    }
+  })
+  }
+
+  it('rows handed to a reader do not change when the window changes afterwards', () => {
+    const base = Uint8Array.of(PREFIX.LOG_ADDRESS_WINDOW, 9)
+    const k = latin1(base)
+    const rows = new WindowRows()
+    rows.add(5, postingsOf([[base, [Uint8Array.of(0, 0, 0, 1)]]]))
+    rows.add(7, postingsOf([[base, [Uint8Array.of(0, 0, 0, 2)]]]))
+    const held = rows.rows(k)
+    // a gap filled below, then a height dropped: both relink rows of the window
+    rows.add(6, postingsOf([[base, [Uint8Array.of(0, 0, 0, 3)]]]))
+    rows.drop(new Set([5]))
+    expect(show(held)).toEqual(['5:00000001', '7:00000002'])
+    expect(show(rows.rows(k))).toEqual(['6:00000003', '7:00000002'])
+    // a key whose rows are all dropped is no longer held
+    rows.drop(new Set([6, 7]))
+    expect(rows.size).toBe(0)
+    expect(rows.rows(k)).toEqual([])
   })
 
-  it('rows handed to a reader do not change when the group changes afterwards', () => {
-    const group = new RowGroup(Uint8Array.of(PREFIX.LOG_ADDRESS_WINDOW, 9), new Slab())
-    group.add(5, [Uint8Array.of(0, 0, 0, 1)])
-    group.add(7, [Uint8Array.of(0, 0, 0, 2)])
-    const held = group.rows()
-    // a gap filled below, then a height dropped: both move rows inside the group's buffer
-    group.add(6, [Uint8Array.of(0, 0, 0, 3)])
-    group.drop(new Set([5]))
-    expect(show(held)).toEqual(['5:00000001', '7:00000002'])
-    expect(show(group.rows())).toEqual(['6:00000003', '7:00000002'])
+  it('refuses a payload of the wrong size for its key instead of corrupting the rows', () => {
+    const rows = new WindowRows()
+    expect(() => { rows.add(1, postingsOf([[Uint8Array.of(PREFIX.LOG_ADDRESS_WINDOW, 9), [new Uint8Array(5)]]])) }).toThrow(/5-byte payload/)
   })
 })

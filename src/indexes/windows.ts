@@ -1,18 +1,20 @@
 import { equals as equalBytes } from 'multiformats/bytes'
-import { POSTINGS_WINDOW, PREFIX } from '../storage/keys.ts'
+import { POSTINGS_WINDOW, PREFIX, readU64 } from '../storage/keys.ts'
 import { openRecord } from './records.ts'
 import type { RootDb, StoreBatch } from '../storage/level.ts'
 import { Slab } from '../storage/slab.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import {
-  RowGroup, addToGroups, decodeSavedWindow, decodeWindow, encodeSavedWindow, encodeWindow, mergeRows, payloadBytes, windowKey, windowOf,
-  latin1, type BlockPostings, type Get, type Groups, type WindowRow
+  decodeSavedWindow, decodeWindow, encodeSavedWindow, encodeWindow, mergeRows, payloadBytes, windowKey, windowOf,
+  latin1, type BlockPostings, type Get, type WindowRow
 } from './window-rows.ts'
+import { WindowRows } from './window-memory.ts'
 
 export {
-  WindowBuilder, decodeWindow, encodeWindow, mergeRows, payloadBytes, windowKey, windowOf,
+  decodeWindow, encodeWindow, mergeRows, payloadBytes, windowKey, windowOf,
   type BlockPostings, type Posting, type WindowRow
 } from './window-rows.ts'
+export { WindowBuilder } from './window-memory.ts'
 
 // The live store's postings windows; the format, the codec and the bulk writer are in window-rows.ts.
 
@@ -94,12 +96,13 @@ export class PostingWindows {
   /** Windows whose write is staged in a batch not yet written (still read from memory). */
   readonly #closing = new Map<number, WriteBatch>()
   /**
-   * Each memory window's rows grouped by key, in height order, as the
-   * window's values will hold them (RowGroup), so writing a window copies
-   * bytes instead of regrouping 256 blocks (that took ~40 ms on the ingest
-   * thread per window) and a window is a few buffers, not objects per row.
+   * Each memory window's rows by key, in height order, as the window's
+   * values will hold them (WindowRows: one arena per window), so writing a
+   * window copies bytes instead of regrouping 256 blocks (that took ~40 ms
+   * on the ingest thread per window) and a window is one buffer, not
+   * objects per row.
    */
-  readonly #groups = new Map<number, { groups: Groups, slab: Slab }>()
+  readonly #groups = new Map<number, WindowRows>()
   /** Window values staged by rewrites and flushes, not yet written. */
   readonly #overlay: Overlay = new Map()
   /** Per batch: the overlay keys it staged and the floor before it (for {@link abandon}). */
@@ -128,7 +131,7 @@ export class PostingWindows {
       const found = saved == null ? 'none' : stamp == null ? 'no stamp to match it against' : this.#readSaved(saved, stamp, head)
       if (typeof found !== 'string') {
         for (const h of found.heights) this.#heights.set(h, null)
-        for (const g of found.window.groups.values()) batch.del(windowKey(g.base, this.#floor))
+        for (const [, base] of found.window.keys()) batch.del(windowKey(base, this.#floor))
         // the values are the window's rows already grouped by key, in height order
         this.#groups.set(this.#floor, found.window)
         opened = { from: 'saved', blocks: found.heights.length }
@@ -163,7 +166,7 @@ export class PostingWindows {
     const written = this.#flush(batch, windows)
     if (saveAs != null && saveAs.head >= 0 && windowOf(saveAs.head) === this.#floor && this.#closing.size === 0) {
       const heights = [...this.#heights.keys()].filter(h => windowOf(h) === this.#floor).sort((a, b) => a - b)
-      const bases = [...(written.get(this.#floor)?.values() ?? [])].map(g => g.base)
+      const bases = [...(written.get(this.#floor)?.keys() ?? [])].map(([, base]) => base)
       batch.put(SAVED_WINDOW_KEY, encodeSavedWindow({ stamp: saveAs.stamp, head: saveAs.head, heights, bases }))
     }
     if (batch.length > 0) await batch.write(sync)
@@ -177,26 +180,26 @@ export class PostingWindows {
    * damaged (a checksum, or LevelDB's own) or holds rows outside the window.
    * Any of these falls back to the rebuild, which is always right.
    */
-  #readSaved (stored: Uint8Array, stamp: Uint8Array, head: number): { heights: number[], window: { groups: Groups, slab: Slab } } | string {
+  #readSaved (stored: Uint8Array, stamp: Uint8Array, head: number): { heights: number[], window: WindowRows } | string {
     try {
       const saved = decodeSavedWindow(stored)
       if (saved.head !== head || !equalBytes(saved.stamp, stamp)) return 'saved for another head or schema'
       const low = this.#floor * POSTINGS_WINDOW
       const held = new Set(saved.heights)
       if (saved.heights.some(h => h < low || h > head)) return 'heights outside the window'
-      const window = { groups: new Map() as Groups, slab: new Slab() }
+      const window = new WindowRows()
       for (const base of saved.bases) {
         const value = this.#db.getSync(windowKey(base, this.#floor))
         if (value == null) return 'a window value it names is missing'
         const body = openRecord(value, 'postings window')
-        if (body.length % (8 + payloadBytes(base[0])) !== 0) return 'a window value ends inside a row'
-        const group = RowGroup.fromRows(base, window.slab, body)
-        for (let i = 0; i < group.count; i++) {
-          const h = group.heightAt(i)
+        const row = 8 + payloadBytes(base[0])
+        if (body.length % row !== 0) return 'a window value ends inside a row'
+        for (let at = 0; at < body.length; at += row) {
+          const h = readU64(body, at)
           if (!held.has(h)) return 'a window value holds rows of heights it does not name'
-          if (i > 0 && h < group.heightAt(i - 1)) return 'a window value holds rows out of height order'
+          if (at > 0 && h < readU64(body, at - row)) return 'a window value holds rows out of height order'
         }
-        window.groups.set(latin1(base), group)
+        window.addStored(latin1(base), base, body)
       }
       return { heights: saved.heights, window }
     } catch (err) {
@@ -271,7 +274,7 @@ export class PostingWindows {
     const windows = this.#windows()
     const rows: WindowRow[] = []
     const written = (h: number): boolean => this.#heights.has(h) && this.#heights.get(h) === null
-    for (const w of [...windows].sort((a, b) => a - b)) this.#groups.get(w)?.groups.get(k)?.rowsInto(rows, written)
+    for (const w of [...windows].sort((a, b) => a - b)) this.#groups.get(w)?.rowsInto(k, rows, written)
     return { windows, rows }
   }
 
@@ -287,34 +290,29 @@ export class PostingWindows {
     return out
   }
 
-  /** Adds a block's rows to its memory window's groups (the window created on first use). */
+  /** Adds a block's rows to its memory window (created on first use). */
   #addRows (height: number, postings: BlockPostings): void {
     const w = windowOf(height)
     let window = this.#groups.get(w)
-    if (window == null) this.#groups.set(w, window = { groups: new Map(), slab: new Slab() })
-    addToGroups(window.groups, window.slab, height, postings)
+    if (window == null) this.#groups.set(w, window = new WindowRows())
+    window.add(height, postings)
   }
 
-  /** Removes the rows of `heights` from their windows' groups (a group left empty goes). */
+  /** Removes the rows of `heights` from their windows (a key left without rows goes). */
   #dropRows (heights: ReadonlySet<number>): void {
     const windows = new Set([...heights].map(windowOf))
-    for (const w of windows) {
-      const groups = this.#groups.get(w)?.groups
-      if (groups == null) continue
-      for (const [k, g] of groups) if (g.drop(heights) === 0) groups.delete(k)
-    }
+    for (const w of windows) this.#groups.get(w)?.drop(heights)
   }
 
-  /** Puts the given memory windows into `batch` (and the overlay); returns each window's groups by key. */
-  #flush (batch: WriteBatch, windows: number[], keys: string[] = []): Map<number, Groups> {
-    const out = new Map<number, Groups>()
+  /** Puts the given memory windows into `batch` (and the overlay); returns each window's rows. */
+  #flush (batch: WriteBatch, windows: number[], keys: string[] = []): Map<number, WindowRows> {
+    const out = new Map<number, WindowRows>()
     for (const w of windows) {
       const slab = new Slab()
-      const groups = this.#groups.get(w)?.groups ?? new Map() as Groups
-      out.set(w, groups)
-      for (const g of groups.values()) {
-        const key = windowKey(g.base, w, slab)
-        const value = g.sealed(slab)
+      const rows = this.#groups.get(w) ?? new WindowRows()
+      out.set(w, rows)
+      for (const { base, value } of rows.sealedAll(slab)) {
+        const key = windowKey(base, w, slab)
         batch.put(key, value)
         const k = latin1(key)
         this.#overlay.set(k, { value, batch })

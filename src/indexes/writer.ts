@@ -64,7 +64,7 @@ function canonicalEntries (block: EncodedBlock, emit: Emit): BlockPostings {
   emit(u64KeyIn(slab, PREFIX.HEIGHT, height), block.cid.bytes)
   const ids = slab.take(32 * block.txs.length + RECORD_CRC_BYTES)
   const postings: BlockPostings = new Map()
-  // payloads and bases come from the block's slab too: the memory window copies what it keeps (window-rows.ts RowGroup)
+  // payloads and bases come from the block's slab too: the memory window copies what it keeps (window-memory.ts WindowRows)
   const logs: LogRow[] = []
   // the block's log records are views into one writer (encodeLogBlock copies them into its value)
   let logWriter: Writer | undefined

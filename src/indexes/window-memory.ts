@@ -1,0 +1,258 @@
+import { readU32, readU64, writeU32, writeU64 } from '../storage/keys.ts'
+import { Slab } from '../storage/slab.ts'
+import type { WriteBatch } from '../storage/types.ts'
+import { RECORD_CRC_BYTES, sealRecord } from './records.ts'
+import {
+  decodeWindow, encodeWindow, mergeRows, payloadBytes, windowKey, windowOf, type BlockPostings, type Get, type WindowRow
+} from './window-rows.ts'
+
+/** First size of a window's arena; it doubles (a window of 100-tx blocks of the bench chain ends near 4 MiB). */
+const ARENA_BYTES = 256 * 1024
+/**
+ * Bytes before a row's height: its key's id (with {@link DEAD} set once
+ * the row is dropped), then the offset + 1 of the key's previous row (0:
+ * none).
+ */
+const LINK = 8
+/** The bit of a dropped row's id word. */
+const DEAD = 0x8000_0000
+
+/**
+ * One window's postings held in memory, as the window's values will hold
+ * them: per key, (height u64, payload) rows in height order (a block's rows
+ * in block order).
+ *
+ * Every row of every key goes to the end of ONE arena, linked to its key's
+ * previous row; a key is a number (its id) with its base, its newest row
+ * and its row count in plain arrays. Adding a block's posting is a map
+ * lookup and an append, with no object or view per key or row. (Kept as a
+ * buffer per key taken from a slab, growing by doubling, a window of the
+ * bench chain held ~11,000 of them and the grouping took ~21 % of the
+ * import thread; as per-block maps of objects before that, every young GC
+ * copied ~100,000 of them, see bench/README.md.) Rows are read back by
+ * walking a key's links from its newest row; a key whose rows were not
+ * added in height order (a block filling a gap) is sorted by (height,
+ * arrival) when read, which keeps a block's rows in block order.
+ */
+export class WindowRows {
+  /** Key id by base (latin1); a key whose rows are all dropped leaves it. */
+  readonly #ids = new Map<string, number>()
+  readonly #bases: Uint8Array[] = []
+  /** Bytes of a row's height and payload, per key. */
+  readonly #rowBytes: number[] = []
+  /** Offset + 1 of each key's newest row (0: none). */
+  readonly #last: number[] = []
+  readonly #count: number[] = []
+  /** 1 while a key's rows arrived in height order. */
+  readonly #ordered: number[] = []
+  /** Height of each key's newest row. */
+  readonly #top: number[] = []
+  #arena = new Uint8Array(0)
+  #end = 0
+  readonly #baseSlab = new Slab()
+
+  /** Keys with rows. */
+  get size (): number { return this.#ids.size }
+
+  /** Keys with rows: their latin1 form and their base. */
+  * keys (): Generator<[string, Uint8Array]> {
+    for (const [k, id] of this.#ids) yield [k, this.#bases[id]]
+  }
+
+  /** Adds a block's rows (copied: the block's postings are not kept). */
+  add (height: number, postings: BlockPostings): void {
+    for (const [k, p] of postings) {
+      let id = this.#ids.get(k)
+      if (id === undefined) id = this.#key(k, p.base)
+      const payloads = p.payloads
+      for (let i = 0; i < payloads.length; i++) this.#append(id, height, payloads[i])
+    }
+  }
+
+  /** Adds the rows of a stored window value (its body, checksum checked, rows in height order) under `base`. */
+  addStored (k: string, base: Uint8Array, body: Uint8Array): void {
+    const id = this.#ids.get(k) ?? this.#key(k, base)
+    const row = this.#rowBytes[id]
+    for (let at = 0; at + row <= body.length; at += row) this.#append(id, readU64(body, at), body.subarray(at + 8, at + row))
+  }
+
+  /** Removes the rows of `heights`; a key left without rows goes. */
+  drop (heights: ReadonlySet<number>): void {
+    const a = this.#arena
+    for (const [k, id] of this.#ids) {
+      let younger = 0
+      for (let at = this.#last[id]; at !== 0;) {
+        const prev = readU32(a, at - 1 + 4)
+        if (heights.has(readU64(a, at - 1 + LINK))) {
+          if (younger === 0) this.#last[id] = prev
+          else writeU32(a, younger - 1 + 4, prev)
+          writeU32(a, at - 1, (id | DEAD) >>> 0)
+          this.#count[id]--
+        } else {
+          younger = at
+        }
+        at = prev
+      }
+      if (this.#count[id] === 0) this.#ids.delete(k)
+    }
+  }
+
+  /**
+   * The rows of key `k`, in order, whose height `keep` accepts, appended to
+   * `out`. Payloads are views of one copy made here: later adds and drops
+   * never touch what a reader holds.
+   */
+  rowsInto (k: string, out: WindowRow[], keep: (height: number) => boolean = () => true): void {
+    const id = this.#ids.get(k)
+    if (id === undefined) return
+    const offsets = this.#offsets(id)
+    const payload = this.#rowBytes[id] - 8
+    const a = this.#arena
+    const copy = new Uint8Array(offsets.length * payload)
+    for (let i = 0; i < offsets.length; i++) {
+      const at = offsets[i] + LINK
+      const height = readU64(a, at)
+      if (!keep(height)) continue
+      const to = i * payload
+      for (let j = 0; j < payload; j++) copy[to + j] = a[at + 8 + j]
+      out.push({ height, payload: copy.subarray(to, to + payload) })
+    }
+  }
+
+  /** The rows of key `k` as objects (for a merge with rows read from disk). */
+  rows (k: string): WindowRow[] {
+    const out: WindowRow[] = []
+    this.rowsInto(k, out)
+    return out
+  }
+
+  /**
+   * Every key's rows as a sealed window value (what {@link encodeWindow}
+   * writes for them), the values' bytes taken from `slab`. One pass over
+   * the arena in arrival order puts the rows of keys that arrived in
+   * height order; a key that did not is written from its sorted rows.
+   */
+  sealedAll (slab: Slab): Array<{ k: string, base: Uint8Array, value: Uint8Array }> {
+    const out: Array<{ k: string, base: Uint8Array, value: Uint8Array }> = []
+    const at: number[] = new Array<number>(this.#bases.length).fill(-1)
+    const values: Uint8Array[] = new Array<Uint8Array>(this.#bases.length)
+    const a = this.#arena
+    for (const [k, id] of this.#ids) {
+      const row = this.#rowBytes[id]
+      const value = slab.take(this.#count[id] * row + RECORD_CRC_BYTES)
+      values[id] = value
+      out.push({ k, base: this.#bases[id], value })
+      if (this.#ordered[id] === 1) { at[id] = 0; continue }
+      const offsets = this.#offsets(id)
+      for (let i = 0; i < offsets.length; i++) {
+        const from = offsets[i] + LINK
+        for (let j = 0, to = i * row; j < row; j++) value[to + j] = a[from + j]
+      }
+    }
+    for (let o = 0; o < this.#end;) {
+      const word = readU32(a, o)
+      const id = word & ~DEAD
+      const row = this.#rowBytes[id]
+      if (word < DEAD && at[id] >= 0) {
+        const value = values[id]
+        const from = o + LINK
+        let to = at[id]
+        for (let j = 0; j < row; j++) value[to++] = a[from + j]
+        at[id] = to
+      }
+      o += LINK + row
+    }
+    for (const v of out) sealRecord(v.value)
+    return out
+  }
+
+  #key (k: string, base: Uint8Array): number {
+    const id = this.#bases.length
+    // copied: a view would keep the block's postings slab alive as long as the window
+    const copy = this.#baseSlab.take(base.length)
+    copy.set(base)
+    this.#bases.push(copy)
+    this.#rowBytes.push(8 + payloadBytes(base[0]))
+    this.#last.push(0)
+    this.#count.push(0)
+    this.#ordered.push(1)
+    this.#top.push(0)
+    this.#ids.set(k, id)
+    return id
+  }
+
+  #append (id: number, height: number, payload: Uint8Array): void {
+    const row = this.#rowBytes[id]
+    if (payload.length !== row - 8) throw new RangeError(`postings window: a ${payload.length}-byte payload for rows of ${row - 8}`)
+    const size = LINK + row
+    if (this.#end + size > this.#arena.length) this.#grow(size)
+    const a = this.#arena
+    const o = this.#end
+    const last = this.#last[id]
+    if (last !== 0 && this.#top[id] > height) this.#ordered[id] = 0
+    this.#top[id] = last !== 0 && this.#top[id] > height ? this.#top[id] : height
+    writeU32(a, o, id)
+    writeU32(a, o + 4, last)
+    writeU64(a, o + LINK, height)
+    a.set(payload, o + LINK + 8)
+    this.#last[id] = o + 1
+    this.#count[id]++
+    this.#end = o + size
+  }
+
+  #grow (need: number): void {
+    const next = new Uint8Array(Math.max(ARENA_BYTES, this.#arena.length * 2, this.#end + need))
+    next.set(this.#arena.subarray(0, this.#end))
+    this.#arena = next
+  }
+
+  /** Arena offsets of key `id`'s rows in order: by height, then arrival. */
+  #offsets (id: number): number[] {
+    const a = this.#arena
+    const out = new Array<number>(this.#count[id])
+    let i = out.length
+    for (let at = this.#last[id]; at !== 0; at = readU32(a, at - 1 + 4)) out[--i] = at - 1
+    if (this.#ordered[id] === 0) out.sort((x, y) => (readU64(a, x + LINK) - readU64(a, y + LINK)) || x - y)
+    return out
+  }
+}
+
+/**
+ * Writes bulk postings (restore, reindex, migration, fixtures): blocks come
+ * in ascending height order, each window is written when the next starts
+ * and by {@link finish}; its keys are merged with what the database holds
+ * (the rows of the heights given replace theirs), so a run that starts or
+ * ends inside a window keeps the rest of it.
+ */
+export class WindowBuilder {
+  readonly #get: Get
+  #window = -1
+  #rows = new WindowRows()
+  #heights = new Set<number>()
+
+  constructor (get: Get) { this.#get = get }
+
+  /** Adds a canonical block's postings; writes the previous window into `batch` when this block starts another. */
+  add (batch: WriteBatch, height: number, postings: BlockPostings): void {
+    const w = windowOf(height)
+    if (w < this.#window) throw new RangeError(`postings builder: height ${height} comes after window ${this.#window}; blocks must ascend`)
+    if (w !== this.#window) this.finish(batch)
+    this.#window = w
+    this.#heights.add(height)
+    this.#rows.add(height, postings)
+  }
+
+  /** Writes the window being built. */
+  finish (batch: WriteBatch): void {
+    if (this.#heights.size === 0) return
+    const slab = new Slab()
+    for (const { k, base, value } of this.#rows.sealedAll(slab)) {
+      const key = windowKey(base, this.#window, slab)
+      const size = payloadBytes(base[0])
+      const before = this.#get(key)
+      batch.put(key, before == null ? value : encodeWindow(mergeRows(decodeWindow(before, size), this.#heights, this.#rows.rows(k)), size))
+    }
+    this.#rows = new WindowRows()
+    this.#heights = new Set()
+  }
+}
