@@ -44,21 +44,46 @@ describe('RecentDags', () => {
     expect(list.map(b => byCount.get(b.cid) != null)).toEqual([false, false, true, true, true, true])
     expect(byCount.size.blocks).toBe(4)
 
-    const budget = sizeOf(list[4]) + sizeOf(list[5])
-    const byBytes = new RecentDags(100, budget)
+    // bytes: a ring of 2 chunks, each a little over two blocks; moving into a chunk drops what it held
+    const chunk = Math.max(...list.map(sizeOf)) * 2 + 100
+    const byBytes = new RecentDags(100, 2 * chunk, chunk)
     for (const b of list) byBytes.add(b)
-    expect(list.map(b => byBytes.get(b.cid) != null)).toEqual([false, false, false, false, true, true])
-    expect(byBytes.size.bytes).toBeLessThanOrEqual(budget)
+    const kept = list.map(b => byBytes.get(b.cid) != null)
+    expect(kept).toEqual([false, false, true, true, true, true])
+    expect(byBytes.size.bytes).toBe(list.slice(2).reduce((n, b) => n + sizeOf(b), 0))
+    expect(byBytes.size.bytes).toBeLessThanOrEqual(2 * chunk)
 
-    // a block larger than the whole budget is not kept, and evicts nothing
+    // a block larger than a chunk is not kept, and drops nothing
     const [big] = blocks(1, 400)
+    expect(sizeOf(big)).toBeGreaterThan(chunk)
     byBytes.add(big)
     expect(byBytes.get(big.cid)).toBeUndefined()
-    expect(byBytes.get(list[5].cid)).toBeDefined()
+    expect(list.map(b => byBytes.get(b.cid) != null)).toEqual(kept)
     // the same block twice is kept once
     byCount.add(list[5])
     expect(byCount.size.blocks).toBe(4)
     byCount.clear()
     expect(byCount.size).toEqual({ blocks: 0, bytes: 0 })
+  })
+
+  it('a ring filled around many times never hands out bytes another block overwrote', () => {
+    const list = blocks(60, 20)
+    const chunk = Math.max(...list.map(sizeOf)) * 3
+    const recent = new RecentDags(1000, 3 * chunk, chunk)
+    let everDropped = 0
+    for (const [i, b] of list.entries()) {
+      recent.add(b)
+      for (const x of list.slice(0, i + 1)) {
+        const got = recent.get(x.cid)
+        if (got == null) { everDropped++; continue }
+        const want = [x.header, ...x.txPages, ...x.receiptPages]
+        got.forEach((g, j) => { expect(Buffer.from(g.bytes).equals(Buffer.from(want[j].bytes))).toBe(true) })
+      }
+    }
+    expect(everDropped).toBeGreaterThan(0)
+    // the newest block is always kept, and the blocks kept are a run of the newest ones
+    const kept = list.map(b => recent.get(b.cid) != null)
+    expect(kept.at(-1)).toBe(true)
+    expect(kept.indexOf(true)).toBe(kept.lastIndexOf(false) + 1)
   })
 })

@@ -28,6 +28,7 @@ const FRAME_ERROR = 3
 /** The store operations the protocols serve from. */
 export interface DagSource {
   hasBlock: (cid: CID) => boolean
+  /** A stored block's IPLD blocks; the bytes may be reused after the caller's next await (copy them first). */
   blockDag: (cid: CID) => Array<{ cid: CID, bytes: Uint8Array }>
 }
 
@@ -60,7 +61,7 @@ function frame (kind: number, ...parts: Uint8Array[]): Uint8Array {
  * reaches the node beyond `onError`.
  */
 async function serveFramed (stream: Stream, timeoutMs: number, onError: (err: unknown) => void,
-  respond: (request: Uint8Array, write: (kind: number, ...parts: Uint8Array[]) => Promise<void>) => Promise<void>): Promise<void> {
+  respond: (request: Uint8Array, write: (kind: number, ...parts: Uint8Array[]) => Promise<void>, writeFrame: (f: Uint8Array) => Promise<void>) => Promise<void>): Promise<void> {
   const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
   const signal = AbortSignal.timeout(timeoutMs)
   // frames go out COALESCE_BYTES at a time: each write is a muxer frame, a
@@ -77,12 +78,12 @@ async function serveFramed (stream: Stream, timeoutMs: number, onError: (err: un
   }
   try {
     const request = (await lp.read({ signal })).subarray()
-    await respond(request, async (kind, ...parts) => {
-      const f = frame(kind, ...parts)
+    const writeFrame = async (f: Uint8Array): Promise<void> => {
       pending.push(f)
       pendingBytes += f.length
       if (pendingBytes >= COALESCE_BYTES) await flush()
-    })
+    }
+    await respond(request, async (kind, ...parts) => { await writeFrame(frame(kind, ...parts)) }, writeFrame)
     pending.push(frame(FRAME_END))
     await flush()
     await stream.close({ signal })
@@ -123,10 +124,13 @@ async function readFrames (stream: Stream, peer: string, request: Uint8Array, ma
 
 /** Serves BLOCKS_PROTOCOL: each wanted block's DAG, or a missing frame, then an end frame. */
 export async function serveBlocks (stream: Stream, source: DagSource, onError: (err: unknown) => void): Promise<void> {
-  await serveFramed(stream, 60_000, onError, async (request, write) => {
+  await serveFramed(stream, 60_000, onError, async (request, write, writeFrame) => {
     for (const cid of decodeCids(request, 'want')) {
       if (!source.hasBlock(cid)) { await write(FRAME_MISSING, cid.bytes); continue }
-      for (const b of source.blockDag(cid)) await write(FRAME_BLOCK, b.cid.bytes, b.bytes)
+      // every page is framed (copied) before the first await: the bytes
+      // `blockDag` gives may be reused once later blocks are committed
+      const frames = source.blockDag(cid).map(b => frame(FRAME_BLOCK, b.cid.bytes, b.bytes))
+      for (const f of frames) await writeFrame(f)
     }
   })
 }

@@ -26,7 +26,7 @@ export interface ReplicationInit {
 /** The chain as replication reads and writes it: the chain room's contracts plus a stored block's DAG. */
 export interface ReplicatedChain extends ChainView, ChainWriter {
   importBlocks: (blocks: EncodedBlock[]) => Promise<ImportResult[]>
-  /** The IPLD blocks of a stored block: header first, then its pages. */
+  /** The IPLD blocks of a stored block: header first, then its pages (bytes valid until the caller's next await). */
   blockDag: (cid: CID) => IpldBlock[]
 }
 
