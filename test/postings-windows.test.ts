@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { encodeBlock } from '../src/codec/encode.ts'
 import type { BlockInput } from '../src/codec/types.ts'
 import { createChainStore, type ChainStore } from '../src/index.ts'
-import { decodeSavedWindow, encodeWindow, latin1, windowKey, type BlockPostings } from '../src/indexes/window-rows.ts'
+import { decodeSavedWindow, encodeWindow, latin1, payloadOf, windowKey, type BlockPostings } from '../src/indexes/window-rows.ts'
 import { WindowRows } from '../src/indexes/window-memory.ts'
 import { SAVED_WINDOW_KEY } from '../src/indexes/windows.ts'
 import { LEVEL_DIR, markWriteFailed } from '../src/storage/level.ts'
@@ -223,8 +223,10 @@ describe('postings windows', () => {
 describe('a window\'s rows in memory (WindowRows)', () => {
   /** Rows as "height:payload-hex" strings. */
   const show = (rows: Array<{ height: number, payload: Uint8Array }>): string[] => rows.map(r => `${r.height}:${Buffer.from(r.payload).toString('hex')}`)
-  /** A block's postings for the given (base, payloads) pairs. */
-  const postingsOf = (entries: Array<[Uint8Array, Uint8Array[]]>): BlockPostings => new Map(entries.map(([base, payloads]) => [latin1(base), { base, payloads }]))
+  /** Transaction digests the address payloads copy theirs from (32 bytes each, by number). */
+  const digests = new Uint8Array(32 * 32768).map((_, i) => (i * 31 + 7) & 0xff)
+  /** A block's postings for the given (base, payload numbers) pairs. */
+  const postingsOf = (entries: Array<[Uint8Array, number[]]>): BlockPostings => ({ keys: new Map(entries.map(([base, refs]) => [latin1(base), refs])), digests })
 
   for (const gaps of [true, false]) {
   it(`adds${gaps ? ', fills gaps' : ' in height order'} and drops like a model of sorted rows per key, and seals exactly what encodeWindow writes`, () => {
@@ -236,7 +238,7 @@ describe('a window\'s rows in memory (WindowRows)', () => {
     const rows = new WindowRows()
     let models: Array<Array<{ height: number, payload: Uint8Array }>> = [[], []]
     let payloadNo = 0
-    const payload = (size: number): Uint8Array => { const p = new Uint8Array(size); new DataView(p.buffer).setUint32(0, payloadNo++); return p }
+    const next = (): number => payloadNo++
     for (let step = 0; step < 3000; step++) {
       const heights = [...new Set(models.flat().map(r => r.height))]
       if (random(5) === 0 && heights.length > 0) {
@@ -250,11 +252,11 @@ describe('a window\'s rows in memory (WindowRows)', () => {
         if (heights.includes(height)) height = top + 1
         // a block touches one key or both
         const touched = random(3) === 0 ? [0] : random(2) === 0 ? [1] : [0, 1]
-        const entries: Array<[Uint8Array, Uint8Array[]]> = touched.map(i => [bases[i], Array.from({ length: 1 + random(4) }, () => payload(sizes[i]))])
+        const entries: Array<[Uint8Array, number[]]> = touched.map(i => [bases[i], Array.from({ length: 1 + random(4) }, next)])
         rows.add(height, postingsOf(entries))
         // stable: rows of one height keep their block order
-        for (const [i, [, payloads]] of touched.map((i, j) => [i, entries[j]] as const)) {
-          models[i] = [...models[i], ...payloads.map(p => ({ height, payload: p }))].sort((a, b) => a.height - b.height)
+        for (const [i, [base, refs]] of touched.map((i, j) => [i, entries[j]] as const)) {
+          models[i] = [...models[i], ...refs.map(n => ({ height, payload: payloadOf(base[0], n, digests) }))].sort((a, b) => a.height - b.height)
         }
       }
       expect(rows.size).toBe(models.filter(m => m.length > 0).length)
@@ -285,11 +287,11 @@ describe('a window\'s rows in memory (WindowRows)', () => {
     const base = Uint8Array.of(PREFIX.LOG_ADDRESS_WINDOW, 9)
     const k = latin1(base)
     const rows = new WindowRows()
-    rows.add(5, postingsOf([[base, [Uint8Array.of(0, 0, 0, 1)]]]))
-    rows.add(7, postingsOf([[base, [Uint8Array.of(0, 0, 0, 2)]]]))
+    rows.add(5, postingsOf([[base, [1]]]))
+    rows.add(7, postingsOf([[base, [2]]]))
     const held = rows.rows(k)
     // a gap filled below, then a height dropped: both relink rows of the window
-    rows.add(6, postingsOf([[base, [Uint8Array.of(0, 0, 0, 3)]]]))
+    rows.add(6, postingsOf([[base, [3]]]))
     rows.drop(new Set([5]))
     expect(show(held)).toEqual(['5:00000001', '7:00000002'])
     expect(show(rows.rows(k))).toEqual(['6:00000003', '7:00000002'])
@@ -299,8 +301,12 @@ describe('a window\'s rows in memory (WindowRows)', () => {
     expect(rows.rows(k)).toEqual([])
   })
 
-  it('refuses a payload of the wrong size for its key instead of corrupting the rows', () => {
+  it('an address payload is the transaction index and its digest; a log payload its ordinal', () => {
+    const address = Uint8Array.of(PREFIX.ADDRESS_WINDOW, ...new Uint8Array(20).fill(1))
+    const topic = Uint8Array.of(PREFIX.LOG_TOPIC_WINDOW, 0, ...new Uint8Array(32).fill(2))
     const rows = new WindowRows()
-    expect(() => { rows.add(1, postingsOf([[Uint8Array.of(PREFIX.LOG_ADDRESS_WINDOW, 9), [new Uint8Array(5)]]])) }).toThrow(/5-byte payload/)
+    rows.add(9, postingsOf([[address, [3, 1]], [topic, [4]]]))
+    expect(show(rows.rows(latin1(address)))).toEqual([3, 1].map(n => `9:${n.toString(16).padStart(8, '0')}${Buffer.from(digests.subarray(n * 32, n * 32 + 32)).toString('hex')}`))
+    expect(show(rows.rows(latin1(topic)))).toEqual(['9:00000004'])
   })
 })

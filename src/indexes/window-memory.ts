@@ -3,7 +3,7 @@ import { Slab } from '../storage/slab.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import { RECORD_CRC_BYTES, sealRecord } from './records.ts'
 import {
-  decodeWindow, encodeWindow, mergeRows, payloadBytes, windowKey, windowOf, type BlockPostings, type Get, type WindowRow
+  baseOf, decodeWindow, encodeWindow, mergeRows, payloadBytes, windowKey, windowOf, writePayload, type BlockPostings, type Get, type WindowRow
 } from './window-rows.ts'
 
 /** First size of a window's arena; it doubles (a window of 100-tx blocks of the bench chain ends near 4 MiB). */
@@ -61,11 +61,12 @@ export class WindowRows {
 
   /** Adds a block's rows (copied: the block's postings are not kept). */
   add (height: number, postings: BlockPostings): void {
-    for (const [k, p] of postings) {
+    const digests = postings.digests
+    for (const [k, refs] of postings.keys) {
       let id = this.#ids.get(k)
-      if (id === undefined) id = this.#key(k, p.base)
-      const payloads = p.payloads
-      for (let i = 0; i < payloads.length; i++) this.#append(id, height, payloads[i])
+      if (id === undefined) id = this.#key(k, baseOf(k))
+      const prefix = this.#bases[id][0]
+      for (let i = 0; i < refs.length; i++) writePayload(this.#append(id, height), this.#end - this.#rowBytes[id] + 8, prefix, refs[i], digests)
     }
   }
 
@@ -73,7 +74,10 @@ export class WindowRows {
   addStored (k: string, base: Uint8Array, body: Uint8Array): void {
     const id = this.#ids.get(k) ?? this.#key(k, base)
     const row = this.#rowBytes[id]
-    for (let at = 0; at + row <= body.length; at += row) this.#append(id, readU64(body, at), body.subarray(at + 8, at + row))
+    for (let at = 0; at + row <= body.length; at += row) {
+      const a = this.#append(id, readU64(body, at))
+      for (let j = 8, to = this.#end - row + 8; j < row; j++, to++) a[to] = body[at + j]
+    }
   }
 
   /** Removes the rows of `heights`; a key left without rows goes. */
@@ -181,9 +185,9 @@ export class WindowRows {
     return id
   }
 
-  #append (id: number, height: number, payload: Uint8Array): void {
+  /** Appends a row of key `id` at `height` and returns the arena; the caller writes its payload, the row's last bytes before `#end`. */
+  #append (id: number, height: number): Uint8Array {
     const row = this.#rowBytes[id]
-    if (payload.length !== row - 8) throw new RangeError(`postings window: a ${payload.length}-byte payload for rows of ${row - 8}`)
     const size = LINK + row
     if (this.#end + size > this.#arena.length) this.#grow(size)
     const a = this.#arena
@@ -194,10 +198,10 @@ export class WindowRows {
     writeU32(a, o, id)
     writeU32(a, o + 4, last)
     writeU64(a, o + LINK, height)
-    a.set(payload, o + LINK + 8)
     this.#last[id] = o + 1
     this.#count[id]++
     this.#end = o + size
+    return a
   }
 
   #grow (need: number): void {

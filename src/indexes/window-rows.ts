@@ -21,14 +21,37 @@ import { openRecord, RECORD_CRC_BYTES, sealRecord } from './records.ts'
  * block's LOG_BLOCK record).
  */
 
-/** One key's postings in one block: the key's base (prefix and key bytes) and its payloads in block order. */
-export interface Posting {
-  base: Uint8Array
-  payloads: Uint8Array[]
+/**
+ * A block's postings: per key (its base, prefix and key bytes, as a latin1
+ * string) the payloads in block order, as numbers: a transaction's index
+ * for an address key, a log's ordinal for a log key. The payload bytes are
+ * written from them ({@link writePayload}): no view or object per payload
+ * (as views, postings were a quarter of the bytes an import allocated).
+ */
+export interface BlockPostings {
+  keys: Map<string, number[]>
+  /** The block's transaction digests, 32 bytes each by index (what an address payload holds besides the index). */
+  digests: Uint8Array
 }
 
-/** A block's postings by key base (as a latin1 string). */
-export type BlockPostings = Map<string, Posting>
+/** Writes the payload of posting `n` of a key under `prefix` at `at` ({@link payloadBytes} bytes). */
+export function writePayload (out: Uint8Array, at: number, prefix: number, n: number, digests: Uint8Array): void {
+  writeU32(out, at, n)
+  if (prefix !== PREFIX.ADDRESS_WINDOW) return
+  for (let j = 0, from = n * 32; j < 32; j++) out[at + 4 + j] = digests[from + j]
+}
+
+/** The payload of posting `n` of a key under `prefix`, in a buffer of its own. */
+export function payloadOf (prefix: number, n: number, digests: Uint8Array): Uint8Array {
+  const out = new Uint8Array(payloadBytes(prefix))
+  writePayload(out, 0, prefix, n, digests)
+  return out
+}
+
+/** A key's base from its latin1 form. */
+export function baseOf (k: string): Uint8Array {
+  return Buffer.from(k, 'latin1')
+}
 
 /** A decoded row of a window value (`payload` is a view). */
 export interface WindowRow {

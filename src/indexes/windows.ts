@@ -5,14 +5,14 @@ import type { RootDb, StoreBatch } from '../storage/level.ts'
 import { Slab } from '../storage/slab.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import {
-  decodeSavedWindow, decodeWindow, encodeSavedWindow, encodeWindow, mergeRows, payloadBytes, windowKey, windowOf,
+  baseOf, decodeSavedWindow, decodeWindow, encodeSavedWindow, encodeWindow, mergeRows, payloadBytes, payloadOf, windowKey, windowOf,
   latin1, type BlockPostings, type Get, type WindowRow
 } from './window-rows.ts'
 import { WindowRows } from './window-memory.ts'
 
 export {
   decodeWindow, encodeWindow, mergeRows, payloadBytes, windowKey, windowOf,
-  type BlockPostings, type Posting, type WindowRow
+  type BlockPostings, type WindowRow
 } from './window-rows.ts'
 export { WindowBuilder } from './window-memory.ts'
 
@@ -32,13 +32,14 @@ function rewriteBlock (batch: WriteBatch, get: Get, overlay: Overlay, height: nu
   const w = windowOf(height)
   const heights = new Set([height])
   const slab = new Slab()
-  for (const [, p] of postings) {
-    const key = windowKey(p.base, w, slab)
+  for (const [kb, refs] of postings.keys) {
+    const prefix = kb.charCodeAt(0)
+    const key = windowKey(baseOf(kb), w, slab)
     const k = latin1(key)
     const staged = overlay.get(k)
     const before = staged != null ? staged.value ?? undefined : get(key)
-    const size = payloadBytes(p.base[0])
-    const rows = mergeRows(before == null ? [] : decodeWindow(before, size), heights, add ? p.payloads.map(payload => ({ height, payload })) : [])
+    const size = payloadBytes(prefix)
+    const rows = mergeRows(before == null ? [] : decodeWindow(before, size), heights, add ? refs.map(n => ({ height, payload: payloadOf(prefix, n, postings.digests) })) : [])
     if (rows.length === 0) {
       batch.del(key)
       overlay.set(k, { value: null, batch })
@@ -144,10 +145,10 @@ export class PostingWindows {
           opened.blocks++
           this.#heights.set(h, null)
           this.#addRows(h, postings)
-          for (const [k, p] of postings) {
+          for (const k of postings.keys.keys()) {
             if (deleted.has(k)) continue
             deleted.add(k)
-            batch.del(windowKey(p.base, this.#floor))
+            batch.del(windowKey(baseOf(k), this.#floor))
           }
         }
       }

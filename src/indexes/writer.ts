@@ -2,7 +2,7 @@ import { equals } from 'uint8arrays/equals'
 import type { EncodedBlock } from '../codec/encode.ts'
 import { Writer, encodeLogEntry } from '../codec/fast-cbor.ts'
 import type { CID } from 'multiformats/cid'
-import { PREFIX, digestKey, heightKey, writeU32, writeU64 } from '../storage/keys.ts'
+import { PREFIX, digestKey, heightKey, writeU64 } from '../storage/keys.ts'
 import { Slab } from '../storage/slab.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import { encodeLogBlock, logBlockKey, type LogRow } from './postings.ts'
@@ -63,7 +63,7 @@ function canonicalEntries (block: EncodedBlock, emit: Emit): BlockPostings {
   const slab = new Slab()
   emit(u64KeyIn(slab, PREFIX.HEIGHT, height), block.cid.bytes)
   const ids = slab.take(32 * block.txs.length + RECORD_CRC_BYTES)
-  const postings: BlockPostings = new Map()
+  const postings: BlockPostings = { keys: new Map(), digests: ids }
   // payloads and bases come from the block's slab too: the memory window copies what it keeps (window-memory.ts WindowRows)
   const logs: LogRow[] = []
   // the block's log records are views into one writer (encodeLogBlock copies them into its value)
@@ -84,19 +84,15 @@ function canonicalEntries (block: EncodedBlock, emit: Emit): BlockPostings {
       receiptLength: tx.receiptLength,
       txBytes: tx.bytes
     }, slab))
-    // one payload per (address, tx): tx index u32 and the tx digest
-    const payload = slab.take(36)
-    writeU32(payload, 0, i)
-    payload.set(digest, 4)
-    post(postings, slab, PREFIX.ADDRESS_WINDOW, tx.from, payload)
-    if (tx.to != null && !equals(tx.to, tx.from)) post(postings, slab, PREFIX.ADDRESS_WINDOW, tx.to, payload)
+    // one posting per (address, tx): its payload is the tx index and digest (from `ids`)
+    post(postings.keys, PREFIX.ADDRESS_WINDOW, tx.from, i)
+    if (tx.to != null && !equals(tx.to, tx.from)) post(postings.keys, PREFIX.ADDRESS_WINDOW, tx.to, i)
     for (let l = 0; l < tx.logs.length; l++) {
       const log = tx.logs[l]
-      const ordinal = slab.take(4)
-      writeU32(ordinal, 0, logs.length)
+      const ordinal = logs.length
       logs.push({ index: i, logIndex: l, record: encodeLogEntry(digest, log, logWriter ??= new Writer(LOG_WRITER_BYTES)) })
-      post(postings, slab, PREFIX.LOG_ADDRESS_WINDOW, log.address, ordinal)
-      for (let t = 0; t < log.topics.length; t++) post(postings, slab, PREFIX.LOG_TOPIC_WINDOW, log.topics[t], ordinal, t)
+      post(postings.keys, PREFIX.LOG_ADDRESS_WINDOW, log.address, ordinal)
+      for (let t = 0; t < log.topics.length; t++) post(postings.keys, PREFIX.LOG_TOPIC_WINDOW, log.topics[t], ordinal, t)
     }
   }
   emit(u64KeyIn(slab, PREFIX.BLOCK_TXIDS, height), sealRecord(ids))
@@ -111,13 +107,13 @@ const LOG_WRITER_BYTES = 16 * 1024
 let scratch = new Uint8Array(64)
 
 /**
- * Adds `payload` to the posting of (prefix, [slot,] bytes), creating it (its
- * base from the slab) on first use. The key is the base as ONE latin1 string
- * made from the scratch bytes: a prefix string concatenated with the bytes'
- * string is a rope, which every Map lookup of it (here and in the window's
- * groups) flattens or compares piecewise; flat keys made grouping ~2× faster.
+ * Adds payload `n` to the postings of (prefix, [slot,] bytes). The key is
+ * the base as ONE latin1 string made from the scratch bytes: a prefix
+ * string concatenated with the bytes' string is a rope, which every Map
+ * lookup of it (here and in the window's keys) flattens or compares
+ * piecewise; flat keys made grouping ~2× faster.
  */
-function post (postings: BlockPostings, slab: Slab, prefix: number, bytes: Uint8Array, payload: Uint8Array, slot?: number): void {
+function post (postings: Map<string, number[]>, prefix: number, bytes: Uint8Array, n: number, slot?: number): void {
   const lead = slot == null ? 1 : 2
   const length = lead + bytes.length
   if (length > scratch.length) scratch = new Uint8Array(length)
@@ -126,10 +122,8 @@ function post (postings: BlockPostings, slab: Slab, prefix: number, bytes: Uint8
   scratch.set(bytes, lead)
   const k = latin1(scratch, length)
   const at = postings.get(k)
-  if (at != null) { at.payloads.push(payload); return }
-  const base = slab.take(length)
-  base.set(scratch.subarray(0, length))
-  postings.set(k, { base, payloads: [payload] })
+  if (at != null) at.push(n)
+  else postings.set(k, [n])
 }
 
 function u64KeyIn (slab: Slab, prefix: number, n: number): Uint8Array {
