@@ -25,7 +25,10 @@ function setup (fetchTimeoutMs: number): { acks: Acks, held: Set<string>, sync: 
   const held = new Set<string>()
   const asked: string[][] = []
   const fetchingDuringFetch: boolean[] = []
+  let landed: Array<() => void> = []
   const sync: SyncPart = {
+    landed: async () => { await new Promise<void>(resolve => { landed.push(resolve) }) },
+    noteLanded: () => { const wake = landed; landed = []; for (const f of wake) f() },
     schedule: () => {},
     fetching: new Set(),
     requesting: new Set(),
@@ -74,6 +77,20 @@ describe('replica confirmations and sync rounds (Acks.ensure)', () => {
     const have = await acks.ensure(PEER, [a], new AbortController().signal)
     expect(have.map(String)).toEqual([a.toString()])
     expect(asked).toEqual([])
+  })
+
+  it('confirms a block as soon as a round imports it, while the rest of the round\'s list is still in flight', async () => {
+    const { acks, held, sync, asked } = setup(5_000)
+    const [a, b] = await Promise.all([cidOf(7), cidOf(8)])
+    for (const x of [a, b]) sync.fetching.add(x.toString())
+    // the round imports a's chunk and wakes the waiters; b (a later chunk of the same round) stays in flight
+    setTimeout(() => { held.add(a.toString()); sync.noteLanded() }, 100)
+    const started = Date.now()
+    const have = await acks.ensure(PEER, [a], new AbortController().signal)
+    expect(Date.now() - started).toBeLessThan(1_000)
+    expect(have.map(String)).toEqual([a.toString()])
+    expect(asked).toEqual([])
+    expect(sync.fetching.has(b.toString())).toBe(true)
   })
 
   it('after the wait fetches, once, what the round listed but has not asked for yet and what nobody is fetching, marked for the rounds while it does', async () => {

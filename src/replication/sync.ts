@@ -38,6 +38,8 @@ export class Sync implements SyncPart {
    * instead of fetching them again. Bounded; the oldest go first.
    */
   readonly #early = new Map<string, EncodedBlock>()
+  /** Resolved (and replaced) when fetched blocks were imported: replica confirmations wait on it instead of polling the store. */
+  #landed: { promise: Promise<void>, resolve: () => void } | null = null
   /** Entries read from the log by walks back from a reported entry (each an entry not remembered as folded). */
   walked = 0
   #running: Promise<void> | null = null
@@ -234,7 +236,26 @@ export class Sync implements SyncPart {
     } catch (err) {
       this.#ctx.log.warn({ err: (err as Error).message }, 'import of fetched blocks failed')
       return false
+    } finally {
+      this.noteLanded()
     }
+  }
+
+  /** Resolves after the next import of fetched blocks (whether it took them all or not). */
+  async landed (): Promise<void> {
+    if (this.#landed == null) {
+      let resolve!: () => void
+      const promise = new Promise<void>(r => { resolve = r })
+      this.#landed = { promise, resolve }
+    }
+    await this.#landed.promise
+  }
+
+  /** Wakes whoever waits on {@link landed}. */
+  noteLanded (): void {
+    const l = this.#landed
+    this.#landed = null
+    l?.resolve()
   }
 
   takeFetched (cid: string): EncodedBlock | undefined {

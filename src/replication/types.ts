@@ -120,6 +120,10 @@ export interface SyncPart {
   keepFetched: (blocks: EncodedBlock[]) => void
   /** Blocks from one peer over BLOCKS_PROTOCOL, rebuilt and verified. */
   fetchFrom: (peer: PeerId, want: CID[], signal?: AbortSignal) => Promise<EncodedBlock[]>
+  /** Resolves after the next import of fetched blocks (a round's or a confirmation's). */
+  landed: () => Promise<void>
+  /** Wakes whoever waits on `landed` (after an import of fetched blocks). */
+  noteLanded: () => void
 }
 
 /**
