@@ -1,0 +1,45 @@
+/**
+ * CPU per block of a follower's import with no network: `N` blocks of the
+ * bench chain (100 transactions each), encoded before the clock starts, go
+ * through `importBlocks` 10 per call into a fresh store; prints blocks/s
+ * and CPU per block (user + system, every thread). With PROF=<file> the
+ * main thread's CPU profile of the timed part is written there. Run it on
+ * two checkouts alternately (the machine drifts):
+ *
+ *   N=2000 npx node scripts/import-cpu.ts
+ *   N=2000 PROF=/tmp/import.cpuprofile npx node scripts/import-cpu.ts
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Session } from 'node:inspector/promises'
+import { createChainStore } from '../src/index.ts'
+import { encodeBlock } from '../src/codec/encode.ts'
+import { LIMITS, benchChain, quietLogger } from '../bench/common.ts'
+
+const N = Math.max(10, Number(process.env.N ?? 2000))
+const dir = mkdtempSync(join(tmpdir(), 'import-cpu-'))
+try {
+  const encoded = benchChain().take(N, LIMITS).map(b => encodeBlock(b, LIMITS))
+  const store = await createChainStore({ dataDir: dir, network: { enabled: false } }, { logger: quietLogger })
+  const session = new Session()
+  if (process.env.PROF != null) {
+    session.connect()
+    await session.post('Profiler.enable')
+    await session.post('Profiler.setSamplingInterval', { interval: 200 })
+    await session.post('Profiler.start')
+  }
+  const cpu0 = process.cpuUsage()
+  const t0 = performance.now()
+  for (let i = 0; i < N; i += 10) await store.importBlocks(encoded.slice(i, i + 10))
+  const ms = performance.now() - t0
+  const cpu = process.cpuUsage(cpu0)
+  if (process.env.PROF != null) {
+    const { profile } = await session.post('Profiler.stop')
+    writeFileSync(process.env.PROF, JSON.stringify(profile))
+  }
+  console.log(`${N} blocks: ${(N / ms * 1000).toFixed(0)} blocks/s, CPU ${((cpu.user + cpu.system) / 1000 / N).toFixed(2)} ms per block`)
+  await store.stop()
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}
