@@ -14,8 +14,8 @@ const ARENA_BYTES = 256 * 1024
  * none).
  */
 const LINK = 8
-/** Payload bytes of an address key's rows (the other families' are 4). */
-const ADDRESS_PAYLOAD = 36
+/** Bytes of an address key's row (height and payload): the only family whose payload copies a digest. */
+const ADDRESS_ROW = 8 + payloadBytes(PREFIX.ADDRESS_WINDOW)
 /** The bit of a dropped row's id word. */
 const DEAD = 0x8000_0000
 /** Numbers per key in the metadata array, and their places. */
@@ -73,7 +73,8 @@ export class WindowRows {
       let id = this.#ids.get(k)
       if (id === undefined) id = this.#key(k, baseOf(k))
       const row = this.#meta[id * META + ROW]
-      const prefix = row === 8 + ADDRESS_PAYLOAD ? PREFIX.ADDRESS_WINDOW : 0
+      // the family from the row size kept beside the count (the base's first byte would be another cache miss)
+      const prefix = row === ADDRESS_ROW ? PREFIX.ADDRESS_WINDOW : 0
       for (let i = 0; i < refs.length; i++) writePayload(this.#append(id, height), this.#end - row + 8, prefix, refs[i], digests)
     }
   }
@@ -83,8 +84,7 @@ export class WindowRows {
     const id = this.#ids.get(k) ?? this.#key(k, base)
     const row = this.#meta[id * META + ROW]
     for (let at = 0; at + row <= body.length; at += row) {
-      const a = this.#append(id, readU64(body, at))
-      for (let j = 8, to = this.#end - row + 8; j < row; j++, to++) a[to] = body[at + j]
+      copyBytes(this.#append(id, readU64(body, at)), this.#end - row + 8, body, at + 8, row - 8)
     }
   }
 
@@ -128,7 +128,7 @@ export class WindowRows {
       const height = readU64(a, at)
       if (!keep(height)) continue
       const to = i * payload
-      for (let j = 0; j < payload; j++) copy[to + j] = a[at + 8 + j]
+      copyBytes(copy, to, a, at + 8, payload)
       out.push({ height, payload: copy.subarray(to, to + payload) })
     }
   }
@@ -158,21 +158,15 @@ export class WindowRows {
       out.push({ k, base: this.#bases[id], value })
       if (this.#meta[id * META + ORDERED] === 1) { at[id] = 0; continue }
       const offsets = this.#offsets(id)
-      for (let i = 0; i < offsets.length; i++) {
-        const from = offsets[i] + LINK
-        for (let j = 0, to = i * row; j < row; j++) value[to + j] = a[from + j]
-      }
+      for (let i = 0; i < offsets.length; i++) copyBytes(value, i * row, a, offsets[i] + LINK, row)
     }
     for (let o = 0; o < this.#end;) {
       const word = readU32(a, o)
       const id = word & ~DEAD
       const row = this.#meta[id * META + ROW]
       if (word < DEAD && at[id] >= 0) {
-        const value = values[id]
-        const from = o + LINK
-        let to = at[id]
-        for (let j = 0; j < row; j++) value[to++] = a[from + j]
-        at[id] = to
+        copyBytes(values[id], at[id], a, o + LINK, row)
+        at[id] += row
       }
       o += LINK + row
     }
@@ -236,6 +230,14 @@ export class WindowRows {
     if (this.#meta[id * META + ORDERED] === 0) out.sort((x, y) => (readU64(a, x + LINK) - readU64(a, y + LINK)) || x - y)
     return out
   }
+}
+
+/**
+ * Copies `n` bytes byte by byte: a row is 12-44 bytes, where
+ * `TypedArray#set` of a `subarray` costs a view and a runtime call each.
+ */
+function copyBytes (to: Uint8Array, at: number, from: Uint8Array, start: number, n: number): void {
+  for (let j = 0; j < n; j++) to[at + j] = from[start + j]
 }
 
 /**
