@@ -1,9 +1,10 @@
 import type { Logger } from '../logger.ts'
 import { ACCESS_CONTROLLER_TYPE, encodeAccessManifest, entryRefusal, type AccessRule, type RejectReason } from './orbitdb-access.ts'
+import { RecentDigests, digestOfString } from './recent-digests.ts'
 
 export { ACCESS_CONTROLLER_TYPE, type AccessRule, type RejectReason }
 
-/** Entry hashes an access controller remembers as accepted (the oldest forgotten first). */
+/** Entry hashes an access controller remembers as accepted (CLOCK: one not asked for again goes first). */
 const ACCEPTED_MAX = 4096
 
 export interface Rejection {
@@ -57,15 +58,16 @@ export function ChainstoreAccessController (options: AccessOptions) {
     // OrbitDB asks again for every entry a join passes (the new entry, then each
     // of its `next` and `refs`, already in the log): an entry's hash is
     // computed from its bytes, so an entry accepted once is accepted again
-    const accepted = new Set<string>()
+    // (hashes of the hash strings, in memory allocated once: RecentDigests)
+    const accepted = new RecentDigests(ACCEPTED_MAX)
+    const key = new Uint8Array(32)
     // (a local append asks before the entry has a hash: checked every time)
     const canAppend = async (entry: any): Promise<boolean> => {
       const hash: unknown = entry.hash
       if (typeof hash !== 'string') return await checkEntry(entry)
-      if (accepted.has(hash)) return true
+      if (accepted.has(digestOfString(hash, key))) return true
       if (!(await checkEntry(entry))) return false
-      if (accepted.size >= ACCEPTED_MAX) accepted.delete(accepted.values().next().value!)
-      accepted.add(hash)
+      accepted.add(digestOfString(hash, key))
       return true
     }
     const checkEntry = async (entry: any): Promise<boolean> => {

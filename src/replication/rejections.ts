@@ -1,9 +1,14 @@
 import { base58btc } from 'multiformats/bases/base58'
 import { flat } from '../codec/flat.ts'
-import { cidOf } from '../codec/cid.ts'
+import { sha256Into } from '../codec/cid.ts'
+import { CID } from 'multiformats/cid'
 import type { Rejection } from './access.ts'
 import { MAX_ENTRY_SENDERS } from './constants.ts'
 import type { ReplicationContext } from './types.ts'
+import { RecentDigests } from './recent-digests.ts'
+
+/** Distinct sender ids kept as flat strings before the list starts again (a ring slot keeps its own). */
+const MAX_SENDER_NAMES = 1024
 
 /**
  * Entries the access controller refused, and who sent them: gossiped heads
@@ -15,8 +20,12 @@ export class Rejections {
   readonly #ctx: ReplicationContext
   /** Refused entries whose sender is not known yet (see {@link joined}). */
   readonly #unattributed = new Map<string, Rejection>()
-  /** Entry hash → peer that gossiped it. */
-  readonly #sender = new Map<string, string>()
+  /** Digests of gossiped entries, and beside each (same slot) the peer that sent it. */
+  readonly #gossiped = new RecentDigests(MAX_ENTRY_SENDERS)
+  readonly #senders: string[] = new Array<string>(MAX_ENTRY_SENDERS).fill('')
+  /** One flat copy of each sender's id (a message's peer id builds its string as a rope). */
+  readonly #names = new Map<string, string>()
+  readonly #digest = new Uint8Array(32)
   /** Entries this node refused. */
   readonly #refused = new Set<string>()
   #listener: ((evt: any) => void) | null = null
@@ -31,8 +40,9 @@ export class Rejections {
       const m = evt.detail
       if (m?.topic == null || m.data == null) return
       try {
-        this.#sender.set(flat(cidOf(m.data).toString(base58btc)), flat(String(m.from ?? '')))
-        if (this.#sender.size > MAX_ENTRY_SENDERS) this.#sender.delete(this.#sender.keys().next().value!)
+        // an entry's hash is the CID of its bytes: their digest is the key
+        sha256Into(m.data, this.#digest, 0)
+        this.#senders[this.#gossiped.add(this.#digest)] = this.#name(String(m.from ?? ''))
       } catch {}
     }
     ;(this.#ctx.libp2p.services as any).pubsub?.addEventListener?.('message', this.#listener)
@@ -42,6 +52,27 @@ export class Rejections {
   stop (): void {
     if (this.#listener != null) (this.#ctx.libp2p.services as any).pubsub?.removeEventListener?.('message', this.#listener)
     this.#listener = null
+  }
+
+  #name (id: string): string {
+    let name = this.#names.get(id)
+    if (name === undefined) {
+      if (this.#names.size >= MAX_SENDER_NAMES) this.#names.clear()
+      name = flat(id)
+      this.#names.set(name, name)
+    }
+    return name
+  }
+
+  #senderOf (entryHash: string): string | undefined {
+    let digest: Uint8Array
+    try {
+      digest = CID.parse(entryHash, base58btc).multihash.digest
+    } catch {
+      return undefined
+    }
+    const slot = this.#gossiped.slotOf(digest)
+    return slot < 0 ? undefined : this.#senders[slot]
   }
 
   /** True when this node refused the entry. */
@@ -57,7 +88,7 @@ export class Rejections {
     stats.rejected++
     stats.rejectedByReason[r.reason] = (stats.rejectedByReason[r.reason] ?? 0) + 1
     // gossiped heads name their sender before OrbitDB sees them
-    const sender = this.#sender.get(r.hash)
+    const sender = this.#senderOf(r.hash)
     if (sender != null && sender !== '') {
       if (sender !== this.#ctx.peerId()) peers.penalize(sender, `sent entry refused as ${r.reason}`)
       return

@@ -1,4 +1,5 @@
 import { ECDH, createPublicKey, hash, verify, type KeyObject } from 'node:crypto'
+import { RecentDigests, digestOfString } from './recent-digests.ts'
 
 /** SubjectPublicKeyInfo DER prefix of an uncompressed secp256k1 point (id-ecPublicKey, secp256k1). */
 const SPKI_PREFIX = Buffer.from('3056301006072a8648ce3d020106052b8104000a034200', 'hex')
@@ -49,12 +50,12 @@ export function verifySecp256k1 (signatureHex: string, publicKeyHex: string, dat
   }
 }
 
-/** Valid signatures remembered (the oldest is forgotten first): enough for the repeats of one join, and full within minutes of a start at a few blocks/s, so the memo does not read as growth in a soak. */
+/** Valid signatures remembered (CLOCK: one not asked for again goes first), in memory allocated at start (RecentDigests): enough for the repeats of one join. */
 const MEMO_ENTRIES = 2_048
 
 /**
- * Remembers signatures found valid, keyed by the signature, the public key
- * and a SHA-256 of the exact bytes signed: OrbitDB checks an entry's
+ * Remembers signatures found valid, keyed by ONE SHA-256 of the signature,
+ * the public key and the exact bytes signed: OrbitDB checks an entry's
  * signature each time the entry reaches a join (from every peer's heads, the
  * log prefetch, anti-entropy) and an identity's signatures for every entry
  * of that identity; a follower ran ~16 checks per distinct signature. A hit
@@ -62,41 +63,41 @@ const MEMO_ENTRIES = 2_048
  * full (and fails). Only `true` is remembered.
  */
 export class SignatureMemo {
-  readonly #valid = new Map<string, true>()
-  readonly #max: number
+  readonly #valid: RecentDigests
+  readonly #scratch = new Uint8Array(32)
   /** Checks run in full, and answers from memory. */
   checked = 0
   hits = 0
 
   constructor (max = MEMO_ENTRIES) {
-    this.#max = max
+    this.#valid = new RecentDigests(max)
   }
 
   verify (signatureHex: string, publicKeyHex: string, data: string | Uint8Array): boolean {
     if (typeof signatureHex !== 'string' || typeof publicKeyHex !== 'string' || data == null) return false
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
-    // one digest of all three: a short flat key (the fields side by side were ~270 bytes per entry)
-    const key = hash('sha256', Buffer.concat([Buffer.from(`${signatureHex}|${publicKeyHex}|`), bytes]), 'base64')
-    if (this.remembered(key)) return true
+    // one digest of all three
+    const key = hash('sha256', Buffer.concat([Buffer.from(`${signatureHex}|${publicKeyHex}|`), bytes]), 'buffer')
+    if (this.#hit(key)) return true
     this.checked++
     const ok = verifySecp256k1(signatureHex, publicKeyHex, bytes)
-    if (ok) this.remember(key)
+    if (ok) this.#valid.add(key)
     return ok
   }
 
   /** True (and counted as a hit) when `key` was remembered as valid. */
   remembered (key: string): boolean {
-    if (!this.#valid.has(key)) return false
-    this.hits++
-    // most recently used last: the oldest is what goes
-    this.#valid.delete(key)
-    this.#valid.set(key, true)
-    return true
+    return this.#hit(digestOfString(key, this.#scratch))
   }
 
   remember (key: string): void {
-    this.#valid.set(key, true)
-    if (this.#valid.size > this.#max) this.#valid.delete(this.#valid.keys().next().value!)
+    this.#valid.add(digestOfString(key, this.#scratch))
+  }
+
+  #hit (digest: Uint8Array): boolean {
+    if (!this.#valid.has(digest)) return false
+    this.hits++
+    return true
   }
 }
 
