@@ -184,10 +184,12 @@ export async function openRaw (location: string): Promise<ClassicLevel<Uint8Arra
 /**
  * The LevelDB tuning of every store and raw database a run opens: the
  * config's defaults, with `BENCH_LEVEL_WRITE_BUFFER_MB` (when set) as the
- * write buffer of both sides, so a run can compare write buffer sizes.
+ * write buffer of both sides, so a run can compare write buffer sizes, and
+ * `BENCH_LEVEL_COMPRESSION=off` turning snappy off on both sides (and in
+ * the replication part's peers).
  */
-export function benchLevel (): { writeBufferSize: number, cacheSize: number } {
-  const level = parseConfig({}).level
+export function benchLevel (): { writeBufferSize: number, cacheSize: number, compression: boolean } {
+  const level = { ...parseConfig({}).level, compression: process.env.BENCH_LEVEL_COMPRESSION !== 'off' }
   const mb = envInt('BENCH_LEVEL_WRITE_BUFFER_MB', 0)
   return mb > 0 ? { ...level, writeBufferSize: mb * 2 ** 20 } : level
 }

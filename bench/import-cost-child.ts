@@ -17,10 +17,10 @@ import { rm } from 'node:fs/promises'
 import { encodeBlock } from '../src/codec/encode.ts'
 import { devnetChain } from '../src/devnet/chain.ts'
 import { createChainStore } from '../src/index.ts'
-import { quietLogger, rebuild, receivedOf } from './common.ts'
+import { benchLevel, quietLogger, rebuild, receivedOf } from './common.ts'
 
 const { dir, seed, txs, blocks, batch } = JSON.parse(process.argv[2]) as { dir: string, seed: number, txs: number, blocks: number, batch: number }
-const store = await createChainStore({ dataDir: dir, network: { enabled: false } }, { logger: quietLogger })
+const store = await createChainStore({ dataDir: dir, network: { enabled: false }, level: { compression: benchLevel().compression } }, { logger: quietLogger })
 try {
   const encoded = devnetChain(seed, txs).take(blocks, store.config.limits).map(b => encodeBlock(b, store.config.limits))
   const received = encoded.map(receivedOf)

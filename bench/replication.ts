@@ -23,7 +23,7 @@ import { PeerProcess } from '../src/devnet/controller.ts'
 import { NODE_MEMORY_FLAGS } from '../src/config/constants.ts'
 import type { ChainStoreConfigInput } from '../src/index.ts'
 import { identityIdFromSeed, peerIdFromSeed } from '../src/replication/keys.ts'
-import { envInt, figure, fmt, percentile, progress, type Figure } from './common.ts'
+import { benchLevel, envInt, figure, fmt, percentile, progress, type Figure } from './common.ts'
 import type { ChildRole } from './repl-child.ts'
 import { liveChildren } from './rss.ts'
 
@@ -193,7 +193,7 @@ export async function runReplication (root: string, opts: ReplicationOptions): P
   const children: Child[] = []
   const writers = [identityIdFromSeed('peer-1')]
   const config = (name: string, network: ChainStoreConfigInput['network'] = {}): ChainStoreConfigInput => ({
-    dataDir: join(dir, name), logLevel: 'error', network: { enabled: true, seed: name, writers, ...network }
+    dataDir: join(dir, name), logLevel: 'error', level: { compression: benchLevel().compression }, network: { enabled: true, seed: name, writers, ...network }
   })
   const startPeer = async (name: string, network: ChainStoreConfigInput['network'] = {}): Promise<PeerProcess> => {
     const p = await PeerProcess.start(config(name, network), { stdio: 'inherit', execArgv: peerExecArgv(name) })

@@ -8,7 +8,9 @@
  *
  *   N=2000 npx node scripts/import-cpu.ts
  *   N=2000 PROF=/tmp/import.cpuprofile npx node scripts/import-cpu.ts
+ *   N=2000 COMPRESSION=off npx node scripts/import-cpu.ts   # level.compression false
  */
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,7 +23,7 @@ const N = Math.max(10, Number(process.env.N ?? 2000))
 const dir = mkdtempSync(join(tmpdir(), 'import-cpu-'))
 try {
   const encoded = benchChain().take(N, LIMITS).map(b => encodeBlock(b, LIMITS))
-  const store = await createChainStore({ dataDir: dir, network: { enabled: false } }, { logger: quietLogger })
+  const store = await createChainStore({ dataDir: dir, network: { enabled: false }, level: { compression: process.env.COMPRESSION !== 'off' } }, { logger: quietLogger })
   const session = new Session()
   if (process.env.PROF != null) {
     session.connect()
@@ -38,8 +40,9 @@ try {
     const { profile } = await session.post('Profiler.stop')
     writeFileSync(process.env.PROF, JSON.stringify(profile))
   }
-  console.log(`${N} blocks: ${(N / ms * 1000).toFixed(0)} blocks/s, CPU ${((cpu.user + cpu.system) / 1000 / N).toFixed(2)} ms per block`)
   await store.stop()
+  const mib = Number(execFileSync('du', ['-sk', dir]).toString().split('\t')[0]) / 1024
+  console.log(`${N} blocks: ${(N / ms * 1000).toFixed(0)} blocks/s, CPU ${((cpu.user + cpu.system) / 1000 / N).toFixed(2)} ms per block; data dir ${mib.toFixed(0)} MiB after stop`)
 } finally {
   rmSync(dir, { recursive: true, force: true })
 }

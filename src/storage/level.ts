@@ -64,6 +64,8 @@ export interface LevelTuning {
   cacheSize: number
   /** Which table files are checked before LevelDB opens (storage/tables.ts); default `changed`. */
   checkTables?: TableCheckMode
+  /** Snappy for table blocks (LevelDB's default); false writes them as they are. */
+  compression?: boolean
 }
 
 /** The error a damaged table check becomes: names each table and what to run. */
@@ -85,7 +87,7 @@ export async function openLevel (dataDir: string, tuning: LevelTuning): Promise<
   }
   const tables = await checkTables(dataDir, location, tuning.checkTables ?? 'changed')
   if (tables.damaged.length > 0) throw damagedTables(dataDir, tables)
-  const db = new GuardedLevel(location, { keyEncoding: 'view', valueEncoding: 'view', writeBufferSize: tuning.writeBufferSize, cacheSize: tuning.cacheSize })
+  const db = new GuardedLevel(location, { keyEncoding: 'view', valueEncoding: 'view', writeBufferSize: tuning.writeBufferSize, cacheSize: tuning.cacheSize, compression: tuning.compression ?? true })
   try {
     await db.open()
   } catch (err) {
