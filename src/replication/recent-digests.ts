@@ -123,6 +123,8 @@ export class RecentDigests {
 
 /** The sha2-256 digest of a string key (UTF-8) into `out`, to use it with {@link RecentDigests}. */
 export function digestOfString (key: string, out: Uint8Array): Uint8Array {
-  out.set(hash('sha256', key, 'buffer'))
+  // as a latin1 string: a Buffer result costs more than the hashing (docs/PITFALLS.md)
+  const s = hash('sha256', key, 'binary')
+  for (let i = 0; i < DIGEST; i++) out[i] = s.charCodeAt(i)
   return out
 }

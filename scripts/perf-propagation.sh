@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Where the peers' CPU goes during the replication bench's propagation run,
+# by thread, from perf (on-CPU samples; a V8 CPU profile of a busy peer
+# blames calls that wake other threads, docs/PITFALLS.md). Runs the
+# replication part with its peers started with --perf-basic-prof, records
+# the whole system with perf from the start of the propagation run to its
+# end, and prints scripts/perf-threads.ts's summary of the three peers.
+# Needs perf (Debian: linux-perf) and root or kernel.perf_event_paranoid <= 0.
+#
+#   bash scripts/perf-propagation.sh [out-dir]     # default /tmp/chainstore-perf
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-/tmp/chainstore-perf}
+mkdir -p "$out"
+log="$out/bench.log"
+export PATH="$PWD/node_modules/.bin:$PATH"
+BENCH_PEER_NODE_FLAGS="--max-semi-space-size=8 --perf-basic-prof" node bench/run.ts --parts replication --name perf-propagation > "$log" 2>&1 &
+bench=$!
+until grep -aq "same-run floor, [0-9]* blocks per call" "$log"; do
+  kill -0 "$bench" 2> /dev/null || { echo "the bench stopped early: $log"; exit 1; }
+  sleep 0.2
+done
+perf record -e cpu-clock -F 999 -a -g -o "$out/perf.data" > /dev/null 2>&1 &
+rec=$!
+until grep -aq "replication propagation: CPU per block" "$log"; do sleep 0.2; done
+kill -INT "$rec"
+wait "$rec" || true
+wait "$bench"
+rm -f bench/results/*-perf-propagation.json
+grep -a "replication propagation" "$log"
+perf script -i "$out/perf.data" -F comm,pid,tid,ip,sym,dso > "$out/perf.txt" 2> /dev/null
+# the three peers are the processes with the most samples and a perf map
+pids=$(for f in /tmp/perf-*.map; do p=${f#/tmp/perf-}; p=${p%.map}; n=$(grep -c "^ *MainThread *$p/" "$out/perf.txt" || true); echo "$n $p"; done | sort -rn | head -3 | awk '{print $2}' | paste -sd,)
+node scripts/perf-threads.ts "$out/perf.txt" "$pids"
