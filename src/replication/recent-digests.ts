@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto'
+import { sha256Into } from '../codec/cid.ts'
 
 /** Bytes of a sha2-256 digest. */
 const DIGEST = 32
@@ -123,8 +123,6 @@ export class RecentDigests {
 
 /** The sha2-256 digest of a string key (UTF-8) into `out`, to use it with {@link RecentDigests}. */
 export function digestOfString (key: string, out: Uint8Array): Uint8Array {
-  // as a latin1 string: a Buffer result costs more than the hashing (docs/PITFALLS.md)
-  const s = hash('sha256', key, 'binary')
-  for (let i = 0; i < DIGEST; i++) out[i] = s.charCodeAt(i)
+  sha256Into(key, out, 0)
   return out
 }
