@@ -8,7 +8,7 @@
  *
  *   N=2000 npx node scripts/import-cpu.ts
  *   N=2000 PROF=/tmp/import.cpuprofile npx node scripts/import-cpu.ts
- *   N=2000 COMPRESSION=off npx node scripts/import-cpu.ts   # level.compression false
+ *   N=2000 BENCH_LEVEL_COMPRESSION=off npx node scripts/import-cpu.ts   # level.compression false (bench/common.ts benchLevel)
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -17,13 +17,13 @@ import { join } from 'node:path'
 import { Session } from 'node:inspector/promises'
 import { createChainStore } from '../src/index.ts'
 import { encodeBlock } from '../src/codec/encode.ts'
-import { LIMITS, benchChain, quietLogger } from '../bench/common.ts'
+import { LIMITS, benchChain, benchLevel, quietLogger } from '../bench/common.ts'
 
 const N = Math.max(10, Number(process.env.N ?? 2000))
 const dir = mkdtempSync(join(tmpdir(), 'import-cpu-'))
 try {
   const encoded = benchChain().take(N, LIMITS).map(b => encodeBlock(b, LIMITS))
-  const store = await createChainStore({ dataDir: dir, network: { enabled: false }, level: { compression: process.env.COMPRESSION !== 'off' } }, { logger: quietLogger })
+  const store = await createChainStore({ dataDir: dir, network: { enabled: false }, level: benchLevel() }, { logger: quietLogger })
   const session = new Session()
   if (process.env.PROF != null) {
     session.connect()

@@ -14,6 +14,7 @@ out=${1:-/tmp/chainstore-perf}
 mkdir -p "$out"
 log="$out/bench.log"
 export PATH="$PWD/node_modules/.bin:$PATH"
+touch "$out/started"   # the perf maps of this run's processes are newer than it
 BENCH_PEER_NODE_FLAGS="--max-semi-space-size=8 --perf-basic-prof" node bench/run.ts --parts replication --name perf-propagation > "$log" 2>&1 &
 bench=$!
 until grep -aq "same-run floor, [0-9]* blocks per call" "$log"; do
@@ -29,6 +30,11 @@ wait "$bench"
 rm -f bench/results/*-perf-propagation.json
 grep -a "replication propagation" "$log"
 perf script -i "$out/perf.data" -F comm,pid,tid,ip,sym,dso > "$out/perf.txt" 2> /dev/null
-# the three peers are the processes with the most samples and a perf map
-pids=$(for f in /tmp/perf-*.map; do p=${f#/tmp/perf-}; p=${p%.map}; n=$(grep -c "^ *MainThread *$p/" "$out/perf.txt" || true); echo "$n $p"; done | sort -rn | head -3 | awk '{print $2}' | paste -sd,)
+# the three peers: of the node processes this run started (a perf map newer
+# than the marker), the three with the most main-thread samples
+maps=$(find /tmp -maxdepth 1 -name 'perf-*.map' -newer "$out/started")
+pids=$(for f in $maps; do p=${f#/tmp/perf-}; echo "${p%.map}"; done | paste -sd'|')
+pids=$(grep -aoE "^ *MainThread +($pids)/" "$out/perf.txt" | awk '{print $2}' | cut -d/ -f1 | sort | uniq -c | sort -rn | head -3 | awk '{print $2}' | paste -sd,)
 node scripts/perf-threads.ts "$out/perf.txt" "$pids"
+# node writes a map of its JIT code per process and never removes it
+rm -f $maps

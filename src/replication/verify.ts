@@ -1,4 +1,5 @@
-import { ECDH, createPublicKey, hash, verify, type KeyObject } from 'node:crypto'
+import { ECDH, createPublicKey, verify, type KeyObject } from 'node:crypto'
+import { sha256Into } from '../codec/cid.ts'
 import { RecentDigests, digestOfString } from './recent-digests.ts'
 
 /** SubjectPublicKeyInfo DER prefix of an uncompressed secp256k1 point (id-ecPublicKey, secp256k1). */
@@ -77,7 +78,8 @@ export class SignatureMemo {
     if (typeof signatureHex !== 'string' || typeof publicKeyHex !== 'string' || data == null) return false
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
     // one digest of all three
-    const key = hash('sha256', Buffer.concat([Buffer.from(`${signatureHex}|${publicKeyHex}|`), bytes]), 'buffer')
+    const key = this.#scratch
+    sha256Into(Buffer.concat([Buffer.from(`${signatureHex}|${publicKeyHex}|`), bytes]), key, 0)
     if (this.#hit(key)) return true
     this.checked++
     const ok = verifySecp256k1(signatureHex, publicKeyHex, bytes)

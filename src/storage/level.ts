@@ -130,8 +130,8 @@ async function guarded (db: RootDb, write: () => Promise<void>): Promise<void> {
  * `_del`, `_batch`, `_clear` or a chained batch's `_write`, so those are
  * overridden here (the store's own batches, written natively by
  * {@link startBatch}, go through {@link guarded} themselves). Checking
- * only the block batches and kv writes was not enough: the fault suite's transient write EIO, landing on the audit log's
- * background write (its failure is logged, not thrown), left the gap
+ * only the block batches and kv writes was not enough: the fault suite's
+ * transient write EIO, landing on the audit log's background write (its failure is logged, not thrown), left the gap
  * unnoticed; the next block batches were acknowledged and a reopen lost
  * them (435 of 711 acknowledged writes over 20 injection points). A
  * subclass, not methods assigned to the instance, so the database object
