@@ -132,12 +132,13 @@ const ops: Record<string, (args: any) => Promise<unknown> | unknown> = {
   holdsBlock: ({ cid }: { cid: string }) => store.localBytes(cid) != null,
   /** This process's CPU time so far (user + system, µs), for CPU per replicated block. */
   cpu: () => { const c = process.cpuUsage(); return c.user + c.system },
-  /** Distinct connected peers and what discovery learned and dialled. */
+  /** Distinct connected peers, what discovery learned and dialled, and connections closed at the limit to keep a slot free. */
   connections: () => ({
     peers: new Set(rep.libp2p.getConnections().map(c => c.remotePeer.toString())).size,
     known: rep.discovery?.known ?? 0,
     heard: rep.discovery?.heard ?? 0,
-    dialled: rep.discovery?.dialled ?? 0
+    dialled: rep.discovery?.dialled ?? 0,
+    trimmed: rep.stats.connectionsTrimmed
   }),
   queue: async () => await rep.queue(),
   dial: async ({ addr }: { addr: string }) => { await rep.dial(addr); return true },

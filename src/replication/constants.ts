@@ -34,3 +34,9 @@ export const STOCK_HEAD_TIMEOUT_MS = 10_000
  * many entries per round trip.
  */
 export const CHAIN_LOG_REFERENCES = 4
+/**
+ * A connection younger than this is never closed to keep a slot free
+ * (headroom.ts): time for a newcomer to hear the network's peer
+ * announcements and dial peers of its own.
+ */
+export const HEADROOM_GRACE_MS = 10_000

@@ -57,11 +57,20 @@ export class Peers implements PeersPart {
     return out.sort((a, b) => reputation.score(b.toString()).score - reputation.score(a.toString()).score)
   }
 
-  /** Dials the configured peers this node is not connected to (and has not banned). */
+  /**
+   * Dials the configured peers this node is not connected to (and has not
+   * banned), while it has fewer than `minConnections` peers (or none): the
+   * list is a bootstrap list. Redialling them past the floor would have every
+   * node that lists a popular peer knock on it every tick, and a node at its
+   * limit makes room by closing a connection (headroom.ts), so the two would
+   * churn. A small network (peers ≤ the default floor of 4) keeps every
+   * configured peer redialled.
+   */
   async dialConfigured (): Promise<void> {
     const { libp2p, net, log } = this.#ctx
     const reputation = this.#ctx.reputation()
     const connected = new Set(libp2p.getConnections().map(c => c.remotePeer.toString()))
+    if (connected.size > 0 && connected.size >= net.minConnections) return
     await Promise.all(net.peers.map(async addr => {
       const ma = multiaddr(addr)
       const id = ma.getComponents().find(c => c.name === 'p2p')?.value

@@ -4,10 +4,11 @@ import { CID } from 'multiformats/cid'
 import type { Consistency } from '../chain/types.ts'
 import { Acks, type WrittenBlock } from './acks.ts'
 import { Announcer } from './announcer.ts'
-import { STOP_GRACE_MS } from './constants.ts'
+import { HEADROOM_GRACE_MS, STOP_GRACE_MS } from './constants.ts'
 import { Databases } from './databases.ts'
 import { PeerDiscovery } from './discovery.ts'
 import { ForkChoice, type Announcement } from './fold.ts'
+import { ConnectionHeadroom } from './headroom.ts'
 import { HEAD_PROTOCOL, HEAD_STREAM_PROTOCOL, MAX_HEAD_IDENTITIES, MAX_LOG_HEADS, serveHead, serveHeadStream, type PeerHead } from './head-protocol.ts'
 import { WriterIdentities } from './identities.ts'
 import { LogPrefetch } from './log-prefetch.ts'
@@ -39,7 +40,7 @@ export function replication (init: ReplicationInit): (components: ReplicationCom
 export class Replicator {
   readonly stats: ReplicationStats = {
     startedAt: 0, announced: 0, announceFailures: 0, announcementEntries: 0, announcementsApplied: 0, logEntriesPrefetched: 0, rejected: 0, rejectedByReason: {}, blocksFetched: 0, bytesFetched: 0, duplicateFetches: 0,
-    fetchFailures: 0, misbehaving: 0, bitswapFallbacks: 0, quorumWrites: 0, quorumFailures: 0, acksServed: 0, queued: 0, resyncs: 0
+    fetchFailures: 0, misbehaving: 0, bitswapFallbacks: 0, quorumWrites: 0, quorumFailures: 0, acksServed: 0, queued: 0, resyncs: 0, connectionsTrimmed: 0
   }
 
   readonly fold = new ForkChoice()
@@ -57,6 +58,7 @@ export class Replicator {
   readonly #identities: WriterIdentities
   /** Peer announcements on the network's gossipsub (null: `network.discovery` off). */
   readonly #discovery: PeerDiscovery | null
+  readonly #headroom: ConnectionHeadroom
   readonly #abort = new AbortController()
   /** Head streams this node serves (HEAD_STREAM_PROTOCOL), ended at stop. */
   readonly #headStreams = new Set<{ abort: (err: Error) => void }>()
@@ -107,6 +109,14 @@ export class Replicator {
     this.#discovery = init.network.discovery
       ? new PeerDiscovery({ libp2p: ctx.libp2p, network: init.network.name, minConnections: init.network.minConnections, isBanned: peer => this.#dbs.reputation?.isBanned(peer) === true, log: ctx.log })
       : null
+    this.#headroom = new ConnectionHeadroom({
+      libp2p: ctx.libp2p,
+      maxConnections: init.network.maxConnections,
+      minConnections: init.network.minConnections,
+      graceMs: HEADROOM_GRACE_MS,
+      score: peer => this.#dbs.reputation?.score(peer).score ?? 1,
+      log: ctx.log
+    })
     ctx.peers = this.#peers
     ctx.sync = this.#sync
   }
@@ -205,6 +215,7 @@ export class Replicator {
     await this.#dbs.reputation.flush()
     await this.#peers.pollHeads()
     await this.#peers.disconnectBad()
+    if (await this.#headroom.trim() != null) this.stats.connectionsTrimmed++
     this.#sync.schedule()
   }
 

@@ -78,6 +78,8 @@ export interface ReplicationStats {
   queued: number
   /** Head exchanges re-run with a peer whose log heads this node lacked (anti-entropy). */
   resyncs: number
+  /** Connections this node closed at its limit to keep a slot free for newcomers (headroom.ts). */
+  connectionsTrimmed: number
 }
 
 /** Per-peer view for `chainstore peers` and the API. */

@@ -102,6 +102,6 @@ describe(`${PEERS} peers, at most ${MAX_CONNECTIONS} connections each, bootstrap
     expect(await eventually(async () => (await late.peer.call('head'))?.cid === head.cid && (await late.peer.call('validators')).length === 1, 60_000, 500)).toBe(true)
     const lateConnections = (await late.peer.call('connections')).peers as number
     expect(lateConnections).toBeLessThanOrEqual(MAX_CONNECTIONS)
-    console.log(`scale: ${PEERS} peers (max ${MAX_CONNECTIONS} connections each, most seen ${most}) converged on height ${head.height} + validators in ${converged} ms from the first start; connections ${stats.map(s => s.peers).join(',')}; known by discovery ${stats.map(s => s.known).join(',')}; late joiner synced from non-writers in ${Date.now() - joinerStarted} ms (the chain in ${lateAtHeight} ms) with ${lateConnections} connections`)
+    console.log(`scale: ${PEERS} peers (max ${MAX_CONNECTIONS} connections each, most seen ${most}) converged on height ${head.height} + validators in ${converged} ms from the first start; connections ${stats.map(s => s.peers).join(',')}; known by discovery ${stats.map(s => s.known).join(',')}; closed at the limit ${stats.map(s => s.trimmed).join(',')}; late joiner synced from non-writers in ${Date.now() - joinerStarted} ms (the chain in ${lateAtHeight} ms) with ${lateConnections} connections`)
   })
 })
