@@ -30,7 +30,7 @@ describe('a node at its connection limit keeps a slot free for newcomers', () =>
     await expect(newcomer.dial(full.getMultiaddrs()[0], { signal: AbortSignal.timeout(3_000) })).rejects.toThrow()
     expect(full.getConnections().length).toBe(3)
 
-    const headroom = new ConnectionHeadroom({ libp2p: full, maxConnections: 3, minConnections: 1, graceMs: 0, score: () => 1, log })
+    const headroom = new ConnectionHeadroom({ libp2p: full, maxConnections: 3, minConnections: 1, graceMs: 0, fullMs: 0, score: () => 1, log })
     const left = await headroom.trim()
     // equal reputation, all inbound: the most recently opened goes
     expect(left).toBe(others[2].peerId.toString())
@@ -45,14 +45,33 @@ describe('a node at its connection limit keeps a slot free for newcomers', () =>
     expect(full.getConnections().length).toBe(2)
   })
 
+  it('a node closes a connection only after it has stayed at its limit for fullMs, and then not again for fullMs', async () => {
+    const full = await node(2)
+    const others = [await node(), await node(), await node()]
+    for (const o of others.slice(0, 2)) await o.dial(full.getMultiaddrs()[0])
+    expect(await eventually(async () => full.getConnections().length === 2, 5_000, 50)).toBe(true)
+    const headroom = new ConnectionHeadroom({ libp2p: full, maxConnections: 2, minConnections: 1, graceMs: 0, fullMs: 30_000, score: () => 1, log })
+    const t0 = Date.now()
+    expect(await headroom.trim(t0)).toBeNull()
+    expect(await headroom.trim(t0 + 29_999)).toBeNull()
+    expect(full.getConnections().length).toBe(2)
+    expect(await headroom.trim(t0 + 30_000)).not.toBeNull()
+    expect(await eventually(async () => full.getConnections().length === 1, 5_000, 50)).toBe(true)
+    // full again at once: the clock starts over
+    await others[2].dial(full.getMultiaddrs()[0])
+    expect(await eventually(async () => full.getConnections().length === 2, 5_000, 50)).toBe(true)
+    expect(await headroom.trim(t0 + 30_001)).toBeNull()
+    expect(await headroom.trim(t0 + 60_001)).not.toBeNull()
+  })
+
   it('connections in their grace period are kept, and nothing is trimmed when the slot would take the node below its floor', async () => {
     const full = await node(2)
     for (const o of [await node(), await node()]) await o.dial(full.getMultiaddrs()[0])
     expect(await eventually(async () => full.getConnections().length === 2, 5_000, 50)).toBe(true)
-    expect(await new ConnectionHeadroom({ libp2p: full, maxConnections: 2, minConnections: 1, graceMs: 60_000, score: () => 1, log }).trim()).toBeNull()
-    expect(await new ConnectionHeadroom({ libp2p: full, maxConnections: 2, minConnections: 2, graceMs: 0, score: () => 1, log }).trim()).toBeNull()
+    expect(await new ConnectionHeadroom({ libp2p: full, maxConnections: 2, minConnections: 1, graceMs: 60_000, fullMs: 0, score: () => 1, log }).trim()).toBeNull()
+    expect(await new ConnectionHeadroom({ libp2p: full, maxConnections: 2, minConnections: 2, graceMs: 0, fullMs: 0, score: () => 1, log }).trim()).toBeNull()
     expect(full.getConnections().length).toBe(2)
-    expect(await new ConnectionHeadroom({ libp2p: full, maxConnections: 2, minConnections: 1, graceMs: 0, score: () => 1, log }).trim()).not.toBeNull()
+    expect(await new ConnectionHeadroom({ libp2p: full, maxConnections: 2, minConnections: 1, graceMs: 0, fullMs: 0, score: () => 1, log }).trim()).not.toBeNull()
   })
 
   it('the connection closed is a duplicate first, then the worst-reputed peer, inbound before outbound, newest first', () => {

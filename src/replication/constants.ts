@@ -40,3 +40,5 @@ export const CHAIN_LOG_REFERENCES = 4
  * announcements and dial peers of its own.
  */
 export const HEADROOM_GRACE_MS = 10_000
+/** How long a node stays at its connection limit before it closes one to keep a slot free, and between two closes (headroom.ts). */
+export const HEADROOM_FULL_MS = 30_000

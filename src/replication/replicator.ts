@@ -4,7 +4,7 @@ import { CID } from 'multiformats/cid'
 import type { Consistency } from '../chain/types.ts'
 import { Acks, type WrittenBlock } from './acks.ts'
 import { Announcer } from './announcer.ts'
-import { HEADROOM_GRACE_MS, STOP_GRACE_MS } from './constants.ts'
+import { HEADROOM_FULL_MS, HEADROOM_GRACE_MS, STOP_GRACE_MS } from './constants.ts'
 import { Databases } from './databases.ts'
 import { PeerDiscovery } from './discovery.ts'
 import { ForkChoice, type Announcement } from './fold.ts'
@@ -114,6 +114,7 @@ export class Replicator {
       maxConnections: init.network.maxConnections,
       minConnections: init.network.minConnections,
       graceMs: HEADROOM_GRACE_MS,
+      fullMs: HEADROOM_FULL_MS,
       score: peer => this.#dbs.reputation?.score(peer).score ?? 1,
       log: ctx.log
     })
