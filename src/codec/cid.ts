@@ -69,14 +69,9 @@ export function cidFromDigest (digest: Uint8Array, codec: number = DAG_CBOR): CI
   if (digest.length !== 32 || codec >= 0x80) return CID.createV1(codec, Digest.create(SHA2_256, digest))
   if (poolNext === POOL_CIDS) { pool = new Uint8Array(new ArrayBuffer(POOL_CIDS * CID_V1_BYTES)); poolNext = 0 }
   const at = poolNext++ * CID_V1_BYTES
-  const bytes = pool.subarray(at, at + CID_V1_BYTES)
-  bytes[0] = 1
-  bytes[1] = codec
-  bytes[2] = SHA2_256
-  bytes[3] = 32
-  bytes.set(digest, 4)
-  const mh = bytes.subarray(2)
-  return new CID(1, codec, new Digest.Digest(SHA2_256, 32, mh.subarray(2), mh), bytes)
+  writePrefix(pool, at, codec)
+  pool.set(digest, at + 4)
+  return cidOver(pool.subarray(at, at + CID_V1_BYTES), codec)
 }
 
 /**
@@ -124,24 +119,28 @@ export function cidsOfBytes (items: readonly Uint8Array[], codec: number = DAG_C
 /** `count` CIDv1 prefixes (version, codec, sha2-256, 32) in one off-heap buffer, their digests still to fill. */
 function cidSlab (count: number, codec: number): Uint8Array {
   const slab = new Uint8Array(new ArrayBuffer(count * CID_V1_BYTES))
-  for (let at = 0; at < slab.length; at += CID_V1_BYTES) {
-    slab[at] = 1
-    slab[at + 1] = codec
-    slab[at + 2] = SHA2_256
-    slab[at + 3] = 32
-  }
+  for (let at = 0; at < slab.length; at += CID_V1_BYTES) writePrefix(slab, at, codec)
   return slab
+}
+
+/** The 4 bytes before a CIDv1's sha2-256 digest: version 1, `codec`, sha2-256, 32. */
+function writePrefix (slab: Uint8Array, at: number, codec: number): void {
+  slab[at] = 1
+  slab[at + 1] = codec
+  slab[at + 2] = SHA2_256
+  slab[at + 3] = 32
+}
+
+/** The CID whose 36 bytes are `bytes` (a view): its multihash and digest are views of them too. */
+function cidOver (bytes: Uint8Array, codec: number): CID {
+  const mh = bytes.subarray(2)
+  return new CID(1, codec, new Digest.Digest(SHA2_256, 32, mh.subarray(2), mh), bytes)
 }
 
 /** The CIDs of a filled {@link cidSlab}: each one's bytes, multihash and digest are views of it. */
 function cidsIn (slab: Uint8Array, count: number, codec: number): CID[] {
   const out = new Array<CID>(count)
-  for (let i = 0; i < count; i++) {
-    const at = i * CID_V1_BYTES
-    const bytes = slab.subarray(at, at + CID_V1_BYTES)
-    const mh = bytes.subarray(2)
-    out[i] = new CID(1, codec, new Digest.Digest(SHA2_256, 32, mh.subarray(2), mh), bytes)
-  }
+  for (let i = 0; i < count; i++) out[i] = cidOver(slab.subarray(i * CID_V1_BYTES, (i + 1) * CID_V1_BYTES), codec)
   return out
 }
 
