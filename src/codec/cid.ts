@@ -49,10 +49,12 @@ export function sha256Digest (bytes: Uint8Array): Digest.Digest<typeof SHA2_256,
   return new Digest.Digest(SHA2_256, 32, mh.subarray(2), mh)
 }
 
-/** CIDv1 of bytes under a codec (dag-cbor by default). */
+/** CIDv1 of bytes under a codec (dag-cbor by default); built in the shared buffer of single CIDs ({@link cidFromDigest}). */
 export function cidOf (bytes: Uint8Array, codec: number = DAG_CBOR): CID {
   if (codec >= 0x80) return CID.createV1(codec, sha256Digest(bytes))
-  return cidsOfBytes([bytes], codec)[0]
+  const at = poolSlot(codec)
+  sha256Into(bytes, pool, at + 4)
+  return cidOver(pool.subarray(at, at + CID_V1_BYTES), codec)
 }
 
 /** Bytes of a CIDv1 with a one-byte codec and a sha2-256 multihash. */
@@ -60,16 +62,14 @@ const CID_V1_BYTES = 36
 
 /**
  * A dag-cbor CIDv1 rebuilt from a 32-byte sha2-256 digest (how indexes store
- * CIDs compactly). Single CIDs (a parsed id, one history entry) are cut from
+ * CIDs compactly). Single CIDs (a parsed id, one history entry, {@link cidOf}) are cut from
  * a shared off-heap buffer of {@link POOL_CIDS}: an ArrayBuffer of its own per
  * CID was most of the cost of building one (measured ~0.9-2.9 µs against
  * 0.3-0.7 µs on this machine).
  */
 export function cidFromDigest (digest: Uint8Array, codec: number = DAG_CBOR): CID {
   if (digest.length !== 32 || codec >= 0x80) return CID.createV1(codec, Digest.create(SHA2_256, digest))
-  if (poolNext === POOL_CIDS) { pool = new Uint8Array(new ArrayBuffer(POOL_CIDS * CID_V1_BYTES)); poolNext = 0 }
-  const at = poolNext++ * CID_V1_BYTES
-  writePrefix(pool, at, codec)
+  const at = poolSlot(codec)
   pool.set(digest, at + 4)
   return cidOver(pool.subarray(at, at + CID_V1_BYTES), codec)
 }
@@ -83,6 +83,14 @@ export function cidFromDigest (digest: Uint8Array, codec: number = DAG_CBOR): CI
 const POOL_CIDS = 16
 let pool = new Uint8Array(0)
 let poolNext = POOL_CIDS
+
+/** Offset in {@link pool} of the next single CID's 36 bytes, its prefix written (a new buffer when the last is used up). */
+function poolSlot (codec: number): number {
+  if (poolNext === POOL_CIDS) { pool = new Uint8Array(new ArrayBuffer(POOL_CIDS * CID_V1_BYTES)); poolNext = 0 }
+  const at = poolNext++ * CID_V1_BYTES
+  writePrefix(pool, at, codec)
+  return at
+}
 
 /**
  * dag-cbor CIDv1s rebuilt from `count` 32-byte sha2-256 digests found in
