@@ -49,7 +49,7 @@ export function sha256Digest (bytes: Uint8Array): Digest.Digest<typeof SHA2_256,
   return new Digest.Digest(SHA2_256, 32, mh.subarray(2), mh)
 }
 
-/** CIDv1 of bytes under a codec (dag-cbor by default); built in the shared buffer of single CIDs ({@link cidFromDigest}). */
+/** CIDv1 of bytes under a codec (dag-cbor by default); built in the shared buffer of single CIDs (see `cidFromDigest`). */
 export function cidOf (bytes: Uint8Array, codec: number = DAG_CBOR): CID {
   if (codec >= 0x80) return CID.createV1(codec, sha256Digest(bytes))
   const at = poolSlot(codec)
