@@ -1,11 +1,11 @@
-/** The store's LevelDB batches: pooled native batches, the array batch past the pool's limit, and a closed database. */
-import { afterEach, describe, expect, it } from 'vitest'
+/** The store's LevelDB batches: pooled native batches, the large native batch, the array batch past its limit, and a closed database. */
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { WriteFailedError } from '../src/storage/errors.ts'
 import { blockKey } from '../src/storage/keys.ts'
 import { openLevel, startBatch, type BlocksDb, type RootDb } from '../src/storage/level.ts'
-import { MAX_POOLED_BYTES, nativeBatches } from '../src/storage/native-batch.ts'
+import { MAX_LARGE_BYTES, MAX_POOLED_BYTES, nativeBatches } from '../src/storage/native-batch.ts'
 import { tempDir } from './helpers/store.ts'
 
 let cleanup: (() => Promise<void>) | undefined
@@ -22,6 +22,12 @@ const key = (i: number): Uint8Array => Uint8Array.of(0x7f, i >> 16, (i >> 8) & 0
 /** Plain bytes (LevelDB returns Buffers) for comparisons. */
 const bytesOf = (b: Uint8Array | undefined): number[] | undefined => b == null ? undefined : [...b]
 const value = (i: number, size: number): Uint8Array => new Uint8Array(size).fill(i & 0xff)
+/** What LevelDB holds under `k`, as `value(i, size)` would describe it (large values: no element-by-element diff). */
+const held = (db: RootDb, k: Uint8Array): string => {
+  const got = db.getSync(k)
+  return got == null ? 'nothing' : got.every(b => b === got[0]) ? `${got.length} × ${got[0]}` : `${got.length} mixed bytes`
+}
+const described = (i: number, size: number): string => `${size} × ${i & 0xff}`
 
 describe('store batches', () => {
   it('the native batch is reachable on classic-level 3 (else every batch silently takes the slower array path)', async () => {
@@ -54,19 +60,51 @@ describe('store batches', () => {
     expect(db.getSync(key(9))).toBeUndefined()
   })
 
-  it('a batch past the pool limit is written whole as an array batch, and the pool still serves the next one', async () => {
+  it('a batch past the pool limit moves to the large native batch, and a second one meanwhile is written as an array batch', async () => {
     const { db, blocks } = await open()
+    const arrayBatches = vi.spyOn(db, 'batch')
     const size = 64 * 1024
     const n = Math.ceil(MAX_POOLED_BYTES / size) + 8
+    const first = startBatch(db, blocks)
+    const second = startBatch(db, blocks)
+    for (let i = 0; i < n; i++) {
+      first.put(key(i), value(i, size))
+      second.put(key(10_000 + i), value(i + 1, size))
+    }
+    first.del(key(0))
+    // one large native batch per database: the second has it taken and falls back
+    await Promise.all([first.write(false), second.write(false)])
+    expect(arrayBatches).toHaveBeenCalledTimes(1)
+    expect(db.getSync(key(0))).toBeUndefined()
+    for (let i = 1; i < n; i++) expect(held(db, key(i))).toBe(described(i, size))
+    for (let i = 0; i < n; i++) expect(held(db, key(10_000 + i))).toBe(described(i + 1, size))
+    // the large batch was cleared and given back: the next large batch is native again and holds none of the first's entries
+    await db.put(key(0), value(5, 10))
+    const third = startBatch(db, blocks)
+    for (let i = 0; i < n; i++) third.put(key(20_000 + i), value(i + 2, size))
+    await third.write(false)
+    expect(arrayBatches).toHaveBeenCalledTimes(1)
+    // a stale copy of the first batch would have deleted it again
+    expect(held(db, key(0))).toBe(described(5, 10))
+    for (let i = 0; i < n; i++) expect(held(db, key(20_000 + i))).toBe(described(i + 2, size))
+  })
+
+  it('a batch past the large batch\'s limit is written whole as an array batch, and the pool still serves the next one', async () => {
+    const { db, blocks } = await open()
+    const arrayBatches = vi.spyOn(db, 'batch')
+    const size = 256 * 1024
+    const n = Math.ceil(MAX_LARGE_BYTES / size) + 4
     const big = startBatch(db, blocks)
     for (let i = 0; i < n; i++) big.put(key(i), value(i, size))
     big.del(key(0))
     await big.write(false)
+    expect(arrayBatches).toHaveBeenCalledTimes(1)
     expect(db.getSync(key(0))).toBeUndefined()
     for (let i = 1; i < n; i++) expect(db.getSync(key(i))?.length).toBe(size)
     const small = startBatch(db, blocks)
     small.put(key(0), value(7, 3))
     await small.write(false)
+    expect(arrayBatches).toHaveBeenCalledTimes(1)
     expect(bytesOf(db.getSync(key(0)))).toEqual(bytesOf(value(7, 3)))
   })
 

@@ -6,7 +6,7 @@ import { DamagedTablesError, InvalidDataDirError, StoreLockedError, StoreOpenErr
 import { BLOCKS_SUBLEVEL, blockKey } from './keys.ts'
 import { checkTables, type TableCheck, type TableCheckMode } from './tables.ts'
 import type { WriteBatch } from './types.ts'
-import { MAX_POOLED_BYTES, nativeBatches, type NativeBatch } from './native-batch.ts'
+import { MAX_LARGE_BYTES, MAX_POOLED_BYTES, nativeBatches, type NativeBatch } from './native-batch.ts'
 
 /** The root database: binary keys and values. */
 export type RootDb = ClassicLevel<Uint8Array, Uint8Array>
@@ -258,9 +258,11 @@ export type StoreBatch = WriteBatch & {
  * Entries go straight into one of the database's pooled native batches
  * (src/storage/native-batch.ts: one N-API call and one copy per entry, the
  * native memory reused, not left for V8 to collect). A batch that grows
- * past the pool's size limit, or a database whose native batch cannot be
- * reached, is written as one array batch, which frees its native copy as
- * soon as the write returns; the entries are kept by reference for that.
+ * past the pool's size limit moves to the database's one large native
+ * batch (its entries so far put again); one past that batch's limit, or
+ * while another write holds it, or on a database whose native batch cannot
+ * be reached, is written as one array batch, which frees its native copy
+ * as soon as the write returns. The entries are kept by reference for that.
  * Block keys are prefixed here (the root-keyspace key of blockstore-level's
  * key in the blocks sublevel) so every entry is plain bytes. An entry's
  * bytes may be copied when it is added: change nothing after adding it.
@@ -268,6 +270,10 @@ export type StoreBatch = WriteBatch & {
 export function startBatch (db: RootDb, blocks: BlocksDb): StoreBatch {
   const pool = nativeBatches(db)
   let native: NativeBatch | null = null
+  /** `native` is the database's large batch. */
+  let large = false
+  /** The entries go to the array batch only (past the large batch's limit, or it was taken). */
+  let arrayOnly = pool == null
   let bytes = 0
   // by reference, for the array batch: a del has an undefined value
   const keys: Uint8Array[] = []
@@ -275,23 +281,32 @@ export function startBatch (db: RootDb, blocks: BlocksDb): StoreBatch {
   const written: Array<() => void> = []
   const prefix = blocks.prefix
   const rootKey = (key: string): Uint8Array => Buffer.from(prefix + key, 'latin1')
+  const putNative = (batch: NativeBatch, key: Uint8Array, value: Uint8Array | undefined): void => {
+    if (value == null) pool!.del(batch, key)
+    else pool!.put(batch, key, value)
+  }
   const add = (key: Uint8Array, value: Uint8Array | undefined): void => {
     keys.push(key)
     values.push(value)
-    if (pool == null || bytes > MAX_POOLED_BYTES) return
+    if (arrayOnly) return
     bytes += key.byteLength + (value?.byteLength ?? 0)
-    if (bytes > MAX_POOLED_BYTES) {
-      if (native != null) pool.release(native)
-      native = null
+    if (bytes > (large ? MAX_LARGE_BYTES : MAX_POOLED_BYTES)) {
+      if (native != null) pool!.release(native)
+      native = large ? null : pool!.takeLarge()
+      large = native != null
+      if (native == null) { arrayOnly = true; return }
+      // the entries so far (this one included) again, into the large batch
+      for (let i = 0; i < keys.length; i++) putNative(native, keys[i], values[i])
       return
     }
-    native ??= pool.take()
-    if (value == null) pool.del(native, key)
-    else pool.put(native, key, value)
+    native ??= pool!.take()
+    putNative(native, key, value)
   }
   const reset = (): void => {
     if (native != null) pool!.release(native)
     native = null
+    large = false
+    arrayOnly = pool == null
     bytes = 0
     keys.length = 0
     values.length = 0

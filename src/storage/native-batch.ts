@@ -20,9 +20,19 @@ import type { ClassicLevel } from 'classic-level'
  * collects the JavaScript object (docs/UPSTREAM-CLASSIC-LEVEL.md): RSS grew
  * ~1 MiB per call while ingesting. Here a few native batches per database
  * are kept and cleared after each write, so the native memory is bounded by
- * the pool: a batch that grows past {@link MAX_POOLED_BYTES} is not written
- * natively at all (the caller falls back to the array batch, which frees
- * its copy when the write returns), and only batches below it go back.
+ * the pool: a batch that grows past {@link MAX_POOLED_BYTES} moves to the
+ * one large native batch each database keeps (its entries so far put into it
+ * again), and one past {@link MAX_LARGE_BYTES}, or any while the large one
+ * is in flight, is not written natively at all (the caller falls back to the
+ * array batch, which frees its copy when the write returns). So a database
+ * keeps at most {@link POOL_SIZE} batches of up to 4 MiB and one of up to
+ * 16 MiB (a `leveldb::WriteBatch` keeps its capacity when cleared).
+ *
+ * The large batch is for the writes that move the head past a postings
+ * window (src/indexes/windows.ts): ~15,000 entries and 5-6 MB every 256
+ * blocks of the bench chain. As an array batch, classic-level's conversion
+ * of one took 12-120 ms on the JavaScript thread (`batch_do`, ~2.5-8 µs per
+ * entry with these values), ~7 % of a follower's import.
  *
  * The binding is classic-level's own (`classic-level/binding.js`, the same
  * module instance its database uses) and the database's native handle is
@@ -43,8 +53,10 @@ interface Binding {
   batch_write: (batch: NativeBatch, options: { sync: boolean }) => Promise<void>
 }
 
-/** Bytes of keys and values above which a batch is written as an array batch (its native copy is not kept). */
+/** Bytes of keys and values above which a batch leaves the pool for the database's large native batch. */
 export const MAX_POOLED_BYTES = 4 * 1024 * 1024
+/** Bytes of keys and values above which a batch is written as an array batch (its native copy is not kept). */
+export const MAX_LARGE_BYTES = 16 * 1024 * 1024
 /** Native batches kept per database; a third write in flight takes a new one. */
 const POOL_SIZE = 3
 
@@ -66,6 +78,8 @@ export class NativeBatches {
   readonly #b: Binding
   readonly #context: object
   readonly #free: NativeBatch[] = []
+  #large: NativeBatch | null = null
+  #largeTaken = false
 
   constructor (b: Binding, context: object) {
     this.#b = b
@@ -93,7 +107,16 @@ export class NativeBatches {
   /** Clears a batch and keeps it for the next one (up to the pool's size; the rest V8 frees). */
   release (batch: NativeBatch): void {
     this.#b.batch_clear(batch)
-    if (this.#free.length < POOL_SIZE) this.#free.push(batch)
+    if (batch === this.#large) this.#largeTaken = false
+    else if (this.#free.length < POOL_SIZE) this.#free.push(batch)
+  }
+
+  /** The database's one large native batch, cleared, or null while another write holds it. */
+  takeLarge (): NativeBatch | null {
+    if (this.#largeTaken) return null
+    this.#largeTaken = true
+    this.#large ??= this.#b.batch_init(this.#context)
+    return this.#large
   }
 }
 
