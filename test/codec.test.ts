@@ -6,11 +6,12 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { bytesMatchCid, cidOf, cidsOfBytes, sha256Digest, sha256Into, sha256Matches } from '../src/codec/cid.ts'
 import { decodeHeader, decodeTx, decodeTxPage, fromStoredTx } from '../src/codec/decode.ts'
 import { cborArray, encodeBlock } from '../src/codec/encode.ts'
-import { Writer, decodeReceiptPageFast, decodeTxFast, decodeTxPageFast, decodeTxPageToApi, decodeTxToApi, encodeLogEntry, encodeReceipt, encodeTx } from '../src/codec/fast-cbor.ts'
+import { Writer, decodeReceiptPageFast, decodeTxFast, decodeTxPageFast, decodeTxPageToApi, decodeTxToApi, encodeLogEntry, encodeReceipt, encodeReceiptInput, encodeTx, encodeTxInput } from '../src/codec/fast-cbor.ts'
 import { bigintAt, bytesToBigint, fromHex, hexAt, toHex } from '../src/codec/hex.ts'
 import { normalizeReceipt, normalizeTx, type StoredTx } from '../src/codec/validate.ts'
 import { parseConfig } from '../src/config/index.ts'
 import { SyntheticChain } from '../src/synthetic/chain.ts'
+import type { ReceiptInput, TransactionInput } from '../src/codec/types.ts'
 
 const limits = parseConfig({}).limits
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
@@ -27,6 +28,106 @@ describe('codec', () => {
       const r = normalizeReceipt(block.receipts![i], 'r')
       expect(hex(encodeReceipt(r))).toBe(hex(dagCbor.encode(r)))
       for (const log of r.logs) expect(hex(encodeLogEntry(tx.from, log))).toBe(hex(dagCbor.encode([tx.from, log])))
+    }
+  })
+
+  it('encoding a transaction input straight into a shared writer gives the validator\'s bytes and parties, for every input form', () => {
+    const chain = new SyntheticChain({ seed: 11, txsPerBlock: 40 })
+    const txs = chain.next(limits).transactions
+    const variants: TransactionInput[] = txs.flatMap((t, i) => {
+      const data = t.data as Uint8Array
+      const sig = t.signature as Uint8Array
+      return [
+        t,
+        // hex strings (upper case too), numbers, zero, no recipient, no data, extra fields ignored
+        { ...t, data: '0x' + hex(data), signature: '0x' + hex(sig).toUpperCase(), from: t.from.toUpperCase().replace('0X', '0x') },
+        { ...t, to: null, value: i, gasPrice: Number.MAX_SAFE_INTEGER - i, data: undefined, signature: '0x' },
+        { ...t, value: 0n, gasPrice: (1n << 256n) - 1n, data: new Uint8Array(300 + i), nonce: 2 ** 40, extra: 'x' } as TransactionInput
+      ]
+    })
+    // 16 bytes to start with: the writer grows many times; every earlier view must still hold its own value
+    const shared = new Writer(16)
+    const written = variants.map(t => ({ t, out: encodeTxInput(t, shared) }))
+    for (const { t, out } of written) {
+      const stored = normalizeTx(t, 'tx')
+      expect(out).toBeDefined()
+      expect(hex(out!.bytes)).toBe(hex(dagCbor.encode(stored)))
+      expect(hex(out!.from)).toBe(hex(stored.from))
+      expect(out!.to == null ? null : hex(out!.to)).toBe(stored.to == null ? null : hex(stored.to))
+    }
+  })
+
+  it('the input encoder declines what the validator must judge, and leaves the writer as it was', () => {
+    const t = new SyntheticChain({ seed: 12, txsPerBlock: 1 }).next(limits).transactions[0]
+    const declined: unknown[] = [
+      { ...t, from: t.from.slice(0, 41) + 'g' }, // not hex, in the last digit
+      { ...t, to: '0x' + 'zz'.repeat(20) },
+      { ...t, data: '0x0g' },
+      { ...t, data: '0x123' }, // odd length
+      { ...t, signature: 42 },
+      { ...t, value: '1000' }, // decimal string: the validator's
+      { ...t, value: -1n },
+      { ...t, gasPrice: 1n << 256n },
+      { ...t, nonce: 1.5 },
+      { ...t, gasLimit: -1 },
+      null,
+      [t]
+    ]
+    const w = new Writer(16)
+    const first = encodeTxInput(t, w)!
+    const pos = w.pos
+    const before = hex(w.buf.subarray(0, pos))
+    for (const input of declined) {
+      expect(encodeTxInput(input as TransactionInput, w)).toBeUndefined()
+      expect(w.pos).toBe(pos)
+    }
+    expect(hex(w.buf.subarray(0, pos))).toBe(before)
+    expect(hex(first.bytes)).toBe(hex(dagCbor.encode(normalizeTx(t, 'tx'))))
+    // the block encoder takes the validator's path for those: a decimal quantity encodes, a bad digit is refused by name
+    const block = new SyntheticChain({ seed: 12, txsPerBlock: 2 }).next(limits)
+    expect(encodeBlock({ ...block, transactions: [{ ...block.transactions[0], value: '1000' }, block.transactions[1]], receipts: undefined }, limits).txs).toHaveLength(2)
+    expect(() => encodeBlock({ ...block, transactions: [block.transactions[0], { ...block.transactions[1], to: '0x' + 'zz'.repeat(20) }], receipts: undefined }, limits)).toThrow(/block\.transactions\[1\]\.to/)
+  })
+
+  it('encoding a receipt input straight into a shared writer gives the validator\'s bytes and logs, for every input form', () => {
+    const block = new SyntheticChain({ seed: 13, txsPerBlock: 40, logShare: 1 }).next(limits)
+    const variants: ReceiptInput[] = block.receipts!.flatMap((r, i) => {
+      const log = r.logs![0]
+      return [
+        r,
+        { ...r, logs: [{ ...log, data: '0x' + hex(log.data as Uint8Array), topics: log.topics.map((t, j) => j === 0 ? Buffer.from(t.slice(2), 'hex') as unknown as string : t.toUpperCase().replace('0X', '0x')) }] },
+        { status: 0, gasUsed: i },
+        { ...r, logs: [{ address: log.address, topics: [] }, { ...log, data: undefined }, log] }
+      ]
+    })
+    const shared = new Writer(16)
+    const written = variants.map(r => ({ r, out: encodeReceiptInput(r, shared) }))
+    const logHex = (l: { address: Uint8Array, topics: Uint8Array[], data: Uint8Array }): string[] => [hex(l.address), ...l.topics.map(hex), hex(l.data)]
+    for (const { r, out } of written) {
+      const stored = normalizeReceipt(r, 'r')
+      expect(out).toBeDefined()
+      expect(hex(out!.bytes)).toBe(hex(dagCbor.encode(stored)))
+      expect(out!.logs.map(logHex)).toEqual(stored.logs.map(logHex))
+    }
+    const r = block.receipts![0]
+    const log = r.logs![0]
+    const declined: unknown[] = [
+      { ...r, status: 2 },
+      { ...r, gasUsed: -1 },
+      { ...r, logs: 'none' },
+      { ...r, logs: [{ ...log, address: '0x' + 'zz'.repeat(20) }] },
+      { ...r, logs: [{ ...log, topics: ['0x' + '0g'.repeat(32)] }] },
+      { ...r, logs: [{ ...log, topics: [new Uint8Array(31)] }] },
+      { ...r, logs: [{ ...log, topics: Array(5).fill(log.topics[0]) }] },
+      { ...r, logs: [{ ...log, data: '0xg0' }] },
+      { ...r, logs: [null] }
+    ]
+    const w = new Writer(16)
+    encodeReceiptInput(r, w)
+    const pos = w.pos
+    for (const input of declined) {
+      expect(encodeReceiptInput(input as ReceiptInput, w)).toBeUndefined()
+      expect(w.pos).toBe(pos)
     }
   })
 

@@ -1,9 +1,9 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
 import { cidOf, cidsOfBytes } from './cid.ts'
-import { Writer, encodeReceipt, encodeTx } from './fast-cbor.ts'
+import { Writer, encodeReceipt, encodeReceiptInput, encodeTx, encodeTxInput } from './fast-cbor.ts'
 import { BlockTooLargeError, TransactionTooLargeError } from './errors.ts'
-import { normalizeHeaderFields, normalizeReceipt, normalizeTx, type StoredLog, type StoredTx } from './validate.ts'
+import { normalizeHeaderFields, normalizeReceipt, normalizeTx, type StoredLog, type StoredReceipt, type StoredTx } from './validate.ts'
 import type { BlockInput, CodecLimits } from './types.ts'
 
 /** Version of the header layout, stored in every header as `v`. */
@@ -126,10 +126,23 @@ export function encodeBlock (input: BlockInput, limits: CodecLimits): EncodedBlo
   return { cid, height: fields.height, parent: fields.parent, header: { cid, bytes: headerBytes }, txPages, receiptPages, txs, size }
 }
 
+/** A transaction's sender and recipient (what the indexes need of it besides its bytes). */
+interface Parties { from: Uint8Array, to: Uint8Array | null }
+
+/** A validated transaction encoded into `w`: its bytes, sender and recipient. */
+function encodeStored (tx: StoredTx, w: Writer): Parties & { bytes: Uint8Array } {
+  return { bytes: encodeTx(tx, w), from: tx.from, to: tx.to }
+}
+
+/** A validated receipt encoded into `w`: its bytes and logs. */
+function encodeStoredReceipt (r: StoredReceipt, w: Writer): { bytes: Uint8Array, logs: StoredLog[] } {
+  return { bytes: encodeReceipt(r, w), logs: r.logs }
+}
+
 /** A block's transactions and receipts, each normalised and encoded once. */
 interface EncodedItems {
   txBytes: Uint8Array[]
-  stored: StoredTx[]
+  parties: Parties[]
   receiptBytes: Uint8Array[] | null
   logs: StoredLog[][]
 }
@@ -141,24 +154,25 @@ function encodeItems (input: BlockInput, limits: CodecLimits): EncodedItems {
     throw new BlockTooLargeError(`block.transactions: ${inputs.length} transactions, limit is ${limits.maxTxsPerBlock}`)
   }
   const count = inputs.length
-  const items: EncodedItems = { txBytes: new Array(count), stored: new Array(count), receiptBytes: input.receipts != null ? new Array(count) : null, logs: new Array(count) }
+  const items: EncodedItems = { txBytes: new Array(count), parties: new Array(count), receiptBytes: input.receipts != null ? new Array(count) : null, logs: new Array(count) }
   let size = 0
   // growing a writer leaves earlier views on the old buffer intact, so views stay valid
   const txWriter = new Writer(Math.max(1024, count * 320))
   const receiptWriter = new Writer(items.receiptBytes != null ? Math.max(1024, count * 128) : 0)
   for (let i = 0; i < count; i++) {
-    const tx = normalizeTx(inputs[i], `block.transactions[${i}]`)
-    const bytes = encodeTx(tx, txWriter)
+    // hex fields decoded straight into the page's writer; anything that path does not take goes through the validator
+    const tx = encodeTxInput(inputs[i], txWriter) ?? encodeStored(normalizeTx(inputs[i], `block.transactions[${i}]`), txWriter)
+    const bytes = tx.bytes
     if (bytes.length > limits.maxTxBytes) {
       throw new TransactionTooLargeError(`block.transactions[${i}]: ${bytes.length} bytes encoded, limit is ${limits.maxTxBytes}`)
     }
-    items.stored[i] = tx
+    items.parties[i] = tx
     items.txBytes[i] = bytes
     size += bytes.length
     if (items.receiptBytes != null) {
-      const receipt = normalizeReceipt(input.receipts![i], `block.receipts[${i}]`)
-      items.receiptBytes[i] = encodeReceipt(receipt, receiptWriter)
-      size += items.receiptBytes[i].length
+      const receipt = encodeReceiptInput(input.receipts![i], receiptWriter) ?? encodeStoredReceipt(normalizeReceipt(input.receipts![i], `block.receipts[${i}]`), receiptWriter)
+      items.receiptBytes[i] = receipt.bytes
+      size += receipt.bytes.length
       items.logs[i] = receipt.logs
     } else {
       items.logs[i] = []
@@ -175,7 +189,7 @@ function encodeItems (input: BlockInput, limits: CodecLimits): EncodedItems {
  * `pageBytes`; transaction ids are built in one allocation for the block.
  */
 function paginate (items: EncodedItems, limits: CodecLimits): { txPages: IpldBlock[], receiptPages: IpldBlock[], txs: EncodedTx[] } {
-  const { txBytes, stored, receiptBytes, logs } = items
+  const { txBytes, parties, receiptBytes, logs } = items
   const count = txBytes.length
   const ids = txIdsOf(txBytes)
   const txPages: IpldBlock[] = []
@@ -205,8 +219,8 @@ function paginate (items: EncodedItems, limits: CodecLimits): { txPages: IpldBlo
       txs[i] = {
         id: ids[i],
         bytes: txBytes[i],
-        from: stored[i].from,
-        to: stored[i].to,
+        from: parties[i].from,
+        to: parties[i].to,
         page,
         position: i - start,
         receiptOffset: receiptBytes != null ? receiptOffset : 0,

@@ -14,7 +14,9 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { cidOf } from '../../src/codec/cid.ts'
 import { decodeTx, decodeTxPage } from '../../src/codec/decode.ts'
 import { cborArray, encodeBlock } from '../../src/codec/encode.ts'
-import { decodeTxPageFast } from '../../src/codec/fast-cbor.ts'
+import { Writer, decodeTxPageFast, encodeReceiptInput, encodeTxInput } from '../../src/codec/fast-cbor.ts'
+import type { ReceiptInput, TransactionInput } from '../../src/codec/types.ts'
+import { normalizeReceipt, normalizeTx } from '../../src/codec/validate.ts'
 import { blockFromBytes, headerLinks, splitCborArray } from '../../src/codec/from-bytes.ts'
 import { linksOf } from '../../src/codec/links.ts'
 import { parseConfig } from '../../src/config/index.ts'
@@ -76,6 +78,62 @@ describe('codec properties', () => {
         enc.txs.forEach((t, i) => expect(stable(decodeTx(t.bytes))).toBe(stable(fromPages[i])))
       }
     }), params('codec-roundtrip'))
+  })
+
+  it('the input encoders agree with the validator: same bytes and fields when they encode, the writer untouched when they decline', () => {
+    const hexOf = (b: Uint8Array, upper: boolean): string => '0x' + (upper ? Buffer.from(b).toString('hex').toUpperCase() : Buffer.from(b).toString('hex'))
+    // valid and invalid forms of each kind of field, as callers send them
+    // valid forms weighted so that about half the inputs are valid throughout
+    const sized = (n?: number): fc.Arbitrary<Uint8Array> => n == null ? fc.uint8Array({ maxLength: 200 }) : fc.uint8Array({ minLength: n, maxLength: n })
+    const bytesField = (n?: number): fc.Arbitrary<unknown> => fc.oneof(
+      { arbitrary: sized(n), weight: 20 },
+      { arbitrary: fc.tuple(sized(n), fc.boolean()).map(([b, u]) => hexOf(b, u)), weight: 20 },
+      { arbitrary: fc.constantFrom('0x', '0x0', '0xzz', '12', '', 7, null, undefined, n == null ? new Uint8Array(0) : new Uint8Array(n - 1)), weight: 1 },
+      { arbitrary: fc.uint8Array({ minLength: 1, maxLength: 40 }).map(b => hexOf(b, false).slice(0, -1) + 'g'), weight: 1 }
+    )
+    const address = bytesField(20).filter(v => v !== null && v !== undefined && !(v instanceof Uint8Array))
+    const quantity = fc.oneof(
+      { arbitrary: fc.bigInt({ min: 0n, max: (1n << 256n) - 1n }), weight: 15 },
+      { arbitrary: fc.nat(), weight: 15 },
+      { arbitrary: fc.oneof(fc.bigInt({ min: -5n, max: -1n }), fc.constant(1n << 256n), fc.constantFrom(-1, 1.5, Number.MAX_SAFE_INTEGER, 2 ** 60)), weight: 1 },
+      { arbitrary: fc.oneof(fc.bigInt({ min: 0n, max: 1n << 70n }).map(n => '0x' + n.toString(16)), fc.bigInt({ min: 0n, max: 1n << 70n }).map(String), fc.constantFrom('0x', 'abc', '-1')), weight: 1 }
+    )
+    const uint = fc.oneof({ arbitrary: fc.nat(), weight: 30 }, { arbitrary: fc.constantFrom(-1, 0.5, 2 ** 53, '5'), weight: 1 })
+    const tx = fc.record({ from: address, to: fc.oneof(address, fc.constant(null)), nonce: uint, value: quantity, gasLimit: uint, gasPrice: quantity, data: bytesField(), signature: bytesField() })
+    const log = fc.record({ address, topics: fc.array(bytesField(32), { maxLength: 5 }), data: bytesField() })
+    const receipt = fc.record({ status: fc.constantFrom(0, 1, 2), gasUsed: uint, logs: fc.oneof(fc.array(log, { maxLength: 3 }), fc.constantFrom(undefined, 'x')) })
+    const hex = (b: Uint8Array | null): string | null => b == null ? null : Buffer.from(b).toString('hex')
+    let encoded = 0
+    let declined = 0
+    fc.assert(fc.property(tx, receipt, fc.integer({ min: 1, max: 64 }), (t, r, size) => {
+      const w = new Writer(size)
+      const out = encodeTxInput(t as TransactionInput, w)
+      let stored: ReturnType<typeof normalizeTx> | undefined
+      try { stored = normalizeTx(t as TransactionInput, 'tx') } catch {}
+      if (out != null) {
+        encoded++
+        expect(stored).toBeDefined()
+        expect(hex(out.bytes)).toBe(hex(dagCbor.encode(stored)))
+        expect([hex(out.from), hex(out.to)]).toEqual([hex(stored!.from), hex(stored!.to)])
+      } else {
+        declined++
+        expect(w.pos).toBe(0)
+      }
+      const rw = new Writer(size)
+      const rout = encodeReceiptInput(r as ReceiptInput, rw)
+      let rstored: ReturnType<typeof normalizeReceipt> | undefined
+      try { rstored = normalizeReceipt(r as ReceiptInput, 'r') } catch {}
+      if (rout != null) {
+        expect(rstored).toBeDefined()
+        expect(hex(rout.bytes)).toBe(hex(dagCbor.encode(rstored)))
+        expect(rout.logs.map(l => [hex(l.address), ...l.topics.map(hex), hex(l.data)])).toEqual(rstored!.logs.map(l => [hex(l.address), ...l.topics.map(hex), hex(l.data)]))
+      } else {
+        expect(rw.pos).toBe(0)
+      }
+    }), params('input-encoders', RUNS * 10))
+    // both sides of the property were reached, each often
+    expect(encoded).toBeGreaterThan(RUNS)
+    expect(declined).toBeGreaterThan(RUNS)
   })
 
   it('splitCborArray inverts cborArray for any dag-cbor items', () => {
