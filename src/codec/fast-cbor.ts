@@ -1,6 +1,6 @@
 import { bigintAt, hexAt } from './hex.ts'
-import type { LogInput, ReceiptInput, Transaction, TransactionInput } from './types.ts'
-import { MAX_TOPICS, type StoredLog, type StoredReceipt, type StoredTx } from './validate.ts'
+import type { Transaction } from './types.ts'
+import type { StoredLog, StoredReceipt, StoredTx } from './validate.ts'
 
 /**
  * Encoders for the two fixed shapes on the ingest hot path (transactions and
@@ -79,12 +79,14 @@ function key (s: string): Uint8Array {
   return Uint8Array.from([0x60 + s.length, ...Buffer.from(s, 'ascii')])
 }
 
-const K = {
+/** The pre-encoded text keys of the transaction, receipt and log maps. */
+export const K = {
   to: key('to'), gas: key('gas'), sig: key('sig'), data: key('data'), from: key('from'),
   nonce: key('nonce'), value: key('value'), gasPrice: key('gasPrice'),
   logs: key('logs'), status: key('status'), gasUsed: key('gasUsed'), topics: key('topics'), address: key('address')
 }
-const NULL = 0xf6
+/** CBOR's null. */
+export const NULL = 0xf6
 
 /**
  * dag-cbor bytes of a stored transaction. With a shared `into` writer (one per
@@ -105,146 +107,6 @@ export function encodeTx (tx: StoredTx, into?: Writer): Uint8Array {
   w.raw(K.value); w.bytes(tx.value)
   w.raw(K.gasPrice); w.bytes(tx.gasPrice)
   return w.buf.subarray(start, w.pos)
-}
-
-/** Below this, a bigint quantity fits the 32 bytes a quantity may take. */
-const QUANTITY_LIMIT = 1n << 256n
-
-/** A quantity (bigint or safe integer, already range-checked) as its minimal big-endian byte string. */
-function quantityBytes (w: Writer, n: bigint | number): void {
-  if (n === 0 || n === 0n) { w.head(2, 0); return }
-  let hex = n.toString(16)
-  if ((hex.length & 1) === 1) hex = '0' + hex
-  w.hexBytes('0x' + hex, hex.length >> 1)
-}
-
-function quantityOk (v: unknown): v is bigint | number {
-  return typeof v === 'bigint' ? v >= 0n && v < QUANTITY_LIMIT : typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
-}
-
-function uintOk (v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
-}
-
-/** A 0x-hex string of an even number of digits (the digits themselves are checked as they are decoded). */
-function hexShaped (v: string): boolean {
-  return v.length >= 2 && (v.length & 1) === 0 && v.charCodeAt(0) === 48 && (v.charCodeAt(1) | 32) === 120
-}
-
-function bytesOk (v: unknown): boolean {
-  return v == null || v instanceof Uint8Array || (typeof v === 'string' && hexShaped(v))
-}
-
-function addressOk (v: unknown): v is string {
-  return typeof v === 'string' && v.length === 42 && hexShaped(v)
-}
-
-/** Writes a bytes-or-hex field checked by {@link bytesOk}; false when a hex digit is not one. */
-function writeBytesField (w: Writer, v: Uint8Array | string | null | undefined): boolean {
-  if (v == null) { w.head(2, 0); return true }
-  if (typeof v === 'string') return w.hexBytes(v, (v.length - 2) >> 1) >= 0
-  w.bytes(v)
-  return true
-}
-
-/**
- * Encodes a transaction input straight into `w` (the bytes `encodeTx`
- * writes for `normalizeTx(input)`), decoding hex fields into the buffer
- * instead of into a Buffer each: the sender and recipient returned are
- * views of it. Returns `undefined`, with `w` as it was, for any input it
- * does not take or any field that is not valid (decimal or hex quantity
- * strings, a digit that is not hex): the caller then runs `normalizeTx`,
- * which throws the error that names the problem, or encodes what this path
- * leaves to it. test/codec.test.ts checks both paths give the same bytes.
- */
-export function encodeTxInput (input: TransactionInput, w: Writer): { bytes: Uint8Array, from: Uint8Array, to: Uint8Array | null } | undefined {
-  if (input == null || typeof input !== 'object') return undefined
-  const { from, to, nonce, value, gasLimit, gasPrice, data, signature } = input
-  if (!addressOk(from) || (to !== null && !addressOk(to)) || !uintOk(nonce) || !quantityOk(value) || !uintOk(gasLimit) ||
-    !quantityOk(gasPrice) || !bytesOk(data) || !bytesOk(signature) || Array.isArray(input) || input instanceof Uint8Array) return undefined
-  const start = w.pos
-  w.head(5, 8)
-  w.raw(K.to)
-  let toAt = 0
-  if (to === null) { w.ensure(1); w.buf[w.pos++] = NULL } else toAt = w.hexBytes(to, 20)
-  w.raw(K.gas); w.uint(gasLimit)
-  w.raw(K.sig)
-  let ok = writeBytesField(w, signature)
-  w.raw(K.data)
-  ok = writeBytesField(w, data) && ok
-  w.raw(K.from)
-  const fromAt = w.hexBytes(from, 20)
-  w.raw(K.nonce); w.uint(nonce)
-  w.raw(K.value); quantityBytes(w, value)
-  w.raw(K.gasPrice); quantityBytes(w, gasPrice)
-  if (!ok || fromAt < 0 || toAt < 0) { w.pos = start; return undefined }
-  // views of the buffer the fields were written to (a later growth leaves this one intact)
-  const b = w.buf
-  return { bytes: b.subarray(start, w.pos), from: b.subarray(fromAt, fromAt + 20), to: to === null ? null : b.subarray(toAt, toAt + 20) }
-}
-
-/** Where a log's fields were written (offsets in the writer's buffer), or the caller's own bytes. */
-type Span = number | Uint8Array
-
-/** Writes a bytes-or-hex field checked by {@link bytesOk}: the caller's bytes, the offset of decoded hex, or -1 for a digit that is not hex. */
-function spanOf (w: Writer, v: Uint8Array | string | null | undefined, n: number): Span {
-  if (v == null) { w.head(2, 0); return EMPTY }
-  if (typeof v === 'string') return w.hexBytes(v, n)
-  w.bytes(v)
-  return v
-}
-
-const EMPTY = new Uint8Array(0)
-
-function viewOf (b: Uint8Array, span: Span, n: number): Uint8Array {
-  return typeof span === 'number' ? b.subarray(span, span + n) : span
-}
-
-/**
- * Encodes a receipt input straight into `w` (the bytes `encodeReceipt`
- * writes for `normalizeReceipt(input)`), hex decoded into the buffer, and
- * returns its logs in their stored shape (views of the buffer, or the
- * caller's own byte arrays, as `normalizeReceipt` returns them). Returns
- * `undefined`, with `w` as it was, for anything it does not take; the
- * caller then runs `normalizeReceipt`.
- */
-export function encodeReceiptInput (input: ReceiptInput, w: Writer): { bytes: Uint8Array, logs: StoredLog[] } | undefined {
-  if (input == null || typeof input !== 'object' || Array.isArray(input) || input instanceof Uint8Array) return undefined
-  const { status, gasUsed } = input
-  const logs = input.logs ?? []
-  if ((status !== 0 && status !== 1) || !uintOk(gasUsed) || !Array.isArray(logs)) return undefined
-  const start = w.pos
-  w.head(5, 3)
-  w.raw(K.logs); w.head(4, logs.length)
-  const spans: Array<{ data: Span, dataLength: number, topics: Span[], address: number }> = []
-  for (const l of logs as unknown[]) {
-    const log = l as LogInput
-    if (log == null || typeof log !== 'object' || Array.isArray(log) || log instanceof Uint8Array || !Array.isArray(log.topics) ||
-      log.topics.length > MAX_TOPICS || !addressOk(log.address) || !bytesOk(log.data)) { w.pos = start; return undefined }
-    w.head(5, 3)
-    w.raw(K.data)
-    const data = log.data as Uint8Array | string | null | undefined
-    const dataLength = data == null ? 0 : typeof data === 'string' ? (data.length - 2) >> 1 : data.length
-    const dataSpan = spanOf(w, data, dataLength)
-    w.raw(K.topics); w.head(4, log.topics.length)
-    const topics: Span[] = []
-    for (const t of log.topics as Array<Uint8Array | string>) {
-      if (!(t instanceof Uint8Array ? t.length === 32 : typeof t === 'string' && t.length === 66 && hexShaped(t))) { w.pos = start; return undefined }
-      topics.push(spanOf(w, t, 32))
-    }
-    w.raw(K.address)
-    const address = w.hexBytes(log.address, 20)
-    if (dataSpan === -1 || address < 0 || topics.includes(-1)) { w.pos = start; return undefined }
-    spans.push({ data: dataSpan, dataLength, topics, address })
-  }
-  w.raw(K.status); w.uint(status)
-  w.raw(K.gasUsed); w.uint(gasUsed)
-  // views of the buffer the fields were written to (a later growth leaves this one intact)
-  const b = w.buf
-  return {
-    bytes: b.subarray(start, w.pos),
-    logs: spans.map(x => ({ address: viewOf(b, x.address, 20), topics: x.topics.map(t => viewOf(b, t, 32)), data: viewOf(b, x.data, x.dataLength) }))
-  }
 }
 
 function writeLog (w: Writer, log: StoredLog): void {

@@ -46,11 +46,16 @@ export function hexAt (b: Uint8Array, start: number, n: number): string {
  * pool (one off-heap slab for many values, ~3× faster than a JS loop).
  */
 export function fromHex (hex: string): Uint8Array | undefined {
-  const n = hex.length
-  if (n < 2 || (n & 1) !== 0 || hex.charCodeAt(0) !== 48 || (hex.charCodeAt(1) | 32) !== 120) return undefined
+  if (!hexShaped(hex)) return undefined
   const b = Buffer.from(hex.substring(2), 'hex')
-  if (b.length !== (n - 2) >> 1) return undefined
+  if (b.length !== (hex.length - 2) >> 1) return undefined
   return new Uint8Array(b.buffer, b.byteOffset, b.length)
+}
+
+/** A 0x-prefixed string of an even number of characters: the shape of 0x-hex (the digits themselves are checked as they are decoded). */
+export function hexShaped (hex: string): boolean {
+  const n = hex.length
+  return n >= 2 && (n & 1) === 0 && hex.charCodeAt(0) === 48 && (hex.charCodeAt(1) | 32) === 120
 }
 
 /** Minimal big-endian bytes of a non-negative bigint (zero is empty), as Ethereum encodes quantities. */
