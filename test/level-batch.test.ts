@@ -108,6 +108,23 @@ describe('store batches', () => {
     expect(bytesOf(db.getSync(key(0)))).toEqual(bytesOf(value(7, 3)))
   })
 
+  it('one entry that carries a batch past both limits sends it to the array batch, and the large batch stays free', async () => {
+    const { db, blocks } = await open()
+    const arrayBatches = vi.spyOn(db, 'batch')
+    const huge = startBatch(db, blocks)
+    huge.put(key(1), value(1, 10))
+    huge.put(key(2), value(2, MAX_LARGE_BYTES + 1024))
+    await huge.write(false)
+    expect(arrayBatches).toHaveBeenCalledTimes(1)
+    expect(held(db, key(2))).toBe(described(2, MAX_LARGE_BYTES + 1024))
+    // the large batch was never taken: a batch past the pool limit still gets it
+    const next = startBatch(db, blocks)
+    for (let i = 0; i < 80; i++) next.put(key(100 + i), value(i, 64 * 1024))
+    await next.write(false)
+    expect(arrayBatches).toHaveBeenCalledTimes(1)
+    expect(held(db, key(179))).toBe(described(79, 64 * 1024))
+  })
+
   it('a batch written after its database closed is refused with a typed error, not written through a dead handle', async () => {
     const { db, blocks } = await open()
     const batch = startBatch(db, blocks)

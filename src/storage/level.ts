@@ -292,7 +292,8 @@ export function startBatch (db: RootDb, blocks: BlocksDb): StoreBatch {
     bytes += key.byteLength + (value?.byteLength ?? 0)
     if (bytes > (large ? MAX_LARGE_BYTES : MAX_POOLED_BYTES)) {
       if (native != null) pool!.release(native)
-      native = large ? null : pool!.takeLarge()
+      // one entry can carry a batch past both limits at once
+      native = large || bytes > MAX_LARGE_BYTES ? null : pool!.takeLarge()
       large = native != null
       if (native == null) { arrayOnly = true; return }
       // the entries so far (this one included) again, into the large batch
