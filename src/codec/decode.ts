@@ -5,7 +5,7 @@ import { decodeTxPageToApi, decodeTxToApi } from './fast-cbor.ts'
 import { CorruptDataError } from './errors.ts'
 import { bytesToBigint, toHex } from './hex.ts'
 import type { BlockHeader, Log, Receipt, Transaction } from './types.ts'
-import type { StoredLog, StoredReceipt, StoredTx } from './validate.ts'
+import { isUint, type StoredLog, type StoredReceipt, type StoredTx } from './validate.ts'
 
 function decodeCbor<T> (bytes: Uint8Array, what: string): T {
   try {
@@ -17,10 +17,6 @@ function decodeCbor<T> (bytes: Uint8Array, what: string): T {
 
 function isBytes (v: unknown, len?: number): v is Uint8Array {
   return v instanceof Uint8Array && (len == null || v.length === len)
-}
-
-function isUint (v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
 }
 
 /** Decodes and checks a stored header. */

@@ -9,28 +9,19 @@
  * names the problem; test/faults/properties.test.ts holds the two paths to
  * the same bytes and fields.
  */
-import { K, NULL, type Writer } from './fast-cbor.ts'
-import { hexShaped } from './hex.ts'
+import { MAP_KEYS as K, NULL, type Writer } from './fast-cbor.ts'
+import { hexShaped, quantityDigits } from './hex.ts'
 import type { LogInput, ReceiptInput, TransactionInput } from './types.ts'
-import { MAX_TOPICS, type StoredLog } from './validate.ts'
-
-/** Below this, a bigint quantity fits the 32 bytes a quantity may take. */
-const QUANTITY_LIMIT = 1n << 256n
+import { MAX_TOPICS, QUANTITY_LIMIT, isUint, type StoredLog } from './validate.ts'
 
 /** A quantity (bigint or safe integer, already range-checked) as its minimal big-endian byte string. */
 function quantityBytes (w: Writer, n: bigint | number): void {
-  if (n === 0 || n === 0n) { w.head(2, 0); return }
-  let hex = n.toString(16)
-  if ((hex.length & 1) === 1) hex = '0' + hex
-  w.hexBytes('0x' + hex, hex.length >> 1)
+  const digits = quantityDigits(n)
+  w.hexBytes(digits, digits.length >> 1, 0)
 }
 
 function quantityOk (v: unknown): v is bigint | number {
-  return typeof v === 'bigint' ? v >= 0n && v < QUANTITY_LIMIT : typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
-}
-
-function uintOk (v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+  return typeof v === 'bigint' ? v >= 0n && v < QUANTITY_LIMIT : isUint(v)
 }
 
 function bytesOk (v: unknown): boolean {
@@ -72,7 +63,7 @@ function viewOf (b: Uint8Array, span: Span, n: number): Uint8Array {
 export function encodeTxInput (input: TransactionInput, w: Writer): { bytes: Uint8Array, from: Uint8Array, to: Uint8Array | null } | undefined {
   if (input == null || typeof input !== 'object') return undefined
   const { from, to, nonce, value, gasLimit, gasPrice, data, signature } = input
-  if (!addressOk(from) || (to !== null && !addressOk(to)) || !uintOk(nonce) || !quantityOk(value) || !uintOk(gasLimit) ||
+  if (!addressOk(from) || (to !== null && !addressOk(to)) || !isUint(nonce) || !quantityOk(value) || !isUint(gasLimit) ||
     !quantityOk(gasPrice) || !bytesOk(data) || !bytesOk(signature) || Array.isArray(input) || input instanceof Uint8Array) return undefined
   const start = w.pos
   w.head(5, 8)
@@ -108,13 +99,12 @@ export function encodeReceiptInput (input: ReceiptInput, w: Writer): { bytes: Ui
   if (input == null || typeof input !== 'object' || Array.isArray(input) || input instanceof Uint8Array) return undefined
   const { status, gasUsed } = input
   const logs = input.logs ?? []
-  if ((status !== 0 && status !== 1) || !uintOk(gasUsed) || !Array.isArray(logs)) return undefined
+  if ((status !== 0 && status !== 1) || !isUint(gasUsed) || !Array.isArray(logs)) return undefined
   const start = w.pos
   w.head(5, 3)
   w.raw(K.logs); w.head(4, logs.length)
   const spans: Array<{ data: Span, dataLength: number, topics: Span[], address: number }> = []
-  for (const l of logs as unknown[]) {
-    const log = l as LogInput
+  for (const log of logs as Array<LogInput | null>) {
     if (log == null || typeof log !== 'object' || Array.isArray(log) || log instanceof Uint8Array || !Array.isArray(log.topics) ||
       log.topics.length > MAX_TOPICS || !addressOk(log.address) || !bytesOk(log.data)) { w.pos = start; return undefined }
     w.head(5, 3)

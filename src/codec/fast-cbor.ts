@@ -25,18 +25,19 @@ export class Writer {
   }
 
   /**
-   * A byte string whose content is the 0x-hex string `hex` (`2 + 2n`
-   * characters, checked by the caller), decoded straight into the buffer:
-   * the offset of its bytes in `buf`, or -1 when a digit is not hex (what
-   * was written is then garbage the caller rewinds).
+   * A byte string of the `n` bytes whose hex digits are `hex` from
+   * character `from` (2: after a 0x prefix; the length is the caller's to
+   * check), decoded straight into the buffer: the offset of its bytes in
+   * `buf`, or -1 when a digit is not hex (what was written is then garbage
+   * the caller rewinds).
    */
-  hexBytes (hex: string, n: number): number {
+  hexBytes (hex: string, n: number, from = 2): number {
     this.head(2, n)
     this.ensure(n)
     this.#hexView ??= Buffer.from(this.buf.buffer, this.buf.byteOffset, this.buf.length)
     // Node's decoder stops at the first pair that is not hex
     const at = this.pos
-    const written = this.#hexView.write(hex.substring(2), at, n, 'hex')
+    const written = this.#hexView.write(from === 0 ? hex : hex.substring(from), at, n, 'hex')
     this.pos += n
     return written === n ? at : -1
   }
@@ -80,11 +81,12 @@ function key (s: string): Uint8Array {
 }
 
 /** The pre-encoded text keys of the transaction, receipt and log maps. */
-export const K = {
+export const MAP_KEYS = {
   to: key('to'), gas: key('gas'), sig: key('sig'), data: key('data'), from: key('from'),
   nonce: key('nonce'), value: key('value'), gasPrice: key('gasPrice'),
   logs: key('logs'), status: key('status'), gasUsed: key('gasUsed'), topics: key('topics'), address: key('address')
 }
+const K = MAP_KEYS
 /** CBOR's null. */
 export const NULL = 0xf6
 

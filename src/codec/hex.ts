@@ -58,12 +58,17 @@ export function hexShaped (hex: string): boolean {
   return n >= 2 && (n & 1) === 0 && hex.charCodeAt(0) === 48 && (hex.charCodeAt(1) | 32) === 120
 }
 
+/** The hex digits of a non-negative integer's minimal big-endian bytes, an even number of them (none for zero), as Ethereum encodes quantities. */
+export function quantityDigits (n: bigint | number): string {
+  if (n === 0 || n === 0n) return ''
+  const hex = n.toString(16)
+  return (hex.length & 1) === 1 ? '0' + hex : hex
+}
+
 /** Minimal big-endian bytes of a non-negative bigint (zero is empty), as Ethereum encodes quantities. */
 export function bigintToBytes (n: bigint): Uint8Array {
-  if (n === 0n) return new Uint8Array(0)
-  let hex = n.toString(16)
-  if (hex.length % 2 === 1) hex = '0' + hex
-  return fromHex('0x' + hex) as Uint8Array
+  const b = Buffer.from(quantityDigits(n), 'hex')
+  return new Uint8Array(b.buffer, b.byteOffset, b.length)
 }
 
 /** Inverse of {@link bigintToBytes} (leading zero bytes allowed). */

@@ -39,7 +39,7 @@ function fail (path: string, expected: string, got: unknown): never {
 
 /** A non-negative safe integer, or InvalidHeightError naming what was given. */
 export function assertHeight (height: unknown, what = 'height'): number {
-  if (typeof height !== 'number' || !Number.isSafeInteger(height) || height < 0) {
+  if (!isUint(height)) {
     throw new InvalidHeightError(`${what}: expected a non-negative integer, got ${describe(height)}`)
   }
   return height
@@ -60,8 +60,16 @@ function address (input: unknown, path: string): Uint8Array {
   }
 }
 
+/** A non-negative safe integer. */
+export function isUint (v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+}
+
+/** Quantities (value, gas price) are below this: 32 bytes at most. */
+export const QUANTITY_LIMIT = 1n << 256n
+
 function uint (input: unknown, path: string): number {
-  if (typeof input !== 'number' || !Number.isSafeInteger(input) || input < 0) fail(path, 'a non-negative integer', input)
+  if (!isUint(input)) fail(path, 'a non-negative integer', input)
   return input
 }
 
@@ -82,7 +90,7 @@ function quantity (input: unknown, path: string): Uint8Array {
     else if (typeof input === 'number' && Number.isSafeInteger(input)) n = BigInt(input)
     else if (typeof input === 'string' && /^(0x[0-9a-fA-F]+|[0-9]+)$/.test(input)) n = BigInt(input)
   } catch {}
-  if (n == null || n < 0n || n >= 1n << 256n) fail(path, 'a non-negative integer below 2^256 (bigint, number or string)', input)
+  if (n == null || n < 0n || n >= QUANTITY_LIMIT) fail(path, 'a non-negative integer below 2^256 (bigint, number or string)', input)
   return bigintToBytes(n)
 }
 
