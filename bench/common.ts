@@ -286,6 +286,36 @@ export async function settle (): Promise<void> {
   await new Promise(resolve => setTimeout(resolve, 50))
 }
 
+/** CPU ms this process spent on threads other than the main one (LevelDB's, V8's GC helpers, libuv's) since `since`. */
+export function otherThreadsMs (since: { all: NodeJS.CpuUsage, main: NodeJS.CpuUsage }): number {
+  const all = process.cpuUsage(since.all)
+  const main = process.threadCpuUsage(since.main)
+  return Math.max(0, (all.user + all.system - main.user - main.system) / 1000)
+}
+
+/** Marks the CPU clocks {@link otherThreadsMs} counts from. */
+export function cpuMark (): { all: NodeJS.CpuUsage, main: NodeJS.CpuUsage } {
+  return { all: process.cpuUsage(), main: process.threadCpuUsage() }
+}
+
+/**
+ * {@link settle}, then waits (up to `maxMs`) until this process's other
+ * threads use under 5 % of a core over 200 ms: a LevelDB that was just
+ * written or reopened compacts on its own threads for seconds, and timing
+ * reads of a "settled" store while it does measures the compaction. Returns
+ * how long it waited.
+ */
+export async function settleQuiet (maxMs = 20_000): Promise<number> {
+  await settle()
+  const t0 = performance.now()
+  while (performance.now() - t0 < maxMs) {
+    const mark = cpuMark()
+    await new Promise(resolve => setTimeout(resolve, 200))
+    if (otherThreadsMs(mark) < 10) break
+  }
+  return performance.now() - t0
+}
+
 /** Formats a number with thousands separators and `digits` decimals. */
 export function fmt (n: number, digits = 0): string {
   if (!Number.isFinite(n)) return String(n)
