@@ -6,7 +6,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { bytesMatchCid, cidOf, cidsOfBytes, sha256Digest, sha256Into, sha256Matches } from '../src/codec/cid.ts'
 import { decodeHeader, decodeTx, decodeTxPage, fromStoredTx } from '../src/codec/decode.ts'
 import { cborArray, encodeBlock } from '../src/codec/encode.ts'
-import { Writer, decodeReceiptPageFast, decodeTxFast, decodeTxPageFast, decodeTxPageToApi, decodeTxToApi, encodeLogEntry, encodeReceipt, encodeTx } from '../src/codec/fast-cbor.ts'
+import { DecodedTransaction, Writer, decodeReceiptPageFast, decodeTxFast, decodeTxPageFast, decodeTxPageToApi, decodeTxToApi, encodeLogEntry, encodeReceipt, encodeTx } from '../src/codec/fast-cbor.ts'
 import { encodeReceiptInput, encodeTxInput } from '../src/codec/encode-input.ts'
 import { bigintAt, bytesToBigint, fromHex, hexAt, toHex } from '../src/codec/hex.ts'
 import { normalizeReceipt, normalizeTx, type StoredTx } from '../src/codec/validate.ts'
@@ -166,6 +166,21 @@ describe('codec', () => {
     decoded.forEach((tx, i) => { expect(cidOf(dagCbor.encode(tx)).equals(enc.txs[i].id)).toBe(true) })
     expect(decodeTxPage(page.bytes).length).toBe(30)
     expect(chain.addresses).toContain(decodeTx(enc.txs[0].bytes).from)
+  })
+
+  it('decoded transactions are records built by a constructor (no object-literal allocation site), with the plain shape', () => {
+    const chain = new SyntheticChain({ seed: 5, txsPerBlock: 20 })
+    const enc = encodeBlock(chain.next(limits), limits)
+    const fast = decodeTxPage(enc.txPages[0].bytes)
+    // the generic path, which the strict decoder feeds when the fast one declines a page
+    const generic = fromStoredTx(dagCbor.decode<StoredTx[]>(enc.txPages[0].bytes)[0])
+    for (const tx of [fast[0], decodeTx(enc.txs[0].bytes), generic]) {
+      expect(tx).toBeInstanceOf(DecodedTransaction)
+      // own enumerable fields only, in the documented order: JSON, spread and structured clone see a plain transaction
+      expect(Object.keys(tx)).toEqual(['from', 'to', 'nonce', 'value', 'gasLimit', 'gasPrice', 'data', 'signature'])
+      expect({ ...tx }).toEqual(tx)
+    }
+    expect({ ...generic }).toEqual({ ...fast[0] })
   })
 
   it('the fast page decoder reads what dag-cbor reads, and declines anything else', () => {

@@ -1,7 +1,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import type { StoredHeader } from './encode.ts'
-import { decodeTxPageToApi, decodeTxToApi } from './fast-cbor.ts'
+import { DecodedTransaction, decodeTxPageToApi, decodeTxToApi } from './fast-cbor.ts'
 import { CorruptDataError } from './errors.ts'
 import { bytesToBigint, toHex } from './hex.ts'
 import type { BlockHeader, Log, Receipt, Transaction } from './types.ts'
@@ -55,16 +55,7 @@ export function checkStoredTx (t: StoredTx): void {
 /** Converts a stored transaction value to the API shape. */
 export function fromStoredTx (t: StoredTx): Transaction {
   checkStoredTx(t)
-  return {
-    from: toHex(t.from),
-    to: t.to === null ? null : toHex(t.to),
-    nonce: t.nonce,
-    value: bytesToBigint(t.value),
-    gasLimit: t.gas,
-    gasPrice: bytesToBigint(t.gasPrice),
-    data: t.data,
-    signature: t.sig
-  }
+  return new DecodedTransaction(toHex(t.from), t.to === null ? null : toHex(t.to), t.nonce, bytesToBigint(t.value), t.gas, bytesToBigint(t.gasPrice), t.data, t.sig)
 }
 
 /** Decodes one transaction's own dag-cbor bytes. */

@@ -303,15 +303,40 @@ function readTxToApi (r: Reader): Transaction | undefined {
   if (valueAt < 0 || !r.key(K.gasPrice)) return undefined
   const priceAt = r.span()
   if (priceAt < 0 || gas < 0 || nonce < 0) return undefined
-  return {
-    from: hexAt(b, fromAt, ADDRESS),
-    to,
-    nonce,
-    value: bigintAt(b, valueAt, valueLen),
-    gasLimit: gas,
-    gasPrice: bigintAt(b, priceAt, r.len),
-    data,
-    signature: sig
+  return new DecodedTransaction(hexAt(b, fromAt, ADDRESS), to, nonce, bigintAt(b, valueAt, valueLen), gas, bigintAt(b, priceAt, r.len), data, sig)
+}
+
+/**
+ * A decoded transaction: a plain record of the {@link Transaction} fields
+ * (own, enumerable, in this order; no methods), built by a constructor
+ * rather than an object literal. V8 tracks an allocation site for every
+ * object literal and, once most objects from one survive young GCs, makes
+ * that site allocate straight into the old generation. A memory tier or an
+ * application holding decoded blocks does exactly that to the literal of
+ * the decoder, and from then on every uncached read's 100 transactions per
+ * block (and the strings and BigInts they point to) are old-generation
+ * garbage: measured, uncached `getBlockSync` fell from ~7,500 to ~4,400
+ * reads/s and its p99 rose from ~0.35 to 1.0-1.4 ms (scripts/reads-latency.ts,
+ * docs/PITFALLS.md). Constructor calls carry no allocation site.
+ */
+export class DecodedTransaction implements Transaction {
+  from: string
+  to: string | null
+  nonce: number
+  value: bigint
+  gasLimit: number
+  gasPrice: bigint
+  data: Uint8Array
+  signature: Uint8Array
+  constructor (from: string, to: string | null, nonce: number, value: bigint, gasLimit: number, gasPrice: bigint, data: Uint8Array, signature: Uint8Array) {
+    this.from = from
+    this.to = to
+    this.nonce = nonce
+    this.value = value
+    this.gasLimit = gasLimit
+    this.gasPrice = gasPrice
+    this.data = data
+    this.signature = signature
   }
 }
 
