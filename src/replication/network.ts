@@ -4,12 +4,13 @@ import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import type { PrivateKey } from '@libp2p/interface'
 import { noise } from '@libp2p/noise'
-import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import type { Helia } from 'helia'
+import { coalescingTcp } from './coalescing-tcp.ts'
 
 /**
- * Puts libp2p (TCP, noise, yamux, identify, gossipsub) and bitswap on a
+ * Puts libp2p (TCP with writes coalesced per turn, noise, yamux, identify,
+ * gossipsub) and bitswap on a
  * light Helia. Nothing here reaches past the configured listen addresses and
  * peers: no bootstrap list, no mDNS, no DHT, no delegated routing, no UPnP
  * (STACK-NOTES pitfall 1); peers learned of come from chainstore's own
@@ -19,7 +20,7 @@ export function withNetwork<T extends Helia> (helia: T, options: { privateKey?: 
   return withBitswap(withLibp2pLight(helia as any, {
     ...(options.privateKey != null ? { privateKey: options.privateKey } : {}),
     addresses: { listen: options.listen, ...(options.announce != null && options.announce.length > 0 ? { announce: options.announce } : {}) },
-    transports: [tcp()],
+    transports: [coalescingTcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: [],
