@@ -319,15 +319,9 @@ function readTxToApi (r: Reader): Transaction | undefined {
  * reads/s and its p99 rose from ~0.35 to 1.0-1.4 ms (scripts/reads-latency.ts,
  * docs/PITFALLS.md). Constructor calls carry no allocation site.
  */
-export class DecodedTransaction implements Transaction {
-  from: string
-  to: string | null
-  nonce: number
-  value: bigint
-  gasLimit: number
-  gasPrice: bigint
-  data: Uint8Array
-  signature: Uint8Array
+// the fields are Transaction's (declaration merging), assigned in its order in the constructor
+export interface DecodedTransaction extends Transaction {}
+export class DecodedTransaction {
   constructor (from: string, to: string | null, nonce: number, value: bigint, gasLimit: number, gasPrice: bigint, data: Uint8Array, signature: Uint8Array) {
     this.from = from
     this.to = to
