@@ -286,16 +286,15 @@ export async function settle (): Promise<void> {
   await new Promise(resolve => setTimeout(resolve, 50))
 }
 
-/** CPU ms this process spent on threads other than the main one (LevelDB's, V8's GC helpers, libuv's) since `since`. */
-export function otherThreadsMs (since: { all: NodeJS.CpuUsage, main: NodeJS.CpuUsage }): number {
-  const all = process.cpuUsage(since.all)
-  const main = process.threadCpuUsage(since.main)
-  return Math.max(0, (all.user + all.system - main.user - main.system) / 1000)
-}
-
-/** Marks the CPU clocks {@link otherThreadsMs} counts from. */
-export function cpuMark (): { all: NodeJS.CpuUsage, main: NodeJS.CpuUsage } {
-  return { all: process.cpuUsage(), main: process.threadCpuUsage() }
+/** Starts counting the CPU this process spends on threads other than the main one (LevelDB's, V8's GC helpers, libuv's); call the result for the ms so far. */
+export function otherThreadsMeter (): () => number {
+  const all0 = process.cpuUsage()
+  const main0 = process.threadCpuUsage()
+  return () => {
+    const all = process.cpuUsage(all0)
+    const main = process.threadCpuUsage(main0)
+    return Math.max(0, (all.user + all.system - main.user - main.system) / 1000)
+  }
 }
 
 /**
@@ -309,9 +308,9 @@ export async function settleQuiet (maxMs = 20_000): Promise<number> {
   await settle()
   const t0 = performance.now()
   while (performance.now() - t0 < maxMs) {
-    const mark = cpuMark()
+    const others = otherThreadsMeter()
     await new Promise(resolve => setTimeout(resolve, 200))
-    if (otherThreadsMs(mark) < 10) break
+    if (others() < 10) break
   }
   return performance.now() - t0
 }

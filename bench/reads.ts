@@ -12,7 +12,7 @@ import { SAVED_WINDOW_KEY } from '../src/indexes/windows.ts'
 import { PREFIX, blockTxIdsKey, digestKey, heightKey } from '../src/storage/keys.ts'
 import { LEVEL_DIR } from '../src/storage/level.ts'
 import { checkTables } from '../src/storage/tables.ts'
-import { benchLevel, cpuMark, envInt, figure, fmt, openRaw, otherThreadsMs, percentile, progress, quietLogger, rootBlockKey, settle, settleQuiet, type Figure } from './common.ts'
+import { benchLevel, envInt, figure, fmt, openRaw, otherThreadsMeter, percentile, progress, quietLogger, rootBlockKey, settle, settleQuiet, type Figure } from './common.ts'
 import type { DuringReport } from './during-child.ts'
 import type { ChainIndex } from './ingest.ts'
 import { runResultChild } from './rss.ts'
@@ -63,13 +63,13 @@ function measureSync (n: number, op: (i: number) => unknown): Measured {
   for (let i = 0; i < n; i++) if (op(i) != null) sink++
   const elapsed = performance.now() - t0
   const lat = new Float64Array(n)
-  const mark = cpuMark()
+  const otherThreads = otherThreadsMeter()
   for (let i = 0; i < n; i++) {
     const t = performance.now()
     if (op(i) != null) sink++
     lat[i] = performance.now() - t
   }
-  const others = otherThreadsMs(mark)
+  const others = otherThreads()
   if (sink !== 2 * n) throw new Error(`read returned nothing for ${2 * n - sink} of ${2 * n} calls`)
   // what the other threads (LevelDB compaction, V8's GC helpers) did meanwhile explains a p99 far from the p50
   return { ...summarize(n, elapsed, lat), otherThreadsMs: others }

@@ -16,12 +16,13 @@
  *
  *   npx node --expose-gc scripts/reads-latency.ts
  *   ONLY=block npx node --expose-gc scripts/reads-latency.ts
+ *   npx node --expose-gc --trace-gc --no-allocation-site-pretenuring scripts/reads-latency.ts
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
-import { cpuMark, otherThreadsMs, settleQuiet } from '../bench/common.ts'
+import { otherThreadsMeter, settleQuiet } from '../bench/common.ts'
 import { encodeBlock } from '../src/codec/encode.ts'
 import { createChainStore } from '../src/index.ts'
 import { createLogger } from '../src/logger.ts'
@@ -38,11 +39,11 @@ const dir = keep ?? mkdtempSync(join(tmpdir(), 'chainstore-reads-latency-'))
 async function pass (label: string, n: number, op: (i: number) => unknown): Promise<void> {
   await settleQuiet(5_000)
   const lat = new Float64Array(n)
-  const mark = cpuMark()
+  const otherThreads = otherThreadsMeter()
   const t0 = performance.now()
   for (let i = 0; i < n; i++) { const t = performance.now(); op(i); lat[i] = performance.now() - t }
   const elapsed = performance.now() - t0
-  const others = otherThreadsMs(mark)
+  const others = otherThreads()
   lat.sort()
   const q = (p: number): string => (lat[Math.min(n - 1, Math.floor(p * n))] * 1000).toFixed(0)
   process.stdout.write(`${label}: ${Math.round(n / elapsed * 1000)}/s, p50 ${q(0.5)} p90 ${q(0.9)} p99 ${q(0.99)} max ${(lat[n - 1] * 1000).toFixed(0)} µs; other threads ${others.toFixed(0)} ms CPU\n`)

@@ -7,6 +7,7 @@ import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { coalesceWrites, coalescingTcp } from '../src/replication/coalescing-tcp.ts'
+import { until } from './helpers/wait.ts'
 
 const nodes: Libp2p[] = []
 afterEach(async () => {
@@ -33,10 +34,6 @@ async function socketPair (): Promise<{ client: Socket, received: () => Buffer, 
   }
 }
 
-const until = async (check: () => boolean): Promise<void> => {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise(resolve => setTimeout(resolve, 10))
-}
-
 describe('TCP writes coalesced per event-loop turn', () => {
   it('the writes of one turn leave in one writev, in order; a later turn is flushed on its own', async () => {
     const { client, received, close } = await socketPair()
@@ -55,7 +52,7 @@ describe('TCP writes coalesced per event-loop turn', () => {
       expect((writev.mock.calls[0][0] as unknown[]).length).toBe(4)
       await new Promise(resolve => setImmediate(resolve))
       client.write(Uint8Array.of(9, 9))
-      await until(() => received().length === 10)
+      await until(async () => received().length === 10, 2_000, 'the 10 bytes at the server')
       expect([...received()]).toEqual([0, 3, 1, 2, 3, 0, 1, 4, 9, 9])
       // a single write in its turn has nothing to join: it goes out as it is
       expect(write).toHaveBeenCalledTimes(1)
