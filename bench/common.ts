@@ -74,6 +74,16 @@ export function benchChain (): SyntheticChain {
   return new SyntheticChain({ ...CHAIN_OPTIONS })
 }
 
+/** Runs `fn` over items with at most `depth` calls outstanding, in order. */
+export async function pipeline<T> (items: T[], depth: number, fn: (item: T) => Promise<void>): Promise<void> {
+  const inflight: Array<Promise<void>> = []
+  for (const item of items) {
+    inflight.push(fn(item))
+    if (inflight.length >= depth) await inflight.shift()
+  }
+  await Promise.all(inflight)
+}
+
 /** A temp directory under os.tmpdir(), removed by `cleanup`. */
 export async function tempRoot (): Promise<{ dir: string, cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'chainstore-bench-'))

@@ -12,7 +12,7 @@ import type { BlockInput } from '../src/codec/types.ts'
 import { createChainStore } from '../src/index.ts'
 import { LEVEL_DIR } from '../src/storage/level.ts'
 import {
-  LIMITS, benchLevel, chunks, contentDigest, recordIpldOps, envInt, figure, fmt, openRaw, progress, quietLogger, recordStoreBatches, settle,
+  LIMITS, benchLevel, chunks, contentDigest, recordIpldOps, envInt, figure, fmt, openRaw, pipeline, progress, quietLogger, recordStoreBatches, settle,
   type Dataset, type Figure, type RawBatch
 } from './common.ts'
 
@@ -69,15 +69,6 @@ function writeRaw (db: Db, b: RawBatch, sync: boolean): Promise<void> {
   return chained.write({ sync })
 }
 
-/** Runs `fn` over items with at most `depth` calls outstanding, in order. */
-async function pipeline<T> (items: T[], depth: number, fn: (item: T) => Promise<void>): Promise<void> {
-  const inflight: Array<Promise<void>> = []
-  for (const item of items) {
-    inflight.push(fn(item))
-    if (inflight.length >= depth) await inflight.shift()
-  }
-  await Promise.all(inflight)
-}
 
 /** Stores prepared block batches in a fresh store; returns elapsed ms of the `storeBlocks` calls. */
 async function storeRun (dataDir: string, batches: BlockInput[][], opts: { durability: 'process' | 'power', depth: number }): Promise<number> {

@@ -178,6 +178,36 @@ describe('reorgs in the store', () => {
   let cleanup: (() => Promise<void>) | undefined
   afterEach(async () => { await cleanup?.(); cleanup = undefined })
 
+  it('imports queued while an earlier one is being written see its blocks: again is a no-op, the next extends its tip, a fork of it is a side block; all read back after a reopen', async () => {
+    const t = await openTestStore()
+    cleanup = t.cleanup
+    const { store } = t
+    const limits = store.config.limits
+    const main = t.chain.take(8, limits).map(b => encodeBlock(b, limits))
+    // a block at height 5 whose parent is main[4]: a fork of the tip the second call's batch leaves
+    const fork = encodeBlock(new SyntheticChain({ seed: 33, txsPerBlock: [5, 20], addresses: 50 }).resume({ height: 4, cid: main[4].cid }).next(limits), limits)
+    const [a, again, next, side, last] = await Promise.all([
+      store.importBlocks(main.slice(0, 3)),
+      // planned while the first batch is in flight
+      store.importBlocks(main.slice(1, 3)),
+      store.importBlocks(main.slice(3, 6)),
+      store.importBlocks([fork]),
+      store.importBlocks(main.slice(6))
+    ])
+    expect(a.map(r => [r.created, r.canonical])).toEqual([[true, true], [true, true], [true, true]])
+    expect(again.map(r => [r.created, r.canonical])).toEqual([[false, true], [false, true]])
+    expect(next.map(r => [r.height, r.canonical])).toEqual([[3, true], [4, true], [5, true]])
+    expect(side.map(r => [r.created, r.canonical])).toEqual([[true, false]])
+    expect(last.map(r => r.height)).toEqual([6, 7])
+    expect(store.head()).toEqual({ height: 7, cid: main[7].cid })
+    await store.stop()
+    const reopened = await t.reopen()
+    expect(reopened.head()).toEqual({ height: 7, cid: main[7].cid })
+    for (const b of main) expect(reopened.getBlockSync(b.height).cid.equals(b.cid)).toBe(true)
+    expect(reopened.getBlockSync(fork.cid).header.height).toBe(5)
+    expect((await reopened.getTransaction(main[5].txs[0].id)).height).toBe(5)
+  })
+
   it('setCanonical swaps the index entries of the replaced blocks in one step and emits reorg', async () => {
     const t = await openTestStore()
     cleanup = t.cleanup

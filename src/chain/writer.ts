@@ -70,17 +70,19 @@ interface Staged<R> {
   view: PendingView
 }
 
-/** A local write waiting for its turn at the writer. */
-interface QueuedWrite {
-  encoded: EncodedBlock[]
-  resolve: (value: { stored: StoredBlock[], committed: Committed | null }) => void
-  reject: (err: unknown) => void
-}
+/**
+ * A write waiting for its turn at the writer: a local write (extends the
+ * canonical chain; refused while the chain has a hole) or a replicated
+ * import (may start side branches; fills holes).
+ */
+type QueuedWrite =
+  | { kind: 'local', encoded: EncodedBlock[], resolve: (value: { stored: StoredBlock[], committed: Committed | null }) => void, reject: (err: unknown) => void }
+  | { kind: 'import', encoded: EncodedBlock[], resolve: (value: ImportResult[]) => void, reject: (err: unknown) => void }
 
-/** A staged local write whose batch is being written. */
+/** A staged write whose batch is being written. */
 interface InFlight {
   write: QueuedWrite
-  staged: Staged<StoredBlock>
+  staged: Staged<StoredBlock | ImportResult>
   writing: Promise<void> | null
 }
 
@@ -126,7 +128,7 @@ export class ChainWriter {
    */
   async store (encoded: EncodedBlock[], options: StoreOptions = {}): Promise<StoredBlock[]> {
     const { stored, committed } = await new Promise<{ stored: StoredBlock[], committed: Committed | null }>((resolve, reject) => {
-      this.#queue.push({ encoded, resolve, reject })
+      this.#queue.push({ kind: 'local', encoded, resolve, reject })
       if (!this.#draining) void this.#drain()
     })
     for (const listener of this.#i.afterCommit) await listener({ encoded, stored, committed }, options)
@@ -159,7 +161,7 @@ export class ChainWriter {
     for (;;) {
       const next = taken < MAX_WRITES_PER_TURN ? this.#queue.shift() : undefined
       if (next == null && inflight == null) return
-      let staged: Staged<StoredBlock> | null = null
+      let staged: Staged<StoredBlock | ImportResult> | null = null
       if (next != null) {
         taken++
         try {
@@ -169,8 +171,12 @@ export class ChainWriter {
           // reopen, and a plan that deduped against it would acknowledge the
           // block without writing it (the same holds for importBlocks)
           this.#i.assertWritable()
-          if (this.#damage != null) throw new ChainHoleError(`local writes refused: ${this.#damage}; run \`chainstore verify --repair\` or let peers fill the missing heights`)
-          staged = await this.#stage(this.#planLocal(next.encoded, inflight?.staged.view ?? null), inflight?.staged.view ?? null)
+          const prior = inflight?.staged.view ?? null
+          if (next.kind === 'import') staged = await this.#stage(this.#planImport(next.encoded, prior), prior)
+          else {
+            if (this.#damage != null) throw new ChainHoleError(`local writes refused: ${this.#damage}; run \`chainstore verify --repair\` or let peers fill the missing heights`)
+            staged = await this.#stage(this.#planLocal(next.encoded, prior), prior)
+          }
         } catch (err) {
           next.reject(err)
         }
@@ -178,7 +184,10 @@ export class ChainWriter {
       if (inflight != null) {
         try {
           if (inflight.writing != null) await inflight.writing
-          inflight.write.resolve({ stored: inflight.staged.plan.results, committed: this.#finish(inflight.staged, false) })
+          const w = inflight.write
+          const committed = this.#finish(inflight.staged, w.kind === 'import')
+          if (w.kind === 'import') w.resolve(inflight.staged.plan.results as ImportResult[])
+          else w.resolve({ stored: inflight.staged.plan.results as StoredBlock[], committed })
         } catch (err) {
           inflight.write.reject(err)
           // planned on top of a batch that never landed: plan it again against what is durable
@@ -203,27 +212,15 @@ export class ChainWriter {
   /**
    * Replicated import of blocks already rebuilt and verified from their
    * bytes: a block that extends the canonical tip is indexed at once; any
-   * other goes on a side branch until {@link setCanonical} picks it.
+   * other goes on a side branch until {@link setCanonical} picks it. Imports
+   * queue with local writes, in call order, and are pipelined the same way:
+   * the next call's batch is planned and staged while this one is written.
    */
   async importBlocks (blocks: EncodedBlock[]): Promise<ImportResult[]> {
-    return await this.exclusive(async () => {
-      this.#i.assertWritable() // before planning, as in #writeTurn
-      const plan = this.#planImport(blocks)
-      await this.#commit(plan, true)
-      return plan.results
+    return await new Promise<ImportResult[]>((resolve, reject) => {
+      this.#queue.push({ kind: 'import', encoded: blocks, resolve, reject })
+      if (!this.#draining) void this.#drain()
     })
-  }
-
-  async #commit<R> (plan: Plan<R>, replicated: boolean): Promise<Committed | null> {
-    const staged = await this.#stage(plan, null)
-    if (plan.write.length === 0) return null
-    try {
-      await staged.batch.write(this.#i.sync)
-    } catch (err) {
-      for (const s of this.#i.stages) s.abandoned?.(staged.batch)
-      throw err
-    }
-    return this.#finish(staged, replicated)
   }
 
   /**
@@ -307,13 +304,14 @@ export class ChainWriter {
   }
 
   /** Dedupe and parent rules of a replicated import; a block that does not extend the tip goes on a side branch. */
-  #planImport (blocks: EncodedBlock[]): Plan<ImportResult> {
-    const pending = new Map<string, number>()
-    const plan: Plan<ImportResult> = { results: [], write: [], head: this.#i.meta.head() }
+  #planImport (blocks: EncodedBlock[], prior: PendingView | null): Plan<ImportResult> {
+    // blocks of the batch in flight count as stored (for dedupe, parents and the tip they extend)
+    const pending = new Map<string, number>(prior?.byCid)
+    const plan: Plan<ImportResult> = { results: [], write: [], head: prior != null ? prior.head : this.#i.meta.head() }
     for (const block of [...blocks].sort((a, b) => a.height - b.height)) {
       const key = block.cid.toString()
       if (pending.has(key) || this.#i.records.heightOf(block.cid) != null) {
-        plan.results.push({ cid: block.cid, height: block.height, created: false, canonical: this.#i.heights.isCanonical(block.cid, block.height) })
+        plan.results.push({ cid: block.cid, height: block.height, created: false, canonical: this.#canonicalIn(prior, block.cid, block.height) })
         continue
       }
       this.#parentHeight(block, pending)
@@ -328,6 +326,12 @@ export class ChainWriter {
       plan.write.push({ block, canonical, event: result })
     }
     return plan
+  }
+
+  /** Whether `cid` is canonical at `height` once the batch in flight (if any) is written: it decides the heights it writes. */
+  #canonicalIn (prior: PendingView | null, cid: CID, height: number): boolean {
+    const pending = prior?.byHeight.get(height)
+    return pending != null ? pending.equals(cid) : this.#i.heights.isCanonical(cid, height)
   }
 
   /**
