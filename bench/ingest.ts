@@ -69,7 +69,6 @@ function writeRaw (db: Db, b: RawBatch, sync: boolean): Promise<void> {
   return chained.write({ sync })
 }
 
-
 /** Stores prepared block batches in a fresh store; returns elapsed ms of the `storeBlocks` calls. */
 async function storeRun (dataDir: string, batches: BlockInput[][], opts: { durability: 'process' | 'power', depth: number }): Promise<number> {
   flushPageCache()
