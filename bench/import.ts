@@ -66,27 +66,27 @@ export async function runImport (root: string, opts: ImportOptions): Promise<Fig
   await withStore(dir('warm'), async store => {
     for (const batch of received.slice(0, 10)) await store.importBlocks(batch.map(r => rebuild(r, LIMITS)))
   })
+  // raw and store runs alike: `depth` batches (calls) in flight
+  const rawRun = async (depth: number): Promise<Run> => {
+    const location = dir(`raw-${depth}`)
+    const db = await openRaw(location)
+    try {
+      return await timed(async () => {
+        await pipeline(ipld, depth, async b => { await db.batch(b.keys.map((key, i) => ({ type: 'put' as const, key, value: b.values[i] }))) })
+      })
+    } finally {
+      await db.close()
+      await rm(location, { recursive: true, force: true })
+    }
+  }
+  const fromBytesRun = async (depth: number): Promise<Run> => await withStore(dir(`bytes-${depth}`), async store => {
+    await pipeline(received, depth, async batch => { await store.importBlocks(batch.map(r => rebuild(r, LIMITS))) })
+  })
   for (let r = 0; r < opts.rounds; r++) {
-    const rawDir = dir('raw')
-    const db = await openRaw(rawDir)
-    runs.raw.push(await timed(async () => {
-      for (const b of ipld) await db.batch(b.keys.map((key, i) => ({ type: 'put' as const, key, value: b.values[i] })))
-    }))
-    await db.close()
-    await rm(rawDir, { recursive: true, force: true })
-    const rawPipeDir = dir('raw-pipe')
-    const dbPipe = await openRaw(rawPipeDir)
-    runs.rawPipe.push(await timed(async () => {
-      await pipeline(ipld, 2, async b => { await dbPipe.batch(b.keys.map((key, i) => ({ type: 'put' as const, key, value: b.values[i] }))) })
-    }))
-    await dbPipe.close()
-    await rm(rawPipeDir, { recursive: true, force: true })
-    runs.fromBytes.push(await withStore(dir('bytes'), async store => {
-      for (const batch of received) await store.importBlocks(batch.map(r => rebuild(r, LIMITS)))
-    }))
-    runs.pipelined.push(await withStore(dir('pipelined'), async store => {
-      await pipeline(received, 2, async batch => { await store.importBlocks(batch.map(r => rebuild(r, LIMITS))) })
-    }))
+    runs.raw.push(await rawRun(1))
+    runs.rawPipe.push(await rawRun(2))
+    runs.fromBytes.push(await fromBytesRun(1))
+    runs.pipelined.push(await fromBytesRun(2))
     runs.importOnly.push(await withStore(dir('only'), async store => {
       for (const batch of rebuilt) await store.importBlocks(batch)
     }))

@@ -128,8 +128,7 @@ export class ChainWriter {
    */
   async store (encoded: EncodedBlock[], options: StoreOptions = {}): Promise<StoredBlock[]> {
     const { stored, committed } = await new Promise<{ stored: StoredBlock[], committed: Committed | null }>((resolve, reject) => {
-      this.#queue.push({ kind: 'local', encoded, resolve, reject })
-      if (!this.#draining) void this.#drain()
+      this.#enqueue({ kind: 'local', encoded, resolve, reject })
     })
     for (const listener of this.#i.afterCommit) await listener({ encoded, stored, committed }, options)
     return stored
@@ -138,6 +137,12 @@ export class ChainWriter {
   /** Local writes queued for the writer, in call order. */
   readonly #queue: QueuedWrite[] = []
   #draining = false
+
+  /** Queues a write in call order (synchronously) and starts the turns if none run. */
+  #enqueue (write: QueuedWrite): void {
+    this.#queue.push(write)
+    if (!this.#draining) void this.#drain()
+  }
 
   async #drain (): Promise<void> {
     this.#draining = true
@@ -218,8 +223,7 @@ export class ChainWriter {
    */
   async importBlocks (blocks: EncodedBlock[]): Promise<ImportResult[]> {
     return await new Promise<ImportResult[]>((resolve, reject) => {
-      this.#queue.push({ kind: 'import', encoded: blocks, resolve, reject })
-      if (!this.#draining) void this.#drain()
+      this.#enqueue({ kind: 'import', encoded: blocks, resolve, reject })
     })
   }
 
