@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { encodeBlock } from '../src/codec/encode.ts'
 import type { BlockInput } from '../src/codec/types.ts'
 import { createChainStore, type ChainStore } from '../src/index.ts'
-import { decodeSavedWindow, encodeWindow, latin1, payloadOf, windowKey, type BlockPostings } from '../src/indexes/window-rows.ts'
+import { decodeSavedWindow, encodeWindow, payloadOf, postingsFrom, windowKey, type BlockPostings } from '../src/indexes/window-rows.ts'
 import { WindowRows } from '../src/indexes/window-memory.ts'
 import { SAVED_WINDOW_KEY } from '../src/indexes/windows.ts'
 import { LEVEL_DIR, markWriteFailed } from '../src/storage/level.ts'
@@ -226,7 +226,7 @@ describe('a window\'s rows in memory (WindowRows)', () => {
   /** Transaction digests the address payloads copy theirs from (32 bytes each, by number). */
   const digests = new Uint8Array(32 * 32768).map((_, i) => (i * 31 + 7) & 0xff)
   /** A block's postings for the given (base, payload numbers) pairs. */
-  const postingsOf = (entries: Array<[Uint8Array, number[]]>): BlockPostings => ({ keys: new Map(entries.map(([base, refs]) => [latin1(base), refs])), digests })
+  const postingsOf = (entries: Array<[Uint8Array, number[]]>): BlockPostings => postingsFrom(entries, digests)
 
   for (const gaps of [true, false]) {
   it(`adds${gaps ? ', fills gaps' : ' in height order'} and drops like a model of sorted rows per key, and seals exactly what encodeWindow writes`, () => {
@@ -263,29 +263,61 @@ describe('a window\'s rows in memory (WindowRows)', () => {
       if (step % 100 === 0) {
         const sealed = rows.sealedAll(new Slab())
         for (let i = 0; i < 2; i++) {
-          expect(show(rows.rows(latin1(bases[i])))).toEqual(show(models[i]))
-          const value = sealed.find(v => v.k === latin1(bases[i]))?.value
+          expect(show(rows.rows(bases[i]))).toEqual(show(models[i]))
+          const value = sealed.find(v => Buffer.from(v.base).equals(bases[i]))?.value
           expect(value == null ? null : Buffer.from(value).toString('hex')).toBe(models[i].length === 0 ? null : Buffer.from(encodeWindow(models[i], sizes[i])).toString('hex'))
         }
       }
     }
     for (let i = 0; i < 2; i++) {
       expect(models[i].length).toBeGreaterThan(200)
-      const k = latin1(bases[i])
+      const k = bases[i]
       expect(show(rows.rows(k))).toEqual(show(models[i]))
-      const sealed = rows.sealedAll(new Slab()).find(v => v.k === k)!.value
+      const sealed = rows.sealedAll(new Slab()).find(v => Buffer.from(v.base).equals(k))!.value
       expect(Buffer.from(sealed).equals(encodeWindow(models[i], sizes[i]))).toBe(true)
       // rows read back from a stored value are the same rows
       const back = new WindowRows()
-      back.addStored(k, bases[i], sealed.subarray(0, sealed.length - 4))
+      back.addStored(bases[i], sealed.subarray(0, sealed.length - 4))
       expect(show(back.rows(k))).toEqual(show(models[i]))
     }
   })
   }
 
+  it('finds each of 20,000 keys by its bytes through the table\'s growth, keys one byte apart or of other lengths included, and a key whose rows were dropped comes back', () => {
+    // keys of three families and lengths; pairs differ in their last byte only, and a topic's bytes start like an address's
+    const bases: Uint8Array[] = []
+    for (let i = 0; i < 10_000; i++) {
+      const bytes = new Uint8Array(32).map((_, j) => (i * 7 + j * 13) & 0xff)
+      bytes[31] = i & 0xff
+      bytes[30] = i >> 8
+      if (i % 3 === 0) bases.push(Uint8Array.of(PREFIX.ADDRESS_WINDOW, ...bytes.subarray(12)), Uint8Array.of(PREFIX.ADDRESS_WINDOW, ...bytes.subarray(12, 31), bytes[31] ^ 1))
+      else if (i % 3 === 1) bases.push(Uint8Array.of(PREFIX.LOG_TOPIC_WINDOW, 0, ...bytes), Uint8Array.of(PREFIX.LOG_TOPIC_WINDOW, 1, ...bytes))
+      else bases.push(Uint8Array.of(PREFIX.LOG_ADDRESS_WINDOW, ...bytes.subarray(12)), Uint8Array.of(PREFIX.LOG_TOPIC_WINDOW, 0, ...bytes.subarray(12)))
+    }
+    expect(new Set(bases.map(b => Buffer.from(b).toString('hex'))).size).toBe(20_000)
+    const rows = new WindowRows()
+    // height h posts keys h*100 .. h*100+99, payload number = key number % 30000
+    for (let h = 0; h < 200; h++) rows.add(h, postingsOf(bases.slice(h * 100, h * 100 + 100).map((b, j) => [b, [(h * 100 + j) % 30_000]])))
+    expect(rows.size).toBe(20_000)
+    for (const n of [0, 1, 2, 3, 4, 5, 9_999, 10_000, 19_998, 19_999]) {
+      expect(show(rows.rows(bases[n]))).toEqual(show([{ height: Math.floor(n / 100), payload: payloadOf(bases[n][0], n, digests) }]))
+    }
+    // a key the window never saw
+    expect(rows.rows(Uint8Array.of(PREFIX.ADDRESS_WINDOW, ...new Uint8Array(20).fill(0xee)))).toEqual([])
+    // every key of heights 0-99 loses its rows, then one of them gets a row again
+    rows.drop(new Set(Array.from({ length: 100 }, (_, h) => h)))
+    expect(rows.size).toBe(10_000)
+    expect(rows.rows(bases[0])).toEqual([])
+    expect([...rows.keys()].length).toBe(10_000)
+    rows.add(300, postingsOf([[bases[0], [7]]]))
+    expect(rows.size).toBe(10_001)
+    expect(show(rows.rows(bases[0]))).toEqual(show([{ height: 300, payload: payloadOf(bases[0][0], 7, digests) }]))
+    expect(rows.sealedAll(new Slab()).length).toBe(10_001)
+  })
+
   it('rows handed to a reader do not change when the window changes afterwards', () => {
     const base = Uint8Array.of(PREFIX.LOG_ADDRESS_WINDOW, 9)
-    const k = latin1(base)
+    const k = base
     const rows = new WindowRows()
     rows.add(5, postingsOf([[base, [1]]]))
     rows.add(7, postingsOf([[base, [2]]]))
@@ -306,7 +338,7 @@ describe('a window\'s rows in memory (WindowRows)', () => {
     const topic = Uint8Array.of(PREFIX.LOG_TOPIC_WINDOW, 0, ...new Uint8Array(32).fill(2))
     const rows = new WindowRows()
     rows.add(9, postingsOf([[address, [3, 1]], [topic, [4]]]))
-    expect(show(rows.rows(latin1(address)))).toEqual([3, 1].map(n => `9:${n.toString(16).padStart(8, '0')}${Buffer.from(digests.subarray(n * 32, n * 32 + 32)).toString('hex')}`))
-    expect(show(rows.rows(latin1(topic)))).toEqual(['9:00000004'])
+    expect(show(rows.rows(address))).toEqual([3, 1].map(n => `9:${n.toString(16).padStart(8, '0')}${Buffer.from(digests.subarray(n * 32, n * 32 + 32)).toString('hex')}`))
+    expect(show(rows.rows(topic))).toEqual(['9:00000004'])
   })
 })

@@ -3,7 +3,7 @@ import { Slab } from '../storage/slab.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import { RECORD_CRC_BYTES, sealRecord } from './records.ts'
 import {
-  baseOf, decodeWindow, encodeWindow, mergeRows, payloadBytes, windowKey, windowOf, writePayload, type BlockPostings, type Get, type WindowRow
+  decodeWindow, encodeWindow, mergeRows, payloadBytes, windowKey, windowOf, writePayload, type BlockPostings, type Get, type WindowRow
 } from './window-rows.ts'
 
 /** First size of a window's arena; it doubles (a window of 100-tx blocks of the bench chain ends near 4 MiB). */
@@ -19,12 +19,46 @@ const ADDRESS_ROW = 8 + payloadBytes(PREFIX.ADDRESS_WINDOW)
 /** The bit of a dropped row's id word. */
 const DEAD = 0x8000_0000
 /** Numbers per key in the metadata array, and their places. */
-const META = 5
+const META = 7
 const LAST = 0
 const TOP = 1
 const COUNT = 2
 const ROW = 3
 const ORDERED = 4
+const BASE = 5
+const BASE_LENGTH = 6
+
+/** Per process: a key's slot in {@link WindowRows}'s table does not follow from its bytes alone (keys come from peers). */
+const HASH_SEED = (Math.random() * 2 ** 32) >>> 0
+
+/**
+ * A 32-bit hash of `b[start, end)`: four bytes at a time, each word mixed
+ * in with a multiply and a rotate (murmur3's), then its finalizer. Keys
+ * are a prefix and 20-33 bytes of address or topic.
+ */
+function hashBytes (b: Uint8Array, start: number, end: number): number {
+  let h = HASH_SEED
+  let i = start
+  for (; i + 4 <= end; i += 4) {
+    let k = b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)
+    k = Math.imul(k, 0xcc9e2d51)
+    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593)
+    h ^= k
+    h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0
+  }
+  for (; i < end; i++) h = Math.imul(h ^ b[i], 0x01000193)
+  h ^= end - start
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b)
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35)
+  return (h ^ (h >>> 16)) | 0
+}
+
+/** First number of slots of the key table (a power of two; it doubles at half full). */
+const SLOTS = 4096
+/** Numbers per slot. */
+const SLOT = 4
+/** First size of the keys' bytes (it doubles). */
+const KEY_BYTES = 64 * 1024
 
 /**
  * One window's postings held in memory, as the window's values will hold
@@ -33,67 +67,80 @@ const ORDERED = 4
  *
  * Every row of every key goes to the end of ONE arena, linked to its key's
  * previous row; a key is a number (its id) with its base, its newest row
- * and its row count in plain arrays. Adding a block's posting is a map
- * lookup and an append, with no object or view per key or row. (Kept as a
- * buffer per key taken from a slab, growing by doubling, a window of the
- * bench chain held ~11,000 of them and the grouping took ~21 % of the
- * import thread; as per-block maps of objects before that, every young GC
- * copied ~100,000 of them, see bench/README.md.) Rows are read back by
- * walking a key's links from its newest row; a key whose rows were not
- * added in height order (a block filling a gap) is sorted by (height,
- * arrival) when read, which keeps a block's rows in block order.
+ * and its row count in plain arrays, found from its bytes in an
+ * open-addressing table (linear probing, a seeded hash). Adding a block's
+ * posting hashes its base where the block wrote it, probes and appends,
+ * with no string, object or view per key or row. (With a Map of latin1
+ * strings, the strings and the lookups in a map of a window's ~50,000
+ * keys took ~13 % of the import thread; as a buffer per key taken from a
+ * slab, growing by doubling, the grouping took ~21 %; as per-block maps of
+ * objects before that, every young GC copied ~100,000 of them, see
+ * bench/README.md.) Rows are read back by walking a key's links from its
+ * newest row; a key whose rows were not added in height order (a block
+ * filling a gap) is sorted by (height, arrival) when read, which keeps a
+ * block's rows in block order. A key whose rows are all dropped keeps its
+ * id (the table has no deletions) and counts as absent.
  */
 export class WindowRows {
-  /** Key id by base (latin1); a key whose rows are all dropped leaves it. */
-  readonly #ids = new Map<string, number>()
-  readonly #bases: Uint8Array[] = []
+  /** Keys' bases back to back (where each starts and its length: in {@link #meta}). */
+  #keyBytes = new Uint8Array(KEY_BYTES)
+  #keyEnd = 0
+  /** Keys. */
+  #keys = 0
   /**
-   * Per key, {@link META} numbers side by side (one cache line, not five
+   * Per slot, side by side (one cache line per probe): the hash of its
+   * key's base (compared before the bytes), the key's id + 1 (0: empty),
+   * and where its base starts and ends in {@link #keyBytes}.
+   */
+  #slots = new Int32Array(SLOT * SLOTS)
+  /** Keys with rows. */
+  #live = 0
+  /**
+   * Per key, {@link META} numbers side by side (one cache line, not seven
    * arrays to miss in): the offset + 1 of its newest row (0: none), that
-   * row's height, its row count, its row bytes (height and payload) and 1
-   * while its rows arrived in height order.
+   * row's height, its row count, its row bytes (height and payload), 1
+   * while its rows arrived in height order, and where its base starts in
+   * {@link #keyBytes} and its length.
    */
   #meta = new Float64Array(META * 1024)
   #arena = new Uint8Array(0)
   #end = 0
-  readonly #baseSlab = new Slab()
 
   /** Keys with rows. */
-  get size (): number { return this.#ids.size }
+  get size (): number { return this.#live }
 
-  /** Keys with rows: their latin1 form and their base. */
-  * keys (): Generator<[string, Uint8Array]> {
-    for (const [k, id] of this.#ids) yield [k, this.#bases[id]]
+  /** The bases of the keys with rows. */
+  * keys (): Generator<Uint8Array> {
+    for (let id = 0; id < this.#keys; id++) if (this.#meta[id * META + COUNT] > 0) yield this.#base(id)
   }
 
   /** Adds a block's rows (copied: the block's postings are not kept). */
   add (height: number, postings: BlockPostings): void {
-    const digests = postings.digests
-    for (const [k, refs] of postings.keys) {
-      let id = this.#ids.get(k)
-      if (id === undefined) id = this.#key(k, baseOf(k))
+    const { bases, ends, values, digests } = postings
+    for (let i = 0, start = 0; i < postings.count; start = ends[i++]) {
+      const id = this.#id(bases, start, ends[i], true)
       const row = this.#meta[id * META + ROW]
       // the family from the row size kept beside the count (the base's first byte would be another cache miss)
-      const prefix = row === ADDRESS_ROW ? PREFIX.ADDRESS_WINDOW : 0
-      for (let i = 0; i < refs.length; i++) writePayload(this.#append(id, height), this.#end - row + 8, prefix, refs[i], digests)
+      writePayload(this.#append(id, height), this.#end - row + 8, row === ADDRESS_ROW ? PREFIX.ADDRESS_WINDOW : 0, values[i], digests)
     }
   }
 
   /** Adds the rows of a stored window value (its body, checksum checked, rows in height order) under `base`. */
-  addStored (k: string, base: Uint8Array, body: Uint8Array): void {
-    const id = this.#ids.get(k) ?? this.#key(k, base)
+  addStored (base: Uint8Array, body: Uint8Array): void {
+    const id = this.#id(base, 0, base.length, true)
     const row = this.#meta[id * META + ROW]
     for (let at = 0; at + row <= body.length; at += row) {
       copyBytes(this.#append(id, readU64(body, at)), this.#end - row + 8, body, at + 8, row - 8)
     }
   }
 
-  /** Removes the rows of `heights`; a key left without rows goes. */
+  /** Removes the rows of `heights`; a key left without rows counts as absent. */
   drop (heights: ReadonlySet<number>): void {
     const a = this.#arena
     const m = this.#meta
-    for (const [k, id] of this.#ids) {
+    for (let id = 0; id < this.#keys; id++) {
       const at0 = id * META
+      if (m[at0 + COUNT] === 0) continue
       let younger = 0
       for (let at = m[at0 + LAST]; at !== 0;) {
         const prev = readU32(a, at - 1 + 4)
@@ -107,18 +154,21 @@ export class WindowRows {
         }
         at = prev
       }
-      if (m[at0 + COUNT] === 0) this.#ids.delete(k)
+      if (m[at0 + COUNT] === 0) {
+        this.#live--
+        m[at0 + ORDERED] = 1
+      }
     }
   }
 
   /**
-   * The rows of key `k`, in order, whose height `keep` accepts, appended to
-   * `out`. Payloads are views of one copy made here: later adds and drops
-   * never touch what a reader holds.
+   * The rows of the key `base`, in order, whose height `keep` accepts,
+   * appended to `out`. Payloads are views of one copy made here: later adds
+   * and drops never touch what a reader holds.
    */
-  rowsInto (k: string, out: WindowRow[], keep: (height: number) => boolean = () => true): void {
-    const id = this.#ids.get(k)
-    if (id === undefined) return
+  rowsInto (base: Uint8Array, out: WindowRow[], keep: (height: number) => boolean = () => true): void {
+    const id = this.#id(base, 0, base.length, false)
+    if (id < 0 || this.#meta[id * META + COUNT] === 0) return
     const offsets = this.#offsets(id)
     const payload = this.#meta[id * META + ROW] - 8
     const a = this.#arena
@@ -133,10 +183,10 @@ export class WindowRows {
     }
   }
 
-  /** The rows of key `k` as objects (for a merge with rows read from disk). */
-  rows (k: string): WindowRow[] {
+  /** The rows of the key `base` as objects (for a merge with rows read from disk). */
+  rows (base: Uint8Array): WindowRow[] {
     const out: WindowRow[] = []
-    this.rowsInto(k, out)
+    this.rowsInto(base, out)
     return out
   }
 
@@ -146,16 +196,18 @@ export class WindowRows {
    * the arena in arrival order puts the rows of keys that arrived in
    * height order; a key that did not is written from its sorted rows.
    */
-  sealedAll (slab: Slab): Array<{ k: string, base: Uint8Array, value: Uint8Array }> {
-    const out: Array<{ k: string, base: Uint8Array, value: Uint8Array }> = []
-    const at: number[] = new Array<number>(this.#bases.length).fill(-1)
-    const values: Uint8Array[] = new Array<Uint8Array>(this.#bases.length)
+  sealedAll (slab: Slab): Array<{ base: Uint8Array, value: Uint8Array }> {
+    const out: Array<{ base: Uint8Array, value: Uint8Array }> = []
+    const at: number[] = new Array<number>(this.#keys).fill(-1)
+    const values: Uint8Array[] = new Array<Uint8Array>(this.#keys)
     const a = this.#arena
-    for (const [k, id] of this.#ids) {
+    for (let id = 0; id < this.#keys; id++) {
+      const count = this.#meta[id * META + COUNT]
+      if (count === 0) continue
       const row = this.#meta[id * META + ROW]
-      const value = slab.take(this.#meta[id * META + COUNT] * row + RECORD_CRC_BYTES)
+      const value = slab.take(count * row + RECORD_CRC_BYTES)
       values[id] = value
-      out.push({ k, base: this.#bases[id], value })
+      out.push({ base: this.#base(id), value })
       if (this.#meta[id * META + ORDERED] === 1) { at[id] = 0; continue }
       const offsets = this.#offsets(id)
       for (let i = 0; i < offsets.length; i++) copyBytes(value, i * row, a, offsets[i] + LINK, row)
@@ -174,12 +226,58 @@ export class WindowRows {
     return out
   }
 
-  #key (k: string, base: Uint8Array): number {
-    const id = this.#bases.length
-    // copied: a view would keep the block's postings slab alive as long as the window
-    const copy = this.#baseSlab.take(base.length)
-    copy.set(base)
-    this.#bases.push(copy)
+  /** The id of the key whose base is `b[start, end)`; a new key when absent and `add`, else -1. */
+  #id (b: Uint8Array, start: number, end: number, add: boolean): number {
+    const h = hashBytes(b, start, end)
+    const slots = this.#slots
+    const mask = slots.length / SLOT - 1
+    const length = end - start
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const at = SLOT * i
+      const s = slots[at + 1]
+      if (s === 0) {
+        if (!add) return -1
+        const id = this.#key(b, start, end)
+        slots[at] = h
+        slots[at + 1] = id + 1
+        slots[at + 2] = this.#keyEnd - length
+        slots[at + 3] = length
+        if (2 * SLOT * this.#keys > slots.length) this.#rehash()
+        return id
+      }
+      if (slots[at] === h && slots[at + 3] === length && sameBytes(this.#keyBytes, slots[at + 2], b, start, length)) return s - 1
+    }
+  }
+
+  /** Doubles the table (at half full) and puts every key back. */
+  #rehash (): void {
+    const old = this.#slots
+    const slots = new Int32Array(old.length * 2)
+    const mask = slots.length / SLOT - 1
+    for (let j = 0; j < old.length; j += SLOT) {
+      if (old[j + 1] === 0) continue
+      let i = old[j] & mask
+      while (slots[SLOT * i + 1] !== 0) i = (i + 1) & mask
+      for (let f = 0; f < SLOT; f++) slots[SLOT * i + f] = old[j + f]
+    }
+    this.#slots = slots
+  }
+
+  /** Key `id`'s base (a view of the keys' bytes: a key's bytes never change). */
+  #base (id: number): Uint8Array {
+    const start = this.#meta[id * META + BASE]
+    return this.#keyBytes.subarray(start, start + this.#meta[id * META + BASE_LENGTH])
+  }
+
+  #key (b: Uint8Array, start: number, end: number): number {
+    const id = this.#keys++
+    const length = end - start
+    if (this.#keyEnd + length > this.#keyBytes.length) {
+      const next = new Uint8Array(Math.max(2 * this.#keyBytes.length, this.#keyEnd + length))
+      next.set(this.#keyBytes.subarray(0, this.#keyEnd))
+      this.#keyBytes = next
+    }
+    copyBytes(this.#keyBytes, this.#keyEnd, b, start, length)
     if ((id + 1) * META > this.#meta.length) {
       const next = new Float64Array(this.#meta.length * 2)
       next.set(this.#meta)
@@ -189,9 +287,11 @@ export class WindowRows {
     this.#meta[m + LAST] = 0
     this.#meta[m + TOP] = 0
     this.#meta[m + COUNT] = 0
-    this.#meta[m + ROW] = 8 + payloadBytes(base[0])
+    this.#meta[m + ROW] = 8 + payloadBytes(b[start])
     this.#meta[m + ORDERED] = 1
-    this.#ids.set(k, id)
+    this.#meta[m + BASE] = this.#keyEnd
+    this.#meta[m + BASE_LENGTH] = length
+    this.#keyEnd += length
     return id
   }
 
@@ -210,7 +310,7 @@ export class WindowRows {
     writeU32(a, o + 4, last)
     writeU64(a, o + LINK, height)
     meta[m + LAST] = o + 1
-    meta[m + COUNT]++
+    if (meta[m + COUNT]++ === 0) this.#live++
     this.#end = o + size
     return a
   }
@@ -230,6 +330,12 @@ export class WindowRows {
     if (this.#meta[id * META + ORDERED] === 0) out.sort((x, y) => (readU64(a, x + LINK) - readU64(a, y + LINK)) || x - y)
     return out
   }
+}
+
+/** Whether `a[at, at + n)` and `b[start, start + n)` hold the same bytes. */
+function sameBytes (a: Uint8Array, at: number, b: Uint8Array, start: number, n: number): boolean {
+  for (let j = 0; j < n; j++) if (a[at + j] !== b[start + j]) return false
+  return true
 }
 
 /**
@@ -269,11 +375,11 @@ export class WindowBuilder {
   finish (batch: WriteBatch): void {
     if (this.#heights.size === 0) return
     const slab = new Slab()
-    for (const { k, base, value } of this.#rows.sealedAll(slab)) {
+    for (const { base, value } of this.#rows.sealedAll(slab)) {
       const key = windowKey(base, this.#window, slab)
       const size = payloadBytes(base[0])
       const before = this.#get(key)
-      batch.put(key, before == null ? value : encodeWindow(mergeRows(decodeWindow(before, size), this.#heights, this.#rows.rows(k)), size))
+      batch.put(key, before == null ? value : encodeWindow(mergeRows(decodeWindow(before, size), this.#heights, this.#rows.rows(base)), size))
     }
     this.#rows = new WindowRows()
     this.#heights = new Set()

@@ -22,16 +22,78 @@ import { openRecord, RECORD_CRC_BYTES, sealRecord } from './records.ts'
  */
 
 /**
- * A block's postings: per key (its base, prefix and key bytes, as a latin1
- * string) the payloads in block order, as numbers: a transaction's index
- * for an address key, a log's ordinal for a log key. The payload bytes are
- * written from them ({@link writePayload}): no view or object per payload
- * (as views, postings were a quarter of the bytes an import allocated).
+ * A block's postings, in the order they were made: posting i's key base
+ * (prefix, [slot,] key bytes) is `bases[ends[i - 1] ?? 0 .. ends[i])` and
+ * its number `values[i]`: a transaction's index for an address key, a
+ * log's ordinal for a log key. A key's postings come in block order. The
+ * payload bytes are written from the numbers ({@link writePayload}), and
+ * the memory window finds a key by its bytes (window-memory.ts): no string,
+ * view, array or object per key or posting (as a map of latin1 keys to
+ * arrays, making and grouping them took ~16 % of the ingest thread).
  */
 export interface BlockPostings {
-  keys: Map<string, number[]>
+  /** Number of postings. */
+  count: number
+  bases: Uint8Array
+  ends: Uint32Array
+  values: Uint32Array
   /** The block's transaction digests, 32 bytes each by index (what an address payload holds besides the index). */
   digests: Uint8Array
+}
+
+/** Writes a block's postings into buffers sized beforehand, at least as large as needed ({@link postingsSized}). */
+export class PostingsWriter {
+  readonly #p: BlockPostings
+  #n = 0
+  #at = 0
+
+  constructor (postings: BlockPostings) { this.#p = postings }
+
+  /** The postings added (`count` set to their number). */
+  finish (): BlockPostings {
+    this.#p.count = this.#n
+    return this.#p
+  }
+
+  /** Adds posting `value` under (prefix, [slot,] bytes). */
+  add (prefix: number, bytes: Uint8Array, value: number, slot = -1): void {
+    const p = this.#p
+    const out = p.bases
+    let at = this.#at
+    out[at++] = prefix
+    if (slot >= 0) out[at++] = slot
+    for (let j = 0; j < bytes.length; j++) out[at++] = bytes[j]
+    this.#at = at
+    p.ends[this.#n] = at
+    p.values[this.#n++] = value
+  }
+}
+
+/** Empty postings of `count` postings and `bytes` bytes of bases (from `slab` when given). */
+export function postingsSized (count: number, bytes: number, digests: Uint8Array, slab?: Slab): BlockPostings {
+  return { count, bases: slab?.take(bytes) ?? new Uint8Array(bytes), ends: new Uint32Array(count), values: new Uint32Array(count), digests }
+}
+
+/** A block's postings from (base, numbers) pairs, each key's numbers in block order (tests, tools). */
+export function postingsFrom (entries: Array<[Uint8Array, number[]]>, digests: Uint8Array): BlockPostings {
+  let count = 0
+  let bytes = 0
+  for (const [base, values] of entries) { count += values.length; bytes += base.length * values.length }
+  const w = new PostingsWriter(postingsSized(count, bytes, digests))
+  for (const [base, values] of entries) for (const v of values) w.add(base[0], base.subarray(1), v)
+  return w.finish()
+}
+
+/** A block's postings grouped by key (latin1 of the base), each key's numbers in block order: for the rare paths that go key by key. */
+export function groupPostings (p: BlockPostings): Map<string, { base: Uint8Array, values: number[] }> {
+  const out = new Map<string, { base: Uint8Array, values: number[] }>()
+  for (let i = 0, start = 0; i < p.count; start = p.ends[i++]) {
+    const k = latin1Slice.call(p.bases, start, p.ends[i])
+    const group = out.get(k)
+    if (group != null) group.values.push(p.values[i])
+    else out.set(k, { base: p.bases.subarray(start, p.ends[i]), values: [p.values[i]] })
+  }
+  return out
 }
 
 /** Writes the payload of posting `n` of a key under `prefix` at `at` ({@link payloadBytes} bytes). */
@@ -46,11 +108,6 @@ export function payloadOf (prefix: number, n: number, digests: Uint8Array): Uint
   const out = new Uint8Array(payloadBytes(prefix))
   writePayload(out, 0, prefix, n, digests)
   return out
-}
-
-/** A key's base from its latin1 form. */
-export function baseOf (k: string): Uint8Array {
-  return Buffer.from(k, 'latin1')
 }
 
 /** A decoded row of a window value (`payload` is a view). */

@@ -5,7 +5,7 @@ import type { RootDb, StoreBatch } from '../storage/level.ts'
 import { Slab } from '../storage/slab.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import {
-  baseOf, decodeSavedWindow, decodeWindow, encodeSavedWindow, encodeWindow, mergeRows, payloadBytes, payloadOf, windowKey, windowOf,
+  decodeSavedWindow, decodeWindow, encodeSavedWindow, encodeWindow, groupPostings, mergeRows, payloadBytes, payloadOf, windowKey, windowOf,
   latin1, type BlockPostings, type Get, type WindowRow
 } from './window-rows.ts'
 import { WindowRows } from './window-memory.ts'
@@ -32,14 +32,14 @@ function rewriteBlock (batch: WriteBatch, get: Get, overlay: Overlay, height: nu
   const w = windowOf(height)
   const heights = new Set([height])
   const slab = new Slab()
-  for (const [kb, refs] of postings.keys) {
-    const prefix = kb.charCodeAt(0)
-    const key = windowKey(baseOf(kb), w, slab)
+  for (const { base, values } of groupPostings(postings).values()) {
+    const prefix = base[0]
+    const key = windowKey(base, w, slab)
     const k = latin1(key)
     const staged = overlay.get(k)
     const before = staged != null ? staged.value ?? undefined : get(key)
     const size = payloadBytes(prefix)
-    const rows = mergeRows(before == null ? [] : decodeWindow(before, size), heights, add ? refs.map(n => ({ height, payload: payloadOf(prefix, n, postings.digests) })) : [])
+    const rows = mergeRows(before == null ? [] : decodeWindow(before, size), heights, add ? values.map(n => ({ height, payload: payloadOf(prefix, n, postings.digests) })) : [])
     if (rows.length === 0) {
       batch.del(key)
       overlay.set(k, { value: null, batch })
@@ -132,25 +132,21 @@ export class PostingWindows {
       const found = saved == null ? 'none' : stamp == null ? 'no stamp to match it against' : this.#readSaved(saved, stamp, head)
       if (typeof found !== 'string') {
         for (const h of found.heights) this.#heights.set(h, null)
-        for (const [, base] of found.window.keys()) batch.del(windowKey(base, this.#floor))
+        for (const base of found.window.keys()) batch.del(windowKey(base, this.#floor))
         // the values are the window's rows already grouped by key, in height order
         this.#groups.set(this.#floor, found.window)
         opened = { from: 'saved', blocks: found.heights.length }
       } else {
         opened = { from: 'blocks', blocks: 0, ...(found !== 'none' ? { ignored: found } : {}) }
-        const deleted = new Set<string>()
         for (let h = this.#floor * POSTINGS_WINDOW; h <= head; h++) {
           const postings = postingsOf(h)
           if (postings == null) continue
           opened.blocks++
           this.#heights.set(h, null)
           this.#addRows(h, postings)
-          for (const k of postings.keys.keys()) {
-            if (deleted.has(k)) continue
-            deleted.add(k)
-            batch.del(windowKey(baseOf(k), this.#floor))
-          }
         }
+        // the window's keys are the keys of its blocks
+        for (const base of this.#groups.get(this.#floor)?.keys() ?? []) batch.del(windowKey(base, this.#floor))
       }
     }
     if (batch.length > 0) await batch.write(sync)
@@ -167,7 +163,7 @@ export class PostingWindows {
     const written = this.#flush(batch, windows)
     if (saveAs != null && saveAs.head >= 0 && windowOf(saveAs.head) === this.#floor && this.#closing.size === 0) {
       const heights = [...this.#heights.keys()].filter(h => windowOf(h) === this.#floor).sort((a, b) => a - b)
-      const bases = [...(written.get(this.#floor)?.keys() ?? [])].map(([, base]) => base)
+      const bases = [...(written.get(this.#floor)?.keys() ?? [])]
       batch.put(SAVED_WINDOW_KEY, encodeSavedWindow({ stamp: saveAs.stamp, head: saveAs.head, heights, bases }))
     }
     if (batch.length > 0) await batch.write(sync)
@@ -200,7 +196,7 @@ export class PostingWindows {
           if (!held.has(h)) return 'a window value holds rows of heights it does not name'
           if (at > 0 && h < readU64(body, at - row)) return 'a window value holds rows out of height order'
         }
-        window.addStored(latin1(base), base, body)
+        window.addStored(base, body)
       }
       return { heights: saved.heights, window }
     } catch (err) {
@@ -271,11 +267,10 @@ export class PostingWindows {
    * to be ignored, they are older or absent).
    */
   memoryRows (base: Uint8Array): { windows: Set<number>, rows: WindowRow[] } {
-    const k = latin1(base)
     const windows = this.#windows()
     const rows: WindowRow[] = []
     const written = (h: number): boolean => this.#heights.has(h) && this.#heights.get(h) === null
-    for (const w of [...windows].sort((a, b) => a - b)) this.#groups.get(w)?.rowsInto(k, rows, written)
+    for (const w of [...windows].sort((a, b) => a - b)) this.#groups.get(w)?.rowsInto(base, rows, written)
     return { windows, rows }
   }
 

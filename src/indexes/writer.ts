@@ -6,7 +6,7 @@ import { PREFIX, digestKey, heightKey, writeU64 } from '../storage/keys.ts'
 import { Slab } from '../storage/slab.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import { encodeLogBlock, logBlockKey, type LogRow } from './postings.ts'
-import { latin1, type BlockPostings } from './window-rows.ts'
+import { PostingsWriter, postingsSized, type BlockPostings } from './window-rows.ts'
 import { RECORD_CRC_BYTES, encodeBlockRecord, encodeTxRecord, sealRecord } from './records.ts'
 
 /** Records that a block is stored (canonical or not): its height and transaction count. */
@@ -63,8 +63,21 @@ function canonicalEntries (block: EncodedBlock, emit: Emit): BlockPostings {
   const slab = new Slab()
   emit(u64KeyIn(slab, PREFIX.HEIGHT, height), block.cid.bytes)
   const ids = slab.take(32 * block.txs.length + RECORD_CRC_BYTES)
-  const postings: BlockPostings = { keys: new Map(), digests: ids }
-  // payloads and bases come from the block's slab too: the memory window copies what it keeps (window-memory.ts WindowRows)
+  // sized first (at most: a transaction to its sender posts once), so the postings are three buffers
+  // written in place; the memory window copies what it keeps (window-memory.ts)
+  let count = 0
+  let bytes = 0
+  for (const tx of block.txs) {
+    count++
+    bytes += 1 + tx.from.length
+    if (tx.to != null) { count++; bytes += 1 + tx.to.length }
+    for (const log of tx.logs) {
+      count += 1 + log.topics.length
+      bytes += 1 + log.address.length
+      for (const topic of log.topics) bytes += 2 + topic.length
+    }
+  }
+  const postings = new PostingsWriter(postingsSized(count, bytes, ids, slab))
   const logs: LogRow[] = []
   // the block's log records are views into one writer (encodeLogBlock copies them into its value)
   let logWriter: Writer | undefined
@@ -85,46 +98,23 @@ function canonicalEntries (block: EncodedBlock, emit: Emit): BlockPostings {
       txBytes: tx.bytes
     }, slab))
     // one posting per (address, tx): its payload is the tx index and digest (from `ids`)
-    post(postings.keys, PREFIX.ADDRESS_WINDOW, tx.from, i)
-    if (tx.to != null && !equals(tx.to, tx.from)) post(postings.keys, PREFIX.ADDRESS_WINDOW, tx.to, i)
+    postings.add(PREFIX.ADDRESS_WINDOW, tx.from, i)
+    if (tx.to != null && !equals(tx.to, tx.from)) postings.add(PREFIX.ADDRESS_WINDOW, tx.to, i)
     for (let l = 0; l < tx.logs.length; l++) {
       const log = tx.logs[l]
       const ordinal = logs.length
       logs.push({ index: i, logIndex: l, record: encodeLogEntry(digest, log, logWriter ??= new Writer(LOG_WRITER_BYTES)) })
-      post(postings.keys, PREFIX.LOG_ADDRESS_WINDOW, log.address, ordinal)
-      for (let t = 0; t < log.topics.length; t++) post(postings.keys, PREFIX.LOG_TOPIC_WINDOW, log.topics[t], ordinal, t)
+      postings.add(PREFIX.LOG_ADDRESS_WINDOW, log.address, ordinal)
+      for (let t = 0; t < log.topics.length; t++) postings.add(PREFIX.LOG_TOPIC_WINDOW, log.topics[t], ordinal, t)
     }
   }
   emit(u64KeyIn(slab, PREFIX.BLOCK_TXIDS, height), sealRecord(ids))
   if (logs.length > 0) emit(logBlockKey(height, slab), encodeLogBlock(logs, slab))
-  return postings
+  return postings.finish()
 }
 
 /** First size of a block's log writer (it grows by doubling; earlier views stay valid). */
 const LOG_WRITER_BYTES = 16 * 1024
-
-/** Scratch for a posting's key base (prefix, [slot,] bytes) while its string is made. */
-let scratch = new Uint8Array(64)
-
-/**
- * Adds payload `n` to the postings of (prefix, [slot,] bytes). The key is
- * the base as ONE latin1 string made from the scratch bytes: a prefix
- * string concatenated with the bytes' string is a rope, which every Map
- * lookup of it (here and in the window's keys) flattens or compares
- * piecewise; flat keys made grouping ~2× faster.
- */
-function post (postings: Map<string, number[]>, prefix: number, bytes: Uint8Array, n: number, slot?: number): void {
-  const lead = slot == null ? 1 : 2
-  const length = lead + bytes.length
-  if (length > scratch.length) scratch = new Uint8Array(length)
-  scratch[0] = prefix
-  if (slot != null) scratch[1] = slot
-  scratch.set(bytes, lead)
-  const k = latin1(scratch, length)
-  const at = postings.get(k)
-  if (at != null) at.push(n)
-  else postings.set(k, [n])
-}
 
 function u64KeyIn (slab: Slab, prefix: number, n: number): Uint8Array {
   const k = slab.take(9)
