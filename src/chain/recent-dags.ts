@@ -1,6 +1,6 @@
 import type { CID } from 'multiformats/cid'
 import type { EncodedBlock, IpldBlock } from '../codec/encode.ts'
-import { latin1 } from '../indexes/window-rows.ts'
+import { cidKey } from '../codec/cid.ts'
 
 /**
  * Blocks kept by default, and their bytes at most: a follower catching up
@@ -56,7 +56,7 @@ export class RecentDags {
     let size = 0
     for (const p of parts) size += p.bytes.length
     if (size > this.#chunkBytes) return
-    const key = keyOf(block.cid)
+    const key = cidKey(block.cid)
     if (this.#dags.has(key)) return
     if (this.#at + size > this.#chunkBytes) this.#nextChunk()
     const chunk = this.#chunks[this.#chunk]
@@ -94,7 +94,7 @@ export class RecentDags {
 
   /** A kept block's IPLD blocks, header first, or undefined. */
   get (cid: CID): IpldBlock[] | undefined {
-    return this.#dags.get(keyOf(cid))?.blocks
+    return this.#dags.get(cidKey(cid))?.blocks
   }
 
   /** Blocks and bytes held. */
@@ -109,9 +109,4 @@ export class RecentDags {
     for (const c of this.#chunks) { c.buf = null; c.keys = [] }
     this.#at = 0
   }
-}
-
-/** A CID's bytes as a flat latin1 string: a requested CID is a new object each time, and `toString()` would base32-encode it per lookup. */
-function keyOf (cid: CID): string {
-  return latin1(cid.bytes)
 }

@@ -1,5 +1,6 @@
 import type { CID } from 'multiformats/cid'
 import type { EncodedBlock } from '../codec/encode.ts'
+import { cidKey } from '../codec/cid.ts'
 import { InvalidBlockError } from '../codec/errors.ts'
 import type { StoredBlock } from '../codec/types.ts'
 import { assertHeight } from '../codec/validate.ts'
@@ -57,6 +58,7 @@ interface Plan<R> {
  */
 interface PendingView {
   head: Head | null
+  /** Heights by {@link cidKey}. */
   byCid: Map<string, number>
   byHeight: Map<number, CID>
 }
@@ -237,7 +239,7 @@ export class ChainWriter {
     const batch = this.#i.startBatch()
     const view: PendingView = { head: plan.head, byCid: new Map(prior?.byCid), byHeight: new Map(prior?.byHeight) }
     for (const { block, canonical } of plan.write) {
-      view.byCid.set(block.cid.toString(), block.height)
+      view.byCid.set(cidKey(block.cid), block.height)
       if (canonical) view.byHeight.set(block.height, block.cid)
     }
     if (plan.write.length === 0) return { plan, batch, before, moved: false, view }
@@ -278,26 +280,25 @@ export class ChainWriter {
   #planLocal (encoded: EncodedBlock[], prior: PendingView | null): Plan<StoredBlock> {
     // blocks of the batch in flight count as stored (for dedupe, heights and parents)
     const pending = new Map<string, number>(prior?.byCid)
-    const pendingHeights = new Map<number, string>()
-    if (prior != null) for (const [h, cid] of prior.byHeight) pendingHeights.set(h, cid.toString())
+    const pendingHeights = new Map<number, CID>(prior?.byHeight)
     const plan: Plan<StoredBlock> = { results: new Array(encoded.length), write: [], head: prior != null ? prior.head : this.#i.meta.head() }
     const order = encoded.map((b, i) => i).sort((a, b) => encoded[a].height - encoded[b].height)
     for (const i of order) {
       const block = encoded[i]
-      const key = block.cid.toString()
+      const key = cidKey(block.cid)
       const result: StoredBlock = { cid: block.cid, height: block.height, txIds: block.txs.map(t => t.id), created: false }
       plan.results[i] = result
       if (pending.has(key) || this.#i.records.heightOf(block.cid) != null) continue
-      const other = pendingHeights.get(block.height) ?? this.#i.heights.at(block.height)?.toString()
+      const other = pendingHeights.get(block.height) ?? this.#i.heights.at(block.height)
       if (other != null) {
-        throw new HeightConflictError(`height ${block.height}: block ${other} is already stored there; ${key} conflicts with it`)
+        throw new HeightConflictError(`height ${block.height}: block ${other.toString()} is already stored there; ${block.cid.toString()} conflicts with it`)
       }
       const parentHeight = this.#parentHeight(block, pending)
-      if (block.parent != null && parentHeight != null && !pending.has(block.parent.toString()) && !this.#i.heights.isCanonical(block.parent, parentHeight)) {
+      if (block.parent != null && parentHeight != null && !pending.has(cidKey(block.parent)) && !this.#i.heights.isCanonical(block.parent, parentHeight)) {
         throw new InvalidBlockError(`block ${block.height}: parent ${block.parent.toString()} is on a side branch; local writes extend the canonical chain`)
       }
       pending.set(key, block.height)
-      pendingHeights.set(block.height, key)
+      pendingHeights.set(block.height, block.cid)
       result.created = true
       plan.write.push({ block, canonical: true, event: { ...result, canonical: true } })
     }
@@ -313,7 +314,7 @@ export class ChainWriter {
     const pending = new Map<string, number>(prior?.byCid)
     const plan: Plan<ImportResult> = { results: [], write: [], head: prior != null ? prior.head : this.#i.meta.head() }
     for (const block of [...blocks].sort((a, b) => a.height - b.height)) {
-      const key = block.cid.toString()
+      const key = cidKey(block.cid)
       if (pending.has(key) || this.#i.records.heightOf(block.cid) != null) {
         plan.results.push({ cid: block.cid, height: block.height, created: false, canonical: this.#canonicalIn(prior, block.cid, block.height) })
         continue
@@ -345,7 +346,7 @@ export class ChainWriter {
    */
   #parentHeight (block: EncodedBlock, pending: Map<string, number>): number | undefined {
     if (block.parent == null) return undefined
-    const parentHeight = pending.get(block.parent.toString()) ?? this.#i.records.heightOf(block.parent)
+    const parentHeight = pending.get(cidKey(block.parent)) ?? this.#i.records.heightOf(block.parent)
     if (parentHeight == null && !this.#i.allowGaps) {
       throw new ParentNotFoundError(`block ${block.height}: parent ${block.parent.toString()} is not stored (config allowGaps is false)`)
     }
