@@ -296,14 +296,23 @@ export async function settle (): Promise<void> {
   await new Promise(resolve => setTimeout(resolve, 50))
 }
 
-/** Starts counting the CPU this process spends on threads other than the main one (LevelDB's, V8's GC helpers, libuv's); call the result for the ms so far. */
-export function otherThreadsMeter (): () => number {
+/** Starts counting this process's CPU (user + system): call the result for the ms so far, every thread and the main one alone. */
+export function threadCpuMeter (): () => { allMs: number, mainMs: number } {
   const all0 = process.cpuUsage()
   const main0 = process.threadCpuUsage()
   return () => {
     const all = process.cpuUsage(all0)
     const main = process.threadCpuUsage(main0)
-    return Math.max(0, (all.user + all.system - main.user - main.system) / 1000)
+    return { allMs: (all.user + all.system) / 1000, mainMs: (main.user + main.system) / 1000 }
+  }
+}
+
+/** Starts counting the CPU this process spends on threads other than the main one (LevelDB's, V8's GC helpers, libuv's); call the result for the ms so far. */
+export function otherThreadsMeter (): () => number {
+  const cpu = threadCpuMeter()
+  return () => {
+    const { allMs, mainMs } = cpu()
+    return Math.max(0, allMs - mainMs)
   }
 }
 

@@ -12,7 +12,7 @@ import type { BlockInput } from '../src/codec/types.ts'
 import { createChainStore } from '../src/index.ts'
 import { LEVEL_DIR } from '../src/storage/level.ts'
 import {
-  LIMITS, benchLevel, chunks, contentDigest, recordIpldOps, envInt, figure, fmt, openRaw, pipeline, progress, quietLogger, recordStoreBatches, settle,
+  LIMITS, benchLevel, chunks, contentDigest, threadCpuMeter, recordIpldOps, envInt, figure, fmt, openRaw, pipeline, progress, quietLogger, recordStoreBatches, settle,
   type Dataset, type Figure, type RawBatch
 } from './common.ts'
 
@@ -48,15 +48,26 @@ export interface IngestResult {
 type Db = Awaited<ReturnType<typeof openRaw>>
 
 /** Writes prepared batches to a fresh LevelDB; `depth` batches in flight; returns elapsed ms of the writes alone. */
-async function rawRun (location: string, batches: RawBatch[], opts: { sync: boolean, depth: number }): Promise<number> {
+/** One timed run: its wall time, and the CPU the process used meanwhile (every thread, and the main one alone), in ms. */
+interface Run { ms: number, cpuMs: number, mainMs: number }
+
+/** Times `work`, with the CPU this process's threads used while it ran. */
+async function timed (work: () => Promise<void>): Promise<Run> {
+  const cpu = threadCpuMeter()
+  const t0 = performance.now()
+  await work()
+  const ms = performance.now() - t0
+  const { allMs, mainMs } = cpu()
+  return { ms, cpuMs: allMs, mainMs }
+}
+
+async function rawRun (location: string, batches: RawBatch[], opts: { sync: boolean, depth: number }): Promise<Run> {
   // no run should pay for the writeback of the data earlier runs left dirty in the page cache
   flushPageCache()
   const db = await openRaw(location)
   try {
     await settle()
-    const t0 = performance.now()
-    await pipeline(batches, opts.depth, async (b) => { await writeRaw(db, b, opts.sync) })
-    return performance.now() - t0
+    return await timed(async () => { await pipeline(batches, opts.depth, async (b) => { await writeRaw(db, b, opts.sync) }) })
   } finally {
     await db.close()
   }
@@ -69,15 +80,13 @@ function writeRaw (db: Db, b: RawBatch, sync: boolean): Promise<void> {
   return chained.write({ sync })
 }
 
-/** Stores prepared block batches in a fresh store; returns elapsed ms of the `storeBlocks` calls. */
-async function storeRun (dataDir: string, batches: BlockInput[][], opts: { durability: 'process' | 'power', depth: number }): Promise<number> {
+/** Stores prepared block batches in a fresh store; times the `storeBlocks` calls. */
+async function storeRun (dataDir: string, batches: BlockInput[][], opts: { durability: 'process' | 'power', depth: number }): Promise<Run> {
   flushPageCache()
   const store = await createChainStore({ dataDir, durability: opts.durability, level: benchLevel() }, { logger: quietLogger })
   try {
     await settle()
-    const t0 = performance.now()
-    await pipeline(batches, opts.depth, async (b) => { await store.storeBlocks(b) })
-    return performance.now() - t0
+    return await timed(async () => { await pipeline(batches, opts.depth, async (b) => { await store.storeBlocks(b) }) })
   } finally {
     await store.stop()
   }
@@ -113,13 +122,16 @@ export async function runIngest (root: string, data: Dataset, opts: IngestOption
   // all raw runs first, then the raw lists are dropped: ~1M small arrays left in the heap would make
   // every major GC of the store runs slower, which is a cost of this benchmark, not of the store
   const times: Record<string, number[]> = { rawSeq: [], rawPipe: [], ipldSeq: [], storeSeq: [], storePipe: [] }
+  const runs: Record<string, Run[]> = { rawSeq: [], rawPipe: [], ipldSeq: [], storeSeq: [], storePipe: [] }
   let keepRaw = ''
   let keepStore = ''
   for (let r = 0; r < opts.rounds; r++) {
     for (const [key, depth] of (r % 2 === 0 ? [['rawSeq', 1], ['rawPipe', 2]] : [['rawPipe', 2], ['rawSeq', 1]]) as Array<['rawSeq' | 'rawPipe', number]>) {
       const dir = freshDir(root, key)
-      const ms = await rawRun(dir, rawBatches, { sync: false, depth })
+      const run = await rawRun(dir, rawBatches, { sync: false, depth })
+      const ms = run.ms
       times[key].push(ms)
+      runs[key].push(run)
       progress(`ingest round ${r + 1}/${opts.rounds}: raw classic-level, ${depth} batch(es) in flight: ${fmt(ms)} ms, ${fmt(txs / ms * 1000)} tx/s`)
       if (key === 'rawSeq' && keepRaw === '') keepRaw = dir
       else await rm(dir, { recursive: true, force: true })
@@ -127,8 +139,10 @@ export async function runIngest (root: string, data: Dataset, opts: IngestOption
   }
   for (let r = 0; r < opts.rounds; r++) {
     const dir = freshDir(root, 'ipldSeq')
-    const ms = await rawRun(dir, ipldBatches, { sync: false, depth: 1 })
+    const run = await rawRun(dir, ipldBatches, { sync: false, depth: 1 })
+    const ms = run.ms
     times.ipldSeq.push(ms)
+    runs.ipldSeq.push(run)
     progress(`ingest round ${r + 1}/${opts.rounds}: raw classic-level, IPLD blocks only (${fmt(ipldOps)} puts): ${fmt(ms)} ms, ${fmt(txs / ms * 1000)} tx/s`)
     await rm(dir, { recursive: true, force: true })
   }
@@ -139,8 +153,10 @@ export async function runIngest (root: string, data: Dataset, opts: IngestOption
   for (let r = 0; r < opts.rounds; r++) {
     for (const [key, depth] of (r % 2 === 0 ? [['storeSeq', 1], ['storePipe', 2]] : [['storePipe', 2], ['storeSeq', 1]]) as Array<['storeSeq' | 'storePipe', number]>) {
       const dir = freshDir(root, key)
-      const ms = await storeRun(dir, storeBatches!, { durability: 'process', depth })
+      const run = await storeRun(dir, storeBatches!, { durability: 'process', depth })
+      const ms = run.ms
       times[key].push(ms)
+      runs[key].push(run)
       progress(`ingest round ${r + 1}/${opts.rounds}: storeBlocks, ${depth} call(s) in flight: ${fmt(ms)} ms, ${fmt(txs / ms * 1000)} tx/s`)
       if (keepStore === '') keepStore = dir
       else await rm(dir, { recursive: true, force: true })
@@ -159,7 +175,7 @@ export async function runIngest (root: string, data: Dataset, opts: IngestOption
   if (!identical) throw new Error(`baseline does not write what the store writes: store ${JSON.stringify(storeDigest)}, raw ${JSON.stringify(rawDigest)}`)
 
   const best = (k: string): number => Math.min(...times[k])
-  const settings = { txs, blocks, batchBlocks: opts.batchBlocks, levelPuts: rawOps, levelBytes: rawBytes, rounds: opts.rounds, msPerRound: times, sameContent: storeDigest }
+  const settings = { txs, blocks, batchBlocks: opts.batchBlocks, levelPuts: rawOps, levelBytes: rawBytes, rounds: opts.rounds, msPerRound: times, runs, sameContent: storeDigest }
   const figures: Figure[] = []
   const rawSeqTps = txs / best('rawSeq') * 1000
   const rawPipeTps = txs / best('rawPipe') * 1000
@@ -191,6 +207,26 @@ export async function runIngest (root: string, data: Dataset, opts: IngestOption
       value: blocks / best(key) * 1000,
       better: 'higher',
       baseline: { label: rawDesc, value: blocks / best(rawKey) * 1000 }
+    }))
+    // CPU per transaction moves less from run to run than throughput on a shared machine (mean of the rounds)
+    const perTx = (k: string, f: (r: Run) => number): number => runs[k].reduce((n, r) => n + f(r), 0) / runs[k].length / txs * 1000
+    figures.push(figure({
+      id: `ingest.${key === 'storeSeq' ? 'sequential' : 'pipelined'}.cpuUsPerTx`,
+      group: 'ingest',
+      label: '  CPU per transaction, every thread (user + system)',
+      unit: 'µs',
+      value: perTx(key, r => r.cpuMs),
+      better: 'lower',
+      baseline: { label: rawDesc, value: perTx(rawKey, r => r.cpuMs) }
+    }))
+    figures.push(figure({
+      id: `ingest.${key === 'storeSeq' ? 'sequential' : 'pipelined'}.mainUsPerTx`,
+      group: 'ingest',
+      label: '  CPU per transaction, main thread',
+      unit: 'µs',
+      value: perTx(key, r => r.mainMs),
+      better: 'lower',
+      baseline: { label: rawDesc, value: perTx(rawKey, r => r.mainMs) }
     }))
   }
   const ipldTps = txs / best('ipldSeq') * 1000
@@ -238,10 +274,10 @@ async function runDurability (root: string, data: Dataset, rawBatches: RawBatch[
       const order = r % 2 === 0 ? ['process', 'power'] as const : ['power', 'process'] as const
       for (const durability of order) {
         const sDir = freshDir(root, `dur-store-${durability}-${batchBlocks}`)
-        const sMs = await storeRun(sDir, storeBatches, { durability, depth: 1 })
+        const sMs = (await storeRun(sDir, storeBatches, { durability, depth: 1 })).ms
         await rm(sDir, { recursive: true, force: true })
         const rDir = freshDir(root, `dur-raw-${durability}-${batchBlocks}`)
-        const rMs = await rawRun(rDir, raw, { sync: durability === 'power', depth: 1 })
+        const rMs = (await rawRun(rDir, raw, { sync: durability === 'power', depth: 1 })).ms
         await rm(rDir, { recursive: true, force: true });
         (ms[`store.${durability}`] ??= []).push(sMs);
         (ms[`raw.${durability}`] ??= []).push(rMs)
