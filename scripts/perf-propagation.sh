@@ -44,5 +44,7 @@ maps=$(find /tmp -maxdepth 1 -name 'perf-*.map' -newer "$out/started")
 pids=$(for f in $maps; do p=${f#/tmp/perf-}; echo "${p%.map}"; done | paste -sd'|')
 pids=$(grep -aoE "^ *MainThread +($pids)/" "$out/perf.txt" | awk '{print $2}' | cut -d/ -f1 | sort | uniq -c | sort -rn | head -"$peers" | awk '{print $2}' | paste -sd,)
 node scripts/perf-threads.ts "$out/perf.txt" "$pids"
-# node writes a map of its JIT code per process and never removes it
+# node writes a map of its JIT code per process and never removes it, and
+# with --perf-basic-prof a V8 log per process into the working directory
 rm -f $maps
+find . -maxdepth 1 -name 'isolate-*-v8.log' -newer "$out/started" -delete
