@@ -29,7 +29,7 @@ import { openRecord, RECORD_CRC_BYTES, sealRecord } from './records.ts'
  * payload bytes are written from the numbers ({@link writePayload}), and
  * the memory window finds a key by its bytes (window-memory.ts): no string,
  * view, array or object per key or posting (as a map of latin1 keys to
- * arrays, making and grouping them took ~16 % of the ingest thread).
+ * arrays, making and grouping them took ~13 % of the ingest thread).
  */
 export interface BlockPostings {
   /** Number of postings. */
