@@ -210,24 +210,17 @@ export async function runIngest (root: string, data: Dataset, opts: IngestOption
     }))
     // CPU per transaction moves less from run to run than throughput on a shared machine (mean of the rounds)
     const perTx = (k: string, f: (r: Run) => number): number => runs[k].reduce((n, r) => n + f(r), 0) / runs[k].length / txs * 1000
-    figures.push(figure({
-      id: `ingest.${key === 'storeSeq' ? 'sequential' : 'pipelined'}.cpuUsPerTx`,
-      group: 'ingest',
-      label: '  CPU per transaction, every thread (user + system)',
-      unit: 'µs',
-      value: perTx(key, r => r.cpuMs),
-      better: 'lower',
-      baseline: { label: rawDesc, value: perTx(rawKey, r => r.cpuMs) }
-    }))
-    figures.push(figure({
-      id: `ingest.${key === 'storeSeq' ? 'sequential' : 'pipelined'}.mainUsPerTx`,
-      group: 'ingest',
-      label: '  CPU per transaction, main thread',
-      unit: 'µs',
-      value: perTx(key, r => r.mainMs),
-      better: 'lower',
-      baseline: { label: rawDesc, value: perTx(rawKey, r => r.mainMs) }
-    }))
+    for (const [id, what, ms] of [['cpuUsPerTx', 'every thread (user + system)', (r: Run) => r.cpuMs], ['mainUsPerTx', 'main thread', (r: Run) => r.mainMs]] as const) {
+      figures.push(figure({
+        id: `ingest.${key === 'storeSeq' ? 'sequential' : 'pipelined'}.${id}`,
+        group: 'ingest',
+        label: `  CPU per transaction, ${what}`,
+        unit: 'µs',
+        value: perTx(key, ms),
+        better: 'lower',
+        baseline: { label: rawDesc, value: perTx(rawKey, ms) }
+      }))
+    }
   }
   const ipldTps = txs / best('ipldSeq') * 1000
   const storeBestTps = txs / Math.min(best('storeSeq'), best('storePipe')) * 1000

@@ -290,9 +290,7 @@ export class ChainWriter {
       plan.results[i] = result
       if (pending.has(key) || this.#i.records.heightOf(block.cid) != null) continue
       const other = pendingHeights.get(block.height) ?? this.#i.heights.at(block.height)
-      if (other != null) {
-        throw new HeightConflictError(`height ${block.height}: block ${other.toString()} is already stored there; ${block.cid.toString()} conflicts with it`)
-      }
+      if (other != null) throw new HeightConflictError(`height ${block.height}: block ${other.toString()} is already stored there; ${block.cid.toString()} conflicts with it`)
       const parentHeight = this.#parentHeight(block, pending)
       if (block.parent != null && parentHeight != null && !pending.has(cidKey(block.parent)) && !this.#i.heights.isCanonical(block.parent, parentHeight)) {
         throw new InvalidBlockError(`block ${block.height}: parent ${block.parent.toString()} is on a side branch; local writes extend the canonical chain`)
@@ -347,12 +345,8 @@ export class ChainWriter {
   #parentHeight (block: EncodedBlock, pending: Map<string, number>): number | undefined {
     if (block.parent == null) return undefined
     const parentHeight = pending.get(cidKey(block.parent)) ?? this.#i.records.heightOf(block.parent)
-    if (parentHeight == null && !this.#i.allowGaps) {
-      throw new ParentNotFoundError(`block ${block.height}: parent ${block.parent.toString()} is not stored (config allowGaps is false)`)
-    }
-    if (parentHeight != null && parentHeight !== block.height - 1) {
-      throw new InvalidBlockError(`block ${block.height}: parent ${block.parent.toString()} is at height ${parentHeight}, expected ${block.height - 1}`)
-    }
+    if (parentHeight == null && !this.#i.allowGaps) throw new ParentNotFoundError(`block ${block.height}: parent ${block.parent.toString()} is not stored (config allowGaps is false)`)
+    if (parentHeight != null && parentHeight !== block.height - 1) throw new InvalidBlockError(`block ${block.height}: parent ${block.parent.toString()} is at height ${parentHeight}, expected ${block.height - 1}`)
     return parentHeight
   }
 

@@ -6,6 +6,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { keccak256 } from './keccak.ts'
 import { equals } from 'uint8arrays/equals'
 import { InvalidCidError } from './errors.ts'
+import { latin1 } from './flat.ts'
 
 /** Multicodec of dag-cbor, the codec of every header, page and transaction. */
 export const DAG_CBOR = dagCbor.code
@@ -19,16 +20,13 @@ export const KECCAK_256 = 0x1b
 /** Buffer's native latin1 encoder, called on any byte view (no Buffer object made for it). */
 const latin1Write = (Buffer.prototype as unknown as { latin1Write: (this: Uint8Array, s: string, offset: number, length: number) => number }).latin1Write
 
-/** Buffer's native latin1 decoder, called on any byte view. */
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string }).latin1Slice
-
 /**
  * A CID as a map key: its bytes as a flat latin1 string (~0.1 µs). A CID
  * decoded from bytes (a peer's block, a requested CID) is a new object
  * whose `toString()` base32-encodes it again (~4.5 µs).
  */
 export function cidKey (cid: CID): string {
-  return latin1Slice.call(cid.bytes, 0, cid.bytes.length)
+  return latin1(cid.bytes)
 }
 
 /**

@@ -1,4 +1,5 @@
 import { CorruptDataError } from '../codec/errors.ts'
+import { latin1 } from '../codec/flat.ts'
 import { POSTINGS_WINDOW, PREFIX, readU16, readU32, readU64, writeU16, writeU32, writeU64 } from '../storage/keys.ts'
 import type { Slab } from '../storage/slab.ts'
 import { openRecord, RECORD_CRC_BYTES, sealRecord } from './records.ts'
@@ -88,7 +89,7 @@ export function postingsFrom (entries: Array<[Uint8Array, number[]]>, digests: U
 export function groupPostings (p: BlockPostings): Map<string, { base: Uint8Array, values: number[] }> {
   const out = new Map<string, { base: Uint8Array, values: number[] }>()
   for (let i = 0, start = 0; i < p.count; start = p.ends[i++]) {
-    const k = latin1Slice.call(p.bases, start, p.ends[i])
+    const k = latin1(p.bases, start, p.ends[i])
     const group = out.get(k)
     if (group != null) group.values.push(p.values[i])
     else out.set(k, { base: p.bases.subarray(start, p.ends[i]), values: [p.values[i]] })
@@ -177,14 +178,6 @@ export function mergeRows (existing: WindowRow[], heights: ReadonlySet<number>, 
 
 /** Reads a root-keyspace value (undefined when absent). */
 export type Get = (key: Uint8Array) => Uint8Array | undefined
-
-/** Buffer's native latin1 decoder, called on the view itself (no Buffer object per key). */
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string }).latin1Slice
-
-/** A byte string (its first `length` bytes) as a flat latin1 string (a Map key). */
-export function latin1 (b: Uint8Array, length = b.length): string {
-  return latin1Slice.call(b, 0, length)
-}
 
 /**
  * What a clean close records about the head's window so the next open can

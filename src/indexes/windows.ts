@@ -1,4 +1,5 @@
 import { equals as equalBytes } from 'multiformats/bytes'
+import { latin1 } from '../codec/flat.ts'
 import { POSTINGS_WINDOW, PREFIX, readU64 } from '../storage/keys.ts'
 import { openRecord } from './records.ts'
 import type { RootDb, StoreBatch } from '../storage/level.ts'
@@ -6,7 +7,7 @@ import { Slab } from '../storage/slab.ts'
 import type { WriteBatch } from '../storage/types.ts'
 import {
   decodeSavedWindow, decodeWindow, encodeSavedWindow, encodeWindow, groupPostings, mergeRows, payloadBytes, payloadOf, windowKey, windowOf,
-  latin1, type BlockPostings, type Get, type WindowRow
+  type BlockPostings, type Get, type WindowRow
 } from './window-rows.ts'
 import { WindowRows } from './window-memory.ts'
 
