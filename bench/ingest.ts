@@ -208,7 +208,7 @@ export async function runIngest (root: string, data: Dataset, opts: IngestOption
       better: 'higher',
       baseline: { label: rawDesc, value: blocks / best(rawKey) * 1000 }
     }))
-    // CPU per transaction moves less from run to run than throughput on a shared machine (mean of the rounds)
+    // CPU per transaction beside the raw baseline's (mean of the rounds): what the store spends, not only how fast it went
     const perTx = (k: string, f: (r: Run) => number): number => runs[k].reduce((n, r) => n + f(r), 0) / runs[k].length / txs * 1000
     for (const [id, what, ms] of [['cpuUsPerTx', 'every thread (user + system)', (r: Run) => r.cpuMs], ['mainUsPerTx', 'main thread', (r: Run) => r.mainMs]] as const) {
       figures.push(figure({
