@@ -121,17 +121,14 @@ export async function runIngest (root: string, data: Dataset, opts: IngestOption
 
   // all raw runs first, then the raw lists are dropped: ~1M small arrays left in the heap would make
   // every major GC of the store runs slower, which is a cost of this benchmark, not of the store
-  const times: Record<string, number[]> = { rawSeq: [], rawPipe: [], ipldSeq: [], storeSeq: [], storePipe: [] }
   const runs: Record<string, Run[]> = { rawSeq: [], rawPipe: [], ipldSeq: [], storeSeq: [], storePipe: [] }
+  const record = async (key: string, run: Promise<Run>): Promise<Run> => { const r = await run; runs[key].push(r); return r }
   let keepRaw = ''
   let keepStore = ''
   for (let r = 0; r < opts.rounds; r++) {
     for (const [key, depth] of (r % 2 === 0 ? [['rawSeq', 1], ['rawPipe', 2]] : [['rawPipe', 2], ['rawSeq', 1]]) as Array<['rawSeq' | 'rawPipe', number]>) {
       const dir = freshDir(root, key)
-      const run = await rawRun(dir, rawBatches, { sync: false, depth })
-      const ms = run.ms
-      times[key].push(ms)
-      runs[key].push(run)
+      const { ms } = await record(key, rawRun(dir, rawBatches, { sync: false, depth }))
       progress(`ingest round ${r + 1}/${opts.rounds}: raw classic-level, ${depth} batch(es) in flight: ${fmt(ms)} ms, ${fmt(txs / ms * 1000)} tx/s`)
       if (key === 'rawSeq' && keepRaw === '') keepRaw = dir
       else await rm(dir, { recursive: true, force: true })
@@ -139,10 +136,7 @@ export async function runIngest (root: string, data: Dataset, opts: IngestOption
   }
   for (let r = 0; r < opts.rounds; r++) {
     const dir = freshDir(root, 'ipldSeq')
-    const run = await rawRun(dir, ipldBatches, { sync: false, depth: 1 })
-    const ms = run.ms
-    times.ipldSeq.push(ms)
-    runs.ipldSeq.push(run)
+    const { ms } = await record('ipldSeq', rawRun(dir, ipldBatches, { sync: false, depth: 1 }))
     progress(`ingest round ${r + 1}/${opts.rounds}: raw classic-level, IPLD blocks only (${fmt(ipldOps)} puts): ${fmt(ms)} ms, ${fmt(txs / ms * 1000)} tx/s`)
     await rm(dir, { recursive: true, force: true })
   }
@@ -153,10 +147,7 @@ export async function runIngest (root: string, data: Dataset, opts: IngestOption
   for (let r = 0; r < opts.rounds; r++) {
     for (const [key, depth] of (r % 2 === 0 ? [['storeSeq', 1], ['storePipe', 2]] : [['storePipe', 2], ['storeSeq', 1]]) as Array<['storeSeq' | 'storePipe', number]>) {
       const dir = freshDir(root, key)
-      const run = await storeRun(dir, storeBatches!, { durability: 'process', depth })
-      const ms = run.ms
-      times[key].push(ms)
-      runs[key].push(run)
+      const { ms } = await record(key, storeRun(dir, storeBatches!, { durability: 'process', depth }))
       progress(`ingest round ${r + 1}/${opts.rounds}: storeBlocks, ${depth} call(s) in flight: ${fmt(ms)} ms, ${fmt(txs / ms * 1000)} tx/s`)
       if (keepStore === '') keepStore = dir
       else await rm(dir, { recursive: true, force: true })
@@ -174,6 +165,7 @@ export async function runIngest (root: string, data: Dataset, opts: IngestOption
   progress(`ingest: store and baseline LevelDB contents ${identical ? 'identical' : 'DIFFER'} (${fmt(storeDigest.entries)} vs ${fmt(rawDigest.entries)} entries)`)
   if (!identical) throw new Error(`baseline does not write what the store writes: store ${JSON.stringify(storeDigest)}, raw ${JSON.stringify(rawDigest)}`)
 
+  const times = Object.fromEntries(Object.entries(runs).map(([k, rs]) => [k, rs.map(r => r.ms)]))
   const best = (k: string): number => Math.min(...times[k])
   const settings = { txs, blocks, batchBlocks: opts.batchBlocks, levelPuts: rawOps, levelBytes: rawBytes, rounds: opts.rounds, msPerRound: times, runs, sameContent: storeDigest }
   const figures: Figure[] = []
