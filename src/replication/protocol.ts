@@ -97,11 +97,12 @@ async function serveFramed (stream: Stream, timeoutMs: number, onError: (err: un
 
 /**
  * Reads the frames of a framed response until the end frame: block frames
- * (CID + bytes, hashed against the CID here) and missing frames go to
- * `onFrame`; an error frame becomes ProtocolRequestError, anything malformed
- * PeerMisbehavedError naming the peer.
+ * (CID + bytes, hashed against the CID here unless `hashed` says the caller
+ * hashes every frame it uses) and missing frames go to `onFrame`; an error
+ * frame becomes ProtocolRequestError, anything malformed PeerMisbehavedError
+ * naming the peer.
  */
-async function readFrames (stream: Stream, peer: string, request: Uint8Array, maxFrame: number, signal: AbortSignal,
+async function readFrames (stream: Stream, peer: string, request: Uint8Array, maxFrame: number, signal: AbortSignal, hashed: 'here' | 'by-caller',
   onFrame: (kind: number, cid: CID, bytes: Uint8Array, size: number) => void | Promise<void>): Promise<void> {
   const lp = lpStream(stream, { maxDataLength: maxFrame })
   try {
@@ -114,7 +115,7 @@ async function readFrames (stream: Stream, peer: string, request: Uint8Array, ma
       if (kind !== FRAME_BLOCK && kind !== FRAME_MISSING) throw new PeerMisbehavedError(peer, `unknown frame kind ${kind}`)
       let cid: CID; let rest: Uint8Array
       try { [cid, rest] = CID.decodeFirst(msg.subarray(1)) } catch (err) { throw new PeerMisbehavedError(peer, 'frame does not start with a CID', { cause: err }) }
-      if (kind === FRAME_BLOCK && !bytesMatchCid(cid, rest)) throw new PeerMisbehavedError(peer, `bytes sent for ${cid.toString()} do not hash to it`)
+      if (kind === FRAME_BLOCK && hashed === 'here' && !bytesMatchCid(cid, rest)) throw new PeerMisbehavedError(peer, `bytes sent for ${cid.toString()} do not hash to it`)
       await onFrame(kind, cid, rest, msg.length)
     }
   } finally {
@@ -137,8 +138,10 @@ export async function serveBlocks (stream: Stream, source: DagSource, onError: (
 
 /**
  * Fetches block DAGs from one peer and rebuilds each block from the bytes:
- * every IPLD block is hashed against its CID as it arrives and every block
- * checked whole ({@link blockFromBytes}) before it is returned. A peer that
+ * every block is checked whole ({@link blockFromBytes}, which hashes each
+ * IPLD block it uses against its CID, so the frames are not hashed a first
+ * time as they arrive; a frame no wanted block links to is dropped unread)
+ * before it is returned. A peer that
  * sends bytes that do not match, a block we did not ask for, or more than the
  * limits allow gets a PeerMisbehavedError naming it.
  */
@@ -147,7 +150,7 @@ export async function fetchBlocks (stream: Stream, peer: string, want: CID[], li
   const missing: CID[] = []
   const budget = want.length * (limits.maxBlockBytes + 4096)
   let total = 0
-  await readFrames(stream, peer, dagCbor.encode({ want }), limits.maxBlockBytes + 128, signal, (kind, cid, bytes, size) => {
+  await readFrames(stream, peer, dagCbor.encode({ want }), limits.maxBlockBytes + 128, signal, 'by-caller', (kind, cid, bytes, size) => {
     total += size
     if (total > budget) throw new PeerMisbehavedError(peer, `sent more than ${budget} bytes for ${want.length} blocks`)
     if (kind === FRAME_MISSING) missing.push(cid)
@@ -225,7 +228,7 @@ export async function serveLog (stream: Stream, entries: () => AsyncIterable<{ c
  */
 export async function fetchLog (stream: Stream, peer: string, onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>, signal: AbortSignal): Promise<number> {
   let n = 0
-  await readFrames(stream, peer, dagCbor.encode({ log: 'chain' }), MAX_ENTRY_BYTES + 128, signal, async (kind, cid, bytes) => {
+  await readFrames(stream, peer, dagCbor.encode({ log: 'chain' }), MAX_ENTRY_BYTES + 128, signal, 'here', async (kind, cid, bytes) => {
     if (kind !== FRAME_BLOCK) throw new PeerMisbehavedError(peer, 'log response with a missing frame')
     if (++n > MAX_LOG_ENTRIES) throw new PeerMisbehavedError(peer, `sent more than ${MAX_LOG_ENTRIES} log entries`)
     await onBlock(cid, bytes)
