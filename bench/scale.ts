@@ -10,8 +10,9 @@
  * validator entry (convergence, from the first write), the lag of each
  * height on each follower behind the writer (p50, p99), and per peer per
  * block: CPU ms (user + system of the process), bytes sent and received
- * (kernel TCP counters of the process's sockets, `ss -tinp`; null where
- * `ss` is missing) and connections. What the peers spend idle (10 s with no
+ * (kernel TCP counters of the process's sockets, `ss -tinp`, sampled every
+ * second so a closed connection keeps its bytes; null where `ss` is
+ * missing) and connections. What the peers spend idle (10 s with no
  * blocks, after 15 s for start-up work to settle: pings, head polls,
  * discovery, gossipsub heartbeats) is measured first, reported per second,
  * and taken out of the per-block figures. The baseline of each figure is the
@@ -54,25 +55,69 @@ export function scaleOptionsFromEnv (): ScaleOptions {
   }
 }
 
-/** TCP bytes sent and received by a process's sockets, from the kernel (`ss -tinp`); null when `ss` is not there. */
-function tcpBytes (pid: number): { sent: number, received: number } | null {
-  let out: string
-  try {
-    out = execFileSync('ss', ['-tinpH', 'state', 'established'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-  } catch {
-    return null
+/**
+ * TCP bytes sent and received by processes, from the kernel's counters of
+ * their sockets (`ss -tinp`). Those counters live only while a socket is
+ * open, so the sockets are sampled every second and one that closes keeps
+ * the counts of its last sample: totals only grow. (Until 2026-12-07 the
+ * open sockets were summed at each end of a window, and a connection closed
+ * inside it took all its bytes out of the sum: the idle traffic at N = 12,
+ * where connections are trimmed and redialled, read negative.) Bytes a
+ * socket moved between its last sample and its close are not counted.
+ * `totals` gives null for every process when `ss` is not there.
+ */
+class TcpBytes {
+  readonly #pids: number[]
+  /** By pid, local and peer address: the socket's counters at its last sample. */
+  readonly #sockets = new Map<string, { pid: number, sent: number, received: number }>()
+  readonly #timer: NodeJS.Timeout
+  #available = true
+
+  constructor (pids: number[]) {
+    this.#pids = pids
+    this.#sample()
+    this.#timer = setInterval(() => { this.#sample() }, 1000)
+    this.#timer.unref()
   }
-  let sent = 0
-  let received = 0
-  // each socket: a line naming the process (users:(("node",pid=123,fd=4))), then a line of tcp_info
-  const lines = out.split('\n')
-  for (let i = 0; i < lines.length; i++) {
-    if (!lines[i].includes(`pid=${pid},`)) continue
-    const info = lines[i] + ' ' + (lines[i + 1] ?? '')
-    sent += Number(/bytes_sent:(\d+)/.exec(info)?.[1] ?? /bytes_acked:(\d+)/.exec(info)?.[1] ?? 0)
-    received += Number(/bytes_received:(\d+)/.exec(info)?.[1] ?? 0)
+
+  #sample (): void {
+    if (!this.#available) return
+    let out: string
+    try {
+      out = execFileSync('ss', ['-tinpH', 'state', 'established'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    } catch {
+      this.#available = false
+      return
+    }
+    // each socket: a line with its addresses naming the process (users:(("node",pid=123,fd=4))), then a line of tcp_info
+    const lines = out.split('\n')
+    for (let i = 0; i < lines.length; i++) {
+      const pid = Number(/pid=(\d+),/.exec(lines[i])?.[1])
+      if (!this.#pids.includes(pid)) continue
+      const addresses = /(\S+:\d+)\s+(\S+:\d+)/.exec(lines[i])
+      if (addresses == null) continue
+      const info = lines[i] + ' ' + (lines[i + 1] ?? '')
+      this.#sockets.set(`${pid} ${addresses[1]} ${addresses[2]}`, {
+        pid,
+        sent: Number(/bytes_sent:(\d+)/.exec(info)?.[1] ?? /bytes_acked:(\d+)/.exec(info)?.[1] ?? 0),
+        received: Number(/bytes_received:(\d+)/.exec(info)?.[1] ?? 0)
+      })
+    }
   }
-  return { sent, received }
+
+  /** Bytes each process (in the order given) sent and received over every socket seen so far, sampled now. */
+  totals (): Array<{ sent: number, received: number } | null> {
+    this.#sample()
+    if (!this.#available) return this.#pids.map(() => null)
+    return this.#pids.map(pid => {
+      let sent = 0
+      let received = 0
+      for (const s of this.#sockets.values()) if (s.pid === pid) { sent += s.sent; received += s.received }
+      return { sent, received }
+    })
+  }
+
+  stop (): void { clearInterval(this.#timer) }
 }
 
 /** The idle window measured before the blocks come. */
@@ -104,6 +149,7 @@ async function runOnce (root: string, n: number, opts: ScaleOptions): Promise<Ru
   const dir = join(root, `scale-${n}`)
   await mkdir(dir, { recursive: true })
   const peers: PeerProcess[] = []
+  let tcp: TcpBytes | undefined
   const writers = [identityIdFromSeed('peer-1')]
   const config = (name: string, bootstrap: string[]): ChainStoreConfigInput => ({
     dataDir: join(dir, name),
@@ -133,17 +179,18 @@ async function runOnce (root: string, n: number, opts: ScaleOptions): Promise<Ru
     // what the peers spend with no blocks coming (pings, head polls, discovery, gossipsub heartbeats), per second:
     // subtracted from the ingest window's totals, so per-block figures are the blocks' own cost
     await new Promise(resolve => setTimeout(resolve, IDLE_SETTLE_MS))
+    tcp = new TcpBytes(peers.map(p => p.child.pid!))
     const idleCpu0 = await Promise.all(peers.map(async p => await p.call('cpu') as number))
-    const idleBytes0 = peers.map(p => tcpBytes(p.child.pid!))
+    const idleBytes0 = tcp.totals()
     const idleStart = Date.now()
     await new Promise(resolve => setTimeout(resolve, IDLE_MS))
     const idleCpu1 = await Promise.all(peers.map(async p => await p.call('cpu') as number))
-    const idleBytes1 = peers.map(p => tcpBytes(p.child.pid!))
+    const idleBytes1 = tcp.totals()
     const idleSec = (Date.now() - idleStart) / 1000
     const idleCpuPerSec = idleCpu1.map((c, i) => (c - idleCpu0[i]) / 1000 / idleSec)
     const idleBytesPerSec = idleBytes1.map((b, i) => b != null && idleBytes0[i] != null ? (b.sent - idleBytes0[i]!.sent + b.received - idleBytes0[i]!.received) / 2 / idleSec : NaN)
     const cpu0 = await Promise.all(peers.map(async p => await p.call('cpu') as number))
-    const bytes0 = peers.map(p => tcpBytes(p.child.pid!))
+    const bytes0 = tcp.totals()
     const windowStart = Date.now()
     const first = 5
     const last = first + opts.blocks - 1
@@ -161,7 +208,7 @@ async function runOnce (root: string, n: number, opts: ScaleOptions): Promise<Ru
     const convergeMs = Date.now() - started
     await Promise.all(peers.map(async p => await p.call('idle')))
     const cpu1 = await Promise.all(peers.map(async p => await p.call('cpu') as number))
-    const bytes1 = peers.map(p => tcpBytes(p.child.pid!))
+    const bytes1 = tcp.totals()
     const windowSec = (Date.now() - windowStart) / 1000
     const connections = await Promise.all(peers.map(async p => (await p.call('connections')).peers as number))
     // lag of each height on each follower behind the writer
@@ -196,6 +243,7 @@ async function runOnce (root: string, n: number, opts: ScaleOptions): Promise<Ru
       `connections mean ${fmt(result.connections.mean, 1)} max ${result.connections.max}; idle per peer ${fmt(result.idle.cpuMsPerSec, 1)} ms CPU/s, ${result.idle.bytesPerSec != null ? fmt(result.idle.bytesPerSec) : '?'} B/s`)
     return result
   } finally {
+    tcp?.stop()
     await Promise.all(peers.map(async p => await p.stop().catch(() => {})))
     await rm(dir, { recursive: true, force: true })
   }
