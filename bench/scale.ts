@@ -72,6 +72,7 @@ class TcpBytes {
   readonly #sockets = new Map<string, { pid: number, sent: number, received: number }>()
   readonly #timer: NodeJS.Timeout
   #available = true
+  #retired = 0
 
   constructor (pids: number[]) {
     this.#pids = pids
@@ -97,11 +98,16 @@ class TcpBytes {
       const addresses = /(\S+:\d+)\s+(\S+:\d+)/.exec(lines[i])
       if (addresses == null) continue
       const info = lines[i] + ' ' + (lines[i + 1] ?? '')
-      this.#sockets.set(`${pid} ${addresses[1]} ${addresses[2]}`, {
+      const key = `${pid} ${addresses[1]} ${addresses[2]}`
+      const now = {
         pid,
         sent: Number(/bytes_sent:(\d+)/.exec(info)?.[1] ?? /bytes_acked:(\d+)/.exec(info)?.[1] ?? 0),
         received: Number(/bytes_received:(\d+)/.exec(info)?.[1] ?? 0)
-      })
+      }
+      // counters that went down: a new connection on the same addresses and ports; the old one's bytes stay counted
+      const before = this.#sockets.get(key)
+      if (before != null && (now.sent < before.sent || now.received < before.received)) this.#sockets.set(`${key} until ${this.#retired++}`, before)
+      this.#sockets.set(key, now)
     }
   }
 

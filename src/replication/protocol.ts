@@ -141,9 +141,9 @@ export async function serveBlocks (stream: Stream, source: DagSource, onError: (
  * every block is checked whole ({@link blockFromBytes}, which hashes each
  * IPLD block it uses against its CID, so the frames are not hashed a first
  * time as they arrive; a frame no wanted block links to is dropped unread)
- * before it is returned. A peer that
- * sends bytes that do not match, a block we did not ask for, or more than the
- * limits allow gets a PeerMisbehavedError naming it.
+ * before it is returned. A peer that sends bytes that do not match, a block
+ * we did not ask for, or more than the limits allow gets a
+ * PeerMisbehavedError naming it.
  */
 export async function fetchBlocks (stream: Stream, peer: string, want: CID[], limits: CodecLimits, signal: AbortSignal): Promise<{ blocks: EncodedBlock[], missing: CID[] }> {
   const received = new Map<string, Uint8Array>()
