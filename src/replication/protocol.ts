@@ -97,12 +97,12 @@ async function serveFramed (stream: Stream, timeoutMs: number, onError: (err: un
 
 /**
  * Reads the frames of a framed response until the end frame: block frames
- * (CID + bytes, hashed against the CID here unless `hashed` says the caller
- * hashes every frame it uses) and missing frames go to `onFrame`; an error
- * frame becomes ProtocolRequestError, anything malformed PeerMisbehavedError
+ * (CID + bytes, not hashed here: each caller checks the bytes it uses
+ * against their CID) and missing frames go to `onFrame`; an error frame
+ * becomes ProtocolRequestError, anything malformed PeerMisbehavedError
  * naming the peer.
  */
-async function readFrames (stream: Stream, peer: string, request: Uint8Array, maxFrame: number, signal: AbortSignal, hashed: 'here' | 'by-caller',
+async function readFrames (stream: Stream, peer: string, request: Uint8Array, maxFrame: number, signal: AbortSignal,
   onFrame: (kind: number, cid: CID, bytes: Uint8Array, size: number) => void | Promise<void>): Promise<void> {
   const lp = lpStream(stream, { maxDataLength: maxFrame })
   try {
@@ -115,7 +115,6 @@ async function readFrames (stream: Stream, peer: string, request: Uint8Array, ma
       if (kind !== FRAME_BLOCK && kind !== FRAME_MISSING) throw new PeerMisbehavedError(peer, `unknown frame kind ${kind}`)
       let cid: CID; let rest: Uint8Array
       try { [cid, rest] = CID.decodeFirst(msg.subarray(1)) } catch (err) { throw new PeerMisbehavedError(peer, 'frame does not start with a CID', { cause: err }) }
-      if (kind === FRAME_BLOCK && hashed === 'here' && !bytesMatchCid(cid, rest)) throw new PeerMisbehavedError(peer, `bytes sent for ${cid.toString()} do not hash to it`)
       await onFrame(kind, cid, rest, msg.length)
     }
   } finally {
@@ -150,7 +149,7 @@ export async function fetchBlocks (stream: Stream, peer: string, want: CID[], li
   const missing: CID[] = []
   const budget = want.length * (limits.maxBlockBytes + 4096)
   let total = 0
-  await readFrames(stream, peer, dagCbor.encode({ want }), limits.maxBlockBytes + 128, signal, 'by-caller', (kind, cid, bytes, size) => {
+  await readFrames(stream, peer, dagCbor.encode({ want }), limits.maxBlockBytes + 128, signal, (kind, cid, bytes, size) => {
     total += size
     if (total > budget) throw new PeerMisbehavedError(peer, `sent more than ${budget} bytes for ${want.length} blocks`)
     if (kind === FRAME_MISSING) missing.push(cid)
@@ -228,8 +227,9 @@ export async function serveLog (stream: Stream, entries: () => AsyncIterable<{ c
  */
 export async function fetchLog (stream: Stream, peer: string, onBlock: (cid: CID, bytes: Uint8Array) => Promise<void>, signal: AbortSignal): Promise<number> {
   let n = 0
-  await readFrames(stream, peer, dagCbor.encode({ log: 'chain' }), MAX_ENTRY_BYTES + 128, signal, 'here', async (kind, cid, bytes) => {
+  await readFrames(stream, peer, dagCbor.encode({ log: 'chain' }), MAX_ENTRY_BYTES + 128, signal, async (kind, cid, bytes) => {
     if (kind !== FRAME_BLOCK) throw new PeerMisbehavedError(peer, 'log response with a missing frame')
+    if (!bytesMatchCid(cid, bytes)) throw new PeerMisbehavedError(peer, `bytes sent for ${cid.toString()} do not hash to it`)
     if (++n > MAX_LOG_ENTRIES) throw new PeerMisbehavedError(peer, `sent more than ${MAX_LOG_ENTRIES} log entries`)
     await onBlock(cid, bytes)
   })
