@@ -2,7 +2,7 @@
  * Where ingest's CPU goes by thread: stores `N` blocks of the bench chain
  * (100 transactions each, generated before the clock starts) through
  * `storeBlocks`, 10 blocks per call and 2 calls in flight as the bench's
- * ingest part does, and prints tx/s with the CPU each kind of thread used
+ * ingest part does (`INFLIGHT` sets another depth), and prints tx/s with the CPU each kind of thread used
  * meanwhile (Linux only; from /proc/self/task/<tid>/stat):
  *
  * - `MainThread`: the ingest thread (encoding, indexes, the batch handed
@@ -53,7 +53,7 @@ try {
   const inflight: Array<Promise<unknown>> = []
   for (let i = 0; i < inputs.length; i += 10) {
     inflight.push(store.storeBlocks(inputs.slice(i, i + 10)))
-    if (inflight.length >= 2) await inflight.shift()
+    if (inflight.length >= Number(process.env.INFLIGHT ?? 2)) await inflight.shift()
   }
   await Promise.all(inflight)
   const ms = performance.now() - started
