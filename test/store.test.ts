@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { CID } from 'multiformats/cid'
 import { bytesMatchCid } from '../src/codec/cid.ts'
 import { toJson } from '../src/codec/json.ts'
-import type { ChainStore, StoredBlock } from '../src/index.ts'
+import type { ChainStore } from '../src/index.ts'
 import { TRANSFER_TOPIC, type SyntheticChain } from '../src/synthetic/chain.ts'
 import { sizesMaxAge } from '../src/node/status.ts'
 import { openTestStore } from './helpers/store.ts'
@@ -41,23 +41,6 @@ describe('storing and reading blocks', () => {
     expect(a).toHaveLength(30)
     expect(b[0].height).toBe(30)
     expect(ctx.store.head()?.height).toBe(30)
-  })
-
-  it('a caller that queues its next call as each one returns (two in flight) has every call land in order, each planned on the batch still being written before it', async () => {
-    ctx = await openTestStore({}, { txsPerBlock: 50 })
-    const limits = ctx.store.config.limits
-    const calls = Array.from({ length: 12 }, () => ctx!.chain.take(3, limits))
-    const inflight: Array<Promise<StoredBlock[]>> = []
-    const results: StoredBlock[][] = []
-    for (const blocks of calls) {
-      // each call's first block's parent is in the call before it, whose batch may not be durable yet
-      inflight.push(ctx.store.storeBlocks(blocks))
-      if (inflight.length >= 2) results.push(await inflight.shift()!)
-    }
-    results.push(...await Promise.all(inflight))
-    expect(results.flat().map(s => [s.height, s.created])).toEqual(calls.flat().map((b, i) => [i, true]))
-    expect(ctx.store.head()?.height).toBe(35)
-    for (const h of [2, 3, 20, 35]) expect((await ctx.store.getBlock(h)).header.parent?.equals((await ctx.store.getBlock(h - 1)).cid)).toBe(true)
   })
 
   it('a call made while an earlier one is being written sees its blocks: stored again is a no-op, another block at its height a conflict; the calls after a refused one still land', async () => {

@@ -139,29 +139,11 @@ export class ChainWriter {
   /** Local writes queued for the writer, in call order. */
   readonly #queue: QueuedWrite[] = []
   #draining = false
-  /** Wakes a turn waiting on its batch in flight when a write is queued meanwhile (see {@link #writeTurn}). */
-  #arrived: (() => void) | null = null
 
   /** Queues a write in call order (synchronously) and starts the turns if none run. */
   #enqueue (write: QueuedWrite): void {
     this.#queue.push(write)
-    const wake = this.#arrived
-    this.#arrived = null
-    wake?.()
     if (!this.#draining) void this.#drain()
-  }
-
-  /**
-   * Settles with true when a write is queued, or with false when `writing`
-   * settles first (either way).
-   */
-  async #writtenOrQueued (writing: Promise<void>): Promise<boolean> {
-    const queued = new Promise<boolean>(resolve => { this.#arrived = () => { resolve(true) } })
-    try {
-      return await Promise.race([writing.then(() => false, () => false), queued])
-    } finally {
-      this.#arrived = null
-    }
   }
 
   async #drain (): Promise<void> {
@@ -178,21 +160,14 @@ export class ChainWriter {
    * each planned and staged (JS work) while the batch before it is written
    * (LevelDB's work, off the main thread). The plan sees the chain as the
    * batch in flight leaves it; when that batch fails, the next one is planned
-   * again against what is durable. With nothing queued, the turn waits for
-   * its batch in flight or for a write queued meanwhile, whichever comes
-   * first: a caller that queues its next call as soon as one returns (two
-   * calls in flight) has it staged while the batch before it is written,
-   * not after.
+   * again against what is durable.
    */
   async #writeTurn (): Promise<void> {
     let inflight = null as InFlight | null
     let taken = 0
     for (;;) {
-      let next = taken < MAX_WRITES_PER_TURN ? this.#queue.shift() : undefined
+      const next = taken < MAX_WRITES_PER_TURN ? this.#queue.shift() : undefined
       if (next == null && inflight == null) return
-      if (next == null && inflight?.writing != null && taken < MAX_WRITES_PER_TURN && await this.#writtenOrQueued(inflight.writing)) {
-        next = this.#queue.shift()
-      }
       let staged: Staged<StoredBlock | ImportResult> | null = null
       if (next != null) {
         taken++
