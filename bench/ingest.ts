@@ -12,7 +12,7 @@ import type { BlockInput } from '../src/codec/types.ts'
 import { createChainStore } from '../src/index.ts'
 import { LEVEL_DIR } from '../src/storage/level.ts'
 import {
-  LIMITS, benchLevel, chunks, contentDigest, threadCpuMeter, recordIpldOps, envInt, figure, fmt, openRaw, pipeline, progress, quietLogger, recordStoreBatches, settle,
+  LIMITS, benchLevel, chunks, contentDigest, threadCpuMeter, threadKindsMeter, recordIpldOps, envInt, figure, fmt, openRaw, pipeline, progress, quietLogger, recordStoreBatches, settle,
   type Dataset, type Figure, type RawBatch
 } from './common.ts'
 
@@ -49,16 +49,18 @@ type Db = Awaited<ReturnType<typeof openRaw>>
 
 /** Writes prepared batches to a fresh LevelDB; `depth` batches in flight; returns elapsed ms of the writes alone. */
 /** One timed run: its wall time, and the CPU the process used meanwhile (every thread, and the main one alone), in ms. */
-interface Run { ms: number, cpuMs: number, mainMs: number }
+interface Run { ms: number, cpuMs: number, mainMs: number, leveldbMs: number, v8HelpersMs: number }
 
 /** Times `work`, with the CPU this process's threads used while it ran. */
 async function timed (work: () => Promise<void>): Promise<Run> {
   const cpu = threadCpuMeter()
+  const kinds = threadKindsMeter()
   const t0 = performance.now()
   await work()
   const ms = performance.now() - t0
   const { allMs, mainMs } = cpu()
-  return { ms, cpuMs: allMs, mainMs }
+  const { leveldb, v8Helpers } = kinds()
+  return { ms, cpuMs: allMs, mainMs, leveldbMs: leveldb, v8HelpersMs: v8Helpers }
 }
 
 async function rawRun (location: string, batches: RawBatch[], opts: { sync: boolean, depth: number }): Promise<Run> {
@@ -202,7 +204,13 @@ export async function runIngest (root: string, data: Dataset, opts: IngestOption
     }))
     // CPU per transaction beside the raw baseline's (mean of the rounds): what the store spends, not only how fast it went
     const perTx = (k: string, f: (r: Run) => number): number => runs[k].reduce((n, r) => n + f(r), 0) / runs[k].length / txs * 1000
-    for (const [id, what, ms] of [['cpuUsPerTx', 'every thread (user + system)', (r: Run) => r.cpuMs], ['mainUsPerTx', 'main thread', (r: Run) => r.mainMs]] as const) {
+    const cpuKinds = [
+      ['cpuUsPerTx', 'every thread (user + system)', (r: Run) => r.cpuMs],
+      ['mainUsPerTx', 'main thread', (r: Run) => r.mainMs],
+      ['leveldbUsPerTx', "LevelDB's threads (libuv's pool)", (r: Run) => r.leveldbMs],
+      ['v8HelpersUsPerTx', "V8's GC helper threads", (r: Run) => r.v8HelpersMs]
+    ] as const
+    for (const [id, what, ms] of cpuKinds) {
       figures.push(figure({
         id: `ingest.${key === 'storeSeq' ? 'sequential' : 'pipelined'}.${id}`,
         group: 'ingest',
