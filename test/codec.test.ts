@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { bytesMatchCid, cidOf, cidsOfBytes, sha256Digest, sha256Into, sha256Matches } from '../src/codec/cid.ts'
+import { bytesMatchCid, cidAt, cidBytesOf, cidOf, cidsOfBytes, sha256Digest, sha256Into, sha256Matches } from '../src/codec/cid.ts'
 import { decodeHeader, decodeTx, decodeTxPage, fromStoredTx } from '../src/codec/decode.ts'
-import { cborArray, encodeBlock } from '../src/codec/encode.ts'
+import { SlabTx, cborArray, encodeBlock } from '../src/codec/encode.ts'
 import { DecodedTransaction, Writer, decodeReceiptPageFast, decodeTxFast, decodeTxPageFast, decodeTxPageToApi, decodeTxToApi, encodeLogEntry, encodeReceipt, encodeTx } from '../src/codec/fast-cbor.ts'
 import { encodeReceiptInput, encodeTxInput } from '../src/codec/encode-input.ts'
 import { bigintAt, bytesToBigint, fromHex, hexAt, toHex } from '../src/codec/hex.ts'
@@ -329,6 +329,17 @@ describe('sha2-256 without a Buffer per digest', () => {
     }
     const many = cidsOfBytes(inputs)
     for (let i = 0; i < inputs.length; i++) expect(many[i].equals(CID.createV1(dagCbor.code, await sha256.digest(inputs[i])))).toBe(true)
+    // the same CIDs' bytes in one buffer, built one at a time when asked; a SlabTx reads its id and digest from it
+    const slab = cidBytesOf(inputs)
+    for (let i = inputs.length - 1; i >= 0; i--) {
+      expect(cidAt(slab, i).equals(many[i])).toBe(true)
+      const tx = new SlabTx(slab, i, inputs[i], new Uint8Array(20), null, 0, i, 0, 0, [])
+      expect(tx.id.equals(many[i])).toBe(true)
+      expect(tx.id).toBe(tx.id)
+      const out = new Uint8Array(40)
+      tx.digestInto(out, 3)
+      expect(out.subarray(3, 35)).toEqual(many[i].multihash.digest)
+    }
   })
 
   it('sha256Matches and bytesMatchCid refuse a digest one bit off, a short digest and other bytes', () => {

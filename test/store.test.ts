@@ -77,6 +77,30 @@ describe('storing and reading blocks', () => {
     expect(header.txPages.length).toBeGreaterThan(0)
   })
 
+  it('transaction ids in results and block events are each block\'s CIDs of its transactions\' bytes, seen by JSON and spreads as by property reads', async () => {
+    ctx = await openTestStore({}, { txsPerBlock: 20 })
+    const events: Array<{ height: number, txIds?: CID[] }> = []
+    ctx.store.events.on('block', e => { events.push(e) })
+    const blocks = ctx.chain.take(2, ctx.store.config.limits)
+    const stored = await ctx.store.storeBlocks(blocks)
+    for (const [i, s] of stored.entries()) {
+      const read = await ctx.store.getBlock(s.height)
+      const expected = read.txIds.map(String)
+      expect(expected).toHaveLength(20)
+      // each id finds its transaction at its place in the block
+      for (const [index, id] of read.txIds.entries()) expect(await ctx.store.getTransaction(id)).toMatchObject({ height: s.height, index })
+      expect(s.txIds.map(String)).toEqual(expected)
+      expect((JSON.parse(JSON.stringify(s)) as { txIds: Array<{ '/': string }> }).txIds.map(x => x['/'])).toEqual(expected)
+      expect({ ...s }.txIds.map(String)).toEqual(expected)
+      expect(Object.keys(s).sort()).toEqual(['cid', 'created', 'height', 'txIds'])
+      expect(events[i].txIds?.map(String)).toEqual(expected)
+    }
+    // stored again: no-op results name the same ids
+    const again = await ctx.store.storeBlocks(blocks)
+    expect(again.map(s => s.created)).toEqual([false, false])
+    expect(again[1].txIds.map(String)).toEqual(stored[1].txIds.map(String))
+  })
+
   it('storing the same blocks twice is a no-op', async () => {
     const { store, chain, stored } = await withChain(5)
     const before = await store.status()

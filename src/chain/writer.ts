@@ -88,6 +88,44 @@ interface InFlight {
   writing: Promise<void> | null
 }
 
+/** Where a result keeps its block and its ids once built (non-enumerable: JSON, spreads and equality do not see them). */
+const BLOCK = Symbol('block')
+const IDS = Symbol('txIds')
+interface Lazy { [BLOCK]: EncodedBlock, [IDS]?: CID[] }
+
+/**
+ * One accessor for every result: the same getter and setter functions, so
+ * V8 gives every result the same hidden class (a closure per object made
+ * a hidden class per object, which V8 allocates in the old generation).
+ */
+const TX_IDS: PropertyDescriptor = {
+  enumerable: true,
+  configurable: true,
+  get (this: Lazy): CID[] { return (this[IDS] ??= this[BLOCK].txs.map(t => t.id)) },
+  set (this: Lazy, value: CID[]) { this[IDS] = value }
+}
+
+/**
+ * What `storeBlocks` returns for a block (`created` false until the plan
+ * writes it). `txIds` is built on first read (an own enumerable accessor,
+ * so JSON and spreads still see it): a caller that never reads it makes
+ * none of the block's id CIDs (`SlabTx`, src/codec/encode.ts).
+ */
+function storedResult (block: EncodedBlock): StoredBlock {
+  const result = { cid: block.cid, height: block.height, created: false }
+  Object.defineProperty(result, BLOCK, { value: block, writable: true })
+  Object.defineProperty(result, 'txIds', TX_IDS)
+  return result as StoredBlock
+}
+
+/** The `block` event of a stored block: its result, canonical, with the same ids built on first read. */
+function blockEvent (result: StoredBlock): BlockEvent {
+  const event = { cid: result.cid, height: result.height, created: result.created, canonical: true }
+  Object.defineProperty(event, BLOCK, { value: (result as unknown as Lazy)[BLOCK], writable: true })
+  Object.defineProperty(event, 'txIds', TX_IDS)
+  return event as BlockEvent
+}
+
 /**
  * Local writes one lock turn takes at most before it lets other work on the
  * lock (imports, pins, finality, cache fills) have a turn.
@@ -286,7 +324,7 @@ export class ChainWriter {
     for (const i of order) {
       const block = encoded[i]
       const key = cidKey(block.cid)
-      const result: StoredBlock = { cid: block.cid, height: block.height, txIds: block.txs.map(t => t.id), created: false }
+      const result = storedResult(block)
       plan.results[i] = result
       if (pending.has(key) || this.#i.records.heightOf(block.cid) != null) continue
       const other = pendingHeights.get(block.height) ?? this.#i.heights.at(block.height)
@@ -298,7 +336,7 @@ export class ChainWriter {
       pending.set(key, block.height)
       pendingHeights.set(block.height, block.cid)
       result.created = true
-      plan.write.push({ block, canonical: true, event: { ...result, canonical: true } })
+      plan.write.push({ block, canonical: true, event: blockEvent(result) })
     }
     for (const { block } of plan.write) {
       if (plan.head == null || block.height > plan.head.height) plan.head = { height: block.height, cid: block.cid }

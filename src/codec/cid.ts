@@ -129,9 +129,28 @@ export function cidsFromDigests (src: Uint8Array, count: number, offset = 0, str
  * Buffer per digest).
  */
 export function cidsOfBytes (items: readonly Uint8Array[], codec: number = DAG_CBOR): CID[] {
+  return cidsIn(cidBytesOf(items, codec), items.length, codec)
+}
+
+/**
+ * The bytes of the CIDv1s of byte strings ({@link cidsOfBytes}) without
+ * the CID objects: one buffer of 36 bytes per item, the sha2-256 digest
+ * at offset 4 of each. {@link cidAt} builds one CID from it when asked.
+ */
+export function cidBytesOf (items: readonly Uint8Array[], codec: number = DAG_CBOR): Uint8Array {
   const slab = cidSlab(items.length, codec)
   for (let i = 0; i < items.length; i++) sha256Into(items[i], slab, i * CID_V1_BYTES + 4)
-  return cidsIn(slab, items.length, codec)
+  return slab
+}
+
+/** The `i`-th CID of a buffer from {@link cidBytesOf} (a view of it, as {@link cidsOfBytes} makes them). */
+export function cidAt (slab: Uint8Array, i: number, codec: number = DAG_CBOR): CID {
+  return cidOver(slab.subarray(i * CID_V1_BYTES, (i + 1) * CID_V1_BYTES), codec)
+}
+
+/** Offset of the `i`-th CID's sha2-256 digest in a buffer from {@link cidBytesOf}. */
+export function digestOffset (i: number): number {
+  return i * CID_V1_BYTES + 4
 }
 
 /** `count` CIDv1 prefixes (version, codec, sha2-256, 32) in one off-heap buffer, their digests still to fill. */

@@ -1,6 +1,6 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
-import { cidOf, cidsOfBytes } from './cid.ts'
+import { cidAt, cidBytesOf, cidOf, cidsOfBytes, digestOffset } from './cid.ts'
 import { encodeReceiptInput, encodeTxInput } from './encode-input.ts'
 import { Writer, encodeReceipt, encodeTx } from './fast-cbor.ts'
 import { BlockTooLargeError, TransactionTooLargeError } from './errors.ts'
@@ -41,6 +41,59 @@ export interface EncodedTx {
   receiptOffset: number
   receiptLength: number
   logs: StoredLog[]
+  /**
+   * Copies the id's 32-byte sha2-256 digest into `out` at `at` without
+   * building the id's CID (what the indexes need of it); absent on
+   * transactions built elsewhere, whose `id.multihash.digest` serves.
+   */
+  digestInto?: (out: Uint8Array, at: number) => void
+}
+
+/**
+ * An encoded transaction whose id is built on first read: the block's ids
+ * are hashed into one buffer ({@link cidBytesOf}) and the indexes copy the
+ * digests from it ({@link SlabTx.digestInto}), so a write that nobody asks
+ * the ids of makes no CID objects (five objects per transaction: ~14 % of
+ * what ingest allocated on V8's heap, `scripts/ingest-alloc.ts`).
+ */
+export class SlabTx implements EncodedTx {
+  readonly bytes: Uint8Array
+  readonly from: Uint8Array
+  readonly to: Uint8Array | null
+  readonly page: number
+  readonly position: number
+  readonly receiptOffset: number
+  readonly receiptLength: number
+  readonly logs: StoredLog[]
+  readonly #ids: Uint8Array
+  readonly #index: number
+  #id: CID | undefined
+
+  /** The `index`-th transaction of the block whose ids `ids` holds ({@link cidBytesOf}); the rest as in {@link EncodedTx}. */
+  constructor (ids: Uint8Array, index: number, bytes: Uint8Array, from: Uint8Array, to: Uint8Array | null, page: number, position: number,
+    receiptOffset: number, receiptLength: number, logs: StoredLog[]) {
+    this.#ids = ids
+    this.#index = index
+    this.bytes = bytes
+    this.from = from
+    this.to = to
+    this.page = page
+    this.position = position
+    this.receiptOffset = receiptOffset
+    this.receiptLength = receiptLength
+    this.logs = logs
+  }
+
+  /** The transaction id (dag-cbor CIDv1 of its bytes), built on first read. */
+  get id (): CID {
+    return (this.#id ??= cidAt(this.#ids, this.#index))
+  }
+
+  digestInto (out: Uint8Array, at: number): void {
+    const ids = this.#ids
+    const from = digestOffset(this.#index)
+    for (let i = 0; i < 32; i++) out[at + i] = ids[from + i]
+  }
 }
 
 /** A block encoded into header + pages, ready for one write batch. */
@@ -187,12 +240,13 @@ function encodeItems (input: BlockInput, limits: CodecLimits): EncodedItems {
 
 /**
  * Splits encoded transactions (and receipts) into pages bounded by
- * `pageBytes`; transaction ids are built in one allocation for the block.
+ * `pageBytes`; transaction ids are hashed into one buffer for the block
+ * and built as CIDs only when read ({@link SlabTx}).
  */
 function paginate (items: EncodedItems, limits: CodecLimits): { txPages: IpldBlock[], receiptPages: IpldBlock[], txs: EncodedTx[] } {
   const { txBytes, parties, receiptBytes, logs } = items
   const count = txBytes.length
-  const ids = txIdsOf(txBytes)
+  const ids = cidBytesOf(txBytes)
   const txPages: IpldBlock[] = []
   const receiptPages: IpldBlock[] = []
   const txs: EncodedTx[] = new Array(count)
@@ -217,17 +271,7 @@ function paginate (items: EncodedItems, limits: CodecLimits): { txPages: IpldBlo
     }
     for (let i = start; i < end; i++) {
       const receiptLength = receiptBytes != null ? receiptBytes[i].length : 0
-      txs[i] = {
-        id: ids[i],
-        bytes: txBytes[i],
-        from: parties[i].from,
-        to: parties[i].to,
-        page,
-        position: i - start,
-        receiptOffset: receiptBytes != null ? receiptOffset : 0,
-        receiptLength,
-        logs: logs[i]
-      }
+      txs[i] = new SlabTx(ids, i, txBytes[i], parties[i].from, parties[i].to, page, i - start, receiptBytes != null ? receiptOffset : 0, receiptLength, logs[i])
       receiptOffset += receiptLength
     }
     start = end

@@ -1,8 +1,8 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
-import { bytesMatchCid } from './cid.ts'
+import { bytesMatchCid, cidBytesOf } from './cid.ts'
 import { checkStoredLog, checkStoredTx, decodeHeader, headerFromStored } from './decode.ts'
-import { HEADER_VERSION, txIdsOf, type EncodedBlock, type EncodedTx, type IpldBlock, type StoredHeader } from './encode.ts'
+import { HEADER_VERSION, SlabTx, type EncodedBlock, type EncodedTx, type IpldBlock, type StoredHeader } from './encode.ts'
 import { BlockTooLargeError, CorruptDataError } from './errors.ts'
 import { decodeReceiptPageFast, decodeTxPageFast } from './fast-cbor.ts'
 import type { CodecLimits } from './types.ts'
@@ -107,7 +107,8 @@ export function blockFromBytes (cid: CID, headerBytes: Uint8Array, page: (cid: C
   }
   const txPages: IpldBlock[] = []
   const receiptPages: IpldBlock[] = []
-  const txs: EncodedTx[] = []
+  // the transactions' fields, page by page; made into SlabTx once the block's ids are hashed
+  const parts: Array<Omit<EncodedTx, 'id' | 'digestInto'>> = []
   for (let p = 0; p < h.txPages.length; p++) {
     const txPage = fetchPage(h.txPages[p], 'transaction page')
     txPages.push(txPage)
@@ -139,14 +140,14 @@ export function blockFromBytes (cid: CID, headerBytes: Uint8Array, page: (cid: C
         logs = r.logs
         receiptLength = receipts[i].length
       }
-      // ids: hashed and built for the whole block at once below
-      txs.push({ id: null as unknown as CID, bytes: items[i], from: tx.from, to: tx.to, page: p, position: i, receiptOffset, receiptLength, logs })
+      parts.push({ bytes: items[i], from: tx.from, to: tx.to, page: p, position: i, receiptOffset, receiptLength, logs })
       receiptOffset += receiptLength
     }
   }
-  if (txs.length !== h.txCount) throw new CorruptDataError(`block ${cid.toString()}: header says ${h.txCount} transactions, pages hold ${txs.length}`)
-  const ids = txIdsOf(txs.map(t => t.bytes))
-  for (let i = 0; i < txs.length; i++) txs[i].id = ids[i]
+  if (parts.length !== h.txCount) throw new CorruptDataError(`block ${cid.toString()}: header says ${h.txCount} transactions, pages hold ${parts.length}`)
+  // ids hashed for the whole block into one buffer, built as CIDs only when read
+  const ids = cidBytesOf(parts.map(t => t.bytes))
+  const txs: EncodedTx[] = parts.map((t, i) => new SlabTx(ids, i, t.bytes, t.from, t.to, t.page, t.position, t.receiptOffset, t.receiptLength, t.logs))
   return { cid, height: h.height, parent: h.parent, header: { cid, bytes: headerBytes }, txPages, receiptPages, txs, size }
 }
 

@@ -83,9 +83,10 @@ function canonicalEntries (block: EncodedBlock, emit: Emit): BlockPostings {
   let logWriter: Writer | undefined
   for (let i = 0; i < block.txs.length; i++) {
     const tx = block.txs[i]
-    const digest = tx.id.multihash.digest
-    ids.set(digest, i * 32)
-    emit(digestKeyIn(slab, PREFIX.TX, digest), encodeTxRecord({
+    // the id's digest copied from the block's id buffer: no CID is built for it
+    if (tx.digestInto != null) tx.digestInto(ids, i * 32)
+    else ids.set(tx.id.multihash.digest, i * 32)
+    emit(digestKeyIn(slab, PREFIX.TX, ids, i * 32), encodeTxRecord({
       blockCid: block.cid,
       pageCid: block.txPages[tx.page].cid,
       receiptPageCid: block.receiptPages[tx.page]?.cid ?? null,
@@ -103,7 +104,7 @@ function canonicalEntries (block: EncodedBlock, emit: Emit): BlockPostings {
     for (let l = 0; l < tx.logs.length; l++) {
       const log = tx.logs[l]
       const ordinal = logs.length
-      logs.push({ index: i, logIndex: l, record: encodeLogEntry(digest, log, logWriter ??= new Writer(LOG_WRITER_BYTES)) })
+      logs.push({ index: i, logIndex: l, record: encodeLogEntry(ids.subarray(i * 32, i * 32 + 32), log, logWriter ??= new Writer(LOG_WRITER_BYTES)) })
       postings.add(PREFIX.LOG_ADDRESS_WINDOW, log.address, ordinal)
       for (let t = 0; t < log.topics.length; t++) postings.add(PREFIX.LOG_TOPIC_WINDOW, log.topics[t], ordinal, t)
     }
@@ -123,9 +124,10 @@ function u64KeyIn (slab: Slab, prefix: number, n: number): Uint8Array {
   return k
 }
 
-function digestKeyIn (slab: Slab, prefix: number, digest: Uint8Array): Uint8Array {
-  const k = slab.take(1 + digest.length)
+/** `prefix` and the 32-byte digest at `from` in `src`, as a key taken from `slab`. */
+function digestKeyIn (slab: Slab, prefix: number, src: Uint8Array, from: number): Uint8Array {
+  const k = slab.take(33)
   k[0] = prefix
-  k.set(digest, 1)
+  for (let i = 0; i < 32; i++) k[1 + i] = src[from + i]
   return k
 }
