@@ -115,7 +115,7 @@ function writeLog (w: Writer, log: StoredLog): void {
   w.head(5, 3)
   w.raw(K.data); w.bytes(log.data)
   w.raw(K.topics); w.head(4, log.topics.length)
-  for (const t of log.topics) w.bytes(t)
+  for (let t = 0; t < log.topics.length; t++) w.bytes(log.topics[t])
   w.raw(K.address); w.bytes(log.address)
 }
 
