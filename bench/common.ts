@@ -311,7 +311,7 @@ export function threadCpuMeter (): () => { allMs: number, mainMs: number } {
 export interface ThreadKindsMs { leveldb: number, v8Helpers: number }
 
 /** CPU ticks (user + system, 1/100 s) of each thread of this process by thread id, with its name (Linux; empty elsewhere). */
-function threadTicks (): Map<string, { name: string, ticks: number }> {
+export function threadTicks (): Map<string, { name: string, ticks: number }> {
   const out = new Map<string, { name: string, ticks: number }>()
   let tids: string[]
   try { tids = readdirSync('/proc/self/task') } catch { return out }

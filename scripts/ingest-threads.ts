@@ -18,27 +18,13 @@
  *   N=2000 npx node scripts/ingest-threads.ts
  *   N=3000 WRITE_BUFFER_MB=16 npx node scripts/ingest-threads.ts   # LevelDB's write buffer set
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { threadTicks } from '../bench/common.ts'
 import { createChainStore } from '../src/index.ts'
 import { createLogger } from '../src/logger.ts'
 import { SyntheticChain } from '../src/synthetic/chain.ts'
-
-/** CPU ticks (user + system) of each thread of this process, by thread id. */
-function threadTicks (): Map<string, { name: string, ticks: number }> {
-  const out = new Map<string, { name: string, ticks: number }>()
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      // fields after the command name: state is the first, utime the 12th, stime the 13th
-      const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')
-      out.set(tid, { name: readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim(), ticks: Number(fields[11]) + Number(fields[12]) })
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return out
-}
 
 const blocks = Math.max(10, Number(process.env.N ?? 2000))
 /** LevelDB write buffer in MiB (`level.writeBufferSize`); unset: the config's default. */
