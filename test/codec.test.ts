@@ -6,6 +6,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { bytesMatchCid, cidAt, cidBytesOf, cidOf, cidsOfBytes, sha256Digest, sha256Into, sha256Matches } from '../src/codec/cid.ts'
 import { decodeHeader, decodeTx, decodeTxPage, fromStoredTx } from '../src/codec/decode.ts'
 import { SlabTx, cborArray, encodeBlock } from '../src/codec/encode.ts'
+import { blockFromBytes } from '../src/codec/from-bytes.ts'
 import { DecodedTransaction, Writer, decodeReceiptPageFast, decodeTxFast, decodeTxPageFast, decodeTxPageToApi, decodeTxToApi, encodeLogEntry, encodeReceipt, encodeTx } from '../src/codec/fast-cbor.ts'
 import { encodeReceiptInput, encodeTxInput } from '../src/codec/encode-input.ts'
 import { bigintAt, bytesToBigint, fromHex, hexAt, toHex } from '../src/codec/hex.ts'
@@ -339,6 +340,19 @@ describe('sha2-256 without a Buffer per digest', () => {
       const out = new Uint8Array(40)
       tx.digestInto(out, 3)
       expect(out.subarray(3, 35)).toEqual(many[i].multihash.digest)
+    }
+  })
+
+  it('blockFromBytes rebuilds the block with the same transaction ids, and refuses a header whose txCount is one off either way', () => {
+    const limits = parseConfig({}).limits
+    const block = encodeBlock(new SyntheticChain({ seed: 3, txsPerBlock: 30 }).next(limits), limits)
+    const pages = new Map([...block.txPages, ...block.receiptPages].map(p => [p.cid.toString(), p.bytes]))
+    const page = (cid: CID): Uint8Array | undefined => pages.get(cid.toString())
+    const rebuilt = blockFromBytes(block.cid, block.header.bytes, page, limits)
+    expect(rebuilt.txs.map(t => t.id.toString())).toEqual(block.txs.map(t => t.id.toString()))
+    for (const txCount of [29, 31]) {
+      const header = dagCbor.encode({ ...dagCbor.decode<Record<string, unknown>>(block.header.bytes), txCount })
+      expect(() => blockFromBytes(cidOf(header), header, page, limits)).toThrow(expect.objectContaining({ name: 'CorruptDataError', message: expect.stringMatching(/header says \d+ transactions, pages hold/) }))
     }
   })
 

@@ -139,8 +139,18 @@ export function cidsOfBytes (items: readonly Uint8Array[], codec: number = DAG_C
  */
 export function cidBytesOf (items: readonly Uint8Array[], codec: number = DAG_CBOR): Uint8Array {
   const slab = cidSlab(items.length, codec)
-  for (let i = 0; i < items.length; i++) sha256Into(items[i], slab, i * CID_V1_BYTES + 4)
+  for (let i = 0; i < items.length; i++) hashCidInto(items[i], slab, i)
   return slab
+}
+
+/** A buffer for `count` CIDs as {@link cidBytesOf} makes them, each digest still to hash in ({@link hashCidInto}). */
+export function cidBuffer (count: number, codec: number = DAG_CBOR): Uint8Array {
+  return cidSlab(count, codec)
+}
+
+/** Hashes `bytes` (sha2-256) into the `i`-th CID of a {@link cidBuffer}. */
+export function hashCidInto (bytes: Uint8Array, slab: Uint8Array, i: number): void {
+  sha256Into(bytes, slab, i * CID_V1_BYTES + 4)
 }
 
 /** The `i`-th CID of a buffer from {@link cidBytesOf} (a view of it, as {@link cidsOfBytes} makes them). */

@@ -1,6 +1,6 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
-import { cidAt, cidBytesOf, cidOf, cidsOfBytes, digestOffset } from './cid.ts'
+import { cidAt, cidBytesOf, cidOf, digestOffset } from './cid.ts'
 import { encodeReceiptInput, encodeTxInput } from './encode-input.ts'
 import { Writer, encodeReceipt, encodeTx } from './fast-cbor.ts'
 import { BlockTooLargeError, TransactionTooLargeError } from './errors.ts'
@@ -277,9 +277,4 @@ function paginate (items: EncodedItems, limits: CodecLimits): { txPages: IpldBlo
     start = end
   }
   return { txPages, receiptPages, txs }
-}
-
-/** The ids (dag-cbor CIDs) of encoded transactions, hashed into one buffer of CIDs. */
-export function txIdsOf (txBytes: Uint8Array[]): CID[] {
-  return cidsOfBytes(txBytes)
 }

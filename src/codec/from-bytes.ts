@@ -1,6 +1,6 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
-import { bytesMatchCid, cidBytesOf } from './cid.ts'
+import { bytesMatchCid, cidBuffer, hashCidInto } from './cid.ts'
 import { checkStoredLog, checkStoredTx, decodeHeader, headerFromStored } from './decode.ts'
 import { HEADER_VERSION, SlabTx, type EncodedBlock, type EncodedTx, type IpldBlock, type StoredHeader } from './encode.ts'
 import { BlockTooLargeError, CorruptDataError } from './errors.ts'
@@ -107,8 +107,9 @@ export function blockFromBytes (cid: CID, headerBytes: Uint8Array, page: (cid: C
   }
   const txPages: IpldBlock[] = []
   const receiptPages: IpldBlock[] = []
-  // the transactions' fields, page by page; made into SlabTx once the block's ids are hashed
-  const parts: Array<Omit<EncodedTx, 'id' | 'digestInto'>> = []
+  const txs: EncodedTx[] = []
+  // the block's ids, hashed in as each transaction is read; built as CIDs only when read (SlabTx)
+  const ids = cidBuffer(h.txCount)
   for (let p = 0; p < h.txPages.length; p++) {
     const txPage = fetchPage(h.txPages[p], 'transaction page')
     txPages.push(txPage)
@@ -140,14 +141,13 @@ export function blockFromBytes (cid: CID, headerBytes: Uint8Array, page: (cid: C
         logs = r.logs
         receiptLength = receipts[i].length
       }
-      parts.push({ bytes: items[i], from: tx.from, to: tx.to, page: p, position: i, receiptOffset, receiptLength, logs })
+      if (txs.length === h.txCount) throw new CorruptDataError(`block ${cid.toString()}: header says ${h.txCount} transactions, pages hold more`)
+      hashCidInto(items[i], ids, txs.length)
+      txs.push(new SlabTx(ids, txs.length, items[i], tx.from, tx.to, p, i, receiptOffset, receiptLength, logs))
       receiptOffset += receiptLength
     }
   }
-  if (parts.length !== h.txCount) throw new CorruptDataError(`block ${cid.toString()}: header says ${h.txCount} transactions, pages hold ${parts.length}`)
-  // ids hashed for the whole block into one buffer, built as CIDs only when read
-  const ids = cidBytesOf(parts.map(t => t.bytes))
-  const txs: EncodedTx[] = parts.map((t, i) => new SlabTx(ids, i, t.bytes, t.from, t.to, t.page, t.position, t.receiptOffset, t.receiptLength, t.logs))
+  if (txs.length !== h.txCount) throw new CorruptDataError(`block ${cid.toString()}: header says ${h.txCount} transactions, pages hold ${txs.length}`)
   return { cid, height: h.height, parent: h.parent, header: { cid, bytes: headerBytes }, txPages, receiptPages, txs, size }
 }
 
