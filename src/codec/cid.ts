@@ -143,14 +143,9 @@ export function cidBytesOf (items: readonly Uint8Array[], codec: number = DAG_CB
   return slab
 }
 
-/** A buffer for `count` CIDs as {@link cidBytesOf} makes them, each digest still to hash in ({@link hashCidInto}). */
-export function cidBuffer (count: number, codec: number = DAG_CBOR): Uint8Array {
-  return cidSlab(count, codec)
-}
-
-/** Hashes `bytes` (sha2-256) into the `i`-th CID of a {@link cidBuffer}. */
+/** Hashes `bytes` (sha2-256) into the `i`-th CID of a {@link cidSlab}. */
 export function hashCidInto (bytes: Uint8Array, slab: Uint8Array, i: number): void {
-  sha256Into(bytes, slab, i * CID_V1_BYTES + 4)
+  sha256Into(bytes, slab, digestOffset(i))
 }
 
 /** The `i`-th CID of a buffer from {@link cidBytesOf} (a view of it, as {@link cidsOfBytes} makes them). */
@@ -163,8 +158,8 @@ export function digestOffset (i: number): number {
   return i * CID_V1_BYTES + 4
 }
 
-/** `count` CIDv1 prefixes (version, codec, sha2-256, 32) in one off-heap buffer, their digests still to fill. */
-function cidSlab (count: number, codec: number): Uint8Array {
+/** `count` CIDv1 prefixes (version, codec, sha2-256, 32) in one off-heap buffer, their digests still to fill ({@link hashCidInto}). */
+export function cidSlab (count: number, codec: number = DAG_CBOR): Uint8Array {
   const slab = new Uint8Array(new ArrayBuffer(count * CID_V1_BYTES))
   for (let at = 0; at < slab.length; at += CID_V1_BYTES) writePrefix(slab, at, codec)
   return slab

@@ -1,6 +1,6 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import type { CID } from 'multiformats/cid'
-import { bytesMatchCid, cidBuffer, hashCidInto } from './cid.ts'
+import { bytesMatchCid, cidSlab, hashCidInto } from './cid.ts'
 import { checkStoredLog, checkStoredTx, decodeHeader, headerFromStored } from './decode.ts'
 import { HEADER_VERSION, SlabTx, type EncodedBlock, type EncodedTx, type IpldBlock, type StoredHeader } from './encode.ts'
 import { BlockTooLargeError, CorruptDataError } from './errors.ts'
@@ -109,7 +109,7 @@ export function blockFromBytes (cid: CID, headerBytes: Uint8Array, page: (cid: C
   const receiptPages: IpldBlock[] = []
   const txs: EncodedTx[] = []
   // the block's ids, hashed in as each transaction is read; built as CIDs only when read (SlabTx)
-  const ids = cidBuffer(h.txCount)
+  const ids = cidSlab(h.txCount)
   for (let p = 0; p < h.txPages.length; p++) {
     const txPage = fetchPage(h.txPages[p], 'transaction page')
     txPages.push(txPage)
